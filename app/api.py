@@ -1,0 +1,19 @@
+"""Every domain router, mounted under the versioned prefix."""
+
+from fastapi import APIRouter
+
+from app.auth.router import clients_router, oauth_router
+from app.cases.router import router as cases_router
+from app.core.health import router as health_router
+from app.reference.router import router as reference_router
+
+API_PREFIX = "/api/v1"
+
+api_router = APIRouter(prefix=API_PREFIX)
+api_router.include_router(reference_router)
+api_router.include_router(cases_router)
+api_router.include_router(clients_router)
+
+root_router = APIRouter()
+root_router.include_router(health_router)
+root_router.include_router(oauth_router)

@@ -1,0 +1,123 @@
+"""``sbt clients ...``: manage the embedded issuer's OAuth clients from the command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from app.auth import service
+from app.auth.models import OAuthClient
+from app.auth.principal import Agency, Role, Scope
+from app.auth.registry import registry_session
+from app.auth.runtime import load_issuer
+from app.bootstrap import prepare
+from app.core.config import Settings, get_settings
+from app.core.problems import ProblemError
+
+clients_cli = typer.Typer(help="OAuth clients of the embedded issuer.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    if not settings.auth_embedded_issuer:
+        typer.echo("An external issuer is configured (SBT_AUTH_JWKS_URL/FILE); manage clients there.", err=True)
+        raise typer.Exit(2)
+    prepare(settings)
+    return settings
+
+
+def _describe(client: OAuthClient) -> str:
+    state = "active" if client.active else "DISABLED"
+    who = client.agency or client.role
+    return f"{client.client_id:<28} {who:<11} {state:<8} {client.allowed_scopes}"
+
+
+def _fail(error: ProblemError) -> typer.Exit:
+    typer.echo(f"error: {error.detail or error.title}", err=True)
+    return typer.Exit(1)
+
+
+@clients_cli.command("create")
+def create(
+    name: Annotated[str, typer.Option(help="Which system uses the client.")],
+    agency: Annotated[Agency | None, typer.Option(help="For an agency client.")] = None,
+    role: Annotated[Role, typer.Option(help="agency (needs --agency), auditor or admin.")] = Role.AGENCY,
+    scope: Annotated[list[Scope] | None, typer.Option(help="Repeat; default: all the role may hold.")] = None,
+    client_id: Annotated[str | None, typer.Option(help="Default: generated.")] = None,
+) -> None:
+    """Register a client and print its secret (shown once)."""
+    settings = _settings()
+    try:
+        with registry_session(settings) as session:
+            ctx = service.operator_context("clients.create", {"client_id": client_id, "agency": agency})
+            credentials = service.create_client(
+                session, ctx, name=name, role=role, agency=agency, scopes=scope, client_id=client_id
+            )
+    except ProblemError as error:
+        raise _fail(error) from error
+    typer.echo(f"client_id:     {credentials.client.client_id}")
+    typer.echo(f"client_secret: {credentials.client_secret}")
+    typer.echo(f"scopes:        {credentials.client.allowed_scopes}")
+    typer.echo("The secret is not stored in clear and cannot be shown again.", err=True)
+
+
+@clients_cli.command("list")
+def list_() -> None:
+    """List clients: id, agency or role, state, allowed scopes."""
+    with registry_session(_settings()) as session:
+        for client in service.list_clients(session):
+            typer.echo(_describe(client))
+
+
+@clients_cli.command("rotate")
+def rotate(client_id: str) -> None:
+    """Give a client a new secret (the old one stops working at once) and print it."""
+    settings = _settings()
+    try:
+        with registry_session(settings) as session:
+            ctx = service.operator_context("clients.rotate", {"client_id": client_id})
+            credentials = service.rotate_secret(session, ctx, client_id)
+    except ProblemError as error:
+        raise _fail(error) from error
+    typer.echo(f"client_id:     {credentials.client.client_id}")
+    typer.echo(f"client_secret: {credentials.client_secret}")
+
+
+@clients_cli.command("disable")
+def disable(client_id: str) -> None:
+    """Disable a client: no new tokens; its current tokens stop working within the status cache TTL."""
+    settings = _settings()
+    try:
+        with registry_session(settings) as session:
+            ctx = service.operator_context("clients.disable", {"client_id": client_id})
+            client = service.disable_client(session, ctx, client_id)
+    except ProblemError as error:
+        raise _fail(error) from error
+    typer.echo(_describe(client))
+    typer.echo(f"Tokens already issued stop working within {settings.auth_client_status_cache_seconds} s.", err=True)
+
+
+@clients_cli.command("token")
+def token(
+    client_id: str,
+    scope: Annotated[list[Scope] | None, typer.Option(help="Repeat; default: all the client's scopes.")] = None,
+) -> None:
+    """Print an access token for an active client, signed with the local issuer key (operator shortcut)."""
+    settings = _settings()
+    with registry_session(settings) as session:
+        try:
+            client = service.get_client(session, client_id)
+        except ProblemError as error:
+            raise _fail(error) from error
+        if not client.active:
+            typer.echo(f"error: client {client_id!r} is disabled", err=True)
+            raise typer.Exit(1)
+        granted = client.scopes if scope is None else frozenset(scope)
+        if not granted <= client.scopes:
+            typer.echo(f"error: {client_id!r} may only hold: {client.allowed_scopes}", err=True)
+            raise typer.Exit(1)
+        issued = load_issuer(settings).mint(
+            client_id=client.client_id, role=client.role_enum, agency=client.agency_enum, scopes=granted
+        )
+    typer.echo(issued.access_token)

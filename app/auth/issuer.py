@@ -1,0 +1,69 @@
+"""The embedded issuer: mints RFC 9068 access tokens for registered clients (client-credentials grant)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from jose import jwt
+
+from app.auth.keys import SigningKey
+from app.auth.principal import Agency, Role, Scope
+from app.auth.verifier import AGENCY_CLAIM, ROLE_CLAIM
+
+ACCESS_TOKEN_TYPE = "at+jwt"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scopes: frozenset[Scope]
+
+
+class TokenIssuer:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        key: SigningKey,
+        lifetime_seconds: int,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.key = key
+        self.lifetime_seconds = lifetime_seconds
+        self._now = now
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        token: str = jwt.encode(
+            claims,
+            self.key.private_key,
+            algorithm=self.key.algorithm,
+            headers={"kid": self.key.kid, "typ": ACCESS_TOKEN_TYPE},
+        )
+        return token
+
+    def mint(self, *, client_id: str, role: Role, agency: Agency | None, scopes: Iterable[Scope]) -> IssuedToken:
+        granted = frozenset(scopes)
+        issued_at = int(self._now())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": client_id,
+            "client_id": client_id,
+            "iat": issued_at,
+            "nbf": issued_at,
+            "exp": issued_at + self.lifetime_seconds,
+            "jti": str(uuid.uuid4()),
+            "scope": " ".join(sorted(granted)),
+            ROLE_CLAIM: role.value,
+        }
+        if agency is not None:
+            claims[AGENCY_CLAIM] = agency.value
+        return IssuedToken(access_token=self.sign(claims), expires_in=self.lifetime_seconds, scopes=granted)

@@ -1,0 +1,285 @@
+"""Embedded issuer endpoints (token, JWKS, metadata) and the admin API of the client registry."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import Annotated, Any
+from urllib.parse import unquote_plus
+
+from fastapi import APIRouter, Form, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from app.auth import service
+from app.auth.dependencies import TOKEN_URL, require
+from app.auth.principal import Scope
+from app.auth.runtime import AuthRuntime, auth_runtime
+from app.auth.schemas import (
+    AuthorizationServerMetadata,
+    ClientCreate,
+    ClientCredentialsRead,
+    ClientRead,
+    JSONWebKeySet,
+    OAuthError,
+    OAuthErrorCode,
+    TokenRequest,
+    TokenResponse,
+)
+from app.auth.verifier import GRANTABLE_SCOPES
+from app.core.deps import SessionDep, SettingsDep, WriteContextDep
+from app.core.problems import NotFound, problem_responses
+
+CLIENT_CREDENTIALS = "client_credentials"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+JWKS_PATH = "/.well-known/jwks.json"
+
+logger = logging.getLogger("sbt.auth")
+
+oauth_router = APIRouter(tags=["oauth"])
+clients_router = APIRouter(prefix="/clients", tags=["clients"], dependencies=[require(Scope.ADMIN_CLIENTS)])
+"""Administration of the client registry: the ``admin:clients`` scope only (admin clients)."""
+
+
+class OAuthFailure(Exception):
+    def __init__(self, error: OAuthErrorCode, description: str, *, client_id: str | None = None) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.client_id = client_id
+
+    def response(self) -> JSONResponse:
+        headers = dict(NO_STORE)
+        status_code = status.HTTP_400_BAD_REQUEST
+        if self.error == "invalid_client":
+            status_code = status.HTTP_401_UNAUTHORIZED
+            headers["WWW-Authenticate"] = 'Basic realm="sbt"'
+        body = OAuthError(error=self.error, error_description=self.description)
+        return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+
+
+def _log_token(outcome: str, client_id: str | None, **fields: Any) -> None:
+    record = {"event": "token", "outcome": outcome, "client_id": client_id[:64] if client_id else None, **fields}
+    logger.info(json.dumps(record, separators=(",", ":")))
+
+
+def _single(form: Any, name: str) -> str | None:
+    values = form.getlist(name)
+    if len(values) > 1:
+        raise OAuthFailure("invalid_request", f"The {name} parameter was sent more than once.")
+    if not values:
+        return None
+    value = values[0]
+    if not isinstance(value, str):
+        raise OAuthFailure("invalid_request", f"The {name} parameter must be text.")
+    return value
+
+
+def _basic_credentials(authorization: str) -> tuple[str, str]:
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        raise OAuthFailure("invalid_client", "Authenticate with HTTP Basic or client_secret_post.")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise OAuthFailure("invalid_client", "Malformed Basic credentials.") from exc
+    client_id, separator, secret = decoded.partition(":")
+    if not separator:
+        raise OAuthFailure("invalid_client", "Malformed Basic credentials.")
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def _client_credentials(authorization: str | None, form_id: str | None, form_secret: str | None) -> tuple[str, str]:
+    if authorization is not None:
+        if form_secret is not None:
+            raise OAuthFailure("invalid_request", "Use one client authentication method, not two.")
+        client_id, secret = _basic_credentials(authorization)
+        if form_id is not None and form_id != client_id:
+            raise OAuthFailure("invalid_request", "client_id differs from the Basic credentials.")
+        return client_id, secret
+    if form_id is None or form_secret is None:
+        raise OAuthFailure("invalid_client", "Client authentication is required.", client_id=form_id)
+    return form_id, form_secret
+
+
+def _requested_scopes(raw: str | None, allowed: frozenset[Scope]) -> frozenset[Scope]:
+    if raw is None or not raw.strip():
+        return allowed
+    known = {scope.value: scope for scope in Scope}
+    requested = raw.split()
+    unknown = [value for value in requested if value not in known]
+    if unknown:
+        raise OAuthFailure("invalid_scope", f"Unknown scope(s): {' '.join(unknown)[:200]}.")
+    chosen = frozenset(known[value] for value in requested)
+    beyond = chosen - allowed
+    if beyond:
+        raise OAuthFailure("invalid_scope", f"Scope(s) not allowed for this client: {' '.join(sorted(beyond))}.")
+    return chosen
+
+
+def _issue(session: Session, runtime: AuthRuntime, client_id: str, secret: str, raw_scope: str | None) -> TokenResponse:
+    assert runtime.issuer is not None
+    client = service.authenticate_client(session, client_id, secret)
+    if client is None:
+        raise OAuthFailure("invalid_client", "Unknown client, wrong secret or disabled client.", client_id=client_id)
+    scopes = _requested_scopes(raw_scope, client.scopes & GRANTABLE_SCOPES[client.role_enum])
+    issued = runtime.issuer.mint(
+        client_id=client.client_id, role=client.role_enum, agency=client.agency_enum, scopes=scopes
+    )
+    _log_token("issued", client.client_id, agency=client.agency, scopes=sorted(issued.scopes))
+    return TokenResponse(
+        access_token=issued.access_token, expires_in=issued.expires_in, scope=" ".join(sorted(issued.scopes))
+    )
+
+
+def _embedded(request: Request) -> AuthRuntime:
+    runtime = auth_runtime(request.app)
+    if runtime.issuer is None:
+        raise NotFound("This deployment uses an external token issuer.")
+    return runtime
+
+
+@oauth_router.post(
+    TOKEN_URL,
+    summary="Get an access token (OAuth2 client-credentials grant)",
+    response_model=TokenResponse,
+    responses={
+        400: {"model": OAuthError, "description": "RFC 6749 §5.2 error"},
+        401: {"model": OAuthError, "description": "Client authentication failed (`invalid_client`)"},
+        **problem_responses(404),
+    },
+)
+async def issue_token(request: Request, session: SessionDep, form: Annotated[TokenRequest, Form()]) -> Response:
+    """Authenticate with HTTP Basic (`client_secret_basic`) or `client_id`/`client_secret` in the form
+    (`client_secret_post`). Errors follow RFC 6749 §5.2 (`application/json`), not problem+json, so that standard
+    OAuth2 client libraries understand them."""
+    del form  # declared for the OpenAPI description; read below with duplicate detection
+    runtime = _embedded(request)
+    authorization = request.headers.get("authorization")
+    provided_id: str | None = None
+    try:
+        fields = await request.form()
+        grant_type = _single(fields, "grant_type")
+        raw_scope = _single(fields, "scope")
+        form_id, form_secret = _single(fields, "client_id"), _single(fields, "client_secret")
+        provided_id = form_id
+        if grant_type is None:
+            raise OAuthFailure("invalid_request", "The grant_type parameter is required.")
+        if grant_type != CLIENT_CREDENTIALS:
+            raise OAuthFailure("unsupported_grant_type", "Only the client_credentials grant is supported.")
+        client_id, secret = _client_credentials(authorization, form_id, form_secret)
+        provided_id = client_id
+        token = await run_in_threadpool(_issue, session, runtime, client_id, secret, raw_scope)
+    except OAuthFailure as failure:
+        _log_token(failure.error, failure.client_id or provided_id)
+        return failure.response()
+    return JSONResponse(token.model_dump(), headers=NO_STORE)
+
+
+@oauth_router.get(JWKS_PATH, summary="Public keys of the embedded issuer (JWKS)", responses=problem_responses(404))
+def jwks(request: Request, response: Response) -> JSONWebKeySet:
+    runtime = _embedded(request)
+    assert runtime.issuer is not None
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return JSONWebKeySet.model_validate(runtime.issuer.key.jwks())
+
+
+@oauth_router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="Authorization server metadata (RFC 8414)",
+    responses=problem_responses(404),
+)
+def authorization_server_metadata(request: Request, settings: SettingsDep) -> AuthorizationServerMetadata:
+    _embedded(request)
+    base = settings.auth_issuer.rstrip("/")
+    return AuthorizationServerMetadata(
+        issuer=settings.auth_issuer,
+        token_endpoint=base + TOKEN_URL,
+        jwks_uri=base + JWKS_PATH,
+        grant_types_supported=[CLIENT_CREDENTIALS],
+        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
+        scopes_supported=[scope.value for scope in Scope],
+        response_types_supported=[],
+    )
+
+
+def _credentials_response(credentials: service.IssuedCredentials, status_code: int) -> JSONResponse:
+    body = ClientCredentialsRead(
+        **ClientRead.of(credentials.client).model_dump(), client_secret=credentials.client_secret
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=NO_STORE)
+
+
+_ADMIN_ERRORS = problem_responses(401, 403)
+
+
+@clients_router.get("", summary="List OAuth clients", responses=_ADMIN_ERRORS)
+def list_clients(
+    session: SessionDep,
+) -> list[ClientRead]:
+    return [ClientRead.of(client) for client in service.list_clients(session)]
+
+
+@clients_router.post(
+    "",
+    summary="Register an OAuth client (the secret is returned once)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ClientCredentialsRead,
+    responses=problem_responses(401, 403, 409, 422),
+)
+def create_client(
+    body: ClientCreate,
+    session: SessionDep,
+    ctx: WriteContextDep,
+) -> JSONResponse:
+    credentials = service.create_client(
+        session,
+        ctx,
+        name=body.name,
+        role=body.role,
+        agency=body.agency,
+        scopes=body.scopes,
+        client_id=body.client_id,
+    )
+    return _credentials_response(credentials, status.HTTP_201_CREATED)
+
+
+@clients_router.get("/{client_id}", summary="Read an OAuth client", responses=problem_responses(401, 403, 404))
+def get_client(client_id: str, session: SessionDep) -> ClientRead:
+    return ClientRead.of(service.get_client(session, client_id))
+
+
+@clients_router.post(
+    "/{client_id}/rotate",
+    summary="Replace a client's secret (the new secret is returned once)",
+    response_model=ClientCredentialsRead,
+    responses=problem_responses(401, 403, 404, 409),
+)
+def rotate_client_secret(
+    client_id: str,
+    session: SessionDep,
+    ctx: WriteContextDep,
+) -> JSONResponse:
+    return _credentials_response(service.rotate_secret(session, ctx, client_id), status.HTTP_200_OK)
+
+
+@clients_router.post(
+    "/{client_id}/disable",
+    summary="Disable a client: no new tokens, and its tokens stop working",
+    responses=problem_responses(401, 403, 404),
+)
+def disable_client(
+    client_id: str,
+    request: Request,
+    session: SessionDep,
+    ctx: WriteContextDep,
+) -> ClientRead:
+    client = service.disable_client(session, ctx, client_id)
+    runtime = auth_runtime(request.app)
+    if runtime.client_status is not None:
+        runtime.client_status.forget(client_id)
+    return ClientRead.of(client)

@@ -1,0 +1,112 @@
+"""Per-application auth components, built on first use from the app's settings."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+
+from app.auth import repository
+from app.auth.issuer import TokenIssuer
+from app.auth.jwks import JWKSCache, JWKSFetcher, file_fetcher, url_fetcher
+from app.auth.keys import load_or_create_signing_key
+from app.auth.verifier import TokenVerifier
+from app.core.config import Settings
+
+
+class ClientStatusCache:
+    """Whether a client of the embedded issuer is still active, remembered for a few seconds.
+
+    This bounds how long a disabled client's unexpired tokens keep working: at most ``ttl_seconds``
+    (``forget`` makes it immediate inside the process that disabled the client).
+    """
+
+    def __init__(
+        self, factory: sessionmaker[Session], ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._factory = factory
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._known: dict[str, tuple[bool, float]] = {}
+
+    def is_active(self, client_id: str) -> bool:
+        now = self._clock()
+        cached = self._known.get(client_id)
+        if cached is not None and now - cached[1] < self._ttl:
+            return cached[0]
+        with self._factory() as session:
+            active = repository.client_is_active(session, client_id)
+        self._known[client_id] = (active, now)
+        return active
+
+    def forget(self, client_id: str) -> None:
+        self._known.pop(client_id, None)
+
+
+@dataclass(frozen=True)
+class AuthRuntime:
+    verifier: TokenVerifier
+    issuer: TokenIssuer | None
+    """None when an external issuer (e.g. Keycloak) is configured."""
+    client_status: ClientStatusCache | None
+
+
+def load_issuer(settings: Settings) -> TokenIssuer:
+    """The embedded issuer with its key from ``data_dir`` (created on first use)."""
+    return TokenIssuer(
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        key=load_or_create_signing_key(settings.data_dir),
+        lifetime_seconds=settings.auth_token_lifetime_seconds,
+    )
+
+
+def build_runtime(
+    settings: Settings, factory: sessionmaker[Session], *, jwks_fetcher: JWKSFetcher | None = None
+) -> AuthRuntime:
+    """``jwks_fetcher`` overrides where an external issuer's keys come from (tests)."""
+    issuer: TokenIssuer | None = None
+    client_status: ClientStatusCache | None = None
+    if settings.auth_embedded_issuer:
+        issuer = load_issuer(settings)
+        client_status = ClientStatusCache(factory, settings.auth_client_status_cache_seconds)
+        fetch = jwks_fetcher or issuer.key.jwks
+    elif jwks_fetcher is not None:
+        fetch = jwks_fetcher
+    elif settings.auth_jwks_file is not None:
+        fetch = file_fetcher(settings.auth_jwks_file)
+    else:
+        fetch = url_fetcher(settings.auth_jwks_url)
+    keys = JWKSCache(
+        fetch,
+        ttl_seconds=settings.auth_jwks_cache_seconds,
+        min_refetch_seconds=settings.auth_jwks_min_refetch_seconds,
+    )
+    verifier = TokenVerifier(
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        keys=keys,
+        clock_skew_seconds=settings.auth_clock_skew_seconds,
+        client_is_active=client_status.is_active if client_status else None,
+    )
+    return AuthRuntime(verifier=verifier, issuer=issuer, client_status=client_status)
+
+
+_build_lock = threading.Lock()
+
+
+def auth_runtime(app: Starlette) -> AuthRuntime:
+    """The app's ``AuthRuntime``, created on first use (``app.state.auth`` may be preset, e.g. by tests)."""
+    state = app.state
+    runtime: AuthRuntime | None = getattr(state, "auth", None)
+    if runtime is None:
+        with _build_lock:
+            runtime = getattr(state, "auth", None)
+            if runtime is None:
+                runtime = build_runtime(state.settings, state.sessionmaker)
+                state.auth = runtime
+    return runtime

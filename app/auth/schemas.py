@@ -1,0 +1,108 @@
+"""API shapes of the embedded issuer and the client registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.auth.models import OAuthClient
+from app.auth.principal import Agency, Role, Scope
+
+OAuthErrorCode = Literal[
+    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
+    "invalid_scope",
+]  # fmt: skip
+
+
+class TokenRequest(BaseModel):
+    """``application/x-www-form-urlencoded`` body of a client-credentials token request (RFC 6749 §4.4.2)."""
+
+    grant_type: str | None = Field(default=None, description="Must be `client_credentials`.")
+    scope: str | None = Field(
+        default=None, description="Space-separated subset of the client's scopes; all of them when omitted."
+    )
+    client_id: str | None = Field(default=None, description="Only with `client_secret_post` authentication.")
+    client_secret: str | None = Field(default=None, description="Only with `client_secret_post` authentication.")
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+    scope: str = Field(description="The scopes granted, space-separated.")
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 §5.2 error response (``application/json``, as OAuth clients expect)."""
+
+    error: OAuthErrorCode
+    error_description: str
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414 metadata of the embedded issuer."""
+
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+    grant_types_supported: list[str]
+    token_endpoint_auth_methods_supported: list[str]
+    scopes_supported: list[str]
+    response_types_supported: list[str]
+
+
+class JSONWebKey(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kty: str
+    kid: str
+    use: str
+    alg: str
+
+
+class JSONWebKeySet(BaseModel):
+    keys: list[JSONWebKey]
+
+
+class ClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="Which system of which agency uses the client.")
+    role: Role
+    agency: Agency | None = Field(default=None, description="Required for, and only for, role `agency`.")
+    scopes: list[Scope] | None = Field(default=None, description="Defaults to every scope the role may hold.")
+    client_id: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$", description="Generated when omitted."
+    )
+
+
+class ClientRead(BaseModel):
+    client_id: str
+    name: str
+    role: Role
+    agency: Agency | None
+    scopes: list[Scope]
+    active: bool
+    created_at: dt.datetime
+    secret_rotated_at: dt.datetime | None
+    disabled_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, client: OAuthClient) -> ClientRead:
+        return cls(
+            client_id=client.client_id,
+            name=client.name,
+            role=client.role_enum,
+            agency=client.agency_enum,
+            scopes=sorted(client.scopes),
+            active=client.active,
+            created_at=client.created_at,
+            secret_rotated_at=client.secret_rotated_at,
+            disabled_at=client.disabled_at,
+        )
+
+
+class ClientCredentialsRead(ClientRead):
+    client_secret: str = Field(description="Shown only in this response; store it in the agency's secret store.")

@@ -1,0 +1,154 @@
+"""Client registry: create, rotate, disable, authenticate. Services flush; the caller's unit of work commits."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.auth import repository
+from app.auth.hashing import dummy_hash, hash_secret, new_client_secret, verify_secret
+from app.auth.models import OAuthClient
+from app.auth.principal import Agency, Principal, Role, Scope
+from app.auth.verifier import GRANTABLE_SCOPES
+from app.core.db import utcnow
+from app.core.deps import WriteContext
+from app.core.problems import Conflict, NotFound, ValidationProblem
+from app.ledger.service import append_entry
+
+CLIENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+
+
+@dataclass(frozen=True)
+class IssuedCredentials:
+    """A client and its secret in clear: returned once, at creation or rotation, never stored."""
+
+    client: OAuthClient
+    client_secret: str
+
+
+def operator_context(command: str, arguments: Mapping[str, Any]) -> WriteContext:
+    """Write context for registry changes made from the command line or at first start (no HTTP request)."""
+    body = json.dumps({"command": command, **arguments}, sort_keys=True, default=str).encode()
+    return WriteContext(
+        principal=Principal(
+            client_id=f"cli:{getpass.getuser()}", role=Role.ADMIN, scopes=frozenset({Scope.ADMIN_CLIENTS})
+        ),
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        request_id=str(uuid.uuid4()),
+    )
+
+
+def _ledger_payload(client: OAuthClient) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "role": client.role,
+        "agency": client.agency,
+        "scopes": sorted(client.allowed_scopes.split()),
+        "active": client.active,
+    }
+
+
+def _record(session: Session, ctx: WriteContext, entry_type: str, client: OAuthClient) -> None:
+    append_entry(session, ctx, entry_type=entry_type, payload=_ledger_payload(client))
+
+
+def _checked_scopes(role: Role, scopes: Iterable[Scope] | None) -> frozenset[Scope]:
+    grantable = GRANTABLE_SCOPES[role]
+    chosen = grantable if scopes is None else frozenset(scopes)
+    if not chosen:
+        raise ValidationProblem("A client needs at least one scope.")
+    beyond = chosen - grantable
+    if beyond:
+        raise ValidationProblem(
+            f"A {role.value} client cannot hold: {' '.join(sorted(beyond))}. Grantable: {' '.join(sorted(grantable))}."
+        )
+    return chosen
+
+
+def create_client(
+    session: Session,
+    ctx: WriteContext,
+    *,
+    name: str,
+    role: Role,
+    agency: Agency | None = None,
+    scopes: Iterable[Scope] | None = None,
+    client_id: str | None = None,
+) -> IssuedCredentials:
+    if (role is Role.AGENCY) != (agency is not None):
+        raise ValidationProblem("An agency client needs an agency; auditor and admin clients have none.")
+    chosen = _checked_scopes(role, scopes)
+    client_id = client_id or f"{(agency or role).lower()}-{secrets.token_hex(4)}"
+    if not CLIENT_ID_PATTERN.fullmatch(client_id):
+        raise ValidationProblem("client_id: 3-64 characters of a-z, 0-9, '.', '_' or '-', starting alphanumeric.")
+    if repository.get_client(session, client_id) is not None:
+        raise Conflict(f"Client {client_id!r} already exists.")
+    secret = new_client_secret()
+    client = OAuthClient(
+        client_id=client_id,
+        name=name,
+        role=role.value,
+        agency=agency.value if agency else None,
+        allowed_scopes=" ".join(sorted(chosen)),
+        secret_hash=hash_secret(secret),
+        active=True,
+        created_at=utcnow(),
+    )
+    session.add(client)
+    session.flush()
+    _record(session, ctx, "client.created", client)
+    return IssuedCredentials(client=client, client_secret=secret)
+
+
+def get_client(session: Session, client_id: str) -> OAuthClient:
+    client = repository.get_client(session, client_id)
+    if client is None:
+        raise NotFound(f"No client {client_id!r}.")
+    return client
+
+
+def list_clients(session: Session) -> Sequence[OAuthClient]:
+    return repository.list_clients(session)
+
+
+def rotate_secret(session: Session, ctx: WriteContext, client_id: str) -> IssuedCredentials:
+    """New secret; the old one stops working at once. Tokens already issued stay valid until they expire."""
+    client = get_client(session, client_id)
+    if not client.active:
+        raise Conflict(f"Client {client_id!r} is disabled.")
+    secret = new_client_secret()
+    client.secret_hash = hash_secret(secret)
+    client.secret_rotated_at = utcnow()
+    session.flush()
+    _record(session, ctx, "client.rotated", client)
+    return IssuedCredentials(client=client, client_secret=secret)
+
+
+def disable_client(session: Session, ctx: WriteContext, client_id: str) -> OAuthClient:
+    client = get_client(session, client_id)
+    if not client.active:
+        return client
+    client.active = False
+    client.disabled_at = utcnow()
+    session.flush()
+    _record(session, ctx, "client.disabled", client)
+    return client
+
+
+def authenticate_client(session: Session, client_id: str, secret: str) -> OAuthClient | None:
+    """The active client with this secret, or None. Unknown ids cost the same hash work as known ones."""
+    client = repository.get_client(session, client_id)
+    matches = verify_secret(secret, client.secret_hash if client is not None else dummy_hash())
+    if client is None or not matches or not client.active:
+        return None
+    return client

@@ -1,0 +1,124 @@
+"""Cases, each agency's own record of a case, and the workflow history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import GUID, Base, TZDateTime, utcnow
+
+
+class Case(Base):
+    """One ASN in one incident: the shared, workflow-driven view of a case."""
+
+    __tablename__ = "case"
+    __table_args__ = (
+        Index("ix_case_created_at_id", "created_at", "id"),
+        Index("ix_case_nip", "nip"),
+        Index("ix_case_stage", "stage"),
+        Index("ix_case_province_code", "province_code"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID(), primary_key=True, default=uuid.uuid4)
+    case_number: Mapped[str] = mapped_column(String(20), unique=True)
+    nip: Mapped[str] = mapped_column(String(18))
+    name: Mapped[str] = mapped_column(String(200))
+    employee_kind: Mapped[str] = mapped_column(ForeignKey("employee_kind.code"))
+    instansi: Mapped[str] = mapped_column(String(200))
+    position_category: Mapped[str] = mapped_column(ForeignKey("position_category.code"))
+    province_code: Mapped[str] = mapped_column(ForeignKey("province.code"))
+    regency: Mapped[str | None] = mapped_column(String(100))
+    election_type: Mapped[str] = mapped_column(String(8))
+    election_year: Mapped[int] = mapped_column(Integer)
+    violation_code: Mapped[str] = mapped_column(ForeignKey("violation_form.code"))
+    phase: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(8))
+    incident_date: Mapped[dt.date] = mapped_column(Date)
+    reported_date: Mapped[dt.date] = mapped_column(Date)
+    summary: Mapped[str | None] = mapped_column(Text)
+
+    stage: Mapped[str] = mapped_column(String(24))
+    stage_entered_on: Mapped[dt.date] = mapped_column(Date)
+    deadline_date: Mapped[dt.date | None] = mapped_column(Date)
+    """Last day (Asia/Jakarta) for the current stage's step, if that stage runs against a deadline."""
+
+    recommended_by: Mapped[str | None] = mapped_column(ForeignKey("agency.code"))
+    """Issuing authority of the recommendation (KASN before 2024-08-24, BKN after)."""
+    recommendation_number: Mapped[str | None] = mapped_column(String(100))
+    recommendation_date: Mapped[dt.date | None] = mapped_column(Date)
+    recommended_sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    imposed_sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    sanction_date: Mapped[dt.date | None] = mapped_column(Date)
+
+    created_by_agency: Mapped[str] = mapped_column(ForeignKey("agency.code"))
+    created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative convention
+
+
+class AgencyRecord(Base):
+    """What one agency itself recorded about a case; reconciliation compares these views."""
+
+    __tablename__ = "agency_record"
+    __table_args__ = (
+        UniqueConstraint("case_id", "agency"),
+        Index("ix_agency_record_agency_created_at", "agency", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID(), primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="RESTRICT"))
+    agency: Mapped[str] = mapped_column(ForeignKey("agency.code"))
+    nip: Mapped[str | None] = mapped_column(String(32))
+    """As the agency recorded it; may be wrong, which is exactly what reconciliation looks for."""
+    name: Mapped[str | None] = mapped_column(String(200))
+    position_category: Mapped[str | None] = mapped_column(ForeignKey("position_category.code"))
+    violation_code: Mapped[str | None] = mapped_column(ForeignKey("violation_form.code"))
+    stage: Mapped[str | None] = mapped_column(String(24))
+    sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    sanction_status: Mapped[str | None] = mapped_column(String(16))
+    reported_date: Mapped[dt.date | None] = mapped_column(Date)
+    recommendation_date: Mapped[dt.date | None] = mapped_column(Date)
+    sanction_date: Mapped[dt.date | None] = mapped_column(Date)
+    reference_number: Mapped[str | None] = mapped_column(String(100))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    notes: Mapped[str | None] = mapped_column(Text)
+    submitted_by_client: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class CaseTransition(Base):
+    """Append-only workflow history of a case."""
+
+    __tablename__ = "case_transition"
+    __table_args__ = (Index("ix_case_transition_case_id_created_at", "case_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(GUID(), primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case.id", ondelete="RESTRICT"))
+    action: Mapped[str] = mapped_column(String(24))
+    from_stage: Mapped[str] = mapped_column(String(24))
+    to_stage: Mapped[str] = mapped_column(String(24))
+    agency: Mapped[str] = mapped_column(ForeignKey("agency.code"))
+    client_id: Mapped[str] = mapped_column(String(100))
+    effective_date: Mapped[dt.date] = mapped_column(Date)
+    reference_number: Mapped[str | None] = mapped_column(String(100))
+    sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
+
+
+class CaseNumberCounter(Base):
+    """Per-year counter behind case numbers (SBT-2024-000123); incremented under the write lock."""
+
+    __tablename__ = "case_number_counter"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)

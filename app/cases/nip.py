@@ -1,0 +1,97 @@
+"""NIP (PNS) and NI PPPK validation, per Perka BKN 22/2007 and the PPPK layout (domain brief §5).
+
+PNS:  YYYYMMDD YYYYMM G NNN  (birth date, TMT CPNS year-month, gender 1/2, sequence)
+PPPK: YYYYMMDD YYYY 2 F G NNN (birth date, TMT year, PPPK marker "2", contract count 1-9, gender, sequence)
+Digits 13-14 tell them apart: a PNS month is 01-12, a PPPK reads 21-29.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+NIP_LENGTH = 18
+EARLIEST_BIRTH_YEAR = 1900
+MIN_APPOINTMENT_AGE = 18
+
+
+class EmployeeKind(enum.StrEnum):
+    PNS = "PNS"
+    PPPK = "PPPK"
+
+
+class Gender(enum.StrEnum):
+    MALE = "L"
+    FEMALE = "P"
+
+
+class InvalidNip(ValueError):
+    """The NIP breaks a hard format rule; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNip:
+    nip: str
+    kind: EmployeeKind
+    birth_date: dt.date
+    appointment_year: int
+    appointment_month: int | None
+    """None for PPPK, whose number carries only the year."""
+    contract_count: int | None
+    gender: Gender
+    sequence: int
+
+    @property
+    def warnings(self) -> list[str]:
+        """Soft findings that do not make the NIP invalid (legacy conversions contain such errors)."""
+        age = self.appointment_year - self.birth_date.year
+        if age < MIN_APPOINTMENT_AGE:
+            return [f"appointed at about {age} years old, younger than {MIN_APPOINTMENT_AGE}"]
+        return []
+
+
+def parse_nip(value: str, *, today: dt.date | None = None) -> ParsedNip:
+    """Parse and validate an 18-digit NIP or NI PPPK, raising InvalidNip with the broken rule."""
+    if len(value) != NIP_LENGTH or not value.isascii() or not value.isdigit():
+        raise InvalidNip(f"a NIP is exactly {NIP_LENGTH} digits (got {len(value)} characters)")
+    today = today or dt.date.today()
+    try:
+        birth = dt.date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+    except ValueError as exc:
+        raise InvalidNip(f"digits 1-8 ({value[0:8]}) are not a calendar date of birth") from exc
+    if birth.year < EARLIEST_BIRTH_YEAR or birth > today:
+        raise InvalidNip(f"date of birth {birth.isoformat()} is not plausible")
+    gender_digit = value[14]
+    if gender_digit not in "12":
+        raise InvalidNip(f"digit 15 is the gender and must be 1 or 2 (got {gender_digit})")
+    sequence = int(value[15:18])
+    if sequence == 0:
+        raise InvalidNip("digits 16-18 are a sequence number starting at 001")
+    year = int(value[8:12])
+    marker = value[12:14]
+    if marker[0] == "2" and marker[1] != "0":
+        kind, month, contracts = EmployeeKind.PPPK, None, int(marker[1])
+    elif 1 <= int(marker) <= 12:
+        kind, month, contracts = EmployeeKind.PNS, int(marker), None
+    else:
+        raise InvalidNip(f"digits 13-14 ({marker}) are neither a TMT month 01-12 (PNS) nor a PPPK marker 21-29")
+    appointment_first_day = dt.date(year, month or 1, 1)
+    if appointment_first_day <= birth.replace(day=1) or appointment_first_day > today:
+        raise InvalidNip(f"appointment {year}-{month or 1:02d} must fall after the birth date and not in the future")
+    return ParsedNip(
+        nip=value,
+        kind=kind,
+        birth_date=birth,
+        appointment_year=year,
+        appointment_month=month,
+        contract_count=contracts,
+        gender=Gender.MALE if gender_digit == "1" else Gender.FEMALE,
+        sequence=sequence,
+    )
+
+
+def validate_nip(value: str) -> str:
+    """Pydantic-friendly validator: returns the NIP unchanged or raises ValueError."""
+    parse_nip(value)
+    return value

@@ -1,0 +1,120 @@
+"""All queries of the cases domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.cases.models import AgencyRecord, Case, CaseNumberCounter, CaseTransition
+from app.reference.models import ViolationForm
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilters:
+    agency: str | None = None
+    stage: str | None = None
+    province_code: str | None = None
+    regency: str | None = None
+    position_category: str | None = None
+    violation_code: str | None = None
+    category: str | None = None
+    nip: str | None = None
+    election_type: str | None = None
+    election_year: int | None = None
+    reported_from: dt.date | None = None
+    reported_to: dt.date | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def next_case_number(session: Session, year: int) -> str:
+    """Atomically take the next number of the year (the counter row is locked until commit)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(CaseNumberCounter)
+        .values(year=year, last_value=1)
+        .on_conflict_do_update(
+            index_elements=[CaseNumberCounter.year],
+            set_={"last_value": CaseNumberCounter.last_value + 1},
+        )
+        .returning(CaseNumberCounter.last_value)
+    )
+    value = session.execute(statement).scalar_one()
+    return f"SBT-{year}-{value:06d}"
+
+
+def get_case(session: Session, case_id: uuid.UUID) -> Case | None:
+    return session.get(Case, case_id)
+
+
+def list_cases(
+    session: Session, filters: CaseFilters, after: tuple[dt.datetime, uuid.UUID] | None, limit: int
+) -> Sequence[Case]:
+    statement = _filtered(select(Case), filters)
+    if after is not None:
+        statement = statement.where(tuple_(Case.created_at, Case.id) > tuple_(*after))
+    statement = statement.order_by(Case.created_at, Case.id).limit(limit)
+    return session.scalars(statement).all()
+
+
+def _filtered(statement: Select[tuple[Case]], filters: CaseFilters) -> Select[tuple[Case]]:
+    equalities = {
+        Case.stage: filters.stage,
+        Case.province_code: filters.province_code,
+        Case.regency: filters.regency,
+        Case.position_category: filters.position_category,
+        Case.violation_code: filters.violation_code,
+        Case.nip: filters.nip,
+        Case.election_type: filters.election_type,
+        Case.election_year: filters.election_year,
+    }
+    for column, value in equalities.items():
+        if value is not None:
+            statement = statement.where(column == value)
+    if filters.category is not None:
+        statement = statement.where(
+            Case.violation_code.in_(select(ViolationForm.code).where(ViolationForm.category == filters.category))
+        )
+    if filters.agency is not None:
+        statement = statement.where(
+            Case.id.in_(select(AgencyRecord.case_id).where(AgencyRecord.agency == filters.agency))
+        )
+    if filters.reported_from is not None:
+        statement = statement.where(Case.reported_date >= filters.reported_from)
+    if filters.reported_to is not None:
+        statement = statement.where(Case.reported_date <= filters.reported_to)
+    return statement
+
+
+def list_records(session: Session, case_id: uuid.UUID) -> Sequence[AgencyRecord]:
+    return session.scalars(
+        select(AgencyRecord).where(AgencyRecord.case_id == case_id).order_by(AgencyRecord.agency)
+    ).all()
+
+
+def get_record(session: Session, case_id: uuid.UUID, record_id: uuid.UUID) -> AgencyRecord | None:
+    return session.scalars(
+        select(AgencyRecord).where(AgencyRecord.case_id == case_id, AgencyRecord.id == record_id)
+    ).one_or_none()
+
+
+def get_record_of_agency(session: Session, case_id: uuid.UUID, agency: str) -> AgencyRecord | None:
+    return session.scalars(
+        select(AgencyRecord).where(AgencyRecord.case_id == case_id, AgencyRecord.agency == agency)
+    ).one_or_none()
+
+
+def list_transitions(session: Session, case_id: uuid.UUID) -> Sequence[CaseTransition]:
+    return session.scalars(
+        select(CaseTransition)
+        .where(CaseTransition.case_id == case_id)
+        .order_by(CaseTransition.created_at, CaseTransition.id)
+    ).all()

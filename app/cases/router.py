@@ -1,0 +1,220 @@
+"""HTTP surface of the cases domain: thin handlers over the service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from app.auth.dependencies import require
+from app.auth.principal import Agency, Principal, Scope
+from app.cases import repository, service
+from app.cases.repository import CaseFilters
+from app.cases.schemas import (
+    AgencyRecordCreate,
+    AgencyRecordRead,
+    AgencyRecordUpdate,
+    CaseCreate,
+    CaseRead,
+    ElectionType,
+    TransitionCreate,
+    TransitionRead,
+)
+from app.cases.workflow import Stage
+from app.core.deps import SessionDep, SettingsDep, WriteContextDep
+from app.core.etag import etag_of
+from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.problems import problem_responses
+from app.idempotency.service import IdempotencyDep
+
+router = APIRouter(prefix="/cases", tags=["cases"], responses=problem_responses(400, 401, 403, 422))
+
+Reader = Annotated[Principal, require(Scope.CASES_READ)]
+Writer = Annotated[Principal, require(Scope.CASES_WRITE)]
+Mover = Annotated[Principal, require(Scope.CASES_TRANSITION)]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description="ETag from your last read; required (428 when missing, 412 if stale)."),
+]
+CURSOR_SCOPE = "cases"
+
+
+def _location(case_id: uuid.UUID, suffix: str = "") -> str:
+    return f"/api/v1/cases/{case_id}{suffix}"
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Report a case (one ASN, one incident); creates the calling agency's record of it",
+    responses=problem_responses(409),
+)
+def create_case(
+    body: CaseCreate,
+    idempotency: IdempotencyDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    response: Response,
+    _: Writer,
+) -> CaseRead:
+    case = service.create_case(session, ctx, settings, body)
+    result = service.to_read(case)
+    headers = {"Location": _location(case.id), "ETag": etag_of(case.version)}
+    idempotency.store(session, status.HTTP_201_CREATED, result, headers)
+    response.headers.update(headers)
+    return result
+
+
+@router.get("", summary="List cases (cursor pagination, oldest first)")
+def list_cases(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    agency: Annotated[Agency | None, Query(description="Cases this agency has a record of")] = None,
+    stage: Stage | None = None,
+    province_code: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
+    regency: Annotated[str | None, Query(max_length=100)] = None,
+    position_category: Annotated[str | None, Query(max_length=48)] = None,
+    violation_code: Annotated[str | None, Query(max_length=8)] = None,
+    category: Annotated[str | None, Query(pattern=r"^(KODE_ETIK|DISIPLIN)$")] = None,
+    nip: Annotated[str | None, Query(pattern=r"^[0-9]{18}$")] = None,
+    election_type: ElectionType | None = None,
+    election_year: Annotated[int | None, Query(ge=2004, le=2100)] = None,
+    reported_from: dt.date | None = None,
+    reported_to: dt.date | None = None,
+    limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[CaseRead]:
+    filters = CaseFilters(
+        agency=agency.value if agency else None,
+        stage=stage.value if stage else None,
+        province_code=province_code,
+        regency=regency,
+        position_category=position_category,
+        violation_code=violation_code,
+        category=category,
+        nip=nip,
+        election_type=election_type.value if election_type else None,
+        election_year=election_year,
+        reported_from=reported_from,
+        reported_to=reported_to,
+    )
+    page_size = min(limit or settings.page_size_default, settings.page_size_max)
+    after = None
+    if cursor is not None:
+        created_at, case_id = decode_cursor(settings.secret_key, CURSOR_SCOPE, cursor, filters.as_dict())
+        after = (dt.datetime.fromisoformat(created_at), uuid.UUID(case_id))
+    rows = repository.list_cases(session, filters, after, page_size + 1)
+    items = [service.to_read(case) for case in rows[:page_size]]
+    next_cursor = None
+    if len(rows) > page_size:
+        last = rows[page_size - 1]
+        next_cursor = encode_cursor(
+            settings.secret_key, CURSOR_SCOPE, [last.created_at.isoformat(), str(last.id)], filters.as_dict()
+        )
+    return Page[CaseRead](items=items, next_cursor=next_cursor)
+
+
+@router.get("/{case_id}", summary="Get one case (with its ETag)", responses=problem_responses(404))
+def get_case(case_id: uuid.UUID, session: SessionDep, response: Response, _: Reader) -> CaseRead:
+    case = service.require_case(session, case_id)
+    response.headers["ETag"] = etag_of(case.version)
+    return service.to_read(case)
+
+
+@router.post(
+    "/{case_id}/transitions",
+    summary="Move the case through the workflow (If-Match required)",
+    responses=problem_responses(404, 409, 412, 428),
+)
+def transition_case(
+    case_id: uuid.UUID,
+    body: TransitionCreate,
+    idempotency: IdempotencyDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    response: Response,
+    if_match: IfMatch,
+    _: Mover,
+) -> CaseRead:
+    case = service.require_case(session, case_id)
+    case = service.transition_case(session, ctx, settings, case, body, if_match)
+    result = service.to_read(case)
+    headers = {"ETag": etag_of(case.version)}
+    idempotency.store(session, status.HTTP_200_OK, result, headers)
+    response.headers.update(headers)
+    return result
+
+
+@router.get("/{case_id}/transitions", summary="Workflow history of a case", responses=problem_responses(404))
+def list_case_transitions(case_id: uuid.UUID, session: SessionDep, _: Reader) -> list[TransitionRead]:
+    service.require_case(session, case_id)
+    return [TransitionRead.model_validate(row) for row in repository.list_transitions(session, case_id)]
+
+
+@router.get("/{case_id}/records", summary="Every agency's own record of the case", responses=problem_responses(404))
+def list_agency_records(case_id: uuid.UUID, session: SessionDep, _: Reader) -> list[AgencyRecordRead]:
+    service.require_case(session, case_id)
+    return [AgencyRecordRead.model_validate(row) for row in repository.list_records(session, case_id)]
+
+
+@router.post(
+    "/{case_id}/records",
+    status_code=status.HTTP_201_CREATED,
+    summary="Submit the calling agency's own record of the case",
+    responses=problem_responses(404, 409),
+)
+def submit_agency_record(
+    case_id: uuid.UUID,
+    body: AgencyRecordCreate,
+    idempotency: IdempotencyDep,
+    session: SessionDep,
+    ctx: WriteContextDep,
+    response: Response,
+    _: Writer,
+) -> AgencyRecordRead:
+    case = service.require_case(session, case_id)
+    record = service.submit_record(session, ctx, case, body)
+    result = AgencyRecordRead.model_validate(record)
+    headers = {"Location": _location(case.id, f"/records/{record.id}"), "ETag": etag_of(record.version)}
+    idempotency.store(session, status.HTTP_201_CREATED, result, headers)
+    response.headers.update(headers)
+    return result
+
+
+@router.get(
+    "/{case_id}/records/{record_id}",
+    summary="One agency record (with its ETag)",
+    responses=problem_responses(404),
+)
+def get_agency_record(
+    case_id: uuid.UUID, record_id: uuid.UUID, session: SessionDep, response: Response, _: Reader
+) -> AgencyRecordRead:
+    record = service.require_record(session, case_id, record_id)
+    response.headers["ETag"] = etag_of(record.version)
+    return AgencyRecordRead.model_validate(record)
+
+
+@router.patch(
+    "/{case_id}/records/{record_id}",
+    summary="Update the calling agency's own record (If-Match required)",
+    responses=problem_responses(404, 412, 428),
+)
+def update_agency_record(
+    case_id: uuid.UUID,
+    record_id: uuid.UUID,
+    body: AgencyRecordUpdate,
+    session: SessionDep,
+    ctx: WriteContextDep,
+    response: Response,
+    if_match: IfMatch,
+    principal: Writer,
+) -> AgencyRecordRead:
+    record = service.require_own_record(session, principal, case_id, record_id)
+    record = service.update_record(session, ctx, record, body, if_match)
+    response.headers["ETag"] = etag_of(record.version)
+    return AgencyRecordRead.model_validate(record)

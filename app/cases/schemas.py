@@ -1,0 +1,228 @@
+"""Request and response bodies of the cases API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Annotated
+
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+
+from app.auth.principal import Agency
+from app.cases.nip import validate_nip
+from app.cases.workflow import Action, Stage
+from app.core.schemas import Code, InputSchema, ReadSchema, Text200
+
+
+class ElectionType(enum.StrEnum):
+    PEMILU = "PEMILU"
+    PILKADA = "PILKADA"
+
+
+class Phase(enum.StrEnum):
+    BAKAL_CALON = "BAKAL_CALON"
+    """Before KPU fixes the candidates (code-of-ethics list)."""
+    CALON = "CALON"
+    """After the candidates are fixed (disciplinary list)."""
+
+
+class ReportSource(enum.StrEnum):
+    LAPORAN = "LAPORAN"
+    TEMUAN = "TEMUAN"
+
+
+class SanctionStatus(enum.StrEnum):
+    RECOMMENDED = "RECOMMENDED"
+    IMPOSED = "IMPOSED"
+
+
+NIP_DESCRIPTION = (
+    "18-digit NIP (PNS) or NI PPPK as a JSON string: birth date, TMT CPNS year-month (PPPK: year, '2', contract "
+    "count), gender digit 1/2, sequence 001+."
+)
+Nip = Annotated[
+    str,
+    Field(strict=True, description=NIP_DESCRIPTION, examples=["196608011988031001"]),
+    StringConstraints(pattern=r"^[0-9]{18}$"),
+    AfterValidator(validate_nip),
+]
+RecordedNip = Annotated[
+    str,
+    Field(
+        strict=True,
+        description="The NIP exactly as this agency recorded it (18 digits, string). Format errors "
+        "within the digits are accepted here and flagged by reconciliation.",
+        examples=["196608011988031001"],
+    ),
+    StringConstraints(pattern=r"^[0-9]{18}$"),
+]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ElectionYear = Annotated[int, Field(strict=True, ge=2004, le=2100)]
+Notes = Annotated[str, StringConstraints(max_length=4000)]
+
+
+class CaseCreate(InputSchema):
+    nip: Nip
+    name: Text200
+    instansi: Text200
+    position_category: Code = Field(description="Code from /api/v1/reference/position-categories.")
+    province_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")] = Field(
+        description="Province code from /api/v1/reference/provinces.", examples=["73"]
+    )
+    regency: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+        default=None, description="Kabupaten/kota."
+    )
+    election_type: ElectionType
+    election_year: ElectionYear
+    violation_code: Code = Field(description="Code from /api/v1/reference/violation-forms.", examples=["D-6"])
+    phase: Phase
+    source: ReportSource
+    incident_date: dt.date
+    reported_date: dt.date
+    summary: Notes | None = None
+    reference_number: Reference | None = Field(
+        default=None, description="The creating agency's own reference (e.g. Bawaslu register number)."
+    )
+    external_id: Reference | None = Field(default=None, description="The creating agency's own record id.")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> CaseCreate:
+        if self.reported_date < self.incident_date:
+            raise ValueError("reported_date cannot be before incident_date")
+        return self
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "example": {
+                "nip": "196608011988031001",
+                "name": "Drs. Amir Santoso, M.Si.",
+                "instansi": "Pemerintah Kabupaten Gowa",
+                "position_category": "KEPALA_WILAYAH",
+                "province_code": "73",
+                "regency": "Kabupaten Gowa",
+                "election_type": "PILKADA",
+                "election_year": 2024,
+                "violation_code": "D-6",
+                "phase": "CALON",
+                "source": "TEMUAN",
+                "incident_date": "2024-10-02",
+                "reported_date": "2024-10-04",
+                "summary": "Membagikan unggahan akun pemenangan pasangan calon.",
+            }
+        },
+    )
+
+
+class CaseRead(ReadSchema):
+    id: uuid.UUID
+    case_number: str
+    nip: str
+    name: str
+    employee_kind: str
+    instansi: str
+    position_category: str
+    province_code: str
+    regency: str | None
+    election_type: ElectionType
+    election_year: int
+    violation_code: str
+    phase: Phase
+    source: ReportSource
+    incident_date: dt.date
+    reported_date: dt.date
+    summary: str | None
+    stage: Stage
+    stage_entered_on: dt.date
+    deadline_date: dt.date | None = Field(description="Last day (Asia/Jakarta) of the current stage's step.")
+    overdue: bool = Field(description="True when today (Asia/Jakarta) is after deadline_date.")
+    recommended_by: Agency | None
+    recommendation_number: str | None
+    recommendation_date: dt.date | None
+    recommended_sanction_code: str | None
+    imposed_sanction_code: str | None
+    sanction_date: dt.date | None
+    created_by_agency: Agency
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+    allowed_actions: list[Action] = Field(description="Workflow actions possible from the current stage.")
+
+
+class TransitionCreate(InputSchema):
+    action: Action
+    effective_date: dt.date | None = Field(
+        default=None, description="Date the step took effect (Asia/Jakarta); defaults to today."
+    )
+    sanction_code: Code | None = Field(
+        default=None,
+        description="Required for recommend (recommended), impose_sanction and lift_block (imposed).",
+    )
+    reference_number: Reference | None = Field(
+        default=None, description="Letter number, e.g. the recommendation number 'R-1194/KASN/4/2020'."
+    )
+    note: Notes | None = None
+
+
+class TransitionRead(ReadSchema):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    action: Action
+    from_stage: Stage
+    to_stage: Stage
+    agency: Agency
+    client_id: str
+    effective_date: dt.date
+    reference_number: str | None
+    sanction_code: str | None
+    note: str | None
+    created_at: dt.datetime
+
+
+class AgencyRecordFields(InputSchema):
+    nip: RecordedNip | None = None
+    name: Text200 | None = None
+    position_category: Code | None = None
+    violation_code: Code | None = None
+    stage: Stage | None = None
+    sanction_code: Code | None = None
+    sanction_status: SanctionStatus | None = None
+    reported_date: dt.date | None = None
+    recommendation_date: dt.date | None = None
+    sanction_date: dt.date | None = None
+    reference_number: Reference | None = None
+    external_id: Reference | None = None
+    notes: Notes | None = None
+
+
+class AgencyRecordCreate(AgencyRecordFields):
+    """The calling agency's own view of the case; the agency comes from the token."""
+
+
+class AgencyRecordUpdate(AgencyRecordFields):
+    """Fields to change (absent fields keep their value; null clears)."""
+
+
+class AgencyRecordRead(ReadSchema):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    agency: Agency
+    nip: str | None
+    name: str | None
+    position_category: str | None
+    violation_code: str | None
+    stage: Stage | None
+    sanction_code: str | None
+    sanction_status: SanctionStatus | None
+    reported_date: dt.date | None
+    recommendation_date: dt.date | None
+    sanction_date: dt.date | None
+    reference_number: str | None
+    external_id: str | None
+    notes: str | None
+    submitted_by_client: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int

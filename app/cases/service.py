@@ -1,0 +1,329 @@
+"""Business rules of the cases domain: creation, agency records, workflow transitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal
+from app.cases import repository
+from app.cases.models import AgencyRecord, Case, CaseTransition
+from app.cases.nip import parse_nip
+from app.cases.schemas import AgencyRecordCreate, AgencyRecordUpdate, CaseCreate, CaseRead, TransitionCreate
+from app.cases.workflow import (
+    STAGE_DEADLINES,
+    Action,
+    DeadlineKind,
+    Stage,
+    Transition,
+    actions_from,
+    find_transition,
+    sources_of,
+)
+from app.core.clock import add_working_days, today_in_jakarta
+from app.core.config import Settings
+from app.core.deps import WriteContext
+from app.core.etag import check_if_match
+from app.core.problems import (
+    AgencyNotPermitted,
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    InvalidParam,
+    NotFound,
+    ValidationProblem,
+)
+from app.ledger.service import append_entry
+from app.reference import repository as reference
+from app.reference.models import PositionCategory, Province, Sanction, ViolationForm
+
+
+def _acting_agency(principal: Principal) -> str:
+    if principal.agency is None:
+        raise Forbidden("Only agency clients may write cases.")
+    return principal.agency.value
+
+
+def _invalid(field: str, reason: str) -> ValidationProblem:
+    return ValidationProblem(reason, invalid_params=[InvalidParam(name=f"body.{field}", reason=reason)])
+
+
+def _check_codes(session: Session, **codes: str | None) -> None:
+    tables: dict[str, Any] = {
+        "position_category": PositionCategory,
+        "province_code": Province,
+        "violation_code": ViolationForm,
+        "sanction_code": Sanction,
+    }
+    for field, code in codes.items():
+        if code is not None and reference.get(session, tables[field], code) is None:
+            raise _invalid(field, f"unknown code {code!r}; see /api/v1/reference")
+
+
+def deadline_for(stage: Stage, entered_on: dt.date, settings: Settings) -> dt.date | None:
+    kind = STAGE_DEADLINES.get(stage)
+    if kind is None:
+        return None
+    if kind is DeadlineKind.STUDY:
+        return add_working_days(entered_on, settings.study_working_days)
+    days = {
+        DeadlineKind.VERIFICATION: settings.verification_days,
+        DeadlineKind.PPK_FOLLOW_UP: settings.ppk_follow_up_days,
+        DeadlineKind.REPRIMAND_COMPLIANCE: settings.reprimand_compliance_days,
+    }[kind]
+    return entered_on + dt.timedelta(days=days)
+
+
+def to_read(case: Case) -> CaseRead:
+    today = today_in_jakarta()
+    return CaseRead.model_validate(
+        {
+            **{column: getattr(case, column) for column in CaseRead.model_fields if hasattr(case, column)},
+            "overdue": case.deadline_date is not None and today > case.deadline_date,
+            "allowed_actions": sorted({t.action for t in actions_from(Stage(case.stage))}),
+        }
+    )
+
+
+def _case_payload(case: Case) -> dict[str, Any]:
+    return to_read(case).model_dump(mode="json", exclude={"overdue", "allowed_actions", "updated_at"})
+
+
+def _record_payload(record: AgencyRecord) -> dict[str, Any]:
+    return {
+        column.key: getattr(record, column.key)
+        if not isinstance(getattr(record, column.key), dt.date | uuid.UUID)
+        else str(getattr(record, column.key))
+        for column in AgencyRecord.__table__.columns
+        if column.key not in {"created_at", "updated_at"}
+    }
+
+
+def create_case(session: Session, ctx: WriteContext, settings: Settings, data: CaseCreate) -> Case:
+    agency = _acting_agency(ctx.principal)
+    _check_codes(
+        session,
+        position_category=data.position_category,
+        province_code=data.province_code,
+        violation_code=data.violation_code,
+    )
+    today = today_in_jakarta()
+    if data.reported_date > today:
+        raise _invalid("reported_date", "reported_date cannot be in the future (Asia/Jakarta)")
+    fields = data.model_dump(exclude={"reference_number", "external_id"})
+    case = Case(
+        **fields,
+        id=uuid.uuid4(),
+        case_number=repository.next_case_number(session, today.year),
+        employee_kind=parse_nip(data.nip).kind.value,
+        stage=Stage.DITERIMA.value,
+        stage_entered_on=data.reported_date,
+        deadline_date=deadline_for(Stage.DITERIMA, data.reported_date, settings),
+        created_by_agency=agency,
+    )
+    session.add(case)
+    record = AgencyRecord(
+        case_id=case.id,
+        agency=agency,
+        nip=data.nip,
+        name=data.name,
+        position_category=data.position_category,
+        violation_code=data.violation_code,
+        stage=Stage.DITERIMA.value,
+        reported_date=data.reported_date,
+        reference_number=data.reference_number,
+        external_id=data.external_id,
+        submitted_by_client=ctx.principal.client_id,
+    )
+    session.add(record)
+    session.flush()
+    append_entry(
+        session,
+        ctx,
+        entry_type="case.created",
+        case_id=case.id,
+        payload={"case": _case_payload(case), "agency_record": _record_payload(record)},
+    )
+    return case
+
+
+def require_case(session: Session, case_id: uuid.UUID) -> Case:
+    case = repository.get_case(session, case_id)
+    if case is None:
+        raise NotFound(f"No case with id {case_id}.")
+    return case
+
+
+def _allowed_agencies(session: Session, transition: Transition, on: dt.date) -> set[str]:
+    return {reference.agency_acting_for(session, agency.value, on) for agency in transition.agencies}
+
+
+def _find_or_refuse(case: Case, action: Action) -> Transition:
+    stage = Stage(case.stage)
+    transition = find_transition(action, stage)
+    if transition is None:
+        sources = ", ".join(sorted(sources_of(action))) or "nowhere"
+        raise IllegalTransition(
+            f"Cannot '{action}' case {case.case_number} in stage {stage}; '{action}' is allowed from: {sources}.",
+            extra={"current_stage": stage.value, "action": action.value},
+        )
+    return transition
+
+
+def transition_case(
+    session: Session,
+    ctx: WriteContext,
+    settings: Settings,
+    case: Case,
+    data: TransitionCreate,
+    if_match: str | None,
+) -> Case:
+    agency = _acting_agency(ctx.principal)
+    check_if_match(if_match, case.version)
+    transition = _find_or_refuse(case, data.action)
+    today = today_in_jakarta()
+    effective = data.effective_date or today
+    if effective > today:
+        raise _invalid("effective_date", "effective_date cannot be in the future (Asia/Jakarta)")
+    if effective < case.stage_entered_on:
+        raise _invalid(
+            "effective_date",
+            f"effective_date cannot precede the day the case entered {case.stage} ({case.stage_entered_on})",
+        )
+    allowed = _allowed_agencies(session, transition, effective)
+    if agency not in allowed:
+        raise AgencyNotPermitted(
+            f"'{data.action}' from {case.stage} on {effective} is done by {', '.join(sorted(allowed))}, not {agency}."
+        )
+    if transition.requires_deadline_passed and (case.deadline_date is None or effective <= case.deadline_date):
+        raise IllegalTransition(
+            f"'{data.action}' is an escalation and needs the deadline of stage {case.stage} "
+            f"({case.deadline_date}) to have passed on {effective}."
+        )
+    if transition.requires_sanction and data.sanction_code is None:
+        raise _invalid("sanction_code", f"'{data.action}' needs sanction_code")
+    if transition.requires_reference and data.reference_number is None:
+        raise _invalid("reference_number", f"'{data.action}' needs the letter's reference_number")
+    _check_codes(session, sanction_code=data.sanction_code)
+
+    from_stage = case.stage
+    _apply_effects(case, transition, data, agency, effective)
+    case.stage = transition.target.value
+    case.stage_entered_on = effective
+    case.deadline_date = deadline_for(transition.target, effective, settings)
+    history = CaseTransition(
+        case_id=case.id,
+        action=data.action.value,
+        from_stage=from_stage,
+        to_stage=case.stage,
+        agency=agency,
+        client_id=ctx.principal.client_id,
+        effective_date=effective,
+        reference_number=data.reference_number,
+        sanction_code=data.sanction_code,
+        note=data.note,
+    )
+    session.add(history)
+    session.flush()
+    append_entry(
+        session,
+        ctx,
+        entry_type="case.transitioned",
+        case_id=case.id,
+        payload={
+            "case_id": str(case.id),
+            "case_number": case.case_number,
+            "action": data.action.value,
+            "from_stage": from_stage,
+            "to_stage": case.stage,
+            "effective_date": effective.isoformat(),
+            "sanction_code": data.sanction_code,
+            "reference_number": data.reference_number,
+            "note": data.note,
+            "case_version": case.version,
+        },
+    )
+    return case
+
+
+def _apply_effects(case: Case, transition: Transition, data: TransitionCreate, agency: str, on: dt.date) -> None:
+    if transition.action is Action.RECOMMEND:
+        case.recommended_by = agency
+        case.recommendation_number = data.reference_number
+        case.recommendation_date = on
+        case.recommended_sanction_code = data.sanction_code
+    elif transition.action in {Action.IMPOSE_SANCTION, Action.LIFT_BLOCK}:
+        case.imposed_sanction_code = data.sanction_code
+        case.sanction_date = on
+
+
+def submit_record(session: Session, ctx: WriteContext, case: Case, data: AgencyRecordCreate) -> AgencyRecord:
+    agency = _acting_agency(ctx.principal)
+    if repository.get_record_of_agency(session, case.id, agency) is not None:
+        raise Conflict(f"{agency} already has a record of case {case.case_number}; update it with PATCH and If-Match.")
+    _check_record_codes(session, data)
+    record = AgencyRecord(
+        case_id=case.id, agency=agency, submitted_by_client=ctx.principal.client_id, **data.model_dump()
+    )
+    session.add(record)
+    session.flush()
+    append_entry(session, ctx, entry_type="agency_record.submitted", case_id=case.id, payload=_record_payload(record))
+    return record
+
+
+def _check_record_codes(session: Session, data: AgencyRecordCreate | AgencyRecordUpdate) -> None:
+    _check_codes(
+        session,
+        position_category=data.position_category,
+        violation_code=data.violation_code,
+        sanction_code=data.sanction_code,
+    )
+
+
+def require_own_record(
+    session: Session, principal: Principal, case_id: uuid.UUID, record_id: uuid.UUID
+) -> AgencyRecord:
+    """Another agency's record is not found for writing: agencies change only their own view."""
+    record = repository.get_record(session, case_id, record_id)
+    if record is None or principal.agency is None or record.agency != principal.agency.value:
+        raise NotFound(f"No record {record_id} of your agency on case {case_id}.")
+    return record
+
+
+def require_record(session: Session, case_id: uuid.UUID, record_id: uuid.UUID) -> AgencyRecord:
+    record = repository.get_record(session, case_id, record_id)
+    if record is None:
+        raise NotFound(f"No record {record_id} on case {case_id}.")
+    return record
+
+
+def update_record(
+    session: Session,
+    ctx: WriteContext,
+    record: AgencyRecord,
+    data: AgencyRecordUpdate,
+    if_match: str | None,
+) -> AgencyRecord:
+    check_if_match(if_match, record.version)
+    _check_record_codes(session, data)
+    changes = data.model_dump(exclude_unset=True)
+    if not changes:
+        raise _invalid("body", "send at least one field to change")
+    for field, value in changes.items():
+        setattr(record, field, value)
+    record.submitted_by_client = ctx.principal.client_id
+    session.flush()
+    append_entry(
+        session,
+        ctx,
+        entry_type="agency_record.updated",
+        case_id=record.case_id,
+        payload={
+            "record_id": str(record.id),
+            "changes": _record_payload(record) | {"changed": sorted(changes)},
+        },
+    )
+    return record

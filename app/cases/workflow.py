@@ -1,0 +1,172 @@
+"""The handling workflow as an explicit state machine (domain brief §2).
+
+reported → verified/registered (or rejected) → Bawaslu study (kajian) → forwarded → recommendation (KASN; from
+2024-08-24 its successor BKN) → PPK follow-up → sanctioned / not proven / cancelled, with the escalations
+PPK deadline passed → BKN reprimand → Kemendagri/KemenPANRB sanction on the PPK → personnel-data block → block
+lifted once the sanction is imposed. Agency rights follow the agency reference data: an agency that no longer
+exists on the effective date loses its rights to its successor (KASN → BKN).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from app.auth.principal import Agency
+
+
+class Stage(enum.StrEnum):
+    DITERIMA = "DITERIMA"
+    """Report received (laporan or temuan)."""
+    TERVERIFIKASI = "TERVERIFIKASI"
+    """Verified and registered by the Satgas / Bawaslu."""
+    DITOLAK = "DITOLAK"
+    """Rejected at verification (not registered)."""
+    KAJIAN = "KAJIAN"
+    """Under Bawaslu study (kajian)."""
+    DITERUSKAN = "DITERUSKAN"
+    """Study done, forwarded for a recommendation (to KASN, from 2024-08-24 to BKN)."""
+    TIDAK_TERBUKTI = "TIDAK_TERBUKTI"
+    """Not proven."""
+    REKOMENDASI = "REKOMENDASI"
+    """Recommendation issued to the PPK; the PPK follow-up deadline runs."""
+    TEGURAN_BKN = "TEGURAN_BKN"
+    """PPK missed the deadline; BKN reprimanded the PPK."""
+    PPK_DISANKSI = "PPK_DISANKSI"
+    """Kemendagri or KemenPANRB sanctioned the non-compliant PPK."""
+    DIBLOKIR = "DIBLOKIR"
+    """BKN blocked the ASN's personnel data in SIASN."""
+    SANKSI_DIJATUHKAN = "SANKSI_DIJATUHKAN"
+    """The PPK imposed the sanction (recorded in I'DIS)."""
+    BLOKIR_DIBUKA = "BLOKIR_DIBUKA"
+    """Sanction imposed after a block; the block is lifted."""
+    DIBATALKAN = "DIBATALKAN"
+    """Cancelled (e.g. report withdrawn)."""
+    ASN_NONAKTIF = "ASN_NONAKTIF"
+    """The ASN left service (retired, dismissed, resigned, died) before the case ended."""
+
+
+TERMINAL_STAGES = frozenset(
+    {
+        Stage.DITOLAK,
+        Stage.TIDAK_TERBUKTI,
+        Stage.SANKSI_DIJATUHKAN,
+        Stage.BLOKIR_DIBUKA,
+        Stage.DIBATALKAN,
+        Stage.ASN_NONAKTIF,
+    }
+)
+
+
+class Action(enum.StrEnum):
+    VERIFY = "verify"
+    REJECT = "reject"
+    START_STUDY = "start_study"
+    FORWARD = "forward"
+    DISMISS = "dismiss"
+    RECOMMEND = "recommend"
+    IMPOSE_SANCTION = "impose_sanction"
+    REPRIMAND = "reprimand"
+    SANCTION_PPK = "sanction_ppk"
+    BLOCK = "block"
+    LIFT_BLOCK = "lift_block"
+    CANCEL = "cancel"
+    DEACTIVATE = "deactivate"
+
+
+class DeadlineKind(enum.StrEnum):
+    VERIFICATION = "verification"
+    STUDY = "study"
+    PPK_FOLLOW_UP = "ppk_follow_up"
+    REPRIMAND_COMPLIANCE = "reprimand_compliance"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    action: Action
+    source: Stage
+    target: Stage
+    agencies: frozenset[Agency]
+    requires_sanction: bool = False
+    requires_reference: bool = False
+    requires_deadline_passed: bool = False
+    """The current stage's deadline must have passed on the effective date (escalations)."""
+
+
+def _edges(
+    action: Action,
+    sources: tuple[Stage, ...],
+    target: Stage,
+    agencies: tuple[Agency, ...],
+    **flags: bool,
+) -> list[Transition]:
+    return [Transition(action, source, target, frozenset(agencies), **flags) for source in sources]
+
+
+_BAWASLU, _KASN, _BKN = Agency.BAWASLU, Agency.KASN, Agency.BKN
+_OPEN_BEFORE_RECOMMENDATION = (Stage.DITERIMA, Stage.TERVERIFIKASI, Stage.KAJIAN, Stage.DITERUSKAN)
+
+TRANSITIONS: tuple[Transition, ...] = tuple(
+    _edges(Action.VERIFY, (Stage.DITERIMA,), Stage.TERVERIFIKASI, (_BAWASLU, _BKN))
+    + _edges(Action.REJECT, (Stage.DITERIMA,), Stage.DITOLAK, (_BAWASLU, _BKN))
+    + _edges(Action.START_STUDY, (Stage.TERVERIFIKASI,), Stage.KAJIAN, (_BAWASLU,))
+    + _edges(Action.FORWARD, (Stage.KAJIAN,), Stage.DITERUSKAN, (_BAWASLU,))
+    + _edges(Action.DISMISS, (Stage.KAJIAN,), Stage.TIDAK_TERBUKTI, (_BAWASLU,))
+    + _edges(Action.DISMISS, (Stage.DITERUSKAN, Stage.REKOMENDASI), Stage.TIDAK_TERBUKTI, (_KASN,))
+    + _edges(
+        Action.RECOMMEND,
+        (Stage.DITERUSKAN,),
+        Stage.REKOMENDASI,
+        (_KASN,),
+        requires_sanction=True,
+        requires_reference=True,
+    )
+    + _edges(
+        Action.IMPOSE_SANCTION,
+        (Stage.REKOMENDASI, Stage.TEGURAN_BKN, Stage.PPK_DISANKSI),
+        Stage.SANKSI_DIJATUHKAN,
+        (_BKN, _KASN),
+        requires_sanction=True,
+    )
+    + _edges(Action.REPRIMAND, (Stage.REKOMENDASI,), Stage.TEGURAN_BKN, (_BKN,), requires_deadline_passed=True)
+    + _edges(
+        Action.SANCTION_PPK,
+        (Stage.TEGURAN_BKN,),
+        Stage.PPK_DISANKSI,
+        (Agency.KEMENDAGRI, Agency.KEMENPANRB),
+        requires_deadline_passed=True,
+    )
+    + _edges(Action.BLOCK, (Stage.TEGURAN_BKN,), Stage.DIBLOKIR, (_BKN,), requires_deadline_passed=True)
+    + _edges(Action.BLOCK, (Stage.PPK_DISANKSI,), Stage.DIBLOKIR, (_BKN,))
+    + _edges(Action.LIFT_BLOCK, (Stage.DIBLOKIR,), Stage.BLOKIR_DIBUKA, (_BKN,), requires_sanction=True)
+    + _edges(Action.CANCEL, _OPEN_BEFORE_RECOMMENDATION, Stage.DIBATALKAN, (_BAWASLU, _BKN))
+    + _edges(Action.CANCEL, (Stage.REKOMENDASI,), Stage.DIBATALKAN, (_BKN, _KASN))
+    + _edges(
+        Action.DEACTIVATE,
+        tuple(stage for stage in Stage if stage not in TERMINAL_STAGES),
+        Stage.ASN_NONAKTIF,
+        (_BKN,),
+    )
+)
+
+_BY_ACTION_AND_SOURCE: dict[tuple[Action, Stage], Transition] = {(t.action, t.source): t for t in TRANSITIONS}
+
+STAGE_DEADLINES: dict[Stage, DeadlineKind] = {
+    Stage.DITERIMA: DeadlineKind.VERIFICATION,
+    Stage.KAJIAN: DeadlineKind.STUDY,
+    Stage.REKOMENDASI: DeadlineKind.PPK_FOLLOW_UP,
+    Stage.TEGURAN_BKN: DeadlineKind.REPRIMAND_COMPLIANCE,
+}
+"""Stages that run against a deadline, counted from the day the stage is entered (Asia/Jakarta)."""
+
+
+def find_transition(action: Action, source: Stage) -> Transition | None:
+    return _BY_ACTION_AND_SOURCE.get((action, source))
+
+
+def sources_of(action: Action) -> list[Stage]:
+    return [t.source for t in TRANSITIONS if t.action is action]
+
+
+def actions_from(stage: Stage) -> list[Transition]:
+    return [t for t in TRANSITIONS if t.source is stage]

@@ -1,0 +1,41 @@
+"""The ``sbt`` command: serve, migrate, demo data, and each domain's tools."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from app.auth.cli import clients_cli
+from app.bootstrap import prepare
+from app.core.config import get_settings
+
+cli = typer.Typer(help="SBT — Sistem Berbagi Terintegrasi", no_args_is_help=True)
+cli.add_typer(clients_cli, name="clients")
+
+
+@cli.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Migrate the database, prepare first-start data, and serve the API."""
+    prepare(get_settings())
+    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level="info")
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest revision."""
+    prepare(get_settings())
+
+
+@cli.command("demo-data")
+def demo_data(cases: int = 300, seed: int = 2024) -> None:
+    """Load a realistic sample of cases, with deliberate disagreements between agency records."""
+    from app.cases.demo import load_demo_data
+
+    settings = get_settings()
+    prepare(settings)
+    created = load_demo_data(settings, cases=cases, seed=seed)
+    typer.echo(f"loaded {created} demo cases")
+
+
+def main() -> None:
+    cli()

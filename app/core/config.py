@@ -1,0 +1,124 @@
+"""Service settings, read from ``SBT_*`` environment variables (and an optional ``.env`` file)."""
+
+from __future__ import annotations
+
+import enum
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me-development-only"  # noqa: S105 - a known placeholder, refused outside development
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    TESTING = "testing"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SBT_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    log_level: str = "INFO"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    """SQLAlchemy URL. Empty means the embedded SQLite file ``<data_dir>/sbt.db``."""
+
+    secret_key: str = PLACEHOLDER_SECRET
+    """Signs pagination cursors. Must be set to a real secret outside development."""
+
+    page_size_default: int = Field(default=50, ge=1)
+    page_size_max: int = Field(default=500, ge=1)
+
+    # Workflow deadlines, counted in Asia/Jakarta calendar days (study: working days).
+    verification_days: int = Field(default=7, ge=1)
+    """Satgas verification of a report (BKN 2024 flow: max 7 days)."""
+    study_working_days: int = Field(default=3, ge=1)
+    """Bawaslu kajian (max 3 working days)."""
+    ppk_follow_up_days: int = Field(default=10, ge=1)
+    """PPK follow-up of a recommendation (10 days quoted by Kemendagri in 2020; the 2022 SKB number is unknown)."""
+    reprimand_compliance_days: int = Field(default=3, ge=1)
+    """Days a reprimanded PPK has to comply before further escalation (PP 12/2017)."""
+
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    idempotency_lock_seconds: int = Field(default=60, ge=1)
+    """An in-flight idempotency key older than this is treated as abandoned."""
+
+    # Ledger
+    ledger_origin: str = "sbt.example.go.id/ledger"
+    """C2SP checkpoint origin line and the signing key's name (no spaces, no '+')."""
+    ledger_signing_key_file: Path | None = None
+    """Ed25519 note signing key; empty means ``<data_dir>/ledger-signing.key``, generated on first start."""
+    ledger_checkpoint_interval_seconds: int = Field(default=60, ge=1)
+    """A write signs a new checkpoint when the latest one is at least this old."""
+    ledger_checkpoint_max_entries: int = Field(default=1000, ge=1)
+    """A write signs a new checkpoint when this many entries are not yet covered by one."""
+    ledger_enabled: bool = True
+    """Benchmarks only: False skips ledger appends to measure their cost. Never disable in service."""
+
+    @property
+    def ledger_key_path(self) -> Path:
+        return self.ledger_signing_key_file or self.data_dir / "ledger-signing.key"
+
+    # Auth (OAuth2 resource server + embedded client-credentials issuer)
+    auth_issuer: str = "http://127.0.0.1:8000"
+    """Exact ``iss`` of accepted tokens. The embedded issuer stamps it; for Keycloak use the realm URL."""
+    auth_audience: str = "sbt-api"
+    """``aud`` every access token must contain (Keycloak: an Audience mapper on the agency clients)."""
+    auth_jwks_url: str = ""
+    """External issuer's JWKS (Keycloak: ``<realm>/protocol/openid-connect/certs``). Empty: embedded issuer."""
+    auth_jwks_file: Path | None = None
+    """Alternative to ``auth_jwks_url``: a JWKS JSON file on disk."""
+    auth_jwks_cache_seconds: int = Field(default=300, ge=0)
+    """How long a fetched JWKS is trusted before it is fetched again."""
+    auth_jwks_min_refetch_seconds: int = Field(default=10, ge=0)
+    """Least time between two fetches caused by unknown ``kid`` values (stops kid-spraying from hammering the JWKS)."""
+    auth_clock_skew_seconds: int = Field(default=30, ge=0, le=120)
+    auth_token_lifetime_seconds: int = Field(default=600, ge=30, le=3600)
+    """Lifetime of tokens minted by the embedded issuer."""
+    auth_client_status_cache_seconds: int = Field(default=30, ge=0)
+    """Embedded issuer: a disabled client's tokens stop working at most this long after it is disabled."""
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'sbt.db').as_posix()}"
+
+    @property
+    def auth_embedded_issuer(self) -> bool:
+        """True unless an external issuer's JWKS is configured."""
+        return not self.auth_jwks_url and self.auth_jwks_file is None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment is not Environment.DEVELOPMENT and self.secret_key == PLACEHOLDER_SECRET:
+            raise ValueError(
+                "SBT_SECRET_KEY still holds the development placeholder; set a real secret "
+                f"when SBT_ENVIRONMENT={self.environment.value}"
+            )
+        if self.auth_jwks_url and self.auth_jwks_file is not None:
+            raise ValueError("set either SBT_AUTH_JWKS_URL or SBT_AUTH_JWKS_FILE, not both")
+        if (
+            self.environment is Environment.PRODUCTION
+            and self.auth_jwks_url
+            and not self.auth_jwks_url.startswith("https://")
+        ):
+            raise ValueError("SBT_AUTH_JWKS_URL must use https:// in production")
+        if self.page_size_default > self.page_size_max:
+            raise ValueError("SBT_PAGE_SIZE_DEFAULT must not exceed SBT_PAGE_SIZE_MAX")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

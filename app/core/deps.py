@@ -1,0 +1,53 @@
+"""Request-scoped dependencies shared by every domain."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.auth.dependencies import current_principal
+from app.auth.principal import Principal
+from app.core.config import Settings
+from app.core.db import unit_of_work
+
+
+def get_settings_from_app(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    yield from unit_of_work(request.app.state.sessionmaker)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """Everything a writing service needs to know about the request that caused the write."""
+
+    principal: Principal
+    body_sha256: str
+    request_id: str
+
+
+async def get_write_context(
+    request: Request, principal: Annotated[Principal, Depends(current_principal)]
+) -> WriteContext:
+    body = await request.body()
+    return WriteContext(
+        principal=principal,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        request_id=request.headers.get("X-Request-ID") or str(uuid.uuid4()),
+    )
+
+
+WriteContextDep = Annotated[WriteContext, Depends(get_write_context)]

@@ -1,0 +1,251 @@
+"""RFC 9457 problem details: one error hierarchy, its schema, and the handlers that render it.
+
+Every 4xx/5xx leaves the service as ``application/problem+json`` with a stable ``type`` URI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://sbt.example.go.id/problems/"
+
+logger = logging.getLogger("sbt.problems")
+
+
+class InvalidParam(BaseModel):
+    name: str = Field(description="Location of the offending input, e.g. `body.nip` or `query.limit`.")
+    reason: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "example": {
+                "type": "https://sbt.example.go.id/problems/illegal-transition",
+                "title": "Illegal workflow transition",
+                "status": 409,
+                "detail": "Cannot 'recommend' a case in stage DITERIMA; allowed from: DITERUSKAN.",
+                "instance": "/api/v1/cases/2b0c.../transitions",
+            }
+        },
+    )
+
+    type: str = Field(description="Stable URI identifying the problem type.")
+    title: str = Field(description="Short summary, the same for every occurrence of the type.")
+    status: int = Field(description="HTTP status code.")
+    detail: str | None = Field(default=None, description="Explanation of this occurrence.")
+    instance: str | None = Field(default=None, description="URI reference of the request.")
+    invalid_params: list[InvalidParam] | None = Field(
+        default=None, description="Per-field validation errors (422 and 400)."
+    )
+
+
+class ProblemError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        invalid_params: Sequence[InvalidParam] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.invalid_params = list(invalid_params) if invalid_params else None
+        self.extra = dict(extra or {})
+
+    @classmethod
+    def type_uri(cls) -> str:
+        return PROBLEM_BASE + cls.slug
+
+    def to_problem(self, instance: str | None) -> Problem:
+        return Problem(
+            type=self.type_uri(),
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            instance=instance,
+            invalid_params=self.invalid_params,
+            **self.extra,
+        )
+
+
+class BadRequest(ProblemError):
+    status, slug, title = 400, "bad-request", "Malformed request"
+
+
+class Unauthorized(ProblemError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(ProblemError):
+    status, slug, title = 403, "insufficient-scope", "Insufficient scope"
+
+
+class AgencyNotPermitted(Forbidden):
+    slug, title = "agency-not-permitted", "This agency may not perform this action"
+
+
+class NotFound(ProblemError):
+    status, slug, title = 404, "not-found", "Resource not found"
+
+
+class MethodNotAllowed(ProblemError):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class Conflict(ProblemError):
+    status, slug, title = 409, "conflict", "Conflict with the current state"
+
+
+class IllegalTransition(Conflict):
+    slug, title = "illegal-transition", "Illegal workflow transition"
+
+
+class IdempotencyInFlight(Conflict):
+    slug, title = "idempotency-in-flight", "A request with this Idempotency-Key is still being processed"
+
+
+class PreconditionFailed(ProblemError):
+    status, slug, title = 412, "precondition-failed", "The resource has changed (ETag mismatch)"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class ValidationProblem(ProblemError):
+    status, slug, title = 422, "validation-error", "The request is not valid"
+
+
+class IdempotencyMismatch(ValidationProblem):
+    slug, title = "idempotency-key-reused", "Idempotency-Key reused with a different request"
+
+
+class PreconditionRequired(ProblemError):
+    status, slug, title = 428, "precondition-required", "If-Match header required"
+
+
+class TooManyRequests(ProblemError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+class LedgerIntegrityFailure(ServiceUnavailable):
+    slug, title = "ledger-integrity-failure", "The stored ledger no longer matches its signed checkpoints"
+
+
+_STATUS_TO_ERROR: dict[int, type[ProblemError]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PreconditionFailed,
+        UnsupportedMediaType,
+        ValidationProblem,
+        PreconditionRequired,
+        TooManyRequests,
+        ServiceUnavailable,
+    )
+}
+
+
+def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(mode="json", exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting problem+json bodies for the given statuses."""
+    return {
+        status: {
+            "description": _STATUS_TO_ERROR[status].title,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+def _location(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _handle_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc.to_problem(request.url.path), exc.headers)
+
+
+async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(err.get("type") == "json_invalid" for err in errors):
+        error: ProblemError = BadRequest(
+            "The request body is not valid JSON.",
+            invalid_params=[
+                InvalidParam(name=_location(err["loc"]), reason=str(err.get("msg", "invalid JSON"))) for err in errors
+            ],
+        )
+    else:
+        error = ValidationProblem(
+            f"{len(errors)} invalid input(s).",
+            invalid_params=[
+                InvalidParam(name=_location(err["loc"]), reason=str(err.get("msg", "invalid"))) for err in errors
+            ],
+        )
+    return problem_response(error.to_problem(request.url.path))
+
+
+async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error_cls = _STATUS_TO_ERROR.get(exc.status_code, ProblemError)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    problem = Problem(
+        type=error_cls.type_uri(),
+        title=error_cls.title,
+        status=exc.status_code,
+        detail=detail,
+        instance=request.url.path,
+    )
+    return problem_response(problem, exc.headers)
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(ProblemError("An unexpected error occurred.").to_problem(request.url.path))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _handle_problem)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(Exception, _handle_unexpected)

@@ -1,0 +1,51 @@
+"""Canonical JSON for ledger entries: the exact bytes that are hashed.
+
+The output is RFC 8785 (JCS) for the value space the ledger accepts — objects with string keys, arrays,
+strings, booleans, null and integers within the IEEE-754 safe range. Floats are refused outright: their
+decimal rendering differs between languages and would make independent verifiers disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+class NotCanonicalizable(ValueError):
+    """The value cannot be represented as canonical ledger JSON."""
+
+
+def _normalise(value: Any, path: str) -> Any:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise NotCanonicalizable(f"{path}: integer {value} is outside ±(2^53-1)")
+        return int(value)
+    if isinstance(value, float):
+        raise NotCanonicalizable(f"{path}: floats are not allowed in ledger payloads")
+    if isinstance(value, Mapping):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise NotCanonicalizable(f"{path}: object key {key!r} is not a string")
+            items.append((key, _normalise(item, f"{path}.{key}")))
+        # RFC 8785 §3.2.3: members sorted by the UTF-16 code units of their names.
+        items.sort(key=lambda pair: pair[0].encode("utf-16-be"))
+        return dict(items)
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        return [_normalise(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    raise NotCanonicalizable(f"{path}: {type(value).__name__} is not a JSON value (use str, int, bool, None)")
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise ``value`` deterministically: sorted keys, no whitespace, UTF-8, no floats."""
+    normalised = _normalise(value, "$")
+    text = json.dumps(normalised, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise NotCanonicalizable(f"$: string is not valid Unicode ({exc.reason})") from exc

@@ -1,0 +1,63 @@
+"""Ledger tables. All three are append-only: database triggers (migration 0003) reject UPDATE and DELETE."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import BigInteger, CheckConstraint, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import GUID, Base, TZDateTime
+
+
+class LedgerEntry(Base):
+    """One leaf of the Merkle tree. ``leaf_data`` holds the exact canonical JSON bytes that were hashed;
+    the other columns are copies of fields inside it, kept for querying."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        CheckConstraint("seq >= 0", name="seq_not_negative"),
+        CheckConstraint("length(leaf_hash) = 32", name="leaf_hash_length"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[dt.datetime] = mapped_column(TZDateTime)
+    entry_type: Mapped[str] = mapped_column(String(64))
+    agency: Mapped[str | None] = mapped_column(String(32))
+    client_id: Mapped[str] = mapped_column(String(200))
+    case_id: Mapped[uuid.UUID | None] = mapped_column(GUID, index=True)
+    request_id: Mapped[str] = mapped_column(String(200))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    leaf_data: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerNode(Base):
+    """Hash of a perfect (complete, aligned) subtree of ``2**level`` leaves, level >= 1.
+
+    Level 0 (the leaf hashes) lives in ``ledger_entry``. Perfect nodes never change, so proofs read at most
+    O(log n) of these rows and never rehash the log.
+    """
+
+    __tablename__ = "ledger_node"
+    __table_args__ = (
+        CheckConstraint("level >= 1", name="level_positive"),
+        CheckConstraint("length(hash) = 32", name="hash_length"),
+    )
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerCheckpoint(Base):
+    """A signed C2SP checkpoint (signed note) of the tree at ``tree_size``."""
+
+    __tablename__ = "ledger_checkpoint"
+    __table_args__ = (CheckConstraint("length(root_hash) = 32", name="root_hash_length"),)
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(TZDateTime)

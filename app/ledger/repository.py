@@ -1,0 +1,82 @@
+"""Ledger queries. Every read of tree structure fetches a bounded set of perfect nodes (O(log n) rows)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import func, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from app.ledger.merkle import NodeId
+from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+
+# pg_advisory_xact_lock key serialising appends across every process sharing the database ("SBTLEDGR").
+ADVISORY_LOCK_KEY = int.from_bytes(b"SBTLEDGR", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class MissingNodes(LookupError):
+    """Stored tree structure is incomplete: rows were removed behind the service's back."""
+
+
+def lock_log(session: Session) -> None:
+    """Take the log's append lock until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock (READ COMMITTED then lets the next statement see the
+    previous holder's committed rows). SQLite: the engine opens every transaction with BEGIN IMMEDIATE, so
+    running any statement already holds the database write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+
+
+def tree_size(session: Session) -> int:
+    last = session.scalar(select(func.max(LedgerEntry.seq)))
+    return 0 if last is None else last + 1
+
+
+def fetch_nodes(session: Session, wanted: Collection[NodeId]) -> dict[NodeId, bytes]:
+    leaves = sorted(position for level, position in wanted if level == 0)
+    inner = [(level, position) for level, position in wanted if level > 0]
+    found: dict[NodeId, bytes] = {}
+    if leaves:
+        leaf_rows = session.execute(select(LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(leaves)))
+        found.update(((0, seq), leaf_hash) for seq, leaf_hash in leaf_rows)
+    if inner:
+        node_rows = session.execute(
+            select(LedgerNode.level, LedgerNode.position, LedgerNode.hash).where(
+                tuple_(LedgerNode.level, LedgerNode.position).in_(inner)
+            )
+        )
+        found.update(((level, position), node) for level, position, node in node_rows)
+    missing = set(wanted) - found.keys()
+    if missing:
+        raise MissingNodes(f"ledger tree nodes missing from storage: {sorted(missing)[:5]}")
+    return found
+
+
+def get_entry(session: Session, seq: int) -> LedgerEntry | None:
+    return session.get(LedgerEntry, seq)
+
+
+def list_entries(
+    session: Session, *, after_seq: int, limit: int, case_id: uuid.UUID | None = None
+) -> Sequence[LedgerEntry]:
+    query = select(LedgerEntry).where(LedgerEntry.seq > after_seq)
+    if case_id is not None:
+        query = query.where(LedgerEntry.case_id == case_id)
+    return session.scalars(query.order_by(LedgerEntry.seq).limit(limit)).all()
+
+
+def latest_checkpoint(session: Session) -> LedgerCheckpoint | None:
+    query = select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)
+    return session.scalars(query).first()
+
+
+def get_checkpoint(session: Session, tree_size: int) -> LedgerCheckpoint | None:
+    return session.get(LedgerCheckpoint, tree_size)
+
+
+def list_checkpoints(session: Session, *, after_size: int, limit: int) -> Sequence[LedgerCheckpoint]:
+    query = select(LedgerCheckpoint).where(LedgerCheckpoint.tree_size > after_size)
+    return session.scalars(query.order_by(LedgerCheckpoint.tree_size).limit(limit)).all()

@@ -1,0 +1,223 @@
+"""Appending to the ledger, signing checkpoints and answering proofs.
+
+``append_entry`` is called by every writing service inside the request's transaction: it flushes but never
+commits, so a change and its ledger entry become durable together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings, get_settings
+from app.core.db import utcnow
+from app.core.deps import WriteContext
+from app.ledger import repository
+from app.ledger.canonical import canonical_json
+from app.ledger.merkle import (
+    NodeId,
+    ProofError,
+    consistency_proof_ranges,
+    hash_range,
+    inclusion_proof_ranges,
+    leaf_hash,
+    node_hash,
+    nodes_for_ranges,
+    perfect_nodes,
+    verify_consistency,
+)
+from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+from app.ledger.note import Checkpoint, NoteSigner
+from app.ledger.signing import load_signer
+
+ENTRY_FORMAT_VERSION = 1
+NOT_RECORDED = -1
+"""``seq`` of the entry returned when ledger appends are switched off (benchmarks only)."""
+
+
+class LedgerIntegrityError(RuntimeError):
+    """The stored tree no longer matches what was signed; refuse to sign over it."""
+
+
+def ledger_settings(session: Session) -> Settings:
+    settings = session.info.get("settings")
+    return settings if isinstance(settings, Settings) else get_settings()
+
+
+def signer_for(settings: Settings) -> NoteSigner:
+    return load_signer(settings.ledger_key_path, settings.ledger_origin)
+
+
+def format_timestamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_envelope(
+    *,
+    seq: int,
+    recorded_at: dt.datetime,
+    ctx: WriteContext,
+    entry_type: str,
+    payload: Mapping[str, Any],
+    case_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    """Everything an auditor must be able to check lives inside the hashed leaf."""
+    principal = ctx.principal
+    return {
+        "v": ENTRY_FORMAT_VERSION,
+        "seq": seq,
+        "recorded_at": format_timestamp(recorded_at),
+        "type": entry_type,
+        "agency": principal.agency.value if principal.agency else None,
+        "client_id": principal.client_id,
+        "role": principal.role.value,
+        "case_id": str(case_id) if case_id else None,
+        "request_id": ctx.request_id,
+        "body_sha256": ctx.body_sha256,
+        "payload": dict(payload),
+    }
+
+
+def _left_siblings(index: int) -> list[NodeId]:
+    """The frontier nodes that a new leaf at ``index`` merges with (one per trailing 1 bit of ``index``)."""
+    siblings: list[NodeId] = []
+    level = 0
+    while (index >> level) & 1:
+        siblings.append((level, (index >> level) - 1))
+        level += 1
+    return siblings
+
+
+def append_entry(
+    session: Session,
+    ctx: WriteContext,
+    *,
+    entry_type: str,
+    payload: Mapping[str, Any],
+    case_id: uuid.UUID | None = None,
+) -> LedgerEntry:
+    """Append one entry (and the perfect nodes it completes) in the caller's transaction; flush only."""
+    settings = ledger_settings(session)
+    if not settings.ledger_enabled:
+        return _build_entry(NOT_RECORDED, ctx, entry_type, payload, case_id)
+    repository.lock_log(session)
+    seq = repository.tree_size(session)
+    entry = _build_entry(seq, ctx, entry_type, payload, case_id)
+    siblings = repository.fetch_nodes(session, _left_siblings(seq))
+    current = entry.leaf_hash
+    new_nodes: list[LedgerNode] = []
+    for level, position in _left_siblings(seq):
+        current = node_hash(siblings[(level, position)], current)
+        new_nodes.append(LedgerNode(level=level + 1, position=position >> 1, hash=current))
+    session.add(entry)
+    session.add_all(new_nodes)
+    session.flush()
+    _checkpoint_if_due(session, settings, seq + 1, entry.recorded_at)
+    return entry
+
+
+def _build_entry(
+    seq: int, ctx: WriteContext, entry_type: str, payload: Mapping[str, Any], case_id: uuid.UUID | None
+) -> LedgerEntry:
+    recorded_at = utcnow()
+    data = canonical_json(
+        entry_envelope(
+            seq=seq, recorded_at=recorded_at, ctx=ctx, entry_type=entry_type, payload=payload, case_id=case_id
+        )
+    )
+    return LedgerEntry(
+        seq=seq,
+        recorded_at=recorded_at,
+        entry_type=entry_type,
+        agency=ctx.principal.agency.value if ctx.principal.agency else None,
+        client_id=ctx.principal.client_id,
+        case_id=case_id,
+        request_id=ctx.request_id,
+        body_sha256=ctx.body_sha256,
+        leaf_data=data,
+        leaf_hash=leaf_hash(data),
+    )
+
+
+def _checkpoint_if_due(session: Session, settings: Settings, size: int, now: dt.datetime) -> None:
+    latest = repository.latest_checkpoint(session)
+    if latest is not None:
+        uncovered = size - latest.tree_size
+        age = now - latest.created_at
+        if uncovered < settings.ledger_checkpoint_max_entries and age < dt.timedelta(
+            seconds=settings.ledger_checkpoint_interval_seconds
+        ):
+            return
+    _sign_checkpoint(session, settings, size, latest)
+
+
+def root_hash(session: Session, size: int) -> bytes:
+    return hash_range(0, size, repository.fetch_nodes(session, perfect_nodes(0, size)))
+
+
+def _sign_checkpoint(
+    session: Session, settings: Settings, size: int, previous: LedgerCheckpoint | None
+) -> LedgerCheckpoint:
+    root = root_hash(session, size)
+    if previous is not None and previous.tree_size > 0:
+        # Never sign a tree that does not extend what was signed before (C2SP tlog-checkpoint: MUST NOT).
+        try:
+            verify_consistency(
+                previous.tree_size,
+                size,
+                consistency_proof(session, previous.tree_size, size),
+                previous.root_hash,
+                root,
+            )
+        except ProofError as exc:
+            raise LedgerIntegrityError(
+                f"stored tree of size {size} is not consistent with checkpoint {previous.tree_size}: {exc}"
+            ) from exc
+    note = signer_for(settings).sign(Checkpoint(settings.ledger_origin, size, root).body())
+    checkpoint = LedgerCheckpoint(tree_size=size, root_hash=root, note=note, created_at=utcnow())
+    session.add(checkpoint)
+    session.flush()
+    return checkpoint
+
+
+def current_checkpoint(session: Session, settings: Settings, *, fresh: bool) -> LedgerCheckpoint:
+    """The latest checkpoint; a new one is signed first when it is stale (or ``fresh`` and behind).
+
+    Auditors only read, but they still need a signed head that covers recent entries: signing is a
+    deterministic statement about entries that already exist, so it is safe to do on their request.
+    """
+    latest = repository.latest_checkpoint(session)
+    size = repository.tree_size(session)
+    if latest is not None and latest.tree_size == size:
+        return latest
+    if latest is not None and not fresh:
+        age = utcnow() - latest.created_at
+        due = size - latest.tree_size >= settings.ledger_checkpoint_max_entries or age >= dt.timedelta(
+            seconds=settings.ledger_checkpoint_interval_seconds
+        )
+        if not due:
+            return latest
+    repository.lock_log(session)
+    size = repository.tree_size(session)
+    latest = repository.latest_checkpoint(session)
+    if latest is not None and latest.tree_size == size:
+        return latest
+    return _sign_checkpoint(session, settings, size, latest)
+
+
+def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:
+    ranges = inclusion_proof_ranges(index, size)
+    nodes = repository.fetch_nodes(session, nodes_for_ranges(ranges))
+    return [hash_range(start, end, nodes) for start, end in ranges]
+
+
+def consistency_proof(session: Session, old_size: int, new_size: int) -> list[bytes]:
+    if old_size == new_size:
+        return []
+    ranges = consistency_proof_ranges(old_size, new_size)
+    nodes = repository.fetch_nodes(session, nodes_for_ranges(ranges))
+    return [hash_range(start, end, nodes) for start, end in ranges]

@@ -1,0 +1,46 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from app.api import api_router, root_router
+from app.core.config import Settings, get_settings
+from app.core.db import make_engine, make_sessionmaker
+from app.core.openapi import install_openapi
+from app.core.problems import install_problem_handlers
+from app.idempotency.service import install_replay_handler
+
+DESCRIPTION = """
+SBT (Sistem Berbagi Terintegrasi) is the shared record of ASN political-neutrality cases between Bawaslu, KASN,
+BKN, Kemendagri and KemenPANRB. Every error is `application/problem+json` (RFC 9457).
+"""
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable operationIds: the endpoint function's name (unique across the app, checked by tests)."""
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    app = FastAPI(
+        title="SBT API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.sqlalchemy_url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.sessionmaker.configure(info={"settings": settings})  # services that need settings
+    install_problem_handlers(app)
+    install_replay_handler(app)
+    app.include_router(root_router)
+    app.include_router(api_router)
+    install_openapi(app)
+    return app

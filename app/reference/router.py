@@ -1,0 +1,61 @@
+"""Reference data endpoints (read-only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+
+from app.auth.dependencies import require
+from app.auth.principal import Principal, Scope
+from app.core.deps import SessionDep
+from app.core.problems import problem_responses
+from app.reference import repository
+from app.reference.models import AgencyRef, EmployeeKind, PositionCategory, Province, Sanction, ViolationForm
+from app.reference.schemas import (
+    AgencyRead,
+    EmployeeKindRead,
+    PositionCategoryRead,
+    ProvinceRead,
+    SanctionRead,
+    ViolationFormRead,
+)
+
+router = APIRouter(prefix="/reference", tags=["reference"], responses=problem_responses(401, 403))
+Reader = Annotated[Principal, require(Scope.CASES_READ)]
+
+
+@router.get("/agencies", summary="The five agencies, with validity dates and successors")
+def list_agencies(session: SessionDep, _: Reader) -> list[AgencyRead]:
+    rows = repository.list_all(session, AgencyRef, AgencyRef.code)
+    return [AgencyRead.model_validate(row) for row in rows]
+
+
+@router.get("/violation-forms", summary="The 20 violation forms of the 2022 joint decree")
+def list_violation_forms(session: SessionDep, _: Reader) -> list[ViolationFormRead]:
+    rows = repository.list_all(session, ViolationForm, ViolationForm.code)
+    return [ViolationFormRead.model_validate(row) for row in rows]
+
+
+@router.get("/sanctions", summary="Sanction catalogue (moral, PP 94/2021, PTDH, legacy PP 53/2010)")
+def list_sanctions(session: SessionDep, _: Reader) -> list[SanctionRead]:
+    rows = repository.list_all(session, Sanction, Sanction.code)
+    return [SanctionRead.model_validate(row) for row in rows]
+
+
+@router.get("/employee-kinds", summary="Employee kinds (PNS, PPPK)")
+def list_employee_kinds(session: SessionDep, _: Reader) -> list[EmployeeKindRead]:
+    rows = repository.list_all(session, EmployeeKind, EmployeeKind.code)
+    return [EmployeeKindRead.model_validate(row) for row in rows]
+
+
+@router.get("/position-categories", summary="Position categories (kategori jabatan)")
+def list_position_categories(session: SessionDep, _: Reader) -> list[PositionCategoryRead]:
+    rows = repository.list_all(session, PositionCategory, PositionCategory.code)
+    return [PositionCategoryRead.model_validate(row) for row in rows]
+
+
+@router.get("/provinces", summary="The 38 provinces")
+def list_provinces(session: SessionDep, _: Reader) -> list[ProvinceRead]:
+    rows = repository.list_all(session, Province, Province.code)
+    return [ProvinceRead.model_validate(row) for row in rows]

@@ -1,0 +1,30 @@
+"""Loads the reference JSON files; used by the seeding migration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).with_name("data")
+
+# table name -> data file, in foreign-key order
+SEED_FILES: dict[str, str] = {
+    "agency": "agencies.json",
+    "violation_form": "violation_forms.json",
+    "sanction": "sanctions.json",
+    "employee_kind": "employee_kinds.json",
+    "position_category": "position_categories.json",
+    "province": "provinces.json",
+}
+DATE_FIELDS = {"valid_from", "valid_to"}
+
+
+def load_rows(table: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads((DATA_DIR / SEED_FILES[table]).read_text(encoding="utf-8"))
+    for row in rows:
+        for field in DATE_FIELDS & row.keys():
+            if row[field] is not None:
+                row[field] = dt.date.fromisoformat(row[field])
+    return rows
