@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from app.auth.router import clients_router, oauth_router
 from app.cases.router import router as cases_router
 from app.core.health import router as health_router
+from app.ledger.router import router as ledger_router
 from app.reference.router import router as reference_router
 
 API_PREFIX = "/api/v1"
@@ -12,6 +13,7 @@ API_PREFIX = "/api/v1"
 api_router = APIRouter(prefix=API_PREFIX)
 api_router.include_router(reference_router)
 api_router.include_router(cases_router)
+api_router.include_router(ledger_router)
 api_router.include_router(clients_router)
 
 root_router = APIRouter()

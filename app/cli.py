@@ -8,9 +8,11 @@ import uvicorn
 from app.auth.cli import clients_cli
 from app.bootstrap import prepare
 from app.core.config import get_settings
+from app.ledger.cli import ledger_cli
 
 cli = typer.Typer(help="SBT — Sistem Berbagi Terintegrasi", no_args_is_help=True)
 cli.add_typer(clients_cli, name="clients")
+cli.add_typer(ledger_cli, name="ledger")
 
 
 @cli.command()
@@ -39,3 +41,7 @@ def demo_data(cases: int = 300, seed: int = 2024) -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

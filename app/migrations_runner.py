@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
-ROOT = Path(__file__).resolve().parents[1]
+# The source tree holds alembic.ini and migrations/; an installed package (Docker) is told where they are.
+ROOT = Path(os.environ.get("SBT_PROJECT_ROOT") or Path(__file__).resolve().parents[1])
 
 
 def alembic_config(url: str) -> Config:

@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import GUID, Base, TZDateTime, utcnow
@@ -68,6 +79,7 @@ class AgencyRecord(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "agency"),
         Index("ix_agency_record_agency_created_at", "agency", "created_at"),
+        Index("ix_agency_record_case_id_fingerprint", "case_id", "fingerprint"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(GUID(), primary_key=True, default=uuid.uuid4)
@@ -91,6 +103,21 @@ class AgencyRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer)
+
+    # Reconciliation (migration 0004): comparison forms computed on every write by
+    # app.reconciliation.service.on_case_written; the raw columns above are never altered.
+    nip_canonical: Mapped[str | None] = mapped_column(String(32))
+    name_key: Mapped[str | None] = mapped_column(String(200))
+    violation_canonical: Mapped[str | None] = mapped_column(String(16))
+    stage_canonical: Mapped[str | None] = mapped_column(String(24))
+    stage_high_water: Mapped[int | None] = mapped_column(Integer)
+    """Highest workflow rank this record has reached (a lower current rank is a regression)."""
+    sanction_canonical: Mapped[str | None] = mapped_column(String(48))
+    fingerprint: Mapped[int | None] = mapped_column(BigInteger)
+    """Hash of the compared canonical fields; equal to the case's when the record agrees with it."""
+    local_issue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A rule that needs only this row (invalid NIP, impossible dates, ...) fires; read by the SQL screen."""
+    normalizer_version: Mapped[int | None] = mapped_column(Integer)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 

@@ -65,7 +65,7 @@ def list_cases(
     return session.scalars(statement).all()
 
 
-def _filtered(statement: Select[tuple[Case]], filters: CaseFilters) -> Select[tuple[Case]]:
+def _filtered(statement: Select[Case], filters: CaseFilters) -> Select[Case]:
     equalities = {
         Case.stage: filters.stage,
         Case.province_code: filters.province_code,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
@@ -64,6 +65,12 @@ class Settings(BaseSettings):
     @property
     def ledger_key_path(self) -> Path:
         return self.ledger_signing_key_file or self.data_dir / "ledger-signing.key"
+
+    # Reconciliation
+    reconciliation_rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per-rule overrides, JSON: ``{"NAME_MISMATCH": {"severity": "HIGH", "params": {...}, "enabled": true}}``."""
+    reconciliation_batch_size: int = Field(default=500, ge=1)
+    """Cases evaluated (and committed) per transaction in a sweep."""
 
     # Auth (OAuth2 resource server + embedded client-credentials issuer)
     auth_issuer: str = "http://127.0.0.1:8000"

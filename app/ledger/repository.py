@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.orm import Session
 
+from app.core.problems import LedgerIntegrityFailure
 from app.ledger.merkle import NodeId
 from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
 
@@ -15,7 +16,7 @@ from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
 ADVISORY_LOCK_KEY = int.from_bytes(b"SBTLEDGR", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-class MissingNodes(LookupError):
+class MissingNodes(LedgerIntegrityFailure):
     """Stored tree structure is incomplete: rows were removed behind the service's back."""
 
 

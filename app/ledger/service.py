@@ -11,11 +11,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
 from app.core.db import utcnow
 from app.core.deps import WriteContext
+from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository
 from app.ledger.canonical import canonical_json
 from app.ledger.merkle import (
@@ -37,10 +39,6 @@ from app.ledger.signing import load_signer
 ENTRY_FORMAT_VERSION = 1
 NOT_RECORDED = -1
 """``seq`` of the entry returned when ledger appends are switched off (benchmarks only)."""
-
-
-class LedgerIntegrityError(RuntimeError):
-    """The stored tree no longer matches what was signed; refuse to sign over it."""
 
 
 def ledger_settings(session: Session) -> Settings:
@@ -104,6 +102,8 @@ def append_entry(
     settings = ledger_settings(session)
     if not settings.ledger_enabled:
         return _build_entry(NOT_RECORDED, ctx, entry_type, payload, case_id)
+    # Flush the caller's pending changes first, so that their errors stay theirs and the lock is held briefly.
+    session.flush()
     repository.lock_log(session)
     seq = repository.tree_size(session)
     entry = _build_entry(seq, ctx, entry_type, payload, case_id)
@@ -115,7 +115,11 @@ def append_entry(
         new_nodes.append(LedgerNode(level=level + 1, position=position >> 1, hash=current))
     session.add(entry)
     session.add_all(new_nodes)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        # Only possible when stored rows were removed behind the service's back (the tail was cut).
+        raise LedgerIntegrityFailure(f"ledger position {seq} or its tree nodes already exist") from exc
     _checkpoint_if_due(session, settings, seq + 1, entry.recorded_at)
     return entry
 
@@ -174,7 +178,7 @@ def _sign_checkpoint(
                 root,
             )
         except ProofError as exc:
-            raise LedgerIntegrityError(
+            raise LedgerIntegrityFailure(
                 f"stored tree of size {size} is not consistent with checkpoint {previous.tree_size}: {exc}"
             ) from exc
     note = signer_for(settings).sign(Checkpoint(settings.ledger_origin, size, root).body())

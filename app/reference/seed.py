@@ -27,4 +27,6 @@ def load_rows(table: str) -> list[dict[str, Any]]:
         for field in DATE_FIELDS & row.keys():
             if row[field] is not None:
                 row[field] = dt.date.fromisoformat(row[field])
+    # Rows naming a successor go last, so the successor already exists (self-referencing foreign key).
+    rows.sort(key=lambda row: row.get("successor_code") is not None)
     return rows

@@ -22,7 +22,7 @@ def test_valid_pppk_nip_is_parsed() -> None:
     assert parsed.appointment_year == 2024
     assert parsed.appointment_month is None
     assert parsed.contract_count == 1
-    assert parsed.gender is Gender.FEMALE
+    assert parsed.gender is Gender.MALE
 
 
 @pytest.mark.parametrize(

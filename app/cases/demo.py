@@ -1,0 +1,224 @@
+"""A realistic demo sample: cases across agencies, regions and stages, with deliberate disagreements.
+
+Everything goes through the same service functions as the API, so the demo data has ledger entries and
+history like real data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app.auth.principal import AGENCY_SCOPES, Agency, Principal, Role
+from app.cases import service
+from app.cases.models import Case
+from app.cases.schemas import AgencyRecordCreate, CaseCreate, ElectionType, Phase, ReportSource, TransitionCreate
+from app.cases.workflow import TERMINAL_STAGES, Action, Stage, actions_from
+from app.core.clock import today_in_jakarta
+from app.core.config import Settings
+from app.core.db import make_engine, make_sessionmaker
+from app.core.deps import WriteContext
+from app.reference.repository import agency_acting_for
+
+# Weights follow the published mixes (domain brief §4.1): KASN's top provinces, Kemendagri's 2024 violation mix.
+PROVINCES = {"73": 45, "74": 29, "33": 22, "76": 20, "72": 8, "35": 12, "32": 12, "12": 6, "64": 5, "52": 4}
+REGENCIES = {
+    "73": ["Kabupaten Gowa", "Kota Makassar", "Kabupaten Bone"],
+    "74": ["Kota Kendari", "Kabupaten Konawe"],
+    "33": ["Kota Semarang", "Kabupaten Klaten", "Kabupaten Jepara"],
+    "76": ["Kabupaten Mamuju", "Kabupaten Polewali Mandar"],
+    "72": ["Kota Palu", "Kabupaten Poso"],
+    "35": ["Kota Surabaya", "Kabupaten Jember"],
+    "32": ["Kota Bandung", "Kabupaten Karawang"],
+    "12": ["Kota Medan", "Kabupaten Deli Serdang"],
+    "64": ["Kabupaten Berau", "Kota Samarinda"],
+    "52": ["Kota Mataram", "Kabupaten Lombok Timur"],
+}
+VIOLATIONS = {
+    "D-6": 16,
+    "D-4": 13,
+    "D-2": 11,
+    "D-8": 11,
+    "D-5": 7,
+    "D-7": 8,
+    "D-12": 5,
+    "KE-4": 9,
+    "KE-5": 6,
+    "KE-6": 5,
+}
+POSITIONS = {"FUNGSIONAL": 23, "JPT": 23, "PELAKSANA": 18, "KEPALA_WILAYAH": 17, "ADMINISTRATOR": 10, "PENGAWAS": 9}
+SANCTION_FOR_LEVEL = {
+    "MORAL": ["MORAL_TERTUTUP", "MORAL_TERBUKA"],
+    "SEDANG": ["SEDANG_TUKIN_25_6", "SEDANG_TUKIN_25_9", "SEDANG_TUKIN_25_12"],
+    "BERAT": ["BERAT_PENURUNAN_JABATAN", "BERAT_PEMBEBASAN_JABATAN"],
+    "PTDH": ["PTDH"],
+}
+LEVEL_OF_VIOLATION = {"D-5": "PTDH", "D-3": "SEDANG", "D-9": "SEDANG"}
+GIVEN = ["Ahmad", "Siti", "Muhammad", "Nur", "Andi", "Dewi", "Budi", "Sri", "Agus", "Rina", "Hendra", "Wahyuni"]
+FAMILY = ["Santoso", "Susanto", "Rahman", "Hidayat", "Pratama", "Saputra", "Lestari", "Hasanuddin", "Nasution"]
+TITLES_BEFORE = ["", "", "Drs. ", "Dr. ", "Ir. ", "H. ", "Hj. "]
+TITLES_AFTER = ["", "", ", S.Pd.", ", M.Si.", ", S.H.", ", M.Hum."]
+# How far each case gets, roughly like the December 2024 status counts (many waiting, few sanctioned).
+TARGET_STAGES = {
+    Stage.DITERIMA: 20,
+    Stage.TERVERIFIKASI: 8,
+    Stage.DITOLAK: 6,
+    Stage.KAJIAN: 8,
+    Stage.DITERUSKAN: 8,
+    Stage.TIDAK_TERBUKTI: 5,
+    Stage.REKOMENDASI: 18,
+    Stage.TEGURAN_BKN: 5,
+    Stage.PPK_DISANKSI: 2,
+    Stage.DIBLOKIR: 3,
+    Stage.SANKSI_DIJATUHKAN: 12,
+    Stage.BLOKIR_DIBUKA: 2,
+    Stage.DIBATALKAN: 3,
+}
+HAPPY_PATH = [Action.VERIFY, Action.START_STUDY, Action.FORWARD, Action.RECOMMEND]
+ROUTES: dict[Stage, list[Action]] = {
+    Stage.DITERIMA: [],
+    Stage.TERVERIFIKASI: HAPPY_PATH[:1],
+    Stage.DITOLAK: [Action.REJECT],
+    Stage.KAJIAN: HAPPY_PATH[:2],
+    Stage.DITERUSKAN: HAPPY_PATH[:3],
+    Stage.TIDAK_TERBUKTI: [*HAPPY_PATH[:2], Action.DISMISS],
+    Stage.REKOMENDASI: HAPPY_PATH,
+    Stage.TEGURAN_BKN: [*HAPPY_PATH, Action.REPRIMAND],
+    Stage.PPK_DISANKSI: [*HAPPY_PATH, Action.REPRIMAND, Action.SANCTION_PPK],
+    Stage.DIBLOKIR: [*HAPPY_PATH, Action.REPRIMAND, Action.BLOCK],
+    Stage.SANKSI_DIJATUHKAN: [*HAPPY_PATH, Action.IMPOSE_SANCTION],
+    Stage.BLOKIR_DIBUKA: [*HAPPY_PATH, Action.REPRIMAND, Action.BLOCK, Action.LIFT_BLOCK],
+    Stage.DIBATALKAN: [Action.VERIFY, Action.CANCEL],
+}
+
+
+@dataclass
+class _Demo:
+    rng: random.Random
+    settings: Settings
+    today: dt.date
+
+    def pick(self, weights: dict[str, int]) -> str:
+        return self.rng.choices(list(weights), weights=list(weights.values()))[0]
+
+    def context(self, agency: str) -> WriteContext:
+        principal = Principal(
+            client_id=f"demo-{agency.lower()}", role=Role.AGENCY, agency=Agency(agency), scopes=AGENCY_SCOPES
+        )
+        return WriteContext(principal=principal, body_sha256="0" * 64, request_id="demo-data")
+
+    def nip(self) -> str:
+        birth = dt.date(self.rng.randint(1965, 1996), self.rng.randint(1, 12), self.rng.randint(1, 28))
+        appointed = birth.year + self.rng.randint(22, 30)
+        month, gender, sequence = self.rng.randint(1, 12), self.rng.randint(1, 2), self.rng.randint(1, 3)
+        return f"{birth:%Y%m%d}{appointed}{month:02d}{gender}{sequence:03d}"
+
+    def name(self) -> str:
+        core = f"{self.rng.choice(GIVEN)} {self.rng.choice(FAMILY)}"
+        return f"{self.rng.choice(TITLES_BEFORE)}{core}{self.rng.choice(TITLES_AFTER)}"
+
+
+def _create(session: Session, demo: _Demo) -> Case:
+    violation = demo.pick(VIOLATIONS)
+    province = demo.pick(PROVINCES)
+    election = demo.rng.choice([ElectionType.PEMILU, ElectionType.PILKADA])
+    reported = dt.date(2024, 1, 3) + dt.timedelta(days=demo.rng.randint(0, 320))
+    data = CaseCreate(
+        nip=demo.nip(),
+        name=demo.name(),
+        instansi=f"Pemerintah {demo.rng.choice(REGENCIES[province])}",
+        position_category=demo.pick(POSITIONS),
+        province_code=province,
+        regency=demo.rng.choice(REGENCIES[province]),
+        election_type=election,
+        election_year=2024,
+        violation_code=violation,
+        phase=Phase.BAKAL_CALON if violation.startswith("KE") else Phase.CALON,
+        source=demo.rng.choice([ReportSource.LAPORAN, ReportSource.TEMUAN]),
+        incident_date=reported - dt.timedelta(days=demo.rng.randint(0, 6)),
+        reported_date=reported,
+    )
+    return service.create_case(session, demo.context("BAWASLU"), demo.settings, data)
+
+
+def _advance(session: Session, demo: _Demo, case: Case, target: Stage) -> None:
+    for action in ROUTES[target]:
+        edge = next(t for t in actions_from(Stage(case.stage)) if t.action is action)
+        gap = demo.rng.randint(1, 6)
+        if edge.requires_deadline_passed and case.deadline_date is not None:
+            gap = (case.deadline_date - case.stage_entered_on).days + demo.rng.randint(1, 5)
+        on = case.stage_entered_on + dt.timedelta(days=gap)
+        if on > demo.today:
+            return
+        agency = sorted({agency_acting_for(session, a.value, on) for a in edge.agencies})[0]
+        level = LEVEL_OF_VIOLATION.get(
+            case.violation_code, "MORAL" if case.violation_code.startswith("KE") else "BERAT"
+        )
+        sanction = demo.rng.choice(SANCTION_FOR_LEVEL[level])
+        data = TransitionCreate(
+            action=action,
+            effective_date=on,
+            sanction_code=sanction if edge.requires_sanction else None,
+            reference_number=f"R-{demo.rng.randint(100, 9999)}/{agency}/{on.month}/{on.year}"
+            if edge.requires_reference
+            else None,
+        )
+        service.transition_case(session, demo.context(agency), demo.settings, case, data, f'"{case.version}"')
+
+
+def _agency_views(session: Session, demo: _Demo, case: Case) -> None:
+    """Other agencies' own records; about one in five disagrees somewhere, as in 2024."""
+    involved = ["BKN"]
+    if case.recommended_by is not None:
+        involved.append(case.recommended_by)
+    if Stage(case.stage) in {Stage.PPK_DISANKSI} or demo.rng.random() < 0.3:
+        involved.append(demo.rng.choice(["KEMENDAGRI", "KEMENPANRB"]))
+    for agency in dict.fromkeys(a for a in involved if a != "BAWASLU"):
+        if demo.rng.random() < 0.08:
+            continue  # missing at this agency
+        nip, name, stage = case.nip, case.name, case.stage
+        sanction = case.imposed_sanction_code or case.recommended_sanction_code
+        flaw = demo.rng.random()
+        if flaw < 0.05:
+            nip = nip[:10] + nip[11] + nip[10] + nip[12:]  # transposed digits
+        elif flaw < 0.12:
+            name = name.split(",")[0].replace("Drs. ", "").replace("H. ", "").upper()
+        elif flaw < 0.16 and sanction is not None:
+            sanction = demo.rng.choice(SANCTION_FOR_LEVEL["SEDANG"])
+        elif flaw < 0.22 and Stage(case.stage) not in TERMINAL_STAGES:
+            stage = Stage.DITERIMA.value
+        service.submit_record(
+            session,
+            demo.context(agency),
+            case,
+            AgencyRecordCreate(
+                nip=nip,
+                name=name,
+                position_category=case.position_category,
+                violation_code=case.violation_code,
+                stage=Stage(stage),
+                sanction_code=sanction,
+                reported_date=case.reported_date,
+                recommendation_date=case.recommendation_date,
+                reference_number=case.recommendation_number,
+                external_id=f"{agency}-{demo.rng.randint(10000, 99999)}",
+            ),
+        )
+
+
+def load_demo_data(settings: Settings, *, cases: int, seed: int) -> int:
+    demo = _Demo(rng=random.Random(seed), settings=settings, today=today_in_jakarta())  # noqa: S311 - demo data
+    engine = make_engine(settings.sqlalchemy_url)
+    factory = make_sessionmaker(engine)
+    try:
+        for _ in range(cases):
+            with factory() as session, session.begin():
+                case = _create(session, demo)
+                _advance(session, demo, case, Stage(demo.pick({s.value: w for s, w in TARGET_STAGES.items()})))
+                _agency_views(session, demo, case)
+    finally:
+        engine.dispose()
+    return cases

@@ -1,0 +1,83 @@
+"""Auditor export: the whole log as NDJSON records (format described in ``app.ledger.verify``)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.config import Settings
+from app.core.problems import LedgerIntegrityFailure
+from app.ledger import repository, service
+from app.ledger.models import LedgerEntry, LedgerNode
+from app.ledger.verify import export_header
+
+logger = logging.getLogger("sbt.ledger")
+BATCH = 5000
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+def sign_current_checkpoint(factory: sessionmaker[Session], settings: Settings) -> None:
+    """Make sure a checkpoint covers every entry before exporting; a damaged log is exported as it is."""
+    with factory() as session:
+        try:
+            service.current_checkpoint(session, settings, fresh=True)
+            session.commit()
+        except LedgerIntegrityFailure:
+            session.rollback()
+            logger.exception("ledger integrity failure: exporting without a new checkpoint")
+
+
+def export_records(factory: sessionmaker[Session], settings: Settings) -> Iterator[dict[str, Any]]:
+    """Header, checkpoints, entries and stored nodes up to the size at the start; read in batches."""
+    sign_current_checkpoint(factory, settings)
+    with factory() as session:
+        size = repository.tree_size(session)
+        verifier_key = service.signer_for(settings).verifier().text()
+        yield export_header(settings.ledger_origin, verifier_key, size)
+        after = -1
+        while batch := repository.list_checkpoints(session, after_size=after, limit=BATCH):
+            for checkpoint in batch:
+                if checkpoint.tree_size <= size:
+                    yield {"kind": "checkpoint", "note": checkpoint.note}
+            after = batch[-1].tree_size
+        after = -1
+        while True:
+            rows = session.execute(
+                select(LedgerEntry.seq, LedgerEntry.leaf_data, LedgerEntry.leaf_hash)
+                .where(LedgerEntry.seq > after, LedgerEntry.seq < size)
+                .order_by(LedgerEntry.seq)
+                .limit(BATCH)
+            ).all()
+            if not rows:
+                break
+            for seq, data, leaf in rows:
+                yield {"kind": "entry", "seq": seq, "leaf": _b64(data), "leaf_hash": _b64(leaf)}
+            after = rows[-1][0]
+            session.expunge_all()
+        for level in range(1, max(size, 1).bit_length()):
+            last_position = (size >> level) - 1
+            after = -1
+            while after < last_position:
+                nodes = session.execute(
+                    select(LedgerNode.position, LedgerNode.hash)
+                    .where(
+                        LedgerNode.level == level,
+                        LedgerNode.position > after,
+                        LedgerNode.position <= last_position,
+                    )
+                    .order_by(LedgerNode.position)
+                    .limit(BATCH)
+                ).all()
+                if not nodes:
+                    break
+                for position, node in nodes:
+                    yield {"kind": "node", "level": level, "position": position, "hash": _b64(node)}
+                after = nodes[-1][0]

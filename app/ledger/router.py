@@ -1,0 +1,207 @@
+"""Read API of the shared ledger: entries, signed checkpoints, proofs and the auditor export."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
+
+from app.auth.dependencies import require
+from app.auth.principal import Principal, Scope
+from app.core.deps import SessionDep, SettingsDep
+from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.problems import BadRequest, NotFound, problem_responses
+from app.ledger import repository, service
+from app.ledger.export import export_records
+from app.ledger.merkle import hash_range, perfect_nodes
+from app.ledger.models import LedgerCheckpoint
+from app.ledger.schemas import (
+    CheckpointRead,
+    ConsistencyProofRead,
+    InclusionProofRead,
+    LedgerEntryRead,
+    VerifierKeyRead,
+    b64,
+)
+
+router = APIRouter(prefix="/ledger", tags=["ledger"], responses=problem_responses(400, 401, 403, 422))
+
+Reader = Annotated[Principal, require(Scope.LEDGER_READ)]
+Limit = Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")]
+Cursor = Annotated[str | None, Query(max_length=512)]
+CURSOR_SCOPE = "ledger"
+NDJSON = "application/x-ndjson"
+
+
+def _page(
+    session: SessionDep, settings: SettingsDep, case_id: uuid.UUID | None, limit: int | None, cursor: str | None
+) -> Page[LedgerEntryRead]:
+    filters = {"case_id": str(case_id) if case_id else None}
+    page_size = min(limit or settings.page_size_default, settings.page_size_max)
+    after = -1
+    if cursor is not None:
+        (after,) = decode_cursor(settings.secret_key, CURSOR_SCOPE, cursor, filters)
+    rows = repository.list_entries(session, after_seq=int(after), limit=page_size + 1, case_id=case_id)
+    next_cursor = None
+    if len(rows) > page_size:
+        next_cursor = encode_cursor(settings.secret_key, CURSOR_SCOPE, [rows[page_size - 1].seq], filters)
+    return Page[LedgerEntryRead](items=[LedgerEntryRead.of(e) for e in rows[:page_size]], next_cursor=next_cursor)
+
+
+@router.get("/entries", summary="List ledger entries in log order (cursor pagination)")
+def list_ledger_entries(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    case_id: Annotated[uuid.UUID | None, Query(description="Only entries about this case")] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> Page[LedgerEntryRead]:
+    return _page(session, settings, case_id, limit, cursor)
+
+
+@router.get("/entries/{seq}", summary="Get one ledger entry", responses=problem_responses(404))
+def get_ledger_entry(seq: Annotated[int, Path(ge=0)], session: SessionDep, _: Reader) -> LedgerEntryRead:
+    entry = repository.get_entry(session, seq)
+    if entry is None:
+        raise NotFound(f"There is no ledger entry {seq}.")
+    return LedgerEntryRead.of(entry)
+
+
+@router.get("/cases/{case_id}/entries", summary="Ledger entries touching one case, in log order")
+def list_case_ledger_entries(
+    case_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> Page[LedgerEntryRead]:
+    return _page(session, settings, case_id, limit, cursor)
+
+
+def _checkpoint_read(checkpoint: LedgerCheckpoint, settings: SettingsDep) -> CheckpointRead:
+    return CheckpointRead(
+        origin=settings.ledger_origin,
+        tree_size=checkpoint.tree_size,
+        root_hash=b64(checkpoint.root_hash),
+        created_at=checkpoint.created_at,
+        note=checkpoint.note,
+        verifier_key=service.signer_for(settings).verifier().text(),
+    )
+
+
+@router.get(
+    "/checkpoint",
+    summary="Latest signed checkpoint (C2SP signed note) and the log's verifier key",
+    responses=problem_responses(503),
+)
+def get_latest_checkpoint(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    fresh: Annotated[
+        bool,
+        Query(description="Sign a checkpoint covering every entry now, instead of the periodic one."),
+    ] = False,
+) -> CheckpointRead:
+    return _checkpoint_read(service.current_checkpoint(session, settings, fresh=fresh), settings)
+
+
+@router.get(
+    "/checkpoints/{tree_size}", summary="The signed checkpoint of one tree size", responses=problem_responses(404)
+)
+def get_checkpoint(
+    tree_size: Annotated[int, Path(ge=0)], session: SessionDep, settings: SettingsDep, _: Reader
+) -> CheckpointRead:
+    checkpoint = repository.get_checkpoint(session, tree_size)
+    if checkpoint is None:
+        raise NotFound(f"No checkpoint was signed for tree size {tree_size}.")
+    return _checkpoint_read(checkpoint, settings)
+
+
+@router.get("/verifier-key", summary="The log's public key as a C2SP note verifier key")
+def get_verifier_key(settings: SettingsDep, _: Reader) -> VerifierKeyRead:
+    return VerifierKeyRead(origin=settings.ledger_origin, verifier_key=service.signer_for(settings).verifier().text())
+
+
+def _require_size(session: SessionDep, tree_size: int) -> None:
+    current = repository.tree_size(session)
+    if tree_size > current:
+        raise BadRequest(f"tree_size {tree_size} is larger than the log ({current} entries).")
+
+
+@router.get(
+    "/proofs/inclusion",
+    summary="RFC 9162 inclusion proof of an entry in the tree of a given size",
+    responses=problem_responses(404, 503),
+)
+def get_inclusion_proof(
+    session: SessionDep,
+    _: Reader,
+    seq: Annotated[int, Query(ge=0)],
+    tree_size: Annotated[int, Query(ge=1)],
+) -> InclusionProofRead:
+    _require_size(session, tree_size)
+    if seq >= tree_size:
+        raise BadRequest(f"Entry {seq} is not in a tree of size {tree_size}.")
+    entry = repository.get_entry(session, seq)
+    if entry is None:
+        raise NotFound(f"There is no ledger entry {seq}.")
+    proof = service.inclusion_proof(session, seq, tree_size)
+    checkpoint = repository.get_checkpoint(session, tree_size)
+    return InclusionProofRead(
+        seq=seq,
+        tree_size=tree_size,
+        leaf_hash=b64(entry.leaf_hash),
+        hashes=[b64(h) for h in proof],
+        root_hash=b64(service.root_hash(session, tree_size)),
+        checkpoint=checkpoint.note if checkpoint else None,
+    )
+
+
+@router.get(
+    "/proofs/consistency",
+    summary="RFC 9162 consistency proof that the tree of size `second` extends the tree of size `first`",
+    responses=problem_responses(503),
+)
+def get_consistency_proof(
+    session: SessionDep,
+    _: Reader,
+    first: Annotated[int, Query(ge=1)],
+    second: Annotated[int, Query(ge=1)],
+) -> ConsistencyProofRead:
+    if first > second:
+        raise BadRequest("`first` must not be larger than `second`.")
+    _require_size(session, second)
+    nodes = perfect_nodes(0, first) + perfect_nodes(0, second)
+    stored = repository.fetch_nodes(session, set(nodes))
+    return ConsistencyProofRead(
+        first=first,
+        second=second,
+        hashes=[b64(h) for h in service.consistency_proof(session, first, second)],
+        first_root_hash=b64(hash_range(0, first, stored)),
+        second_root_hash=b64(hash_range(0, second, stored)),
+    )
+
+
+@router.get(
+    "/export",
+    summary="The whole log for offline verification (NDJSON: header, checkpoints, entries, tree nodes)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {NDJSON: {}}, "description": "sbt-ledger-export/1 records, one per line"}},
+)
+def export_ledger(request: Request, settings: SettingsDep, _: Reader) -> StreamingResponse:
+    factory = request.app.state.sessionmaker
+
+    def lines() -> Iterator[str]:
+        for record in export_records(factory, settings):
+            yield json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+    return StreamingResponse(
+        lines(), media_type=NDJSON, headers={"Content-Disposition": 'attachment; filename="ledger.ndjson"'}
+    )

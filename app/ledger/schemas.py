@@ -1,0 +1,82 @@
+"""Ledger API representations. Hashes are base64 (as in C2SP checkpoints and RFC 9162 test vectors)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.ledger.models import LedgerEntry
+
+
+def b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+class LedgerEntryRead(BaseModel):
+    """One ledger entry. The fields are read from the hashed leaf itself, never from side columns."""
+
+    seq: int = Field(description="0-based position in the log (the Merkle leaf index).")
+    recorded_at: dt.datetime
+    entry_type: str = Field(examples=["case.created"])
+    agency: str | None
+    client_id: str
+    case_id: uuid.UUID | None
+    request_id: str
+    body_sha256: str = Field(description="SHA-256 (hex) of the HTTP request body that caused the change.")
+    payload: dict[str, Any] = Field(description="The recorded change.")
+    leaf: str = Field(description="The exact hashed bytes (canonical JSON, RFC 8785 subset), base64.")
+    leaf_hash: str = Field(description="SHA-256(0x00 || leaf), base64.")
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> LedgerEntryRead:
+        content = json.loads(entry.leaf_data)
+        return cls(
+            seq=entry.seq,
+            recorded_at=dt.datetime.fromisoformat(content["recorded_at"]),
+            entry_type=content["type"],
+            agency=content["agency"],
+            client_id=content["client_id"],
+            case_id=uuid.UUID(content["case_id"]) if content["case_id"] else None,
+            request_id=content["request_id"],
+            body_sha256=content["body_sha256"],
+            payload=content["payload"],
+            leaf=b64(entry.leaf_data),
+            leaf_hash=b64(entry.leaf_hash),
+        )
+
+
+class CheckpointRead(BaseModel):
+    origin: str
+    tree_size: int
+    root_hash: str = Field(description="RFC 9162 root of the first `tree_size` entries, base64.")
+    created_at: dt.datetime
+    note: str = Field(description="The C2SP signed-note checkpoint, verbatim. Save it to check the log later.")
+    verifier_key: str = Field(description="C2SP note verifier key of the log (`<name>+<key id>+<key>`).")
+
+
+class VerifierKeyRead(BaseModel):
+    origin: str
+    verifier_key: str = Field(description="C2SP note verifier key: pin it in `sbt ledger verify --key`.")
+    algorithm: str = "Ed25519"
+
+
+class InclusionProofRead(BaseModel):
+    seq: int
+    tree_size: int
+    leaf_hash: str
+    hashes: list[str] = Field(description="RFC 9162 §2.1.3 inclusion path, leaf's sibling first, base64.")
+    root_hash: str = Field(description="Root the path leads to; compare with a signed checkpoint.")
+    checkpoint: str | None = Field(description="Signed checkpoint of exactly `tree_size`, when one exists.")
+
+
+class ConsistencyProofRead(BaseModel):
+    first: int
+    second: int
+    hashes: list[str] = Field(description="RFC 9162 §2.1.4 consistency proof, base64.")
+    first_root_hash: str
+    second_root_hash: str

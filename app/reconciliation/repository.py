@@ -1,0 +1,298 @@
+"""All queries of the reconciliation domain, portable across SQLite and PostgreSQL.
+
+The screen is one GROUP BY over stored fingerprints and flags (no FULL OUTER JOIN: SQLite plans it as a
+nested scan), plus three small index-backed selections for deadlines, duplicates and open findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import Exists, Select, and_, case, exists, func, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from app.cases.models import AgencyRecord, Case
+from app.reconciliation.models import ACTIVE_STATES, CaseState, Finding, FindingAgency, FindingState, Run
+from app.reconciliation.normalize import NORMALIZER_VERSION
+from app.reconciliation.rules import AGENCY_BITS
+from app.reference.models import AgencyRef, Sanction, ViolationForm
+
+WATCHED_STATES = (*ACTIVE_STATES, FindingState.SUPPRESSED.value)
+"""States a run must revisit even when the screen no longer flags the case (to clear or reopen them)."""
+
+
+def lock_cases(session: Session, case_ids: Sequence[uuid.UUID]) -> None:
+    """Serialise re-checks of the same case (PostgreSQL row locks; SQLite already has a single writer)."""
+    if session.get_bind().dialect.name == "postgresql" and case_ids:
+        session.execute(select(Case.id).where(Case.id.in_(sorted(case_ids))).order_by(Case.id).with_for_update())
+
+
+def cases_by_id(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Case]:
+    return {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(list(case_ids))))}
+
+
+def records_by_case(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[AgencyRecord]]:
+    grouped: dict[uuid.UUID, list[AgencyRecord]] = {case_id: [] for case_id in case_ids}
+    statement = select(AgencyRecord).where(AgencyRecord.case_id.in_(list(case_ids))).order_by(AgencyRecord.agency)
+    for record in session.scalars(statement):
+        grouped[record.case_id].append(record)
+    return grouped
+
+
+def states_by_case(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, CaseState]:
+    return {s.case_id: s for s in session.scalars(select(CaseState).where(CaseState.case_id.in_(list(case_ids))))}
+
+
+def update_record_columns(session: Session, record_id: uuid.UUID, values: dict[str, object]) -> None:
+    """Write derived columns without bumping the record's version (its ETag belongs to the agency's data)."""
+    session.execute(
+        update(AgencyRecord).where(AgencyRecord.id == record_id).values(**values),
+        execution_options={"synchronize_session": "fetch"},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateRow:
+    case_id: uuid.UUID
+    case_number: str
+    nip_canonical: str
+    incident_date: dt.date
+
+
+def live_cases_with_keys(session: Session, keys: Iterable[tuple[str, dt.date]]) -> list[DuplicateRow]:
+    """Live cases sharing any (canonical NIP, incident date) with the given keys."""
+    wanted = set(keys)
+    if not wanted:
+        return []
+    nips = sorted({nip for nip, _ in wanted})
+    statement = (
+        select(CaseState.case_id, Case.case_number, CaseState.nip_canonical, CaseState.incident_date)
+        .join(Case, Case.id == CaseState.case_id)
+        .where(CaseState.live, CaseState.nip_canonical.in_(nips))
+    )
+    return [
+        DuplicateRow(row.case_id, row.case_number, row.nip_canonical, row.incident_date)
+        for row in session.execute(statement)
+        if (row.nip_canonical, row.incident_date) in wanted
+    ]
+
+
+def findings_for_cases(
+    session: Session, case_ids: Collection[uuid.UUID], keys: Collection[str]
+) -> dict[uuid.UUID, list[Finding]]:
+    """Watched findings of the cases, plus any finding (e.g. resolved) whose key is produced again."""
+    grouped: dict[uuid.UUID, list[Finding]] = {case_id: [] for case_id in case_ids}
+    condition = and_(Finding.case_id.in_(list(case_ids)), Finding.state.in_(WATCHED_STATES))
+    if keys:
+        condition = or_(condition, Finding.finding_key.in_(list(keys)))
+    for finding in session.scalars(select(Finding).where(condition)):
+        grouped.setdefault(finding.case_id, []).append(finding)
+    return grouped
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reference data
+
+
+def violation_forms(session: Session) -> Sequence[ViolationForm]:
+    return session.scalars(select(ViolationForm)).all()
+
+
+def sanctions(session: Session) -> Sequence[Sanction]:
+    return session.scalars(select(Sanction)).all()
+
+
+def agencies(session: Session) -> Sequence[AgencyRef]:
+    return session.scalars(select(AgencyRef)).all()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Screening for runs
+
+
+def _agency_bits() -> case[int]:
+    return case(*((AgencyRecord.agency == agency, bit) for agency, bit in AGENCY_BITS.items()), else_=0)
+
+
+def screen_statement() -> Select[tuple[uuid.UUID]]:
+    """Cases whose stored fingerprints or flags say some rule may fire (never misses one that would)."""
+    present = func.coalesce(func.sum(_agency_bits()), 0)
+    record_issue = func.max(case((AgencyRecord.local_issue, 1), else_=0))
+    stale_record = func.max(
+        case((func.coalesce(AgencyRecord.normalizer_version, -1) != NORMALIZER_VERSION, 1), else_=0)
+    )
+    return (
+        select(CaseState.case_id)
+        .outerjoin(AgencyRecord, AgencyRecord.case_id == CaseState.case_id)
+        .group_by(
+            CaseState.case_id,
+            CaseState.fingerprint,
+            CaseState.sanction_canonical,
+            CaseState.expected_mask,
+            CaseState.local_issue,
+        )
+        .having(
+            or_(
+                CaseState.local_issue,
+                record_issue == 1,
+                stale_record == 1,
+                func.min(AgencyRecord.fingerprint) != CaseState.fingerprint,
+                func.max(AgencyRecord.fingerprint) != CaseState.fingerprint,
+                func.min(AgencyRecord.sanction_canonical) != func.max(AgencyRecord.sanction_canonical),
+                func.min(AgencyRecord.sanction_canonical) != CaseState.sanction_canonical,
+                func.max(AgencyRecord.sanction_canonical) != CaseState.sanction_canonical,
+                present.op("&")(CaseState.expected_mask) != CaseState.expected_mask,
+            )
+        )
+    )
+
+
+def screened_case_ids(session: Session) -> set[uuid.UUID]:
+    return set(session.scalars(screen_statement()))
+
+
+def deadline_case_ids(session: Session, due_by: dt.date) -> set[uuid.UUID]:
+    statement = select(CaseState.case_id).where(CaseState.deadline_date <= due_by)
+    return set(session.scalars(statement))
+
+
+def duplicate_case_ids(session: Session) -> set[uuid.UUID]:
+    groups = (
+        select(CaseState.nip_canonical, CaseState.incident_date)
+        .where(CaseState.live)
+        .group_by(CaseState.nip_canonical, CaseState.incident_date)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    statement = select(CaseState.case_id).join(
+        groups,
+        and_(CaseState.nip_canonical == groups.c.nip_canonical, CaseState.incident_date == groups.c.incident_date),
+    )
+    return set(session.scalars(statement.where(CaseState.live)))
+
+
+def unnormalized_case_ids(session: Session) -> set[uuid.UUID]:
+    """Cases written before reconciliation existed (or by an older normaliser): no usable state row."""
+    statement = (
+        select(Case.id)
+        .outerjoin(CaseState, CaseState.case_id == Case.id)
+        .where(or_(CaseState.case_id.is_(None), CaseState.normalizer_version != NORMALIZER_VERSION))
+    )
+    return set(session.scalars(statement))
+
+
+def watched_finding_case_ids(session: Session, rules: Collection[str] | None = None) -> set[uuid.UUID]:
+    statement = select(Finding.case_id).where(Finding.state.in_(WATCHED_STATES)).distinct()
+    if rules is not None:
+        statement = statement.where(Finding.rule.in_(list(rules)))
+    return set(session.scalars(statement))
+
+
+def all_case_ids(session: Session) -> set[uuid.UUID]:
+    return set(session.scalars(select(Case.id)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Findings for the API
+
+
+@dataclass(frozen=True, slots=True)
+class FindingFilters:
+    severity: str | None = None
+    min_severity_rank: int | None = None
+    rule: str | None = None
+    agency: str | None = None
+    state: str | None = None
+    case_id: uuid.UUID | None = None
+    nip: str | None = None
+    province_code: str | None = None
+    overdue_before: dt.date | None = None
+    """Only findings on cases whose stage deadline is before this day."""
+    visible_to: str | None = None
+    """Restrict to findings about this agency's records (agency callers)."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {key: str(value) for key, value in asdict(self).items() if value is not None}
+
+
+def _involves(agency: str) -> Exists:
+    return exists().where(FindingAgency.finding_id == Finding.id, FindingAgency.agency == agency)
+
+
+def filtered_findings(filters: FindingFilters) -> Select[tuple[Finding]]:
+    statement = select(Finding)
+    equalities = {
+        Finding.severity: filters.severity,
+        Finding.rule: filters.rule,
+        Finding.state: filters.state,
+        Finding.case_id: filters.case_id,
+        Finding.nip: filters.nip,
+        Finding.province_code: filters.province_code,
+    }
+    for column, value in equalities.items():
+        if value is not None:
+            statement = statement.where(column == value)
+    if filters.min_severity_rank is not None:
+        statement = statement.where(Finding.severity_rank >= filters.min_severity_rank)
+    if filters.overdue_before is not None:
+        statement = statement.where(Finding.deadline_date < filters.overdue_before)
+    for agency in {filters.agency, filters.visible_to} - {None}:
+        assert agency is not None
+        statement = statement.where(_involves(agency))
+    return statement
+
+
+def list_findings(
+    session: Session, filters: FindingFilters, after: tuple[dt.datetime, uuid.UUID] | None, limit: int
+) -> Sequence[Finding]:
+    statement = filtered_findings(filters)
+    if after is not None:
+        statement = statement.where(tuple_(Finding.first_seen_at, Finding.id) > tuple_(*after))
+    return session.scalars(statement.order_by(Finding.first_seen_at, Finding.id).limit(limit)).all()
+
+
+def iter_findings(session: Session, filters: FindingFilters, batch: int = 500) -> Iterable[Finding]:
+    after: tuple[dt.datetime, uuid.UUID] | None = None
+    while True:
+        page = list_findings(session, filters, after, batch)
+        yield from page
+        if len(page) < batch:
+            return
+        after = (page[-1].first_seen_at, page[-1].id)
+        session.expunge_all()
+
+
+def summary_counts(session: Session, filters: FindingFilters) -> dict[str, dict[str, int]]:
+    base = filtered_findings(filters).subquery()
+    counts: dict[str, dict[str, int]] = {}
+    for name, column in (("rule", base.c.rule), ("severity", base.c.severity), ("state", base.c.state)):
+        rows = session.execute(select(column, func.count()).group_by(column).order_by(column))
+        counts[name] = {str(value): int(total) for value, total in rows}
+    agency_rows = session.execute(
+        select(FindingAgency.agency, func.count())
+        .join(base, base.c.id == FindingAgency.finding_id)
+        .group_by(FindingAgency.agency)
+        .order_by(FindingAgency.agency)
+    )
+    counts["agency"] = {str(agency): int(total) for agency, total in agency_rows}
+    return counts
+
+
+def get_finding(session: Session, finding_id: uuid.UUID, *, for_update: bool = False) -> Finding | None:
+    statement = select(Finding).where(Finding.id == finding_id)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(of=Finding)
+    return session.scalars(statement).one_or_none()
+
+
+def agency_touches_case(session: Session, agency: str, case_id: uuid.UUID) -> bool:
+    record = exists().where(AgencyRecord.case_id == case_id, AgencyRecord.agency == agency)
+    created = exists().where(Case.id == case_id, Case.created_by_agency == agency)
+    return bool(session.scalar(select(or_(record, created))))
+
+
+def get_run(session: Session, run_id: uuid.UUID) -> Run | None:
+    return session.get(Run, run_id)

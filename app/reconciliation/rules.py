@@ -1,0 +1,1266 @@
+"""Reconciliation rules: small pure functions over one case and every agency's record of it.
+
+``evaluate(context, ruleset)`` is the only entry point. It reads no database and no clock (``as_of`` is part of
+the context), so an incremental re-check on write, a full sweep and a test all produce the same findings.
+Every finding names its rule, the fields involved, each source's raw and normalised values, the evidence and a
+message in Indonesian and English.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import itertools
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
+
+from app.auth.principal import Agency
+from app.cases.nip import NIP_LENGTH, InvalidNip, parse_nip
+from app.cases.workflow import TERMINAL_STAGES, Stage
+from app.reconciliation.normalize import (
+    MAIN_PATH_LAST_RANK,
+    NameKey,
+    is_scientific_notation,
+    stage_rank,
+)
+
+CASE_SOURCE = "CASE"
+"""Label of the shared case record among the sources; agencies are labelled by their code."""
+LEGACY_NIP_LENGTH = 9
+BIRTH_DATE_END = 8
+"""Digits 1-8 of a NIP are the birth date."""
+SEQUENCE_START = 15
+"""Digits 16-18 (0-based 15-17) are the sequence number that tells apart people sharing the first 15."""
+REGIONAL_INSTANSI_PREFIXES = ("pemerintah provinsi", "pemerintah kabupaten", "pemerintah kota", "pemprov",
+                              "pemkab", "pemkot")  # fmt: skip
+SANCTIONED_STAGES = frozenset({Stage.SANKSI_DIJATUHKAN.value, Stage.BLOKIR_DIBUKA.value})
+RECOMMENDED, IMPOSED = "RECOMMENDED", "IMPOSED"
+
+
+class Severity(enum.StrEnum):
+    INFO = "INFO"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    id: uuid.UUID
+    case_number: str
+    nip_raw: str | None
+    nip: str | None
+    name_raw: str | None
+    name: NameKey
+    violation_code: str | None
+    phase: str
+    stage: str
+    instansi: str
+    province_code: str
+    created_by_agency: str
+    incident_date: dt.date
+    reported_date: dt.date
+    stage_entered_on: dt.date
+    deadline_date: dt.date | None
+    recommended_by: str | None
+    recommendation_date: dt.date | None
+    recommended_sanction_raw: str | None
+    recommended_sanction: str | None
+    imposed_sanction_raw: str | None
+    imposed_sanction: str | None
+    sanction_date: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFacts:
+    agency: str
+    nip_raw: str | None
+    nip: str | None
+    name_raw: str | None
+    name: NameKey
+    violation_code_raw: str | None
+    violation_code: str | None
+    stage_raw: str | None
+    stage: str | None
+    stage_high_water: int | None
+    """Highest workflow rank this agency's record has reached, kept across writes."""
+    sanction_raw: str | None
+    sanction: str | None
+    sanction_status: str | None
+    reported_date: dt.date | None
+    recommendation_date: dt.date | None
+    sanction_date: dt.date | None
+    created_on: dt.date
+    """Day (Asia/Jakarta) the agency first submitted this record."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceData:
+    violation_category: Mapping[str, str]
+    violation_phase: Mapping[str, str]
+    sanction_rank: Mapping[str, int]
+    canonical_sanction: Mapping[str, str]
+    """Sanction code -> the current code of the same weight (legacy PP 53/2010 codes map to PP 94/2021)."""
+    agency_valid_to: Mapping[str, dt.date | None]
+    agency_successor: Mapping[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SiblingCase:
+    id: uuid.UUID
+    case_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseContext:
+    case: CaseFacts
+    records: tuple[RecordFacts, ...]
+    """Sorted by agency."""
+    duplicates: tuple[SiblingCase, ...]
+    """Other live cases with the same NIP and incident date, sorted by id."""
+    reference: ReferenceData
+    as_of: dt.date
+    """Evaluation day in Asia/Jakarta."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Outputs
+
+
+@dataclass(frozen=True, slots=True)
+class FindingDraft:
+    rule: str
+    severity: Severity
+    fields: tuple[str, ...]
+    agencies: tuple[str, ...]
+    """Agencies whose records (or missing records) the finding is about; they can see and triage it."""
+    observed: Mapping[str, Mapping[str, Any]]
+    """source -> field -> {"raw": ..., "normalized": ...}; the key is computed over the normalised values."""
+    evidence: Mapping[str, Any]
+    message_id: str
+    message_en: str
+    hint: str | None = None
+
+    def key(self, case_id: uuid.UUID) -> str:
+        """Stable identity: case, rule, fields and every source's normalised values, JSON-encoded then hashed."""
+        normalized = {
+            source: {name: value.get("normalized") for name, value in values.items()}
+            for source, values in self.observed.items()
+        }
+        identity = [str(case_id), self.rule, list(self.fields), normalized]
+        encoded = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rule registry and configuration
+
+
+@dataclass(frozen=True, slots=True)
+class RuleConfig:
+    enabled: bool
+    severity: Severity
+    params: Mapping[str, Any]
+
+
+Check = Callable[[CaseContext, RuleConfig], list[FindingDraft]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    severity: Severity
+    params: Mapping[str, Any]
+    description_en: str
+    description_id: str
+    check: Check
+    local: bool = False
+    """Looks at one source alone; a stored per-row flag lets the SQL screen find it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ruleset:
+    rules: tuple[Rule, ...]
+    configs: Mapping[str, RuleConfig] = field(default_factory=dict)
+
+    def config(self, rule: Rule) -> RuleConfig:
+        return self.configs.get(rule.code) or RuleConfig(True, rule.severity, rule.params)
+
+    @classmethod
+    def with_overrides(cls, overrides: Mapping[str, Mapping[str, Any]]) -> Ruleset:
+        """Apply ``{"RULE_CODE": {"enabled": bool, "severity": "HIGH", "params": {...}}}`` to the defaults."""
+        unknown = set(overrides) - {rule.code for rule in RULES}
+        if unknown:
+            raise ValueError(f"unknown reconciliation rule(s): {', '.join(sorted(unknown))}")
+        configs: dict[str, RuleConfig] = {}
+        for rule in RULES:
+            override = overrides.get(rule.code, {})
+            extra = set(override.get("params", {})) - set(rule.params)
+            if extra:
+                raise ValueError(f"{rule.code}: unknown parameter(s) {', '.join(sorted(extra))}")
+            configs[rule.code] = RuleConfig(
+                enabled=bool(override.get("enabled", True)),
+                severity=Severity(override.get("severity", rule.severity)),
+                params={**rule.params, **override.get("params", {})},
+            )
+        return cls(RULES, configs)
+
+
+def evaluate(context: CaseContext, ruleset: Ruleset) -> list[FindingDraft]:
+    findings: list[FindingDraft] = []
+    for rule in ruleset.rules:
+        config = ruleset.config(rule)
+        if config.enabled:
+            findings.extend(rule.check(context, config))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers shared by the rules
+
+
+def _value(raw: Any, normalized: Any) -> dict[str, Any]:
+    return {"raw": _jsonable(raw), "normalized": _jsonable(normalized)}
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _sources(context: CaseContext, records: Iterable[RecordFacts] | None = None) -> list[tuple[str, Any]]:
+    chosen = context.records if records is None else tuple(records)
+    return [(CASE_SOURCE, context.case), *((record.agency, record) for record in chosen)]
+
+
+def _fmt(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{source}={value if value is not None else '∅'}" for source, value in values.items())
+
+
+def _severity(config: RuleConfig, name: str) -> Severity:
+    return Severity(config.params[name])
+
+
+def recommender_of(case: CaseFacts, reference: ReferenceData) -> str:
+    """Who issues (or issued) the recommendation: the recorded authority, else KASN until its dissolution."""
+    if case.recommended_by:
+        return case.recommended_by
+    kasn_end = reference.agency_valid_to.get(Agency.KASN.value)
+    if kasn_end is None or case.stage_entered_on < kasn_end:
+        return Agency.KASN.value
+    return reference.agency_successor.get(Agency.KASN.value) or Agency.BKN.value
+
+
+def is_regional(case: CaseFacts) -> bool:
+    return case.instansi.strip().lower().startswith(REGIONAL_INSTANSI_PREFIXES)
+
+
+_AFTER_STUDY = frozenset({Stage.KAJIAN, Stage.DITERUSKAN, Stage.TIDAK_TERBUKTI})
+_AFTER_RECOMMENDATION = frozenset({Stage.REKOMENDASI})
+_AFTER_ENFORCEMENT = frozenset({Stage.TEGURAN_BKN, Stage.DIBLOKIR, Stage.SANKSI_DIJATUHKAN, Stage.BLOKIR_DIBUKA})
+
+
+def expected_agencies(case: CaseFacts, reference: ReferenceData) -> frozenset[str]:
+    """Agencies that must hold their own record of a case at its current stage (the presence matrix)."""
+    expected = {case.created_by_agency}
+    stage = Stage(case.stage) if case.stage in Stage.__members__ else None
+    if stage in _AFTER_STUDY | _AFTER_RECOMMENDATION | _AFTER_ENFORCEMENT | {Stage.PPK_DISANKSI}:
+        expected.add(Agency.BAWASLU.value)
+    if stage in _AFTER_RECOMMENDATION | _AFTER_ENFORCEMENT | {Stage.PPK_DISANKSI}:
+        expected.add(recommender_of(case, reference))
+    if stage in _AFTER_ENFORCEMENT | {Stage.PPK_DISANKSI}:
+        expected.add(Agency.BKN.value)
+    if stage is Stage.PPK_DISANKSI:
+        expected.add(Agency.KEMENDAGRI.value if is_regional(case) else Agency.KEMENPANRB.value)
+    return frozenset(expected)
+
+
+AGENCY_BITS: Mapping[str, int] = {agency.value: 1 << index for index, agency in enumerate(Agency)}
+
+
+def agency_mask(agencies: Iterable[str]) -> int:
+    return sum(AGENCY_BITS.get(agency, 0) for agency in set(agencies))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Per-source checks (also used at write time to set the stored "local issue" flag of a row)
+
+
+def nip_issues(nip: str | None, as_of: dt.date) -> tuple[list[str], bool]:
+    """Problems with one NIP and whether it is a legacy (pre-2009, 9-digit) number."""
+    if nip is None:
+        return [], False
+    if nip.isdigit() and len(nip) == LEGACY_NIP_LENGTH:
+        return ["legacy 9-digit NIP (before 2009); needs mapping to the 18-digit NIP"], True
+    if is_scientific_notation(nip):
+        return [f"{nip} is a number in scientific notation (a spreadsheet artefact); the digits are lost"], False
+    try:
+        parse_nip(nip, today=as_of)
+    except InvalidNip as exc:
+        return [str(exc)], False
+    return [], False
+
+
+def _ordered_dates(pairs: Sequence[tuple[str, dt.date | None]]) -> list[str]:
+    present = [(name, value) for name, value in pairs if value is not None]
+    return [
+        f"{later} {later_value.isoformat()} is before {earlier} {earlier_value.isoformat()}"
+        for (earlier, earlier_value), (later, later_value) in itertools.pairwise(present)
+        if later_value < earlier_value
+    ]
+
+
+def case_timeline_issues(case: CaseFacts) -> list[str]:
+    return _ordered_dates(
+        [
+            ("incident_date", case.incident_date),
+            ("reported_date", case.reported_date),
+            ("recommendation_date", case.recommendation_date),
+            ("sanction_date", case.sanction_date),
+        ]
+    )
+
+
+def record_timeline_issues(record: RecordFacts, case: CaseFacts) -> list[str]:
+    return _ordered_dates(
+        [
+            ("case.incident_date", case.incident_date),
+            ("reported_date", record.reported_date),
+            ("recommendation_date", record.recommendation_date),
+            ("sanction_date", record.sanction_date),
+        ]
+    )
+
+
+def retired_agency_issues(agency: str, dates: Mapping[str, dt.date | None], reference: ReferenceData) -> list[str]:
+    valid_to = reference.agency_valid_to.get(agency)
+    if valid_to is None:
+        return []
+    return [
+        f"{name} {value.isoformat()} is on or after {agency}'s dissolution on {valid_to.isoformat()}"
+        for name, value in dates.items()
+        if value is not None and value >= valid_to
+    ]
+
+
+def record_retired_dates(record: RecordFacts) -> dict[str, dt.date | None]:
+    return {
+        "created_on": record.created_on,
+        "reported_date": record.reported_date,
+        "recommendation_date": record.recommendation_date,
+        "sanction_date": record.sanction_date,
+    }
+
+
+def record_stage_combination_issues(record: RecordFacts) -> list[str]:
+    if record.stage in SANCTIONED_STAGES and (record.sanction is None or record.sanction_status != IMPOSED):
+        return [f"stage {record.stage} but no imposed sanction recorded"]
+    if record.sanction_status == IMPOSED and record.sanction is None:
+        return ["sanction status IMPOSED without a sanction code"]
+    return []
+
+
+def is_regression(record: RecordFacts) -> bool:
+    rank = stage_rank(record.stage)
+    return rank is not None and record.stage_high_water is not None and rank < record.stage_high_water
+
+
+def phase_issue(case: CaseFacts, reference: ReferenceData) -> str | None:
+    if case.violation_code is None:
+        return None
+    expected = reference.violation_phase.get(case.violation_code)
+    if expected is None or expected == case.phase:
+        return None
+    return f"violation {case.violation_code} applies to phase {expected}, the case is recorded in phase {case.phase}"
+
+
+def case_has_local_issue(case: CaseFacts, reference: ReferenceData, as_of: dt.date) -> bool:
+    return bool(
+        nip_issues(case.nip, as_of)[0]
+        or case_timeline_issues(case)
+        or phase_issue(case, reference)
+        or (case.recommended_by and retired_agency_issues(case.recommended_by, _case_retired_dates(case), reference))
+        or (case.stage in SANCTIONED_STAGES and case.imposed_sanction is None)
+        or (case.recommended_sanction and case.imposed_sanction and case.recommended_sanction != case.imposed_sanction)
+    )
+
+
+def record_has_local_issue(record: RecordFacts, case: CaseFacts, reference: ReferenceData, as_of: dt.date) -> bool:
+    return bool(
+        nip_issues(record.nip, as_of)[0]
+        or record_timeline_issues(record, case)
+        or retired_agency_issues(record.agency, record_retired_dates(record), reference)
+        or record_stage_combination_issues(record)
+        or is_regression(record)
+    )
+
+
+def _case_retired_dates(case: CaseFacts) -> dict[str, dt.date | None]:
+    return {"recommendation_date": case.recommendation_date}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The rules
+
+
+def check_case_missing(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    expected = expected_agencies(case, context.reference)
+    present = {record.agency for record in context.records}
+    missing = sorted(expected - present)
+    if not missing:
+        return []
+    grace_end = case.stage_entered_on + dt.timedelta(days=int(config.params["grace_days"]))
+    if context.as_of <= grace_end:
+        return []
+    days = (context.as_of - case.stage_entered_on).days
+    observed = {
+        agency: {"agency_record": _value("present" if agency in present else None, agency in present)}
+        for agency in sorted(expected | present)
+    }
+    observed[CASE_SOURCE] = {"stage": _value(case.stage, case.stage)}
+    names = ", ".join(missing)
+    return [
+        FindingDraft(
+            rule="CASE_MISSING_AT_AGENCY",
+            severity=config.severity,
+            fields=("agency_record",),
+            agencies=tuple(sorted(expected | present)),
+            observed=observed,
+            evidence={
+                "expected": sorted(expected),
+                "present": sorted(present),
+                "missing": missing,
+                "stage_entered_on": case.stage_entered_on.isoformat(),
+                "days_since_stage_entered": days,
+                "grace_days": config.params["grace_days"],
+            },
+            message_en=(
+                f"Case {case.case_number} is at stage {case.stage} but has no record at {names} "
+                f"({days} days since the stage was entered on {case.stage_entered_on.isoformat()})."
+            ),
+            message_id=(
+                f"Kasus {case.case_number} berada pada tahap {case.stage} tetapi belum tercatat di {names} "
+                f"({days} hari sejak tahap dimulai pada {case.stage_entered_on.isoformat()})."
+            ),
+        )
+    ]
+
+
+def orphan_records(context: CaseContext) -> list[RecordFacts]:
+    """Records whose NIP matches neither the case nor any other record, and whose name differs too."""
+    case = context.case
+    orphans = []
+    for record in context.records:
+        if record.nip is None or case.nip is None or record.nip == case.nip:
+            continue
+        others = {other.nip for other in context.records if other is not record}
+        if record.nip in others or record.name.key is None or record.name.key == case.name.key:
+            continue
+        orphans.append(record)
+    return orphans
+
+
+def _linked_records(context: CaseContext) -> list[RecordFacts]:
+    orphans = orphan_records(context)
+    return [record for record in context.records if record not in orphans]
+
+
+def check_orphan(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    return [
+        FindingDraft(
+            rule="ORPHAN_AGENCY_RECORD",
+            severity=config.severity,
+            fields=("nip", "name"),
+            agencies=(record.agency,),
+            observed={
+                CASE_SOURCE: {"nip": _value(case.nip_raw, case.nip), "name": _value(case.name_raw, case.name.key)},
+                record.agency: {
+                    "nip": _value(record.nip_raw, record.nip),
+                    "name": _value(record.name_raw, record.name.key),
+                },
+            },
+            evidence={
+                "name_jaro_winkler": _rounded(
+                    JaroWinkler.normalized_similarity(case.name.key or "", record.name.key or "")
+                ),
+            },
+            message_en=(
+                f"The {record.agency} record attached to case {case.case_number} names another person "
+                f"(NIP {record.nip}, {record.name_raw!r}; the case has NIP {case.nip}, {case.name_raw!r}): "
+                "it probably belongs to a different case."
+            ),
+            message_id=(
+                f"Catatan {record.agency} pada kasus {case.case_number} menyebut orang lain "
+                f"(NIP {record.nip}, {record.name_raw!r}; kasus mencatat NIP {case.nip}, {case.name_raw!r}): "
+                "kemungkinan milik kasus lain."
+            ),
+        )
+        for record in orphan_records(context)
+    ]
+
+
+def _rounded(value: float) -> str:
+    """Scores as fixed-point strings: ledger payloads and finding keys carry no floats."""
+    return f"{value:.3f}"
+
+
+def nip_difference_hint(reference_nip: str, other: str, same_name: bool) -> tuple[str, dict[str, Any]]:
+    """ "probable_typo" or "different_person_likely" for two different NIPs, with the reasoning."""
+    distance = OSA.distance(reference_nip, other)
+    evidence: dict[str, Any] = {"edit_distance": distance}
+    same_length = len(reference_nip) == len(other) == NIP_LENGTH
+    if same_length and reference_nip[:4] == other[:4] and reference_nip[4:6] == other[6:8] \
+            and reference_nip[6:8] == other[4:6] and reference_nip[8:] == other[8:]:  # fmt: skip
+        evidence["reason"] = "day and month of birth swapped"
+        return "probable_typo", evidence
+    if distance != 1 or not same_length:
+        evidence["reason"] = "more than one digit differs"
+        return "different_person_likely", evidence
+    positions = [index for index in range(NIP_LENGTH) if reference_nip[index] != other[index]]
+    evidence["positions"] = [index + 1 for index in positions]
+    transposed = len(positions) == 2  # a swap touches two adjacent digits
+    if min(positions) >= SEQUENCE_START:
+        if transposed and same_name:
+            evidence["reason"] = "sequence digits transposed and the names agree"
+            return "probable_typo", evidence
+        evidence["reason"] = "sequence number differs: two people can share the first 15 digits"
+        return "different_person_likely", evidence
+    if not same_name and min(positions) < BIRTH_DATE_END:
+        evidence["reason"] = "birth date and name both differ"
+        return "different_person_likely", evidence
+    evidence["reason"] = "one digit differs in the birth date, appointment or gender part"
+    return "probable_typo", evidence
+
+
+def check_nip_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    records = _linked_records(context)
+    values = {source: item.nip for source, item in _sources(context, records)}
+    if len(set(values.values())) <= 1:
+        return []
+    per_agency: dict[str, Any] = {}
+    for record in records:
+        if record.nip == case.nip:
+            continue
+        if record.nip is None or case.nip is None:
+            per_agency[record.agency] = {"hint": "missing_value"}
+            continue
+        hint, evidence = nip_difference_hint(case.nip, record.nip, record.name.key == case.name.key)
+        per_agency[record.agency] = {"hint": hint, **evidence}
+    hints = {entry["hint"] for entry in per_agency.values()}
+    hint = next(h for h in ("different_person_likely", "probable_typo", "missing_value") if h in hints)
+    agencies = tuple(sorted(per_agency))
+    return [
+        FindingDraft(
+            rule="NIP_MISMATCH",
+            severity=config.severity,
+            fields=("nip",),
+            agencies=agencies,
+            observed={source: {"nip": _value(item.nip_raw, item.nip)} for source, item in _sources(context, records)},
+            evidence={"per_agency": per_agency, "auto_merge": False},
+            hint=hint,
+            message_en=(
+                f"NIP differs for case {case.case_number}: {_fmt(values)} ({hint.replace('_', ' ')}). "
+                "Records with different NIPs are never merged automatically."
+            ),
+            message_id=(
+                f"NIP berbeda pada kasus {case.case_number}: {_fmt(values)} ({_HINT_ID[hint]}). "
+                "Catatan dengan NIP berbeda tidak pernah digabung otomatis."
+            ),
+        )
+    ]
+
+
+_HINT_ID = {
+    "probable_typo": "kemungkinan salah ketik",
+    "different_person_likely": "kemungkinan orang berbeda",
+    "missing_value": "nilai tidak diisi",
+}
+
+
+def check_nip_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    findings = []
+    for source, item in _sources(context):
+        issues, legacy = nip_issues(item.nip, context.as_of)
+        if not issues:
+            continue
+        findings.append(
+            FindingDraft(
+                rule="NIP_INVALID",
+                severity=_severity(config, "legacy_severity") if legacy else config.severity,
+                fields=("nip",),
+                agencies=(source,) if source != CASE_SOURCE else (context.case.created_by_agency,),
+                observed={source: {"nip": _value(item.nip_raw, item.nip)}},
+                evidence={"issues": issues, "legacy": legacy},
+                hint="legacy_nip" if legacy else None,
+                message_en=f"NIP {item.nip} recorded by {source} is not valid: {'; '.join(issues)}.",
+                message_id=f"NIP {item.nip} yang dicatat {source} tidak valid: {'; '.join(issues)}.",
+            )
+        )
+    return findings
+
+
+def classify_names(first: str, second: str, config: RuleConfig) -> tuple[str, dict[str, Any]]:
+    """How two different name keys relate: order, partial, spelling_variant or different."""
+    jaro = JaroWinkler.normalized_similarity(first, second)
+    evidence = {
+        "jaro_winkler": _rounded(jaro),
+        "token_sort_ratio": _rounded(fuzz.token_sort_ratio(first, second)),
+        "levenshtein": Levenshtein.distance(first, second),
+    }
+    first_tokens, second_tokens = set(first.split()), set(second.split())
+    if sorted(first.split()) == sorted(second.split()):
+        return "order", evidence
+    if first_tokens < second_tokens or second_tokens < first_tokens:
+        return "partial", evidence
+    close = evidence["levenshtein"] <= 1 or first.startswith(second) or second.startswith(first)
+    if jaro >= float(config.params["variant_min_jaro_winkler"]) and close:
+        return "spelling_variant", evidence
+    return "different", evidence
+
+
+_NAME_CLASS_ID = {
+    "order": "urutan berbeda",
+    "partial": "sebagian nama",
+    "spelling_variant": "variasi ejaan",
+    "different": "nama berbeda",
+    "missing_value": "nama tidak diisi",
+}
+
+
+def check_name_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    records = _linked_records(context)
+    sources = _sources(context, records)
+    keys = {source: item.name.key for source, item in sources}
+    if len(set(keys.values())) <= 1:
+        return []
+    severity_of = {
+        "order": _severity(config, "order_severity"),
+        "partial": _severity(config, "partial_severity"),
+        "spelling_variant": _severity(config, "variant_severity"),
+        "missing_value": _severity(config, "missing_severity"),
+        "different": config.severity,
+    }
+    comparisons: dict[str, Any] = {}
+    worst = "order"
+    for source, key in keys.items():
+        if source == CASE_SOURCE or key == case.name.key:
+            continue
+        if key is None or case.name.key is None:
+            kind, evidence = "missing_value", {}
+        else:
+            kind, evidence = classify_names(case.name.key, key, config)
+        comparisons[source] = {"class": kind, **evidence}
+        if severity_of[kind].rank > severity_of[worst].rank:
+            worst = kind
+    observed = {
+        source: {"name": {**_value(item.name_raw, item.name.key), "normalizations": list(item.name.applied)}}
+        for source, item in sources
+    }
+    return [
+        FindingDraft(
+            rule="NAME_MISMATCH",
+            severity=severity_of[worst],
+            fields=("name",),
+            agencies=tuple(sorted(comparisons)),
+            observed=observed,
+            evidence={"compared_with": CASE_SOURCE, "comparisons": comparisons},
+            hint=worst,
+            message_en=(
+                f"Names differ for NIP {case.nip} (case {case.case_number}) after normalisation: "
+                f"{_fmt({s: i.name_raw for s, i in sources})} ({worst.replace('_', ' ')})."
+            ),
+            message_id=(
+                f"Nama berbeda untuk NIP {case.nip} (kasus {case.case_number}) setelah normalisasi: "
+                f"{_fmt({s: i.name_raw for s, i in sources})} ({_NAME_CLASS_ID[worst]})."
+            ),
+        )
+    ]
+
+
+def check_category_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    categories = context.reference.violation_category
+    codes = {source: item.violation_code for source, item in _sources(context)}
+    if len(set(codes.values())) <= 1:
+        return []
+    case_category = categories.get(case.violation_code or "")
+    severity = _severity(config, "missing_severity")
+    kinds: dict[str, str] = {}
+    for record in context.records:
+        if record.violation_code == case.violation_code:
+            continue
+        if record.violation_code is None or case.violation_code is None:
+            kinds[record.agency] = "missing_value"
+            continue
+        same_category = categories.get(record.violation_code) == case_category and case_category is not None
+        kinds[record.agency] = "same_category" if same_category else "different_category"
+        candidate = _severity(config, "same_category_severity") if same_category else config.severity
+        severity = max(severity, candidate, key=lambda s: s.rank)
+    observed = {
+        source: {
+            "violation_code": _value(
+                item.violation_code_raw if isinstance(item, RecordFacts) else item.violation_code,
+                item.violation_code,
+            ),
+            "category": _value(None, categories.get(item.violation_code or "")),
+        }
+        for source, item in _sources(context)
+    }
+    return [
+        FindingDraft(
+            rule="CATEGORY_MISMATCH",
+            severity=severity,
+            fields=("violation_code",),
+            agencies=tuple(sorted(kinds)),
+            observed=observed,
+            evidence={"per_agency": kinds},
+            message_en=f"Violation recorded differently for case {case.case_number}: {_fmt(codes)}.",
+            message_id=f"Bentuk pelanggaran dicatat berbeda pada kasus {case.case_number}: {_fmt(codes)}.",
+        )
+    ]
+
+
+def check_phase(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    issue = phase_issue(case, context.reference)
+    if issue is None:
+        return []
+    expected = context.reference.violation_phase[case.violation_code or ""]
+    return [
+        FindingDraft(
+            rule="PHASE_CATEGORY_INCONSISTENT",
+            severity=config.severity,
+            fields=("phase", "violation_code"),
+            agencies=(case.created_by_agency,),
+            observed={
+                CASE_SOURCE: {
+                    "phase": _value(case.phase, case.phase),
+                    "violation_code": _value(case.violation_code, case.violation_code),
+                }
+            },
+            evidence={
+                "expected_phase": expected,
+                "category": context.reference.violation_category.get(case.violation_code or ""),
+            },
+            message_en=f"Case {case.case_number}: {issue}.",
+            message_id=(
+                f"Kasus {case.case_number}: pelanggaran {case.violation_code} berlaku untuk tahap {expected}, "
+                f"sedangkan kasus dicatat pada tahap {case.phase}."
+            ),
+        )
+    ]
+
+
+def _sanctions(context: CaseContext, status: str) -> dict[str, tuple[str | None, str]]:
+    """source -> (raw, canonical) for every recorded recommended or imposed sanction."""
+    case = context.case
+    found: dict[str, tuple[str | None, str]] = {}
+    case_raw, case_value = (
+        (case.recommended_sanction_raw, case.recommended_sanction)
+        if status == RECOMMENDED
+        else (case.imposed_sanction_raw, case.imposed_sanction)
+    )
+    if case_value is not None:
+        found[CASE_SOURCE] = (case_raw, case_value)
+    for record in context.records:
+        if record.sanction_status == status and record.sanction is not None:
+            found[record.agency] = (record.sanction_raw, record.sanction)
+    return found
+
+
+def check_sanction_vs_recommendation(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    recommended = _sanctions(context, RECOMMENDED)
+    if case.recommended_sanction is not None:
+        reference_value = case.recommended_sanction
+    elif len({value for _, value in recommended.values()}) == 1:
+        reference_value = next(iter(recommended.values()))[1]
+    else:
+        return []
+    imposed = _sanctions(context, IMPOSED)
+    ranks = context.reference.sanction_rank
+    differing = {source: value for source, (_, value) in imposed.items() if value != reference_value}
+    if not differing:
+        return []
+    lighter = any(ranks.get(value, 0) < ranks.get(reference_value, 0) for value in differing.values())
+    direction = "lighter" if lighter else "heavier"
+    severity = config.severity if lighter else _severity(config, "heavier_severity")
+    observed: dict[str, dict[str, Any]] = {}
+    for source, (raw, value) in recommended.items():
+        observed.setdefault(source, {})["recommended_sanction"] = _value(raw, value)
+    for source, (raw, value) in imposed.items():
+        observed.setdefault(source, {})["imposed_sanction"] = _value(raw, value)
+    imposed_text = _fmt(differing)
+    agencies = {source for source in differing if source != CASE_SOURCE} | {recommender_of(case, context.reference)}
+    return [
+        FindingDraft(
+            rule="SANCTION_NOT_PER_RECOMMENDATION",
+            severity=severity,
+            fields=("sanction_code",),
+            agencies=tuple(sorted(agencies)),
+            observed=observed,
+            evidence={
+                "recommended": reference_value,
+                "recommended_rank": ranks.get(reference_value),
+                "imposed_ranks": {source: ranks.get(value) for source, value in differing.items()},
+                "direction": direction,
+            },
+            hint=direction,
+            message_en=(
+                f"Case {case.case_number}: sanction imposed ({imposed_text}) is {direction} than the "
+                f"recommended {reference_value}."
+            ),
+            message_id=(
+                f"Kasus {case.case_number}: sanksi yang dijatuhkan ({imposed_text}) "
+                f"{'lebih ringan' if lighter else 'lebih berat'} daripada rekomendasi {reference_value}."
+            ),
+        )
+    ]
+
+
+def check_sanction_records(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    findings = []
+    for status, field_name, label_id in (
+        (RECOMMENDED, "recommended_sanction", "rekomendasi sanksi"),
+        (IMPOSED, "imposed_sanction", "sanksi yang dijatuhkan"),
+    ):
+        values = _sanctions(context, status)
+        if len({value for _, value in values.values()}) <= 1:
+            continue
+        text = _fmt({source: value for source, (_, value) in values.items()})
+        findings.append(
+            FindingDraft(
+                rule="SANCTION_RECORD_MISMATCH",
+                severity=config.severity,
+                fields=(field_name,),
+                agencies=tuple(sorted(source for source in values if source != CASE_SOURCE)),
+                observed={source: {field_name: _value(raw, value)} for source, (raw, value) in values.items()},
+                evidence={
+                    "ranks": {source: context.reference.sanction_rank.get(v) for source, (_, v) in values.items()}
+                },
+                message_en=(
+                    f"Agencies record different {field_name.replace('_', ' ')}s for case {case.case_number}: {text}."
+                ),
+                message_id=f"Instansi mencatat {label_id} yang berbeda untuk kasus {case.case_number}: {text}.",
+            )
+        )
+    return findings
+
+
+def check_stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    allowed_lag = int(config.params["allowed_lag"])
+    case_rank = stage_rank(case.stage)
+    problems: dict[str, str] = {}
+    for record in context.records:
+        if record.stage == case.stage or record.stage is None:
+            continue
+        rank = stage_rank(record.stage)
+        if rank is None:
+            problems[record.agency] = "unknown stage"
+        elif case_rank is not None and rank < case_rank <= MAIN_PATH_LAST_RANK and case_rank - rank <= allowed_lag:
+            continue
+        elif case_rank is not None and rank < case_rank:
+            problems[record.agency] = f"behind the case by {case_rank - rank} stage(s)"
+        else:
+            problems[record.agency] = "ahead of or diverging from the case"
+    findings = []
+    if problems:
+        stages = {source: item.stage for source, item in _sources(context)}
+        findings.append(
+            FindingDraft(
+                rule="STAGE_INCONSISTENT",
+                severity=config.severity,
+                fields=("stage",),
+                agencies=tuple(sorted(problems)),
+                observed={
+                    source: {
+                        "stage": _value(item.stage_raw if isinstance(item, RecordFacts) else item.stage, item.stage)
+                    }
+                    for source, item in _sources(context)
+                },
+                evidence={"per_agency": problems, "allowed_lag": allowed_lag},
+                message_en=f"Stages disagree for case {case.case_number}: {_fmt(stages)}.",
+                message_id=f"Tahap penanganan berbeda untuk kasus {case.case_number}: {_fmt(stages)}.",
+            )
+        )
+    combos: list[tuple[str, Any, list[str]]] = [
+        (record.agency, record, record_stage_combination_issues(record)) for record in context.records
+    ]
+    if case.stage in SANCTIONED_STAGES and case.imposed_sanction is None:
+        combos.insert(0, (CASE_SOURCE, case, [f"stage {case.stage} but no imposed sanction recorded"]))
+    for source, item, issues in combos:
+        if not issues:
+            continue
+        status = item.sanction_status if isinstance(item, RecordFacts) else None
+        sanction = item.sanction if isinstance(item, RecordFacts) else item.imposed_sanction
+        findings.append(
+            FindingDraft(
+                rule="STAGE_INCONSISTENT",
+                severity=config.severity,
+                fields=("stage", "sanction_status"),
+                agencies=(source,) if source != CASE_SOURCE else (case.created_by_agency,),
+                observed={
+                    source: {
+                        "stage": _value(item.stage, item.stage),
+                        "sanction_status": _value(status, status),
+                        "sanction_code": _value(sanction, sanction),
+                    }
+                },
+                evidence={"issues": issues},
+                message_en=f"Case {case.case_number}, {source}: {'; '.join(issues)}.",
+                message_id=(
+                    f"Kasus {case.case_number}, {source}: tahap dan status sanksi tidak sesuai ({'; '.join(issues)})."
+                ),
+            )
+        )
+    return findings
+
+
+def check_stage_regression(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    return [
+        FindingDraft(
+            rule="STAGE_REGRESSION",
+            severity=config.severity,
+            fields=("stage",),
+            agencies=(record.agency,),
+            observed={
+                record.agency: {
+                    "stage": _value(record.stage_raw, record.stage),
+                    "highest_stage_rank": _value(None, record.stage_high_water),
+                }
+            },
+            evidence={"stage_rank": stage_rank(record.stage), "highest_rank_reached": record.stage_high_water},
+            message_en=(
+                f"{record.agency} moved case {case.case_number} back to stage {record.stage} after it had "
+                "reached a later stage."
+            ),
+            message_id=(
+                f"{record.agency} mengembalikan kasus {case.case_number} ke tahap {record.stage} padahal "
+                "sebelumnya sudah mencapai tahap yang lebih lanjut."
+            ),
+        )
+        for record in context.records
+        if is_regression(record)
+    ]
+
+
+def check_timeline(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    findings = []
+    checks: list[tuple[str, list[str], dict[str, dt.date | None]]] = [
+        (
+            CASE_SOURCE,
+            case_timeline_issues(case),
+            {
+                "incident_date": case.incident_date,
+                "reported_date": case.reported_date,
+                "recommendation_date": case.recommendation_date,
+                "sanction_date": case.sanction_date,
+            },
+        )
+    ]
+    checks += [
+        (
+            record.agency,
+            record_timeline_issues(record, case),
+            {
+                "reported_date": record.reported_date,
+                "recommendation_date": record.recommendation_date,
+                "sanction_date": record.sanction_date,
+            },
+        )
+        for record in context.records
+    ]
+    for source, issues, dates in checks:
+        if not issues:
+            continue
+        observed = {source: {name: _value(value, value) for name, value in dates.items()}}
+        if source != CASE_SOURCE:
+            observed[CASE_SOURCE] = {"incident_date": _value(case.incident_date, case.incident_date)}
+        findings.append(
+            FindingDraft(
+                rule="TIMELINE_INVALID",
+                severity=config.severity,
+                fields=tuple(sorted(name for name, value in dates.items() if value is not None)),
+                agencies=(source,) if source != CASE_SOURCE else (case.created_by_agency,),
+                observed=observed,
+                evidence={"issues": issues},
+                message_en=f"Dates in impossible order for case {case.case_number} at {source}: {'; '.join(issues)}.",
+                message_id=(
+                    f"Urutan tanggal tidak mungkin pada kasus {case.case_number} di {source}: {'; '.join(issues)}."
+                ),
+            )
+        )
+    return findings
+
+
+def responsible_agencies(case: CaseFacts, reference: ReferenceData) -> tuple[str, ...]:
+    stage = case.stage
+    if stage == Stage.KAJIAN:
+        return (Agency.BAWASLU.value,)
+    if stage == Stage.REKOMENDASI:
+        return tuple(sorted({Agency.BKN.value, recommender_of(case, reference)}))
+    if stage == Stage.TEGURAN_BKN:
+        supervisor = Agency.KEMENDAGRI.value if is_regional(case) else Agency.KEMENPANRB.value
+        return tuple(sorted({Agency.BKN.value, supervisor}))
+    return (case.created_by_agency,)
+
+
+def _deadline_finding(context: CaseContext, rule: str, severity: Severity, days: int) -> FindingDraft:
+    case = context.case
+    deadline = case.deadline_date
+    assert deadline is not None
+    observed = {CASE_SOURCE: {"stage": _value(case.stage, case.stage), "deadline_date": _value(deadline, deadline)}}
+    if rule == "DEADLINE_EXCEEDED":
+        en = f"{days} day(s) overdue"
+        id_ = f"terlambat {days} hari"
+    else:
+        en = f"{days} day(s) left"
+        id_ = f"tersisa {days} hari"
+    responsible = responsible_agencies(case, context.reference)
+    return FindingDraft(
+        rule=rule,
+        severity=severity,
+        fields=("deadline_date",),
+        agencies=responsible,
+        observed=observed,
+        evidence={
+            "deadline_date": deadline.isoformat(),
+            "as_of": context.as_of.isoformat(),
+            "days": days,
+            "timezone": "Asia/Jakarta",
+            "responsible": list(responsible),
+        },
+        message_en=(
+            f"Case {case.case_number}: the {case.stage} step was due on {deadline.isoformat()} (Asia/Jakarta); "
+            f"{en}. Responsible: {', '.join(responsible)}."
+        ),
+        message_id=(
+            f"Kasus {case.case_number}: batas waktu tahap {case.stage} adalah {deadline.isoformat()} (WIB); "
+            f"{id_}. Penanggung jawab: {', '.join(responsible)}."
+        ),
+    )
+
+
+def _live_deadline(case: CaseFacts) -> dt.date | None:
+    return None if case.stage in {stage.value for stage in TERMINAL_STAGES} else case.deadline_date
+
+
+def check_deadline_exceeded(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    deadline = _live_deadline(context.case)
+    if deadline is None or context.as_of <= deadline:
+        return []
+    days = (context.as_of - deadline).days
+    escalate = days > int(config.params["critical_after_days"])
+    return [_deadline_finding(context, "DEADLINE_EXCEEDED", Severity.CRITICAL if escalate else config.severity, days)]
+
+
+def check_deadline_approaching(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    deadline = _live_deadline(context.case)
+    if deadline is None or context.as_of > deadline:
+        return []
+    days = (deadline - context.as_of).days
+    if days > int(config.params["days_before"]):
+        return []
+    return [_deadline_finding(context, "DEADLINE_APPROACHING", config.severity, days)]
+
+
+def check_duplicates(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    if not context.duplicates:
+        return []
+    numbers = [sibling.case_number for sibling in context.duplicates]
+    return [
+        FindingDraft(
+            rule="DUPLICATE_CASE",
+            severity=config.severity,
+            fields=("nip", "incident_date"),
+            agencies=tuple(sorted({case.created_by_agency} | {record.agency for record in context.records})),
+            observed={
+                CASE_SOURCE: {
+                    "nip": _value(case.nip_raw, case.nip),
+                    "incident_date": _value(case.incident_date, case.incident_date),
+                    "duplicates": _value(numbers, sorted(str(sibling.id) for sibling in context.duplicates)),
+                }
+            },
+            evidence={"other_cases": numbers},
+            message_en=(
+                f"Case {case.case_number} has the same NIP {case.nip} and incident date "
+                f"{case.incident_date.isoformat()} as {', '.join(numbers)}."
+            ),
+            message_id=(
+                f"Kasus {case.case_number} memiliki NIP {case.nip} dan tanggal kejadian "
+                f"{case.incident_date.isoformat()} yang sama dengan {', '.join(numbers)}."
+            ),
+        )
+    ]
+
+
+def check_retired_agency(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    reference = context.reference
+    candidates: list[tuple[str, dict[str, dt.date | None]]] = [
+        (record.agency, record_retired_dates(record)) for record in context.records
+    ]
+    if case.recommended_by:
+        candidates.insert(0, (CASE_SOURCE, _case_retired_dates(case)))
+    findings = []
+    for source, dates in candidates:
+        agency = case.recommended_by if source == CASE_SOURCE else source
+        assert agency is not None
+        issues = retired_agency_issues(agency, dates, reference)
+        if not issues:
+            continue
+        successor = reference.agency_successor.get(agency) or "-"
+        findings.append(
+            FindingDraft(
+                rule="RETIRED_AGENCY_DATA",
+                severity=config.severity,
+                fields=tuple(sorted(name for name, value in dates.items() if value is not None)),
+                agencies=tuple(sorted({agency, successor} - {"-"})),
+                observed={source: {name: _value(value, value) for name, value in dates.items()}},
+                evidence={
+                    "agency": agency,
+                    "valid_to": _jsonable(reference.agency_valid_to.get(agency)),
+                    "successor": successor,
+                    "issues": issues,
+                },
+                message_en=(
+                    f"Case {case.case_number}: data attributed to {agency} after its dissolution "
+                    f"({'; '.join(issues)}); its duties passed to {successor}."
+                ),
+                message_id=(
+                    f"Kasus {case.case_number}: data atas nama {agency} setelah lembaga tersebut dibubarkan "
+                    f"({'; '.join(issues)}); tugasnya beralih ke {successor}."
+                ),
+            )
+        )
+    return findings
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "CASE_MISSING_AT_AGENCY", Severity.HIGH, {"grace_days": 7},
+        "An agency that must hold a record at the case's stage has none after the grace period.",
+        "Instansi yang wajib mencatat kasus pada tahap ini belum memiliki catatan setelah masa tenggang.",
+        check_case_missing,
+    ),
+    Rule(
+        "ORPHAN_AGENCY_RECORD", Severity.HIGH, {},
+        "An agency record names a different person (NIP and name) than the case it is attached to.",
+        "Catatan instansi menyebut orang lain (NIP dan nama) daripada kasus yang ditautkannya.",
+        check_orphan,
+    ),
+    Rule(
+        "NIP_MISMATCH", Severity.CRITICAL, {},
+        "Normalised NIPs differ; hinted probable_typo or different_person_likely, never merged automatically.",
+        "NIP berbeda setelah normalisasi; diberi petunjuk salah ketik atau orang berbeda, tidak digabung otomatis.",
+        check_nip_mismatch,
+    ),
+    Rule(
+        "NIP_INVALID", Severity.MEDIUM, {"legacy_severity": "INFO"},
+        "A NIP breaks the Perka BKN 22/2007 layout (length, birth date, appointment, gender, sequence).",
+        "NIP tidak sesuai format Perka BKN 22/2007 (panjang, tanggal lahir, TMT, jenis kelamin, nomor urut).",
+        check_nip_invalid, local=True,
+    ),
+    Rule(
+        "NAME_MISMATCH", Severity.HIGH,
+        {"variant_min_jaro_winkler": 0.92, "order_severity": "LOW", "partial_severity": "MEDIUM",
+         "variant_severity": "MEDIUM", "missing_severity": "MEDIUM"},
+        "Names for the same NIP differ after removing titles, case, punctuation and old spellings.",
+        "Nama untuk NIP yang sama berbeda setelah gelar, huruf besar, tanda baca dan ejaan lama dinormalkan.",
+        check_name_mismatch,
+    ),
+    Rule(
+        "CATEGORY_MISMATCH", Severity.HIGH, {"same_category_severity": "MEDIUM", "missing_severity": "LOW"},
+        "Agencies record different violation forms (HIGH when the category, kode etik vs disiplin, differs).",
+        "Instansi mencatat bentuk pelanggaran berbeda (HIGH bila kategori kode etik/disiplin berbeda).",
+        check_category_mismatch,
+    ),
+    Rule(
+        "PHASE_CATEGORY_INCONSISTENT", Severity.MEDIUM, {},
+        "The violation form belongs to another phase (bakal calon vs calon) than the case records.",
+        "Bentuk pelanggaran berlaku untuk tahapan lain (bakal calon/calon) daripada yang dicatat kasus.",
+        check_phase, local=True,
+    ),
+    Rule(
+        "SANCTION_NOT_PER_RECOMMENDATION", Severity.HIGH, {"heavier_severity": "MEDIUM"},
+        "The imposed sanction is lighter (HIGH) or heavier (MEDIUM) than the recommendation.",
+        "Sanksi yang dijatuhkan lebih ringan (HIGH) atau lebih berat (MEDIUM) daripada rekomendasi.",
+        check_sanction_vs_recommendation,
+    ),
+    Rule(
+        "SANCTION_RECORD_MISMATCH", Severity.HIGH, {},
+        "Agencies record different recommended or imposed sanctions for the same case.",
+        "Instansi mencatat rekomendasi atau sanksi yang berbeda untuk kasus yang sama.",
+        check_sanction_records,
+    ),
+    Rule(
+        "STAGE_INCONSISTENT", Severity.MEDIUM, {"allowed_lag": 1},
+        "An agency's stage is ahead of, diverges from or lags the case by more than the allowed lag, or "
+        "contradicts its sanction status.",
+        "Tahap di suatu instansi mendahului, menyimpang, atau tertinggal lebih dari batas, atau bertentangan "
+        "dengan status sanksi.",
+        check_stage_inconsistent,
+    ),
+    Rule(
+        "STAGE_REGRESSION", Severity.MEDIUM, {},
+        "An agency's record went back to an earlier workflow stage.",
+        "Catatan instansi kembali ke tahap penanganan yang lebih awal.",
+        check_stage_regression, local=True,
+    ),
+    Rule(
+        "TIMELINE_INVALID", Severity.MEDIUM, {},
+        "Dates are in an impossible order (e.g. sanction before recommendation, report before incident).",
+        "Urutan tanggal tidak mungkin (mis. sanksi sebelum rekomendasi, laporan sebelum kejadian).",
+        check_timeline, local=True,
+    ),
+    Rule(
+        "DEADLINE_EXCEEDED", Severity.HIGH, {"critical_after_days": 30},
+        "The current stage's deadline (Asia/Jakarta) has passed; CRITICAL after the configured days.",
+        "Batas waktu tahap saat ini (WIB) telah lewat; CRITICAL setelah jumlah hari yang ditetapkan.",
+        check_deadline_exceeded,
+    ),
+    Rule(
+        "DEADLINE_APPROACHING", Severity.LOW, {"days_before": 3},
+        "The current stage's deadline (Asia/Jakarta) is within the configured number of days.",
+        "Batas waktu tahap saat ini (WIB) tinggal beberapa hari.",
+        check_deadline_approaching,
+    ),
+    Rule(
+        "DUPLICATE_CASE", Severity.HIGH, {},
+        "Another live case has the same NIP and incident date.",
+        "Ada kasus aktif lain dengan NIP dan tanggal kejadian yang sama.",
+        check_duplicates,
+    ),
+    Rule(
+        "RETIRED_AGENCY_DATA", Severity.MEDIUM, {},
+        "Data attributed to an agency dated on or after its dissolution (KASN: 2024-08-24, duties to BKN).",
+        "Data atas nama instansi yang bertanggal pada/setelah pembubarannya (KASN: 24-08-2024, tugas ke BKN).",
+        check_retired_agency, local=True,
+    ),
+)  # fmt: skip
+
+RULES_BY_CODE: Mapping[str, Rule] = {rule.code: rule for rule in RULES}

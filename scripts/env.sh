@@ -1,0 +1,58 @@
+# Shared by ./run, ./test and .ci/run: a virtualenv with the project, and a running PostgreSQL.
+# shellcheck shell=bash
+
+SBT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$SBT_ROOT/.venv"
+PYTHON="${PYTHON:-python3}"
+
+ensure_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "==> creating virtualenv in $VENV"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    if ! "$VENV/bin/python" -c "import app, pytest, fastapi" >/dev/null 2>&1 || [ "${SBT_REINSTALL:-0}" = 1 ]; then
+        echo "==> installing SBT and its development dependencies"
+        "$VENV/bin/python" -m pip install --quiet --upgrade pip
+        "$VENV/bin/python" -m pip install --quiet -e "$SBT_ROOT[dev]"
+    fi
+}
+
+ensure_postgres() {
+    local host=127.0.0.1 port=5432
+    if pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
+        return 0
+    fi
+    echo "==> PostgreSQL is not answering on $host:$port; trying to start it"
+    if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+        local version
+        for version in $(ls /etc/postgresql); do
+            pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+        done
+    elif command -v pg_ctl >/dev/null 2>&1 && [ -n "${PGDATA:-}" ]; then
+        pg_ctl -D "$PGDATA" -l "$PGDATA/server.log" start || true
+    else
+        echo "ERROR: PostgreSQL is not installed here (no pg_ctlcluster or pg_ctl); SBT's tests need it at $host:$port" >&2
+        return 1
+    fi
+    local attempt
+    for attempt in $(seq 1 30); do
+        if pg_isready -q -h "$host" -p "$port"; then
+            echo "==> PostgreSQL is up"
+            return 0
+        fi
+        sleep 1
+    done
+    echo "ERROR: PostgreSQL did not come up on $host:$port within 30 s" >&2
+    return 1
+}
+
+# pytest exits 5 when it collected nothing: for us that is a broken suite, never a pass.
+run_pytest() {
+    local status=0
+    "$VENV/bin/python" -m pytest "$@" || status=$?
+    if [ "$status" -eq 5 ]; then
+        echo "ERROR: pytest collected no tests ($*)" >&2
+        return 1
+    fi
+    return "$status"
+}
