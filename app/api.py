@@ -2,10 +2,13 @@
 
 from fastapi import APIRouter
 
+from app.audit.router import router as audit_router
 from app.auth.router import clients_router, oauth_router
 from app.cases.router import router as cases_router
+from app.changes.router import router as changes_router
 from app.core.health import router as health_router
 from app.ledger.router import router as ledger_router
+from app.reconciliation.router import router as reconciliation_router
 from app.reference.router import router as reference_router
 
 API_PREFIX = "/api/v1"
@@ -14,7 +17,10 @@ api_router = APIRouter(prefix=API_PREFIX)
 api_router.include_router(reference_router)
 api_router.include_router(cases_router)
 api_router.include_router(ledger_router)
+api_router.include_router(reconciliation_router)
 api_router.include_router(clients_router)
+api_router.include_router(audit_router)
+api_router.include_router(changes_router)
 
 root_router = APIRouter()
 root_router.include_router(health_router)

@@ -9,10 +9,12 @@ from app.auth.cli import clients_cli
 from app.bootstrap import prepare
 from app.core.config import get_settings
 from app.ledger.cli import ledger_cli
+from app.reconciliation.cli import reconciliation_cli
 
 cli = typer.Typer(help="SBT — Sistem Berbagi Terintegrasi", no_args_is_help=True)
 cli.add_typer(clients_cli, name="clients")
 cli.add_typer(ledger_cli, name="ledger")
+cli.add_typer(reconciliation_cli, name="reconciliation")
 
 
 @cli.command()

@@ -12,6 +12,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.openapi import install_openapi
 from app.core.problems import install_problem_handlers
+from app.core.ratelimit import install_rate_limit
 from app.idempotency.service import install_replay_handler
 
 DESCRIPTION = """
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker.configure(info={"settings": settings})  # services that need settings
     install_problem_handlers(app)
     install_replay_handler(app)
+    install_rate_limit(app, settings)
     app.include_router(root_router)
     app.include_router(api_router)
     install_openapi(app)

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from app.core.config import Environment, Settings
+from app.core.db import make_sessionmaker
 from app.main import create_app
 from app.migrations_runner import upgrade_to_head
 from tests.auth_helpers import AuthHeaders, make_auth_headers
@@ -134,7 +135,8 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture
 def session(app: FastAPI) -> Iterator[Session]:
-    with app.state.sessionmaker() as db_session:
+    """A session on the test database that does not hold SQLite's write lock while the test reads."""
+    with make_sessionmaker(app.state.engine, read_only=True)() as db_session:
         yield db_session
 
 

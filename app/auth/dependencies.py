@@ -20,7 +20,7 @@ from app.auth.runtime import auth_runtime
 from app.auth.verifier import InvalidToken, IssuerUnavailable
 from app.core.problems import Forbidden, ServiceUnavailable, Unauthorized
 
-TOKEN_URL = "/oauth/token"
+TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
 REALM = "sbt"
 
 logger = logging.getLogger("sbt.auth")
@@ -40,8 +40,14 @@ _PRINCIPAL_STATE = "sbt_principal"
 _LOGGED_STATE = "sbt_auth_logged"
 
 
+def _route_template(request: Request) -> str:
+    """``/api/v1/cases/{case_id}`` rather than the concrete path: path parameter values put back as names."""
+    values = {str(value): name for name, value in request.path_params.items()}
+    segments = request.url.path.split("/")
+    return "/".join(f"{{{values[segment]}}}" if segment in values else segment for segment in segments)
+
+
 def _log(request: Request, outcome: str, principal: Principal | None, required: list[str], reason: str = "") -> None:
-    route = request.scope.get("route")
     record: dict[str, Any] = {
         "event": "auth",
         "outcome": outcome,
@@ -49,7 +55,7 @@ def _log(request: Request, outcome: str, principal: Principal | None, required: 
         "role": principal.role.value if principal else None,
         "agency": principal.agency.value if principal and principal.agency else None,
         "method": request.method,
-        "route": getattr(route, "path", request.url.path),
+        "route": _route_template(request),
         "required_scopes": required,
     }
     if reason:

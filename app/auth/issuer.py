@@ -14,7 +14,7 @@ from app.auth.keys import SigningKey
 from app.auth.principal import Agency, Role, Scope
 from app.auth.verifier import AGENCY_CLAIM, ROLE_CLAIM
 
-ACCESS_TOKEN_TYPE = "at+jwt"
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068 media type, not a secret
 
 
 @dataclass(frozen=True)

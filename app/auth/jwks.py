@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk
 from jose.backends.base import Key
 
 logger = logging.getLogger("sbt.auth.jwks")
 
 JWKSFetcher = Callable[[], Mapping[str, Any]]
+VerificationKey = Key | rsa.RSAPublicKey
+"""A python-jose key, or for PS256 (which python-jose does not implement) a ``cryptography`` RSA key."""
 MAX_JWKS_BYTES = 256 * 1024
 MIN_RSA_MODULUS_BYTES = 256  # 2048 bits (RFC 8725 §3.5, FAPI 2.0)
 
@@ -73,11 +76,21 @@ def _usable(candidate: Mapping[str, Any]) -> bool:
     return candidate.get("kty") == "EC" and candidate.get("crv") == "P-256"
 
 
+def _b64_integer(text: str) -> int:
+    return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
+
+
+def _construct(candidate: Mapping[str, Any], algorithm: str) -> VerificationKey:
+    if algorithm == "PS256":
+        return rsa.RSAPublicNumbers(_b64_integer(candidate["e"]), _b64_integer(candidate["n"])).public_key()
+    return jwk.construct(dict(candidate), algorithm)
+
+
 def _matches(candidate: Mapping[str, Any], algorithm: str) -> bool:
     kty, crv = _KEY_TYPE_OF_ALGORITHM[algorithm]
     if candidate.get("kty") != kty or (crv is not None and candidate.get("crv") != crv):
         return False
-    return candidate.get("alg", algorithm) == algorithm
+    return bool(candidate.get("alg", algorithm) == algorithm)
 
 
 class JWKSCache:
@@ -97,11 +110,11 @@ class JWKSCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._by_kid: dict[str, list[Mapping[str, Any]]] | None = None
-        self._constructed: dict[tuple[str, str], Key] = {}
+        self._constructed: dict[tuple[str, str], VerificationKey] = {}
         self._fetched_at = 0.0
         self._attempted_at: float | None = None
 
-    def key_for(self, kid: str, algorithm: str) -> Key:
+    def key_for(self, kid: str, algorithm: str) -> VerificationKey:
         """The verification key for ``kid`` usable with ``algorithm`` (an allow-listed JWS alg)."""
         with self._lock:
             now = self._clock()
@@ -140,13 +153,13 @@ class JWKSCache:
         self._fetched_at = now
         logger.info("JWKS loaded: %s", json.dumps(sorted(by_kid)))
 
-    def _select(self, kid: str, algorithm: str) -> Key | None:
+    def _select(self, kid: str, algorithm: str) -> VerificationKey | None:
         cached = self._constructed.get((kid, algorithm))
         if cached is not None:
             return cached
         for candidate in (self._by_kid or {}).get(kid, []):
             if _matches(candidate, algorithm):
-                key = jwk.construct(dict(candidate), algorithm)
+                key = _construct(candidate, algorithm)
                 self._constructed[(kid, algorithm)] = key
                 return key
         return None

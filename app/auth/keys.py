@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -54,10 +55,8 @@ def _write_new_key(path: Path) -> None:
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(temporary, path)
-        except FileExistsError:
-            pass
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -29,7 +29,7 @@ class TokenRequest(BaseModel):
 
 class TokenResponse(BaseModel):
     access_token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - RFC 6750 token type
     expires_in: int = Field(description="Seconds until the token expires.")
     scope: str = Field(description="The scopes granted, space-separated.")
 

@@ -8,11 +8,17 @@ consistency with the client's role before a ``Principal`` is built.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jose import jwt
+from jose.backends.base import Key
+from jose.exceptions import ExpiredSignatureError
 
 from app.auth.jwks import JWKSCache, KeysUnavailable, UnknownKey
 from app.auth.principal import AGENCY_SCOPES, AUDITOR_SCOPES, Agency, Principal, Role, Scope
@@ -46,6 +52,21 @@ def parse_scopes(raw: object) -> frozenset[Scope]:
         raise InvalidToken("The scope claim must be a string")
     known = {scope.value for scope in Scope}
     return frozenset(Scope(token) for token in raw.split() if token in known)
+
+
+def _verify_pss_signature(token: str, key: rsa.RSAPublicKey) -> None:
+    """PS256 (RFC 7518 §3.5: RSASSA-PSS, SHA-256, MGF1-SHA-256, 32-byte salt), which python-jose lacks."""
+    signing_input, _, encoded = token.rpartition(".")
+    try:
+        signature = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        key.verify(
+            signature,
+            signing_input.encode("ascii"),
+            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+            hashes.SHA256(),
+        )
+    except (InvalidSignature, ValueError) as exc:
+        raise InvalidToken("The access token is invalid") from exc
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
@@ -113,10 +134,15 @@ class TokenVerifier:
             raise InvalidToken("The token was signed with an unknown key") from exc
         except KeysUnavailable as exc:
             raise IssuerUnavailable("The token issuer's keys are unavailable") from exc
+        jose_key: Key | str = ""  # python-jose still checks the claims when the signature was checked here
+        if isinstance(key, rsa.RSAPublicKey):
+            _verify_pss_signature(token, key)
+        else:
+            jose_key = key
         try:
             claims: Mapping[str, Any] = jwt.decode(
                 token,
-                key,
+                jose_key,
                 algorithms=[algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
@@ -127,11 +153,12 @@ class TokenVerifier:
                     "require_iss": True,
                     "require_sub": True,
                     "require_jti": True,
+                    "verify_signature": isinstance(jose_key, Key),
                     "verify_at_hash": False,
                     "leeway": self._skew,
                 },
             )
-        except jwt.ExpiredSignatureError as exc:
+        except ExpiredSignatureError as exc:
             raise InvalidToken("The access token expired") from exc
         except Exception as exc:  # python-jose raises several types, some not JWTError (e.g. TypeError)
             raise InvalidToken("The access token is invalid") from exc
@@ -154,13 +181,13 @@ class TokenVerifier:
         if "scope" not in claims:
             raise InvalidToken("The token carries no scope claim")
         try:
-            role = Role(claims.get(ROLE_CLAIM))
+            role = Role(str(claims.get(ROLE_CLAIM)))
         except ValueError as exc:
             raise InvalidToken("The token's role claim is missing or unknown") from exc
         raw_agency = claims.get(AGENCY_CLAIM)
         if role is Role.AGENCY:
             try:
-                agency: Agency | None = Agency(raw_agency)
+                agency: Agency | None = Agency(str(raw_agency))
             except ValueError as exc:
                 raise InvalidToken("An agency token must name a known agency") from exc
         elif raw_agency is not None:

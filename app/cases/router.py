@@ -6,25 +6,24 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
+from app.audit.filters import CaseFiltersDep
+from app.audit.service import ReadAuditDep
 from app.auth.dependencies import require
-from app.auth.principal import Agency, Principal, Scope
+from app.auth.principal import Principal, Scope
 from app.cases import repository, service
-from app.cases.repository import CaseFilters
 from app.cases.schemas import (
     AgencyRecordCreate,
     AgencyRecordRead,
     AgencyRecordUpdate,
     CaseCreate,
     CaseRead,
-    ElectionType,
     TransitionCreate,
     TransitionRead,
 )
-from app.cases.workflow import Stage
 from app.core.deps import SessionDep, SettingsDep, WriteContextDep
-from app.core.etag import etag_of
+from app.core.etag import IfMatchHeader, etag_of
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.problems import problem_responses
 from app.idempotency.service import IdempotencyDep
@@ -34,10 +33,6 @@ router = APIRouter(prefix="/cases", tags=["cases"], responses=problem_responses(
 Reader = Annotated[Principal, require(Scope.CASES_READ)]
 Writer = Annotated[Principal, require(Scope.CASES_WRITE)]
 Mover = Annotated[Principal, require(Scope.CASES_TRANSITION)]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", description="ETag from your last read; required (428 when missing, 412 if stale)."),
-]
 CURSOR_SCOPE = "cases"
 
 
@@ -72,42 +67,19 @@ def create_case(
 def list_cases(
     session: SessionDep,
     settings: SettingsDep,
+    filters: CaseFiltersDep,
+    audit: ReadAuditDep,
     _: Reader,
-    agency: Annotated[Agency | None, Query(description="Cases this agency has a record of")] = None,
-    stage: Stage | None = None,
-    province_code: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
-    regency: Annotated[str | None, Query(max_length=100)] = None,
-    position_category: Annotated[str | None, Query(max_length=48)] = None,
-    violation_code: Annotated[str | None, Query(max_length=8)] = None,
-    category: Annotated[str | None, Query(pattern=r"^(KODE_ETIK|DISIPLIN)$")] = None,
-    nip: Annotated[str | None, Query(pattern=r"^[0-9]{18}$")] = None,
-    election_type: ElectionType | None = None,
-    election_year: Annotated[int | None, Query(ge=2004, le=2100)] = None,
-    reported_from: dt.date | None = None,
-    reported_to: dt.date | None = None,
     limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[CaseRead]:
-    filters = CaseFilters(
-        agency=agency.value if agency else None,
-        stage=stage.value if stage else None,
-        province_code=province_code,
-        regency=regency,
-        position_category=position_category,
-        violation_code=violation_code,
-        category=category,
-        nip=nip,
-        election_type=election_type.value if election_type else None,
-        election_year=election_year,
-        reported_from=reported_from,
-        reported_to=reported_to,
-    )
     page_size = min(limit or settings.page_size_default, settings.page_size_max)
     after = None
     if cursor is not None:
         created_at, case_id = decode_cursor(settings.secret_key, CURSOR_SCOPE, cursor, filters.as_dict())
         after = (dt.datetime.fromisoformat(created_at), uuid.UUID(case_id))
     rows = repository.list_cases(session, filters, after, page_size + 1)
+    audit.cases(rows[:page_size])
     items = [service.to_read(case) for case in rows[:page_size]]
     next_cursor = None
     if len(rows) > page_size:
@@ -119,8 +91,9 @@ def list_cases(
 
 
 @router.get("/{case_id}", summary="Get one case (with its ETag)", responses=problem_responses(404))
-def get_case(case_id: uuid.UUID, session: SessionDep, response: Response, _: Reader) -> CaseRead:
+def get_case(case_id: uuid.UUID, session: SessionDep, response: Response, audit: ReadAuditDep, _: Reader) -> CaseRead:
     case = service.require_case(session, case_id)
+    audit.cases([case])
     response.headers["ETag"] = etag_of(case.version)
     return service.to_read(case)
 
@@ -138,8 +111,8 @@ def transition_case(
     settings: SettingsDep,
     ctx: WriteContextDep,
     response: Response,
-    if_match: IfMatch,
     _: Mover,
+    if_match: IfMatchHeader = None,
 ) -> CaseRead:
     case = service.require_case(session, case_id)
     case = service.transition_case(session, ctx, settings, case, body, if_match)
@@ -157,9 +130,13 @@ def list_case_transitions(case_id: uuid.UUID, session: SessionDep, _: Reader) ->
 
 
 @router.get("/{case_id}/records", summary="Every agency's own record of the case", responses=problem_responses(404))
-def list_agency_records(case_id: uuid.UUID, session: SessionDep, _: Reader) -> list[AgencyRecordRead]:
+def list_agency_records(
+    case_id: uuid.UUID, session: SessionDep, audit: ReadAuditDep, _: Reader
+) -> list[AgencyRecordRead]:
     service.require_case(session, case_id)
-    return [AgencyRecordRead.model_validate(row) for row in repository.list_records(session, case_id)]
+    records = repository.list_records(session, case_id)
+    audit.records(records)
+    return [AgencyRecordRead.model_validate(row) for row in records]
 
 
 @router.post(
@@ -192,9 +169,15 @@ def submit_agency_record(
     responses=problem_responses(404),
 )
 def get_agency_record(
-    case_id: uuid.UUID, record_id: uuid.UUID, session: SessionDep, response: Response, _: Reader
+    case_id: uuid.UUID,
+    record_id: uuid.UUID,
+    session: SessionDep,
+    response: Response,
+    audit: ReadAuditDep,
+    _: Reader,
 ) -> AgencyRecordRead:
     record = service.require_record(session, case_id, record_id)
+    audit.records([record])
     response.headers["ETag"] = etag_of(record.version)
     return AgencyRecordRead.model_validate(record)
 
@@ -211,8 +194,8 @@ def update_agency_record(
     session: SessionDep,
     ctx: WriteContextDep,
     response: Response,
-    if_match: IfMatch,
     principal: Writer,
+    if_match: IfMatchHeader = None,
 ) -> AgencyRecordRead:
     record = service.require_own_record(session, principal, case_id, record_id)
     record = service.update_record(session, ctx, record, body, if_match)

@@ -12,7 +12,14 @@ from app.auth.principal import Principal
 from app.cases import repository
 from app.cases.models import AgencyRecord, Case, CaseTransition
 from app.cases.nip import parse_nip
-from app.cases.schemas import AgencyRecordCreate, AgencyRecordUpdate, CaseCreate, CaseRead, TransitionCreate
+from app.cases.schemas import (
+    AgencyRecordCreate,
+    AgencyRecordRead,
+    AgencyRecordUpdate,
+    CaseCreate,
+    CaseRead,
+    TransitionCreate,
+)
 from app.cases.workflow import (
     STAGE_DEADLINES,
     Action,
@@ -37,6 +44,7 @@ from app.core.problems import (
     ValidationProblem,
 )
 from app.ledger.service import append_entry
+from app.reconciliation.service import on_case_written
 from app.reference import repository as reference
 from app.reference.models import PositionCategory, Province, Sanction, ViolationForm
 
@@ -93,13 +101,7 @@ def _case_payload(case: Case) -> dict[str, Any]:
 
 
 def _record_payload(record: AgencyRecord) -> dict[str, Any]:
-    return {
-        column.key: getattr(record, column.key)
-        if not isinstance(getattr(record, column.key), dt.date | uuid.UUID)
-        else str(getattr(record, column.key))
-        for column in AgencyRecord.__table__.columns
-        if column.key not in {"created_at", "updated_at"}
-    }
+    return AgencyRecordRead.model_validate(record).model_dump(mode="json", exclude={"created_at", "updated_at"})
 
 
 def create_case(session: Session, ctx: WriteContext, settings: Settings, data: CaseCreate) -> Case:
@@ -125,6 +127,7 @@ def create_case(session: Session, ctx: WriteContext, settings: Settings, data: C
         created_by_agency=agency,
     )
     session.add(case)
+    session.flush()  # no ORM relationship orders the inserts: the case row must exist before its first record
     record = AgencyRecord(
         case_id=case.id,
         agency=agency,
@@ -147,6 +150,7 @@ def create_case(session: Session, ctx: WriteContext, settings: Settings, data: C
         case_id=case.id,
         payload={"case": _case_payload(case), "agency_record": _record_payload(record)},
     )
+    on_case_written(session, ctx, case.id)
     return case
 
 
@@ -246,6 +250,7 @@ def transition_case(
             "case_version": case.version,
         },
     )
+    on_case_written(session, ctx, case.id)
     return case
 
 
@@ -271,6 +276,7 @@ def submit_record(session: Session, ctx: WriteContext, case: Case, data: AgencyR
     session.add(record)
     session.flush()
     append_entry(session, ctx, entry_type="agency_record.submitted", case_id=case.id, payload=_record_payload(record))
+    on_case_written(session, ctx, case.id)
     return record
 
 
@@ -326,4 +332,5 @@ def update_record(
             "changes": _record_payload(record) | {"changed": sorted(changes)},
         },
     )
+    on_case_written(session, ctx, record.case_id)
     return record

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.core.problems import PROBLEM_MEDIA_TYPE, InvalidParam, Problem
+from app.core.ratelimit import LIMITED_PREFIX as RATE_LIMITED_PREFIX
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
 def _problem_content() -> dict[str, Any]:
     return {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+
+
+_RATE_LIMITED = {
+    "description": "Too many requests from this client (per-client quota); retry after `Retry-After` seconds",
+    "headers": {
+        "Retry-After": {"description": "Seconds until the quota resets", "schema": {"type": "integer"}},
+    },
+}
+
+
+def _has_own_error_model(response: dict[str, Any]) -> bool:
+    """True for errors a route documents with its own model (e.g. RFC 6749 OAuth errors), which stay as declared."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    ref = schema.get("$ref", "")
+    return bool(ref) and not ref.endswith(("/Problem", "/HTTPValidationError"))
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -30,11 +47,13 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components["Problem"].pop("$defs", None)
     components["InvalidParam"] = InvalidParam.model_json_schema()
-    for path_item in schema.get("paths", {}).values():
+    for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
             responses: dict[str, Any] = operation.get("responses", {})
+            if path.startswith(RATE_LIMITED_PREFIX):
+                responses.setdefault("429", dict(_RATE_LIMITED))
             for status, response in responses.items():
-                if status[:1] in {"4", "5"}:
+                if status[:1] in {"4", "5"} and not _has_own_error_model(response):
                     response["content"] = _problem_content()
             if "422" in responses:
                 responses["422"]["description"] = "The request is not valid"
@@ -49,3 +68,8 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = cached_openapi  # type: ignore[method-assign]
+
+
+def render_openapi(app: FastAPI) -> str:
+    """The committed contract's exact text: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(app.openapi(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
@@ -25,6 +25,7 @@ from app.auth.dependencies import current_principal
 from app.auth.principal import Principal
 from app.core.config import Settings
 from app.core.db import utcnow
+from app.core.deps import SessionDep
 from app.core.problems import BadRequest, IdempotencyInFlight, IdempotencyMismatch
 from app.idempotency.models import IdempotencyRecord
 
@@ -43,13 +44,12 @@ class IdempotentReplay(Exception):
         self.headers = headers
 
 
-@dataclass
+@dataclass(frozen=True)
 class IdempotencyClaim:
     """The claim a handler completes by calling :meth:`store` inside its own transaction."""
 
     client_id: str
     key: str | None
-    stored: bool = field(default=False)
 
     def store(self, session: Session, status: int, body: BaseModel, headers: dict[str, str]) -> None:
         if self.key is None:
@@ -60,7 +60,6 @@ class IdempotencyClaim:
         record.response_status = status
         record.response_body = body.model_dump(mode="json")
         record.response_headers = headers
-        self.stored = True
 
 
 def _fingerprint(method: str, path: str, body: bytes) -> str:
@@ -117,20 +116,22 @@ def _judge(existing: IdempotencyRecord, fingerprint: str) -> None:
     raise IdempotentReplay(existing.response_status, existing.response_body, existing.response_headers or {})
 
 
-def _release(factory: sessionmaker[Session], client_id: str, key: str) -> None:
-    with factory() as session:
-        session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.client_id == client_id,
-                IdempotencyRecord.key == key,
-                IdempotencyRecord.response_status.is_(None),
-            )
+def _release(session: Session, client_id: str, key: str) -> None:
+    """Free the key after a failed request, in the request's own session once its work is rolled back."""
+    session.rollback()
+    session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.client_id == client_id,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.response_status.is_(None),
         )
-        session.commit()
+    )
+    session.commit()
 
 
 async def idempotency_claim(
     request: Request,
+    session: SessionDep,
     principal: Annotated[Principal, Depends(current_principal)],
     idempotency_key: Annotated[
         str | None,
@@ -152,15 +153,13 @@ async def idempotency_claim(
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     fingerprint = _fingerprint(request.method, request.url.path, await request.body())
     await run_in_threadpool(_claim, factory, request.app.state.settings, principal.client_id, key, fingerprint)
-    claim = IdempotencyClaim(principal.client_id, key)
     try:
-        yield claim
+        yield IdempotencyClaim(principal.client_id, key)
     except BaseException:
-        # The write did not commit (handler error or failed commit): free the key for a retry.
-        await run_in_threadpool(_release, factory, principal.client_id, key)
+        # The handler failed, so nothing was written: free the key for a retry. (A claim whose commit fails
+        # later is released by the abandonment timeout, SBT_IDEMPOTENCY_LOCK_SECONDS.)
+        await run_in_threadpool(_release, session, principal.client_id, key)
         raise
-    if not claim.stored:
-        await run_in_threadpool(_release, factory, principal.client_id, key)
 
 
 IdempotencyDep = Annotated[IdempotencyClaim, Depends(idempotency_claim)]

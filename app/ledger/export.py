@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -14,14 +13,11 @@ from app.core.config import Settings
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository, service
 from app.ledger.models import LedgerEntry, LedgerNode
+from app.ledger.schemas import b64
 from app.ledger.verify import export_header
 
 logger = logging.getLogger("sbt.ledger")
 BATCH = 5000
-
-
-def _b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
 
 
 def sign_current_checkpoint(factory: sessionmaker[Session], settings: Settings) -> None:
@@ -59,7 +55,7 @@ def export_records(factory: sessionmaker[Session], settings: Settings) -> Iterat
             if not rows:
                 break
             for seq, data, leaf in rows:
-                yield {"kind": "entry", "seq": seq, "leaf": _b64(data), "leaf_hash": _b64(leaf)}
+                yield {"kind": "entry", "seq": seq, "leaf": b64(data), "leaf_hash": b64(leaf)}
             after = rows[-1][0]
             session.expunge_all()
         for level in range(1, max(size, 1).bit_length()):
@@ -79,5 +75,5 @@ def export_records(factory: sessionmaker[Session], settings: Settings) -> Iterat
                 if not nodes:
                     break
                 for position, node in nodes:
-                    yield {"kind": "node", "level": level, "position": position, "hash": _b64(node)}
+                    yield {"kind": "node", "level": level, "position": position, "hash": b64(node)}
                 after = nodes[-1][0]

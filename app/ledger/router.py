@@ -65,7 +65,7 @@ def list_ledger_entries(
 
 
 @router.get("/entries/{seq}", summary="Get one ledger entry", responses=problem_responses(404))
-def get_ledger_entry(seq: Annotated[int, Path(ge=0)], session: SessionDep, _: Reader) -> LedgerEntryRead:
+def get_ledger_entry(seq: Annotated[int, Path(ge=0, le=2**63 - 1)], session: SessionDep, _: Reader) -> LedgerEntryRead:
     entry = repository.get_entry(session, seq)
     if entry is None:
         raise NotFound(f"There is no ledger entry {seq}.")
@@ -116,7 +116,7 @@ def get_latest_checkpoint(
     "/checkpoints/{tree_size}", summary="The signed checkpoint of one tree size", responses=problem_responses(404)
 )
 def get_checkpoint(
-    tree_size: Annotated[int, Path(ge=0)], session: SessionDep, settings: SettingsDep, _: Reader
+    tree_size: Annotated[int, Path(ge=0, le=2**63 - 1)], session: SessionDep, settings: SettingsDep, _: Reader
 ) -> CheckpointRead:
     checkpoint = repository.get_checkpoint(session, tree_size)
     if checkpoint is None:

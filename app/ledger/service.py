@@ -6,6 +6,7 @@ commits, so a change and its ledger entry become durable together or not at all.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
 from collections.abc import Mapping
@@ -21,13 +22,13 @@ from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository
 from app.ledger.canonical import canonical_json
 from app.ledger.merkle import (
-    NodeId,
+    EMPTY_ROOT,
+    CompactRange,
     ProofError,
     consistency_proof_ranges,
     hash_range,
     inclusion_proof_ranges,
     leaf_hash,
-    node_hash,
     nodes_for_ranges,
     perfect_nodes,
     verify_consistency,
@@ -63,7 +64,11 @@ def entry_envelope(
     payload: Mapping[str, Any],
     case_id: uuid.UUID | None,
 ) -> dict[str, Any]:
-    """Everything an auditor must be able to check lives inside the hashed leaf."""
+    """Everything an auditor must be able to check lives inside the hashed leaf.
+
+    The leaf also carries ``prev_root``, the root of the tree before it: each entry commits to all history
+    before it, which lets the verifier name the exact entry an attacker rewrote (hashes included).
+    """
     principal = ctx.principal
     return {
         "v": ENTRY_FORMAT_VERSION,
@@ -80,16 +85,6 @@ def entry_envelope(
     }
 
 
-def _left_siblings(index: int) -> list[NodeId]:
-    """The frontier nodes that a new leaf at ``index`` merges with (one per trailing 1 bit of ``index``)."""
-    siblings: list[NodeId] = []
-    level = 0
-    while (index >> level) & 1:
-        siblings.append((level, (index >> level) - 1))
-        level += 1
-    return siblings
-
-
 def append_entry(
     session: Session,
     ctx: WriteContext,
@@ -101,18 +96,20 @@ def append_entry(
     """Append one entry (and the perfect nodes it completes) in the caller's transaction; flush only."""
     settings = ledger_settings(session)
     if not settings.ledger_enabled:
-        return _build_entry(NOT_RECORDED, ctx, entry_type, payload, case_id)
+        return _build_entry(NOT_RECORDED, ctx, entry_type, payload, case_id, prev_root=EMPTY_ROOT)
     # Flush the caller's pending changes first, so that their errors stay theirs and the lock is held briefly.
     session.flush()
     repository.lock_log(session)
     seq = repository.tree_size(session)
-    entry = _build_entry(seq, ctx, entry_type, payload, case_id)
-    siblings = repository.fetch_nodes(session, _left_siblings(seq))
-    current = entry.leaf_hash
-    new_nodes: list[LedgerNode] = []
-    for level, position in _left_siblings(seq):
-        current = node_hash(siblings[(level, position)], current)
-        new_nodes.append(LedgerNode(level=level + 1, position=position >> 1, hash=current))
+    frontier_ids = perfect_nodes(0, seq)
+    stored = repository.fetch_nodes(session, frontier_ids)
+    tree = CompactRange(seq, [stored[node] for node in frontier_ids])
+    entry = _build_entry(seq, ctx, entry_type, payload, case_id, prev_root=tree.root())
+    new_nodes = [
+        LedgerNode(level=level, position=position, hash=node)
+        for (level, position), node in tree.append(entry.leaf_hash)
+        if level > 0
+    ]
     session.add(entry)
     session.add_all(new_nodes)
     try:
@@ -125,14 +122,19 @@ def append_entry(
 
 
 def _build_entry(
-    seq: int, ctx: WriteContext, entry_type: str, payload: Mapping[str, Any], case_id: uuid.UUID | None
+    seq: int,
+    ctx: WriteContext,
+    entry_type: str,
+    payload: Mapping[str, Any],
+    case_id: uuid.UUID | None,
+    *,
+    prev_root: bytes,
 ) -> LedgerEntry:
     recorded_at = utcnow()
-    data = canonical_json(
-        entry_envelope(
-            seq=seq, recorded_at=recorded_at, ctx=ctx, entry_type=entry_type, payload=payload, case_id=case_id
-        )
+    envelope = entry_envelope(
+        seq=seq, recorded_at=recorded_at, ctx=ctx, entry_type=entry_type, payload=payload, case_id=case_id
     )
+    data = canonical_json({**envelope, "prev_root": base64.b64encode(prev_root).decode()})
     return LedgerEntry(
         seq=seq,
         recorded_at=recorded_at,

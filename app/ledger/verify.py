@@ -112,26 +112,41 @@ def read_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         yield record
 
 
-def _describe_leaf(data: bytes, position: int) -> list[str]:
-    """Problems inside one leaf's bytes: not canonical JSON, or a sequence number of another position."""
+def _refuse_float(text: str) -> Any:
+    raise NotCanonicalizable(f"float {text} in leaf")
+
+
+def _inspect_leaf(data: bytes, position: int) -> tuple[list[str], bytes | None]:
+    """Problems inside one leaf's bytes, and the root of the earlier tree the leaf commits to."""
     try:
-        decoded = json.loads(data.decode("utf-8"))
+        decoded = json.loads(data.decode("utf-8"), parse_float=_refuse_float)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return ["leaf bytes are not JSON"]
-    problems: list[str] = []
-    try:
-        if canonical_json(decoded) != data:
-            problems.append("leaf bytes are not canonical JSON (re-encoded or hand-edited)")
+        return ["leaf bytes are not JSON"], None
     except NotCanonicalizable as exc:
-        problems.append(f"leaf is not canonical ledger JSON ({exc})")
-    claimed = decoded.get("seq") if isinstance(decoded, dict) else None
+        return [f"leaf is not canonical ledger JSON ({exc})"], None
+    if not isinstance(decoded, dict):
+        return ["leaf is not a JSON object"], None
+    problems: list[str] = []
+    # Fast path (C encoder); it differs from RFC 8785 only for unusual keys, which take the exact path.
+    fast = json.dumps(decoded, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    if fast != data:
+        try:
+            if canonical_json(decoded) != data:
+                problems.append("leaf bytes are not canonical JSON (re-encoded or hand-edited)")
+        except NotCanonicalizable as exc:
+            problems.append(f"leaf is not canonical ledger JSON ({exc})")
+    claimed = decoded.get("seq")
     if claimed != position:
         problems.append(
             f"leaf says it is entry {claimed}: entries were reordered or renumbered"
             if isinstance(claimed, int)
             else "leaf has no sequence number"
         )
-    return problems
+    try:
+        prev_root: bytes | None = base64.b64decode(str(decoded.get("prev_root")), validate=True)
+    except binascii.Error:
+        prev_root = None
+    return problems, prev_root
 
 
 class _Verifier:
@@ -151,6 +166,7 @@ class _Verifier:
         self.tree = CompactRange()
         self.recomputed: list[bytes] = []
         self.stored: list[bytes] = []
+        self.prev_roots: list[bytes | None] = []
 
     def finding(self, seq: int | None, reason: str) -> None:
         self.report.findings.append(Finding(seq, reason))
@@ -197,8 +213,10 @@ class _Verifier:
         stored = _b64(record.get("leaf_hash"), f"leaf hash of entry {seq}")
         if not hmac.compare_digest(computed, stored):
             self.finding(position, "content changed after it was recorded: leaf hash does not match its bytes")
-        for problem in _describe_leaf(data, position):
+        problems, prev_root = _inspect_leaf(data, position)
+        for problem in problems:
             self.finding(position, problem)
+        self.prev_roots.append(prev_root)
         self.tree.append(computed)
         self.recomputed.append(computed)
         self.stored.append(stored)
@@ -245,17 +263,35 @@ class _Verifier:
             except KeyError:
                 left = right = b""
             if not hmac.compare_digest(node_hash(left, right), expected):
-                self.finding(
-                    start,
-                    f"an entry in {start}..{end - 1} differs from {label}; the stored tree hashes were "
-                    "rewritten as well, so the signed root cannot be traced further down",
-                )
+                self._locate_by_prev_roots(start, end, label, recomputed)
                 return
             if hash_range(start, start + k, recomputed.nodes) != left:
                 end, expected = start + k, left
             else:
                 start, expected = start + k, right
         self.finding(start, f"entry differs from the one committed to by {label}")
+
+    def _locate_by_prev_roots(self, start: int, end: int, label: str, recomputed: MemoryTree) -> None:
+        """Stored hashes below here were rewritten too: use the history root each later leaf commits to.
+
+        Leaf ``i + 1`` records the root of the first ``i + 1`` entries, so the first ``i`` where that
+        record disagrees with the recomputed root is the rewritten entry.
+        """
+        flagged = {f.seq for f in self.report.findings}
+        for index in range(start, end):
+            following = index + 1
+            if index in flagged:
+                self.finding(index, f"entry differs from the one committed to by {label}")
+                return
+            if following >= len(self.prev_roots):
+                break
+            if following in flagged:
+                continue  # a defective leaf's commitment is no evidence
+            claimed = self.prev_roots[following]
+            if claimed is None or not hmac.compare_digest(claimed, recomputed.root(following)):
+                self.finding(index, f"entry differs from the one committed to by {label} (and by entry {following})")
+                return
+        self.finding(end - 1, f"entry differs from the one committed to by {label}")
 
     def _check_saved_consistency(self) -> None:
         """The auditor's saved checkpoints must be consistent with the newest checkpoint (RFC 9162 §2.1.4)."""

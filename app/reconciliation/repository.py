@@ -11,11 +11,19 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Exists, Select, and_, case, exists, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Exists, Select, and_, case, exists, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case
-from app.reconciliation.models import ACTIVE_STATES, CaseState, Finding, FindingAgency, FindingState, Run
+from app.reconciliation.models import (
+    ACTIVE_STATES,
+    CaseState,
+    Finding,
+    FindingAgency,
+    FindingEvent,
+    FindingState,
+    Run,
+)
 from app.reconciliation.normalize import NORMALIZER_VERSION
 from app.reconciliation.rules import AGENCY_BITS
 from app.reference.models import AgencyRef, Sanction, ViolationForm
@@ -113,13 +121,13 @@ def agencies(session: Session) -> Sequence[AgencyRef]:
 # Screening for runs
 
 
-def _agency_bits() -> case[int]:
+def _agency_bits() -> ColumnElement[int]:
     return case(*((AgencyRecord.agency == agency, bit) for agency, bit in AGENCY_BITS.items()), else_=0)
 
 
-def screen_statement() -> Select[tuple[uuid.UUID]]:
+def screen_statement() -> Select[uuid.UUID]:
     """Cases whose stored fingerprints or flags say some rule may fire (never misses one that would)."""
-    present = func.coalesce(func.sum(_agency_bits()), 0)
+    present: ColumnElement[int] = func.coalesce(func.sum(_agency_bits()), 0)
     record_issue = func.max(case((AgencyRecord.local_issue, 1), else_=0))
     stale_record = func.max(
         case((func.coalesce(AgencyRecord.normalizer_version, -1) != NORMALIZER_VERSION, 1), else_=0)
@@ -222,7 +230,7 @@ def _involves(agency: str) -> Exists:
     return exists().where(FindingAgency.finding_id == Finding.id, FindingAgency.agency == agency)
 
 
-def filtered_findings(filters: FindingFilters) -> Select[tuple[Finding]]:
+def filtered_findings(filters: FindingFilters) -> Select[Finding]:
     statement = select(Finding)
     equalities = {
         Finding.severity: filters.severity,
@@ -292,6 +300,11 @@ def agency_touches_case(session: Session, agency: str, case_id: uuid.UUID) -> bo
     record = exists().where(AgencyRecord.case_id == case_id, AgencyRecord.agency == agency)
     created = exists().where(Case.id == case_id, Case.created_by_agency == agency)
     return bool(session.scalar(select(or_(record, created))))
+
+
+def finding_events(session: Session, finding_id: uuid.UUID) -> Sequence[FindingEvent]:
+    statement = select(FindingEvent).where(FindingEvent.finding_id == finding_id)
+    return session.scalars(statement.order_by(FindingEvent.at, FindingEvent.id)).all()
 
 
 def get_run(session: Session, run_id: uuid.UUID) -> Run | None:

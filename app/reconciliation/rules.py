@@ -26,6 +26,7 @@ from app.cases.nip import NIP_LENGTH, InvalidNip, parse_nip
 from app.cases.workflow import TERMINAL_STAGES, Stage
 from app.reconciliation.normalize import (
     MAIN_PATH_LAST_RANK,
+    STAGE_RANK,
     NameKey,
     is_scientific_notation,
     stage_rank,
@@ -40,6 +41,8 @@ SEQUENCE_START = 15
 """Digits 16-18 (0-based 15-17) are the sequence number that tells apart people sharing the first 15."""
 REGIONAL_INSTANSI_PREFIXES = ("pemerintah provinsi", "pemerintah kabupaten", "pemerintah kota", "pemprov",
                               "pemkab", "pemkot")  # fmt: skip
+RECOMMENDATION_RANK = STAGE_RANK[Stage.REKOMENDASI]
+"""No sanction can be recommended or imposed before this stage."""
 SANCTIONED_STAGES = frozenset({Stage.SANKSI_DIJATUHKAN.value, Stage.BLOKIR_DIBUKA.value})
 RECOMMENDED, IMPOSED = "RECOMMENDED", "IMPOSED"
 
@@ -310,10 +313,10 @@ def nip_issues(nip: str | None, as_of: dt.date) -> tuple[list[str], bool]:
     if is_scientific_notation(nip):
         return [f"{nip} is a number in scientific notation (a spreadsheet artefact); the digits are lost"], False
     try:
-        parse_nip(nip, today=as_of)
+        parsed = parse_nip(nip, today=as_of)
     except InvalidNip as exc:
         return [str(exc)], False
-    return [], False
+    return parsed.warnings, False
 
 
 def _ordered_dates(pairs: Sequence[tuple[str, dt.date | None]]) -> list[str]:
@@ -368,10 +371,12 @@ def record_retired_dates(record: RecordFacts) -> dict[str, dt.date | None]:
 
 
 def record_stage_combination_issues(record: RecordFacts) -> list[str]:
-    if record.stage in SANCTIONED_STAGES and (record.sanction is None or record.sanction_status != IMPOSED):
-        return [f"stage {record.stage} but no imposed sanction recorded"]
+    """A sanction status that the record's own stage cannot have reached yet."""
     if record.sanction_status == IMPOSED and record.sanction is None:
         return ["sanction status IMPOSED without a sanction code"]
+    rank = stage_rank(record.stage)
+    if record.sanction_status in {RECOMMENDED, IMPOSED} and rank is not None and rank < RECOMMENDATION_RANK:
+        return [f"sanction status {record.sanction_status} while the record is still at stage {record.stage}"]
     return []
 
 
@@ -463,7 +468,8 @@ def check_case_missing(context: CaseContext, config: RuleConfig) -> list[Finding
 
 
 def orphan_records(context: CaseContext) -> list[RecordFacts]:
-    """Records whose NIP matches neither the case nor any other record, and whose name differs too."""
+    """Records naming someone else: NIP (birth date included) and name differ from the case, and the NIP
+    matches no other record."""
     case = context.case
     orphans = []
     for record in context.records:
@@ -472,6 +478,8 @@ def orphan_records(context: CaseContext) -> list[RecordFacts]:
         others = {other.nip for other in context.records if other is not record}
         if record.nip in others or record.name.key is None or record.name.key == case.name.key:
             continue
+        if record.nip[:BIRTH_DATE_END] == case.nip[:BIRTH_DATE_END]:
+            continue  # same birth date: a typo or a sequence-number neighbour, reported as NIP_MISMATCH
         orphans.append(record)
     return orphans
 
@@ -525,6 +533,9 @@ def nip_difference_hint(reference_nip: str, other: str, same_name: bool) -> tupl
     """ "probable_typo" or "different_person_likely" for two different NIPs, with the reasoning."""
     distance = OSA.distance(reference_nip, other)
     evidence: dict[str, Any] = {"edit_distance": distance}
+    if not (len(other) == NIP_LENGTH and other.isdigit()):
+        evidence["reason"] = "not an 18-digit NIP (see NIP_INVALID)"
+        return "invalid_nip", evidence
     same_length = len(reference_nip) == len(other) == NIP_LENGTH
     if same_length and reference_nip[:4] == other[:4] and reference_nip[4:6] == other[6:8] \
             and reference_nip[6:8] == other[4:6] and reference_nip[8:] == other[8:]:  # fmt: skip
@@ -565,7 +576,7 @@ def check_nip_mismatch(context: CaseContext, config: RuleConfig) -> list[Finding
         hint, evidence = nip_difference_hint(case.nip, record.nip, record.name.key == case.name.key)
         per_agency[record.agency] = {"hint": hint, **evidence}
     hints = {entry["hint"] for entry in per_agency.values()}
-    hint = next(h for h in ("different_person_likely", "probable_typo", "missing_value") if h in hints)
+    hint = next(h for h in NIP_HINT_PRIORITY if h in hints)
     agencies = tuple(sorted(per_agency))
     return [
         FindingDraft(
@@ -588,7 +599,9 @@ def check_nip_mismatch(context: CaseContext, config: RuleConfig) -> list[Finding
     ]
 
 
+NIP_HINT_PRIORITY = ("different_person_likely", "probable_typo", "invalid_nip", "missing_value")
 _HINT_ID = {
+    "invalid_nip": "NIP tidak valid",
     "probable_typo": "kemungkinan salah ketik",
     "different_person_likely": "kemungkinan orang berbeda",
     "missing_value": "nilai tidak diisi",
@@ -620,17 +633,18 @@ def check_nip_invalid(context: CaseContext, config: RuleConfig) -> list[FindingD
 def classify_names(first: str, second: str, config: RuleConfig) -> tuple[str, dict[str, Any]]:
     """How two different name keys relate: order, partial, spelling_variant or different."""
     jaro = JaroWinkler.normalized_similarity(first, second)
-    evidence = {
+    edits = Levenshtein.distance(first, second)
+    evidence: dict[str, Any] = {
         "jaro_winkler": _rounded(jaro),
         "token_sort_ratio": _rounded(fuzz.token_sort_ratio(first, second)),
-        "levenshtein": Levenshtein.distance(first, second),
+        "levenshtein": edits,
     }
     first_tokens, second_tokens = set(first.split()), set(second.split())
     if sorted(first.split()) == sorted(second.split()):
         return "order", evidence
     if first_tokens < second_tokens or second_tokens < first_tokens:
         return "partial", evidence
-    close = evidence["levenshtein"] <= 1 or first.startswith(second) or second.startswith(first)
+    close = edits <= 1 or first.startswith(second) or second.startswith(first)
     if jaro >= float(config.params["variant_min_jaro_winkler"]) and close:
         return "spelling_variant", evidence
     return "different", evidence
@@ -664,8 +678,9 @@ def check_name_mismatch(context: CaseContext, config: RuleConfig) -> list[Findin
     for source, key in keys.items():
         if source == CASE_SOURCE or key == case.name.key:
             continue
+        evidence: dict[str, Any] = {}
         if key is None or case.name.key is None:
-            kind, evidence = "missing_value", {}
+            kind = "missing_value"
         else:
             kind, evidence = classify_names(case.name.key, key, config)
         comparisons[source] = {"class": kind, **evidence}
@@ -1064,12 +1079,13 @@ def _deadline_finding(context: CaseContext, rule: str, severity: Severity, days:
     )
 
 
-def _live_deadline(case: CaseFacts) -> dt.date | None:
+def live_deadline(case: CaseFacts) -> dt.date | None:
+    """The deadline that still runs: none once the case reached a terminal stage."""
     return None if case.stage in {stage.value for stage in TERMINAL_STAGES} else case.deadline_date
 
 
 def check_deadline_exceeded(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
-    deadline = _live_deadline(context.case)
+    deadline = live_deadline(context.case)
     if deadline is None or context.as_of <= deadline:
         return []
     days = (context.as_of - deadline).days
@@ -1078,7 +1094,7 @@ def check_deadline_exceeded(context: CaseContext, config: RuleConfig) -> list[Fi
 
 
 def check_deadline_approaching(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
-    deadline = _live_deadline(context.case)
+    deadline = live_deadline(context.case)
     if deadline is None or context.as_of > deadline:
         return []
     days = (deadline - context.as_of).days
@@ -1169,7 +1185,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "ORPHAN_AGENCY_RECORD", Severity.HIGH, {},
-        "An agency record names a different person (NIP and name) than the case it is attached to.",
+        "An agency record names a different person (birth date in the NIP, and name) than its case.",
         "Catatan instansi menyebut orang lain (NIP dan nama) daripada kasus yang ditautkannya.",
         check_orphan,
     ),

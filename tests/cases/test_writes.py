@@ -197,7 +197,7 @@ class TestAgencyRecordsAndPreconditions:
         assert etag == f'"{record["version"]}"'
 
         missing = client.patch(url, json={"stage": "KAJIAN"}, headers=auth_headers("KASN"))
-        assert missing.status_code == 428
+        assert missing.status_code == 428, missing.text
         assert missing.headers["content-type"] == PROBLEM
         stale = client.patch(url, json={"stage": "KAJIAN"}, headers=auth_headers("KASN") | {"If-Match": '"999"'})
         assert stale.status_code == 412

@@ -1,0 +1,1 @@
+"""Auditor surface (read-only) and the read audit of personal data (UU PDP)."""

@@ -1,0 +1,50 @@
+"""The case list's filters as one dependency, for every auditor view that works on "any filter of the case list"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from app.auth.principal import Agency
+from app.cases.repository import CaseFilters
+from app.cases.schemas import ElectionType
+from app.cases.workflow import Stage
+
+CODE = r"^[A-Z0-9_-]+$"
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+"""No control characters (PostgreSQL text cannot hold NUL)."""
+
+
+def case_filters(
+    agency: Annotated[Agency | None, Query(description="Cases this agency has a record of")] = None,
+    stage: Stage | None = None,
+    province_code: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
+    regency: Annotated[str | None, Query(max_length=100, pattern=PRINTABLE)] = None,
+    position_category: Annotated[str | None, Query(max_length=48, pattern=CODE)] = None,
+    violation_code: Annotated[str | None, Query(max_length=8, pattern=CODE)] = None,
+    category: Annotated[str | None, Query(pattern=r"^(KODE_ETIK|DISIPLIN)$")] = None,
+    nip: Annotated[str | None, Query(pattern=r"^[0-9]{18}$")] = None,
+    election_type: ElectionType | None = None,
+    election_year: Annotated[int | None, Query(ge=2004, le=2100)] = None,
+    reported_from: dt.date | None = None,
+    reported_to: dt.date | None = None,
+) -> CaseFilters:
+    return CaseFilters(
+        agency=agency.value if agency else None,
+        stage=stage.value if stage else None,
+        province_code=province_code,
+        regency=regency,
+        position_category=position_category,
+        violation_code=violation_code,
+        category=category,
+        nip=nip,
+        election_type=election_type.value if election_type else None,
+        election_year=election_year,
+        reported_from=reported_from,
+        reported_to=reported_to,
+    )
+
+
+CaseFiltersDep = Annotated[CaseFilters, Depends(case_filters)]

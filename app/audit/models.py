@@ -1,0 +1,38 @@
+"""Read audit of personal data. Append-only: database triggers (migration 0005) reject UPDATE and DELETE."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import GUID, Base, TZDateTime
+
+
+class ReadAuditEntry(Base):
+    """One data subject (a case or an agency record) returned to one caller by one request."""
+
+    __tablename__ = "read_audit"
+    __table_args__ = (
+        Index("ix_read_audit_subject_nip_hash", "subject_nip_hash"),
+        Index("ix_read_audit_client_id_recorded_at", "client_id", "recorded_at"),
+        Index("ix_read_audit_agency_recorded_at", "agency", "recorded_at"),
+        Index("ix_read_audit_recorded_at", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(TZDateTime())
+    request_id: Mapped[str] = mapped_column(String(200))
+    client_id: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    agency: Mapped[str | None] = mapped_column(String(32))
+    purpose: Mapped[str | None] = mapped_column(String(200))
+    """The caller's ``X-Purpose`` header (legal basis, case reference, ticket), if sent."""
+    operation: Mapped[str] = mapped_column(String(100))
+    """operationId of the route that returned the data."""
+    case_id: Mapped[uuid.UUID | None] = mapped_column(GUID())
+    record_id: Mapped[uuid.UUID | None] = mapped_column(GUID())
+    subject_nip_hash: Mapped[str | None] = mapped_column(String(64))
+    """HMAC-SHA256 (key: SBT_SECRET_KEY) of the NIP returned: searchable by subject, no NIP stored in the log."""

@@ -1,0 +1,98 @@
+"""Auditor surface responses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.auth.principal import Agency
+from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
+from app.core.schemas import ReadSchema
+
+
+class RecordVersionRead(BaseModel):
+    """One recorded state of an agency's record, as the ledger holds it."""
+
+    seq: int = Field(description="Ledger position of the change; prove it with /api/v1/ledger/proofs/inclusion.")
+    recorded_at: dt.datetime
+    entry_type: str = Field(examples=["agency_record.updated"])
+    agency: str | None
+    client_id: str
+    record: dict[str, Any] = Field(description="The record's fields after this change.")
+
+
+class CaseHistoryRead(BaseModel):
+    case: CaseRead
+    transitions: list[TransitionRead] = Field(description="Workflow history, oldest first.")
+    agency_records: list[AgencyRecordRead] = Field(description="Every agency's record as it stands now.")
+    record_versions: list[RecordVersionRead] = Field(description="Every version of every agency record, in order.")
+    ledger_entries: str = Field(description="Where this case's ledger entries (with proofs) are listed.")
+
+
+class CountRead(BaseModel):
+    key: str
+    count: int
+
+
+class StatisticsRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "as_of": "2024-11-01",
+                "total_cases": 3,
+                "by_agency": [{"key": "BAWASLU", "count": 3}, {"key": "BKN", "count": 1}],
+                "by_stage": [{"key": "DITERIMA", "count": 2}, {"key": "REKOMENDASI", "count": 1}],
+                "by_province": [{"key": "73", "count": 3}],
+                "by_violation_category": [{"key": "DISIPLIN", "count": 3}],
+                "by_election": [{"key": "PILKADA 2024", "count": 3}],
+                "by_month": [{"key": "2024-10", "count": 3}],
+                "overdue_ppk_follow_ups": 1,
+            }
+        }
+    )
+
+    as_of: dt.date = Field(description="Today in Asia/Jakarta (deadlines are counted there).")
+    total_cases: int
+    by_agency: list[CountRead] = Field(description="Cases each agency holds a record of.")
+    by_stage: list[CountRead]
+    by_province: list[CountRead] = Field(description="Province code (see /api/v1/reference/provinces).")
+    by_violation_category: list[CountRead] = Field(description="KODE_ETIK or DISIPLIN.")
+    by_election: list[CountRead] = Field(description="Election type and year, e.g. `PILKADA 2024`.")
+    by_month: list[CountRead] = Field(description="Month the case was reported, `YYYY-MM`.")
+    overdue_ppk_follow_ups: int = Field(
+        description="Cases in REKOMENDASI whose PPK follow-up deadline has passed (listed by /audit/overdue)."
+    )
+
+
+class ReadAuditRead(ReadSchema):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "example": {
+                "id": 17,
+                "recorded_at": "2024-11-01T03:04:05Z",
+                "request_id": "4f1c…",
+                "client_id": "demo-bkn",
+                "role": "agency",
+                "agency": "BKN",
+                "purpose": "R-2024/BKN/10/2024",
+                "operation": "get_case",
+                "case_id": "2b0c5a52-5a7e-4d0c-9d4e-1f3a2c1e9b11",
+                "record_id": None,
+            }
+        },
+    )
+
+    id: int
+    recorded_at: dt.datetime
+    request_id: str
+    client_id: str
+    role: str
+    agency: Agency | None
+    purpose: str | None
+    operation: str = Field(description="operationId that returned the data.")
+    case_id: uuid.UUID | None
+    record_id: uuid.UUID | None

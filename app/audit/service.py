@@ -1,0 +1,118 @@
+"""Recording who read whose personal data (UU PDP No. 27/2022: every processing activity is recorded).
+
+Routes that return a NIP or a name take ``ReadAuditDep`` and call ``cases``/``records``/``entries`` with what they
+return; the rows go into the request's own transaction, so a read that cannot be audited does not happen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from app.audit.models import ReadAuditEntry
+from app.auth.dependencies import current_principal
+from app.auth.principal import Principal
+from app.cases.models import AgencyRecord, Case
+from app.core.db import utcnow
+from app.core.deps import SessionDep, SettingsDep
+from app.ledger.schemas import LedgerEntryRead
+
+PURPOSE_HEADER = "X-Purpose"
+
+
+def subject_hash(secret: str, nip: str) -> str:
+    """Keyed hash of a NIP: equal NIPs match, the log never holds the NIP itself."""
+    return hmac.new(secret.encode(), nip.strip().encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class ReadAudit:
+    session: Session
+    principal: Principal
+    secret: str
+    request_id: str
+    purpose: str | None
+    operation: str
+    _seen: set[tuple[uuid.UUID | None, uuid.UUID | None, str | None]] = field(default_factory=set)
+
+    def _add(self, case_id: uuid.UUID | None, record_id: uuid.UUID | None, nip: str | None) -> None:
+        key = (case_id, record_id, nip)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.session.add(
+            ReadAuditEntry(
+                recorded_at=utcnow(),
+                request_id=self.request_id,
+                client_id=self.principal.client_id,
+                role=self.principal.role.value,
+                agency=self.principal.agency.value if self.principal.agency else None,
+                purpose=self.purpose,
+                operation=self.operation,
+                case_id=case_id,
+                record_id=record_id,
+                subject_nip_hash=subject_hash(self.secret, nip) if nip else None,
+            )
+        )
+
+    def cases(self, cases: Iterable[Case]) -> None:
+        for case in cases:
+            self._add(case.id, None, case.nip)
+
+    def records(self, records: Iterable[AgencyRecord]) -> None:
+        for record in records:
+            self._add(record.case_id, record.id, record.nip)
+
+    def subject(self, nip: str) -> None:
+        """A data subject looked up by NIP alone (e.g. their access trail)."""
+        self._add(None, None, nip)
+
+    def entries(self, entries: Iterable[LedgerEntryRead]) -> None:
+        """Ledger entries carry the case and record states they recorded; audit every NIP inside."""
+        for entry in entries:
+            for record_id, nip in _personal_data(entry.payload):
+                self._add(entry.case_id, record_id, nip)
+
+
+def _personal_data(payload: Mapping[str, Any]) -> Iterable[tuple[uuid.UUID | None, str | None]]:
+    """(record id, NIP) of every person in a ledger payload (cases, agency records, record changes)."""
+    for value in (payload, payload.get("case"), payload.get("agency_record"), payload.get("changes")):
+        if isinstance(value, Mapping) and ("nip" in value or "name" in value):
+            record_id = value.get("id") if "agency" in value and "case_id" in value else None
+            yield (uuid.UUID(record_id) if record_id else None), value.get("nip")
+
+
+def get_read_audit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(current_principal)],
+    purpose: Annotated[
+        str | None,
+        Header(
+            alias=PURPOSE_HEADER,
+            max_length=200,
+            description="Why you read this personal data (legal basis, case or letter reference); kept in the "
+            "read audit (UU PDP).",
+        ),
+    ] = None,
+) -> ReadAudit:
+    route = request.scope.get("route")
+    return ReadAudit(
+        session=session,
+        principal=principal,
+        secret=settings.secret_key,
+        request_id=request.headers.get("X-Request-ID") or str(uuid.uuid4()),
+        purpose=purpose,
+        operation=getattr(route, "name", request.url.path)[:100],
+    )
+
+
+ReadAuditDep = Annotated[ReadAudit, Depends(get_read_audit)]

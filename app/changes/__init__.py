@@ -1,0 +1,1 @@
+"""Change feed: the ledger, in order, for agency systems that mirror SBT."""

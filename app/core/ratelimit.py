@@ -1,0 +1,119 @@
+"""Per-client rate limiting of ``/api/v1`` and ``Cache-Control: no-store`` on its responses.
+
+A fixed window per client (``SBT_RATE_LIMIT_REQUESTS`` per ``SBT_RATE_LIMIT_WINDOW_SECONDS``), kept in process
+memory: with several workers or replicas each enforces its own share, so put a gateway quota in front for a hard
+global limit. The client is the verified token's ``client_id``; requests without a valid token count against their
+source address (their 401 comes from the auth dependency as usual). Over the limit: 429 problem+json with
+``Retry-After``; every response carries the IETF draft ``RateLimit-Policy`` and ``RateLimit`` fields.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from anyio import to_thread
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.auth.runtime import auth_runtime
+from app.auth.verifier import InvalidToken, IssuerUnavailable
+from app.core.config import Settings
+from app.core.problems import TooManyRequests, problem_response
+
+LIMITED_PREFIX = "/api/v1"
+POLICY_NAME = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    remaining: int
+    reset_seconds: int
+
+
+class FixedWindowLimiter:
+    """``limit`` requests per client per ``window_seconds``; thread-safe (sync endpoints run in a pool)."""
+
+    def __init__(self, limit: int, window_seconds: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._windows: dict[str, tuple[int, int]] = {}  # key -> (window number, requests counted in it)
+
+    def hit(self, key: str) -> Decision:
+        now = self._clock()
+        window = int(now // self.window_seconds)
+        reset = max(1, math.ceil((window + 1) * self.window_seconds - now))
+        with self._lock:
+            if len(self._windows) > 100_000:  # forget finished windows so addresses cannot grow the map forever
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+            current, count = self._windows.get(key, (window, 0))
+            if current != window:
+                count = 0
+            if count >= self.limit:
+                return Decision(allowed=False, remaining=0, reset_seconds=reset)
+            self._windows[key] = (window, count + 1)
+            return Decision(allowed=True, remaining=self.limit - count - 1, reset_seconds=reset)
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.limiter = FixedWindowLimiter(settings.rate_limit_requests, settings.rate_limit_window_seconds)
+
+    def _policy(self) -> str:
+        return f'"{POLICY_NAME}";q={self.limiter.limit};w={self.limiter.window_seconds}'
+
+    async def _client_key(self, request: Request) -> str:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            verifier = auth_runtime(request.app).verifier
+            try:
+                principal = await to_thread.run_sync(verifier.verify, token.strip())
+            except (InvalidToken, IssuerUnavailable):
+                pass
+            else:
+                return f"client:{principal.client_id}"
+        return f"address:{request.client.host if request.client else 'unknown'}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        decision = self.limiter.hit(await self._client_key(request))
+        rate_headers = {
+            "RateLimit-Policy": self._policy(),
+            "RateLimit": f'"{POLICY_NAME}";r={decision.remaining};t={decision.reset_seconds}',
+            "Cache-Control": "no-store",
+        }
+        if not decision.allowed:
+            error = TooManyRequests(
+                f"More than {self.limiter.limit} requests in {self.limiter.window_seconds} s from this client; "
+                f"retry after {decision.reset_seconds} s.",
+                headers=rate_headers | {"Retry-After": str(decision.reset_seconds)},
+            )
+
+            response = problem_response(error.to_problem(scope["path"]), error.headers)
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in rate_headers.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install_rate_limit(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(RateLimitMiddleware, settings=settings)

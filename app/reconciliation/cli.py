@@ -1,0 +1,54 @@
+"""``sbt reconciliation ...``: run a sweep against the configured database and print its counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated
+
+import typer
+
+from app.bootstrap import prepare
+from app.core.config import get_settings
+from app.core.db import make_engine, make_sessionmaker
+from app.reconciliation.models import RunMode, RunStatus
+from app.reconciliation.runner import create_run, execute_run, transaction
+
+reconciliation_cli = typer.Typer(help="Cross-agency reconciliation: sweeps and deadline checks.", no_args_is_help=True)
+
+
+@reconciliation_cli.command("run")
+def run_command(
+    mode: Annotated[RunMode, typer.Option(help="FULL (screened), DEADLINES, or CASES is API-only")] = RunMode.FULL,
+    as_of: Annotated[
+        dt.datetime | None, typer.Option(help="Evaluate as of this instant (ISO 8601 with offset); default now")
+    ] = None,
+    no_screen: Annotated[bool, typer.Option(help="FULL: evaluate every case instead of screening")] = False,
+) -> None:
+    """Run a sweep now (the same work as POST /api/v1/reconciliation/runs) and print the run as JSON."""
+    if mode is RunMode.CASES:
+        raise typer.BadParameter("CASES runs take a list of case ids; use the API or check cases one by one")
+    if as_of is not None and as_of.tzinfo is None:
+        raise typer.BadParameter("--as-of needs a UTC offset, e.g. 2024-05-01T20:00:00+00:00")
+    settings = get_settings()
+    prepare(settings)
+    engine = make_engine(settings.sqlalchemy_url)
+    factory = make_sessionmaker(engine)
+    factory.configure(info={"settings": settings})
+    try:
+        with transaction(factory) as session:
+            run_id = create_run(session, "cli:sbt-reconciliation", mode, as_of, None, not no_screen).id
+        run = execute_run(factory, run_id)
+    finally:
+        engine.dispose()
+    summary = {
+        "id": str(run.id),
+        "mode": run.mode,
+        "status": run.status,
+        "as_of": run.as_of.isoformat(),
+        "stats": run.stats,
+        "error": run.error,
+    }
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    if run.status != RunStatus.SUCCEEDED:
+        raise typer.Exit(code=1)

@@ -1,0 +1,294 @@
+"""HTTP surface of reconciliation: runs, findings and their triage, summaries, rules, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from app.auth.dependencies import require
+from app.auth.principal import Agency, Principal, Scope
+from app.core.clock import today_in_jakarta
+from app.core.deps import SessionDep, SettingsDep, WriteContextDep
+from app.core.etag import etag_of
+from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.problems import NotFound, problem_responses
+from app.reconciliation import repository, runner, service
+from app.reconciliation.models import FindingState
+from app.reconciliation.repository import FindingFilters
+from app.reconciliation.rules import Severity
+from app.reconciliation.schemas import (
+    CaseCheckRead,
+    FindingDetail,
+    FindingEventRead,
+    FindingRead,
+    FindingTransitionCreate,
+    RuleRead,
+    RunCreate,
+    RunRead,
+    SummaryRead,
+)
+
+router = APIRouter(prefix="/reconciliation", tags=["reconciliation"], responses=problem_responses(400, 401, 403, 422))
+
+Runner = Annotated[Principal, require(Scope.RECONCILIATION_RUN)]
+Reader = Annotated[Principal, require(Scope.RECONCILIATION_READ)]
+Triager = Annotated[Principal, require(Scope.RECONCILIATION_TRIAGE)]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description="ETag from your last read; required (428 when missing, 412 if stale)."),
+]
+CURSOR_SCOPE = "reconciliation-findings"
+CSV_COLUMNS = (
+    "id", "case_number", "case_id", "rule", "fields", "severity", "hint", "state", "resolution", "agencies",
+    "nip", "province_code", "deadline_date", "first_seen_at", "last_seen_at", "message_en", "message_id",
+    "observed", "evidence",
+)  # fmt: skip
+
+
+def _csv_row(finding: dict[str, Any]) -> list[Any]:
+    """Lists as space-separated codes, nested objects as JSON, so one finding stays one spreadsheet row."""
+    cells = []
+    for column in CSV_COLUMNS:
+        value = finding[column]
+        if isinstance(value, list):
+            value = " ".join(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        cells.append(value)
+    return cells
+
+
+def _run_location(run_id: uuid.UUID) -> str:
+    return f"/api/v1/reconciliation/runs/{run_id}"
+
+
+@router.post(
+    "/runs",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a sweep (full run with SQL fingerprint screen, deadline run, or listed cases)",
+)
+def start_reconciliation_run(
+    body: RunCreate, request: Request, background: BackgroundTasks, response: Response, principal: Runner
+) -> RunRead:
+    # A sweep is a worker with its own transactions: the run row is committed before the background task
+    # starts (SQLite has one writer, and the request's session would still hold it).
+    factory = request.app.state.sessionmaker
+    with runner.transaction(factory) as session:
+        if body.case_ids is not None:
+            missing = set(body.case_ids) - set(repository.cases_by_id(session, body.case_ids))
+            if missing:
+                raise NotFound(f"No case with id {sorted(missing, key=str)[0]}.")
+        run = runner.create_run(session, principal.client_id, body.mode, body.as_of, body.case_ids, body.use_screen)
+    background.add_task(runner.execute_run, factory, run.id)
+    response.headers["Location"] = _run_location(run.id)
+    return RunRead.model_validate(run)
+
+
+@router.get("/runs/{run_id}", summary="Status, counts and timings of a run", responses=problem_responses(404))
+def get_reconciliation_run(run_id: uuid.UUID, session: SessionDep, _: Reader) -> RunRead:
+    run = repository.get_run(session, run_id)
+    if run is None:
+        raise NotFound(f"No reconciliation run with id {run_id}.")
+    return RunRead.model_validate(run)
+
+
+def _filters(
+    principal: Principal,
+    severity: Severity | None,
+    min_severity: Severity | None,
+    rule: str | None,
+    agency: Agency | None,
+    state: FindingState | None,
+    case_id: uuid.UUID | None,
+    nip: str | None,
+    province_code: str | None,
+    overdue: bool | None,
+) -> FindingFilters:
+    return FindingFilters(
+        severity=severity.value if severity else None,
+        min_severity_rank=min_severity.rank if min_severity else None,
+        rule=rule,
+        agency=agency.value if agency else None,
+        state=state.value if state else None,
+        case_id=case_id,
+        nip=nip,
+        province_code=province_code,
+        overdue_before=today_in_jakarta() if overdue else None,
+        visible_to=principal.agency.value if principal.agency else None,
+    )
+
+
+SeverityQ = Annotated[Severity | None, Query(description="Exactly this severity")]
+MinSeverityQ = Annotated[Severity | None, Query(description="This severity or worse")]
+RuleQ = Annotated[str | None, Query(max_length=40, pattern=r"^[A-Z_]+$")]
+AgencyQ = Annotated[Agency | None, Query(description="Findings about this agency's records")]
+StateQ = Annotated[FindingState | None, Query()]
+NipQ = Annotated[str | None, Query(max_length=32, description="Canonical NIP of the case (digits only)")]
+RegionQ = Annotated[str | None, Query(pattern=r"^[0-9]{2}$", description="Province code of the case")]
+OverdueQ = Annotated[bool | None, Query(description="Only cases whose stage deadline (Asia/Jakarta) has passed")]
+
+
+@router.get("/findings", summary="List findings (filters, cursor pagination, oldest first)")
+def list_reconciliation_findings(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    severity: SeverityQ = None,
+    min_severity: MinSeverityQ = None,
+    rule: RuleQ = None,
+    agency: AgencyQ = None,
+    state: StateQ = None,
+    case_id: uuid.UUID | None = None,
+    nip: NipQ = None,
+    province_code: RegionQ = None,
+    overdue: OverdueQ = None,
+    limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[FindingRead]:
+    filters = _filters(principal, severity, min_severity, rule, agency, state, case_id, nip, province_code, overdue)
+    page_size = min(limit or settings.page_size_default, settings.page_size_max)
+    after = None
+    if cursor is not None:
+        seen_at, finding_id = decode_cursor(settings.secret_key, CURSOR_SCOPE, cursor, filters.as_dict())
+        after = (dt.datetime.fromisoformat(seen_at), uuid.UUID(finding_id))
+    rows = repository.list_findings(session, filters, after, page_size + 1)
+    next_cursor = None
+    if len(rows) > page_size:
+        last = rows[page_size - 1]
+        next_cursor = encode_cursor(
+            settings.secret_key, CURSOR_SCOPE, [last.first_seen_at.isoformat(), str(last.id)], filters.as_dict()
+        )
+    return Page[FindingRead](items=[FindingRead.of(f) for f in rows[:page_size]], next_cursor=next_cursor)
+
+
+@router.get(
+    "/findings.csv",
+    summary="Export findings as CSV (same filters, streamed)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per finding"}},
+)
+def export_reconciliation_findings(
+    request: Request,
+    principal: Reader,
+    severity: SeverityQ = None,
+    min_severity: MinSeverityQ = None,
+    rule: RuleQ = None,
+    agency: AgencyQ = None,
+    state: StateQ = None,
+    case_id: uuid.UUID | None = None,
+    nip: NipQ = None,
+    province_code: RegionQ = None,
+    overdue: OverdueQ = None,
+) -> StreamingResponse:
+    filters = _filters(principal, severity, min_severity, rule, agency, state, case_id, nip, province_code, overdue)
+    factory = request.app.state.sessionmaker
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        with factory() as session:
+            for finding in repository.iter_findings(session, filters):
+                writer.writerow(_csv_row(FindingRead.of(finding).model_dump(mode="json")))
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    headers = {"Content-Disposition": 'attachment; filename="reconciliation-findings.csv"'}
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/findings/{finding_id}", summary="One finding with its history (ETag)", responses=problem_responses(404))
+def get_reconciliation_finding(
+    finding_id: uuid.UUID, session: SessionDep, response: Response, principal: Reader
+) -> FindingDetail:
+    finding = service.visible_finding(session, principal, finding_id)
+    events = [FindingEventRead.model_validate(event) for event in repository.finding_events(session, finding.id)]
+    response.headers["ETag"] = etag_of(finding.version)
+    return FindingDetail(**FindingRead.of(finding).model_dump(), events=events)
+
+
+@router.post(
+    "/findings/{finding_id}/transitions",
+    summary="Acknowledge, resolve (fixed at source), suppress (accepted difference) or reopen (If-Match)",
+    responses=problem_responses(404, 409, 412, 428),
+)
+def transition_reconciliation_finding(
+    finding_id: uuid.UUID,
+    body: FindingTransitionCreate,
+    session: SessionDep,
+    ctx: WriteContextDep,
+    response: Response,
+    if_match: IfMatch,
+    _: Triager,
+) -> FindingRead:
+    finding = service.triage(
+        session,
+        ctx,
+        finding_id,
+        body.action,
+        note=body.note,
+        suppressed_until=body.suppressed_until,
+        if_match=if_match,
+    )
+    response.headers["ETag"] = etag_of(finding.version)
+    return FindingRead.of(finding)
+
+
+@router.get("/summary", summary="Counts of findings by rule, severity, state and agency (same filters)")
+def get_reconciliation_summary(
+    session: SessionDep,
+    principal: Reader,
+    severity: SeverityQ = None,
+    min_severity: MinSeverityQ = None,
+    rule: RuleQ = None,
+    agency: AgencyQ = None,
+    state: StateQ = None,
+    case_id: uuid.UUID | None = None,
+    nip: NipQ = None,
+    province_code: RegionQ = None,
+    overdue: OverdueQ = None,
+) -> SummaryRead:
+    filters = _filters(principal, severity, min_severity, rule, agency, state, case_id, nip, province_code, overdue)
+    counts = repository.summary_counts(session, filters)
+    return SummaryRead(
+        by_rule=counts["rule"], by_severity=counts["severity"], by_state=counts["state"], by_agency=counts["agency"]
+    )
+
+
+@router.post(
+    "/cases/{case_id}/check",
+    summary="Re-check one case now and return its active findings",
+    responses=problem_responses(404),
+)
+def check_reconciliation_case(
+    case_id: uuid.UUID, session: SessionDep, ctx: WriteContextDep, _: Runner
+) -> CaseCheckRead:
+    findings, stats = service.check_case_now(session, ctx, case_id)
+    return CaseCheckRead(case_id=case_id, findings=[FindingRead.of(f) for f in findings], stats=stats.as_dict())
+
+
+@router.get("/rules", summary="The rule catalogue with the configured severity and parameters")
+def list_reconciliation_rules(settings: SettingsDep, _: Reader) -> list[RuleRead]:
+    ruleset = service.ruleset_of(settings)
+    return [
+        RuleRead(
+            code=rule.code,
+            enabled=ruleset.config(rule).enabled,
+            severity=ruleset.config(rule).severity,
+            params=dict(ruleset.config(rule).params),
+            description_en=rule.description_en,
+            description_id=rule.description_id,
+            local=rule.local,
+        )
+        for rule in ruleset.rules
+    ]

@@ -1,0 +1,235 @@
+"""Ledger costs: write throughput with vs without ledger appends, proof latency vs log size, verification speed.
+
+.venv/bin/python -m bench.ledger_bench                       # everything, defaults below
+.venv/bin/python -m bench.ledger_bench --proof-sizes 10000 1000000 --verify-entries 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert
+from sqlalchemy.orm import Session
+
+from app.core.db import make_engine, make_sessionmaker, utcnow
+from app.ledger import service
+from app.ledger.canonical import canonical_json
+from app.ledger.merkle import CompactRange, leaf_hash
+from app.ledger.models import LedgerEntry, LedgerNode
+from app.ledger.note import Checkpoint, NoteSigner
+from app.ledger.verify import export_header, verify_export, write_record
+from app.migrations_runner import upgrade_to_head
+from bench.cases_bench import _drive
+from bench.common import live_server, scratch_database
+
+ORIGIN = "bench.sbt.example/ledger"
+
+
+def write_throughput(kind: str, requests: int, concurrency: int, workers: int) -> None:
+    rates: dict[bool, float] = {}
+    for enabled in (True, False):
+        env = {"SBT_LEDGER_ENABLED": str(enabled).lower()}
+        with scratch_database(kind) as url, live_server(url, workers=workers, extra_env=env) as server:
+            token = server.token("demo-bawaslu")
+            asyncio.run(_drive(server.base_url, token, min(50, requests), concurrency))  # warm-up
+            latencies, elapsed, failures = asyncio.run(_drive(server.base_url, token, requests, concurrency))
+            rates[enabled] = len(latencies) / elapsed
+            p50 = statistics.median(latencies) * 1000
+            print(
+                f"  {kind:10s} ledger {'on ' if enabled else 'off'}: {rates[enabled]:7.1f} writes/s  "
+                f"p50 {p50:6.1f} ms  failures={failures}"
+            )
+    print(f"  {kind:10s} throughput with ledger / without = {rates[True] / rates[False]:.2f}")
+
+
+def sample_leaf(seq: int, prev_root: bytes) -> bytes:
+    """A leaf shaped like a real ``case.created`` entry (~700 bytes)."""
+    return canonical_json(
+        {
+            "v": 1,
+            "seq": seq,
+            "recorded_at": "2026-01-01T00:00:00.000000Z",
+            "type": "case.created",
+            "agency": "BAWASLU",
+            "client_id": "demo-bawaslu",
+            "role": "agency",
+            "case_id": str(uuid.UUID(int=seq)),
+            "request_id": str(uuid.UUID(int=seq + 1)),
+            "body_sha256": hashlib.sha256(seq.to_bytes(8, "big")).hexdigest(),
+            "prev_root": base64.b64encode(prev_root).decode(),
+            "payload": {
+                "case": {
+                    "nip": f"19800517200503{seq % 10000:04d}",
+                    "name": "Drs. Amir Santoso, M.Si.",
+                    "instansi": "Pemerintah Kabupaten Gowa",
+                    "stage": "DITERIMA",
+                    "violation_code": "D-6",
+                    "province_code": "73",
+                    "election_type": "PILKADA",
+                    "election_year": 2024,
+                },
+                "agency_record": {"agency": "BAWASLU", "stage": "DITERIMA", "reported_date": "2024-01-04"},
+            },
+        }
+    )
+
+
+def synthetic_log(size: int, *, realistic: bool) -> Iterator[tuple[int, bytes, bytes, list[tuple[int, int, bytes]]]]:
+    """(seq, leaf bytes, leaf hash, perfect nodes it completes) for a log of ``size`` entries."""
+    tree = CompactRange()
+    for seq in range(size):
+        data = sample_leaf(seq, tree.root()) if realistic else seq.to_bytes(8, "big")
+        leaf = leaf_hash(data)
+        nodes = [(level, position, node) for (level, position), node in tree.append(leaf) if level]
+        yield seq, data, leaf, nodes
+
+
+def fill_ledger(engine: Engine, size: int) -> None:
+    """Bulk-load a valid ledger of ``size`` entries (same rows the service writes, without HTTP)."""
+    now = utcnow()
+    entries: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        with engine.begin() as conn:
+            conn.execute(insert(LedgerEntry), entries)
+            if nodes:
+                conn.execute(insert(LedgerNode), nodes)
+        entries.clear()
+        nodes.clear()
+
+    for seq, data, leaf, completed in synthetic_log(size, realistic=False):
+        entries.append(
+            {
+                "seq": seq,
+                "recorded_at": now,
+                "entry_type": "bench",
+                "agency": "BKN",
+                "client_id": "bench",
+                "case_id": None,
+                "request_id": "bench",
+                "body_sha256": "0" * 64,
+                "leaf_data": data,
+                "leaf_hash": leaf,
+            }
+        )
+        nodes.extend({"level": level, "position": position, "hash": node} for level, position, node in completed)
+        if len(entries) >= 20000:
+            flush()
+    if entries:
+        flush()
+
+
+def proof_latency(kind: str, sizes: list[int], samples: int) -> None:
+    for size in sizes:
+        with scratch_database(kind) as url:
+            upgrade_to_head(url)
+            engine = make_engine(url)
+            started = time.perf_counter()
+            fill_ledger(engine, size)
+            loaded = time.perf_counter() - started
+            rng = random.Random(size)
+            inclusion: list[float] = []
+            consistency: list[float] = []
+            with make_sessionmaker(engine)() as session:
+                for _ in range(samples):
+                    inclusion.append(_timed(service.inclusion_proof, session, rng.randrange(size), size))
+                    first = rng.randrange(1, size)
+                    consistency.append(_timed(service.consistency_proof, session, first, size))
+            engine.dispose()
+            print(
+                f"  {kind:10s} {size:>9,} entries (loaded in {loaded:5.1f} s): inclusion p50 "
+                f"{statistics.median(inclusion) * 1000:5.2f} ms p99 {_p99(inclusion) * 1000:5.2f} ms | consistency "
+                f"p50 {statistics.median(consistency) * 1000:5.2f} ms p99 {_p99(consistency) * 1000:5.2f} ms"
+            )
+
+
+def _timed(function: Any, session: Session, *args: int) -> float:
+    started = time.perf_counter()
+    function(session, *args)
+    return time.perf_counter() - started
+
+
+def _p99(values: list[float]) -> float:
+    return sorted(values)[int(0.99 * (len(values) - 1))]
+
+
+def verification_speed(entries: int) -> None:
+    signer = NoteSigner.generate(ORIGIN)
+    leaves: list[bytes] = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ledger.ndjson"
+        tree = CompactRange()
+        with path.open("w", encoding="utf-8") as handle:
+            write_record(handle, export_header(ORIGIN, signer.verifier().text(), entries))
+            rows = list(synthetic_log(entries, realistic=True))
+            for _seq, _data, leaf, _nodes in rows:
+                tree.append(leaf)
+            write_record(
+                handle, {"kind": "checkpoint", "note": signer.sign(Checkpoint(ORIGIN, entries, tree.root()).body())}
+            )
+            for seq, data, leaf, _nodes in rows:
+                leaves.append(data)
+                write_record(
+                    handle,
+                    {
+                        "kind": "entry",
+                        "seq": seq,
+                        "leaf": base64.b64encode(data).decode(),
+                        "leaf_hash": base64.b64encode(leaf).decode(),
+                    },
+                )
+        megabytes = path.stat().st_size / 1e6
+        started = time.perf_counter()
+        report = verify_export(path, verifier_key=signer.verifier())
+        verify_seconds = time.perf_counter() - started
+        assert report.ok, report.findings
+    started = time.perf_counter()
+    for data in leaves:
+        hashlib.sha256(data).digest()
+    raw_seconds = time.perf_counter() - started
+    verify_rate, raw_rate = entries / verify_seconds, entries / raw_seconds
+    print(f"  {entries:,} entries, export {megabytes:.0f} MB, mean leaf {sum(map(len, leaves)) / entries:.0f} bytes")
+    print(f"  sbt ledger verify core: {verify_rate:12,.0f} entries/s ({verify_seconds:.2f} s)")
+    print(f"  raw hashlib.sha256:     {raw_rate:12,.0f} entries/s ({raw_seconds:.2f} s)")
+    ratio = verify_rate / raw_rate
+    print(f"  verification / raw hashing = {ratio:.3f} (raw hashing is {1 / ratio:.0f}x faster)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--proof-sizes", nargs="+", type=int, default=[10_000, 1_000_000])
+    parser.add_argument("--proof-samples", type=int, default=500)
+    parser.add_argument("--verify-entries", type=int, default=100_000)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["writes", "proofs", "verify"])
+    args = parser.parse_args()
+    if "writes" not in args.skip:
+        print(f"1. POST /api/v1/cases, {args.requests} requests, {args.concurrency} clients, {args.workers} workers")
+        for kind in args.databases:
+            write_throughput(kind, args.requests, args.concurrency, args.workers)
+    if "proofs" not in args.skip:
+        print(f"2. Proof latency from stored subtree hashes ({args.proof_samples} random proofs each)")
+        for kind in args.databases:
+            proof_latency(kind, args.proof_sizes, args.proof_samples)
+    if "verify" not in args.skip:
+        print("3. Full offline verification vs raw SHA-256 of the same leaf bytes")
+        verification_speed(args.verify_entries)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Hand-made tokens for attack tests: valid by default, each test breaks one thing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from jose import jwt
+
+from app.auth.runtime import auth_runtime
+
+
+def claims_for(app: FastAPI, client_id: str, /, **overrides: Any) -> dict[str, Any]:
+    """Claims of a valid admin token of the embedded issuer; ``None`` values remove a claim."""
+    settings = app.state.settings
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": settings.auth_issuer,
+        "aud": settings.auth_audience,
+        "sub": client_id,
+        "client_id": client_id,
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+        "scope": "admin:clients",
+        "role": "admin",
+    }
+    claims.update(overrides)
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+def sign(app: FastAPI, claims: dict[str, Any], **headers: Any) -> str:
+    """Sign with the embedded issuer's own key (``kid``/``typ`` overridable through ``headers``)."""
+    issuer = auth_runtime(app).issuer
+    assert issuer is not None
+    token: str = jwt.encode(
+        claims,
+        issuer.key.private_key,
+        algorithm="ES256",
+        headers={"kid": issuer.key.kid, "typ": "at+jwt", **headers},
+    )
+    return token
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    """A compact JWS put together by hand (for ``alg: none`` and tampering)."""
+    parts = [json.dumps(header).encode(), json.dumps(claims).encode()]
+    return ".".join([*(b64url(part) for part in parts), b64url(signature)])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,117 @@
+"""Authorization matrix rows: cases, workflow transitions and agency records.
+
+Written by the auth domain from app/cases/router.py and app/cases/workflow.py; the cases domain owns it from here.
+Agencies write only their own view: another agency's record is 404 for writing. Transitions follow the workflow's
+agency rules (``verify`` from DITERIMA: Bawaslu or BKN; KASN's duties passed to BKN on 2024-08-24).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.authz import READERS, Call, MatrixContext, Row, statuses
+from tests.factories import case_payload
+
+CASES = "/api/v1/cases"
+WRITERS = statuses(anonymous=401, agencies=201, auditor=403, admin=403)
+
+
+def _new_case(context: MatrixContext) -> dict[str, Any]:
+    response = context.client.post(CASES, json=case_payload(), headers=context.auth_headers("BAWASLU"))
+    assert response.status_code == 201, response.text
+    case: dict[str, Any] = response.json()
+    return case
+
+
+def _bawaslu_case(context: MatrixContext) -> dict[str, Any]:
+    case: dict[str, Any] = context.remember("case", lambda: _new_case(context))
+    return case
+
+
+def _bawaslu_record(context: MatrixContext) -> dict[str, Any]:
+    def find() -> dict[str, Any]:
+        case = _bawaslu_case(context)
+        records = context.client.get(f"{CASES}/{case['id']}/records", headers=context.auth_headers("BAWASLU"))
+        record: dict[str, Any] = records.json()[0]
+        return record
+
+    record: dict[str, Any] = context.remember("record", find)
+    return record
+
+
+def _case_path(suffix: str = "") -> Any:
+    def call(context: MatrixContext, who: str) -> Call:
+        del who
+        return Call(f"{CASES}/{_bawaslu_case(context)['id']}{suffix}")
+
+    return call
+
+
+def _create(context: MatrixContext, who: str) -> Call:
+    del context, who
+    return Call(CASES, json=case_payload())
+
+
+def _verify_fresh_case(context: MatrixContext, who: str) -> Call:
+    """Each identity gets its own case in DITERIMA, so one success does not change the next answer."""
+    del who
+    case = _new_case(context)
+    return Call(
+        f"{CASES}/{case['id']}/transitions",
+        json={"action": "verify"},
+        headers={"If-Match": f'"{case["version"]}"'},
+    )
+
+
+def _submit_record(context: MatrixContext, who: str) -> Call:
+    del who
+    return Call(f"{CASES}/{_bawaslu_case(context)['id']}/records", json={"notes": "Dicatat oleh instansi"})
+
+
+def _bawaslu_record_path(context: MatrixContext, who: str) -> Call:
+    del who
+    record = _bawaslu_record(context)
+    return Call(f"{CASES}/{record['case_id']}/records/{record['id']}")
+
+
+def _update_bawaslu_record(context: MatrixContext, who: str) -> Call:
+    del who
+    record = _bawaslu_record(context)
+    current = context.client.get(
+        f"{CASES}/{record['case_id']}/records/{record['id']}", headers=context.auth_headers("BAWASLU")
+    )
+    return Call(
+        f"{CASES}/{record['case_id']}/records/{record['id']}",
+        json={"notes": "Diperbarui"},
+        headers={"If-Match": current.headers["ETag"]},
+    )
+
+
+ROWS = [
+    Row("POST", CASES, WRITERS, _create),
+    Row("GET", CASES, READERS),
+    Row("GET", f"{CASES}/{{case_id}}", READERS, _case_path()),
+    Row(
+        "POST",
+        f"{CASES}/{{case_id}}/transitions",
+        statuses(
+            anonymous=401, agencies=403, auditor=403, admin=403, BAWASLU=200, BKN=200
+        ),  # KASN, Kemendagri, KemenPANRB: 403 agency-not-permitted
+        _verify_fresh_case,
+    ),
+    Row("GET", f"{CASES}/{{case_id}}/transitions", READERS, _case_path("/transitions")),
+    Row("GET", f"{CASES}/{{case_id}}/records", READERS, _case_path("/records")),
+    Row(
+        "POST",
+        f"{CASES}/{{case_id}}/records",
+        {**WRITERS, "BAWASLU": 409},  # Bawaslu reported the case, so its record exists already
+        _submit_record,
+    ),
+    Row("GET", f"{CASES}/{{case_id}}/records/{{record_id}}", READERS, _bawaslu_record_path),
+    Row(
+        "PATCH",
+        f"{CASES}/{{case_id}}/records/{{record_id}}",
+        statuses(anonymous=401, agencies=404, auditor=403, admin=403, BAWASLU=200),  # others' record: 404
+        _update_bawaslu_record,
+    ),
+]

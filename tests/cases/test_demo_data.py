@@ -1,0 +1,29 @@
+"""The demo loader produces a realistic, varied sample through the normal service layer."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.cases.demo import load_demo_data
+from app.cases.models import AgencyRecord, Case
+from app.core.config import Settings
+
+
+def test_demo_data_spans_stages_regions_agencies_and_disagreements(settings: Settings, session: Session) -> None:
+    assert load_demo_data(settings, cases=60, seed=7) == 60
+    cases = session.scalars(select(Case)).all()
+    records = session.scalars(select(AgencyRecord)).all()
+    assert len(cases) == 60
+    assert len({case.stage for case in cases}) >= 6
+    assert len({case.province_code for case in cases}) >= 5
+    assert {record.agency for record in records} >= {"BAWASLU", "BKN", "KASN"}
+    by_id = {case.id: case for case in cases}
+    disagreements = [
+        record
+        for record in records
+        if record.nip != by_id[record.case_id].nip
+        or record.name != by_id[record.case_id].name
+        or record.stage != by_id[record.case_id].stage
+    ]
+    assert disagreements, "the demo sample must include agencies that disagree"

@@ -1,0 +1,167 @@
+"""An attacker with database access edits, deletes, reorders or truncates the ledger behind the service's back.
+
+The offline verifier must name the first bad entry, and a checkpoint the auditor saved beforehand must prove it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, text
+from typer.testing import CliRunner
+
+from app.ledger.canonical import canonical_json
+from app.ledger.cli import ledger_cli
+from app.ledger.merkle import leaf_hash
+from app.ledger.note import NoteVerifier
+from app.ledger.verify import VerificationReport, verify_export
+from tests.auth_helpers import AuthHeaders
+from tests.ledger.factories import append_committed
+
+LEDGER = "/api/v1/ledger"
+ENTRIES = 20
+
+
+@contextmanager
+def bypassing_triggers(engine: Engine) -> Iterator[Connection]:
+    """What an attacker with database access does to get past the append-only triggers."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            yield conn
+            return
+        triggers = conn.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name LIKE 'ledger%'")
+        ).all()
+        for name, _sql in triggers:
+            conn.execute(text(f'DROP TRIGGER "{name}"'))
+        yield conn
+        for _name, sql in triggers:
+            conn.execute(text(sql))
+
+
+def _forged_leaf(conn: Connection, seq: int) -> bytes:
+    import json
+
+    data = conn.execute(text("SELECT leaf_data FROM ledger_entry WHERE seq = :s"), {"s": seq}).scalar_one()
+    content = json.loads(bytes(data))
+    content["payload"]["number"] = 999
+    return canonical_json(content)
+
+
+def edit_content(conn: Connection) -> None:
+    conn.execute(text("UPDATE ledger_entry SET leaf_data = :d WHERE seq = 7"), {"d": _forged_leaf(conn, 7)})
+
+
+def edit_content_and_its_hash(conn: Connection) -> None:
+    forged = _forged_leaf(conn, 7)
+    conn.execute(
+        text("UPDATE ledger_entry SET leaf_data = :d, leaf_hash = :h WHERE seq = 7"),
+        {"d": forged, "h": leaf_hash(forged)},
+    )
+
+
+def delete_one(conn: Connection) -> None:
+    conn.execute(text("DELETE FROM ledger_entry WHERE seq = 7"))
+
+
+def reorder_two(conn: Connection) -> None:
+    conn.execute(text("UPDATE ledger_entry SET seq = 1000000 WHERE seq = 7"))
+    conn.execute(text("UPDATE ledger_entry SET seq = 7 WHERE seq = 12"))
+    conn.execute(text("UPDATE ledger_entry SET seq = 12 WHERE seq = 1000000"))
+
+
+def truncate_tail(conn: Connection) -> None:
+    conn.execute(text("DELETE FROM ledger_entry WHERE seq >= 15"))
+    conn.execute(text("DELETE FROM ledger_node WHERE ((position + 1) * (1 << level)) > 15"))
+
+
+TAMPERING: dict[str, tuple[Callable[[Connection], None], int]] = {
+    "edit one entry": (edit_content, 7),
+    "edit one entry and its stored hash": (edit_content_and_its_hash, 7),
+    "delete one entry": (delete_one, 7),
+    "reorder two entries": (reorder_two, 7),
+    "truncate the tail": (truncate_tail, 15),
+}
+
+
+def _export(client: TestClient, headers: dict[str, str], path: Path) -> Path:
+    response = client.get(f"{LEDGER}/export", headers=headers)
+    assert response.status_code == 200, response.text
+    path.write_text(response.text)
+    return path
+
+
+@pytest.mark.parametrize("attack", TAMPERING, ids=list(TAMPERING))
+def test_verifier_names_the_first_bad_entry_and_the_saved_checkpoint_proves_it(
+    attack: str, app: FastAPI, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path
+) -> None:
+    tamper, first_bad = TAMPERING[attack]
+    auditor = auth_headers("auditor")
+    app.state.settings.ledger_checkpoint_max_entries = 4
+    append_committed(app.state.sessionmaker, ENTRIES)
+    key = NoteVerifier.parse(client.get(f"{LEDGER}/verifier-key", headers=auditor).json()["verifier_key"])
+    saved = client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=auditor).json()["note"]
+    before = verify_export(_export(client, auditor, tmp_path / "before.ndjson"), verifier_key=key)
+    assert before.ok, before.findings
+    assert before.entries == ENTRIES
+
+    with bypassing_triggers(app.state.engine) as conn:
+        tamper(conn)
+        conn.execute(text("DELETE FROM ledger_checkpoint"))  # and cover the tracks
+
+    exported = _export(client, auditor, tmp_path / "after.ndjson")
+    report: VerificationReport = verify_export(exported, verifier_key=key, saved_checkpoints={"saved.note": saved})
+    assert not report.ok
+    assert report.first_bad is not None
+    assert report.first_bad.seq == first_bad, [str(f) for f in report.findings]
+    assert any("saved.note" in f.reason for f in report.findings), [str(f) for f in report.findings]
+
+    (tmp_path / "saved.note").write_text(saved)
+    result = CliRunner().invoke(
+        ledger_cli,
+        ["verify", str(exported), "--key", key.text(), "--checkpoint", str(tmp_path / "saved.note")],
+    )
+    assert result.exit_code == 1, result.output
+    assert f"first bad entry {first_bad}:" in result.output
+
+
+def test_untouched_log_verifies_and_the_cli_saves_the_checkpoint_for_next_time(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path
+) -> None:
+    auditor = auth_headers("auditor")
+    append_committed(app.state.sessionmaker, 9)
+    key = client.get(f"{LEDGER}/verifier-key", headers=auditor).json()["verifier_key"]
+    exported = _export(client, auditor, tmp_path / "ledger.ndjson")
+    saved = tmp_path / "latest.note"
+    result = CliRunner().invoke(ledger_cli, ["verify", str(exported), "--key", key, "--save-checkpoint", str(saved)])
+    assert result.exit_code == 0, result.output
+    assert "OK:" in result.output
+    assert saved.read_text().startswith("sbt.example.go.id/ledger\n9\n")
+
+    append_committed(app.state.sessionmaker, 4)
+    later = _export(client, auditor, tmp_path / "later.ndjson")
+    result = CliRunner().invoke(ledger_cli, ["verify", str(later), "--key", key, "--checkpoint", str(saved)])
+    assert result.exit_code == 0, result.output
+
+
+def test_checkpoint_signed_by_another_key_is_rejected(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path
+) -> None:
+    from app.ledger.note import Checkpoint, NoteSigner
+
+    auditor = auth_headers("auditor")
+    append_committed(app.state.sessionmaker, 3)
+    key = NoteVerifier.parse(client.get(f"{LEDGER}/verifier-key", headers=auditor).json()["verifier_key"])
+    forger = NoteSigner.generate(key.name)
+    forged = forger.sign(Checkpoint(key.name, 3, b"\x01" * 32).body())
+    report = verify_export(
+        _export(client, auditor, tmp_path / "l.ndjson"), verifier_key=key, saved_checkpoints={"forged": forged}
+    )
+    assert not report.ok
+    assert "forged" in str(report.findings[0])

@@ -1,0 +1,69 @@
+"""Every route × {anonymous, each agency, auditor, admin} answers exactly as its domain declared.
+
+Rows live beside each domain's tests (``tests/<domain>/authz.py``); a route without a row, or a row without a
+route, fails ``test_every_route_is_in_the_matrix``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+
+from tests.auth_helpers import AuthHeaders
+from tests.authz import IDENTITIES, Call, MatrixContext, Row
+
+TESTS = Path(__file__).parent
+
+
+def collect_rows() -> list[Row]:
+    rows: list[Row] = []
+    for module_path in sorted(TESTS.glob("*/authz.py")):
+        module = importlib.import_module(f"tests.{module_path.parent.name}.authz")
+        rows.extend(module.ROWS)
+    return rows
+
+
+ROWS = collect_rows()
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    routes = set()
+    for route in iter_route_contexts(app.routes):
+        for method in route.methods or ():
+            if method != "HEAD" and route.path is not None:
+                routes.add((method, route.path))
+    return routes
+
+
+def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
+    declared = [row.key for row in ROWS]
+    assert len(declared) == len(set(declared)), "a route is declared twice"
+    routes = app_routes(app)
+    assert sorted(routes - set(declared)) == [], "routes missing from the authorization matrix"
+    assert sorted(set(declared) - routes) == [], "matrix rows for routes that no longer exist"
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[f"{row.method} {row.route}" for row in ROWS])
+def test_route_answers_each_identity_as_declared(
+    row: Row, app: FastAPI, client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    context = MatrixContext(app=app, client=client, auth_headers=auth_headers)
+    actual: dict[str, int] = {}
+    for who in IDENTITIES:
+        call = row.call(context, who) if row.call else Call(row.route)
+        response = client.request(
+            row.method,
+            call.path,
+            json=call.json,
+            data=call.data,
+            headers={**context.headers(who), **call.headers},
+        )
+        actual[who] = response.status_code
+        if response.status_code >= 400:
+            assert response.headers["content-type"].startswith(("application/problem+json", "application/json"))
+    assert actual == dict(row.expected)
