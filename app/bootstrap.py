@@ -6,6 +6,7 @@ import logging
 
 from app.auth.registry import ensure_demo_clients
 from app.core.config import Settings
+from app.ledger.service import signer_for
 from app.migrations_runner import upgrade_to_head
 
 logger = logging.getLogger("sbt.bootstrap")
@@ -18,3 +19,5 @@ def prepare(settings: Settings) -> None:
     upgrade_to_head(settings.sqlalchemy_url)
     logger.info("database at head: %s", settings.sqlalchemy_url.split("@")[-1])
     ensure_demo_clients(settings)
+    signer = signer_for(settings)  # the ledger's checkpoint key exists from the first start
+    logger.info("ledger checkpoints signed by %s", signer.name)

@@ -117,7 +117,9 @@ def current_principal(
             headers=_challenge(error="insufficient_scope", scope=" ".join(required)),
             extra={"error": "insufficient_scope", "required_scopes": required},
         )
-    if not getattr(request.state, _LOGGED_STATE, False):
+    # Dependants without scopes of their own (e.g. the write context) reuse the route's decision: only a call
+    # that checked scopes logs the outcome, once per request.
+    if required and not getattr(request.state, _LOGGED_STATE, False):
         setattr(request.state, _LOGGED_STATE, True)
         _log(request, "allowed", principal, required)
     return principal

@@ -248,6 +248,7 @@ def transition_case(
             "reference_number": data.reference_number,
             "note": data.note,
             "case_version": case.version,
+            "case": _case_payload(case),
         },
     )
     on_case_written(session, ctx, case.id)

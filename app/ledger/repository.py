@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from app.core.problems import LedgerIntegrityFailure
@@ -44,9 +44,18 @@ def fetch_nodes(session: Session, wanted: Collection[NodeId]) -> dict[NodeId, by
         leaf_rows = session.execute(select(LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(leaves)))
         found.update(((0, seq), leaf_hash) for seq, leaf_hash in leaf_rows)
     if inner:
+        by_level: dict[int, list[int]] = {}
+        for level, position in inner:
+            by_level.setdefault(level, []).append(position)
+        # One indexed term per level: SQLite does not use the primary key for row-value IN lists.
         node_rows = session.execute(
             select(LedgerNode.level, LedgerNode.position, LedgerNode.hash).where(
-                tuple_(LedgerNode.level, LedgerNode.position).in_(inner)
+                or_(
+                    *(
+                        and_(LedgerNode.level == level, LedgerNode.position.in_(positions))
+                        for level, positions in by_level.items()
+                    )
+                )
             )
         )
         found.update(((level, position), node) for level, position, node in node_rows)

@@ -220,7 +220,7 @@ class FindingFilters:
     overdue_before: dt.date | None = None
     """Only findings on cases whose stage deadline is before this day."""
     visible_to: str | None = None
-    """Restrict to findings about this agency's records (agency callers)."""
+    """Agency callers: findings that involve the agency or concern a case it holds a record of."""
 
     def as_dict(self) -> dict[str, object]:
         return {key: str(value) for key, value in asdict(self).items() if value is not None}
@@ -228,6 +228,10 @@ class FindingFilters:
 
 def _involves(agency: str) -> Exists:
     return exists().where(FindingAgency.finding_id == Finding.id, FindingAgency.agency == agency)
+
+
+def _holds_record(agency: str) -> Exists:
+    return exists().where(AgencyRecord.case_id == Finding.case_id, AgencyRecord.agency == agency)
 
 
 def filtered_findings(filters: FindingFilters) -> Select[Finding]:
@@ -247,9 +251,10 @@ def filtered_findings(filters: FindingFilters) -> Select[Finding]:
         statement = statement.where(Finding.severity_rank >= filters.min_severity_rank)
     if filters.overdue_before is not None:
         statement = statement.where(Finding.deadline_date < filters.overdue_before)
-    for agency in {filters.agency, filters.visible_to} - {None}:
-        assert agency is not None
-        statement = statement.where(_involves(agency))
+    if filters.agency is not None:
+        statement = statement.where(_involves(filters.agency))
+    if filters.visible_to is not None:
+        statement = statement.where(or_(_involves(filters.visible_to), _holds_record(filters.visible_to)))
     return statement
 
 

@@ -74,6 +74,7 @@ def _run_location(run_id: uuid.UUID) -> str:
     "/runs",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a sweep (full run with SQL fingerprint screen, deadline run, or listed cases)",
+    responses=problem_responses(404),
 )
 def start_reconciliation_run(
     body: RunCreate, request: Request, background: BackgroundTasks, response: Response, principal: Runner
@@ -228,8 +229,8 @@ def transition_reconciliation_finding(
     session: SessionDep,
     ctx: WriteContextDep,
     response: Response,
-    if_match: IfMatch,
     _: Triager,
+    if_match: IfMatch = None,
 ) -> FindingRead:
     finding = service.triage(
         session,

@@ -523,15 +523,19 @@ def on_case_written(
     return stats
 
 
-def can_see_finding(principal: Principal, finding: Finding) -> bool:
-    return principal.agency is None or principal.agency.value in finding.agency_codes
+def can_see_finding(session: Session, principal: Principal, finding: Finding) -> bool:
+    """Auditors see every finding; an agency sees those about its data or about a case it holds a record of."""
+    if principal.agency is None:
+        return True
+    agency = principal.agency.value
+    return agency in finding.agency_codes or repository.agency_touches_case(session, agency, finding.case_id)
 
 
 def visible_finding(
     session: Session, principal: Principal, finding_id: uuid.UUID, *, for_update: bool = False
 ) -> Finding:
     finding = repository.get_finding(session, finding_id, for_update=for_update)
-    if finding is None or not can_see_finding(principal, finding):
+    if finding is None or not can_see_finding(session, principal, finding):
         raise NotFound(f"No finding with id {finding_id}.")
     return finding
 
@@ -551,7 +555,7 @@ def check_case_now(session: Session, ctx: WriteContext, case_id: uuid.UUID) -> t
     stats = on_case_written(session, ctx, case_id)
     findings = repository.findings_for_cases(session, [case_id], [])[case_id]
     active = sorted(
-        (f for f in findings if f.state in ACTIVE_STATES and can_see_finding(ctx.principal, f)),
+        (f for f in findings if f.state in ACTIVE_STATES),
         key=lambda f: (-f.severity_rank, f.rule, str(f.id)),
     )
     return active, stats
