@@ -44,12 +44,17 @@ from app.migrations_runner import upgrade_to_head
 from app.reconciliation import repository
 from app.reconciliation.models import RunMode
 from app.reconciliation.normalize import NORMALIZER_VERSION, canonical_stage, stage_rank
-from app.reconciliation.rules import agency_mask, case_has_local_issue, expected_agencies, record_has_local_issue
+from app.reconciliation.rules import (
+    agency_mask,
+    case_has_local_issue,
+    expected_agencies,
+    live_deadline,
+    record_has_local_issue,
+)
 from app.reconciliation.runner import create_run, execute_run, transaction
 from app.reconciliation.service import (
     case_facts,
     compared_fingerprint,
-    live_deadline,
     on_case_written,
     record_facts,
     reference_data,
@@ -248,8 +253,8 @@ def load(url: str, total: int, seed: int, rate: float) -> dict[str, Any]:
                 rows += len(records)
             cur.execute("ANALYZE")
     else:
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        conn.execute("PRAGMA journal_mode=WAL")
+        lite = sqlite3.connect(url.removeprefix("sqlite:///"))
+        lite.execute("PRAGMA journal_mode=WAL")
         for cases, records, states in generator.batches(total, 20_000):
             for table, columns, data in (
                 ('"case"', CASE_COLUMNS, cases),
@@ -257,14 +262,14 @@ def load(url: str, total: int, seed: int, rate: float) -> dict[str, Any]:
                 ("reconciliation_case_state", STATE_COLUMNS, states),
             ):
                 marks = ", ".join("?" for _ in columns)
-                conn.executemany(
+                lite.executemany(
                     f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608 - fixed names
                     ([_sqlite_value(row[column]) for column in columns] for row in data),
                 )
-            conn.commit()
+            lite.commit()
             rows += len(records)
-        conn.execute("ANALYZE")
-        conn.close()
+        lite.execute("ANALYZE")
+        lite.close()
     return {"cases": total, "agency_records": rows, "load_seconds": round(time.perf_counter() - started, 1),
             "injected": generator.injected}  # fmt: skip
 
@@ -281,11 +286,11 @@ def _sqlite_value(value: Any) -> Any:
 
 def measure(url: str, samples: int, data_dir: Path) -> dict[str, Any]:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         environment=Environment.TESTING,
         database_url=url,
         data_dir=data_dir,
-        secret_key="bench-secret",
+        secret_key="bench-secret",  # noqa: S106 - throw-away bench database
         log_level="WARNING",
     )
     engine = make_engine(url)

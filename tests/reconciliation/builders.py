@@ -54,8 +54,13 @@ BASE_CASE: dict[str, Any] = {
     "created_by_agency": "BAWASLU",
 }
 DATE_FIELDS = {
-    "incident_date", "reported_date", "stage_entered_on", "deadline_date", "recommendation_date", "sanction_date",
-}  # fmt: skip
+    "incident_date",
+    "reported_date",
+    "stage_entered_on",
+    "deadline_date",
+    "recommendation_date",
+    "sanction_date",
+}
 BASE_RECORDS = ("BAWASLU", "BKN")
 
 _reference: ReferenceData | None = None
@@ -63,7 +68,7 @@ _reference: ReferenceData | None = None
 
 def reference() -> ReferenceData:
     """The seeded reference data, read from the same JSON files the migration loads."""
-    global _reference  # noqa: PLW0603 - module-level cache of immutable data
+    global _reference
     if _reference is None:
         _reference = build_reference(
             [SimpleNamespace(**row) for row in load_rows("violation_form")],  # type: ignore[misc]
@@ -154,8 +159,9 @@ _counter = iter(range(1, 10**9))
 
 
 def system_ctx(agency: Agency | None = Agency.BAWASLU) -> WriteContext:
-    principal = Principal(client_id=f"test-{agency.value.lower() if agency else 'system'}", role=Role.AGENCY,
-                          agency=agency)  # fmt: skip
+    principal = Principal(
+        client_id=f"test-{agency.value.lower() if agency else 'system'}", role=Role.AGENCY, agency=agency
+    )
     return WriteContext(principal=principal, body_sha256="0" * 64, request_id=f"test-{uuid.uuid4()}")
 
 

@@ -23,8 +23,14 @@ PROBLEM = "application/problem+json"
 
 
 def _submit(client: TestClient, headers: dict[str, str], case: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    body = {"nip": case["nip"], "name": case["name"], "violation_code": case["violation_code"],
-            "stage": case["stage"], "reported_date": case["reported_date"], **fields}  # fmt: skip
+    body = {
+        "nip": case["nip"],
+        "name": case["name"],
+        "violation_code": case["violation_code"],
+        "stage": case["stage"],
+        "reported_date": case["reported_date"],
+        **fields,
+    }
     response = client.post(f"/api/v1/cases/{case['id']}/records", json=body, headers=headers)
     assert response.status_code == 201, response.text
     record: dict[str, Any] = response.json()
@@ -57,12 +63,19 @@ def test_a_write_opens_a_finding_with_every_agencys_values(client: TestClient, a
     (finding,) = _findings(client, auth_headers("BKN"), rule="NAME_MISMATCH")
     assert finding["case_id"] == case["id"]
     assert (finding["severity"], finding["hint"], finding["state"], finding["agencies"]) == (
-        "HIGH", "different", "OPEN", ["BKN"],
-    )  # fmt: skip
-    assert finding["observed"]["BKN"]["name"] == {"raw": "Budi Susanto", "normalized": "budi susanto",
-                                                  "normalizations": ["case"]}  # fmt: skip
+        "HIGH",
+        "different",
+        "OPEN",
+        ["BKN"],
+    )
+    assert finding["observed"]["BKN"]["name"] == {
+        "raw": "Budi Susanto",
+        "normalized": "budi susanto",
+        "normalizations": ["case"],
+    }
     assert finding["observed"]["BAWASLU"]["name"]["raw"] == "Budi Santoso"
-    assert finding["message_en"] and finding["message_id"]
+    assert finding["message_en"]
+    assert finding["message_id"]
     detail = client.get(f"{API}/findings/{finding['id']}", headers=auth_headers("BAWASLU"))
     assert detail.status_code == 200
     assert detail.headers["etag"] == '"1"'
@@ -147,8 +160,9 @@ def test_suppress_needs_a_reason_and_reopen_brings_it_back(client: TestClient, a
     bkn = auth_headers("BKN")
     (finding,) = _findings(client, bkn, rule="NAME_MISMATCH")
     assert _transition(client, bkn, finding, '"1"', action="suppress").status_code == 422
-    suppressed = _transition(client, bkn, finding, '"1"', action="suppress", note="alias confirmed by SIASN",
-                             suppressed_until="2030-01-01")  # fmt: skip
+    suppressed = _transition(
+        client, bkn, finding, '"1"', action="suppress", note="alias confirmed by SIASN", suppressed_until="2030-01-01"
+    )
     assert suppressed.status_code == 200, suppressed.text
     assert (suppressed.json()["state"], suppressed.json()["suppressed_until"]) == ("SUPPRESSED", "2030-01-01")
     check = client.post(f"{API}/cases/{finding['case_id']}/check", headers=bkn)
@@ -211,9 +225,7 @@ def test_runs_validate_their_input(client: TestClient, auth_headers: AuthHeaders
     assert client.get(f"{API}/runs/00000000-0000-0000-0000-000000000001", headers=bkn).status_code == 404
 
 
-def test_full_run_over_the_api_changes_nothing_after_incremental(
-    client: TestClient, auth_headers: AuthHeaders
-) -> None:
+def test_full_run_over_the_api_changes_nothing_after_incremental(client: TestClient, auth_headers: AuthHeaders) -> None:
     _name_case(client, auth_headers)
     started = client.post(f"{API}/runs", json={"mode": "FULL"}, headers=auth_headers("BKN"))
     run = client.get(started.headers["location"], headers=auth_headers("BKN")).json()
@@ -239,12 +251,15 @@ def test_filters_pagination_and_summary(client: TestClient, auth_headers: AuthHe
     assert len(_findings(client, auditor, rule="NAME_MISMATCH", min_severity="MEDIUM", agency="BKN")) == 2
     assert _findings(client, auditor, province_code="11") == []
     first = client.get(f"{API}/findings", params={"rule": "NAME_MISMATCH", "limit": 1}, headers=auditor).json()
-    assert len(first["items"]) == 1 and first["next_cursor"]
-    second = client.get(f"{API}/findings", params={"rule": "NAME_MISMATCH", "limit": 1, "cursor": first["next_cursor"]},
-                        headers=auditor).json()  # fmt: skip
+    assert len(first["items"]) == 1
+    assert first["next_cursor"]
+    second = client.get(
+        f"{API}/findings", params={"rule": "NAME_MISMATCH", "limit": 1, "cursor": first["next_cursor"]}, headers=auditor
+    ).json()
     assert second["items"][0]["id"] != first["items"][0]["id"]
-    reused = client.get(f"{API}/findings", params={"rule": "NIP_MISMATCH", "cursor": first["next_cursor"]},
-                        headers=auditor)  # fmt: skip
+    reused = client.get(
+        f"{API}/findings", params={"rule": "NIP_MISMATCH", "cursor": first["next_cursor"]}, headers=auditor
+    )
     assert reused.status_code == 400
     summary = client.get(f"{API}/summary", params={"state": "OPEN"}, headers=auditor).json()
     assert summary["by_rule"]["NAME_MISMATCH"] == 2

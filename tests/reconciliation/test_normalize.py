@@ -68,8 +68,16 @@ def test_null_empty_and_blank_names_are_all_absent() -> None:
     assert name_key(" \u200b ").key is None
 
 
-@pytest.mark.parametrize("written", ["19860926 201505 1 001", "198609262015051001", "19860926.201505.1.001",
-                                     "19860926-201505-1-001", "\u00a0198609262015051001\u200b"])  # fmt: skip
+@pytest.mark.parametrize(
+    "written",
+    [
+        "19860926 201505 1 001",
+        "198609262015051001",
+        "19860926.201505.1.001",
+        "19860926-201505-1-001",
+        "\u00a0198609262015051001\u200b",
+    ],
+)
 def test_nip_separators_are_removed(written: str) -> None:
     assert canonical_nip(written) == "198609262015051001"
 

@@ -19,7 +19,9 @@ def test_every_rule_has_both_languages_and_a_severity() -> None:
     codes = [rule.code for rule in RULES]
     assert len(codes) == len(set(codes)) >= 15
     for rule in RULES:
-        assert rule.description_en and rule.description_id and isinstance(rule.severity, Severity)
+        assert rule.description_en
+        assert rule.description_id
+        assert isinstance(rule.severity, Severity)
 
 
 class TestPresence:
@@ -135,7 +137,9 @@ class TestNames:
         assert finding.severity is Severity.HIGH
 
     def test_titles_case_and_invisible_characters_are_not_a_mismatch(self) -> None:
-        ctx = context(records={"BAWASLU": {"name": "Drs. H. BUDI\u200b  SANTOSO, M.Hum."}, "BKN": {"name": "budi santoso\n"}})
+        ctx = context(
+            records={"BAWASLU": {"name": "Drs. H. BUDI\u200b  SANTOSO, M.Hum."}, "BKN": {"name": "budi santoso\n"}}
+        )
         assert by_rule(ctx, "NAME_MISMATCH") == []
 
     def test_null_vs_null_and_empty_vs_null_are_equal(self) -> None:
@@ -170,8 +174,12 @@ class TestViolation:
 
 class TestSanctions:
     def _imposed(self, code: str) -> list[object]:
-        case = {"stage": "SANKSI_DIJATUHKAN", "imposed_sanction_code": code, "sanction_date": "2024-10-04",
-                "deadline_date": None}  # fmt: skip
+        case = {
+            "stage": "SANKSI_DIJATUHKAN",
+            "imposed_sanction_code": code,
+            "sanction_date": "2024-10-04",
+            "deadline_date": None,
+        }
         return by_rule(context(case=case), "SANCTION_NOT_PER_RECOMMENDATION")  # type: ignore[return-value]
 
     def test_lighter_is_high_heavier_is_medium_equal_is_silent(self) -> None:
@@ -185,14 +193,30 @@ class TestSanctions:
         assert by_rule(context(), "SANCTION_NOT_PER_RECOMMENDATION") == []
 
     def test_agencies_recording_different_sanctions(self) -> None:
-        ctx = context(records={"BAWASLU": {"sanction_code": "BERAT_PDHTAPS", "sanction_status": "RECOMMENDED",
-                                           "recommendation_date": "2024-10-01"}, "BKN": {}})  # fmt: skip
+        ctx = context(
+            records={
+                "BAWASLU": {
+                    "sanction_code": "BERAT_PDHTAPS",
+                    "sanction_status": "RECOMMENDED",
+                    "recommendation_date": "2024-10-01",
+                },
+                "BKN": {},
+            }
+        )
         (finding,) = by_rule(ctx, "SANCTION_RECORD_MISMATCH")
         assert finding.fields == ("recommended_sanction",)
 
     def test_legacy_code_of_equal_weight_is_the_same_sanction(self) -> None:
-        ctx = context(records={"BAWASLU": {"sanction_code": "LEGACY_PENUNDAAN_KGB", "sanction_status": "RECOMMENDED",
-                                           "recommendation_date": "2024-10-01"}, "BKN": {}})  # fmt: skip
+        ctx = context(
+            records={
+                "BAWASLU": {
+                    "sanction_code": "LEGACY_PENUNDAAN_KGB",
+                    "sanction_status": "RECOMMENDED",
+                    "recommendation_date": "2024-10-01",
+                },
+                "BKN": {},
+            }
+        )
         assert by_rule(ctx, "SANCTION_RECORD_MISMATCH") == []
 
 
@@ -273,8 +297,13 @@ class TestRetiredAgency:
         assert set(finding.agencies) == {"KASN", "BKN"}
 
     def test_kasn_record_before_dissolution_is_silent(self) -> None:
-        ctx = context(records={"BAWASLU": {}, "BKN": {}, "KASN": {"created_at": "2024-08-23T10:00:00+07:00",
-                                                                  "reported_date": "2024-08-20"}})  # fmt: skip
+        ctx = context(
+            records={
+                "BAWASLU": {},
+                "BKN": {},
+                "KASN": {"created_at": "2024-08-23T10:00:00+07:00", "reported_date": "2024-08-20"},
+            }
+        )
         assert by_rule(ctx, "RETIRED_AGENCY_DATA") == []
 
 

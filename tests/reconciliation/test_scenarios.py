@@ -36,8 +36,14 @@ def _active(session: Session, case_index: dict[Any, int]) -> list[Row]:
 
 def _expected(scenario: dict[str, Any]) -> list[Row]:
     return sorted(
-        (item.get("case", 0), item["rule"], item["severity"], item["hint"], tuple(item["agencies"]),
-         tuple(item["fields"]))  # fmt: skip
+        (
+            item.get("case", 0),
+            item["rule"],
+            item["severity"],
+            item["hint"],
+            tuple(item["agencies"]),
+            tuple(item["fields"]),
+        )
         for item in scenario["expected"]
     )
 
