@@ -1,6 +1,6 @@
 """Case-creation throughput over HTTP: uvicorn, N concurrent clients, SQLite vs PostgreSQL.
 
-    .venv/bin/python -m bench.cases_bench --requests 2000 --concurrency 16
+.venv/bin/python -m bench.cases_bench --requests 2000 --concurrency 16
 """
 
 from __future__ import annotations
@@ -47,14 +47,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     args = parser.parse_args()
-    print(f"POST /api/v1/cases, {args.requests} requests, {args.concurrency} concurrent clients, {args.workers} workers")
+    print(
+        f"POST /api/v1/cases, {args.requests} requests, {args.concurrency} concurrent clients, {args.workers} workers"
+    )
     for kind in args.databases:
         with scratch_database(kind) as url, live_server(url, workers=args.workers) as server:
             token = server.token("demo-bawaslu")
             asyncio.run(_drive(server.base_url, token, min(50, args.requests), args.concurrency))  # warm-up
-            latencies, elapsed, failures = asyncio.run(
-                _drive(server.base_url, token, args.requests, args.concurrency)
-            )
+            latencies, elapsed, failures = asyncio.run(_drive(server.base_url, token, args.requests, args.concurrency))
             print(describe_latencies(f"{kind:10s}", latencies, elapsed) + f"  failures={failures}")
 
 

@@ -21,7 +21,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.audit import repository
-from app.audit.filters import PRINTABLE, CaseFiltersDep
 from app.audit.repository import ReadAuditFilters
 from app.audit.schemas import (
     CaseHistoryRead,
@@ -35,6 +34,7 @@ from app.auth.dependencies import require
 from app.auth.principal import Agency, Principal, Scope
 from app.cases import repository as cases_repository
 from app.cases import service as cases_service
+from app.cases.filters import PRINTABLE, CaseFiltersDep
 from app.cases.repository import CaseFilters
 from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
 from app.core.clock import today_in_jakarta

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.audit.filters import CaseFiltersDep
 from app.audit.service import ReadAuditDep
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Scope
 from app.cases import repository, service
+from app.cases.filters import CaseFiltersDep
 from app.cases.schemas import (
     AgencyRecordCreate,
     AgencyRecordRead,

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
+from app.core.db import READ_ONLY_OPTION
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository, service
 from app.ledger.models import LedgerEntry, LedgerNode
-from app.ledger.schemas import b64
+from app.ledger.schemas import LedgerEntryRead, b64
 from app.ledger.verify import export_header
 
 logger = logging.getLogger("sbt.ledger")
@@ -31,10 +32,19 @@ def sign_current_checkpoint(factory: sessionmaker[Session], settings: Settings) 
             logger.exception("ledger integrity failure: exporting without a new checkpoint")
 
 
-def export_records(factory: sessionmaker[Session], settings: Settings) -> Iterator[dict[str, Any]]:
-    """Header, checkpoints, entries and stored nodes up to the size at the start; read in batches."""
+def export_records(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    on_entries: Callable[[Sequence[LedgerEntryRead]], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Header, checkpoints, entries and stored nodes up to the size at the start; read in batches.
+
+    ``on_entries`` sees each batch of entries before any of it is yielded (the API's read audit).
+    """
     sign_current_checkpoint(factory, settings)
-    with factory() as session:
+    # A read-only transaction: on SQLite a writing one would hold the write lock for the whole export.
+    with factory(execution_options={READ_ONLY_OPTION: True}) as session:
         size = repository.tree_size(session)
         verifier_key = service.signer_for(settings).verifier().text()
         yield export_header(settings.ledger_origin, verifier_key, size)
@@ -54,6 +64,8 @@ def export_records(factory: sessionmaker[Session], settings: Settings) -> Iterat
             ).all()
             if not rows:
                 break
+            if on_entries is not None:
+                on_entries([LedgerEntryRead.from_leaf(seq, data, leaf) for seq, data, leaf in rows])
             for seq, data, leaf in rows:
                 yield {"kind": "entry", "seq": seq, "leaf": b64(data), "leaf_hash": b64(leaf)}
             after = rows[-1][0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, exists, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from app.core.problems import LedgerIntegrityFailure
@@ -67,6 +67,10 @@ def fetch_nodes(session: Session, wanted: Collection[NodeId]) -> dict[NodeId, by
 
 def get_entry(session: Session, seq: int) -> LedgerEntry | None:
     return session.get(LedgerEntry, seq)
+
+
+def case_is_recorded(session: Session, case_id: uuid.UUID) -> bool:
+    return bool(session.scalar(select(exists().where(LedgerEntry.case_id == case_id))))
 
 
 def list_entries(

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
+from app.audit.service import ReadAuditDep
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Scope
+from app.core.db import unit_of_work
 from app.core.deps import SessionDep, SettingsDep
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.problems import BadRequest, NotFound, problem_responses
@@ -38,7 +42,12 @@ NDJSON = "application/x-ndjson"
 
 
 def _page(
-    session: SessionDep, settings: SettingsDep, case_id: uuid.UUID | None, limit: int | None, cursor: str | None
+    session: SessionDep,
+    settings: SettingsDep,
+    audit: ReadAuditDep,
+    case_id: uuid.UUID | None,
+    limit: int | None,
+    cursor: str | None,
 ) -> Page[LedgerEntryRead]:
     filters = {"case_id": str(case_id) if case_id else None}
     page_size = min(limit or settings.page_size_default, settings.page_size_max)
@@ -49,39 +58,53 @@ def _page(
     next_cursor = None
     if len(rows) > page_size:
         next_cursor = encode_cursor(settings.secret_key, CURSOR_SCOPE, [rows[page_size - 1].seq], filters)
-    return Page[LedgerEntryRead](items=[LedgerEntryRead.of(e) for e in rows[:page_size]], next_cursor=next_cursor)
+    items = [LedgerEntryRead.of(entry) for entry in rows[:page_size]]
+    audit.entries(items)
+    return Page[LedgerEntryRead](items=items, next_cursor=next_cursor)
 
 
 @router.get("/entries", summary="List ledger entries in log order (cursor pagination)")
 def list_ledger_entries(
     session: SessionDep,
     settings: SettingsDep,
+    audit: ReadAuditDep,
     _: Reader,
     case_id: Annotated[uuid.UUID | None, Query(description="Only entries about this case")] = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Page[LedgerEntryRead]:
-    return _page(session, settings, case_id, limit, cursor)
+    return _page(session, settings, audit, case_id, limit, cursor)
 
 
 @router.get("/entries/{seq}", summary="Get one ledger entry", responses=problem_responses(404))
-def get_ledger_entry(seq: Annotated[int, Path(ge=0, le=2**63 - 1)], session: SessionDep, _: Reader) -> LedgerEntryRead:
+def get_ledger_entry(
+    seq: Annotated[int, Path(ge=0, le=2**63 - 1)], session: SessionDep, audit: ReadAuditDep, _: Reader
+) -> LedgerEntryRead:
     entry = repository.get_entry(session, seq)
     if entry is None:
         raise NotFound(f"There is no ledger entry {seq}.")
-    return LedgerEntryRead.of(entry)
+    result = LedgerEntryRead.of(entry)
+    audit.entries([result])
+    return result
 
 
-@router.get("/cases/{case_id}/entries", summary="Ledger entries touching one case, in log order")
+@router.get(
+    "/cases/{case_id}/entries",
+    summary="Ledger entries touching one case, in log order",
+    responses=problem_responses(404),
+)
 def list_case_ledger_entries(
     case_id: uuid.UUID,
     session: SessionDep,
     settings: SettingsDep,
+    audit: ReadAuditDep,
     _: Reader,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> Page[LedgerEntryRead]:
-    return _page(session, settings, case_id, limit, cursor)
+    if not repository.case_is_recorded(session, case_id):
+        raise NotFound(f"The ledger holds no entry about case {case_id}.")
+    return _page(session, settings, audit, case_id, limit, cursor)
 
 
 def _checkpoint_read(checkpoint: LedgerCheckpoint, settings: SettingsDep) -> CheckpointRead:
@@ -195,11 +218,16 @@ def get_consistency_proof(
     response_class=StreamingResponse,
     responses={200: {"content": {NDJSON: {}}, "description": "sbt-ledger-export/1 records, one per line"}},
 )
-def export_ledger(request: Request, settings: SettingsDep, _: Reader) -> StreamingResponse:
+def export_ledger(request: Request, settings: SettingsDep, audit: ReadAuditDep, _: Reader) -> StreamingResponse:
     factory = request.app.state.sessionmaker
 
+    def audit_batch(entries: Sequence[LedgerEntryRead]) -> None:
+        """Each batch's read audit commits before the batch is sent (the request's session is gone by then)."""
+        with contextmanager(unit_of_work)(factory) as session:
+            dataclasses.replace(audit, session=session).entries(entries)
+
     def lines() -> Iterator[str]:
-        for record in export_records(factory, settings):
+        for record in export_records(factory, settings, on_entries=audit_batch):
             yield json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
 
     return StreamingResponse(

@@ -34,9 +34,13 @@ class LedgerEntryRead(BaseModel):
 
     @classmethod
     def of(cls, entry: LedgerEntry) -> LedgerEntryRead:
-        content = json.loads(entry.leaf_data)
+        return cls.from_leaf(entry.seq, entry.leaf_data, entry.leaf_hash)
+
+    @classmethod
+    def from_leaf(cls, seq: int, leaf_data: bytes, leaf_hash: bytes) -> LedgerEntryRead:
+        content = json.loads(leaf_data)
         return cls(
-            seq=entry.seq,
+            seq=seq,
             recorded_at=dt.datetime.fromisoformat(content["recorded_at"]),
             entry_type=content["type"],
             agency=content["agency"],
@@ -45,8 +49,8 @@ class LedgerEntryRead(BaseModel):
             request_id=content["request_id"],
             body_sha256=content["body_sha256"],
             payload=content["payload"],
-            leaf=b64(entry.leaf_data),
-            leaf_hash=b64(entry.leaf_hash),
+            leaf=b64(leaf_data),
+            leaf_hash=b64(leaf_hash),
         )
 
 

@@ -21,7 +21,11 @@ reconciliation_cli = typer.Typer(help="Cross-agency reconciliation: sweeps and d
 def run_command(
     mode: Annotated[RunMode, typer.Option(help="FULL (screened), DEADLINES, or CASES is API-only")] = RunMode.FULL,
     as_of: Annotated[
-        dt.datetime | None, typer.Option(help="Evaluate as of this instant (ISO 8601 with offset); default now")
+        dt.datetime | None,
+        typer.Option(
+            help="Evaluate as of this instant, with its UTC offset (2024-10-20T00:00:00+07:00); default now",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"],
+        ),
     ] = None,
     no_screen: Annotated[bool, typer.Option(help="FULL: evaluate every case instead of screening")] = False,
 ) -> None:

@@ -55,9 +55,10 @@ def states_by_case(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uu
 
 
 def update_record_columns(session: Session, record_id: uuid.UUID, values: dict[str, object]) -> None:
-    """Write derived columns without bumping the record's version (its ETag belongs to the agency's data)."""
+    """Write derived columns without touching the record's version or updated_at: those describe the agency's
+    own data (its ETag and last change), not the comparison forms."""
     session.execute(
-        update(AgencyRecord).where(AgencyRecord.id == record_id).values(**values),
+        update(AgencyRecord).where(AgencyRecord.id == record_id).values(**values, updated_at=AgencyRecord.updated_at),
         execution_options={"synchronize_session": "fetch"},
     )
 

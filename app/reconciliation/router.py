@@ -10,14 +10,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.auth.dependencies import require
 from app.auth.principal import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.deps import SessionDep, SettingsDep, WriteContextDep
-from app.core.etag import etag_of
+from app.core.etag import IfMatchHeader, etag_of
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.problems import NotFound, problem_responses
 from app.reconciliation import repository, runner, service
@@ -41,10 +41,6 @@ router = APIRouter(prefix="/reconciliation", tags=["reconciliation"], responses=
 Runner = Annotated[Principal, require(Scope.RECONCILIATION_RUN)]
 Reader = Annotated[Principal, require(Scope.RECONCILIATION_READ)]
 Triager = Annotated[Principal, require(Scope.RECONCILIATION_TRIAGE)]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", description="ETag from your last read; required (428 when missing, 412 if stale)."),
-]
 CURSOR_SCOPE = "reconciliation-findings"
 CSV_COLUMNS = (
     "id", "case_number", "case_id", "rule", "fields", "severity", "hint", "state", "resolution", "agencies",
@@ -101,18 +97,29 @@ def get_reconciliation_run(run_id: uuid.UUID, session: SessionDep, _: Reader) ->
     return RunRead.model_validate(run)
 
 
-def _filters(
-    principal: Principal,
-    severity: Severity | None,
-    min_severity: Severity | None,
-    rule: str | None,
-    agency: Agency | None,
-    state: FindingState | None,
-    case_id: uuid.UUID | None,
-    nip: str | None,
-    province_code: str | None,
-    overdue: bool | None,
+SeverityQ = Annotated[Severity | None, Query(description="Exactly this severity")]
+MinSeverityQ = Annotated[Severity | None, Query(description="This severity or worse")]
+RuleQ = Annotated[str | None, Query(max_length=40, pattern=r"^[A-Z_]+$")]
+AgencyQ = Annotated[Agency | None, Query(description="Findings about this agency's records")]
+StateQ = Annotated[FindingState | None, Query()]
+NipQ = Annotated[str | None, Query(max_length=32, description="Canonical NIP of the case (digits only)")]
+RegionQ = Annotated[str | None, Query(pattern=r"^[0-9]{2}$", description="Province code of the case")]
+OverdueQ = Annotated[bool | None, Query(description="Only cases whose stage deadline (Asia/Jakarta) has passed")]
+
+
+def finding_filters(
+    principal: Reader,
+    severity: SeverityQ = None,
+    min_severity: MinSeverityQ = None,
+    rule: RuleQ = None,
+    agency: AgencyQ = None,
+    state: StateQ = None,
+    case_id: uuid.UUID | None = None,
+    nip: NipQ = None,
+    province_code: RegionQ = None,
+    overdue: OverdueQ = None,
 ) -> FindingFilters:
+    """The filters shared by the list, the CSV export and the summary; agencies are limited to their cases."""
     return FindingFilters(
         severity=severity.value if severity else None,
         min_severity_rank=min_severity.rank if min_severity else None,
@@ -127,34 +134,17 @@ def _filters(
     )
 
 
-SeverityQ = Annotated[Severity | None, Query(description="Exactly this severity")]
-MinSeverityQ = Annotated[Severity | None, Query(description="This severity or worse")]
-RuleQ = Annotated[str | None, Query(max_length=40, pattern=r"^[A-Z_]+$")]
-AgencyQ = Annotated[Agency | None, Query(description="Findings about this agency's records")]
-StateQ = Annotated[FindingState | None, Query()]
-NipQ = Annotated[str | None, Query(max_length=32, description="Canonical NIP of the case (digits only)")]
-RegionQ = Annotated[str | None, Query(pattern=r"^[0-9]{2}$", description="Province code of the case")]
-OverdueQ = Annotated[bool | None, Query(description="Only cases whose stage deadline (Asia/Jakarta) has passed")]
+Filters = Annotated[FindingFilters, Depends(finding_filters)]
 
 
 @router.get("/findings", summary="List findings (filters, cursor pagination, oldest first)")
 def list_reconciliation_findings(
     session: SessionDep,
     settings: SettingsDep,
-    principal: Reader,
-    severity: SeverityQ = None,
-    min_severity: MinSeverityQ = None,
-    rule: RuleQ = None,
-    agency: AgencyQ = None,
-    state: StateQ = None,
-    case_id: uuid.UUID | None = None,
-    nip: NipQ = None,
-    province_code: RegionQ = None,
-    overdue: OverdueQ = None,
+    filters: Filters,
     limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[FindingRead]:
-    filters = _filters(principal, severity, min_severity, rule, agency, state, case_id, nip, province_code, overdue)
     page_size = min(limit or settings.page_size_default, settings.page_size_max)
     after = None
     if cursor is not None:
@@ -176,20 +166,7 @@ def list_reconciliation_findings(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "One row per finding"}},
 )
-def export_reconciliation_findings(
-    request: Request,
-    principal: Reader,
-    severity: SeverityQ = None,
-    min_severity: MinSeverityQ = None,
-    rule: RuleQ = None,
-    agency: AgencyQ = None,
-    state: StateQ = None,
-    case_id: uuid.UUID | None = None,
-    nip: NipQ = None,
-    province_code: RegionQ = None,
-    overdue: OverdueQ = None,
-) -> StreamingResponse:
-    filters = _filters(principal, severity, min_severity, rule, agency, state, case_id, nip, province_code, overdue)
+def export_reconciliation_findings(request: Request, filters: Filters) -> StreamingResponse:
     factory = request.app.state.sessionmaker
 
     def rows() -> Iterator[str]:
@@ -230,7 +207,7 @@ def transition_reconciliation_finding(
     ctx: WriteContextDep,
     response: Response,
     _: Triager,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader = None,
 ) -> FindingRead:
     finding = service.triage(
         session,
@@ -246,20 +223,7 @@ def transition_reconciliation_finding(
 
 
 @router.get("/summary", summary="Counts of findings by rule, severity, state and agency (same filters)")
-def get_reconciliation_summary(
-    session: SessionDep,
-    principal: Reader,
-    severity: SeverityQ = None,
-    min_severity: MinSeverityQ = None,
-    rule: RuleQ = None,
-    agency: AgencyQ = None,
-    state: StateQ = None,
-    case_id: uuid.UUID | None = None,
-    nip: NipQ = None,
-    province_code: RegionQ = None,
-    overdue: OverdueQ = None,
-) -> SummaryRead:
-    filters = _filters(principal, severity, min_severity, rule, agency, state, case_id, nip, province_code, overdue)
+def get_reconciliation_summary(session: SessionDep, filters: Filters) -> SummaryRead:
     counts = repository.summary_counts(session, filters)
     return SummaryRead(
         by_rule=counts["rule"], by_severity=counts["severity"], by_state=counts["state"], by_agency=counts["agency"]

@@ -292,16 +292,13 @@ def evaluate_cases(
         for n in normalized
         if n.state.live and n.state.nip_canonical is not None
     }
-    siblings = repository.live_cases_with_keys(session, keys)
+    by_key: dict[tuple[str, dt.date], list[SiblingCase]] = {}
+    for row in sorted(repository.live_cases_with_keys(session, keys), key=lambda row: str(row.case_id)):
+        by_key.setdefault((row.nip_canonical, row.incident_date), []).append(SiblingCase(row.case_id, row.case_number))
     evaluations = []
     for item in normalized:
-        duplicates = tuple(
-            SiblingCase(row.case_id, row.case_number)
-            for row in sorted(siblings, key=lambda row: str(row.case_id))
-            if item.state.live
-            and row.case_id != item.case.id
-            and (row.nip_canonical, row.incident_date) == (item.state.nip_canonical, item.state.incident_date)
-        )
+        same_person_and_day = by_key.get((item.state.nip_canonical or "", item.state.incident_date), [])
+        duplicates = tuple(s for s in same_person_and_day if item.state.live and s.id != item.case.id)
         context = CaseContext(item.case, item.records, duplicates, reference, day)
         drafts = {draft.key(item.case.id): draft for draft in evaluate(context, ruleset)}
         evaluations.append(Evaluation(item.case, drafts, item.state.deadline_date))

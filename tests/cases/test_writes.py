@@ -62,6 +62,7 @@ class TestBadInput:
             ({"phase": "SOMETIME"}, "body.phase"),
             ({"unexpected": "field"}, "body.unexpected"),
             ({"reported_date": "2023-12-01"}, "body"),
+            ({"name": "Amir\u0000Santoso"}, "body.name"),
         ],
     )
     def test_invalid_fields_are_422_problems(

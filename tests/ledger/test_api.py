@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from app.auth.principal import Scope
 from app.ledger.merkle import verify_consistency, verify_inclusion
 from app.ledger.note import NoteVerifier, open_checkpoint
 from tests.auth_helpers import AuthHeaders
+from tests.authz import IDENTITIES, READERS
 from tests.factories import create_case
 from tests.ledger.factories import append_committed
 
@@ -106,3 +108,18 @@ def test_reading_the_ledger_needs_the_ledger_read_scope(client: TestClient, auth
     assert response.status_code == 403
     assert response.headers["content-type"] == PROBLEM
     assert client.get(f"{LEDGER}/entries", headers=auth_headers("BKN")).status_code == 200
+
+
+def test_unknown_ledger_objects_are_404_to_readers_only(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """Existence is not revealed before authorization: anonymous is 401 and the admin 403, as for known objects."""
+    append_committed(app.state.sessionmaker, 2)
+    unknown = [f"{LEDGER}/entries/2", f"{LEDGER}/checkpoints/5", f"{LEDGER}/cases/{uuid.uuid4()}/entries"]
+    for path in unknown:
+        answers = {}
+        for who in IDENTITIES:
+            response = client.get(path, headers={} if who == "anonymous" else auth_headers(who))
+            assert response.headers["content-type"] == PROBLEM
+            answers[who] = response.status_code
+        assert answers == {who: 404 if status == 200 else status for who, status in READERS.items()}, path

@@ -1,4 +1,4 @@
-"""The case list's filters as one dependency, for every auditor view that works on "any filter of the case list"."""
+"""The case list's filters as one dependency, shared by the case list, exports and statistics."""
 
 from __future__ import annotations
 

@@ -1,0 +1,58 @@
+"""``sbt reconciliation run``: the sweep from cron, against the configured database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.core.config import Settings, get_settings
+from app.reconciliation.models import Finding
+from app.reconciliation.service import on_case_written
+from tests.reconciliation.builders import insert_case, insert_record, system_ctx
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("SBT_ENVIRONMENT", settings.environment.value)
+    monkeypatch.setenv("SBT_DATABASE_URL", settings.sqlalchemy_url)
+    monkeypatch.setenv("SBT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SBT_SECRET_KEY", settings.secret_key)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+def test_deadline_sweep_from_the_command_line(cli_env: Settings, session: Session) -> None:
+    del cli_env
+    case = insert_case(session)
+    for agency in ("BAWASLU", "BKN"):
+        insert_record(session, case, agency)
+    on_case_written(session, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 5, tzinfo=dt.UTC))
+    session.commit()
+
+    result = CliRunner().invoke(
+        cli, ["reconciliation", "run", "--mode", "DEADLINES", "--as-of", "2024-10-20T00:00:00+07:00"]
+    )
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    assert (run["status"], run["stats"]["opened"], run["stats"]["produced_by_rule"]) == (
+        "SUCCEEDED",
+        1,
+        {"DEADLINE_EXCEEDED": 1},
+    )
+    session.expire_all()
+    assert session.scalars(select(Finding.rule)).all() == ["DEADLINE_EXCEEDED"]
+
+
+def test_naive_as_of_is_refused(cli_env: Settings) -> None:
+    del cli_env
+    result = CliRunner().invoke(cli, ["reconciliation", "run", "--as-of", "2024-10-20T00:00:00"])
+    assert result.exit_code == 2
+    assert "UTC offset" in result.output
