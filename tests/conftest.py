@@ -112,7 +112,7 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         environment=Environment.TESTING,
         database_url=database_url,
         data_dir=tmp_path / "data",

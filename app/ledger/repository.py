@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import and_, exists, func, or_, select, text
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from app.core.problems import LedgerIntegrityFailure
@@ -36,28 +37,50 @@ def tree_size(session: Session) -> int:
     return 0 if last is None else last + 1
 
 
-def fetch_nodes(session: Session, wanted: Collection[NodeId]) -> dict[NodeId, bytes]:
-    leaves = sorted(position for level, position in wanted if level == 0)
-    inner = [(level, position) for level, position in wanted if level > 0]
-    found: dict[NodeId, bytes] = {}
-    if leaves:
-        leaf_rows = session.execute(select(LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(leaves)))
-        found.update(((0, seq), leaf_hash) for seq, leaf_hash in leaf_rows)
-    if inner:
-        by_level: dict[int, list[int]] = {}
-        for level, position in inner:
-            by_level.setdefault(level, []).append(position)
-        # One indexed term per level: SQLite does not use the primary key for row-value IN lists.
-        node_rows = session.execute(
-            select(LedgerNode.level, LedgerNode.position, LedgerNode.hash).where(
-                or_(
-                    *(
-                        and_(LedgerNode.level == level, LedgerNode.position.in_(positions))
-                        for level, positions in by_level.items()
-                    )
+_LAST_LEAF = select(LedgerEntry.seq, LedgerEntry.leaf_hash).order_by(LedgerEntry.seq.desc()).limit(1)
+_LEAVES = select(LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(bindparam("seqs", expanding=True)))
+
+
+def last_leaf(session: Session) -> tuple[int, bytes] | None:
+    """``(seq, leaf hash)`` of the newest entry: the tree size and, when it is odd, the last frontier node."""
+    row = session.execute(_LAST_LEAF).first()
+    return None if row is None else (row.seq, row.leaf_hash)
+
+
+@functools.cache
+def _nodes_query(levels: int) -> Select[int, int, bytes]:
+    """Nodes at ``levels`` distinct levels, built once per shape (composing it cost more than running it).
+
+    One indexed term per level: SQLite does not use the primary key for row-value IN lists.
+    """
+    return select(LedgerNode.level, LedgerNode.position, LedgerNode.hash).where(
+        or_(
+            *(
+                and_(
+                    LedgerNode.level == bindparam(f"level_{term}"),
+                    LedgerNode.position.in_(bindparam(f"positions_{term}", expanding=True)),
                 )
+                for term in range(levels)
             )
         )
+    )
+
+
+def fetch_nodes(session: Session, wanted: Collection[NodeId]) -> dict[NodeId, bytes]:
+    leaves = sorted(position for level, position in wanted if level == 0)
+    by_level: dict[int, list[int]] = {}
+    for level, position in wanted:
+        if level > 0:
+            by_level.setdefault(level, []).append(position)
+    found: dict[NodeId, bytes] = {}
+    if leaves:
+        found.update(((0, seq), leaf_hash) for seq, leaf_hash in session.execute(_LEAVES, {"seqs": leaves}))
+    if by_level:
+        parameters: dict[str, object] = {}
+        for term, (level, positions) in enumerate(by_level.items()):
+            parameters[f"level_{term}"] = level
+            parameters[f"positions_{term}"] = positions
+        node_rows = session.execute(_nodes_query(len(by_level)), parameters)
         found.update(((level, position), node) for level, position, node in node_rows)
     missing = set(wanted) - found.keys()
     if missing:

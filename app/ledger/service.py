@@ -10,8 +10,11 @@ import base64
 import datetime as dt
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +43,20 @@ from app.ledger.signing import load_signer
 ENTRY_FORMAT_VERSION = 1
 NOT_RECORDED = -1
 """``seq`` of the entry returned when ledger appends are switched off (benchmarks only)."""
+SIGNED_IN_SESSION = "ledger_signed_checkpoint"
+"""``session.info`` flag: this session signed a checkpoint that may not be committed yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class _SignedMark:
+    tree_size: int
+    created_at: dt.datetime
+
+
+_committed_checkpoint: WeakKeyDictionary[Engine | Connection, _SignedMark] = WeakKeyDictionary()
+"""Per database, a checkpoint this process has seen committed. Checkpoints are append-only and signed in
+tree-size order, so the latest one is at least this recent: when this one is not yet due, neither is the
+latest, and appends skip the checkpoint query."""
 
 
 def ledger_settings(session: Session) -> Settings:
@@ -100,10 +117,8 @@ def append_entry(
     # Flush the caller's pending changes first, so that their errors stay theirs and the lock is held briefly.
     session.flush()
     repository.lock_log(session)
-    seq = repository.tree_size(session)
-    frontier_ids = perfect_nodes(0, seq)
-    stored = repository.fetch_nodes(session, frontier_ids)
-    tree = CompactRange(seq, [stored[node] for node in frontier_ids])
+    tree = _stored_frontier(session)
+    seq = tree.size
     entry = _build_entry(seq, ctx, entry_type, payload, case_id, prev_root=tree.root())
     new_nodes = [
         LedgerNode(level=level, position=position, hash=node)
@@ -117,8 +132,22 @@ def append_entry(
     except IntegrityError as exc:
         # Only possible when stored rows were removed behind the service's back (the tail was cut).
         raise LedgerIntegrityFailure(f"ledger position {seq} or its tree nodes already exist") from exc
-    _checkpoint_if_due(session, settings, seq + 1, entry.recorded_at)
+    _checkpoint_if_due(session, settings, tree, entry.recorded_at)
     return entry
+
+
+def _stored_frontier(session: Session) -> CompactRange:
+    """The log's right frontier, read from storage under the append lock (O(log n) rows, two queries)."""
+    last = repository.last_leaf(session)
+    if last is None:
+        return CompactRange()
+    last_seq, last_hash = last
+    size = last_seq + 1
+    frontier_ids = perfect_nodes(0, size)
+    # An odd-sized tree's frontier ends with its last leaf, which was just read.
+    stored = repository.fetch_nodes(session, [node for node in frontier_ids if node != (0, last_seq)])
+    stored[(0, last_seq)] = last_hash
+    return CompactRange(size, [stored[node] for node in frontier_ids])
 
 
 def _build_entry(
@@ -149,16 +178,23 @@ def _build_entry(
     )
 
 
-def _checkpoint_if_due(session: Session, settings: Settings, size: int, now: dt.datetime) -> None:
+def _checkpoint_due(settings: Settings, size: int, latest: LedgerCheckpoint | _SignedMark, now: dt.datetime) -> bool:
+    return size - latest.tree_size >= settings.ledger_checkpoint_max_entries or now - latest.created_at >= dt.timedelta(
+        seconds=settings.ledger_checkpoint_interval_seconds
+    )
+
+
+def _checkpoint_if_due(session: Session, settings: Settings, tree: CompactRange, now: dt.datetime) -> None:
+    database = session.get_bind()
+    seen = _committed_checkpoint.get(database)
+    if seen is not None and not _checkpoint_due(settings, tree.size, seen, now):
+        return
     latest = repository.latest_checkpoint(session)
-    if latest is not None:
-        uncovered = size - latest.tree_size
-        age = now - latest.created_at
-        if uncovered < settings.ledger_checkpoint_max_entries and age < dt.timedelta(
-            seconds=settings.ledger_checkpoint_interval_seconds
-        ):
-            return
-    _sign_checkpoint(session, settings, size, latest)
+    if latest is None or _checkpoint_due(settings, tree.size, latest, now):
+        _sign_checkpoint(session, settings, tree.size, tree.root(), latest)
+    elif not session.info.get(SIGNED_IN_SESSION):
+        # Read from another transaction's commit, not from this session's own pending signature.
+        _committed_checkpoint[database] = _SignedMark(latest.tree_size, latest.created_at)
 
 
 def root_hash(session: Session, size: int) -> bytes:
@@ -166,9 +202,8 @@ def root_hash(session: Session, size: int) -> bytes:
 
 
 def _sign_checkpoint(
-    session: Session, settings: Settings, size: int, previous: LedgerCheckpoint | None
+    session: Session, settings: Settings, size: int, root: bytes, previous: LedgerCheckpoint | None
 ) -> LedgerCheckpoint:
-    root = root_hash(session, size)
     if previous is not None and previous.tree_size > 0:
         # Never sign a tree that does not extend what was signed before (C2SP tlog-checkpoint: MUST NOT).
         try:
@@ -187,6 +222,7 @@ def _sign_checkpoint(
     checkpoint = LedgerCheckpoint(tree_size=size, root_hash=root, note=note, created_at=utcnow())
     session.add(checkpoint)
     session.flush()
+    session.info[SIGNED_IN_SESSION] = True
     return checkpoint
 
 
@@ -200,19 +236,14 @@ def current_checkpoint(session: Session, settings: Settings, *, fresh: bool) -> 
     size = repository.tree_size(session)
     if latest is not None and latest.tree_size == size:
         return latest
-    if latest is not None and not fresh:
-        age = utcnow() - latest.created_at
-        due = size - latest.tree_size >= settings.ledger_checkpoint_max_entries or age >= dt.timedelta(
-            seconds=settings.ledger_checkpoint_interval_seconds
-        )
-        if not due:
-            return latest
+    if latest is not None and not fresh and not _checkpoint_due(settings, size, latest, utcnow()):
+        return latest
     repository.lock_log(session)
     size = repository.tree_size(session)
     latest = repository.latest_checkpoint(session)
     if latest is not None and latest.tree_size == size:
         return latest
-    return _sign_checkpoint(session, settings, size, latest)
+    return _sign_checkpoint(session, settings, size, root_hash(session, size), latest)
 
 
 def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:

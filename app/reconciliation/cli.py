@@ -19,7 +19,9 @@ reconciliation_cli = typer.Typer(help="Cross-agency reconciliation: sweeps and d
 
 @reconciliation_cli.command("run")
 def run_command(
-    mode: Annotated[RunMode, typer.Option(help="FULL (screened), DEADLINES, or CASES is API-only")] = RunMode.FULL,
+    mode: Annotated[
+        RunMode, typer.Option(help="FULL or DEADLINES (CASES runs take case ids: use the API)")
+    ] = RunMode.FULL,
     as_of: Annotated[
         dt.datetime | None,
         typer.Option(
@@ -27,7 +29,9 @@ def run_command(
             formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"],
         ),
     ] = None,
-    no_screen: Annotated[bool, typer.Option(help="FULL: evaluate every case instead of screening")] = False,
+    screen: Annotated[
+        bool, typer.Option("--screen/--no-screen", help="FULL: screen in SQL first, or evaluate every case")
+    ] = True,
 ) -> None:
     """Run a sweep now (the same work as POST /api/v1/reconciliation/runs) and print the run as JSON."""
     if mode is RunMode.CASES:
@@ -41,7 +45,7 @@ def run_command(
     factory.configure(info={"settings": settings})
     try:
         with transaction(factory) as session:
-            run_id = create_run(session, "cli:sbt-reconciliation", mode, as_of, None, not no_screen).id
+            run_id = create_run(session, "cli:sbt-reconciliation", mode, as_of, None, screen).id
         run = execute_run(factory, run_id)
     finally:
         engine.dispose()

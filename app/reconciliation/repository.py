@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import ColumnElement, Exists, Select, and_, case, exists, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Exists, Select, and_, case, exists, func, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case
@@ -61,6 +61,17 @@ def update_record_columns(session: Session, record_id: uuid.UUID, values: dict[s
         update(AgencyRecord).where(AgencyRecord.id == record_id).values(**values, updated_at=AgencyRecord.updated_at),
         execution_options={"synchronize_session": "fetch"},
     )
+
+
+def mark_seen(session: Session, finding_ids: Sequence[uuid.UUID], now: dt.datetime, run_id: uuid.UUID | None) -> None:
+    """One UPDATE per batch for every finding a re-check produced again (instead of one per finding)."""
+    for start in range(0, len(finding_ids), 1000):
+        session.execute(
+            update(Finding)
+            .where(Finding.id.in_(finding_ids[start : start + 1000]))
+            .values(last_seen_at=now, last_seen_run_id=run_id),
+            execution_options={"synchronize_session": "evaluate"},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +168,12 @@ def screen_statement() -> Select[uuid.UUID]:
             )
         )
     )
+
+
+def allow_large_sorts(session: Session) -> None:
+    """PostgreSQL: let the screen's GROUP BY hash in memory for this transaction (the default 4 MB spills)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
 
 
 def screened_case_ids(session: Session) -> set[uuid.UUID]:

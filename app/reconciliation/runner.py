@@ -79,6 +79,7 @@ def select_cases(session: Session, run: Run, ruleset: Ruleset) -> Selection:
     elif not run.use_screen:
         chosen = repository.all_case_ids(session)
     else:
+        repository.allow_large_sorts(session)
         parts = {
             "fingerprint_screen": repository.screened_case_ids(session),
             "deadline": repository.deadline_case_ids(session, due_by),

@@ -321,10 +321,13 @@ def refresh_cases(
     all_keys = {key for evaluation in evaluations for key in evaluation.drafts}
     existing = repository.findings_for_cases(session, [e.case.id for e in evaluations], all_keys)
     now = utcnow()
+    seen: list[uuid.UUID] = []
     for evaluation in evaluations:
         stats.evaluated += 1
-        _sync_case(session, ctx, evaluation, existing.get(evaluation.case.id, []), now, as_of, run_id, stats)
+        found = existing.get(evaluation.case.id, [])
+        _sync_case(session, ctx, evaluation, found, now, as_of, run_id, stats, seen)
     session.flush()
+    repository.mark_seen(session, seen, now, run_id)
     return stats
 
 
@@ -337,6 +340,7 @@ def _sync_case(
     as_of: dt.datetime,
     run_id: uuid.UUID | None,
     stats: SyncStats,
+    seen: list[uuid.UUID],
 ) -> None:
     by_key = {finding.finding_key: finding for finding in existing}
     day = jakarta_day(as_of)
@@ -347,7 +351,8 @@ def _sync_case(
             finding = _new_finding(session, evaluation, key, draft, now, run_id, ctx)
             stats.opened += 1
             continue
-        _refresh_details(finding, draft, evaluation, now, run_id)
+        _refresh_details(finding, draft, evaluation)
+        seen.append(finding.id)
         expired = finding.suppressed_until is not None and finding.suppressed_until < day
         if finding.state == FindingState.RESOLVED or (finding.state == FindingState.SUPPRESSED and expired):
             _change_state(session, ctx, finding, FindingState.OPEN, "reopened", now, run_id=run_id,
@@ -363,14 +368,15 @@ def _sync_case(
         stats.resolved += 1
 
 
-def _refresh_details(
-    finding: Finding, draft: FindingDraft, evaluation: Evaluation, now: dt.datetime, run_id: uuid.UUID | None
-) -> None:
-    finding.last_seen_at = now
-    finding.last_seen_run_id = run_id
-    finding.evidence = dict(draft.evidence)
-    finding.message_en, finding.message_id = draft.message_en, draft.message_id
-    finding.deadline_date = evaluation.deadline_date
+def _refresh_details(finding: Finding, draft: FindingDraft, evaluation: Evaluation) -> None:
+    """Keep evidence and messages current (days overdue grow) without dirtying rows that did not change."""
+    evidence = _plain(draft.evidence)
+    if finding.evidence != evidence:
+        finding.evidence = evidence
+    if (finding.message_en, finding.message_id) != (draft.message_en, draft.message_id):
+        finding.message_en, finding.message_id = draft.message_en, draft.message_id
+    if finding.deadline_date != evaluation.deadline_date:
+        finding.deadline_date = evaluation.deadline_date
     if finding.severity != draft.severity.value:
         finding.severity, finding.severity_rank = draft.severity.value, draft.severity.rank
         finding.version += 1

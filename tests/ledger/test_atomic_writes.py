@@ -75,10 +75,10 @@ def test_database_error_during_the_ledger_append_rolls_back_the_change(
         create_case(client, headers)
         before = _counts(session)
 
-        def failing_tree_size(_session: Session) -> int:
-            raise OperationalError("SELECT max(seq) FROM ledger_entry", {}, Exception("connection lost"))
+        def failing_read(_session: Session) -> tuple[int, bytes]:
+            raise OperationalError("SELECT seq, leaf_hash FROM ledger_entry", {}, Exception("connection lost"))
 
-        monkeypatch.setattr(repository, "tree_size", failing_tree_size)
+        monkeypatch.setattr(repository, "last_leaf", failing_read)
         response = client.post("/api/v1/cases", json=case_payload(), headers=headers)
     assert response.status_code >= 500
     assert response.headers["content-type"] == "application/problem+json"

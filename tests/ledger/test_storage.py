@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.db import make_engine, make_sessionmaker, utcnow
 from app.ledger import service
 from app.ledger.canonical import NotCanonicalizable
 from app.ledger.merkle import MemoryTree, verify_consistency, verify_inclusion
@@ -74,14 +76,43 @@ def test_checkpoint_every_m_entries_signed_with_the_published_key(
 ) -> None:
     settings.ledger_checkpoint_max_entries = 5
     append_committed(app.state.sessionmaker, 12)
-    sizes = list(session.scalars(select(LedgerCheckpoint.tree_size).order_by(LedgerCheckpoint.tree_size)))
-    assert sizes == [1, 6, 11]
+    assert _checkpoint_sizes(session) == [1, 6, 11]
     verifier = service.signer_for(settings).verifier()
     tree = MemoryTree(_leaves(session))
     for checkpoint in session.scalars(select(LedgerCheckpoint)):
         opened = open_checkpoint(checkpoint.note, verifier)
         assert opened.root_hash == tree.root(opened.tree_size) == checkpoint.root_hash
     assert settings.ledger_key_path.is_file()
+
+
+def _checkpoint_sizes(session: Session) -> list[int]:
+    return list(session.scalars(select(LedgerCheckpoint.tree_size).order_by(LedgerCheckpoint.tree_size)))
+
+
+def test_checkpoint_signed_by_another_process_moves_the_next_due_size(
+    app: FastAPI, session: Session, settings: Settings
+) -> None:
+    """Appends skip the checkpoint query while the last one they saw is not due; they must still count from
+    the newest checkpoint, wherever it was signed."""
+    settings.ledger_checkpoint_max_entries = 5
+    append_committed(app.state.sessionmaker, 3)
+    other_process = make_engine(settings.database_url)
+    with make_sessionmaker(other_process)() as other:
+        service.current_checkpoint(other, settings, fresh=True)
+        other.commit()
+    other_process.dispose()
+    append_committed(app.state.sessionmaker, 9)
+    assert _checkpoint_sizes(session) == [1, 3, 8]
+
+
+def test_checkpoint_is_signed_when_the_interval_passes_without_m_entries(
+    app: FastAPI, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    append_committed(app.state.sessionmaker, 3)
+    later = utcnow() + dt.timedelta(seconds=settings.ledger_checkpoint_interval_seconds)
+    monkeypatch.setattr(service, "utcnow", lambda: later)
+    append_committed(app.state.sessionmaker, 2)
+    assert _checkpoint_sizes(session) == [1, 4]
 
 
 def test_stale_checkpoint_is_replaced_on_request_and_fresh_covers_everything(
