@@ -115,4 +115,4 @@ def get_read_audit(
     )
 
 
-ReadAuditDep = Annotated[ReadAudit, Depends(get_read_audit)]
+ReadAuditDep = Annotated[ReadAudit, Depends(get_read_audit, scope="function")]

@@ -26,7 +26,9 @@ def get_session(request: Request) -> Iterator[Session]:
     yield from unit_of_work(request.app.state.sessionmaker)
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs when the handler returns, before the response is sent, so a failed commit
+# is an error response rather than an acknowledged write that was never stored.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
 
 

@@ -162,7 +162,7 @@ async def idempotency_claim(
         raise
 
 
-IdempotencyDep = Annotated[IdempotencyClaim, Depends(idempotency_claim)]
+IdempotencyDep = Annotated[IdempotencyClaim, Depends(idempotency_claim, scope="function")]
 
 
 async def _replay(_request: Request, exc: Exception) -> JSONResponse:

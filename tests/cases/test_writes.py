@@ -8,6 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.cases.models import Case
@@ -239,3 +240,21 @@ class TestAgencyRecordsAndPreconditions:
         stale = client.post(url, json={"action": "verify"}, headers=auth_headers("BAWASLU") | {"If-Match": '"41"'})
         assert stale.status_code == 412
         assert client.get(f"/api/v1/cases/{case['id']}", headers=auth_headers("BKN")).json()["stage"] == "DITERIMA"
+
+
+def test_a_failed_commit_is_never_acknowledged(
+    client: TestClient, auth_headers: AuthHeaders, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request's commit runs before the response is sent: if it fails, the client gets an error, not a 201."""
+
+    def failing_commit(self: Session) -> None:
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(Session, "commit", failing_commit)
+    response = TestClient(client.app, raise_server_exceptions=False).post(
+        "/api/v1/cases", json=case_payload(), headers=auth_headers("BAWASLU")
+    )
+    monkeypatch.undo()
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    assert _case_count(session) == 0
