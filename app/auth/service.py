@@ -22,7 +22,7 @@ from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.db import utcnow
 from app.core.deps import WriteContext
 from app.core.problems import Conflict, NotFound, ValidationProblem
-from app.ledger.service import append_entry
+from app.ledger.service import append_at_commit
 
 CLIENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 
@@ -59,7 +59,7 @@ def _ledger_payload(client: OAuthClient) -> dict[str, Any]:
 
 
 def _record(session: Session, ctx: WriteContext, entry_type: str, client: OAuthClient) -> None:
-    append_entry(session, ctx, entry_type=entry_type, payload=_ledger_payload(client))
+    append_at_commit(session, ctx, entry_type=entry_type, payload=_ledger_payload(client))
 
 
 def _checked_scopes(role: Role, scopes: Iterable[Scope] | None) -> frozenset[Scope]:

@@ -43,7 +43,7 @@ from app.core.problems import (
     NotFound,
     ValidationProblem,
 )
-from app.ledger.service import append_entry
+from app.ledger.service import append_at_commit
 from app.reconciliation.service import on_case_written
 from app.reference import repository as reference
 from app.reference.models import PositionCategory, Province, Sanction, ViolationForm
@@ -143,7 +143,7 @@ def create_case(session: Session, ctx: WriteContext, settings: Settings, data: C
     )
     session.add(record)
     session.flush()
-    append_entry(
+    append_at_commit(
         session,
         ctx,
         entry_type="case.created",
@@ -232,7 +232,7 @@ def transition_case(
     )
     session.add(history)
     session.flush()
-    append_entry(
+    append_at_commit(
         session,
         ctx,
         entry_type="case.transitioned",
@@ -276,7 +276,9 @@ def submit_record(session: Session, ctx: WriteContext, case: Case, data: AgencyR
     )
     session.add(record)
     session.flush()
-    append_entry(session, ctx, entry_type="agency_record.submitted", case_id=case.id, payload=_record_payload(record))
+    append_at_commit(
+        session, ctx, entry_type="agency_record.submitted", case_id=case.id, payload=_record_payload(record)
+    )
     on_case_written(session, ctx, case.id)
     return record
 
@@ -323,7 +325,7 @@ def update_record(
         setattr(record, field, value)
     record.submitted_by_client = ctx.principal.client_id
     session.flush()
-    append_entry(
+    append_at_commit(
         session,
         ctx,
         entry_type="agency_record.updated",

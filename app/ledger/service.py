@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -102,6 +102,17 @@ def entry_envelope(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Change:
+    ctx: WriteContext
+    entry_type: str
+    payload: Mapping[str, Any]
+    case_id: uuid.UUID | None
+
+
+PENDING_CHANGES = "ledger_pending_changes"
+
+
 def append_entry(
     session: Session,
     ctx: WriteContext,
@@ -110,30 +121,71 @@ def append_entry(
     payload: Mapping[str, Any],
     case_id: uuid.UUID | None = None,
 ) -> LedgerEntry:
-    """Append one entry (and the perfect nodes it completes) in the caller's transaction; flush only."""
+    """Append one entry (and the perfect nodes it completes) in the caller's transaction now; flush only."""
+    return _append(session, [_Change(ctx, entry_type, payload, case_id)])[0]
+
+
+def append_at_commit(
+    session: Session,
+    ctx: WriteContext,
+    *,
+    entry_type: str,
+    payload: Mapping[str, Any],
+    case_id: uuid.UUID | None = None,
+) -> None:
+    """Record a change for the ledger; its entry is appended when the caller's transaction commits.
+
+    Writing services use this: the log lock is then held only for the final append and the commit, not for
+    the rest of the request's work, and all of a request's entries are appended in one step, in call order.
+    The payload is checked now, so a payload that cannot be recorded fails the request before anything else.
+    """
+    canonical_json(payload)
+    session.info.setdefault(PENDING_CHANGES, []).append(_Change(ctx, entry_type, payload, case_id))
+
+
+@event.listens_for(Session, "before_commit")
+def _append_pending_changes(session: Session) -> None:
+    pending: list[_Change] = session.info.pop(PENDING_CHANGES, [])
+    if pending:
+        _append(session, pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pending_changes(session: Session) -> None:
+    session.info.pop(PENDING_CHANGES, None)
+
+
+def _append(session: Session, changes: list[_Change]) -> list[LedgerEntry]:
     settings = ledger_settings(session)
     if not settings.ledger_enabled:
-        return _build_entry(NOT_RECORDED, ctx, entry_type, payload, case_id, prev_root=EMPTY_ROOT)
+        return [
+            _build_entry(NOT_RECORDED, c.ctx, c.entry_type, c.payload, c.case_id, prev_root=EMPTY_ROOT) for c in changes
+        ]
     # Flush the caller's pending changes first, so that their errors stay theirs and the lock is held briefly.
     session.flush()
     repository.lock_log(session)
     tree = _stored_frontier(session)
-    seq = tree.size
-    entry = _build_entry(seq, ctx, entry_type, payload, case_id, prev_root=tree.root())
-    new_nodes = [
-        LedgerNode(level=level, position=position, hash=node)
-        for (level, position), node in tree.append(entry.leaf_hash)
-        if level > 0
-    ]
-    session.add(entry)
-    session.add_all(new_nodes)
+    entries: list[LedgerEntry] = []
+    for change in changes:
+        entry = _build_entry(
+            tree.size, change.ctx, change.entry_type, change.payload, change.case_id, prev_root=tree.root()
+        )
+        session.add(entry)
+        session.add_all(
+            LedgerNode(level=level, position=position, hash=node)
+            for (level, position), node in tree.append(entry.leaf_hash)
+            if level > 0
+        )
+        entries.append(entry)
     try:
         session.flush()
     except IntegrityError as exc:
         # Only possible when stored rows were removed behind the service's back (the tail was cut).
-        raise LedgerIntegrityFailure(f"ledger position {seq} or its tree nodes already exist") from exc
-    _checkpoint_if_due(session, settings, tree, entry.recorded_at)
-    return entry
+        raise LedgerIntegrityFailure(
+            f"ledger positions {entries[0].seq}..{entries[-1].seq} or their tree nodes already exist"
+        ) from exc
+    _checkpoint_if_due(session, settings, tree, entries[-1].recorded_at)
+    return entries
 
 
 def _stored_frontier(session: Session) -> CompactRange:

@@ -25,7 +25,7 @@ from app.core.db import utcnow
 from app.core.deps import WriteContext
 from app.core.etag import check_if_match
 from app.core.problems import Conflict, IllegalTransition, NotFound
-from app.ledger.service import append_entry
+from app.ledger.service import append_at_commit
 from app.reconciliation import repository
 from app.reconciliation.models import (
     ACTIVE_STATES,
@@ -476,7 +476,7 @@ def _record_event(
             run_id=run_id,
         )
     )
-    append_entry(
+    append_at_commit(
         session,
         ctx,
         entry_type=f"finding.{action}",
