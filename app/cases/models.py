@@ -143,7 +143,7 @@ class CaseTransition(Base):
 
 
 class CaseNumberCounter(Base):
-    """Per-year counter behind case numbers (SBT-2024-000123); incremented under the write lock."""
+    """Per-year counter behind case numbers on SQLite (PostgreSQL uses the case_number_seq sequence)."""
 
     __tablename__ = "case_number_counter"
 

@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Select, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case, CaseNumberCounter, CaseTransition
@@ -34,20 +34,29 @@ class CaseFilters:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
+CASE_NUMBER_SEQUENCE = "case_number_seq"
+
+
 def next_case_number(session: Session, year: int) -> str:
-    """Atomically take the next number of the year (the counter row is locked until commit)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(CaseNumberCounter)
-        .values(year=year, last_value=1)
-        .on_conflict_do_update(
-            index_elements=[CaseNumberCounter.year],
-            set_={"last_value": CaseNumberCounter.last_value + 1},
+    """The next case number, e.g. SBT-2024-000123.
+
+    PostgreSQL takes it from a sequence, which never blocks concurrent writers (a rolled-back request leaves a
+    gap in the numbering, never a duplicate). SQLite has one writer at a time anyway and keeps a per-year counter
+    row, so its numbers restart at 1 each year and have no gaps.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        value = session.execute(select(func.nextval(CASE_NUMBER_SEQUENCE))).scalar_one()
+    else:
+        statement = (
+            sqlite.insert(CaseNumberCounter)
+            .values(year=year, last_value=1)
+            .on_conflict_do_update(
+                index_elements=[CaseNumberCounter.year],
+                set_={"last_value": CaseNumberCounter.last_value + 1},
+            )
+            .returning(CaseNumberCounter.last_value)
         )
-        .returning(CaseNumberCounter.last_value)
-    )
-    value = session.execute(statement).scalar_one()
+        value = session.execute(statement).scalar_one()
     return f"SBT-{year}-{value:06d}"
 
 

@@ -217,6 +217,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_case_transition_case_id_created_at", "case_transition", ["case_id", "created_at"], unique=False)
 
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE SEQUENCE case_number_seq")  # case numbers without a shared row lock
     _seed_reference_data()
 
 
@@ -229,6 +231,8 @@ def _seed_reference_data() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP SEQUENCE case_number_seq")
 
     op.drop_index("ix_case_transition_case_id_created_at", table_name="case_transition")
     op.drop_table("case_transition")
