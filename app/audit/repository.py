@@ -15,6 +15,7 @@ from app.audit.models import ReadAuditEntry
 from app.cases.models import AgencyRecord, Case
 from app.cases.repository import CaseFilters, filtered_cases
 from app.cases.workflow import Stage
+from app.core.db import where_equal
 from app.reference.models import ViolationForm
 
 
@@ -99,9 +100,7 @@ def read_audit_page(session: Session, filters: ReadAuditFilters, after_id: int, 
         ReadAuditEntry.subject_nip_hash: filters.subject_nip_hash,
         ReadAuditEntry.case_id: filters.case_id,
     }
-    for column, value in equalities.items():
-        if value is not None:
-            statement = statement.where(column == value)
+    statement = where_equal(statement, equalities)
     if filters.recorded_from is not None:
         statement = statement.where(ReadAuditEntry.recorded_at >= filters.recorded_from)
     if filters.recorded_to is not None:

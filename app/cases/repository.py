@@ -12,6 +12,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case, CaseNumberCounter, CaseTransition
+from app.core.db import where_equal
 from app.reference.models import ViolationForm
 
 
@@ -90,9 +91,7 @@ def _filtered(statement: Select[Case], filters: CaseFilters) -> Select[Case]:
         Case.election_type: filters.election_type,
         Case.election_year: filters.election_year,
     }
-    for column, value in equalities.items():
-        if value is not None:
-            statement = statement.where(column == value)
+    statement = where_equal(statement, equalities)
     if filters.category is not None:
         statement = statement.where(
             Case.violation_code.in_(select(ViolationForm.code).where(ViolationForm.category == filters.category))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -124,3 +124,14 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def where_equal(statement: S, equalities: Mapping[Any, object]) -> S:
+    """Add ``column == value`` for every filter that was given (None means "not filtered")."""
+    for column, value in equalities.items():
+        if value is not None:
+            statement = statement.where(column == value)
+    return statement
