@@ -11,8 +11,23 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import ColumnElement, Exists, Select, and_, case, exists, func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Exists,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.cases.models import AgencyRecord, Case
 from app.reconciliation.models import (
@@ -32,35 +47,58 @@ WATCHED_STATES = (*ACTIVE_STATES, FindingState.SUPPRESSED.value)
 """States a run must revisit even when the screen no longer flags the case (to clear or reopen them)."""
 
 
-def lock_cases(session: Session, case_ids: Sequence[uuid.UUID]) -> None:
-    """Serialise re-checks of the same case (PostgreSQL row locks; SQLite already has a single writer)."""
-    if session.get_bind().dialect.name == "postgresql" and case_ids:
-        session.execute(select(Case.id).where(Case.id.in_(sorted(case_ids))).order_by(Case.id).with_for_update())
+@dataclass(slots=True)
+class LoadedCase:
+    case: Case
+    state: CaseState | None
+    records: list[AgencyRecord]
+    """In agency order."""
+
+
+def load_cases_for_check(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LoadedCase]:
+    """The cases with their stored comparison state and agency records, in one round trip. On PostgreSQL the
+    case rows are locked to serialise re-checks of the same case (SQLite already has a single writer)."""
+    statement = (
+        select(Case, CaseState, AgencyRecord)
+        .outerjoin(CaseState, CaseState.case_id == Case.id)
+        .outerjoin(AgencyRecord, AgencyRecord.case_id == Case.id)
+        .where(Case.id.in_(sorted(case_ids)))
+        .order_by(Case.id, AgencyRecord.agency)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(of=Case)
+    loaded: dict[uuid.UUID, LoadedCase] = {}
+    for row_case, state, record in session.execute(statement):
+        item = loaded.setdefault(row_case.id, LoadedCase(row_case, state, []))
+        if record is not None:
+            item.records.append(record)
+    return loaded
 
 
 def cases_by_id(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Case]:
     return {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(list(case_ids))))}
 
 
-def records_by_case(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[AgencyRecord]]:
-    grouped: dict[uuid.UUID, list[AgencyRecord]] = {case_id: [] for case_id in case_ids}
-    statement = select(AgencyRecord).where(AgencyRecord.case_id.in_(list(case_ids))).order_by(AgencyRecord.agency)
-    for record in session.scalars(statement):
-        grouped[record.case_id].append(record)
-    return grouped
-
-
-def states_by_case(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, CaseState]:
-    return {s.case_id: s for s in session.scalars(select(CaseState).where(CaseState.case_id.in_(list(case_ids))))}
-
-
-def update_record_columns(session: Session, record_id: uuid.UUID, values: dict[str, object]) -> None:
-    """Write derived columns without touching the record's version or updated_at: those describe the agency's
-    own data (its ETag and last change), not the comparison forms."""
-    session.execute(
-        update(AgencyRecord).where(AgencyRecord.id == record_id).values(**values, updated_at=AgencyRecord.updated_at),
-        execution_options={"synchronize_session": "fetch"},
+def update_record_columns(session: Session, changes: Sequence[tuple[AgencyRecord, dict[str, object]]]) -> None:
+    """Write derived columns of many records in one executemany, without touching the records' version or
+    updated_at: those describe the agency's own data (its ETag and last change), not the comparison forms.
+    Every change must carry the same columns."""
+    if not changes:
+        return
+    columns = list(changes[0][1])
+    statement = (
+        update(AgencyRecord)
+        .where(AgencyRecord.id == bindparam("record_id"))
+        .values({**{name: bindparam(f"new_{name}") for name in columns}, "updated_at": AgencyRecord.updated_at})
     )
+    parameters = [
+        {"record_id": record.id, **{f"new_{name}": value for name, value in values.items()}}
+        for record, values in changes
+    ]
+    session.connection().execute(statement, parameters)
+    for record, values in changes:  # the rows now hold these values: keep the loaded objects in step, unflagged
+        for name, value in values.items():
+            set_committed_value(record, name, value)
 
 
 def mark_seen(session: Session, finding_ids: Sequence[uuid.UUID], now: dt.datetime, run_id: uuid.UUID | None) -> None:

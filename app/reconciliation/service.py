@@ -181,11 +181,28 @@ def _high_water(record: AgencyRecord, stage: str | None) -> int | None:
     return max(ranks) if ranks else None
 
 
+DuplicateKey = tuple[str, dt.date]
+"""(canonical NIP, incident date): live cases sharing one are duplicates of each other."""
+RecordChange = tuple[AgencyRecord, dict[str, object]]
+
+
+def duplicate_key(state: CaseState | None) -> DuplicateKey | None:
+    if state is None or state.nip_canonical is None:
+        return None
+    return (state.nip_canonical, state.incident_date)
+
+
 @dataclass(slots=True)
 class Normalized:
     case: CaseFacts
     records: tuple[RecordFacts, ...]
     state: CaseState
+    previous_key: DuplicateKey | None
+    """The duplicate key stored before this write (None for a case never checked, or without a NIP)."""
+    evaluated_before: bool
+    """A state row existed: only then can the case have findings (a re-check stores the state first)."""
+    record_changes: list[RecordChange]
+    """Records whose stored comparison forms are out of date, with the new values (written in one batch)."""
 
 
 def normalize_case(
@@ -196,9 +213,12 @@ def normalize_case(
     reference: ReferenceData,
     as_of: dt.date,
 ) -> Normalized:
-    """Store the comparison forms of the case and each record (only rows whose derived values changed)."""
+    """Compute the comparison forms of the case and each record; update the case state, and list the records
+    whose derived values changed for the caller to write in one batch."""
     facts = case_facts(case, reference)
+    previous_key, evaluated_before = duplicate_key(state), state is not None
     record_list: list[RecordFacts] = []
+    record_changes: list[RecordChange] = []
     for record in records:
         stage = canonical_stage(record.stage)
         item = record_facts(record, reference, _high_water(record, stage))
@@ -215,7 +235,7 @@ def normalize_case(
             "normalizer_version": NORMALIZER_VERSION,
         }
         if any(getattr(record, name) != value for name, value in derived.items()):
-            repository.update_record_columns(session, record.id, derived)
+            record_changes.append((record, derived))
     if state is None:
         state = CaseState(case_id=case.id)
         session.add(state)
@@ -234,7 +254,7 @@ def normalize_case(
     for name, value in values.items():
         if getattr(state, name) != value:
             setattr(state, name, value)
-    return Normalized(facts, tuple(record_list), state)
+    return Normalized(facts, tuple(record_list), state, previous_key, evaluated_before, record_changes)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -267,6 +287,10 @@ class Evaluation:
     drafts: dict[str, FindingDraft]
     """finding_key -> draft"""
     deadline_date: dt.date | None
+    evaluated_before: bool
+    neighbours: frozenset[uuid.UUID]
+    """Other live cases sharing the case's duplicate key before or after this write: their duplicate findings
+    depend on this case."""
 
 
 def evaluate_cases(
@@ -275,33 +299,35 @@ def evaluate_cases(
     """Normalise and evaluate the cases with the data as stored now (no findings are written)."""
     if not case_ids:
         return []
-    repository.lock_cases(session, list(case_ids))
     session.flush()
     day = jakarta_day(as_of)
     reference = reference_data(session)
-    cases = repository.cases_by_id(session, case_ids)
-    records = repository.records_by_case(session, cases)
-    states = repository.states_by_case(session, cases)
+    loaded = repository.load_cases_for_check(session, case_ids)
     normalized = [
-        normalize_case(session, case, records[case_id], states.get(case_id), reference, day)
-        for case_id, case in sorted(cases.items())
+        normalize_case(session, item.case, item.records, item.state, reference, day)
+        for _, item in sorted(loaded.items())
     ]
+    repository.update_record_columns(session, [change for item in normalized for change in item.record_changes])
     session.flush()
-    keys = {
-        (n.state.nip_canonical, n.state.incident_date)
-        for n in normalized
-        if n.state.live and n.state.nip_canonical is not None
-    }
-    by_key: dict[tuple[str, dt.date], list[SiblingCase]] = {}
+    keys = {key for item in normalized for key in (item.previous_key, duplicate_key(item.state)) if key is not None}
+    by_key: dict[DuplicateKey, list[SiblingCase]] = {}
     for row in sorted(repository.live_cases_with_keys(session, keys), key=lambda row: str(row.case_id)):
         by_key.setdefault((row.nip_canonical, row.incident_date), []).append(SiblingCase(row.case_id, row.case_number))
     evaluations = []
     for item in normalized:
-        same_person_and_day = by_key.get((item.state.nip_canonical or "", item.state.incident_date), [])
+        current = duplicate_key(item.state)
+        same_person_and_day = by_key.get(current, []) if current is not None else []
         duplicates = tuple(s for s in same_person_and_day if item.state.live and s.id != item.case.id)
         context = CaseContext(item.case, item.records, duplicates, reference, day)
         drafts = {draft.key(item.case.id): draft for draft in evaluate(context, ruleset)}
-        evaluations.append(Evaluation(item.case, drafts, item.state.deadline_date))
+        neighbours = frozenset(
+            sibling.id
+            for key in {item.previous_key, current}
+            if key is not None
+            for sibling in by_key.get(key, [])
+            if sibling.id != item.case.id
+        )
+        evaluations.append(Evaluation(item.case, drafts, item.state.deadline_date, item.evaluated_before, neighbours))
     return evaluations
 
 
@@ -318,8 +344,22 @@ def refresh_cases(
     """Re-check the cases and bring their stored findings in line (open, keep, reopen, auto-resolve)."""
     stats = stats or SyncStats()
     evaluations = evaluate_cases(session, case_ids, as_of, ruleset)
-    all_keys = {key for evaluation in evaluations for key in evaluation.drafts}
-    existing = repository.findings_for_cases(session, [e.case.id for e in evaluations], all_keys)
+    return _sync_findings(session, ctx, evaluations, as_of, run_id, stats)
+
+
+def _sync_findings(
+    session: Session,
+    ctx: WriteContext,
+    evaluations: Sequence[Evaluation],
+    as_of: dt.datetime,
+    run_id: uuid.UUID | None,
+    stats: SyncStats,
+) -> SyncStats:
+    checked_before = [evaluation for evaluation in evaluations if evaluation.evaluated_before]
+    existing: dict[uuid.UUID, list[Finding]] = {}
+    if checked_before:
+        keys = {key for evaluation in checked_before for key in evaluation.drafts}
+        existing = repository.findings_for_cases(session, [e.case.id for e in checked_before], keys)
     now = utcnow()
     seen: list[uuid.UUID] = []
     for evaluation in evaluations:
@@ -511,16 +551,10 @@ def on_case_written(
     """
     moment = as_of or utcnow()
     ruleset = ruleset_of(settings_of(session))
-    session.flush()
-    previous = session.get(CaseState, case_id)
-    keys: set[tuple[str, dt.date]] = set()
-    if previous is not None and previous.nip_canonical is not None:
-        keys.add((previous.nip_canonical, previous.incident_date))
-    stats = refresh_cases(session, ctx, [case_id], moment, ruleset)
-    current = session.get(CaseState, case_id)
-    if current is not None and current.nip_canonical is not None:
-        keys.add((current.nip_canonical, current.incident_date))
-    siblings = {row.case_id for row in repository.live_cases_with_keys(session, keys)} - {case_id}
+    stats = SyncStats()
+    evaluations = evaluate_cases(session, [case_id], moment, ruleset)
+    _sync_findings(session, ctx, evaluations, moment, None, stats)
+    siblings = {sibling for evaluation in evaluations for sibling in evaluation.neighbours}
     if siblings:
         refresh_cases(session, ctx, siblings, moment, ruleset, stats=stats)
     return stats
