@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.cases.models import AgencyRecord, Case
+from app.core.db import where_equal
 from app.reconciliation.models import (
     ACTIVE_STATES,
     CaseState,
@@ -300,9 +301,7 @@ def filtered_findings(filters: FindingFilters) -> Select[Finding]:
         Finding.nip: filters.nip,
         Finding.province_code: filters.province_code,
     }
-    for column, value in equalities.items():
-        if value is not None:
-            statement = statement.where(column == value)
+    statement = where_equal(statement, equalities)
     if filters.min_severity_rank is not None:
         statement = statement.where(Finding.severity_rank >= filters.min_severity_rank)
     if filters.overdue_before is not None:
