@@ -40,7 +40,7 @@ from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
 from app.core.clock import today_in_jakarta
 from app.core.db import unit_of_work
 from app.core.deps import SessionDep, SettingsDep
-from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.pagination import CursorParam, KeysetPager, Page, PageSizeParam, time_id_key, time_id_position
 from app.core.problems import problem_responses
 from app.ledger import repository as ledger_repository
 from app.ledger.schemas import LedgerEntryRead
@@ -48,8 +48,6 @@ from app.ledger.schemas import LedgerEntryRead
 router = APIRouter(prefix="/audit", tags=["audit"], responses=problem_responses(400, 401, 403, 422))
 
 Auditor = Annotated[Principal, require(Scope.AUDIT_READ)]
-Limit = Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")]
-Cursor = Annotated[str | None, Query(max_length=512)]
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"
 EXPORT_BATCH = 500
@@ -124,13 +122,6 @@ def get_statistics(session: SessionDep, filters: CaseFiltersDep, _: Auditor) -> 
     )
 
 
-def _after(settings: SettingsDep, scope: str, cursor: str | None, filters: CaseFilters) -> Any:
-    if cursor is None:
-        return None
-    created_at, case_id = decode_cursor(settings.secret_key, scope, cursor, filters.as_dict())
-    return dt.datetime.fromisoformat(created_at), uuid.UUID(case_id)
-
-
 @router.get(
     "/overdue",
     summary="PPK follow-ups past their deadline: cases in REKOMENDASI whose deadline_date has passed",
@@ -141,20 +132,17 @@ def list_overdue_follow_ups(
     filters: CaseFiltersDep,
     audit: ReadAuditDep,
     _: Auditor,
-    limit: Limit = None,
-    cursor: Cursor = None,
+    limit: PageSizeParam = None,
+    cursor: CursorParam = None,
 ) -> Page[CaseRead]:
-    page_size = min(limit or settings.page_size_default, settings.page_size_max)
+    pager = KeysetPager.for_request(settings, "audit-overdue", filters.as_dict(), limit)
     query = repository.overdue_follow_ups(filters, today_in_jakarta())
-    rows = repository.cases_page(session, query, _after(settings, "audit-overdue", cursor, filters), page_size + 1)
-    audit.cases(rows[:page_size])
-    next_cursor = None
-    if len(rows) > page_size:
-        last = rows[page_size - 1]
-        next_cursor = encode_cursor(
-            settings.secret_key, "audit-overdue", [last.created_at.isoformat(), str(last.id)], filters.as_dict()
-        )
-    return Page[CaseRead](items=[cases_service.to_read(case) for case in rows[:page_size]], next_cursor=next_cursor)
+    rows, next_cursor = pager.split(
+        repository.cases_page(session, query, time_id_position(pager.position(cursor)), pager.fetch),
+        lambda case: time_id_key(case.created_at, case.id),
+    )
+    audit.cases(rows)
+    return Page[CaseRead](items=[cases_service.to_read(case) for case in rows], next_cursor=next_cursor)
 
 
 def _exported_cases(request: Request, audit: ReadAudit, filters: CaseFilters) -> Iterator[CaseRead]:
@@ -240,8 +228,8 @@ def list_read_audit(
     case_id: uuid.UUID | None = None,
     recorded_from: Annotated[dt.datetime | None, Query(description="Inclusive")] = None,
     recorded_to: Annotated[dt.datetime | None, Query(description="Exclusive")] = None,
-    limit: Limit = None,
-    cursor: Cursor = None,
+    limit: PageSizeParam = None,
+    cursor: CursorParam = None,
 ) -> Page[ReadAuditRead]:
     filters = ReadAuditFilters(
         client_id=client_id,
@@ -252,17 +240,12 @@ def list_read_audit(
         recorded_to=recorded_to,
     )
     cursor_filters = {k: str(v) for k, v in dataclasses.asdict(filters).items() if v is not None}
-    page_size = min(limit or settings.page_size_default, settings.page_size_max)
-    after = -1
-    if cursor is not None:
-        (after,) = decode_cursor(settings.secret_key, "read-audit", cursor, cursor_filters)
-    rows = repository.read_audit_page(session, filters, int(after), page_size + 1)
-    next_cursor = None
-    if len(rows) > page_size:
-        next_cursor = encode_cursor(settings.secret_key, "read-audit", [rows[page_size - 1].id], cursor_filters)
+    pager = KeysetPager.for_request(settings, "read-audit", cursor_filters, limit)
+    (after,) = pager.position(cursor) or [-1]
+    rows, next_cursor = pager.split(
+        repository.read_audit_page(session, filters, int(after), pager.fetch), lambda row: [row.id]
+    )
     if nip is not None:
         # Looking up a person's access trail is itself a processing of their personal data.
         audit.subject(nip)
-    return Page[ReadAuditRead](
-        items=[ReadAuditRead.model_validate(row) for row in rows[:page_size]], next_cursor=next_cursor
-    )
+    return Page[ReadAuditRead](items=[ReadAuditRead.model_validate(row) for row in rows], next_cursor=next_cursor)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from app.audit.service import ReadAuditDep
 from app.auth.dependencies import require
@@ -24,7 +23,7 @@ from app.cases.schemas import (
 )
 from app.core.deps import SessionDep, SettingsDep, WriteContextDep
 from app.core.etag import IfMatchHeader, etag_of
-from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.pagination import CursorParam, KeysetPager, Page, PageSizeParam, time_id_key, time_id_position
 from app.core.problems import problem_responses
 from app.idempotency.service import IdempotencyDep
 
@@ -70,23 +69,16 @@ def list_cases(
     filters: CaseFiltersDep,
     audit: ReadAuditDep,
     _: Reader,
-    limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageSizeParam = None,
+    cursor: CursorParam = None,
 ) -> Page[CaseRead]:
-    page_size = min(limit or settings.page_size_default, settings.page_size_max)
-    after = None
-    if cursor is not None:
-        created_at, case_id = decode_cursor(settings.secret_key, CURSOR_SCOPE, cursor, filters.as_dict())
-        after = (dt.datetime.fromisoformat(created_at), uuid.UUID(case_id))
-    rows = repository.list_cases(session, filters, after, page_size + 1)
-    audit.cases(rows[:page_size])
-    items = [service.to_read(case) for case in rows[:page_size]]
-    next_cursor = None
-    if len(rows) > page_size:
-        last = rows[page_size - 1]
-        next_cursor = encode_cursor(
-            settings.secret_key, CURSOR_SCOPE, [last.created_at.isoformat(), str(last.id)], filters.as_dict()
-        )
+    pager = KeysetPager.for_request(settings, CURSOR_SCOPE, filters.as_dict(), limit)
+    after = time_id_position(pager.position(cursor))
+    rows, next_cursor = pager.split(
+        repository.list_cases(session, filters, after, pager.fetch), lambda case: time_id_key(case.created_at, case.id)
+    )
+    audit.cases(rows)
+    items = [service.to_read(case) for case in rows]
     return Page[CaseRead](items=items, next_cursor=next_cursor)
 
 

@@ -7,17 +7,26 @@ with the service secret: a client can neither forge a position nor reuse a curso
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 
+from app.core.config import Settings
 from app.core.problems import BadRequest
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+PageSizeParam = Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")]
+CursorParam = Annotated[str | None, Query(max_length=512)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -55,3 +64,46 @@ def decode_cursor(secret: str, scope: str, cursor: str, filters: Mapping[str, An
         raise invalid
     key: list[Any] = data["k"]
     return key
+
+
+@dataclass(frozen=True, slots=True)
+class KeysetPager:
+    """One listing request: its page size and the scope and filters its cursors are bound to."""
+
+    secret: str
+    scope: str
+    filters: Mapping[str, Any]
+    size: int
+
+    @classmethod
+    def for_request(cls, settings: Settings, scope: str, filters: Mapping[str, Any], limit: int | None) -> KeysetPager:
+        return cls(
+            settings.secret_key, scope, filters, min(limit or settings.page_size_default, settings.page_size_max)
+        )
+
+    @property
+    def fetch(self) -> int:
+        """Rows to read: one more than a page, to know whether another page follows."""
+        return self.size + 1
+
+    def position(self, cursor: str | None) -> list[Any] | None:
+        """The sort key a cursor points after, or None to start at the beginning."""
+        return None if cursor is None else decode_cursor(self.secret, self.scope, cursor, self.filters)
+
+    def split(self, rows: Sequence[R], key: Callable[[R], list[Any]]) -> tuple[Sequence[R], str | None]:
+        """This page's rows (of ``fetch`` read) and the cursor to the next page, if there is one."""
+        if len(rows) <= self.size:
+            return rows, None
+        return rows[: self.size], encode_cursor(self.secret, self.scope, key(rows[self.size - 1]), self.filters)
+
+
+def time_id_key(moment: dt.datetime, row_id: uuid.UUID) -> list[Any]:
+    """A cursor key for listings ordered by (timestamp, id)."""
+    return [moment.isoformat(), str(row_id)]
+
+
+def time_id_position(position: list[Any] | None) -> tuple[dt.datetime, uuid.UUID] | None:
+    if position is None:
+        return None
+    moment, row_id = position
+    return dt.datetime.fromisoformat(moment), uuid.UUID(row_id)

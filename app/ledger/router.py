@@ -17,7 +17,7 @@ from app.auth.dependencies import require
 from app.auth.principal import Principal, Scope
 from app.core.db import unit_of_work
 from app.core.deps import SessionDep, SettingsDep
-from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.pagination import CursorParam, KeysetPager, Page, PageSizeParam
 from app.core.problems import BadRequest, NotFound, problem_responses
 from app.ledger import repository, service
 from app.ledger.export import export_records
@@ -35,8 +35,6 @@ from app.ledger.schemas import (
 router = APIRouter(prefix="/ledger", tags=["ledger"], responses=problem_responses(400, 401, 403, 422))
 
 Reader = Annotated[Principal, require(Scope.LEDGER_READ)]
-Limit = Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")]
-Cursor = Annotated[str | None, Query(max_length=512)]
 CURSOR_SCOPE = "ledger"
 NDJSON = "application/x-ndjson"
 
@@ -49,16 +47,13 @@ def _page(
     limit: int | None,
     cursor: str | None,
 ) -> Page[LedgerEntryRead]:
-    filters = {"case_id": str(case_id) if case_id else None}
-    page_size = min(limit or settings.page_size_default, settings.page_size_max)
-    after = -1
-    if cursor is not None:
-        (after,) = decode_cursor(settings.secret_key, CURSOR_SCOPE, cursor, filters)
-    rows = repository.list_entries(session, after_seq=int(after), limit=page_size + 1, case_id=case_id)
-    next_cursor = None
-    if len(rows) > page_size:
-        next_cursor = encode_cursor(settings.secret_key, CURSOR_SCOPE, [rows[page_size - 1].seq], filters)
-    items = [LedgerEntryRead.of(entry) for entry in rows[:page_size]]
+    pager = KeysetPager.for_request(settings, CURSOR_SCOPE, {"case_id": str(case_id) if case_id else None}, limit)
+    (after,) = pager.position(cursor) or [-1]
+    rows, next_cursor = pager.split(
+        repository.list_entries(session, after_seq=int(after), limit=pager.fetch, case_id=case_id),
+        lambda entry: [entry.seq],
+    )
+    items = [LedgerEntryRead.of(entry) for entry in rows]
     audit.entries(items)
     return Page[LedgerEntryRead](items=items, next_cursor=next_cursor)
 
@@ -70,8 +65,8 @@ def list_ledger_entries(
     audit: ReadAuditDep,
     _: Reader,
     case_id: Annotated[uuid.UUID | None, Query(description="Only entries about this case")] = None,
-    limit: Limit = None,
-    cursor: Cursor = None,
+    limit: PageSizeParam = None,
+    cursor: CursorParam = None,
 ) -> Page[LedgerEntryRead]:
     return _page(session, settings, audit, case_id, limit, cursor)
 
@@ -99,8 +94,8 @@ def list_case_ledger_entries(
     settings: SettingsDep,
     audit: ReadAuditDep,
     _: Reader,
-    limit: Limit = None,
-    cursor: Cursor = None,
+    limit: PageSizeParam = None,
+    cursor: CursorParam = None,
 ) -> Page[LedgerEntryRead]:
     if not repository.case_is_recorded(session, case_id):
         raise NotFound(f"The ledger holds no entry about case {case_id}.")

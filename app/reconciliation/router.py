@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import uuid
@@ -18,7 +17,7 @@ from app.auth.principal import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.deps import SessionDep, SettingsDep, WriteContextDep
 from app.core.etag import IfMatchHeader, etag_of
-from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.pagination import CursorParam, KeysetPager, Page, PageSizeParam, time_id_key, time_id_position
 from app.core.problems import NotFound, problem_responses
 from app.reconciliation import repository, runner, service
 from app.reconciliation.models import FindingState
@@ -142,22 +141,16 @@ def list_reconciliation_findings(
     session: SessionDep,
     settings: SettingsDep,
     filters: Filters,
-    limit: Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageSizeParam = None,
+    cursor: CursorParam = None,
 ) -> Page[FindingRead]:
-    page_size = min(limit or settings.page_size_default, settings.page_size_max)
-    after = None
-    if cursor is not None:
-        seen_at, finding_id = decode_cursor(settings.secret_key, CURSOR_SCOPE, cursor, filters.as_dict())
-        after = (dt.datetime.fromisoformat(seen_at), uuid.UUID(finding_id))
-    rows = repository.list_findings(session, filters, after, page_size + 1)
-    next_cursor = None
-    if len(rows) > page_size:
-        last = rows[page_size - 1]
-        next_cursor = encode_cursor(
-            settings.secret_key, CURSOR_SCOPE, [last.first_seen_at.isoformat(), str(last.id)], filters.as_dict()
-        )
-    return Page[FindingRead](items=[FindingRead.of(f) for f in rows[:page_size]], next_cursor=next_cursor)
+    pager = KeysetPager.for_request(settings, CURSOR_SCOPE, filters.as_dict(), limit)
+    after = time_id_position(pager.position(cursor))
+    rows, next_cursor = pager.split(
+        repository.list_findings(session, filters, after, pager.fetch),
+        lambda finding: time_id_key(finding.first_seen_at, finding.id),
+    )
+    return Page[FindingRead](items=[FindingRead.of(f) for f in rows], next_cursor=next_cursor)
 
 
 @router.get(
