@@ -24,7 +24,7 @@ from fastapi import FastAPI
 
 from app.auth import service
 from app.auth.dependencies import current_principal, require
-from app.auth.principal import Agency, Principal, Role, Scope
+from app.core.actor import Agency, Principal, Role, Scope
 from app.auth.registry import registry_session
 from app.auth.runtime import auth_runtime
 from app.bootstrap import prepare

@@ -35,11 +35,11 @@ from typing import Any, cast
 import psycopg
 from sqlalchemy import text
 
-from app.auth.principal import Agency, Principal, Role
+from app.core.actor import Agency, Principal, Role
 from app.cases.models import AgencyRecord, Case
 from app.core.config import JAKARTA, Environment, Settings
 from app.core.db import make_engine, make_sessionmaker
-from app.core.deps import WriteContext
+from app.core.actor import WriteContext
 from app.migrations_runner import upgrade_to_head
 from app.reconciliation import repository
 from app.reconciliation.models import RunMode

@@ -14,7 +14,6 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -31,14 +30,14 @@ from app.audit.schemas import (
 )
 from app.audit.service import ReadAudit, ReadAuditDep, subject_hash
 from app.auth.dependencies import require
-from app.auth.principal import Agency, Principal, Scope
+from app.core.actor import Agency, Principal, Scope
 from app.cases import repository as cases_repository
 from app.cases import service as cases_service
 from app.cases.filters import PRINTABLE, CaseFiltersDep
 from app.cases.repository import CaseFilters
 from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
 from app.core.clock import today_in_jakarta
-from app.core.db import unit_of_work
+from app.core.db import transaction
 from app.core.deps import SessionDep, SettingsDep
 from app.core.pagination import CursorParam, KeysetPager, Page, PageSizeParam, time_id_key, time_id_position
 from app.core.problems import problem_responses
@@ -150,7 +149,7 @@ def _exported_cases(request: Request, audit: ReadAudit, filters: CaseFilters) ->
     query = cases_repository.filtered_cases(filters)
     after: tuple[dt.datetime, uuid.UUID] | None = None
     while True:
-        with contextmanager(unit_of_work)(request.app.state.sessionmaker) as session:
+        with transaction(request.app.state.sessionmaker) as session:
             rows = repository.cases_page(session, query, after, EXPORT_BATCH)
             dataclasses.replace(audit, session=session).cases(rows)
             batch = [cases_service.to_read(case) for case in rows]

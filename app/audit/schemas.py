@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth.principal import Agency
+from app.core.actor import Agency
 from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
 from app.core.schemas import ReadSchema
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import ReadAuditEntry
 from app.auth.dependencies import current_principal
-from app.auth.principal import Principal
+from app.core.actor import Principal
 from app.cases.models import AgencyRecord, Case
 from app.core.db import utcnow
 from app.core.deps import SessionDep, SettingsDep

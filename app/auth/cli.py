@@ -8,7 +8,7 @@ import typer
 
 from app.auth import service
 from app.auth.models import OAuthClient
-from app.auth.principal import Agency, Role, Scope
+from app.core.actor import Agency, Role, Scope
 from app.auth.registry import registry_session
 from app.auth.runtime import load_issuer
 from app.bootstrap import prepare

@@ -15,7 +15,7 @@ from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
-from app.auth.principal import SCOPE_DESCRIPTIONS, Principal, Scope
+from app.core.actor import SCOPE_DESCRIPTIONS, Principal, Scope
 from app.auth.runtime import auth_runtime
 from app.auth.verifier import InvalidToken, IssuerUnavailable
 from app.core.problems import Forbidden, ServiceUnavailable, Unauthorized

@@ -11,7 +11,7 @@ from typing import Any
 from jose import jwt
 
 from app.auth.keys import SigningKey
-from app.auth.principal import Agency, Role, Scope
+from app.core.actor import Agency, Role, Scope
 from app.auth.verifier import AGENCY_CLAIM, ROLE_CLAIM
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068 media type, not a secret

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import Boolean, CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.auth.principal import Agency, Role, Scope
+from app.core.actor import Agency, Role, Scope
 from app.core.db import Base, TZDateTime, utcnow
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.auth import repository, service
-from app.auth.principal import Agency, Role
+from app.core.actor import Agency, Role
 from app.core.config import Environment, Settings
-from app.core.db import make_engine, make_sessionmaker, unit_of_work
+from app.core.db import make_engine, make_sessionmaker, transaction
 
 DEMO_CLIENTS_FILE = "demo-clients.json"
 DEMO_PREFIX = "demo-"
@@ -24,12 +24,11 @@ logger = logging.getLogger("sbt.auth")
 
 @contextlib.contextmanager
 def registry_session(settings: Settings) -> Iterator[Session]:
-    """A session committed when the block succeeds, carrying the settings the ledger needs."""
+    """A session committed when the block succeeds (command line and first start)."""
     engine = make_engine(settings.sqlalchemy_url)
     try:
-        factory = make_sessionmaker(engine)
-        factory.configure(info={"settings": settings})
-        yield from unit_of_work(factory)
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
     finally:
         engine.dispose()
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import service
 from app.auth.dependencies import TOKEN_URL, require
-from app.auth.principal import Scope
+from app.core.actor import Scope
 from app.auth.runtime import AuthRuntime, auth_runtime
 from app.auth.schemas import (
     AuthorizationServerMetadata,

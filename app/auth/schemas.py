@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.models import OAuthClient
-from app.auth.principal import Agency, Role, Scope
+from app.core.actor import Agency, Role, Scope
 
 OAuthErrorCode = Literal[
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",

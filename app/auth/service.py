@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from app.auth import repository
 from app.auth.hashing import dummy_hash, hash_secret, new_client_secret, verify_secret
 from app.auth.models import OAuthClient
-from app.auth.principal import Agency, Principal, Role, Scope
+from app.core.actor import Agency, Principal, Role, Scope
 from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.db import utcnow
-from app.core.deps import WriteContext
+from app.core.actor import WriteContext
 from app.core.problems import Conflict, NotFound, ValidationProblem
 from app.ledger.service import append_at_commit
 

@@ -21,7 +21,7 @@ from jose.backends.base import Key
 from jose.exceptions import ExpiredSignatureError
 
 from app.auth.jwks import JWKSCache, KeysUnavailable, UnknownKey
-from app.auth.principal import AGENCY_SCOPES, AUDITOR_SCOPES, Agency, Principal, Role, Scope
+from app.core.actor import AGENCY_SCOPES, AUDITOR_SCOPES, Agency, Principal, Role, Scope
 
 ALLOWED_ALGORITHMS = frozenset({"ES256", "PS256", "RS256"})
 ACCEPTED_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt", "jwt"})

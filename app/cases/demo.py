@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.auth.principal import AGENCY_SCOPES, Agency, Principal, Role
+from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role
 from app.cases import service
 from app.cases.models import Case
 from app.cases.schemas import AgencyRecordCreate, CaseCreate, ElectionType, Phase, ReportSource, TransitionCreate
@@ -20,7 +20,7 @@ from app.cases.workflow import TERMINAL_STAGES, Action, Stage, actions_from
 from app.core.clock import today_in_jakarta
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
-from app.core.deps import WriteContext
+from app.core.actor import WriteContext
 from app.reference.repository import agency_acting_for
 
 # Weights follow the published mixes (domain brief §4.1): KASN's top provinces, Kemendagri's 2024 violation mix.

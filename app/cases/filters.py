@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from app.auth.principal import Agency
+from app.core.actor import Agency
 from app.cases.repository import CaseFilters
 from app.cases.schemas import ElectionType
 from app.cases.workflow import Stage

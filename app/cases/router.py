@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response, status
 
 from app.audit.service import ReadAuditDep
 from app.auth.dependencies import require
-from app.auth.principal import Principal, Scope
+from app.core.actor import Principal, Scope
 from app.cases import repository, service
 from app.cases.filters import CaseFiltersDep
 from app.cases.schemas import (

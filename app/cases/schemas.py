@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from app.auth.principal import Agency
+from app.core.actor import Agency
 from app.cases.nip import validate_nip
 from app.cases.workflow import Action, Stage
 from app.core.schemas import Code, InputSchema, ReadSchema, Text200

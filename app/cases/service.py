@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Principal
+from app.core.actor import Principal
 from app.cases import repository
 from app.cases.models import AgencyRecord, Case, CaseTransition
 from app.cases.nip import parse_nip
@@ -32,7 +32,7 @@ from app.cases.workflow import (
 )
 from app.core.clock import add_working_days, today_in_jakarta
 from app.core.config import Settings
-from app.core.deps import WriteContext
+from app.core.actor import WriteContext
 from app.core.etag import check_if_match
 from app.core.problems import (
     AgencyNotPermitted,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from app.auth.principal import Agency
+from app.core.actor import Agency
 
 
 class Stage(enum.StrEnum):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.audit.service import ReadAuditDep
 from app.auth.dependencies import require
-from app.auth.principal import Principal, Scope
+from app.core.actor import Principal, Scope
 from app.changes import repository
 from app.core.deps import SessionDep, SettingsDep
 from app.core.problems import problem_responses

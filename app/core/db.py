@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event
@@ -110,10 +111,12 @@ def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmake
     return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
 
 
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Yield one session for a request: commit if the handler succeeded, roll back otherwise.
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: a session that commits if the block succeeds and rolls back if it raises.
 
-    This is the only place that commits request work, so a change and its ledger entry land together.
+    The only place in SBT that commits (a test enforces it): requests, write flows, the CLI, reconciliation runs,
+    exports and demo data all use it, so a change and its ledger entries land together or not at all.
     """
     session = factory()
     try:

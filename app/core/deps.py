@@ -5,16 +5,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import current_principal
-from app.auth.principal import Principal
+from app.core.actor import Principal, WriteContext
 from app.core.config import Settings
-from app.core.db import unit_of_work
+from app.core.db import transaction
 
 
 def get_settings_from_app(request: Request) -> Settings:
@@ -23,22 +22,14 @@ def get_settings_from_app(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    yield from unit_of_work(request.app.state.sessionmaker)
+    with transaction(request.app.state.sessionmaker) as session:
+        yield session
 
 
 # scope="function": the commit runs when the handler returns, before the response is sent, so a failed commit
 # is an error response rather than an acknowledged write that was never stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
-
-
-@dataclass(frozen=True, slots=True)
-class WriteContext:
-    """Everything a writing service needs to know about the request that caused the write."""
-
-    principal: Principal
-    body_sha256: str
-    request_id: str
 
 
 async def get_write_context(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.dependencies import current_principal
-from app.auth.principal import Principal
+from app.core.actor import Principal
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.deps import SessionDep

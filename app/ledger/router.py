@@ -6,7 +6,6 @@ import dataclasses
 import json
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -14,8 +13,8 @@ from fastapi.responses import StreamingResponse
 
 from app.audit.service import ReadAuditDep
 from app.auth.dependencies import require
-from app.auth.principal import Principal, Scope
-from app.core.db import unit_of_work
+from app.core.actor import Principal, Scope
+from app.core.db import transaction
 from app.core.deps import SessionDep, SettingsDep
 from app.core.pagination import CursorParam, KeysetPager, Page, PageSizeParam
 from app.core.problems import BadRequest, NotFound, problem_responses
@@ -218,7 +217,7 @@ def export_ledger(request: Request, settings: SettingsDep, audit: ReadAuditDep, 
 
     def audit_batch(entries: Sequence[LedgerEntryRead]) -> None:
         """Each batch's read audit commits before the batch is sent (the request's session is gone by then)."""
-        with contextmanager(unit_of_work)(factory) as session:
+        with transaction(factory) as session:
             dataclasses.replace(audit, session=session).entries(entries)
 
     def lines() -> Iterator[str]:

@@ -1,7 +1,8 @@
 """Appending to the ledger, signing checkpoints and answering proofs.
 
-``append_entry`` is called by every writing service inside the request's transaction: it flushes but never
-commits, so a change and its ledger entry become durable together or not at all.
+Domain services describe what they changed as ``LedgerChange`` values; the write flow of the use case appends
+them with ``append_changes`` in the same transaction as the change, just before its commit, so a change and its
+ledger entry become durable together or not at all.
 """
 
 from __future__ import annotations
@@ -9,23 +10,22 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings, get_settings
+from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.deps import WriteContext
+from app.core.actor import WriteContext
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository
 from app.ledger.canonical import canonical_json
 from app.ledger.merkle import (
-    EMPTY_ROOT,
     CompactRange,
     ProofError,
     consistency_proof_ranges,
@@ -41,8 +41,6 @@ from app.ledger.note import Checkpoint, NoteSigner
 from app.ledger.signing import load_signer
 
 ENTRY_FORMAT_VERSION = 1
-NOT_RECORDED = -1
-"""``seq`` of the entry returned when ledger appends are switched off (benchmarks only)."""
 SIGNED_IN_SESSION = "ledger_signed_checkpoint"
 """``session.info`` flag: this session signed a checkpoint that may not be committed yet."""
 
@@ -57,11 +55,6 @@ _committed_checkpoint: WeakKeyDictionary[Engine | Connection, _SignedMark] = Wea
 """Per database, a checkpoint this process has seen committed. Checkpoints are append-only and signed in
 tree-size order, so the latest one is at least this recent: when this one is not yet due, neither is the
 latest, and appends skip the checkpoint query."""
-
-
-def ledger_settings(session: Session) -> Settings:
-    settings = session.info.get("settings")
-    return settings if isinstance(settings, Settings) else get_settings()
 
 
 def signer_for(settings: Settings) -> NoteSigner:
@@ -103,73 +96,33 @@ def entry_envelope(
 
 
 @dataclass(frozen=True, slots=True)
-class _Change:
-    ctx: WriteContext
+class LedgerChange:
+    """One change as the domain that made it describes it; the write flow appends it with ``append_changes``."""
+
     entry_type: str
     payload: Mapping[str, Any]
-    case_id: uuid.UUID | None
+    case_id: uuid.UUID | None = None
 
 
-PENDING_CHANGES = "ledger_pending_changes"
+def append_changes(
+    session: Session, settings: Settings, ctx: WriteContext, changes: Sequence[LedgerChange]
+) -> list[LedgerEntry]:
+    """Append a write's entries (and the perfect nodes they complete) in the caller's transaction; flush only.
 
-
-def append_entry(
-    session: Session,
-    ctx: WriteContext,
-    *,
-    entry_type: str,
-    payload: Mapping[str, Any],
-    case_id: uuid.UUID | None = None,
-) -> LedgerEntry:
-    """Append one entry (and the perfect nodes it completes) in the caller's transaction now; flush only."""
-    return _append(session, [_Change(ctx, entry_type, payload, case_id)])[0]
-
-
-def append_at_commit(
-    session: Session,
-    ctx: WriteContext,
-    *,
-    entry_type: str,
-    payload: Mapping[str, Any],
-    case_id: uuid.UUID | None = None,
-) -> None:
-    """Record a change for the ledger; its entry is appended when the caller's transaction commits.
-
-    Writing services use this: the log lock is then held only for the final append and the commit, not for
-    the rest of the request's work, and all of a request's entries are appended in one step, in call order.
-    The payload is checked now, so a payload that cannot be recorded fails the request before anything else.
+    Called by the write flow as its last step before the commit: the log lock taken here is then held only
+    for the append and the commit, not for the rest of the request's work. Entries keep the order given.
     """
-    canonical_json(payload)
-    session.info.setdefault(PENDING_CHANGES, []).append(_Change(ctx, entry_type, payload, case_id))
-
-
-@event.listens_for(Session, "before_commit")
-def _append_pending_changes(session: Session) -> None:
-    pending: list[_Change] = session.info.pop(PENDING_CHANGES, [])
-    if pending:
-        _append(session, pending)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_pending_changes(session: Session) -> None:
-    session.info.pop(PENDING_CHANGES, None)
-
-
-def _append(session: Session, changes: list[_Change]) -> list[LedgerEntry]:
-    settings = ledger_settings(session)
-    if not settings.ledger_enabled:
-        return [
-            _build_entry(NOT_RECORDED, c.ctx, c.entry_type, c.payload, c.case_id, prev_root=EMPTY_ROOT) for c in changes
-        ]
+    if not changes:
+        return []
+    for change in changes:
+        canonical_json(change.payload)  # a payload that cannot be recorded fails before the lock is taken
     # Flush the caller's pending changes first, so that their errors stay theirs and the lock is held briefly.
     session.flush()
     repository.lock_log(session)
     tree = _stored_frontier(session)
     entries: list[LedgerEntry] = []
     for change in changes:
-        entry = _build_entry(
-            tree.size, change.ctx, change.entry_type, change.payload, change.case_id, prev_root=tree.root()
-        )
+        entry = _build_entry(tree.size, ctx, change, prev_root=tree.root())
         session.add(entry)
         session.add_all(
             LedgerNode(level=level, position=position, hash=node)
@@ -202,27 +155,24 @@ def _stored_frontier(session: Session) -> CompactRange:
     return CompactRange(size, [stored[node] for node in frontier_ids])
 
 
-def _build_entry(
-    seq: int,
-    ctx: WriteContext,
-    entry_type: str,
-    payload: Mapping[str, Any],
-    case_id: uuid.UUID | None,
-    *,
-    prev_root: bytes,
-) -> LedgerEntry:
+def _build_entry(seq: int, ctx: WriteContext, change: LedgerChange, *, prev_root: bytes) -> LedgerEntry:
     recorded_at = utcnow()
     envelope = entry_envelope(
-        seq=seq, recorded_at=recorded_at, ctx=ctx, entry_type=entry_type, payload=payload, case_id=case_id
+        seq=seq,
+        recorded_at=recorded_at,
+        ctx=ctx,
+        entry_type=change.entry_type,
+        payload=change.payload,
+        case_id=change.case_id,
     )
     data = canonical_json({**envelope, "prev_root": base64.b64encode(prev_root).decode()})
     return LedgerEntry(
         seq=seq,
         recorded_at=recorded_at,
-        entry_type=entry_type,
+        entry_type=change.entry_type,
         agency=ctx.principal.agency.value if ctx.principal.agency else None,
         client_id=ctx.principal.client_id,
-        case_id=case_id,
+        case_id=change.case_id,
         request_id=ctx.request_id,
         body_sha256=ctx.body_sha256,
         leaf_data=data,

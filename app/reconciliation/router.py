@@ -13,7 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 from fastapi.responses import StreamingResponse
 
 from app.auth.dependencies import require
-from app.auth.principal import Agency, Principal, Scope
+from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.deps import SessionDep, SettingsDep, WriteContextDep
 from app.core.etag import IfMatchHeader, etag_of

@@ -21,7 +21,7 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from app.auth.principal import Agency
+from app.core.actor import Agency
 from app.cases.nip import NIP_LENGTH, InvalidNip, parse_nip
 from app.cases.workflow import TERMINAL_STAGES, Stage
 from app.reconciliation.normalize import (

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from app.auth.dependencies import require
-from app.auth.principal import Principal, Scope
+from app.core.actor import Principal, Scope
 from app.core.deps import SessionDep
 from app.core.problems import problem_responses
 from app.reference import repository

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Scope
+from app.core.actor import Scope
 from app.cases.models import AgencyRecord, Case
 from app.cases.schemas import AgencyRecordRead
 from app.cases.service import to_read

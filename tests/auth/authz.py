@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.auth import service
-from app.auth.principal import Agency, Role
+from app.core.actor import Agency, Role
 from tests.authz import ADMIN_ONLY, PUBLIC, Call, CallFactory, MatrixContext, Row, statuses
 
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from app.auth import service
 from app.auth.models import OAuthClient
-from app.auth.principal import Agency, Role
+from app.core.actor import Agency, Role
 from app.auth.registry import DEMO_CLIENTS_FILE, ensure_demo_clients, registry_session
 from app.cli import cli
 from app.core.config import Environment, Settings, get_settings

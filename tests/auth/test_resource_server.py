@@ -199,7 +199,7 @@ def test_a_role_never_gains_scopes_beyond_its_grantable_set(client: TestClient, 
 
 
 def test_missing_scope_is_403_insufficient_scope(client: TestClient, auth_headers: AuthHeaders) -> None:
-    from app.auth.principal import Scope
+    from app.core.actor import Scope
 
     response = client.get(READ_ROUTE, headers=auth_headers("BKN", scopes=[Scope.LEDGER_READ]))
     assert response.status_code == 403

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import service
 from app.auth.models import OAuthClient
-from app.auth.principal import Agency, Role, Scope
+from app.core.actor import Agency, Role, Scope
 from app.auth.service import IssuedCredentials
 
 TOKEN = "/oauth/token"

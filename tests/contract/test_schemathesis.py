@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from app.auth.principal import Agency, Scope
+from app.core.actor import Agency, Scope
 from tests.auth_helpers import AuthHeaders
 from tests.factories import create_case
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth.principal import Agency, Principal, Role
-from app.core.deps import WriteContext
+from app.core.actor import Agency, Principal, Role
+from app.core.actor import WriteContext
 from app.ledger.models import LedgerEntry
 from app.ledger.service import append_entry
 

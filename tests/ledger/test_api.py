@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.auth.principal import Scope
+from app.core.actor import Scope
 from app.ledger.merkle import verify_consistency, verify_inclusion
 from app.ledger.note import NoteVerifier, open_checkpoint
 from tests.auth_helpers import AuthHeaders

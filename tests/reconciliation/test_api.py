@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.principal import Scope
+from app.core.actor import Scope
 from app.ledger.models import LedgerEntry
 from app.reconciliation.service import on_case_written
 from tests.auth_helpers import AuthHeaders

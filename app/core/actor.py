@@ -1,4 +1,8 @@
-"""Who is calling: agencies, scopes and the authenticated principal."""
+"""Who acts: the five agencies, OAuth2 scopes, the authenticated principal and the context of a write.
+
+Framework-free vocabulary shared by every domain: the ledger records the actor of each entry, services check the
+acting agency, the web layer builds these from the verified token and the request.
+"""
 
 from __future__ import annotations
 
@@ -76,6 +80,11 @@ class Principal:
     scopes: frozenset[Scope] = field(default_factory=frozenset)
     agency: Agency | None = None
 
-    @property
-    def is_auditor(self) -> bool:
-        return self.role is Role.AUDITOR
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """Everything a writing service needs to know about the request (or command) that caused the write."""
+
+    principal: Principal
+    body_sha256: str
+    request_id: str
