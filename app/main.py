@@ -7,13 +7,13 @@ import logging
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from app.api import api_router, root_router
+from app.api.dependencies.idempotency import install_replay_handler
+from app.api.openapi import install_openapi
+from app.api.problems import install_problem_handlers
+from app.api.ratelimit import install_rate_limit
+from app.api.routes import api_router, root_router
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
-from app.core.openapi import install_openapi
-from app.core.problems import install_problem_handlers
-from app.core.ratelimit import install_rate_limit
-from app.idempotency.service import install_replay_handler
 
 DESCRIPTION = """
 SBT (Sistem Berbagi Terintegrasi) is the shared record of ASN political-neutrality cases between Bawaslu, KASN,

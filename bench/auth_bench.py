@@ -22,13 +22,12 @@ from typing import Annotated
 import httpx
 from fastapi import FastAPI
 
+from app.api.dependencies.auth import auth_runtime, current_principal, require
 from app.auth import service
-from app.auth.dependencies import current_principal, require
-from app.core.actor import Agency, Principal, Role, Scope
 from app.auth.registry import registry_session
-from app.auth.runtime import auth_runtime
-from app.bootstrap import prepare
+from app.core.actor import Agency, Principal, Role, Scope
 from app.core.config import Environment, Settings
+from app.flows.bootstrap import prepare
 from app.main import create_app
 
 ROUTES = ("/bench/whoami", "/api/v1/reference/agencies")
@@ -46,6 +45,7 @@ def build(data_dir: Path) -> tuple[FastAPI, str, Principal]:
     with registry_session(settings) as session:
         service.create_client(
             session,
+            settings,
             service.operator_context("bench", {}),
             name="bench",
             role=Role.AGENCY,

@@ -69,8 +69,13 @@ class Server:
 
 
 @contextlib.contextmanager
-def live_server(database_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
-    """`sbt serve` in a subprocess (development mode, so demo clients exist), stopped afterwards."""
+def live_server(
+    database_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None, asgi_app: str | None = None
+) -> Iterator[Server]:
+    """`sbt serve` in a subprocess (development mode, so demo clients exist), stopped afterwards.
+
+    ``asgi_app`` (``module:attribute``) serves another ASGI app instead, after ``sbt migrate`` prepared the data.
+    """
     with tempfile.TemporaryDirectory() as data_dir:
         port = free_port()
         env = os.environ | {
@@ -80,8 +85,12 @@ def live_server(database_url: str, *, workers: int = 1, extra_env: dict[str, str
             "SBT_LOG_LEVEL": "WARNING",
         }
         env |= extra_env or {}
+        command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)]
+        if asgi_app is not None:
+            subprocess.run([sys.executable, "-m", "app.cli", "migrate"], cwd=ROOT, env=env, check=True)
+            command = [sys.executable, "-m", "uvicorn", asgi_app, "--port", str(port), "--workers", str(workers)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)],
+            command,
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -23,13 +23,13 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from app.core.db import make_engine, make_sessionmaker, utcnow
+from app.core.migrations import upgrade_to_head
 from app.ledger import service
 from app.ledger.canonical import canonical_json
 from app.ledger.merkle import CompactRange, leaf_hash
 from app.ledger.models import LedgerEntry, LedgerNode
 from app.ledger.note import Checkpoint, NoteSigner
 from app.ledger.verify import export_header, verify_export, write_record
-from app.migrations_runner import upgrade_to_head
 from bench.cases_bench import _drive
 from bench.common import live_server, scratch_database
 
@@ -39,8 +39,8 @@ ORIGIN = "bench.sbt.example/ledger"
 def write_throughput(kind: str, requests: int, concurrency: int, workers: int) -> None:
     rates: dict[bool, float] = {}
     for enabled in (True, False):
-        env = {"SBT_LEDGER_ENABLED": str(enabled).lower()}
-        with scratch_database(kind) as url, live_server(url, workers=workers, extra_env=env) as server:
+        asgi_app = None if enabled else "bench.without_ledger:app"
+        with scratch_database(kind) as url, live_server(url, workers=workers, asgi_app=asgi_app) as server:
             token = server.token("demo-bawaslu")
             asyncio.run(_drive(server.base_url, token, min(50, requests), concurrency))  # warm-up
             latencies, elapsed, failures = asyncio.run(_drive(server.base_url, token, requests, concurrency))

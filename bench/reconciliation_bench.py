@@ -35,12 +35,11 @@ from typing import Any, cast
 import psycopg
 from sqlalchemy import text
 
-from app.core.actor import Agency, Principal, Role
 from app.cases.models import AgencyRecord, Case
+from app.core.actor import Agency, Principal, Role, WriteContext
 from app.core.config import JAKARTA, Environment, Settings
-from app.core.db import make_engine, make_sessionmaker
-from app.core.actor import WriteContext
-from app.migrations_runner import upgrade_to_head
+from app.core.db import make_engine, make_sessionmaker, transaction
+from app.core.migrations import upgrade_to_head
 from app.reconciliation import repository
 from app.reconciliation.models import RunMode
 from app.reconciliation.normalize import NORMALIZER_VERSION, canonical_stage, stage_rank
@@ -51,7 +50,7 @@ from app.reconciliation.rules import (
     live_deadline,
     record_has_local_issue,
 )
-from app.reconciliation.runner import create_run, execute_run, transaction
+from app.reconciliation.runner import create_run, execute_run
 from app.reconciliation.service import (
     case_facts,
     compared_fingerprint,
@@ -310,7 +309,7 @@ def measure(url: str, samples: int, data_dir: Path) -> dict[str, Any]:
         with transaction(factory) as session:
             run_id = create_run(session, "bench", RunMode.FULL, AS_OF, None, True).id
         started = time.perf_counter()
-        run = execute_run(factory, run_id)
+        run = execute_run(factory, settings, run_id)
         result[label] = {"seconds": round(time.perf_counter() - started, 2), "status": run.status, **run.stats}
     result["ratio_full_steady_to_screen"] = round(
         result["full_run_steady"]["seconds"] / result["screen_sql_seconds"], 1

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from app.core.config import Settings
-from app.core.openapi import render_openapi
+from app.api.openapi import render_openapi
 from app.main import create_app
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"

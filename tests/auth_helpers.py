@@ -8,11 +8,11 @@ from typing import Protocol
 
 from fastapi import FastAPI
 
+from app.api.dependencies.auth import auth_runtime
 from app.auth.hashing import hash_secret, new_client_secret
 from app.auth.models import OAuthClient
-from app.core.actor import Agency, Role, Scope
-from app.auth.runtime import auth_runtime
 from app.auth.verifier import GRANTABLE_SCOPES
+from app.core.actor import Agency, Role, Scope
 from app.core.db import utcnow
 
 

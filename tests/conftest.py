@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Environment, Settings
 from app.core.db import make_sessionmaker
+from app.core.migrations import upgrade_to_head
 from app.main import create_app
-from app.migrations_runner import upgrade_to_head
 from tests.auth_helpers import AuthHeaders, make_auth_headers
 
 TEST_DATABASE = os.environ.get("SBT_TEST_DATABASE", "sqlite")

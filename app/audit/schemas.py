@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.actor import Agency
 from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
+from app.core.actor import Agency
 from app.core.schemas import ReadSchema
 
 

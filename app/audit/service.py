@@ -1,7 +1,8 @@
 """Recording who read whose personal data (UU PDP No. 27/2022: every processing activity is recorded).
 
-Routes that return a NIP or a name take ``ReadAuditDep`` and call ``cases``/``records``/``entries`` with what they
-return; the rows go into the request's own transaction, so a read that cannot be audited does not happen.
+Routes that return a NIP or a name take a ``ReadAudit`` (``app.api.dependencies.read_audit``) and call
+``cases``/``records``/``entries`` with what they return; the rows go into the request's own transaction, so a read
+that cannot be audited does not happen.
 """
 
 from __future__ import annotations
@@ -11,20 +12,15 @@ import hmac
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from app.audit.models import ReadAuditEntry
-from app.auth.dependencies import current_principal
-from app.core.actor import Principal
 from app.cases.models import AgencyRecord, Case
+from app.core.actor import Principal
 from app.core.db import utcnow
-from app.core.deps import SessionDep, SettingsDep
 from app.ledger.schemas import LedgerEntryRead
-
-PURPOSE_HEADER = "X-Purpose"
 
 
 def subject_hash(secret: str, nip: str) -> str:
@@ -87,32 +83,3 @@ def _personal_data(payload: Mapping[str, Any]) -> Iterable[tuple[uuid.UUID | Non
         if isinstance(value, Mapping) and ("nip" in value or "name" in value):
             record_id = value.get("id") if "agency" in value and "case_id" in value else None
             yield (uuid.UUID(record_id) if record_id else None), value.get("nip")
-
-
-def get_read_audit(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: Annotated[Principal, Depends(current_principal)],
-    purpose: Annotated[
-        str | None,
-        Header(
-            alias=PURPOSE_HEADER,
-            max_length=200,
-            description="Why you read this personal data (legal basis, case or letter reference); kept in the "
-            "read audit (UU PDP).",
-        ),
-    ] = None,
-) -> ReadAudit:
-    route = request.scope.get("route")
-    return ReadAudit(
-        session=session,
-        principal=principal,
-        secret=settings.secret_key,
-        request_id=request.headers.get("X-Request-ID") or str(uuid.uuid4()),
-        purpose=purpose,
-        operation=getattr(route, "name", request.url.path)[:100],
-    )
-
-
-ReadAuditDep = Annotated[ReadAudit, Depends(get_read_audit, scope="function")]

@@ -11,8 +11,8 @@ from typing import Any
 from jose import jwt
 
 from app.auth.keys import SigningKey
-from app.core.actor import Agency, Role, Scope
 from app.auth.verifier import AGENCY_CLAIM, ROLE_CLAIM
+from app.core.actor import Agency, Role, Scope
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068 media type, not a secret
 

@@ -59,6 +59,7 @@ def ensure_demo_clients(settings: Settings) -> Path | None:
             label = agency.value if agency else role.value
             credentials = service.create_client(
                 session,
+                settings,
                 ctx,
                 name=f"Demo {label} system",
                 role=role,

@@ -1,14 +1,12 @@
-"""Per-application auth components, built on first use from the app's settings."""
+"""Per-application auth components (verifier, embedded issuer, client status cache), built from settings."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.applications import Starlette
 
 from app.auth import repository
 from app.auth.issuer import TokenIssuer
@@ -94,19 +92,3 @@ def build_runtime(
         client_is_active=client_status.is_active if client_status else None,
     )
     return AuthRuntime(verifier=verifier, issuer=issuer, client_status=client_status)
-
-
-_build_lock = threading.Lock()
-
-
-def auth_runtime(app: Starlette) -> AuthRuntime:
-    """The app's ``AuthRuntime``, created on first use (``app.state.auth`` may be preset, e.g. by tests)."""
-    state = app.state
-    runtime: AuthRuntime | None = getattr(state, "auth", None)
-    if runtime is None:
-        with _build_lock:
-            runtime = getattr(state, "auth", None)
-            if runtime is None:
-                runtime = build_runtime(state.settings, state.sessionmaker)
-                state.auth = runtime
-    return runtime

@@ -1,4 +1,5 @@
-"""Client registry: create, rotate, disable, authenticate. Services flush; the caller's unit of work commits."""
+"""Client registry: create, rotate, disable, authenticate. Services flush and record their ledger entry; the
+caller's transaction commits."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from sqlalchemy.orm import Session
 from app.auth import repository
 from app.auth.hashing import dummy_hash, hash_secret, new_client_secret, verify_secret
 from app.auth.models import OAuthClient
-from app.core.actor import Agency, Principal, Role, Scope
 from app.auth.verifier import GRANTABLE_SCOPES
+from app.core.actor import Agency, Principal, Role, Scope, WriteContext
+from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.actor import WriteContext
 from app.core.problems import Conflict, NotFound, ValidationProblem
-from app.ledger.service import append_at_commit
+from app.ledger.schemas import LedgerChange
+from app.ledger.service import append_changes
 
 CLIENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 
@@ -58,8 +60,9 @@ def _ledger_payload(client: OAuthClient) -> dict[str, Any]:
     }
 
 
-def _record(session: Session, ctx: WriteContext, entry_type: str, client: OAuthClient) -> None:
-    append_at_commit(session, ctx, entry_type=entry_type, payload=_ledger_payload(client))
+def _record(session: Session, settings: Settings, ctx: WriteContext, entry_type: str, client: OAuthClient) -> None:
+    """Registry changes are single-domain writes: the service records them itself, as its last step."""
+    append_changes(session, settings, ctx, [LedgerChange(entry_type, _ledger_payload(client))])
 
 
 def _checked_scopes(role: Role, scopes: Iterable[Scope] | None) -> frozenset[Scope]:
@@ -77,6 +80,7 @@ def _checked_scopes(role: Role, scopes: Iterable[Scope] | None) -> frozenset[Sco
 
 def create_client(
     session: Session,
+    settings: Settings,
     ctx: WriteContext,
     *,
     name: str,
@@ -106,7 +110,7 @@ def create_client(
     )
     session.add(client)
     session.flush()
-    _record(session, ctx, "client.created", client)
+    _record(session, settings, ctx, "client.created", client)
     return IssuedCredentials(client=client, client_secret=secret)
 
 
@@ -121,7 +125,7 @@ def list_clients(session: Session) -> Sequence[OAuthClient]:
     return repository.list_clients(session)
 
 
-def rotate_secret(session: Session, ctx: WriteContext, client_id: str) -> IssuedCredentials:
+def rotate_secret(session: Session, settings: Settings, ctx: WriteContext, client_id: str) -> IssuedCredentials:
     """New secret; the old one stops working at once. Tokens already issued stay valid until they expire."""
     client = get_client(session, client_id)
     if not client.active:
@@ -130,18 +134,18 @@ def rotate_secret(session: Session, ctx: WriteContext, client_id: str) -> Issued
     client.secret_hash = hash_secret(secret)
     client.secret_rotated_at = utcnow()
     session.flush()
-    _record(session, ctx, "client.rotated", client)
+    _record(session, settings, ctx, "client.rotated", client)
     return IssuedCredentials(client=client, client_secret=secret)
 
 
-def disable_client(session: Session, ctx: WriteContext, client_id: str) -> OAuthClient:
+def disable_client(session: Session, settings: Settings, ctx: WriteContext, client_id: str) -> OAuthClient:
     client = get_client(session, client_id)
     if not client.active:
         return client
     client.active = False
     client.disabled_at = utcnow()
     session.flush()
-    _record(session, ctx, "client.disabled", client)
+    _record(session, settings, ctx, "client.disabled", client)
     return client
 
 

@@ -9,9 +9,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from app.core.actor import Agency
 from app.cases.nip import validate_nip
 from app.cases.workflow import Action, Stage
+from app.core.actor import Agency
 from app.core.schemas import Code, InputSchema, ReadSchema, Text200
 
 

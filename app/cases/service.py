@@ -1,4 +1,8 @@
-"""Business rules of the cases domain: creation, agency records, workflow transitions."""
+"""Business rules of the cases domain: creation, agency records, workflow transitions.
+
+Each write flushes its rows and returns the ``LedgerChange`` describing it; the write flow of the use case
+(``app.flows.cases``) reconciles, appends the ledger entries and commits.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.core.actor import Principal
 from app.cases import repository
 from app.cases.models import AgencyRecord, Case, CaseTransition
 from app.cases.nip import parse_nip
@@ -30,9 +33,9 @@ from app.cases.workflow import (
     find_transition,
     sources_of,
 )
+from app.core.actor import Principal, WriteContext
 from app.core.clock import add_working_days, today_in_jakarta
 from app.core.config import Settings
-from app.core.actor import WriteContext
 from app.core.etag import check_if_match
 from app.core.problems import (
     AgencyNotPermitted,
@@ -43,8 +46,7 @@ from app.core.problems import (
     NotFound,
     ValidationProblem,
 )
-from app.ledger.service import append_at_commit
-from app.reconciliation.service import on_case_written
+from app.ledger.schemas import LedgerChange
 from app.reference import repository as reference
 from app.reference.models import PositionCategory, Province, Sanction, ViolationForm
 
@@ -104,7 +106,7 @@ def _record_payload(record: AgencyRecord) -> dict[str, Any]:
     return AgencyRecordRead.model_validate(record).model_dump(mode="json", exclude={"created_at", "updated_at"})
 
 
-def create_case(session: Session, ctx: WriteContext, settings: Settings, data: CaseCreate) -> Case:
+def create_case(session: Session, settings: Settings, ctx: WriteContext, data: CaseCreate) -> tuple[Case, LedgerChange]:
     agency = _acting_agency(ctx.principal)
     _check_codes(
         session,
@@ -143,15 +145,9 @@ def create_case(session: Session, ctx: WriteContext, settings: Settings, data: C
     )
     session.add(record)
     session.flush()
-    append_at_commit(
-        session,
-        ctx,
-        entry_type="case.created",
-        case_id=case.id,
-        payload={"case": _case_payload(case), "agency_record": _record_payload(record)},
+    return case, LedgerChange(
+        "case.created", {"case": _case_payload(case), "agency_record": _record_payload(record)}, case.id
     )
-    on_case_written(session, ctx, case.id)
-    return case
 
 
 def require_case(session: Session, case_id: uuid.UUID) -> Case:
@@ -179,12 +175,12 @@ def _find_or_refuse(case: Case, action: Action) -> Transition:
 
 def transition_case(
     session: Session,
-    ctx: WriteContext,
     settings: Settings,
+    ctx: WriteContext,
     case: Case,
     data: TransitionCreate,
     if_match: str | None,
-) -> Case:
+) -> tuple[Case, LedgerChange]:
     agency = _acting_agency(ctx.principal)
     check_if_match(if_match, case.version)
     transition = _find_or_refuse(case, data.action)
@@ -232,12 +228,9 @@ def transition_case(
     )
     session.add(history)
     session.flush()
-    append_at_commit(
-        session,
-        ctx,
-        entry_type="case.transitioned",
-        case_id=case.id,
-        payload={
+    return case, LedgerChange(
+        "case.transitioned",
+        {
             "case_id": str(case.id),
             "case_number": case.case_number,
             "action": data.action.value,
@@ -250,9 +243,8 @@ def transition_case(
             "case_version": case.version,
             "case": _case_payload(case),
         },
+        case.id,
     )
-    on_case_written(session, ctx, case.id)
-    return case
 
 
 def _apply_effects(case: Case, transition: Transition, data: TransitionCreate, agency: str, on: dt.date) -> None:
@@ -266,7 +258,9 @@ def _apply_effects(case: Case, transition: Transition, data: TransitionCreate, a
         case.sanction_date = on
 
 
-def submit_record(session: Session, ctx: WriteContext, case: Case, data: AgencyRecordCreate) -> AgencyRecord:
+def submit_record(
+    session: Session, ctx: WriteContext, case: Case, data: AgencyRecordCreate
+) -> tuple[AgencyRecord, LedgerChange]:
     agency = _acting_agency(ctx.principal)
     if repository.get_record_of_agency(session, case.id, agency) is not None:
         raise Conflict(f"{agency} already has a record of case {case.case_number}; update it with PATCH and If-Match.")
@@ -276,11 +270,7 @@ def submit_record(session: Session, ctx: WriteContext, case: Case, data: AgencyR
     )
     session.add(record)
     session.flush()
-    append_at_commit(
-        session, ctx, entry_type="agency_record.submitted", case_id=case.id, payload=_record_payload(record)
-    )
-    on_case_written(session, ctx, case.id)
-    return record
+    return record, LedgerChange("agency_record.submitted", _record_payload(record), case.id)
 
 
 def _check_record_codes(session: Session, data: AgencyRecordCreate | AgencyRecordUpdate) -> None:
@@ -315,7 +305,7 @@ def update_record(
     record: AgencyRecord,
     data: AgencyRecordUpdate,
     if_match: str | None,
-) -> AgencyRecord:
+) -> tuple[AgencyRecord, LedgerChange]:
     check_if_match(if_match, record.version)
     _check_record_codes(session, data)
     changes = data.model_dump(exclude_unset=True)
@@ -325,15 +315,8 @@ def update_record(
         setattr(record, field, value)
     record.submitted_by_client = ctx.principal.client_id
     session.flush()
-    append_at_commit(
-        session,
-        ctx,
-        entry_type="agency_record.updated",
-        case_id=record.case_id,
-        payload={
-            "record_id": str(record.id),
-            "changes": _record_payload(record) | {"changed": sorted(changes)},
-        },
+    return record, LedgerChange(
+        "agency_record.updated",
+        {"record_id": str(record.id), "changes": _record_payload(record) | {"changed": sorted(changes)}},
+        record.case_id,
     )
-    on_case_written(session, ctx, record.case_id)
-    return record

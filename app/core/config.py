@@ -59,8 +59,6 @@ class Settings(BaseSettings):
     """A write signs a new checkpoint when the latest one is at least this old."""
     ledger_checkpoint_max_entries: int = Field(default=1000, ge=1)
     """A write signs a new checkpoint when this many entries are not yet covered by one."""
-    ledger_enabled: bool = True
-    """Benchmarks only: False skips ledger appends to measure their cost. Never disable in service."""
 
     @property
     def ledger_key_path(self) -> Path:

@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Header
-
 from app.core.problems import PreconditionFailed, PreconditionRequired
-
-IfMatchHeader = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description="The ETag from your last read of the resource; required (428 when missing, 412 if stale).",
-    ),
-]
-"""Declare as ``if_match: IfMatchHeader = None``; the service enforces it with :func:`check_if_match`."""
 
 
 def etag_of(version: int) -> str:

@@ -14,9 +14,8 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from fastapi import Query
 from pydantic import BaseModel, Field
 
 from app.core.config import Settings
@@ -24,9 +23,6 @@ from app.core.problems import BadRequest
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-PageSizeParam = Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")]
-CursorParam = Annotated[str | None, Query(max_length=512)]
 
 
 class Page(BaseModel, Generic[T]):

@@ -1,24 +1,18 @@
-"""RFC 9457 problem details: one error hierarchy, its schema, and the handlers that render it.
+"""RFC 9457 problem details: one error hierarchy and its schema, raised by every layer.
 
-Every 4xx/5xx leaves the service as ``application/problem+json`` with a stable ``type`` URI.
+Every 4xx/5xx leaves the service as ``application/problem+json`` with a stable ``type`` URI; the web layer
+(``app.api.problems``) renders them.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://sbt.example.go.id/problems/"
-
-logger = logging.getLogger("sbt.problems")
 
 
 class InvalidParam(BaseModel):
@@ -157,7 +151,7 @@ class LedgerIntegrityFailure(ServiceUnavailable):
     slug, title = "ledger-integrity-failure", "The stored ledger no longer matches its signed checkpoints"
 
 
-_STATUS_TO_ERROR: dict[int, type[ProblemError]] = {
+ERROR_BY_STATUS: dict[int, type[ProblemError]] = {
     cls.status: cls
     for cls in (
         BadRequest,
@@ -174,78 +168,3 @@ _STATUS_TO_ERROR: dict[int, type[ProblemError]] = {
         ServiceUnavailable,
     )
 }
-
-
-def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(
-        problem.model_dump(mode="json", exclude_none=True),
-        status_code=problem.status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=dict(headers or {}),
-    )
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries documenting problem+json bodies for the given statuses."""
-    return {
-        status: {
-            "description": _STATUS_TO_ERROR[status].title,
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        for status in statuses
-    }
-
-
-def _location(loc: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in loc)
-
-
-async def _handle_problem(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ProblemError)
-    return problem_response(exc.to_problem(request.url.path), exc.headers)
-
-
-async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    if any(err.get("type") == "json_invalid" for err in errors):
-        error: ProblemError = BadRequest(
-            "The request body is not valid JSON.",
-            invalid_params=[
-                InvalidParam(name=_location(err["loc"]), reason=str(err.get("msg", "invalid JSON"))) for err in errors
-            ],
-        )
-    else:
-        error = ValidationProblem(
-            f"{len(errors)} invalid input(s).",
-            invalid_params=[
-                InvalidParam(name=_location(err["loc"]), reason=str(err.get("msg", "invalid"))) for err in errors
-            ],
-        )
-    return problem_response(error.to_problem(request.url.path))
-
-
-async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    error_cls = _STATUS_TO_ERROR.get(exc.status_code, ProblemError)
-    detail = exc.detail if isinstance(exc.detail, str) else None
-    problem = Problem(
-        type=error_cls.type_uri(),
-        title=error_cls.title,
-        status=exc.status_code,
-        detail=detail,
-        instance=request.url.path,
-    )
-    return problem_response(problem, exc.headers)
-
-
-async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(ProblemError("An unexpected error occurred.").to_problem(request.url.path))
-
-
-def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ProblemError, _handle_problem)
-    app.add_exception_handler(RequestValidationError, _handle_validation)
-    app.add_exception_handler(StarletteHTTPException, _handle_http)
-    app.add_exception_handler(Exception, _handle_unexpected)

@@ -6,11 +6,22 @@ import base64
 import datetime as dt
 import json
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from app.ledger.models import LedgerEntry
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerChange:
+    """One change as the domain that made it describes it; the write flow appends it with ``append_changes``."""
+
+    entry_type: str
+    payload: Mapping[str, Any]
+    case_id: uuid.UUID | None = None
 
 
 def b64(value: bytes) -> str:

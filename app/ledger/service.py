@@ -19,9 +19,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core.actor import WriteContext
 from app.core.config import Settings
 from app.core.db import utcnow
-from app.core.actor import WriteContext
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository
 from app.ledger.canonical import canonical_json
@@ -38,6 +38,7 @@ from app.ledger.merkle import (
 )
 from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
 from app.ledger.note import Checkpoint, NoteSigner
+from app.ledger.schemas import LedgerChange
 from app.ledger.signing import load_signer
 
 ENTRY_FORMAT_VERSION = 1
@@ -95,13 +96,26 @@ def entry_envelope(
     }
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerChange:
-    """One change as the domain that made it describes it; the write flow appends it with ``append_changes``."""
+PENDING_CHANGES = "ledger_pending_changes"
 
-    entry_type: str
-    payload: Mapping[str, Any]
-    case_id: uuid.UUID | None = None
+
+def append_at_commit(
+    session: Session,
+    ctx: WriteContext,  # noqa: ARG001
+    *,
+    entry_type: str,
+    payload: Mapping[str, Any],
+    case_id: uuid.UUID | None = None,
+) -> None:
+    """TEMPORARY (reconciliation rewiring): queue a change; the flow takes it with ``take_pending``."""
+    canonical_json(payload)
+    session.info.setdefault(PENDING_CHANGES, []).append(LedgerChange(entry_type, payload, case_id))
+
+
+def take_pending(session: Session) -> list[LedgerChange]:
+    """TEMPORARY (reconciliation rewiring)."""
+    pending: list[LedgerChange] = session.info.pop(PENDING_CHANGES, [])
+    return pending
 
 
 def append_changes(

@@ -21,9 +21,9 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from app.core.actor import Agency
 from app.cases.nip import NIP_LENGTH, InvalidNip, parse_nip
 from app.cases.workflow import TERMINAL_STAGES, Stage
+from app.core.actor import Agency
 from app.reconciliation.normalize import (
     MAIN_PATH_LAST_RANK,
     STAGE_RANK,

@@ -10,26 +10,20 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.db import utcnow
+from app.core.config import Settings
+from app.core.db import transaction, utcnow
+from app.ledger.service import append_changes, take_pending
 from app.reconciliation import repository
 from app.reconciliation.models import Run, RunMode, RunStatus
 from app.reconciliation.rules import Ruleset
-from app.reconciliation.service import SyncStats, jakarta_day, refresh_cases, ruleset_of, settings_of, system_context
+from app.reconciliation.service import SyncStats, jakarta_day, refresh_cases, ruleset_of, system_context
 
 logger = logging.getLogger("sbt.reconciliation")
 DEADLINE_RULES = ("DEADLINE_EXCEEDED", "DEADLINE_APPROACHING")
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    with factory() as session, session.begin():
-        yield session
 
 
 def create_run(
@@ -92,13 +86,12 @@ def select_cases(session: Session, run: Run, ruleset: Ruleset) -> Selection:
     return Selection(sorted(chosen, key=str), time.perf_counter() - started, counts)
 
 
-def execute_run(factory: sessionmaker[Session], run_id: uuid.UUID) -> Run:
+def execute_run(factory: sessionmaker[Session], settings: Settings, run_id: uuid.UUID) -> Run:
     """Run a queued sweep to completion, committing batch by batch; a failure is recorded on the run row."""
     with transaction(factory) as session:
         run = repository.get_run(session, run_id)
         if run is None:
             raise LookupError(f"no reconciliation run {run_id}")
-        settings = settings_of(session)
         run.status, run.started_at = RunStatus.RUNNING.value, utcnow()
         request = {"mode": run.mode, "as_of": run.as_of.isoformat(), "use_screen": run.use_screen}
         as_of = run.as_of
@@ -116,6 +109,7 @@ def execute_run(factory: sessionmaker[Session], run_id: uuid.UUID) -> Run:
             with transaction(factory) as session:
                 chunk = selection.case_ids[offset : offset + batch]
                 refresh_cases(session, ctx, chunk, as_of, ruleset, run_id=run_id, stats=stats)
+                append_changes(session, settings, ctx, take_pending(session))
     except Exception as exc:
         logger.exception("reconciliation run %s failed", run_id)
         with transaction(factory) as session:

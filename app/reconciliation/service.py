@@ -17,12 +17,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.core.actor import Principal, Role
 from app.cases.models import AgencyRecord, Case
 from app.cases.workflow import Stage
+from app.core.actor import Principal, Role, WriteContext
 from app.core.config import JAKARTA, Settings, get_settings
 from app.core.db import utcnow
-from app.core.actor import WriteContext
 from app.core.etag import check_if_match
 from app.core.problems import Conflict, IllegalTransition, NotFound
 from app.ledger.service import append_at_commit

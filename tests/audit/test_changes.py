@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.actor import Scope
 from app.cases.models import AgencyRecord, Case
 from app.cases.schemas import AgencyRecordRead
 from app.cases.service import to_read
+from app.core.actor import Scope
 from tests.auth_helpers import AuthHeaders
 from tests.factories import create_case, transition
 

@@ -18,6 +18,7 @@ def _target(context: MatrixContext) -> str:
         with context.app.state.sessionmaker() as session, session.begin():
             service.create_client(
                 session,
+                context.app.state.settings,
                 service.operator_context("matrix", {}),
                 name="Matrix target",
                 role=Role.AGENCY,

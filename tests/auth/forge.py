@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from jose import jwt
 
-from app.auth.runtime import auth_runtime
+from app.api.dependencies.auth import auth_runtime
 
 
 def claims_for(app: FastAPI, client_id: str, /, **overrides: Any) -> dict[str, Any]:

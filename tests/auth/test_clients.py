@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from app.auth import service
 from app.auth.models import OAuthClient
-from app.core.actor import Agency, Role
 from app.auth.registry import DEMO_CLIENTS_FILE, ensure_demo_clients, registry_session
 from app.cli import cli
+from app.core.actor import Agency, Role
 from app.core.config import Environment, Settings, get_settings
 from app.ledger.models import LedgerEntry
 from app.main import create_app
@@ -115,13 +115,13 @@ def test_disabled_clients_tokens_stop_within_the_status_ttl(settings: Settings) 
     application = create_app(quick)
     with TestClient(application) as api, registry_session(quick) as session:
         credentials = service.create_client(
-            session, service.operator_context("test", {}), name="BKN", role=Role.AGENCY,
+            session, quick, service.operator_context("test", {}), name="BKN", role=Role.AGENCY,
             agency=Agency.BKN, client_id="bkn-revoked",
         )  # fmt: skip
         session.commit()
         token = token_for(api, "bkn-revoked", credentials.client_secret)
         assert api.get(READ_ROUTE, headers=bearer(token)).status_code == 200
-        service.disable_client(session, service.operator_context("test", {}), "bkn-revoked")
+        service.disable_client(session, quick, service.operator_context("test", {}), "bkn-revoked")
         session.commit()
         time.sleep(1.05)
         response = api.get(READ_ROUTE, headers=bearer(token))

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from jose import jwt
 
-from app.auth.runtime import auth_runtime
+from app.api.dependencies.auth import auth_runtime
 from tests.auth.forge import b64url, bearer, claims_for, sign, unsigned
 from tests.auth_helpers import AuthHeaders, register_test_client
 

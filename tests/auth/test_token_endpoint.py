@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from app.auth import service
 from app.auth.models import OAuthClient
-from app.core.actor import Agency, Role, Scope
 from app.auth.service import IssuedCredentials
+from app.core.actor import Agency, Role, Scope
+from app.core.config import Settings
 
 TOKEN = "/oauth/token"
 
@@ -25,6 +26,7 @@ TOKEN = "/oauth/token"
 def bkn(app: FastAPI, session: Session) -> IssuedCredentials:
     credentials = service.create_client(
         session,
+        app.state.settings,
         service.operator_context("test", {}),
         name="BKN case system",
         role=Role.AGENCY,
@@ -132,8 +134,10 @@ def test_repeated_parameters_are_invalid_request(client: TestClient, bkn: Issued
     assert response.json()["error"] == "invalid_request"
 
 
-def test_disabled_client_gets_no_token(client: TestClient, bkn: IssuedCredentials, session: Session) -> None:
-    service.disable_client(session, service.operator_context("test", {}), "bkn-sapk")
+def test_disabled_client_gets_no_token(
+    client: TestClient, bkn: IssuedCredentials, session: Session, settings: Settings
+) -> None:
+    service.disable_client(session, settings, service.operator_context("test", {}), "bkn-sapk")
     session.commit()
     response = client.post(
         TOKEN, data={"grant_type": "client_credentials"}, headers=basic("bkn-sapk", bkn.client_secret)
@@ -142,8 +146,10 @@ def test_disabled_client_gets_no_token(client: TestClient, bkn: IssuedCredential
     assert response.json()["error"] == "invalid_client"
 
 
-def test_rotated_secret_replaces_the_old_one(client: TestClient, bkn: IssuedCredentials, session: Session) -> None:
-    rotated = service.rotate_secret(session, service.operator_context("test", {}), "bkn-sapk")
+def test_rotated_secret_replaces_the_old_one(
+    client: TestClient, bkn: IssuedCredentials, session: Session, settings: Settings
+) -> None:
+    rotated = service.rotate_secret(session, settings, service.operator_context("test", {}), "bkn-sapk")
     session.commit()
     old = client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic("bkn-sapk", bkn.client_secret))
     new = client.post(

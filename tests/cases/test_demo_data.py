@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cases.demo import load_demo_data
 from app.cases.models import AgencyRecord, Case
 from app.core.config import Settings
+from app.flows.demo import load_demo_data
 
 
 def test_demo_data_spans_stages_regions_agencies_and_disagreements(settings: Settings, session: Session) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.core.openapi import render_openapi
+from app.api.openapi import render_openapi
 
 CONTRACT = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 REGENERATE = ".venv/bin/python scripts/export_openapi.py"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import FastAPI
 
-from app.core.actor import Agency, Principal, Role
-from app.core.actor import WriteContext
-from app.ledger.models import LedgerEntry
-from app.ledger.service import append_entry
+from app.core.actor import Agency, Principal, Role, WriteContext
+from app.core.db import transaction
+from app.ledger.schemas import LedgerChange
+from app.ledger.service import append_changes
 
 
 def write_context(agency: Agency = Agency.BKN, request_id: str | None = None) -> WriteContext:
@@ -21,20 +21,12 @@ def write_context(agency: Agency = Agency.BKN, request_id: str | None = None) ->
     )
 
 
-def append_committed(
-    factory: sessionmaker[Session], count: int, *, case_id: uuid.UUID | None = None, **payload: Any
-) -> list[int]:
+def append_committed(app: FastAPI, count: int, *, case_id: uuid.UUID | None = None, **payload: Any) -> list[int]:
     """Append ``count`` entries, each in its own committed transaction (as separate requests would)."""
     sequence: list[int] = []
     for number in range(count):
-        with factory() as session:
-            entry: LedgerEntry = append_entry(
-                session,
-                write_context(),
-                entry_type="case.created",
-                payload={"number": number, **payload},
-                case_id=case_id,
-            )
-            session.commit()
+        with transaction(app.state.sessionmaker) as session:
+            change = LedgerChange("case.created", {"number": number, **payload}, case_id)
+            (entry,) = append_changes(session, app.state.settings, write_context(), [change])
             sequence.append(entry.seq)
     return sequence

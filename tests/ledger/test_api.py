@@ -43,7 +43,7 @@ def test_creating_a_case_is_recorded_and_listed_under_the_case(client: TestClien
 def test_entries_page_through_the_log_with_a_cursor(
     app: FastAPI, client: TestClient, auth_headers: AuthHeaders
 ) -> None:
-    append_committed(app.state.sessionmaker, 5)
+    append_committed(app, 5)
     headers = auth_headers("auditor")
     seen: list[int] = []
     cursor: str | None = None
@@ -64,9 +64,9 @@ def test_auditor_verifies_inclusion_and_consistency_against_a_signed_checkpoint(
     app: FastAPI, client: TestClient, auth_headers: AuthHeaders
 ) -> None:
     headers = auth_headers("auditor")
-    append_committed(app.state.sessionmaker, 6)
+    append_committed(app, 6)
     old = client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=headers).json()
-    append_committed(app.state.sessionmaker, 7)
+    append_committed(app, 7)
     new = client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=headers).json()
     key = client.get(f"{LEDGER}/verifier-key", headers=headers).json()["verifier_key"]
     assert new["verifier_key"] == key
@@ -85,7 +85,7 @@ def test_auditor_verifies_inclusion_and_consistency_against_a_signed_checkpoint(
 
 
 def test_impossible_requests_are_problems(app: FastAPI, client: TestClient, auth_headers: AuthHeaders) -> None:
-    append_committed(app.state.sessionmaker, 3)
+    append_committed(app, 3)
     headers = auth_headers("auditor")
     cases = [
         (f"{LEDGER}/entries/99", {}, 404),
@@ -114,7 +114,7 @@ def test_unknown_ledger_objects_are_404_to_readers_only(
     app: FastAPI, client: TestClient, auth_headers: AuthHeaders
 ) -> None:
     """Existence is not revealed before authorization: anonymous is 401 and the admin 403, as for known objects."""
-    append_committed(app.state.sessionmaker, 2)
+    append_committed(app, 2)
     unknown = [f"{LEDGER}/entries/2", f"{LEDGER}/checkpoints/5", f"{LEDGER}/cases/{uuid.uuid4()}/entries"]
     for path in unknown:
         answers = {}

@@ -18,6 +18,7 @@ from app.ledger.canonical import NotCanonicalizable
 from app.ledger.merkle import MemoryTree, verify_consistency, verify_inclusion
 from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
 from app.ledger.note import open_checkpoint
+from app.ledger.schemas import LedgerChange
 from tests.ledger.factories import append_committed, write_context
 
 
@@ -26,7 +27,7 @@ def _leaves(session: Session) -> list[bytes]:
 
 
 def test_appends_form_a_gap_free_sequence_and_proofs_match_a_full_recomputation(app: FastAPI, session: Session) -> None:
-    assert append_committed(app.state.sessionmaker, 23) == list(range(23))
+    assert append_committed(app, 23) == list(range(23))
     leaves = _leaves(session)
     tree = MemoryTree(leaves)
     for size in (1, 2, 7, 8, 16, 23):
@@ -44,8 +45,8 @@ def test_appends_form_a_gap_free_sequence_and_proofs_match_a_full_recomputation(
 def test_entry_records_who_what_and_the_request_inside_the_hashed_leaf(app: FastAPI, session: Session) -> None:
     case_id = uuid.uuid4()
     context = write_context(request_id="req-42")
-    entry = service.append_entry(
-        session, context, entry_type="case.created", payload={"nip": "199001012020121001"}, case_id=case_id
+    (entry,) = service.append_changes(
+        session, app.state.settings, context, [LedgerChange("case.created", {"nip": "199001012020121001"}, case_id)]
     )
     session.commit()
     assert entry.seq == 0
@@ -60,22 +61,24 @@ def test_entry_records_who_what_and_the_request_inside_the_hashed_leaf(app: Fast
 
 def test_floats_in_a_payload_are_refused_before_anything_is_written(app: FastAPI, session: Session) -> None:
     with pytest.raises(NotCanonicalizable):
-        service.append_entry(session, write_context(), entry_type="case.created", payload={"score": 0.5})
+        service.append_changes(
+            session, app.state.settings, write_context(), [LedgerChange("case.created", {"score": 0.5})]
+        )
     session.rollback()
     assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
 
 
 def test_a_rolled_back_transaction_leaves_no_entry_and_no_gap(app: FastAPI, session: Session) -> None:
-    service.append_entry(session, write_context(), entry_type="case.created", payload={})
+    service.append_changes(session, app.state.settings, write_context(), [LedgerChange("case.created", {})])
     session.rollback()
-    assert append_committed(app.state.sessionmaker, 2) == [0, 1]
+    assert append_committed(app, 2) == [0, 1]
 
 
 def test_checkpoint_every_m_entries_signed_with_the_published_key(
     app: FastAPI, session: Session, settings: Settings
 ) -> None:
     settings.ledger_checkpoint_max_entries = 5
-    append_committed(app.state.sessionmaker, 12)
+    append_committed(app, 12)
     assert _checkpoint_sizes(session) == [1, 6, 11]
     verifier = service.signer_for(settings).verifier()
     tree = MemoryTree(_leaves(session))
@@ -95,30 +98,30 @@ def test_checkpoint_signed_by_another_process_moves_the_next_due_size(
     """Appends skip the checkpoint query while the last one they saw is not due; they must still count from
     the newest checkpoint, wherever it was signed."""
     settings.ledger_checkpoint_max_entries = 5
-    append_committed(app.state.sessionmaker, 3)
+    append_committed(app, 3)
     other_process = make_engine(settings.database_url)
     with make_sessionmaker(other_process)() as other:
         service.current_checkpoint(other, settings, fresh=True)
         other.commit()
     other_process.dispose()
-    append_committed(app.state.sessionmaker, 9)
+    append_committed(app, 9)
     assert _checkpoint_sizes(session) == [1, 3, 8]
 
 
 def test_checkpoint_is_signed_when_the_interval_passes_without_m_entries(
     app: FastAPI, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    append_committed(app.state.sessionmaker, 3)
+    append_committed(app, 3)
     later = utcnow() + dt.timedelta(seconds=settings.ledger_checkpoint_interval_seconds)
     monkeypatch.setattr(service, "utcnow", lambda: later)
-    append_committed(app.state.sessionmaker, 2)
+    append_committed(app, 2)
     assert _checkpoint_sizes(session) == [1, 4]
 
 
 def test_stale_checkpoint_is_replaced_on_request_and_fresh_covers_everything(
     app: FastAPI, session: Session, settings: Settings
 ) -> None:
-    append_committed(app.state.sessionmaker, 3)
+    append_committed(app, 3)
     latest = service.current_checkpoint(session, settings, fresh=False)
     assert latest.tree_size == 1  # first write signed; the 60 s / 1000 entry policy is not yet due
     fresh = service.current_checkpoint(session, settings, fresh=True)
@@ -131,7 +134,7 @@ def test_stale_checkpoint_is_replaced_on_request_and_fresh_covers_everything(
 def test_database_refuses_updates_and_deletes_of_ledger_rows(
     app: FastAPI, session: Session, model: type[LedgerEntry | LedgerNode | LedgerCheckpoint]
 ) -> None:
-    append_committed(app.state.sessionmaker, 4)
+    append_committed(app, 4)
     column = {LedgerEntry: LedgerEntry.entry_type, LedgerNode: LedgerNode.hash, LedgerCheckpoint: LedgerCheckpoint.note}
     new_value: object = b"\x00" * 32 if model is LedgerNode else "forged"
     with pytest.raises(DBAPIError, match="append-only"):

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from typer.testing import CliRunner
 
+from app.cli.ledger import ledger_cli
 from app.ledger.canonical import canonical_json
-from app.ledger.cli import ledger_cli
 from app.ledger.merkle import leaf_hash
 from app.ledger.note import NoteVerifier
 from app.ledger.verify import VerificationReport, verify_export
@@ -104,7 +104,7 @@ def test_verifier_names_the_first_bad_entry_and_the_saved_checkpoint_proves_it(
     tamper, first_bad = TAMPERING[attack]
     auditor = auth_headers("auditor")
     app.state.settings.ledger_checkpoint_max_entries = 4
-    append_committed(app.state.sessionmaker, ENTRIES)
+    append_committed(app, ENTRIES)
     key = NoteVerifier.parse(client.get(f"{LEDGER}/verifier-key", headers=auditor).json()["verifier_key"])
     saved = client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=auditor).json()["note"]
     before = verify_export(_export(client, auditor, tmp_path / "before.ndjson"), verifier_key=key)
@@ -135,7 +135,7 @@ def test_untouched_log_verifies_and_the_cli_saves_the_checkpoint_for_next_time(
     app: FastAPI, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path
 ) -> None:
     auditor = auth_headers("auditor")
-    append_committed(app.state.sessionmaker, 9)
+    append_committed(app, 9)
     key = client.get(f"{LEDGER}/verifier-key", headers=auditor).json()["verifier_key"]
     exported = _export(client, auditor, tmp_path / "ledger.ndjson")
     saved = tmp_path / "latest.note"
@@ -144,7 +144,7 @@ def test_untouched_log_verifies_and_the_cli_saves_the_checkpoint_for_next_time(
     assert "OK:" in result.output
     assert saved.read_text().startswith("sbt.example.go.id/ledger\n9\n")
 
-    append_committed(app.state.sessionmaker, 4)
+    append_committed(app, 4)
     later = _export(client, auditor, tmp_path / "later.ndjson")
     result = CliRunner().invoke(ledger_cli, ["verify", str(later), "--key", key, "--checkpoint", str(saved)])
     assert result.exit_code == 0, result.output
@@ -156,7 +156,7 @@ def test_checkpoint_signed_by_another_key_is_rejected(
     from app.ledger.note import Checkpoint, NoteSigner
 
     auditor = auth_headers("auditor")
-    append_committed(app.state.sessionmaker, 3)
+    append_committed(app, 3)
     key = NoteVerifier.parse(client.get(f"{LEDGER}/verifier-key", headers=auditor).json()["verifier_key"])
     forger = NoteSigner.generate(key.name)
     forged = forger.sign(Checkpoint(key.name, 3, b"\x01" * 32).body())

@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case
+from app.core.db import transaction
 from app.reconciliation.models import ACTIVE_STATES, Finding, RunMode, RunStatus
-from app.reconciliation.runner import create_run, execute_run, transaction
+from app.reconciliation.runner import create_run, execute_run
 from app.reconciliation.service import evaluate_cases, on_case_written, ruleset_of, settings_of
 from tests.reconciliation.builders import AS_OF, insert_case, insert_record, system_ctx
 
@@ -117,7 +118,7 @@ def _full_run(app: FastAPI, use_screen: bool) -> dict[str, Any]:
     factory = app.state.sessionmaker
     with transaction(factory) as session:
         run_id = create_run(session, "property-test", RunMode.FULL, AS_OF, None, use_screen).id
-    run = execute_run(factory, run_id)
+    run = execute_run(factory, app.state.settings, run_id)
     assert run.status == RunStatus.SUCCEEDED, run.error
     return run.stats
 

@@ -16,8 +16,9 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.db import transaction
 from app.reconciliation.models import ACTIVE_STATES, Finding, RunMode, RunStatus
-from app.reconciliation.runner import create_run, execute_run, transaction
+from app.reconciliation.runner import create_run, execute_run
 from app.reconciliation.service import on_case_written
 from tests.reconciliation.builders import BASE_RECORDS, insert_case, insert_record, system_ctx
 
@@ -81,7 +82,7 @@ def test_scenario(scenario: dict[str, Any], app: FastAPI, session: Session) -> N
     factory = app.state.sessionmaker
     with transaction(factory) as run_session:
         run_id = create_run(run_session, "test", RunMode.FULL, as_of, None, use_screen=True).id
-    run = execute_run(factory, run_id)
+    run = execute_run(factory, app.state.settings, run_id)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert (run.stats["opened"], run.stats["resolved"], run.stats["reopened"]) == (0, 0, 0)
     assert _active(session, case_index) == incremental

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
+from starlette.applications import Starlette
 
-from app.core.actor import SCOPE_DESCRIPTIONS, Principal, Scope
-from app.auth.runtime import auth_runtime
+from app.auth.runtime import AuthRuntime, build_runtime
 from app.auth.verifier import InvalidToken, IssuerUnavailable
+from app.core.actor import SCOPE_DESCRIPTIONS, Principal, Scope
 from app.core.problems import Forbidden, ServiceUnavailable, Unauthorized
 
 TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
@@ -36,8 +38,25 @@ oauth2_scheme = OAuth2(
     auto_error=False,
 )
 
-_PRINCIPAL_STATE = "sbt_principal"
+PRINCIPAL_STATE = "sbt_principal"
+"""``request.state`` attribute holding the verified principal: the token is verified once per request."""
 _LOGGED_STATE = "sbt_auth_logged"
+
+
+_build_lock = threading.Lock()
+
+
+def auth_runtime(app: Starlette) -> AuthRuntime:
+    """The app's ``AuthRuntime``, created on first use (``app.state.auth`` may be preset, e.g. by tests)."""
+    state = app.state
+    runtime: AuthRuntime | None = getattr(state, "auth", None)
+    if runtime is None:
+        with _build_lock:
+            runtime = getattr(state, "auth", None)
+            if runtime is None:
+                runtime = build_runtime(state.settings, state.sessionmaker)
+                state.auth = runtime
+    return runtime
 
 
 def _route_template(request: Request) -> str:
@@ -83,7 +102,7 @@ def _bearer_token(request: Request, authorization: str | None) -> str:
 
 def _authenticate(request: Request, authorization: str | None, required: list[str]) -> Principal:
     """Verify the token once per request; later dependants reuse the result."""
-    cached: Principal | None = getattr(request.state, _PRINCIPAL_STATE, None)
+    cached: Principal | None = getattr(request.state, PRINCIPAL_STATE, None)
     if cached is not None:
         return cached
     try:
@@ -98,7 +117,7 @@ def _authenticate(request: Request, authorization: str | None, required: list[st
     except IssuerUnavailable as exc:
         _log(request, "issuer_unavailable", None, required, reason=str(exc))
         raise ServiceUnavailable("The token issuer's keys are unavailable; try again later.") from exc
-    setattr(request.state, _PRINCIPAL_STATE, principal)
+    setattr(request.state, PRINCIPAL_STATE, principal)
     return principal
 
 

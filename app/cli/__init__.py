@@ -5,11 +5,11 @@ from __future__ import annotations
 import typer
 import uvicorn
 
-from app.auth.cli import clients_cli
-from app.bootstrap import prepare
+from app.cli.clients import clients_cli
+from app.cli.ledger import ledger_cli
+from app.cli.reconciliation import reconciliation_cli
 from app.core.config import get_settings
-from app.ledger.cli import ledger_cli
-from app.reconciliation.cli import reconciliation_cli
+from app.flows.bootstrap import prepare
 
 cli = typer.Typer(help="SBT — Sistem Berbagi Terintegrasi", no_args_is_help=True)
 cli.add_typer(clients_cli, name="clients")
@@ -33,7 +33,7 @@ def migrate() -> None:
 @cli.command("demo-data")
 def demo_data(cases: int = 300, seed: int = 2024) -> None:
     """Load a realistic sample of cases, with deliberate disagreements between agency records."""
-    from app.cases.demo import load_demo_data
+    from app.flows.demo import load_demo_data
 
     settings = get_settings()
     prepare(settings)

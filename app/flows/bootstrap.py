@@ -6,8 +6,8 @@ import logging
 
 from app.auth.registry import ensure_demo_clients
 from app.core.config import Settings
+from app.core.migrations import upgrade_to_head
 from app.ledger.service import signer_for
-from app.migrations_runner import upgrade_to_head
 
 logger = logging.getLogger("sbt.bootstrap")
 

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from app.bootstrap import prepare
 from app.core.config import get_settings
-from app.core.db import make_engine, make_sessionmaker
+from app.core.db import make_engine, make_sessionmaker, transaction
+from app.flows.bootstrap import prepare
 from app.reconciliation.models import RunMode, RunStatus
-from app.reconciliation.runner import create_run, execute_run, transaction
+from app.reconciliation.runner import create_run, execute_run
 
 reconciliation_cli = typer.Typer(help="Cross-agency reconciliation: sweeps and deadline checks.", no_args_is_help=True)
 
@@ -46,7 +46,7 @@ def run_command(
     try:
         with transaction(factory) as session:
             run_id = create_run(session, "cli:sbt-reconciliation", mode, as_of, None, screen).id
-        run = execute_run(factory, run_id)
+        run = execute_run(factory, settings, run_id)
     finally:
         engine.dispose()
     summary = {

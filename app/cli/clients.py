@@ -8,12 +8,12 @@ import typer
 
 from app.auth import service
 from app.auth.models import OAuthClient
-from app.core.actor import Agency, Role, Scope
 from app.auth.registry import registry_session
 from app.auth.runtime import load_issuer
-from app.bootstrap import prepare
+from app.core.actor import Agency, Role, Scope
 from app.core.config import Settings, get_settings
 from app.core.problems import ProblemError
+from app.flows.bootstrap import prepare
 
 clients_cli = typer.Typer(help="OAuth clients of the embedded issuer.", no_args_is_help=True)
 
@@ -52,7 +52,7 @@ def create(
         with registry_session(settings) as session:
             ctx = service.operator_context("clients.create", {"client_id": client_id, "agency": agency})
             credentials = service.create_client(
-                session, ctx, name=name, role=role, agency=agency, scopes=scope, client_id=client_id
+                session, settings, ctx, name=name, role=role, agency=agency, scopes=scope, client_id=client_id
             )
     except ProblemError as error:
         raise _fail(error) from error
@@ -77,7 +77,7 @@ def rotate(client_id: str) -> None:
     try:
         with registry_session(settings) as session:
             ctx = service.operator_context("clients.rotate", {"client_id": client_id})
-            credentials = service.rotate_secret(session, ctx, client_id)
+            credentials = service.rotate_secret(session, settings, ctx, client_id)
     except ProblemError as error:
         raise _fail(error) from error
     typer.echo(f"client_id:     {credentials.client.client_id}")
@@ -91,7 +91,7 @@ def disable(client_id: str) -> None:
     try:
         with registry_session(settings) as session:
             ctx = service.operator_context("clients.disable", {"client_id": client_id})
-            client = service.disable_client(session, ctx, client_id)
+            client = service.disable_client(session, settings, ctx, client_id)
     except ProblemError as error:
         raise _fail(error) from error
     typer.echo(_describe(client))

@@ -1,6 +1,6 @@
 """A realistic demo sample: cases across agencies, regions and stages, with deliberate disagreements.
 
-Everything goes through the same service functions as the API, so the demo data has ledger entries and
+Everything goes through the same write flows as the API, so the demo data has ledger entries, findings and
 history like real data.
 """
 
@@ -10,20 +10,27 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role
-from app.cases import service
-from app.cases.models import Case
-from app.cases.schemas import AgencyRecordCreate, CaseCreate, ElectionType, Phase, ReportSource, TransitionCreate
+from app.cases.schemas import (
+    AgencyRecordCreate,
+    CaseCreate,
+    CaseRead,
+    ElectionType,
+    Phase,
+    ReportSource,
+    TransitionCreate,
+)
 from app.cases.workflow import TERMINAL_STAGES, Action, Stage, actions_from
+from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role, WriteContext
 from app.core.clock import today_in_jakarta
 from app.core.config import Settings
-from app.core.db import make_engine, make_sessionmaker
-from app.core.actor import WriteContext
+from app.core.db import make_engine, make_sessionmaker, transaction
+from app.core.etag import etag_of
+from app.flows import cases
 from app.reference.repository import agency_acting_for
 
-# Weights follow the published mixes (domain brief §4.1): KASN's top provinces, Kemendagri's 2024 violation mix.
+# Weights follow the mixes KASN (top provinces) and Kemendagri (violations) published for 2024.
 PROVINCES = {"73": 45, "74": 29, "33": 22, "76": 20, "72": 8, "35": 12, "32": 12, "12": 6, "64": 5, "52": 4}
 REGENCIES = {
     "73": ["Kabupaten Gowa", "Kota Makassar", "Kabupaten Bone"],
@@ -99,6 +106,7 @@ ROUTES: dict[Stage, list[Action]] = {
 class _Demo:
     rng: random.Random
     settings: Settings
+    factory: sessionmaker[Session]
     today: dt.date
 
     def pick(self, weights: dict[str, int]) -> str:
@@ -121,7 +129,7 @@ class _Demo:
         return f"{self.rng.choice(TITLES_BEFORE)}{core}{self.rng.choice(TITLES_AFTER)}"
 
 
-def _create(session: Session, demo: _Demo) -> Case:
+def _create(demo: _Demo) -> CaseRead:
     violation = demo.pick(VIOLATIONS)
     province = demo.pick(PROVINCES)
     election = demo.rng.choice([ElectionType.PEMILU, ElectionType.PILKADA])
@@ -141,10 +149,10 @@ def _create(session: Session, demo: _Demo) -> Case:
         incident_date=reported - dt.timedelta(days=demo.rng.randint(0, 6)),
         reported_date=reported,
     )
-    return service.create_case(session, demo.context("BAWASLU"), demo.settings, data)
+    return cases.create_case(demo.factory, demo.settings, demo.context("BAWASLU"), data, None).body
 
 
-def _advance(session: Session, demo: _Demo, case: Case, target: Stage) -> None:
+def _advance(demo: _Demo, case: CaseRead, target: Stage) -> CaseRead:
     for action in ROUTES[target]:
         edge = next(t for t in actions_from(Stage(case.stage)) if t.action is action)
         gap = demo.rng.randint(1, 6)
@@ -152,8 +160,9 @@ def _advance(session: Session, demo: _Demo, case: Case, target: Stage) -> None:
             gap = (case.deadline_date - case.stage_entered_on).days + demo.rng.randint(1, 5)
         on = case.stage_entered_on + dt.timedelta(days=gap)
         if on > demo.today:
-            return
-        agency = sorted({agency_acting_for(session, a.value, on) for a in edge.agencies})[0]
+            return case
+        with transaction(demo.factory) as session:
+            agency = sorted({agency_acting_for(session, a.value, on) for a in edge.agencies})[0]
         level = LEVEL_OF_VIOLATION.get(
             case.violation_code, "MORAL" if case.violation_code.startswith("KE") else "BERAT"
         )
@@ -166,14 +175,16 @@ def _advance(session: Session, demo: _Demo, case: Case, target: Stage) -> None:
             if edge.requires_reference
             else None,
         )
-        service.transition_case(session, demo.context(agency), demo.settings, case, data, f'"{case.version}"')
+        etag = etag_of(case.version)
+        case = cases.transition_case(demo.factory, demo.settings, demo.context(agency), case.id, data, etag, None).body
+    return case
 
 
-def _agency_views(session: Session, demo: _Demo, case: Case) -> None:
+def _agency_views(demo: _Demo, case: CaseRead) -> None:
     """Other agencies' own records; about one in five disagrees somewhere, as in 2024."""
     involved = ["BKN"]
     if case.recommended_by is not None:
-        involved.append(case.recommended_by)
+        involved.append(case.recommended_by.value)
     if Stage(case.stage) in {Stage.PPK_DISANKSI} or demo.rng.random() < 0.3:
         involved.append(demo.rng.choice(["KEMENDAGRI", "KEMENPANRB"]))
     for agency in dict.fromkeys(a for a in involved if a != "BAWASLU"):
@@ -190,10 +201,11 @@ def _agency_views(session: Session, demo: _Demo, case: Case) -> None:
             sanction = demo.rng.choice(SANCTION_FOR_LEVEL["SEDANG"])
         elif flaw < 0.22 and Stage(case.stage) not in TERMINAL_STAGES:
             stage = Stage.DITERIMA.value
-        service.submit_record(
-            session,
+        cases.submit_record(
+            demo.factory,
+            demo.settings,
             demo.context(agency),
-            case,
+            case.id,
             AgencyRecordCreate(
                 nip=nip,
                 name=name,
@@ -206,19 +218,20 @@ def _agency_views(session: Session, demo: _Demo, case: Case) -> None:
                 reference_number=case.recommendation_number,
                 external_id=f"{agency}-{demo.rng.randint(10000, 99999)}",
             ),
+            None,
         )
 
 
 def load_demo_data(settings: Settings, *, cases: int, seed: int) -> int:
-    demo = _Demo(rng=random.Random(seed), settings=settings, today=today_in_jakarta())  # noqa: S311 - demo data
+    """Load ``cases`` demo cases through the same write flows as the API (so the ledger and findings follow)."""
     engine = make_engine(settings.sqlalchemy_url)
-    factory = make_sessionmaker(engine)
+    rng = random.Random(seed)  # noqa: S311 - demo data
+    demo = _Demo(rng=rng, settings=settings, factory=make_sessionmaker(engine), today=today_in_jakarta())
     try:
         for _ in range(cases):
-            with factory() as session, session.begin():
-                case = _create(session, demo)
-                _advance(session, demo, case, Stage(demo.pick({s.value: w for s, w in TARGET_STAGES.items()})))
-                _agency_views(session, demo, case)
+            case = _create(demo)
+            case = _advance(demo, case, Stage(demo.pick({s.value: w for s, w in TARGET_STAGES.items()})))
+            _agency_views(demo, case)
     finally:
         engine.dispose()
     return cases

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 
 # The source tree holds alembic.ini and migrations/; an installed package (Docker) is told where they are.
-ROOT = Path(os.environ.get("SBT_PROJECT_ROOT") or Path(__file__).resolve().parents[1])
+ROOT = Path(os.environ.get("SBT_PROJECT_ROOT") or Path(__file__).resolve().parents[2])
 
 
 def alembic_config(url: str) -> Config:

@@ -14,10 +14,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from app.api.dependencies.auth import TOKEN_URL, auth_runtime, require
+from app.api.dependencies.context import SessionDep, SettingsDep, WriteContextDep
+from app.api.problems import problem_responses
 from app.auth import service
-from app.auth.dependencies import TOKEN_URL, require
-from app.core.actor import Scope
-from app.auth.runtime import AuthRuntime, auth_runtime
+from app.auth.runtime import AuthRuntime
 from app.auth.schemas import (
     AuthorizationServerMetadata,
     ClientCreate,
@@ -30,8 +31,8 @@ from app.auth.schemas import (
     TokenResponse,
 )
 from app.auth.verifier import GRANTABLE_SCOPES
-from app.core.deps import SessionDep, SettingsDep, WriteContextDep
-from app.core.problems import NotFound, problem_responses
+from app.core.actor import Scope
+from app.core.problems import NotFound
 
 CLIENT_CREDENTIALS = "client_credentials"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -234,10 +235,12 @@ def list_clients(
 def create_client(
     body: ClientCreate,
     session: SessionDep,
+    settings: SettingsDep,
     ctx: WriteContextDep,
 ) -> JSONResponse:
     credentials = service.create_client(
         session,
+        settings,
         ctx,
         name=body.name,
         role=body.role,
@@ -262,9 +265,10 @@ def get_client(client_id: str, session: SessionDep) -> ClientRead:
 def rotate_client_secret(
     client_id: str,
     session: SessionDep,
+    settings: SettingsDep,
     ctx: WriteContextDep,
 ) -> JSONResponse:
-    return _credentials_response(service.rotate_secret(session, ctx, client_id), status.HTTP_200_OK)
+    return _credentials_response(service.rotate_secret(session, settings, ctx, client_id), status.HTTP_200_OK)
 
 
 @clients_router.post(
@@ -276,9 +280,10 @@ def disable_client(
     client_id: str,
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     ctx: WriteContextDep,
 ) -> ClientRead:
-    client = service.disable_client(session, ctx, client_id)
+    client = service.disable_client(session, settings, ctx, client_id)
     runtime = auth_runtime(request.app)
     if runtime.client_status is not None:
         runtime.client_status.forget(client_id)

@@ -19,6 +19,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from app.api.dependencies.auth import require
+from app.api.dependencies.context import SessionDep, SettingsDep
+from app.api.dependencies.filters import PRINTABLE, CaseFiltersDep
+from app.api.dependencies.read_audit import ReadAuditDep
+from app.api.parameters import CursorParam, PageSizeParam
+from app.api.problems import problem_responses
 from app.audit import repository
 from app.audit.repository import ReadAuditFilters
 from app.audit.schemas import (
@@ -28,19 +34,15 @@ from app.audit.schemas import (
     RecordVersionRead,
     StatisticsRead,
 )
-from app.audit.service import ReadAudit, ReadAuditDep, subject_hash
-from app.auth.dependencies import require
-from app.core.actor import Agency, Principal, Scope
+from app.audit.service import ReadAudit, subject_hash
 from app.cases import repository as cases_repository
 from app.cases import service as cases_service
-from app.cases.filters import PRINTABLE, CaseFiltersDep
 from app.cases.repository import CaseFilters
 from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
+from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.db import transaction
-from app.core.deps import SessionDep, SettingsDep
-from app.core.pagination import CursorParam, KeysetPager, Page, PageSizeParam, time_id_key, time_id_position
-from app.core.problems import problem_responses
+from app.core.pagination import KeysetPager, Page, time_id_key, time_id_position
 from app.ledger import repository as ledger_repository
 from app.ledger.schemas import LedgerEntryRead
 

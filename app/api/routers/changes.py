@@ -13,12 +13,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.audit.service import ReadAuditDep
-from app.auth.dependencies import require
-from app.core.actor import Principal, Scope
+from app.api.dependencies.auth import require
+from app.api.dependencies.context import SessionDep, SettingsDep
+from app.api.dependencies.read_audit import ReadAuditDep
+from app.api.problems import problem_responses
 from app.changes import repository
-from app.core.deps import SessionDep, SettingsDep
-from app.core.problems import problem_responses
+from app.core.actor import Principal, Scope
 from app.ledger.schemas import LedgerEntryRead
 
 router = APIRouter(prefix="/changes", tags=["changes"], responses=problem_responses(400, 401, 403, 422))

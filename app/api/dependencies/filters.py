@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from app.core.actor import Agency
 from app.cases.repository import CaseFilters
 from app.cases.schemas import ElectionType
 from app.cases.workflow import Stage
+from app.core.actor import Agency
 
 CODE = r"^[A-Z0-9_-]+$"
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"

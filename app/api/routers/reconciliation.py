@@ -12,13 +12,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.auth.dependencies import require
+from app.api.dependencies.auth import require
+from app.api.dependencies.context import SessionDep, SessionFactoryDep, SettingsDep, WriteContextDep
+from app.api.parameters import CursorParam, IfMatchHeader, PageSizeParam
+from app.api.problems import problem_responses
 from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
-from app.core.deps import SessionDep, SettingsDep, WriteContextDep
-from app.core.etag import IfMatchHeader, etag_of
-from app.core.pagination import CursorParam, KeysetPager, Page, PageSizeParam, time_id_key, time_id_position
-from app.core.problems import NotFound, problem_responses
+from app.core.etag import etag_of
+from app.core.pagination import KeysetPager, Page, time_id_key, time_id_position
+from app.core.problems import NotFound
+from app.flows import reconciliation as flows
 from app.reconciliation import repository, runner, service
 from app.reconciliation.models import FindingState
 from app.reconciliation.repository import FindingFilters
@@ -72,18 +75,15 @@ def _run_location(run_id: uuid.UUID) -> str:
     responses=problem_responses(404),
 )
 def start_reconciliation_run(
-    body: RunCreate, request: Request, background: BackgroundTasks, response: Response, principal: Runner
+    body: RunCreate,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+    response: Response,
+    principal: Runner,
 ) -> RunRead:
-    # A sweep is a worker with its own transactions: the run row is committed before the background task
-    # starts (SQLite has one writer, and the request's session would still hold it).
-    factory = request.app.state.sessionmaker
-    with runner.transaction(factory) as session:
-        if body.case_ids is not None:
-            missing = set(body.case_ids) - set(repository.cases_by_id(session, body.case_ids))
-            if missing:
-                raise NotFound(f"No case with id {sorted(missing, key=str)[0]}.")
-        run = runner.create_run(session, principal.client_id, body.mode, body.as_of, body.case_ids, body.use_screen)
-    background.add_task(runner.execute_run, factory, run.id)
+    run = flows.queue_run(factory, principal, body)
+    background.add_task(runner.execute_run, factory, settings, run.id)
     response.headers["Location"] = _run_location(run.id)
     return RunRead.model_validate(run)
 
@@ -196,14 +196,16 @@ def get_reconciliation_finding(
 def transition_reconciliation_finding(
     finding_id: uuid.UUID,
     body: FindingTransitionCreate,
-    session: SessionDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
     ctx: WriteContextDep,
     response: Response,
     _: Triager,
     if_match: IfMatchHeader = None,
 ) -> FindingRead:
-    finding = service.triage(
-        session,
+    finding = flows.triage_finding(
+        factory,
+        settings,
         ctx,
         finding_id,
         body.action,
@@ -229,9 +231,9 @@ def get_reconciliation_summary(session: SessionDep, filters: Filters) -> Summary
     responses=problem_responses(404),
 )
 def check_reconciliation_case(
-    case_id: uuid.UUID, session: SessionDep, ctx: WriteContextDep, _: Runner
+    case_id: uuid.UUID, factory: SessionFactoryDep, settings: SettingsDep, ctx: WriteContextDep, _: Runner
 ) -> CaseCheckRead:
-    findings, stats = service.check_case_now(session, ctx, case_id)
+    findings, stats = flows.check_case(factory, settings, ctx, case_id)
     return CaseCheckRead(case_id=case_id, findings=[FindingRead.of(f) for f in findings], stats=stats.as_dict())
 
 

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.core.problems import ServiceUnavailable, problem_responses
+from app.api.problems import problem_responses
+from app.core.problems import ServiceUnavailable
 
 router = APIRouter(tags=["health"])
 

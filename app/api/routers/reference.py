@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from app.auth.dependencies import require
+from app.api.dependencies.auth import require
+from app.api.dependencies.context import SessionDep
+from app.api.problems import problem_responses
 from app.core.actor import Principal, Scope
-from app.core.deps import SessionDep
-from app.core.problems import problem_responses
 from app.reference import repository
 from app.reference.models import AgencyRef, EmployeeKind, PositionCategory, Province, Sanction, ViolationForm
 from app.reference.schemas import (

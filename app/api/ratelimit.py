@@ -21,10 +21,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth.runtime import auth_runtime
+from app.api.dependencies.auth import PRINCIPAL_STATE, auth_runtime
+from app.api.problems import problem_response
 from app.auth.verifier import InvalidToken, IssuerUnavailable
 from app.core.config import Settings
-from app.core.problems import TooManyRequests, problem_response
+from app.core.problems import TooManyRequests
 
 LIMITED_PREFIX = "/api/v1"
 POLICY_NAME = "default"
@@ -80,6 +81,8 @@ class RateLimitMiddleware:
             except (InvalidToken, IssuerUnavailable):
                 pass
             else:
+                # Hand the verified principal to the auth dependency: one verification per request.
+                setattr(request.state, PRINCIPAL_STATE, principal)
                 return f"client:{principal.client_id}"
         return f"address:{request.client.host if request.client else 'unknown'}"
 

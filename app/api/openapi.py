@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.api.ratelimit import LIMITED_PREFIX as RATE_LIMITED_PREFIX
 from app.core.problems import PROBLEM_MEDIA_TYPE, InvalidParam, Problem
-from app.core.ratelimit import LIMITED_PREFIX as RATE_LIMITED_PREFIX
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 

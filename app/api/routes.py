@@ -2,14 +2,14 @@
 
 from fastapi import APIRouter
 
-from app.audit.router import router as audit_router
-from app.auth.router import clients_router, oauth_router
-from app.cases.router import router as cases_router
-from app.changes.router import router as changes_router
-from app.core.health import router as health_router
-from app.ledger.router import router as ledger_router
-from app.reconciliation.router import router as reconciliation_router
-from app.reference.router import router as reference_router
+from app.api.routers.audit import router as audit_router
+from app.api.routers.auth import clients_router, oauth_router
+from app.api.routers.cases import router as cases_router
+from app.api.routers.changes import router as changes_router
+from app.api.routers.health import router as health_router
+from app.api.routers.ledger import router as ledger_router
+from app.api.routers.reconciliation import router as reconciliation_router
+from app.api.routers.reference import router as reference_router
 
 API_PREFIX = "/api/v1"
 

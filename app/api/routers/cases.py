@@ -7,11 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response, status
 
-from app.audit.service import ReadAuditDep
-from app.auth.dependencies import require
-from app.core.actor import Principal, Scope
+from app.api.dependencies.auth import require
+from app.api.dependencies.context import SessionDep, SessionFactoryDep, SettingsDep, WriteContextDep
+from app.api.dependencies.filters import CaseFiltersDep
+from app.api.dependencies.idempotency import IdempotencyKeyDep
+from app.api.dependencies.read_audit import ReadAuditDep
+from app.api.parameters import CursorParam, IfMatchHeader, PageSizeParam
+from app.api.problems import problem_responses
+from app.api.responses import send
 from app.cases import repository, service
-from app.cases.filters import CaseFiltersDep
 from app.cases.schemas import (
     AgencyRecordCreate,
     AgencyRecordRead,
@@ -21,11 +25,10 @@ from app.cases.schemas import (
     TransitionCreate,
     TransitionRead,
 )
-from app.core.deps import SessionDep, SettingsDep, WriteContextDep
-from app.core.etag import IfMatchHeader, etag_of
-from app.core.pagination import CursorParam, KeysetPager, Page, PageSizeParam, time_id_key, time_id_position
-from app.core.problems import problem_responses
-from app.idempotency.service import IdempotencyDep
+from app.core.actor import Principal, Scope
+from app.core.etag import etag_of
+from app.core.pagination import KeysetPager, Page, time_id_key, time_id_position
+from app.flows import cases as flows
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=problem_responses(400, 401, 403, 422))
 
@@ -33,10 +36,6 @@ Reader = Annotated[Principal, require(Scope.CASES_READ)]
 Writer = Annotated[Principal, require(Scope.CASES_WRITE)]
 Mover = Annotated[Principal, require(Scope.CASES_TRANSITION)]
 CURSOR_SCOPE = "cases"
-
-
-def _location(case_id: uuid.UUID, suffix: str = "") -> str:
-    return f"/api/v1/cases/{case_id}{suffix}"
 
 
 @router.post(
@@ -47,19 +46,14 @@ def _location(case_id: uuid.UUID, suffix: str = "") -> str:
 )
 def create_case(
     body: CaseCreate,
-    idempotency: IdempotencyDep,
-    session: SessionDep,
+    idempotency: IdempotencyKeyDep,
+    factory: SessionFactoryDep,
     settings: SettingsDep,
     ctx: WriteContextDep,
     response: Response,
     _: Writer,
 ) -> CaseRead:
-    case = service.create_case(session, ctx, settings, body)
-    result = service.to_read(case)
-    headers = {"Location": _location(case.id), "ETag": etag_of(case.version)}
-    idempotency.store(session, status.HTTP_201_CREATED, result, headers)
-    response.headers.update(headers)
-    return result
+    return send(flows.create_case(factory, settings, ctx, body, idempotency), response)
 
 
 @router.get("", summary="List cases (cursor pagination, oldest first)")
@@ -98,21 +92,15 @@ def get_case(case_id: uuid.UUID, session: SessionDep, response: Response, audit:
 def transition_case(
     case_id: uuid.UUID,
     body: TransitionCreate,
-    idempotency: IdempotencyDep,
-    session: SessionDep,
+    idempotency: IdempotencyKeyDep,
+    factory: SessionFactoryDep,
     settings: SettingsDep,
     ctx: WriteContextDep,
     response: Response,
     _: Mover,
     if_match: IfMatchHeader = None,
 ) -> CaseRead:
-    case = service.require_case(session, case_id)
-    case = service.transition_case(session, ctx, settings, case, body, if_match)
-    result = service.to_read(case)
-    headers = {"ETag": etag_of(case.version)}
-    idempotency.store(session, status.HTTP_200_OK, result, headers)
-    response.headers.update(headers)
-    return result
+    return send(flows.transition_case(factory, settings, ctx, case_id, body, if_match, idempotency), response)
 
 
 @router.get("/{case_id}/transitions", summary="Workflow history of a case", responses=problem_responses(404))
@@ -140,19 +128,14 @@ def list_agency_records(
 def submit_agency_record(
     case_id: uuid.UUID,
     body: AgencyRecordCreate,
-    idempotency: IdempotencyDep,
-    session: SessionDep,
+    idempotency: IdempotencyKeyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
     ctx: WriteContextDep,
     response: Response,
     _: Writer,
 ) -> AgencyRecordRead:
-    case = service.require_case(session, case_id)
-    record = service.submit_record(session, ctx, case, body)
-    result = AgencyRecordRead.model_validate(record)
-    headers = {"Location": _location(case.id, f"/records/{record.id}"), "ETag": etag_of(record.version)}
-    idempotency.store(session, status.HTTP_201_CREATED, result, headers)
-    response.headers.update(headers)
-    return result
+    return send(flows.submit_record(factory, settings, ctx, case_id, body, idempotency), response)
 
 
 @router.get(
@@ -183,13 +166,11 @@ def update_agency_record(
     case_id: uuid.UUID,
     record_id: uuid.UUID,
     body: AgencyRecordUpdate,
-    session: SessionDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
     ctx: WriteContextDep,
     response: Response,
-    principal: Writer,
+    _: Writer,
     if_match: IfMatchHeader = None,
 ) -> AgencyRecordRead:
-    record = service.require_own_record(session, principal, case_id, record_id)
-    record = service.update_record(session, ctx, record, body, if_match)
-    response.headers["ETag"] = etag_of(record.version)
-    return AgencyRecordRead.model_validate(record)
+    return send(flows.update_record(factory, settings, ctx, case_id, record_id, body, if_match), response)

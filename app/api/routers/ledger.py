@@ -11,13 +11,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from app.audit.service import ReadAuditDep
-from app.auth.dependencies import require
+from app.api.dependencies.auth import require
+from app.api.dependencies.context import SessionDep, SettingsDep
+from app.api.dependencies.read_audit import ReadAuditDep
+from app.api.parameters import CursorParam, PageSizeParam
+from app.api.problems import problem_responses
 from app.core.actor import Principal, Scope
 from app.core.db import transaction
-from app.core.deps import SessionDep, SettingsDep
-from app.core.pagination import CursorParam, KeysetPager, Page, PageSizeParam
-from app.core.problems import BadRequest, NotFound, problem_responses
+from app.core.pagination import KeysetPager, Page
+from app.core.problems import BadRequest, NotFound
 from app.ledger import repository, service
 from app.ledger.export import export_records
 from app.ledger.merkle import hash_range, perfect_nodes

@@ -1,0 +1,52 @@
+"""The ``Idempotency-Key`` request header, read into the key a write flow claims, and the replayed response."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+
+from app.api.dependencies.auth import current_principal
+from app.core.actor import Principal
+from app.core.problems import BadRequest
+from app.idempotency.service import IdempotencyKey, IdempotentReplay, request_fingerprint
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+
+
+async def idempotency_key(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="Optional. Retrying with the same key and body returns the first response "
+            "(header `Idempotent-Replayed: true`); the same key with another body is a 422; "
+            "while the first request runs, 409. Keys expire after 24 hours.",
+            max_length=MAX_KEY_LENGTH,
+        ),
+    ] = None,
+) -> IdempotencyKey | None:
+    if key is None:
+        return None
+    cleaned = key.strip().strip('"')
+    if not cleaned or not cleaned.isprintable():
+        raise BadRequest("Idempotency-Key must be a non-empty printable string (a UUID is recommended).")
+    fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
+    return IdempotencyKey(principal.client_id, cleaned, fingerprint)
+
+
+IdempotencyKeyDep = Annotated[IdempotencyKey | None, Depends(idempotency_key)]
+
+
+async def _replay(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IdempotentReplay)
+    return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers | {REPLAY_HEADER: "true"})
+
+
+def install_replay_handler(app: FastAPI) -> None:
+    app.add_exception_handler(IdempotentReplay, _replay)

@@ -1,0 +1,125 @@
+"""Write flows of the cases domain: one function per use case, read top to bottom.
+
+Every flow runs the same pipeline (ARCHITECTURE.md, "The write pipeline"):
+
+1. authorise — the route's scopes are checked by the web layer before the flow runs; the domain service checks
+   what the acting agency may do (its own record, the workflow's agency rules);
+2. claim the Idempotency-Key (its own short transaction);
+3. the domain change (rows flushed, not committed), described as a ``LedgerChange``;
+4. reconcile the case incrementally (findings opened, refreshed or closed, each with its ``LedgerChange``);
+5. record the ledger changes (``append_changes``: takes the log lock, appends, signs a checkpoint when due);
+6. store the reply under the Idempotency-Key;
+7. commit (``transaction``), which also releases the log lock.
+
+Failure path: any exception in 3–7 rolls the whole transaction back — no row, no ledger entry, no stored reply —
+and then releases the key so that the client may retry (2); the error reaches the client as problem+json.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.cases import service as cases
+from app.cases.schemas import (
+    AgencyRecordCreate,
+    AgencyRecordRead,
+    AgencyRecordUpdate,
+    CaseCreate,
+    CaseRead,
+    TransitionCreate,
+)
+from app.core.actor import WriteContext
+from app.core.config import Settings
+from app.core.db import transaction
+from app.core.etag import etag_of
+from app.idempotency import service as idempotency
+from app.idempotency.service import IdempotencyKey, Reply
+from app.ledger import service as ledger
+from app.ledger.schemas import LedgerChange
+from app.reconciliation import service as reconciliation
+
+CASES_PATH = "/api/v1/cases"
+
+
+def _reconcile(session: Session, settings: Settings, ctx: WriteContext, case_id: uuid.UUID) -> list[LedgerChange]:
+    """TEMPORARY until reconciliation returns its changes."""
+    del settings
+    reconciliation.on_case_written(session, ctx, case_id)
+    return ledger.take_pending(session)
+
+
+def create_case(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    data: CaseCreate,
+    key: IdempotencyKey | None,
+) -> Reply[CaseRead]:
+    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+        case, created = cases.create_case(session, settings, ctx, data)
+        reconciled = _reconcile(session, settings, ctx, case.id)
+        ledger.append_changes(session, settings, ctx, [created, *reconciled])
+        reply = Reply(201, cases.to_read(case), {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version)})
+        idempotency.store(session, key, reply)
+    return reply
+
+
+def transition_case(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    case_id: uuid.UUID,
+    data: TransitionCreate,
+    if_match: str | None,
+    key: IdempotencyKey | None,
+) -> Reply[CaseRead]:
+    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+        case = cases.require_case(session, case_id)
+        case, transitioned = cases.transition_case(session, settings, ctx, case, data, if_match)
+        reconciled = _reconcile(session, settings, ctx, case.id)
+        ledger.append_changes(session, settings, ctx, [transitioned, *reconciled])
+        reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
+        idempotency.store(session, key, reply)
+    return reply
+
+
+def submit_record(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    case_id: uuid.UUID,
+    data: AgencyRecordCreate,
+    key: IdempotencyKey | None,
+) -> Reply[AgencyRecordRead]:
+    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+        case = cases.require_case(session, case_id)
+        record, submitted = cases.submit_record(session, ctx, case, data)
+        reconciled = _reconcile(session, settings, ctx, case.id)
+        ledger.append_changes(session, settings, ctx, [submitted, *reconciled])
+        reply = Reply(
+            201,
+            AgencyRecordRead.model_validate(record),
+            {"Location": f"{CASES_PATH}/{case.id}/records/{record.id}", "ETag": etag_of(record.version)},
+        )
+        idempotency.store(session, key, reply)
+    return reply
+
+
+def update_record(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    case_id: uuid.UUID,
+    record_id: uuid.UUID,
+    data: AgencyRecordUpdate,
+    if_match: str | None,
+) -> Reply[AgencyRecordRead]:
+    """PATCH is idempotent by its If-Match precondition: no Idempotency-Key step."""
+    with transaction(factory) as session:
+        record = cases.require_own_record(session, ctx.principal, case_id, record_id)
+        record, updated = cases.update_record(session, ctx, record, data, if_match)
+        reconciled = _reconcile(session, settings, ctx, record.case_id)
+        ledger.append_changes(session, settings, ctx, [updated, *reconciled])
+        return Reply(200, AgencyRecordRead.model_validate(record), {"ETag": etag_of(record.version)})

@@ -1,0 +1,61 @@
+"""Write flows of reconciliation: triage a finding, re-check a case now, queue a sweep.
+
+Same pipeline as the case flows (``app.flows.cases``): scopes checked by the web layer, the change made by the
+domain service, its ledger changes appended last, then the commit; a failure rolls everything back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.actor import Principal, WriteContext
+from app.core.config import Settings
+from app.core.db import transaction
+from app.core.problems import NotFound
+from app.ledger import service as ledger
+from app.reconciliation import repository, runner
+from app.reconciliation import service as reconciliation
+from app.reconciliation.models import Finding, Run
+from app.reconciliation.schemas import RunCreate, TriageAction
+from app.reconciliation.service import SyncStats
+
+
+def triage_finding(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    finding_id: uuid.UUID,
+    action: TriageAction,
+    *,
+    note: str | None,
+    suppressed_until: dt.date | None,
+    if_match: str | None,
+) -> Finding:
+    with transaction(factory) as session:
+        finding = reconciliation.triage(
+            session, ctx, finding_id, action, note=note, suppressed_until=suppressed_until, if_match=if_match
+        )
+        ledger.append_changes(session, settings, ctx, ledger.take_pending(session))
+    return finding
+
+
+def check_case(
+    factory: sessionmaker[Session], settings: Settings, ctx: WriteContext, case_id: uuid.UUID
+) -> tuple[list[Finding], SyncStats]:
+    with transaction(factory) as session:
+        findings, stats = reconciliation.check_case_now(session, ctx, case_id)
+        ledger.append_changes(session, settings, ctx, ledger.take_pending(session))
+    return findings, stats
+
+
+def queue_run(factory: sessionmaker[Session], principal: Principal, body: RunCreate) -> Run:
+    """Commit the run row before the sweep starts: a sweep is a worker with its own transactions."""
+    with transaction(factory) as session:
+        if body.case_ids is not None:
+            missing = set(body.case_ids) - set(repository.cases_by_id(session, body.case_ids))
+            if missing:
+                raise NotFound(f"No case with id {sorted(missing, key=str)[0]}.")
+        return runner.create_run(session, principal.client_id, body.mode, body.as_of, body.case_ids, body.use_screen)
