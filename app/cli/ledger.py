@@ -168,15 +168,14 @@ def export(
 def checkpoint_now() -> None:
     """Sign a checkpoint covering every entry now (for a cron job when writes are rare)."""
     from app.core.config import get_settings
-    from app.core.db import make_engine, make_sessionmaker
+    from app.core.db import make_engine, make_sessionmaker, transaction
     from app.ledger.service import current_checkpoint
 
     settings = get_settings()
     engine = make_engine(settings.sqlalchemy_url)
     try:
-        with make_sessionmaker(engine)() as session:
+        with transaction(make_sessionmaker(engine)) as session:
             signed = current_checkpoint(session, settings, fresh=True)
-            session.commit()
-            print(signed.note, end="")
+        print(signed.note, end="")
     finally:
         engine.dispose()

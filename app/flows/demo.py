@@ -200,7 +200,7 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
         elif flaw < 0.16 and sanction is not None:
             sanction = demo.rng.choice(SANCTION_FOR_LEVEL["SEDANG"])
         elif flaw < 0.22 and Stage(case.stage) not in TERMINAL_STAGES:
-            stage = Stage.DITERIMA.value
+            stage = Stage.DITERIMA
         cases.submit_record(
             demo.factory,
             demo.settings,

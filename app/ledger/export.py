@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
-from app.core.db import READ_ONLY_OPTION
+from app.core.db import READ_ONLY_OPTION, transaction
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository, service
 from app.ledger.models import LedgerEntry, LedgerNode
@@ -23,13 +23,11 @@ BATCH = 5000
 
 def sign_current_checkpoint(factory: sessionmaker[Session], settings: Settings) -> None:
     """Make sure a checkpoint covers every entry before exporting; a damaged log is exported as it is."""
-    with factory() as session:
-        try:
+    try:
+        with transaction(factory) as session:
             service.current_checkpoint(session, settings, fresh=True)
-            session.commit()
-        except LedgerIntegrityFailure:
-            session.rollback()
-            logger.exception("ledger integrity failure: exporting without a new checkpoint")
+    except LedgerIntegrityFailure:
+        logger.exception("ledger integrity failure: exporting without a new checkpoint")
 
 
 def export_records(
