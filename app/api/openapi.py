@@ -33,13 +33,6 @@ def _has_own_error_model(response: dict[str, Any]) -> bool:
     return bool(ref) and not ref.endswith(("/Problem", "/HTTPValidationError"))
 
 
-def _declares_own_error_body(response: dict[str, Any]) -> bool:
-    """True for errors a route documents with its own schema (e.g. RFC 6749 token errors), kept as declared."""
-    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-    ref = schema.get("$ref", "")
-    return bool(ref) and not ref.endswith(("/HTTPValidationError", "/Problem"))
-
-
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title,

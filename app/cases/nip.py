@@ -1,4 +1,4 @@
-"""NIP (PNS) and NI PPPK validation, per Perka BKN 22/2007 and the PPPK layout (domain brief §5).
+"""NIP (PNS) and NI PPPK validation: the PNS layout of Perka BKN 22/2007 and the layout of the NI PPPK.
 
 PNS:  YYYYMMDD YYYYMM G NNN  (birth date, TMT CPNS year-month, gender 1/2, sequence)
 PPPK: YYYYMMDD YYYY 2 F G NNN (birth date, TMT year, PPPK marker "2", contract count 1-9, gender, sequence)

@@ -1,4 +1,4 @@
-"""The handling workflow as an explicit state machine (domain brief §2).
+"""The handling workflow as an explicit state machine (SKB 2022 and the agencies' published procedures).
 
 reported → verified/registered (or rejected) → Bawaslu study (kajian) → forwarded → recommendation (KASN; from
 2024-08-24 its successor BKN) → PPK follow-up → sanctioned / not proven / cancelled, with the escalations

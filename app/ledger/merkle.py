@@ -143,10 +143,6 @@ class CompactRange:
             result = node_hash(left, result)
         return result
 
-    @staticmethod
-    def frontier_nodes(size: int) -> list[NodeId]:
-        return perfect_nodes(0, size)
-
 
 class MemoryTree:
     """A whole tree in memory: used by the offline verifier, tests and benchmarks."""
