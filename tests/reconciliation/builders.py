@@ -15,10 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.core.actor import Agency, Principal, Role
 from app.cases.models import AgencyRecord, Case
+from app.core.actor import Agency, Principal, Role, WriteContext
 from app.core.config import JAKARTA
-from app.core.actor import WriteContext
 from app.reconciliation.normalize import canonical_stage
 from app.reconciliation.rules import CaseContext, FindingDraft, ReferenceData, Ruleset, SiblingCase, evaluate
 from app.reconciliation.service import build_reference, case_facts, record_facts

@@ -20,7 +20,7 @@ def test_every_rule_has_both_languages_and_a_severity() -> None:
     assert len(codes) == len(set(codes)) >= 15
     for rule in RULES:
         assert rule.description_en
-        assert rule.description_id
+        assert rule.description_indonesian
         assert isinstance(rule.severity, Severity)
 
 
