@@ -109,7 +109,7 @@ class Finding(Base):
     resolution: Mapped[str | None] = mapped_column(String(24))
     observed: Mapped[dict[str, Any]] = mapped_column(JSON)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
-    message_id: Mapped[str] = mapped_column(Text)
+    message_indonesian: Mapped[str] = mapped_column("message_id", Text)
     message_en: Mapped[str] = mapped_column(Text)
     case_number: Mapped[str] = mapped_column(String(20))
     nip: Mapped[str | None] = mapped_column(String(32))

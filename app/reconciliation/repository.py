@@ -26,7 +26,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.cases.models import AgencyRecord, Case
@@ -277,7 +277,7 @@ class FindingFilters:
     overdue_before: dt.date | None = None
     """Only findings on cases whose stage deadline is before this day."""
     visible_to: str | None = None
-    """Agency callers: findings that involve the agency or concern a case it holds a record of."""
+    """Agency callers: only the findings ``finding_visible_to`` the agency."""
 
     def as_dict(self) -> dict[str, object]:
         return {key: str(value) for key, value in asdict(self).items() if value is not None}
@@ -287,8 +287,19 @@ def _involves(agency: str) -> Exists:
     return exists().where(FindingAgency.finding_id == Finding.id, FindingAgency.agency == agency)
 
 
-def _holds_record(agency: str) -> Exists:
-    return exists().where(AgencyRecord.case_id == Finding.case_id, AgencyRecord.agency == agency)
+def _holds_record(agency: str, case_id: InstrumentedAttribute[uuid.UUID]) -> Exists:
+    return exists().where(AgencyRecord.case_id == case_id, AgencyRecord.agency == agency)
+
+
+def finding_visible_to(agency: str) -> ColumnElement[bool]:
+    """The findings an agency may see: about its data, or about a case it holds a record of. Auditors have no
+    agency and see every finding (app.reconciliation.visibility)."""
+    return or_(_involves(agency), _holds_record(agency, Finding.case_id))
+
+
+def case_visible_to(agency: str) -> Exists:
+    """The cases an agency may see findings of: those it holds a record of."""
+    return _holds_record(agency, Case.id)
 
 
 def filtered_findings(filters: FindingFilters) -> Select[Finding]:
@@ -309,7 +320,7 @@ def filtered_findings(filters: FindingFilters) -> Select[Finding]:
     if filters.agency is not None:
         statement = statement.where(_involves(filters.agency))
     if filters.visible_to is not None:
-        statement = statement.where(or_(_involves(filters.visible_to), _holds_record(filters.visible_to)))
+        statement = statement.where(finding_visible_to(filters.visible_to))
     return statement
 
 
@@ -349,17 +360,24 @@ def summary_counts(session: Session, filters: FindingFilters) -> dict[str, dict[
     return counts
 
 
-def get_finding(session: Session, finding_id: uuid.UUID, *, for_update: bool = False) -> Finding | None:
+def get_finding(
+    session: Session, finding_id: uuid.UUID, *, for_update: bool = False, visible_to: str | None = None
+) -> Finding | None:
+    """The finding, if it exists and (for an agency) is ``finding_visible_to`` it."""
     statement = select(Finding).where(Finding.id == finding_id)
+    if visible_to is not None:
+        statement = statement.where(finding_visible_to(visible_to))
     if for_update and session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(of=Finding)
     return session.scalars(statement).one_or_none()
 
 
-def agency_touches_case(session: Session, agency: str, case_id: uuid.UUID) -> bool:
-    record = exists().where(AgencyRecord.case_id == case_id, AgencyRecord.agency == agency)
-    created = exists().where(Case.id == case_id, Case.created_by_agency == agency)
-    return bool(session.scalar(select(or_(record, created))))
+def get_case(session: Session, case_id: uuid.UUID, *, visible_to: str | None = None) -> Case | None:
+    """The case, if it exists and (for an agency) is ``case_visible_to`` it."""
+    statement = select(Case).where(Case.id == case_id)
+    if visible_to is not None:
+        statement = statement.where(case_visible_to(visible_to))
+    return session.scalars(statement).one_or_none()
 
 
 def finding_events(session: Session, finding_id: uuid.UUID) -> Sequence[FindingEvent]:

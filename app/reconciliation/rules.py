@@ -156,7 +156,7 @@ class FindingDraft:
     observed: Mapping[str, Mapping[str, Any]]
     """source -> field -> {"raw": ..., "normalized": ...}; the key is computed over the normalised values."""
     evidence: Mapping[str, Any]
-    message_id: str
+    message_indonesian: str
     message_en: str
     hint: str | None = None
 
@@ -177,24 +177,69 @@ class FindingDraft:
 
 @dataclass(frozen=True, slots=True)
 class RuleConfig:
+    code: str
+    """Code of the configured rule: every draft its check produces carries it."""
     enabled: bool
     severity: Severity
     params: Mapping[str, Any]
 
 
 Check = Callable[[CaseContext, RuleConfig], list[FindingDraft]]
+CaseScreen = Callable[[CaseFacts, ReferenceData, dt.date], bool]
+RecordScreen = Callable[[RecordFacts, CaseFacts, ReferenceData, dt.date], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Local:
+    """When a rule can fire on one source alone, without comparing agencies: on the case, on one agency record.
+
+    Each write stores the OR of every rule's screens as the ``local_issue`` flag of the case state and of each
+    record; the SQL screen of a full run reads those flags, since fingerprints only reveal cross-source
+    differences. A screen may be broader than the rule, never narrower.
+    """
+
+    case: CaseScreen | None = None
+    record: RecordScreen | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """One rule's whole declaration: the check, its defaults, its locality and its catalogue texts."""
+
     code: str
     severity: Severity
     params: Mapping[str, Any]
     description_en: str
-    description_id: str
+    description_indonesian: str
     check: Check
-    local: bool = False
-    """Looks at one source alone; a stored per-row flag lets the SQL screen find it."""
+    local_screen: Local | None
+
+    @property
+    def local(self) -> bool:
+        """Can fire on one source alone (found by the SQL screen through the stored flag)."""
+        return self.local_screen is not None
+
+
+_DECLARED: list[Rule] = []
+
+
+def rule(
+    *,
+    code: str,
+    severity: Severity,
+    description_en: str,
+    description_indonesian: str,
+    params: Mapping[str, Any] | None = None,
+    local: Local | None = None,
+) -> Callable[[Check], Rule]:
+    """Declare the decorated check as a rule; ``RULES`` lists the rules in declaration order."""
+
+    def declare(check: Check) -> Rule:
+        declared = Rule(code, severity, dict(params or {}), description_en, description_indonesian, check, local)
+        _DECLARED.append(declared)
+        return declared
+
+    return declare
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +248,7 @@ class Ruleset:
     configs: Mapping[str, RuleConfig] = field(default_factory=dict)
 
     def config(self, rule: Rule) -> RuleConfig:
-        return self.configs.get(rule.code) or RuleConfig(True, rule.severity, rule.params)
+        return self.configs.get(rule.code) or RuleConfig(rule.code, True, rule.severity, rule.params)
 
     @classmethod
     def with_overrides(cls, overrides: Mapping[str, Mapping[str, Any]]) -> Ruleset:
@@ -218,6 +263,7 @@ class Ruleset:
             if extra:
                 raise ValueError(f"{rule.code}: unknown parameter(s) {', '.join(sorted(extra))}")
             configs[rule.code] = RuleConfig(
+                code=rule.code,
                 enabled=bool(override.get("enabled", True)),
                 severity=Severity(override.get("severity", rule.severity)),
                 params={**rule.params, **override.get("params", {})},
@@ -394,24 +440,15 @@ def phase_issue(case: CaseFacts, reference: ReferenceData) -> str | None:
     return f"violation {case.violation_code} applies to phase {expected}, the case is recorded in phase {case.phase}"
 
 
-def case_has_local_issue(case: CaseFacts, reference: ReferenceData, as_of: dt.date) -> bool:
-    return bool(
-        nip_issues(case.nip, as_of)[0]
-        or case_timeline_issues(case)
-        or phase_issue(case, reference)
-        or (case.recommended_by and retired_agency_issues(case.recommended_by, _case_retired_dates(case), reference))
-        or (case.stage in SANCTIONED_STAGES and case.imposed_sanction is None)
-        or (case.recommended_sanction and case.imposed_sanction and case.recommended_sanction != case.imposed_sanction)
-    )
+def case_sanction_missing(case: CaseFacts) -> bool:
+    """The case is at a sanctioned stage without an imposed sanction."""
+    return case.stage in SANCTIONED_STAGES and case.imposed_sanction is None
 
 
-def record_has_local_issue(record: RecordFacts, case: CaseFacts, reference: ReferenceData, as_of: dt.date) -> bool:
+def case_sanction_departs(case: CaseFacts) -> bool:
+    """The case records an imposed sanction other than its recommended one."""
     return bool(
-        nip_issues(record.nip, as_of)[0]
-        or record_timeline_issues(record, case)
-        or retired_agency_issues(record.agency, record_retired_dates(record), reference)
-        or record_stage_combination_issues(record)
-        or is_regression(record)
+        case.recommended_sanction and case.imposed_sanction and case.recommended_sanction != case.imposed_sanction
     )
 
 
@@ -423,7 +460,16 @@ def _case_retired_dates(case: CaseFacts) -> dict[str, dt.date | None]:
 # The rules
 
 
-def check_case_missing(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="CASE_MISSING_AT_AGENCY",
+    severity=Severity.HIGH,
+    params={"grace_days": 7},
+    description_en="An agency that must hold a record at the case's stage has none after the grace period.",
+    description_indonesian=(
+        "Lembaga yang wajib mencatat kasus pada tahap ini belum memiliki catatan setelah masa tenggang."
+    ),
+)
+def case_missing_at_agency(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     expected = expected_agencies(case, context.reference)
     present = {record.agency for record in context.records}
@@ -442,7 +488,7 @@ def check_case_missing(context: CaseContext, config: RuleConfig) -> list[Finding
     names = ", ".join(missing)
     return [
         FindingDraft(
-            rule="CASE_MISSING_AT_AGENCY",
+            rule=config.code,
             severity=config.severity,
             fields=("agency_record",),
             agencies=tuple(sorted(expected | present)),
@@ -459,7 +505,7 @@ def check_case_missing(context: CaseContext, config: RuleConfig) -> list[Finding
                 f"Case {case.case_number} is at stage {case.stage} but has no record at {names} "
                 f"({days} days since the stage was entered on {case.stage_entered_on.isoformat()})."
             ),
-            message_id=(
+            message_indonesian=(
                 f"Kasus {case.case_number} berada pada tahap {case.stage} tetapi belum tercatat di {names} "
                 f"({days} hari sejak tahap dimulai pada {case.stage_entered_on.isoformat()})."
             ),
@@ -479,7 +525,7 @@ def orphan_records(context: CaseContext) -> list[RecordFacts]:
         if record.nip in others or record.name.key is None or record.name.key == case.name.key:
             continue
         if record.nip[:BIRTH_DATE_END] == case.nip[:BIRTH_DATE_END]:
-            continue  # same birth date: a typo or a sequence-number neighbour, reported as NIP_MISMATCH
+            continue  # same birth date: a typo or a sequence-number neighbour, left to the NIP comparison
         orphans.append(record)
     return orphans
 
@@ -489,11 +535,17 @@ def _linked_records(context: CaseContext) -> list[RecordFacts]:
     return [record for record in context.records if record not in orphans]
 
 
-def check_orphan(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="ORPHAN_AGENCY_RECORD",
+    severity=Severity.HIGH,
+    description_en="An agency record names a different person (birth date in the NIP, and name) than its case.",
+    description_indonesian="Catatan lembaga menyebut orang lain (NIP dan nama) daripada kasus yang ditautkannya.",
+)
+def orphan_agency_record(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     return [
         FindingDraft(
-            rule="ORPHAN_AGENCY_RECORD",
+            rule=config.code,
             severity=config.severity,
             fields=("nip", "name"),
             agencies=(record.agency,),
@@ -514,7 +566,7 @@ def check_orphan(context: CaseContext, config: RuleConfig) -> list[FindingDraft]
                 f"(NIP {record.nip}, {record.name_raw!r}; the case has NIP {case.nip}, {case.name_raw!r}): "
                 "it probably belongs to a different case."
             ),
-            message_id=(
+            message_indonesian=(
                 f"Catatan {record.agency} pada kasus {case.case_number} menyebut orang lain "
                 f"(NIP {record.nip}, {record.name_raw!r}; kasus mencatat NIP {case.nip}, {case.name_raw!r}): "
                 "kemungkinan milik kasus lain."
@@ -534,7 +586,7 @@ def nip_difference_hint(reference_nip: str, other: str, same_name: bool) -> tupl
     distance = OSA.distance(reference_nip, other)
     evidence: dict[str, Any] = {"edit_distance": distance}
     if not (len(other) == NIP_LENGTH and other.isdigit()):
-        evidence["reason"] = "not an 18-digit NIP (see NIP_INVALID)"
+        evidence["reason"] = f"not an 18-digit NIP (see {nip_invalid.code})"
         return "invalid_nip", evidence
     same_length = len(reference_nip) == len(other) == NIP_LENGTH
     if same_length and reference_nip[:4] == other[:4] and reference_nip[4:6] == other[6:8] \
@@ -560,7 +612,17 @@ def nip_difference_hint(reference_nip: str, other: str, same_name: bool) -> tupl
     return "probable_typo", evidence
 
 
-def check_nip_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="NIP_MISMATCH",
+    severity=Severity.CRITICAL,
+    description_en=(
+        "Normalised NIPs differ; hinted probable_typo or different_person_likely, never merged automatically."
+    ),
+    description_indonesian=(
+        "NIP berbeda setelah normalisasi; diberi petunjuk salah ketik atau orang berbeda, tidak digabung otomatis."
+    ),
+)
+def nip_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     records = _linked_records(context)
     values = {source: item.nip for source, item in _sources(context, records)}
@@ -580,7 +642,7 @@ def check_nip_mismatch(context: CaseContext, config: RuleConfig) -> list[Finding
     agencies = tuple(sorted(per_agency))
     return [
         FindingDraft(
-            rule="NIP_MISMATCH",
+            rule=config.code,
             severity=config.severity,
             fields=("nip",),
             agencies=agencies,
@@ -591,8 +653,8 @@ def check_nip_mismatch(context: CaseContext, config: RuleConfig) -> list[Finding
                 f"NIP differs for case {case.case_number}: {_fmt(values)} ({hint.replace('_', ' ')}). "
                 "Records with different NIPs are never merged automatically."
             ),
-            message_id=(
-                f"NIP berbeda pada kasus {case.case_number}: {_fmt(values)} ({_HINT_ID[hint]}). "
+            message_indonesian=(
+                f"NIP berbeda pada kasus {case.case_number}: {_fmt(values)} ({_HINT_INDONESIAN[hint]}). "
                 "Catatan dengan NIP berbeda tidak pernah digabung otomatis."
             ),
         )
@@ -600,7 +662,7 @@ def check_nip_mismatch(context: CaseContext, config: RuleConfig) -> list[Finding
 
 
 NIP_HINT_PRIORITY = ("different_person_likely", "probable_typo", "invalid_nip", "missing_value")
-_HINT_ID = {
+_HINT_INDONESIAN = {
     "invalid_nip": "NIP tidak valid",
     "probable_typo": "kemungkinan salah ketik",
     "different_person_likely": "kemungkinan orang berbeda",
@@ -608,7 +670,20 @@ _HINT_ID = {
 }
 
 
-def check_nip_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="NIP_INVALID",
+    severity=Severity.MEDIUM,
+    params={"legacy_severity": "INFO"},
+    local=Local(
+        case=lambda case, _reference, as_of: bool(nip_issues(case.nip, as_of)[0]),
+        record=lambda record, _case, _reference, as_of: bool(nip_issues(record.nip, as_of)[0]),
+    ),
+    description_en="A NIP breaks the Perka BKN 22/2007 layout (length, birth date, appointment, gender, sequence).",
+    description_indonesian=(
+        "NIP tidak sesuai format Perka BKN 22/2007 (panjang, tanggal lahir, TMT, jenis kelamin, nomor urut)."
+    ),
+)
+def nip_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     findings = []
     for source, item in _sources(context):
         issues, legacy = nip_issues(item.nip, context.as_of)
@@ -616,7 +691,7 @@ def check_nip_invalid(context: CaseContext, config: RuleConfig) -> list[FindingD
             continue
         findings.append(
             FindingDraft(
-                rule="NIP_INVALID",
+                rule=config.code,
                 severity=_severity(config, "legacy_severity") if legacy else config.severity,
                 fields=("nip",),
                 agencies=(source,) if source != CASE_SOURCE else (context.case.created_by_agency,),
@@ -624,7 +699,7 @@ def check_nip_invalid(context: CaseContext, config: RuleConfig) -> list[FindingD
                 evidence={"issues": issues, "legacy": legacy},
                 hint="legacy_nip" if legacy else None,
                 message_en=f"NIP {item.nip} recorded by {source} is not valid: {'; '.join(issues)}.",
-                message_id=f"NIP {item.nip} yang dicatat {source} tidak valid: {'; '.join(issues)}.",
+                message_indonesian=f"NIP {item.nip} yang dicatat {source} tidak valid: {'; '.join(issues)}.",
             )
         )
     return findings
@@ -650,7 +725,7 @@ def classify_names(first: str, second: str, config: RuleConfig) -> tuple[str, di
     return "different", evidence
 
 
-_NAME_CLASS_ID = {
+_NAME_CLASS_INDONESIAN = {
     "order": "urutan berbeda",
     "partial": "sebagian nama",
     "spelling_variant": "variasi ejaan",
@@ -659,7 +734,22 @@ _NAME_CLASS_ID = {
 }
 
 
-def check_name_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="NAME_MISMATCH",
+    severity=Severity.HIGH,
+    params={
+        "variant_min_jaro_winkler": 0.92,
+        "order_severity": "LOW",
+        "partial_severity": "MEDIUM",
+        "variant_severity": "MEDIUM",
+        "missing_severity": "MEDIUM",
+    },
+    description_en="Names for the same NIP differ after removing titles, case, punctuation and old spellings.",
+    description_indonesian=(
+        "Nama untuk NIP yang sama berbeda setelah gelar, huruf besar, tanda baca dan ejaan lama dinormalkan."
+    ),
+)
+def name_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     records = _linked_records(context)
     sources = _sources(context, records)
@@ -692,7 +782,7 @@ def check_name_mismatch(context: CaseContext, config: RuleConfig) -> list[Findin
     }
     return [
         FindingDraft(
-            rule="NAME_MISMATCH",
+            rule=config.code,
             severity=severity_of[worst],
             fields=("name",),
             agencies=tuple(sorted(comparisons)),
@@ -703,15 +793,26 @@ def check_name_mismatch(context: CaseContext, config: RuleConfig) -> list[Findin
                 f"Names differ for NIP {case.nip} (case {case.case_number}) after normalisation: "
                 f"{_fmt({s: i.name_raw for s, i in sources})} ({worst.replace('_', ' ')})."
             ),
-            message_id=(
+            message_indonesian=(
                 f"Nama berbeda untuk NIP {case.nip} (kasus {case.case_number}) setelah normalisasi: "
-                f"{_fmt({s: i.name_raw for s, i in sources})} ({_NAME_CLASS_ID[worst]})."
+                f"{_fmt({s: i.name_raw for s, i in sources})} ({_NAME_CLASS_INDONESIAN[worst]})."
             ),
         )
     ]
 
 
-def check_category_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="CATEGORY_MISMATCH",
+    severity=Severity.HIGH,
+    params={"same_category_severity": "MEDIUM", "missing_severity": "LOW"},
+    description_en=(
+        "Agencies record different violation forms (HIGH when the category, kode etik vs disiplin, differs)."
+    ),
+    description_indonesian=(
+        "Lembaga mencatat bentuk pelanggaran berbeda (HIGH bila kategori kode etik/disiplin berbeda)."
+    ),
+)
+def category_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     categories = context.reference.violation_category
     codes = {source: item.violation_code for source, item in _sources(context)}
@@ -742,19 +843,28 @@ def check_category_mismatch(context: CaseContext, config: RuleConfig) -> list[Fi
     }
     return [
         FindingDraft(
-            rule="CATEGORY_MISMATCH",
+            rule=config.code,
             severity=severity,
             fields=("violation_code",),
             agencies=tuple(sorted(kinds)),
             observed=observed,
             evidence={"per_agency": kinds},
             message_en=f"Violation recorded differently for case {case.case_number}: {_fmt(codes)}.",
-            message_id=f"Bentuk pelanggaran dicatat berbeda pada kasus {case.case_number}: {_fmt(codes)}.",
+            message_indonesian=f"Bentuk pelanggaran dicatat berbeda pada kasus {case.case_number}: {_fmt(codes)}.",
         )
     ]
 
 
-def check_phase(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="PHASE_CATEGORY_INCONSISTENT",
+    severity=Severity.MEDIUM,
+    local=Local(case=lambda case, reference, _as_of: phase_issue(case, reference) is not None),
+    description_en="The violation form belongs to another phase (bakal calon vs calon) than the case records.",
+    description_indonesian=(
+        "Bentuk pelanggaran berlaku untuk tahapan lain (bakal calon/calon) daripada yang dicatat kasus."
+    ),
+)
+def phase_category_inconsistent(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     issue = phase_issue(case, context.reference)
     if issue is None:
@@ -762,7 +872,7 @@ def check_phase(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     expected = context.reference.violation_phase[case.violation_code or ""]
     return [
         FindingDraft(
-            rule="PHASE_CATEGORY_INCONSISTENT",
+            rule=config.code,
             severity=config.severity,
             fields=("phase", "violation_code"),
             agencies=(case.created_by_agency,),
@@ -777,7 +887,7 @@ def check_phase(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
                 "category": context.reference.violation_category.get(case.violation_code or ""),
             },
             message_en=f"Case {case.case_number}: {issue}.",
-            message_id=(
+            message_indonesian=(
                 f"Kasus {case.case_number}: pelanggaran {case.violation_code} berlaku untuk tahap {expected}, "
                 f"sedangkan kasus dicatat pada tahap {case.phase}."
             ),
@@ -802,7 +912,15 @@ def _sanctions(context: CaseContext, status: str) -> dict[str, tuple[str | None,
     return found
 
 
-def check_sanction_vs_recommendation(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="SANCTION_NOT_PER_RECOMMENDATION",
+    severity=Severity.HIGH,
+    params={"heavier_severity": "MEDIUM"},
+    local=Local(case=lambda case, _reference, _as_of: case_sanction_departs(case)),
+    description_en="The imposed sanction is lighter (HIGH) or heavier (MEDIUM) than the recommendation.",
+    description_indonesian="Sanksi yang dijatuhkan lebih ringan (HIGH) atau lebih berat (MEDIUM) daripada rekomendasi.",
+)
+def sanction_not_per_recommendation(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     recommended = _sanctions(context, RECOMMENDED)
     if case.recommended_sanction is not None:
@@ -828,7 +946,7 @@ def check_sanction_vs_recommendation(context: CaseContext, config: RuleConfig) -
     agencies = {source for source in differing if source != CASE_SOURCE} | {recommender_of(case, context.reference)}
     return [
         FindingDraft(
-            rule="SANCTION_NOT_PER_RECOMMENDATION",
+            rule=config.code,
             severity=severity,
             fields=("sanction_code",),
             agencies=tuple(sorted(agencies)),
@@ -844,7 +962,7 @@ def check_sanction_vs_recommendation(context: CaseContext, config: RuleConfig) -
                 f"Case {case.case_number}: sanction imposed ({imposed_text}) is {direction} than the "
                 f"recommended {reference_value}."
             ),
-            message_id=(
+            message_indonesian=(
                 f"Kasus {case.case_number}: sanksi yang dijatuhkan ({imposed_text}) "
                 f"{'lebih ringan' if lighter else 'lebih berat'} daripada rekomendasi {reference_value}."
             ),
@@ -852,10 +970,16 @@ def check_sanction_vs_recommendation(context: CaseContext, config: RuleConfig) -
     ]
 
 
-def check_sanction_records(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="SANCTION_RECORD_MISMATCH",
+    severity=Severity.HIGH,
+    description_en="Agencies record different recommended or imposed sanctions for the same case.",
+    description_indonesian="Lembaga mencatat rekomendasi atau sanksi yang berbeda untuk kasus yang sama.",
+)
+def sanction_record_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     findings = []
-    for status, field_name, label_id in (
+    for status, field_name, label_indonesian in (
         (RECOMMENDED, "recommended_sanction", "rekomendasi sanksi"),
         (IMPOSED, "imposed_sanction", "sanksi yang dijatuhkan"),
     ):
@@ -865,7 +989,7 @@ def check_sanction_records(context: CaseContext, config: RuleConfig) -> list[Fin
         text = _fmt({source: value for source, (_, value) in values.items()})
         findings.append(
             FindingDraft(
-                rule="SANCTION_RECORD_MISMATCH",
+                rule=config.code,
                 severity=config.severity,
                 fields=(field_name,),
                 agencies=tuple(sorted(source for source in values if source != CASE_SOURCE)),
@@ -876,13 +1000,32 @@ def check_sanction_records(context: CaseContext, config: RuleConfig) -> list[Fin
                 message_en=(
                     f"Agencies record different {field_name.replace('_', ' ')}s for case {case.case_number}: {text}."
                 ),
-                message_id=f"Instansi mencatat {label_id} yang berbeda untuk kasus {case.case_number}: {text}.",
+                message_indonesian=(
+                    f"Lembaga mencatat {label_indonesian} yang berbeda untuk kasus {case.case_number}: {text}."
+                ),
             )
         )
     return findings
 
 
-def check_stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="STAGE_INCONSISTENT",
+    severity=Severity.MEDIUM,
+    params={"allowed_lag": 1},
+    local=Local(
+        case=lambda case, _reference, _as_of: case_sanction_missing(case),
+        record=lambda record, _case, _reference, _as_of: bool(record_stage_combination_issues(record)),
+    ),
+    description_en=(
+        "An agency's stage is ahead of, diverges from or lags the case by more than the allowed lag, or "
+        "contradicts its sanction status."
+    ),
+    description_indonesian=(
+        "Tahap di suatu lembaga mendahului, menyimpang, atau tertinggal lebih dari batas, atau bertentangan "
+        "dengan status sanksi."
+    ),
+)
+def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     allowed_lag = int(config.params["allowed_lag"])
     case_rank = stage_rank(case.stage)
@@ -904,7 +1047,7 @@ def check_stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[F
         stages = {source: item.stage for source, item in _sources(context)}
         findings.append(
             FindingDraft(
-                rule="STAGE_INCONSISTENT",
+                rule=config.code,
                 severity=config.severity,
                 fields=("stage",),
                 agencies=tuple(sorted(problems)),
@@ -916,13 +1059,13 @@ def check_stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[F
                 },
                 evidence={"per_agency": problems, "allowed_lag": allowed_lag},
                 message_en=f"Stages disagree for case {case.case_number}: {_fmt(stages)}.",
-                message_id=f"Tahap penanganan berbeda untuk kasus {case.case_number}: {_fmt(stages)}.",
+                message_indonesian=f"Tahap penanganan berbeda untuk kasus {case.case_number}: {_fmt(stages)}.",
             )
         )
     combos: list[tuple[str, Any, list[str]]] = [
         (record.agency, record, record_stage_combination_issues(record)) for record in context.records
     ]
-    if case.stage in SANCTIONED_STAGES and case.imposed_sanction is None:
+    if case_sanction_missing(case):
         combos.insert(0, (CASE_SOURCE, case, [f"stage {case.stage} but no imposed sanction recorded"]))
     for source, item, issues in combos:
         if not issues:
@@ -931,7 +1074,7 @@ def check_stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[F
         sanction = item.sanction if isinstance(item, RecordFacts) else item.imposed_sanction
         findings.append(
             FindingDraft(
-                rule="STAGE_INCONSISTENT",
+                rule=config.code,
                 severity=config.severity,
                 fields=("stage", "sanction_status"),
                 agencies=(source,) if source != CASE_SOURCE else (case.created_by_agency,),
@@ -944,7 +1087,7 @@ def check_stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[F
                 },
                 evidence={"issues": issues},
                 message_en=f"Case {case.case_number}, {source}: {'; '.join(issues)}.",
-                message_id=(
+                message_indonesian=(
                     f"Kasus {case.case_number}, {source}: tahap dan status sanksi tidak sesuai ({'; '.join(issues)})."
                 ),
             )
@@ -952,11 +1095,18 @@ def check_stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[F
     return findings
 
 
-def check_stage_regression(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="STAGE_REGRESSION",
+    severity=Severity.MEDIUM,
+    local=Local(record=lambda record, _case, _reference, _as_of: is_regression(record)),
+    description_en="An agency's record went back to an earlier workflow stage.",
+    description_indonesian="Catatan lembaga kembali ke tahap penanganan yang lebih awal.",
+)
+def stage_regression(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     return [
         FindingDraft(
-            rule="STAGE_REGRESSION",
+            rule=config.code,
             severity=config.severity,
             fields=("stage",),
             agencies=(record.agency,),
@@ -971,7 +1121,7 @@ def check_stage_regression(context: CaseContext, config: RuleConfig) -> list[Fin
                 f"{record.agency} moved case {case.case_number} back to stage {record.stage} after it had "
                 "reached a later stage."
             ),
-            message_id=(
+            message_indonesian=(
                 f"{record.agency} mengembalikan kasus {case.case_number} ke tahap {record.stage} padahal "
                 "sebelumnya sudah mencapai tahap yang lebih lanjut."
             ),
@@ -981,7 +1131,17 @@ def check_stage_regression(context: CaseContext, config: RuleConfig) -> list[Fin
     ]
 
 
-def check_timeline(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="TIMELINE_INVALID",
+    severity=Severity.MEDIUM,
+    local=Local(
+        case=lambda case, _reference, _as_of: bool(case_timeline_issues(case)),
+        record=lambda record, case, _reference, _as_of: bool(record_timeline_issues(record, case)),
+    ),
+    description_en="Dates are in an impossible order (e.g. sanction before recommendation, report before incident).",
+    description_indonesian="Urutan tanggal tidak mungkin (mis. sanksi sebelum rekomendasi, laporan sebelum kejadian).",
+)
+def timeline_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     findings = []
     checks: list[tuple[str, list[str], dict[str, dt.date | None]]] = [
@@ -1016,14 +1176,14 @@ def check_timeline(context: CaseContext, config: RuleConfig) -> list[FindingDraf
             observed[CASE_SOURCE] = {"incident_date": _value(case.incident_date, case.incident_date)}
         findings.append(
             FindingDraft(
-                rule="TIMELINE_INVALID",
+                rule=config.code,
                 severity=config.severity,
                 fields=tuple(sorted(name for name, value in dates.items() if value is not None)),
                 agencies=(source,) if source != CASE_SOURCE else (case.created_by_agency,),
                 observed=observed,
                 evidence={"issues": issues},
                 message_en=f"Dates in impossible order for case {case.case_number} at {source}: {'; '.join(issues)}.",
-                message_id=(
+                message_indonesian=(
                     f"Urutan tanggal tidak mungkin pada kasus {case.case_number} di {source}: {'; '.join(issues)}."
                 ),
             )
@@ -1043,20 +1203,17 @@ def responsible_agencies(case: CaseFacts, reference: ReferenceData) -> tuple[str
     return (case.created_by_agency,)
 
 
-def _deadline_finding(context: CaseContext, rule: str, severity: Severity, days: int) -> FindingDraft:
+def _deadline_finding(
+    context: CaseContext, config: RuleConfig, severity: Severity, days: int, days_en: str, days_indonesian: str
+) -> FindingDraft:
+    """``days_en`` and ``days_indonesian`` say how far the deadline is, in the wording of the calling rule."""
     case = context.case
     deadline = case.deadline_date
     assert deadline is not None
     observed = {CASE_SOURCE: {"stage": _value(case.stage, case.stage), "deadline_date": _value(deadline, deadline)}}
-    if rule == "DEADLINE_EXCEEDED":
-        en = f"{days} day(s) overdue"
-        id_ = f"terlambat {days} hari"
-    else:
-        en = f"{days} day(s) left"
-        id_ = f"tersisa {days} hari"
     responsible = responsible_agencies(case, context.reference)
     return FindingDraft(
-        rule=rule,
+        rule=config.code,
         severity=severity,
         fields=("deadline_date",),
         agencies=responsible,
@@ -1070,11 +1227,11 @@ def _deadline_finding(context: CaseContext, rule: str, severity: Severity, days:
         },
         message_en=(
             f"Case {case.case_number}: the {case.stage} step was due on {deadline.isoformat()} (Asia/Jakarta); "
-            f"{en}. Responsible: {', '.join(responsible)}."
+            f"{days_en}. Responsible: {', '.join(responsible)}."
         ),
-        message_id=(
+        message_indonesian=(
             f"Kasus {case.case_number}: batas waktu tahap {case.stage} adalah {deadline.isoformat()} (WIB); "
-            f"{id_}. Penanggung jawab: {', '.join(responsible)}."
+            f"{days_indonesian}. Penanggung jawab: {', '.join(responsible)}."
         ),
     )
 
@@ -1084,33 +1241,56 @@ def live_deadline(case: CaseFacts) -> dt.date | None:
     return None if case.stage in {stage.value for stage in TERMINAL_STAGES} else case.deadline_date
 
 
-def check_deadline_exceeded(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="DEADLINE_EXCEEDED",
+    severity=Severity.HIGH,
+    params={"critical_after_days": 30},
+    description_en="The current stage's deadline (Asia/Jakarta) has passed; CRITICAL after the configured days.",
+    description_indonesian=(
+        "Batas waktu tahap saat ini (WIB) telah lewat; CRITICAL setelah jumlah hari yang ditetapkan."
+    ),
+)
+def deadline_exceeded(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     deadline = live_deadline(context.case)
     if deadline is None or context.as_of <= deadline:
         return []
     days = (context.as_of - deadline).days
     escalate = days > int(config.params["critical_after_days"])
-    return [_deadline_finding(context, "DEADLINE_EXCEEDED", Severity.CRITICAL if escalate else config.severity, days)]
+    severity = Severity.CRITICAL if escalate else config.severity
+    return [_deadline_finding(context, config, severity, days, f"{days} day(s) overdue", f"terlambat {days} hari")]
 
 
-def check_deadline_approaching(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="DEADLINE_APPROACHING",
+    severity=Severity.LOW,
+    params={"days_before": 3},
+    description_en="The current stage's deadline (Asia/Jakarta) is within the configured number of days.",
+    description_indonesian="Batas waktu tahap saat ini (WIB) tinggal beberapa hari.",
+)
+def deadline_approaching(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     deadline = live_deadline(context.case)
     if deadline is None or context.as_of > deadline:
         return []
     days = (deadline - context.as_of).days
     if days > int(config.params["days_before"]):
         return []
-    return [_deadline_finding(context, "DEADLINE_APPROACHING", config.severity, days)]
+    return [_deadline_finding(context, config, config.severity, days, f"{days} day(s) left", f"tersisa {days} hari")]
 
 
-def check_duplicates(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="DUPLICATE_CASE",
+    severity=Severity.HIGH,
+    description_en="Another live case has the same NIP and incident date.",
+    description_indonesian="Ada kasus aktif lain dengan NIP dan tanggal kejadian yang sama.",
+)
+def duplicate_case(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     if not context.duplicates:
         return []
     numbers = [sibling.case_number for sibling in context.duplicates]
     return [
         FindingDraft(
-            rule="DUPLICATE_CASE",
+            rule=config.code,
             severity=config.severity,
             fields=("nip", "incident_date"),
             agencies=tuple(sorted({case.created_by_agency} | {record.agency for record in context.records})),
@@ -1126,7 +1306,7 @@ def check_duplicates(context: CaseContext, config: RuleConfig) -> list[FindingDr
                 f"Case {case.case_number} has the same NIP {case.nip} and incident date "
                 f"{case.incident_date.isoformat()} as {', '.join(numbers)}."
             ),
-            message_id=(
+            message_indonesian=(
                 f"Kasus {case.case_number} memiliki NIP {case.nip} dan tanggal kejadian "
                 f"{case.incident_date.isoformat()} yang sama dengan {', '.join(numbers)}."
             ),
@@ -1134,7 +1314,23 @@ def check_duplicates(context: CaseContext, config: RuleConfig) -> list[FindingDr
     ]
 
 
-def check_retired_agency(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+@rule(
+    code="RETIRED_AGENCY_DATA",
+    severity=Severity.MEDIUM,
+    local=Local(
+        case=lambda case, reference, _as_of: bool(
+            case.recommended_by and retired_agency_issues(case.recommended_by, _case_retired_dates(case), reference)
+        ),
+        record=lambda record, _case, reference, _as_of: bool(
+            retired_agency_issues(record.agency, record_retired_dates(record), reference)
+        ),
+    ),
+    description_en="Data attributed to an agency dated on or after its dissolution (KASN: 2024-08-24, duties to BKN).",
+    description_indonesian=(
+        "Data atas nama lembaga yang bertanggal pada/setelah pembubarannya (KASN: 24-08-2024, tugas ke BKN)."
+    ),
+)
+def retired_agency_data(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     reference = context.reference
     candidates: list[tuple[str, dict[str, dt.date | None]]] = [
@@ -1152,7 +1348,7 @@ def check_retired_agency(context: CaseContext, config: RuleConfig) -> list[Findi
         successor = reference.agency_successor.get(agency) or "-"
         findings.append(
             FindingDraft(
-                rule="RETIRED_AGENCY_DATA",
+                rule=config.code,
                 severity=config.severity,
                 fields=tuple(sorted(name for name, value in dates.items() if value is not None)),
                 agencies=tuple(sorted({agency, successor} - {"-"})),
@@ -1167,7 +1363,7 @@ def check_retired_agency(context: CaseContext, config: RuleConfig) -> list[Findi
                     f"Case {case.case_number}: data attributed to {agency} after its dissolution "
                     f"({'; '.join(issues)}); its duties passed to {successor}."
                 ),
-                message_id=(
+                message_indonesian=(
                     f"Kasus {case.case_number}: data atas nama {agency} setelah lembaga tersebut dibubarkan "
                     f"({'; '.join(issues)}); tugasnya beralih ke {successor}."
                 ),
@@ -1176,107 +1372,17 @@ def check_retired_agency(context: CaseContext, config: RuleConfig) -> list[Findi
     return findings
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(
-        "CASE_MISSING_AT_AGENCY", Severity.HIGH, {"grace_days": 7},
-        "An agency that must hold a record at the case's stage has none after the grace period.",
-        "Instansi yang wajib mencatat kasus pada tahap ini belum memiliki catatan setelah masa tenggang.",
-        check_case_missing,
-    ),
-    Rule(
-        "ORPHAN_AGENCY_RECORD", Severity.HIGH, {},
-        "An agency record names a different person (birth date in the NIP, and name) than its case.",
-        "Catatan instansi menyebut orang lain (NIP dan nama) daripada kasus yang ditautkannya.",
-        check_orphan,
-    ),
-    Rule(
-        "NIP_MISMATCH", Severity.CRITICAL, {},
-        "Normalised NIPs differ; hinted probable_typo or different_person_likely, never merged automatically.",
-        "NIP berbeda setelah normalisasi; diberi petunjuk salah ketik atau orang berbeda, tidak digabung otomatis.",
-        check_nip_mismatch,
-    ),
-    Rule(
-        "NIP_INVALID", Severity.MEDIUM, {"legacy_severity": "INFO"},
-        "A NIP breaks the Perka BKN 22/2007 layout (length, birth date, appointment, gender, sequence).",
-        "NIP tidak sesuai format Perka BKN 22/2007 (panjang, tanggal lahir, TMT, jenis kelamin, nomor urut).",
-        check_nip_invalid, local=True,
-    ),
-    Rule(
-        "NAME_MISMATCH", Severity.HIGH,
-        {"variant_min_jaro_winkler": 0.92, "order_severity": "LOW", "partial_severity": "MEDIUM",
-         "variant_severity": "MEDIUM", "missing_severity": "MEDIUM"},
-        "Names for the same NIP differ after removing titles, case, punctuation and old spellings.",
-        "Nama untuk NIP yang sama berbeda setelah gelar, huruf besar, tanda baca dan ejaan lama dinormalkan.",
-        check_name_mismatch,
-    ),
-    Rule(
-        "CATEGORY_MISMATCH", Severity.HIGH, {"same_category_severity": "MEDIUM", "missing_severity": "LOW"},
-        "Agencies record different violation forms (HIGH when the category, kode etik vs disiplin, differs).",
-        "Instansi mencatat bentuk pelanggaran berbeda (HIGH bila kategori kode etik/disiplin berbeda).",
-        check_category_mismatch,
-    ),
-    Rule(
-        "PHASE_CATEGORY_INCONSISTENT", Severity.MEDIUM, {},
-        "The violation form belongs to another phase (bakal calon vs calon) than the case records.",
-        "Bentuk pelanggaran berlaku untuk tahapan lain (bakal calon/calon) daripada yang dicatat kasus.",
-        check_phase, local=True,
-    ),
-    Rule(
-        "SANCTION_NOT_PER_RECOMMENDATION", Severity.HIGH, {"heavier_severity": "MEDIUM"},
-        "The imposed sanction is lighter (HIGH) or heavier (MEDIUM) than the recommendation.",
-        "Sanksi yang dijatuhkan lebih ringan (HIGH) atau lebih berat (MEDIUM) daripada rekomendasi.",
-        check_sanction_vs_recommendation,
-    ),
-    Rule(
-        "SANCTION_RECORD_MISMATCH", Severity.HIGH, {},
-        "Agencies record different recommended or imposed sanctions for the same case.",
-        "Instansi mencatat rekomendasi atau sanksi yang berbeda untuk kasus yang sama.",
-        check_sanction_records,
-    ),
-    Rule(
-        "STAGE_INCONSISTENT", Severity.MEDIUM, {"allowed_lag": 1},
-        "An agency's stage is ahead of, diverges from or lags the case by more than the allowed lag, or "
-        "contradicts its sanction status.",
-        "Tahap di suatu instansi mendahului, menyimpang, atau tertinggal lebih dari batas, atau bertentangan "
-        "dengan status sanksi.",
-        check_stage_inconsistent,
-    ),
-    Rule(
-        "STAGE_REGRESSION", Severity.MEDIUM, {},
-        "An agency's record went back to an earlier workflow stage.",
-        "Catatan instansi kembali ke tahap penanganan yang lebih awal.",
-        check_stage_regression, local=True,
-    ),
-    Rule(
-        "TIMELINE_INVALID", Severity.MEDIUM, {},
-        "Dates are in an impossible order (e.g. sanction before recommendation, report before incident).",
-        "Urutan tanggal tidak mungkin (mis. sanksi sebelum rekomendasi, laporan sebelum kejadian).",
-        check_timeline, local=True,
-    ),
-    Rule(
-        "DEADLINE_EXCEEDED", Severity.HIGH, {"critical_after_days": 30},
-        "The current stage's deadline (Asia/Jakarta) has passed; CRITICAL after the configured days.",
-        "Batas waktu tahap saat ini (WIB) telah lewat; CRITICAL setelah jumlah hari yang ditetapkan.",
-        check_deadline_exceeded,
-    ),
-    Rule(
-        "DEADLINE_APPROACHING", Severity.LOW, {"days_before": 3},
-        "The current stage's deadline (Asia/Jakarta) is within the configured number of days.",
-        "Batas waktu tahap saat ini (WIB) tinggal beberapa hari.",
-        check_deadline_approaching,
-    ),
-    Rule(
-        "DUPLICATE_CASE", Severity.HIGH, {},
-        "Another live case has the same NIP and incident date.",
-        "Ada kasus aktif lain dengan NIP dan tanggal kejadian yang sama.",
-        check_duplicates,
-    ),
-    Rule(
-        "RETIRED_AGENCY_DATA", Severity.MEDIUM, {},
-        "Data attributed to an agency dated on or after its dissolution (KASN: 2024-08-24, duties to BKN).",
-        "Data atas nama instansi yang bertanggal pada/setelah pembubarannya (KASN: 24-08-2024, tugas ke BKN).",
-        check_retired_agency, local=True,
-    ),
-)  # fmt: skip
+RULES: tuple[Rule, ...] = tuple(_DECLARED)
+"""Every rule, in declaration order (the order of evaluation and of the catalogue)."""
+_CASE_SCREENS = tuple(r.local_screen.case for r in RULES if r.local_screen is not None and r.local_screen.case)
+_RECORD_SCREENS = tuple(r.local_screen.record for r in RULES if r.local_screen is not None and r.local_screen.record)
 
-RULES_BY_CODE: Mapping[str, Rule] = {rule.code: rule for rule in RULES}
+
+def case_has_local_issue(case: CaseFacts, reference: ReferenceData, as_of: dt.date) -> bool:
+    """Some rule fires on the case alone (the case state's stored ``local_issue`` flag)."""
+    return any(screen(case, reference, as_of) for screen in _CASE_SCREENS)
+
+
+def record_has_local_issue(record: RecordFacts, case: CaseFacts, reference: ReferenceData, as_of: dt.date) -> bool:
+    """Some rule fires on this agency record alone (the record's stored ``local_issue`` flag)."""
+    return any(screen(record, case, reference, as_of) for screen in _RECORD_SCREENS)

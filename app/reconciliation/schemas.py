@@ -120,8 +120,13 @@ class FindingRead(ReadSchema):
 
     @classmethod
     def of(cls, finding: Finding) -> FindingRead:
-        values = {name: getattr(finding, name) for name in cls.model_fields if name not in {"fields", "agencies"}}
-        return cls.model_validate({**values, "fields": finding.fields.split(","), "agencies": finding.agency_codes})
+        derived = {
+            "fields": finding.fields.split(","),
+            "agencies": finding.agency_codes,
+            "message_id": finding.message_indonesian,  # public name kept: "id" is the language code
+        }
+        values = {name: getattr(finding, name) for name in cls.model_fields if name not in derived}
+        return cls.model_validate({**values, **derived})
 
 
 class FindingDetail(FindingRead):

@@ -286,3 +286,4 @@ def test_rules_catalogue(client: TestClient, auth_headers: AuthHeaders) -> None:
     assert rules["DEADLINE_APPROACHING"]["params"] == {"days_before": 3}
     assert rules["NIP_MISMATCH"]["severity"] == "CRITICAL"
     assert all(rule["description_id"] and rule["description_en"] for rule in rules.values())
+    assert (rules["SANCTION_NOT_PER_RECOMMENDATION"]["local"], rules["NAME_MISMATCH"]["local"]) == (True, False)

@@ -7,7 +7,15 @@ import uuid
 
 import pytest
 
-from app.reconciliation.rules import RULES, Ruleset, Severity, SiblingCase, nip_difference_hint
+from app.reconciliation.rules import (
+    RULES,
+    Ruleset,
+    Severity,
+    SiblingCase,
+    case_has_local_issue,
+    nip_difference_hint,
+    record_has_local_issue,
+)
 from tests.reconciliation.builders import NIP, by_rule, context, findings
 
 
@@ -20,8 +28,55 @@ def test_every_rule_has_both_languages_and_a_severity() -> None:
     assert len(codes) == len(set(codes)) >= 15
     for rule in RULES:
         assert rule.description_en
-        assert rule.description_id
+        assert rule.description_indonesian
         assert isinstance(rule.severity, Severity)
+
+
+def test_catalogue_locality_is_the_declared_screens() -> None:
+    """Rules that can fire on one source alone are the ones setting the stored flags the SQL screen reads."""
+    local = {rule.code for rule in RULES if rule.local}
+    assert local == {
+        "NIP_INVALID",
+        "PHASE_CATEGORY_INCONSISTENT",
+        "SANCTION_NOT_PER_RECOMMENDATION",
+        "STAGE_INCONSISTENT",
+        "STAGE_REGRESSION",
+        "TIMELINE_INVALID",
+        "RETIRED_AGENCY_DATA",
+    }
+
+
+def test_local_flags_are_set_exactly_when_a_local_rule_fires_on_one_source() -> None:
+    baseline = context()
+    assert not case_has_local_issue(baseline.case, baseline.reference, baseline.as_of)
+    sanctioned = {"stage": "SANKSI_DIJATUHKAN", "sanction_date": "2024-10-04", "deadline_date": None}
+    lighter = context(case={**sanctioned, "imposed_sanction_code": "RINGAN_TEGURAN_LISAN"})
+    assert by_rule(lighter, "SANCTION_NOT_PER_RECOMMENDATION")
+    assert case_has_local_issue(lighter.case, lighter.reference, lighter.as_of)
+    nothing_imposed = context(case=sanctioned)
+    assert any(f.agencies == ("BAWASLU",) for f in by_rule(nothing_imposed, "STAGE_INCONSISTENT"))
+    assert case_has_local_issue(nothing_imposed.case, nothing_imposed.reference, nothing_imposed.as_of)
+    premature = context(records={"BAWASLU": {"sanction_status": "IMPOSED"}, "BKN": {}})
+    record = next(r for r in premature.records if r.agency == "BAWASLU")
+    assert record_has_local_issue(record, premature.case, premature.reference, premature.as_of)
+
+
+def test_indonesian_texts_call_an_agency_lembaga() -> None:
+    """ "Instansi" is the ASN's employer only; the five agencies using SBT are "lembaga"."""
+    for rule in RULES:
+        assert "instansi" not in rule.description_indonesian.lower()
+    ctx = context(
+        records={
+            "BAWASLU": {
+                "sanction_code": "BERAT_PDHTAPS",
+                "sanction_status": "RECOMMENDED",
+                "recommendation_date": "2024-10-01",
+            },
+            "BKN": {},
+        }
+    )
+    (finding,) = by_rule(ctx, "SANCTION_RECORD_MISMATCH")
+    assert finding.message_indonesian.startswith("Lembaga mencatat rekomendasi sanksi yang berbeda")
 
 
 class TestPresence:

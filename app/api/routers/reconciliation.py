@@ -22,7 +22,7 @@ from app.core.etag import etag_of
 from app.core.pagination import KeysetPager, Page, time_id_key, time_id_position
 from app.core.problems import NotFound
 from app.flows import reconciliation as flows
-from app.reconciliation import repository, runner, service
+from app.reconciliation import repository, runner, service, visibility
 from app.reconciliation.models import FindingState
 from app.reconciliation.repository import FindingFilters
 from app.reconciliation.rules import Severity
@@ -129,7 +129,7 @@ def finding_filters(
         nip=nip,
         province_code=province_code,
         overdue_before=today_in_jakarta() if overdue else None,
-        visible_to=principal.agency.value if principal.agency else None,
+        visible_to=visibility.visibility_scope(principal),
     )
 
 
@@ -247,7 +247,7 @@ def list_reconciliation_rules(settings: SettingsDep, _: Reader) -> list[RuleRead
             severity=ruleset.config(rule).severity,
             params=dict(ruleset.config(rule).params),
             description_en=rule.description_en,
-            description_id=rule.description_id,
+            description_id=rule.description_indonesian,
             local=rule.local,
         )
         for rule in ruleset.rules

@@ -1,0 +1,290 @@
+"""What the rules read: reference lookups, each case's and record's comparison forms, and evaluations.
+
+Every write stores the comparison forms (canonical values, fingerprints, duplicate keys, local-issue flags) of
+the case and its agency records, so the SQL screen of a full run can find the cases a rule may fire on without
+reading raw columns. ``evaluate_cases`` normalises cases as stored now and runs the rules on them, producing
+drafts only: findings.py turns drafts into findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.cases.models import AgencyRecord, Case
+from app.cases.workflow import Stage
+from app.core.config import JAKARTA, Settings, get_settings
+from app.reconciliation import repository
+from app.reconciliation.models import CaseState
+from app.reconciliation.normalize import (
+    NORMALIZER_VERSION,
+    canonical_nip,
+    canonical_stage,
+    canonical_violation,
+    clean_text,
+    fingerprint,
+    name_key,
+    stage_rank,
+)
+from app.reconciliation.rules import (
+    CaseContext,
+    CaseFacts,
+    FindingDraft,
+    RecordFacts,
+    ReferenceData,
+    Ruleset,
+    SiblingCase,
+    agency_mask,
+    case_has_local_issue,
+    evaluate,
+    expected_agencies,
+    live_deadline,
+    record_has_local_issue,
+)
+from app.reference.models import AgencyRef, Sanction, ViolationForm
+
+LIVE_EXCLUDED_STAGES = frozenset({Stage.DIBATALKAN.value, Stage.DITOLAK.value})
+_REFERENCE_CACHE: dict[str, ReferenceData] = {}
+
+
+def settings_of(session: Session) -> Settings:
+    settings = session.info.get("settings")
+    return settings if isinstance(settings, Settings) else get_settings()
+
+
+def ruleset_of(settings: Settings) -> Ruleset:
+    return Ruleset.with_overrides(settings.reconciliation_rules)
+
+
+def jakarta_day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(JAKARTA).date()
+
+
+def build_reference(
+    forms: Iterable[ViolationForm], sanctions: Iterable[Sanction], agencies: Iterable[AgencyRef]
+) -> ReferenceData:
+    """Lookups the rules need, from the reference tables (legacy sanctions map to the current code of equal
+    weight, so PP 53/2010 and PP 94/2021 records compare equal)."""
+    sanction_list = list(sanctions)
+    current_by_rank = {s.severity_rank: s.code for s in sorted(sanction_list, key=lambda s: (not s.legacy, s.code))}
+    agency_list, form_list = list(agencies), list(forms)
+    return ReferenceData(
+        violation_category={form.code: form.category for form in form_list},
+        violation_phase={form.code: form.phase for form in form_list},
+        sanction_rank={s.code: s.severity_rank for s in sanction_list},
+        canonical_sanction={s.code: current_by_rank[s.severity_rank] for s in sanction_list},
+        agency_valid_to={agency.code: agency.valid_to for agency in agency_list},
+        agency_successor={agency.code: agency.successor_code for agency in agency_list},
+    )
+
+
+def reference_data(session: Session) -> ReferenceData:
+    """Reference tables are seeded by migration and never change at run time: read once per database."""
+    cache_key = str(session.get_bind().engine.url)
+    cached = _REFERENCE_CACHE.get(cache_key)
+    if cached is None:
+        cached = build_reference(
+            repository.violation_forms(session), repository.sanctions(session), repository.agencies(session)
+        )
+        _REFERENCE_CACHE[cache_key] = cached
+    return cached
+
+
+def canonical_sanction(raw: str | None, reference: ReferenceData) -> str | None:
+    code = clean_text(raw)
+    if code is None:
+        return None
+    code = code.upper()
+    return reference.canonical_sanction.get(code, code)
+
+
+def case_facts(case: Case, reference: ReferenceData) -> CaseFacts:
+    return CaseFacts(
+        id=case.id,
+        case_number=case.case_number,
+        nip_raw=case.nip,
+        nip=canonical_nip(case.nip),
+        name_raw=case.name,
+        name=name_key(case.name),
+        violation_code=canonical_violation(case.violation_code),
+        phase=case.phase,
+        stage=case.stage,
+        instansi=case.instansi,
+        province_code=case.province_code,
+        created_by_agency=case.created_by_agency,
+        incident_date=case.incident_date,
+        reported_date=case.reported_date,
+        stage_entered_on=case.stage_entered_on,
+        deadline_date=case.deadline_date,
+        recommended_by=case.recommended_by,
+        recommendation_date=case.recommendation_date,
+        recommended_sanction_raw=case.recommended_sanction_code,
+        recommended_sanction=canonical_sanction(case.recommended_sanction_code, reference),
+        imposed_sanction_raw=case.imposed_sanction_code,
+        imposed_sanction=canonical_sanction(case.imposed_sanction_code, reference),
+        sanction_date=case.sanction_date,
+    )
+
+
+def record_facts(record: AgencyRecord, reference: ReferenceData, high_water: int | None) -> RecordFacts:
+    return RecordFacts(
+        agency=record.agency,
+        nip_raw=record.nip,
+        nip=canonical_nip(record.nip),
+        name_raw=record.name,
+        name=name_key(record.name),
+        violation_code_raw=record.violation_code,
+        violation_code=canonical_violation(record.violation_code),
+        stage_raw=record.stage,
+        stage=canonical_stage(record.stage),
+        stage_high_water=high_water,
+        sanction_raw=record.sanction_code,
+        sanction=canonical_sanction(record.sanction_code, reference),
+        sanction_status=(clean_text(record.sanction_status) or "").upper() or None,
+        reported_date=record.reported_date,
+        recommendation_date=record.recommendation_date,
+        sanction_date=record.sanction_date,
+        created_on=jakarta_day(record.created_at),
+    )
+
+
+def compared_fingerprint(nip: str | None, name: str | None, violation: str | None, stage: str | None) -> int:
+    """The fields every record must share with its case; equal fingerprints mean no cross-source rule fires
+    on them."""
+    return fingerprint([nip, name, violation, stage])
+
+
+def _high_water(record: AgencyRecord, stage: str | None) -> int | None:
+    ranks = [rank for rank in (record.stage_high_water, stage_rank(stage)) if rank is not None]
+    return max(ranks) if ranks else None
+
+
+DuplicateKey = tuple[str, dt.date]
+"""(canonical NIP, incident date): live cases sharing one are duplicates of each other."""
+RecordChange = tuple[AgencyRecord, dict[str, object]]
+
+
+def duplicate_key(state: CaseState | None) -> DuplicateKey | None:
+    if state is None or state.nip_canonical is None:
+        return None
+    return (state.nip_canonical, state.incident_date)
+
+
+@dataclass(slots=True)
+class Normalized:
+    case: CaseFacts
+    records: tuple[RecordFacts, ...]
+    state: CaseState
+    previous_key: DuplicateKey | None
+    """The duplicate key stored before this write (None for a case never checked, or without a NIP)."""
+    evaluated_before: bool
+    """A state row existed: only then can the case have findings (a re-check stores the state first)."""
+    record_changes: list[RecordChange]
+    """Records whose stored comparison forms are out of date, with the new values (written in one batch)."""
+
+
+def normalize_case(
+    session: Session,
+    case: Case,
+    records: Sequence[AgencyRecord],
+    state: CaseState | None,
+    reference: ReferenceData,
+    as_of: dt.date,
+) -> Normalized:
+    """Compute the comparison forms of the case and each record; update the case state, and list the records
+    whose derived values changed for the caller to write in one batch."""
+    facts = case_facts(case, reference)
+    previous_key, evaluated_before = duplicate_key(state), state is not None
+    record_list: list[RecordFacts] = []
+    record_changes: list[RecordChange] = []
+    for record in records:
+        stage = canonical_stage(record.stage)
+        item = record_facts(record, reference, _high_water(record, stage))
+        record_list.append(item)
+        derived: dict[str, object] = {
+            "nip_canonical": item.nip,
+            "name_key": item.name.key,
+            "violation_canonical": item.violation_code,
+            "stage_canonical": item.stage,
+            "stage_high_water": item.stage_high_water,
+            "sanction_canonical": item.sanction,
+            "fingerprint": compared_fingerprint(item.nip, item.name.key, item.violation_code, item.stage),
+            "local_issue": record_has_local_issue(item, facts, reference, as_of),
+            "normalizer_version": NORMALIZER_VERSION,
+        }
+        if any(getattr(record, name) != value for name, value in derived.items()):
+            record_changes.append((record, derived))
+    if state is None:
+        state = CaseState(case_id=case.id)
+        session.add(state)
+    values: dict[str, Any] = {
+        "nip_canonical": facts.nip,
+        "name_key": facts.name.key,
+        "incident_date": facts.incident_date,
+        "live": facts.stage not in LIVE_EXCLUDED_STAGES,
+        "deadline_date": live_deadline(facts),
+        "sanction_canonical": facts.recommended_sanction or facts.imposed_sanction,
+        "fingerprint": compared_fingerprint(facts.nip, facts.name.key, facts.violation_code, facts.stage),
+        "expected_mask": agency_mask(expected_agencies(facts, reference)),
+        "local_issue": case_has_local_issue(facts, reference, as_of),
+        "normalizer_version": NORMALIZER_VERSION,
+    }
+    for name, value in values.items():
+        if getattr(state, name) != value:
+            setattr(state, name, value)
+    return Normalized(facts, tuple(record_list), state, previous_key, evaluated_before, record_changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    case: CaseFacts
+    drafts: dict[str, FindingDraft]
+    """finding_key -> draft"""
+    deadline_date: dt.date | None
+    evaluated_before: bool
+    neighbours: frozenset[uuid.UUID]
+    """Other live cases sharing the case's duplicate key before or after this write: their duplicate findings
+    depend on this case."""
+
+
+def evaluate_cases(
+    session: Session, case_ids: Collection[uuid.UUID], as_of: dt.datetime, ruleset: Ruleset
+) -> list[Evaluation]:
+    """Normalise and evaluate the cases with the data as stored now (no findings are written)."""
+    if not case_ids:
+        return []
+    session.flush()
+    day = jakarta_day(as_of)
+    reference = reference_data(session)
+    loaded = repository.load_cases_for_check(session, case_ids)
+    normalized = [
+        normalize_case(session, item.case, item.records, item.state, reference, day)
+        for _, item in sorted(loaded.items())
+    ]
+    repository.update_record_columns(session, [change for item in normalized for change in item.record_changes])
+    session.flush()
+    keys = {key for item in normalized for key in (item.previous_key, duplicate_key(item.state)) if key is not None}
+    by_key: dict[DuplicateKey, list[SiblingCase]] = {}
+    for row in sorted(repository.live_cases_with_keys(session, keys), key=lambda row: str(row.case_id)):
+        by_key.setdefault((row.nip_canonical, row.incident_date), []).append(SiblingCase(row.case_id, row.case_number))
+    evaluations = []
+    for item in normalized:
+        current = duplicate_key(item.state)
+        same_person_and_day = by_key.get(current, []) if current is not None else []
+        duplicates = tuple(s for s in same_person_and_day if item.state.live and s.id != item.case.id)
+        context = CaseContext(item.case, item.records, duplicates, reference, day)
+        drafts = {draft.key(item.case.id): draft for draft in evaluate(context, ruleset)}
+        neighbours = frozenset(
+            sibling.id
+            for key in {item.previous_key, current}
+            if key is not None
+            for sibling in by_key.get(key, [])
+            if sibling.id != item.case.id
+        )
+        evaluations.append(Evaluation(item.case, drafts, item.state.deadline_date, item.evaluated_before, neighbours))
+    return evaluations

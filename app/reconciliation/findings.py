@@ -1,0 +1,297 @@
+"""Findings and their lifecycle: opened, refreshed and closed from evaluation drafts, triaged by agencies.
+
+Every state change is recorded as a finding event and as a ledger entry. A re-check reopens a resolved (or
+expired suppressed) finding whose draft is produced again, and auto-resolves watched findings no longer produced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.core.actor import WriteContext
+from app.core.db import utcnow
+from app.core.etag import check_if_match
+from app.core.problems import Conflict, IllegalTransition
+from app.ledger.service import append_at_commit
+from app.reconciliation import repository
+from app.reconciliation.facts import Evaluation, evaluate_cases, jakarta_day, ruleset_of, settings_of
+from app.reconciliation.models import ACTIVE_STATES, Finding, FindingAgency, FindingEvent, FindingState, Resolution
+from app.reconciliation.rules import FindingDraft
+from app.reconciliation.schemas import TriageAction
+from app.reconciliation.visibility import visible_finding
+
+
+@dataclass(slots=True)
+class SyncStats:
+    evaluated: int = 0
+    opened: int = 0
+    resolved: int = 0
+    reopened: int = 0
+    unchanged: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "evaluated_cases": self.evaluated,
+            "opened": self.opened,
+            "resolved": self.resolved,
+            "reopened": self.reopened,
+            "unchanged": self.unchanged,
+            "produced_by_rule": dict(sorted(self.by_rule.items())),
+        }
+
+
+def sync_findings(
+    session: Session,
+    ctx: WriteContext,
+    evaluations: Sequence[Evaluation],
+    as_of: dt.datetime,
+    run_id: uuid.UUID | None,
+    stats: SyncStats,
+) -> SyncStats:
+    """Bring the stored findings of the evaluated cases in line with their drafts (open, keep, reopen,
+    auto-resolve), counting into ``stats``."""
+    checked_before = [evaluation for evaluation in evaluations if evaluation.evaluated_before]
+    existing: dict[uuid.UUID, list[Finding]] = {}
+    if checked_before:
+        keys = {key for evaluation in checked_before for key in evaluation.drafts}
+        existing = repository.findings_for_cases(session, [e.case.id for e in checked_before], keys)
+    now = utcnow()
+    seen: list[uuid.UUID] = []
+    for evaluation in evaluations:
+        stats.evaluated += 1
+        found = existing.get(evaluation.case.id, [])
+        _sync_case(session, ctx, evaluation, found, now, as_of, run_id, stats, seen)
+    session.flush()
+    repository.mark_seen(session, seen, now, run_id)
+    return stats
+
+
+def _sync_case(
+    session: Session,
+    ctx: WriteContext,
+    evaluation: Evaluation,
+    existing: Iterable[Finding],
+    now: dt.datetime,
+    as_of: dt.datetime,
+    run_id: uuid.UUID | None,
+    stats: SyncStats,
+    seen: list[uuid.UUID],
+) -> None:
+    by_key = {finding.finding_key: finding for finding in existing}
+    day = jakarta_day(as_of)
+    for key, draft in evaluation.drafts.items():
+        stats.by_rule[draft.rule] = stats.by_rule.get(draft.rule, 0) + 1
+        finding = by_key.get(key)
+        if finding is None:
+            finding = _new_finding(session, evaluation, key, draft, now, run_id, ctx)
+            stats.opened += 1
+            continue
+        _refresh_details(finding, draft, evaluation)
+        seen.append(finding.id)
+        expired = finding.suppressed_until is not None and finding.suppressed_until < day
+        if finding.state == FindingState.RESOLVED or (finding.state == FindingState.SUPPRESSED and expired):
+            _change_state(session, ctx, finding, FindingState.OPEN, "reopened", now, run_id=run_id,
+                          note="produced again by a re-check")  # fmt: skip
+            stats.reopened += 1
+        else:
+            stats.unchanged += 1
+    for finding in by_key.values():
+        if finding.finding_key in evaluation.drafts or finding.state not in repository.WATCHED_STATES:
+            continue
+        _change_state(session, ctx, finding, FindingState.RESOLVED, "resolved", now, run_id=run_id,
+                      resolution=Resolution.AUTO_CLEARED, note="no longer produced by a re-check")  # fmt: skip
+        stats.resolved += 1
+
+
+def _refresh_details(finding: Finding, draft: FindingDraft, evaluation: Evaluation) -> None:
+    """Keep evidence and messages current (days overdue grow) without dirtying rows that did not change."""
+    evidence = _plain(draft.evidence)
+    if finding.evidence != evidence:
+        finding.evidence = evidence
+    if (finding.message_en, finding.message_indonesian) != (draft.message_en, draft.message_indonesian):
+        finding.message_en, finding.message_indonesian = draft.message_en, draft.message_indonesian
+    if finding.deadline_date != evaluation.deadline_date:
+        finding.deadline_date = evaluation.deadline_date
+    if finding.severity != draft.severity.value:
+        finding.severity, finding.severity_rank = draft.severity.value, draft.severity.rank
+        finding.version += 1
+
+
+def _new_finding(
+    session: Session,
+    evaluation: Evaluation,
+    key: str,
+    draft: FindingDraft,
+    now: dt.datetime,
+    run_id: uuid.UUID | None,
+    ctx: WriteContext,
+) -> Finding:
+    case = evaluation.case
+    finding = Finding(
+        id=uuid.uuid4(),
+        finding_key=key,
+        case_id=case.id,
+        rule=draft.rule,
+        fields=",".join(draft.fields),
+        severity=draft.severity.value,
+        severity_rank=draft.severity.rank,
+        hint=draft.hint,
+        state=FindingState.OPEN.value,
+        observed=_plain(draft.observed),
+        evidence=_plain(draft.evidence),
+        message_indonesian=draft.message_indonesian,
+        message_en=draft.message_en,
+        case_number=case.case_number,
+        nip=case.nip,
+        province_code=case.province_code,
+        deadline_date=evaluation.deadline_date,
+        first_seen_at=now,
+        last_seen_at=now,
+        first_seen_run_id=run_id,
+        last_seen_run_id=run_id,
+        state_changed_at=now,
+        state_changed_by=ctx.principal.client_id,
+        version=1,
+        agencies=[FindingAgency(agency=agency) for agency in sorted(set(draft.agencies))],
+    )
+    session.add(finding)
+    _record_event(session, ctx, finding, "opened", None, now, run_id=run_id, note=None)
+    return finding
+
+
+def _plain(value: Any) -> Any:
+    """JSON round trip: stored JSON equals what the API and the ledger show."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _change_state(
+    session: Session,
+    ctx: WriteContext,
+    finding: Finding,
+    target: FindingState,
+    action: str,
+    now: dt.datetime,
+    *,
+    run_id: uuid.UUID | None = None,
+    resolution: Resolution | None = None,
+    note: str | None = None,
+    suppressed_until: dt.date | None = None,
+) -> None:
+    previous = finding.state
+    finding.state = target.value
+    finding.resolution = resolution.value if resolution else None
+    finding.suppressed_until = suppressed_until
+    finding.note = note
+    finding.state_changed_at = now
+    finding.state_changed_by = ctx.principal.client_id
+    finding.version += 1
+    _record_event(session, ctx, finding, action, previous, now, run_id=run_id, note=note)
+
+
+def _record_event(
+    session: Session,
+    ctx: WriteContext,
+    finding: Finding,
+    action: str,
+    previous: str | None,
+    now: dt.datetime,
+    *,
+    run_id: uuid.UUID | None,
+    note: str | None,
+) -> None:
+    session.add(
+        FindingEvent(
+            finding_id=finding.id,
+            at=now,
+            actor=ctx.principal.client_id,
+            action=action,
+            from_state=previous,
+            to_state=finding.state,
+            note=note,
+            run_id=run_id,
+        )
+    )
+    append_at_commit(
+        session,
+        ctx,
+        entry_type=f"finding.{action}",
+        case_id=finding.case_id,
+        payload={
+            "finding_id": str(finding.id),
+            "finding_key": finding.finding_key,
+            "rule": finding.rule,
+            "fields": finding.fields,
+            "severity": finding.severity,
+            "from_state": previous,
+            "to_state": finding.state,
+            "resolution": finding.resolution,
+            "suppressed_until": finding.suppressed_until.isoformat() if finding.suppressed_until else None,
+            "note": note,
+            "run_id": str(run_id) if run_id else None,
+        },
+    )
+
+
+_ALLOWED_FROM: dict[TriageAction, tuple[tuple[str, ...], FindingState, str]] = {
+    TriageAction.ACKNOWLEDGE: ((FindingState.OPEN.value,), FindingState.ACKNOWLEDGED, "acknowledged"),
+    TriageAction.RESOLVE: (ACTIVE_STATES, FindingState.RESOLVED, "resolved"),
+    TriageAction.SUPPRESS: (ACTIVE_STATES, FindingState.SUPPRESSED, "suppressed"),
+    TriageAction.REOPEN: (
+        (FindingState.RESOLVED.value, FindingState.SUPPRESSED.value),
+        FindingState.OPEN,
+        "reopened",
+    ),
+}
+
+
+def triage(
+    session: Session,
+    ctx: WriteContext,
+    finding_id: uuid.UUID,
+    action: TriageAction,
+    *,
+    note: str | None,
+    suppressed_until: dt.date | None,
+    if_match: str | None,
+) -> Finding:
+    finding = visible_finding(session, ctx.principal, finding_id, for_update=True)
+    check_if_match(if_match, finding.version)
+    sources, target, verb = _ALLOWED_FROM[action]
+    if finding.state not in sources:
+        raise IllegalTransition(
+            f"Cannot {action} a finding in state {finding.state}; allowed from: {', '.join(sources)}.",
+            extra={"current_state": finding.state, "action": action},
+        )
+    resolution = None
+    if action == TriageAction.RESOLVE:
+        now = utcnow()
+        ruleset = ruleset_of(settings_of(session))
+        (evaluation,) = evaluate_cases(session, [finding.case_id], now, ruleset)
+        if finding.finding_key in evaluation.drafts:
+            raise Conflict(
+                "The agencies' data still disagree exactly as this finding describes; correct the data at the "
+                "source first (the finding then resolves itself), or suppress it with a reason.",
+                extra={"finding_key": finding.finding_key},
+            )
+        resolution = Resolution.FIXED_AT_SOURCE
+    _change_state(
+        session,
+        ctx,
+        finding,
+        target,
+        verb,
+        utcnow(),
+        resolution=resolution,
+        note=note,
+        suppressed_until=suppressed_until if action == TriageAction.SUPPRESS else None,
+    )
+    session.flush()
+    return finding
