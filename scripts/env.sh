@@ -10,10 +10,18 @@ ensure_venv() {
         echo "==> creating virtualenv in $VENV"
         "$PYTHON" -m venv "$VENV"
     fi
-    if ! "$VENV/bin/python" -c "import app, pytest, fastapi" >/dev/null 2>&1 || [ "${SBT_REINSTALL:-0}" = 1 ]; then
-        echo "==> installing SBT and its development dependencies"
-        "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet -e "$SBT_ROOT[dev]"
+    # Installs exactly what requirements-dev.lock pins (hash-checked), then SBT itself, editable, without
+    # touching those pins. Reinstalls when the lock file changed since the last install, or with SBT_REINSTALL=1.
+    # Regenerate the lock file with the command in its header (see CONTRIBUTING.md).
+    local lock="$SBT_ROOT/requirements-dev.lock" stamp="$VENV/.sbt-lock.sha256" digest
+    digest="$(sha256sum "$lock" | cut -d' ' -f1)"
+    if [ "${SBT_REINSTALL:-0}" = 1 ] || [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ] \
+        || ! "$VENV/bin/python" -c "import app, pytest, fastapi" >/dev/null 2>&1; then
+        echo "==> installing SBT and its development dependencies (requirements-dev.lock)"
+        rm -f "$stamp"
+        "$VENV/bin/python" -m pip install --quiet --require-hashes -r "$lock"
+        "$VENV/bin/python" -m pip install --quiet --no-deps -e "$SBT_ROOT"
+        echo "$digest" >"$stamp"
     fi
 }
 
