@@ -38,7 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.sqlalchemy_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
-    app.state.sessionmaker.configure(info={"settings": settings})  # services that need settings
     install_problem_handlers(app)
     install_replay_handler(app)
     install_rate_limit(app, settings)

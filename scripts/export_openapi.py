@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app.core.config import Settings
 from app.api.openapi import render_openapi
+from app.core.config import Settings
 from app.main import create_app
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"

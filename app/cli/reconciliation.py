@@ -42,7 +42,6 @@ def run_command(
     prepare(settings)
     engine = make_engine(settings.sqlalchemy_url)
     factory = make_sessionmaker(engine)
-    factory.configure(info={"settings": settings})
     try:
         with transaction(factory) as session:
             run_id = create_run(session, "cli:sbt-reconciliation", mode, as_of, None, screen).id

@@ -37,17 +37,9 @@ from app.core.etag import etag_of
 from app.idempotency import service as idempotency
 from app.idempotency.service import IdempotencyKey, Reply
 from app.ledger import service as ledger
-from app.ledger.schemas import LedgerChange
 from app.reconciliation import service as reconciliation
 
 CASES_PATH = "/api/v1/cases"
-
-
-def _reconcile(session: Session, settings: Settings, ctx: WriteContext, case_id: uuid.UUID) -> list[LedgerChange]:
-    """TEMPORARY until reconciliation returns its changes."""
-    del settings
-    reconciliation.on_case_written(session, ctx, case_id)
-    return ledger.take_pending(session)
 
 
 def create_case(
@@ -59,8 +51,8 @@ def create_case(
 ) -> Reply[CaseRead]:
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case, created = cases.create_case(session, settings, ctx, data)
-        reconciled = _reconcile(session, settings, ctx, case.id)
-        ledger.append_changes(session, settings, ctx, [created, *reconciled])
+        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
+        ledger.append_changes(session, settings, ctx, [created, *reconciled.ledger_changes])
         reply = Reply(201, cases.to_read(case), {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version)})
         idempotency.store(session, key, reply)
     return reply
@@ -78,8 +70,8 @@ def transition_case(
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case = cases.require_case(session, case_id)
         case, transitioned = cases.transition_case(session, settings, ctx, case, data, if_match)
-        reconciled = _reconcile(session, settings, ctx, case.id)
-        ledger.append_changes(session, settings, ctx, [transitioned, *reconciled])
+        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
+        ledger.append_changes(session, settings, ctx, [transitioned, *reconciled.ledger_changes])
         reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
         idempotency.store(session, key, reply)
     return reply
@@ -96,8 +88,8 @@ def submit_record(
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case = cases.require_case(session, case_id)
         record, submitted = cases.submit_record(session, ctx, case, data)
-        reconciled = _reconcile(session, settings, ctx, case.id)
-        ledger.append_changes(session, settings, ctx, [submitted, *reconciled])
+        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
+        ledger.append_changes(session, settings, ctx, [submitted, *reconciled.ledger_changes])
         reply = Reply(
             201,
             AgencyRecordRead.model_validate(record),
@@ -120,6 +112,6 @@ def update_record(
     with transaction(factory) as session:
         record = cases.require_own_record(session, ctx.principal, case_id, record_id)
         record, updated = cases.update_record(session, ctx, record, data, if_match)
-        reconciled = _reconcile(session, settings, ctx, record.case_id)
-        ledger.append_changes(session, settings, ctx, [updated, *reconciled])
+        reconciled = reconciliation.on_case_written(session, settings, ctx, record.case_id)
+        ledger.append_changes(session, settings, ctx, [updated, *reconciled.ledger_changes])
         return Reply(200, AgencyRecordRead.model_validate(record), {"ETag": etag_of(record.version)})

@@ -20,7 +20,7 @@ from app.reconciliation import repository, runner
 from app.reconciliation import service as reconciliation
 from app.reconciliation.models import Finding, Run
 from app.reconciliation.schemas import RunCreate, TriageAction
-from app.reconciliation.service import SyncStats
+from app.reconciliation.service import SyncOutcome
 
 
 def triage_finding(
@@ -35,20 +35,20 @@ def triage_finding(
     if_match: str | None,
 ) -> Finding:
     with transaction(factory) as session:
-        finding = reconciliation.triage(
-            session, ctx, finding_id, action, note=note, suppressed_until=suppressed_until, if_match=if_match
+        finding, triaged = reconciliation.triage(
+            session, settings, ctx, finding_id, action, note=note, suppressed_until=suppressed_until, if_match=if_match
         )
-        ledger.append_changes(session, settings, ctx, ledger.take_pending(session))
+        ledger.append_changes(session, settings, ctx, [triaged])
     return finding
 
 
 def check_case(
     factory: sessionmaker[Session], settings: Settings, ctx: WriteContext, case_id: uuid.UUID
-) -> tuple[list[Finding], SyncStats]:
+) -> tuple[list[Finding], SyncOutcome]:
     with transaction(factory) as session:
-        findings, stats = reconciliation.check_case_now(session, ctx, case_id)
-        ledger.append_changes(session, settings, ctx, ledger.take_pending(session))
-    return findings, stats
+        findings, outcome = reconciliation.check_case_now(session, settings, ctx, case_id)
+        ledger.append_changes(session, settings, ctx, outcome.ledger_changes)
+    return findings, outcome
 
 
 def queue_run(factory: sessionmaker[Session], principal: Principal, body: RunCreate) -> Run:

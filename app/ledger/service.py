@@ -96,28 +96,6 @@ def entry_envelope(
     }
 
 
-PENDING_CHANGES = "ledger_pending_changes"
-
-
-def append_at_commit(
-    session: Session,
-    ctx: WriteContext,  # noqa: ARG001
-    *,
-    entry_type: str,
-    payload: Mapping[str, Any],
-    case_id: uuid.UUID | None = None,
-) -> None:
-    """TEMPORARY (reconciliation rewiring): queue a change; the flow takes it with ``take_pending``."""
-    canonical_json(payload)
-    session.info.setdefault(PENDING_CHANGES, []).append(LedgerChange(entry_type, payload, case_id))
-
-
-def take_pending(session: Session) -> list[LedgerChange]:
-    """TEMPORARY (reconciliation rewiring)."""
-    pending: list[LedgerChange] = session.info.pop(PENDING_CHANGES, [])
-    return pending
-
-
 def append_changes(
     session: Session, settings: Settings, ctx: WriteContext, changes: Sequence[LedgerChange]
 ) -> list[LedgerEntry]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case
 from app.cases.workflow import Stage
-from app.core.config import JAKARTA, Settings, get_settings
+from app.core.config import JAKARTA, Settings
 from app.reconciliation import repository
 from app.reconciliation.models import CaseState
 from app.reconciliation.normalize import (
@@ -50,11 +50,6 @@ from app.reference.models import AgencyRef, Sanction, ViolationForm
 
 LIVE_EXCLUDED_STAGES = frozenset({Stage.DIBATALKAN.value, Stage.DITOLAK.value})
 _REFERENCE_CACHE: dict[str, ReferenceData] = {}
-
-
-def settings_of(session: Session) -> Settings:
-    settings = session.info.get("settings")
-    return settings if isinstance(settings, Settings) else get_settings()
 
 
 def ruleset_of(settings: Settings) -> Ruleset:

@@ -16,12 +16,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.core.actor import WriteContext
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.etag import check_if_match
 from app.core.problems import Conflict, IllegalTransition
-from app.ledger.service import append_at_commit
+from app.ledger.schemas import LedgerChange
 from app.reconciliation import repository
-from app.reconciliation.facts import Evaluation, evaluate_cases, jakarta_day, ruleset_of, settings_of
+from app.reconciliation.facts import Evaluation, evaluate_cases, jakarta_day, ruleset_of
 from app.reconciliation.models import ACTIVE_STATES, Finding, FindingAgency, FindingEvent, FindingState, Resolution
 from app.reconciliation.rules import FindingDraft
 from app.reconciliation.schemas import TriageAction
@@ -29,13 +30,26 @@ from app.reconciliation.visibility import visible_finding
 
 
 @dataclass(slots=True)
-class SyncStats:
+class SyncOutcome:
+    """What bringing findings in line did: counts for the caller, and the ledger changes for the write flow."""
+
     evaluated: int = 0
     opened: int = 0
     resolved: int = 0
     reopened: int = 0
     unchanged: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
+    ledger_changes: list[LedgerChange] = field(default_factory=list)
+
+    def add(self, other: SyncOutcome) -> None:
+        """Count ``other`` (a sweep's batch, whose ledger changes are already appended) into these totals."""
+        self.evaluated += other.evaluated
+        self.opened += other.opened
+        self.resolved += other.resolved
+        self.reopened += other.reopened
+        self.unchanged += other.unchanged
+        for rule, count in other.by_rule.items():
+            self.by_rule[rule] = self.by_rule.get(rule, 0) + count
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,8 +68,8 @@ def sync_findings(
     evaluations: Sequence[Evaluation],
     as_of: dt.datetime,
     run_id: uuid.UUID | None,
-    stats: SyncStats,
-) -> SyncStats:
+    stats: SyncOutcome,
+) -> SyncOutcome:
     """Bring the stored findings of the evaluated cases in line with their drafts (open, keep, reopen,
     auto-resolve), counting into ``stats``."""
     checked_before = [evaluation for evaluation in evaluations if evaluation.evaluated_before]
@@ -82,7 +96,7 @@ def _sync_case(
     now: dt.datetime,
     as_of: dt.datetime,
     run_id: uuid.UUID | None,
-    stats: SyncStats,
+    stats: SyncOutcome,
     seen: list[uuid.UUID],
 ) -> None:
     by_key = {finding.finding_key: finding for finding in existing}
@@ -91,23 +105,28 @@ def _sync_case(
         stats.by_rule[draft.rule] = stats.by_rule.get(draft.rule, 0) + 1
         finding = by_key.get(key)
         if finding is None:
-            finding = _new_finding(session, evaluation, key, draft, now, run_id, ctx)
+            finding, opened = _new_finding(session, evaluation, key, draft, now, run_id, ctx)
+            stats.ledger_changes.append(opened)
             stats.opened += 1
             continue
         _refresh_details(finding, draft, evaluation)
         seen.append(finding.id)
         expired = finding.suppressed_until is not None and finding.suppressed_until < day
         if finding.state == FindingState.RESOLVED or (finding.state == FindingState.SUPPRESSED and expired):
-            _change_state(session, ctx, finding, FindingState.OPEN, "reopened", now, run_id=run_id,
-                          note="produced again by a re-check")  # fmt: skip
+            stats.ledger_changes.append(
+                _change_state(session, ctx, finding, FindingState.OPEN, "reopened", now, run_id=run_id,
+                              note="produced again by a re-check")
+            )  # fmt: skip
             stats.reopened += 1
         else:
             stats.unchanged += 1
     for finding in by_key.values():
         if finding.finding_key in evaluation.drafts or finding.state not in repository.WATCHED_STATES:
             continue
-        _change_state(session, ctx, finding, FindingState.RESOLVED, "resolved", now, run_id=run_id,
-                      resolution=Resolution.AUTO_CLEARED, note="no longer produced by a re-check")  # fmt: skip
+        stats.ledger_changes.append(
+            _change_state(session, ctx, finding, FindingState.RESOLVED, "resolved", now, run_id=run_id,
+                          resolution=Resolution.AUTO_CLEARED, note="no longer produced by a re-check")
+        )  # fmt: skip
         stats.resolved += 1
 
 
@@ -133,7 +152,7 @@ def _new_finding(
     now: dt.datetime,
     run_id: uuid.UUID | None,
     ctx: WriteContext,
-) -> Finding:
+) -> tuple[Finding, LedgerChange]:
     case = evaluation.case
     finding = Finding(
         id=uuid.uuid4(),
@@ -163,8 +182,7 @@ def _new_finding(
         agencies=[FindingAgency(agency=agency) for agency in sorted(set(draft.agencies))],
     )
     session.add(finding)
-    _record_event(session, ctx, finding, "opened", None, now, run_id=run_id, note=None)
-    return finding
+    return finding, _record_event(session, ctx, finding, "opened", None, now, run_id=run_id, note=None)
 
 
 def _plain(value: Any) -> Any:
@@ -184,7 +202,7 @@ def _change_state(
     resolution: Resolution | None = None,
     note: str | None = None,
     suppressed_until: dt.date | None = None,
-) -> None:
+) -> LedgerChange:
     previous = finding.state
     finding.state = target.value
     finding.resolution = resolution.value if resolution else None
@@ -193,7 +211,7 @@ def _change_state(
     finding.state_changed_at = now
     finding.state_changed_by = ctx.principal.client_id
     finding.version += 1
-    _record_event(session, ctx, finding, action, previous, now, run_id=run_id, note=note)
+    return _record_event(session, ctx, finding, action, previous, now, run_id=run_id, note=note)
 
 
 def _record_event(
@@ -206,7 +224,7 @@ def _record_event(
     *,
     run_id: uuid.UUID | None,
     note: str | None,
-) -> None:
+) -> LedgerChange:
     session.add(
         FindingEvent(
             finding_id=finding.id,
@@ -219,12 +237,9 @@ def _record_event(
             run_id=run_id,
         )
     )
-    append_at_commit(
-        session,
-        ctx,
-        entry_type=f"finding.{action}",
-        case_id=finding.case_id,
-        payload={
+    return LedgerChange(
+        f"finding.{action}",
+        {
             "finding_id": str(finding.id),
             "finding_key": finding.finding_key,
             "rule": finding.rule,
@@ -237,6 +252,7 @@ def _record_event(
             "note": note,
             "run_id": str(run_id) if run_id else None,
         },
+        finding.case_id,
     )
 
 
@@ -254,6 +270,7 @@ _ALLOWED_FROM: dict[TriageAction, tuple[tuple[str, ...], FindingState, str]] = {
 
 def triage(
     session: Session,
+    settings: Settings,
     ctx: WriteContext,
     finding_id: uuid.UUID,
     action: TriageAction,
@@ -261,7 +278,7 @@ def triage(
     note: str | None,
     suppressed_until: dt.date | None,
     if_match: str | None,
-) -> Finding:
+) -> tuple[Finding, LedgerChange]:
     finding = visible_finding(session, ctx.principal, finding_id, for_update=True)
     check_if_match(if_match, finding.version)
     sources, target, verb = _ALLOWED_FROM[action]
@@ -273,7 +290,7 @@ def triage(
     resolution = None
     if action == TriageAction.RESOLVE:
         now = utcnow()
-        ruleset = ruleset_of(settings_of(session))
+        ruleset = ruleset_of(settings)
         (evaluation,) = evaluate_cases(session, [finding.case_id], now, ruleset)
         if finding.finding_key in evaluation.drafts:
             raise Conflict(
@@ -282,7 +299,7 @@ def triage(
                 extra={"finding_key": finding.finding_key},
             )
         resolution = Resolution.FIXED_AT_SOURCE
-    _change_state(
+    triaged = _change_state(
         session,
         ctx,
         finding,
@@ -294,4 +311,4 @@ def triage(
         suppressed_until=suppressed_until if action == TriageAction.SUPPRESS else None,
     )
     session.flush()
-    return finding
+    return finding, triaged

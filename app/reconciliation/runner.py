@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.core.db import transaction, utcnow
-from app.ledger.service import append_changes, take_pending
+from app.ledger.service import append_changes
 from app.reconciliation import repository
 from app.reconciliation.models import Run, RunMode, RunStatus
 from app.reconciliation.rules import Ruleset
-from app.reconciliation.service import SyncStats, jakarta_day, refresh_cases, ruleset_of, system_context
+from app.reconciliation.service import SyncOutcome, jakarta_day, refresh_cases, ruleset_of, system_context
 
 logger = logging.getLogger("sbt.reconciliation")
 DEADLINE_RULES = ("DEADLINE_EXCEEDED", "DEADLINE_APPROACHING")
@@ -97,7 +97,7 @@ def execute_run(factory: sessionmaker[Session], settings: Settings, run_id: uuid
         as_of = run.as_of
     ruleset = ruleset_of(settings)
     ctx = system_context(run_id, request)
-    stats = SyncStats()
+    stats = SyncOutcome()
     started = time.perf_counter()
     try:
         with transaction(factory) as session:
@@ -108,8 +108,9 @@ def execute_run(factory: sessionmaker[Session], settings: Settings, run_id: uuid
         for offset in range(0, len(selection.case_ids), batch):
             with transaction(factory) as session:
                 chunk = selection.case_ids[offset : offset + batch]
-                refresh_cases(session, ctx, chunk, as_of, ruleset, run_id=run_id, stats=stats)
-                append_changes(session, settings, ctx, take_pending(session))
+                batch_outcome = refresh_cases(session, ctx, chunk, as_of, ruleset, run_id=run_id)
+                append_changes(session, settings, ctx, batch_outcome.ledger_changes)
+            stats.add(batch_outcome)
     except Exception as exc:
         logger.exception("reconciliation run %s failed", run_id)
         with transaction(factory) as session:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.core.actor import Principal, Role, WriteContext
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.reconciliation import repository
 from app.reconciliation.facts import (
@@ -29,16 +30,15 @@ from app.reconciliation.facts import (
     record_facts,
     reference_data,
     ruleset_of,
-    settings_of,
 )
-from app.reconciliation.findings import SyncStats, sync_findings, triage
+from app.reconciliation.findings import SyncOutcome, sync_findings, triage
 from app.reconciliation.models import ACTIVE_STATES, Finding
 from app.reconciliation.rules import Ruleset
 from app.reconciliation.visibility import require_visible_case, visible_finding
 
 __all__ = [
     "SYSTEM_CLIENT_ID",
-    "SyncStats",
+    "SyncOutcome",
     "build_reference",
     "case_facts",
     "check_case_now",
@@ -51,7 +51,6 @@ __all__ = [
     "refresh_cases",
     "require_visible_case",
     "ruleset_of",
-    "settings_of",
     "system_context",
     "triage",
     "visible_finding",
@@ -68,25 +67,25 @@ def refresh_cases(
     ruleset: Ruleset,
     *,
     run_id: uuid.UUID | None = None,
-    stats: SyncStats | None = None,
-) -> SyncStats:
+    stats: SyncOutcome | None = None,
+) -> SyncOutcome:
     """Re-check the cases and bring their stored findings in line (open, keep, reopen, auto-resolve)."""
-    stats = stats or SyncStats()
+    stats = stats or SyncOutcome()
     evaluations = evaluate_cases(session, case_ids, as_of, ruleset)
     return sync_findings(session, ctx, evaluations, as_of, run_id, stats)
 
 
 def on_case_written(
-    session: Session, ctx: WriteContext, case_id: uuid.UUID, *, as_of: dt.datetime | None = None
-) -> SyncStats:
+    session: Session, settings: Settings, ctx: WriteContext, case_id: uuid.UUID, *, as_of: dt.datetime | None = None
+) -> SyncOutcome:
     """Incremental re-check after any write to a case or one of its agency records (same transaction).
 
     Cases that shared, or now share, its NIP and incident date are re-checked too: their duplicate findings
     depend on this case.
     """
     moment = as_of or utcnow()
-    ruleset = ruleset_of(settings_of(session))
-    stats = SyncStats()
+    ruleset = ruleset_of(settings)
+    stats = SyncOutcome()
     evaluations = evaluate_cases(session, [case_id], moment, ruleset)
     sync_findings(session, ctx, evaluations, moment, None, stats)
     siblings = {sibling for evaluation in evaluations for sibling in evaluation.neighbours}
@@ -95,9 +94,11 @@ def on_case_written(
     return stats
 
 
-def check_case_now(session: Session, ctx: WriteContext, case_id: uuid.UUID) -> tuple[list[Finding], SyncStats]:
+def check_case_now(
+    session: Session, settings: Settings, ctx: WriteContext, case_id: uuid.UUID
+) -> tuple[list[Finding], SyncOutcome]:
     require_visible_case(session, ctx.principal, case_id)
-    stats = on_case_written(session, ctx, case_id)
+    stats = on_case_written(session, settings, ctx, case_id)
     findings = repository.findings_for_cases(session, [case_id], [])[case_id]
     active = sorted(
         (f for f in findings if f.state in ACTIVE_STATES),

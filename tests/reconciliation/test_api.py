@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.actor import Scope
+from app.core.config import Settings
 from app.ledger.models import LedgerEntry
 from app.reconciliation.service import on_case_written
 from tests.auth_helpers import AuthHeaders
@@ -183,12 +184,12 @@ def test_state_changes_are_in_the_ledger(client: TestClient, auth_headers: AuthH
 
 
 def test_deadline_crossed_without_any_write_is_found_by_the_sweep(
-    client: TestClient, auth_headers: AuthHeaders, session: Session
+    client: TestClient, auth_headers: AuthHeaders, session: Session, settings: Settings
 ) -> None:
     case = insert_case(session)
     for agency in ("BAWASLU", "BKN"):
         insert_record(session, case, agency)
-    on_case_written(session, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 5, 12, tzinfo=dt.UTC))
+    on_case_written(session, settings, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 5, 12, tzinfo=dt.UTC))
     session.commit()
     bkn = auth_headers("BKN")
     assert _findings(client, bkn, case_id=str(case.id)) == []
@@ -202,12 +203,12 @@ def test_deadline_crossed_without_any_write_is_found_by_the_sweep(
 
 
 def test_resolve_succeeds_once_the_condition_is_gone(
-    client: TestClient, auth_headers: AuthHeaders, session: Session
+    client: TestClient, auth_headers: AuthHeaders, session: Session, settings: Settings
 ) -> None:
     case = insert_case(session)
     for agency in ("BAWASLU", "BKN"):
         insert_record(session, case, agency)
-    on_case_written(session, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 9, 12, tzinfo=dt.UTC))
+    on_case_written(session, settings, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 9, 12, tzinfo=dt.UTC))
     session.commit()
     bkn = auth_headers("BKN")
     (approaching,) = _findings(client, bkn, rule="DEADLINE_APPROACHING")

@@ -30,11 +30,10 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Set
 
 
 def test_deadline_sweep_from_the_command_line(cli_env: Settings, session: Session) -> None:
-    del cli_env
     case = insert_case(session)
     for agency in ("BAWASLU", "BKN"):
         insert_record(session, case, agency)
-    on_case_written(session, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 5, tzinfo=dt.UTC))
+    on_case_written(session, cli_env, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 5, tzinfo=dt.UTC))
     session.commit()
 
     result = CliRunner().invoke(

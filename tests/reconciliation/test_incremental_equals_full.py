@@ -23,7 +23,7 @@ from app.cases.models import AgencyRecord, Case
 from app.core.db import transaction
 from app.reconciliation.models import ACTIVE_STATES, Finding, RunMode, RunStatus
 from app.reconciliation.runner import create_run, execute_run
-from app.reconciliation.service import evaluate_cases, on_case_written, ruleset_of, settings_of
+from app.reconciliation.service import evaluate_cases, on_case_written, ruleset_of
 from tests.reconciliation.builders import AS_OF, insert_case, insert_record, system_ctx
 
 AGENCIES = ("BAWASLU", "KASN", "BKN", "KEMENDAGRI", "KEMENPANRB")
@@ -140,12 +140,12 @@ def _check(app: FastAPI, session: Session, nips: list[str | None], sequence: lis
     ctx = system_ctx()
     for write in sequence:
         case = _apply(session, cases, nips, write)
-        on_case_written(session, ctx, case.id, as_of=AS_OF)
+        on_case_written(session, app.state.settings, ctx, case.id, as_of=AS_OF)
         session.commit()
     case_ids = {case.id for case in cases.values()}
     incremental = _active_keys(session, case_ids)
 
-    evaluations = evaluate_cases(session, case_ids, AS_OF, ruleset_of(settings_of(session)))
+    evaluations = evaluate_cases(session, case_ids, AS_OF, ruleset_of(app.state.settings))
     session.rollback()
     assert {key for evaluation in evaluations for key in evaluation.drafts} == incremental
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.core.db import transaction
 from app.reconciliation.models import ACTIVE_STATES, Finding, RunMode, RunStatus
 from app.reconciliation.runner import create_run, execute_run
@@ -49,7 +50,7 @@ def _expected(scenario: dict[str, Any]) -> list[Row]:
     )
 
 
-def load_scenario(session: Session, scenario: dict[str, Any], as_of: dt.datetime) -> dict[Any, int]:
+def load_scenario(session: Session, settings: Settings, scenario: dict[str, Any], as_of: dt.datetime) -> dict[Any, int]:
     ctx = system_ctx()
     cases = []
     for spec in scenario["cases"]:
@@ -59,7 +60,7 @@ def load_scenario(session: Session, scenario: dict[str, Any], as_of: dt.datetime
         for agency, overrides in records.items():
             if agency in history:
                 record = insert_record(session, case, agency, **{**overrides, **history[agency]})
-                on_case_written(session, ctx, case.id, as_of=as_of)
+                on_case_written(session, settings, ctx, case.id, as_of=as_of)
                 for column, value in overrides.items():
                     setattr(record, column, value)
                 session.flush()
@@ -67,14 +68,14 @@ def load_scenario(session: Session, scenario: dict[str, Any], as_of: dt.datetime
                 insert_record(session, case, agency, **overrides)
         cases.append(case)
     for case in cases:
-        on_case_written(session, ctx, case.id, as_of=as_of)
+        on_case_written(session, settings, ctx, case.id, as_of=as_of)
     return {case.id: index for index, case in enumerate(cases)}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS["scenarios"], ids=[s["name"] for s in SCENARIOS["scenarios"]])
 def test_scenario(scenario: dict[str, Any], app: FastAPI, session: Session) -> None:
     as_of = dt.datetime.fromisoformat(scenario.get("as_of", SCENARIOS["as_of"]))
-    case_index = load_scenario(session, scenario, as_of)
+    case_index = load_scenario(session, app.state.settings, scenario, as_of)
     session.commit()
     incremental = _active(session, case_index)
     assert incremental == _expected(scenario)

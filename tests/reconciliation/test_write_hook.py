@@ -6,13 +6,16 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.reconciliation.models import CaseState
 from app.reconciliation.normalize import NORMALIZER_VERSION
 from app.reconciliation.service import on_case_written
 from tests.reconciliation.builders import AS_OF, insert_case, insert_record, system_ctx
 
 
-def test_normalised_columns_are_stored_and_the_record_keeps_its_version_and_time(session: Session) -> None:
+def test_normalised_columns_are_stored_and_the_record_keeps_its_version_and_time(
+    session: Session, settings: Settings
+) -> None:
     case = insert_case(session)
     record = insert_record(
         session, case, "BKN", name="Drs. H. Budi\u200b  Santoso, M.Hum.", nip="19800517 200503 1 002"
@@ -21,7 +24,7 @@ def test_normalised_columns_are_stored_and_the_record_keeps_its_version_and_time
     session.commit()
     version, updated_at = record.version, record.updated_at
 
-    on_case_written(session, system_ctx(), case.id, as_of=AS_OF)
+    on_case_written(session, settings, system_ctx(), case.id, as_of=AS_OF)
     session.commit()
     session.expire_all()
 
@@ -38,12 +41,12 @@ def test_normalised_columns_are_stored_and_the_record_keeps_its_version_and_time
     assert state.fingerprint == record.fingerprint  # agrees with the case: the screen will not flag it
 
 
-def test_high_water_mark_survives_a_step_back(session: Session) -> None:
+def test_high_water_mark_survives_a_step_back(session: Session, settings: Settings) -> None:
     case = insert_case(session)
     record = insert_record(session, case, "BAWASLU")
-    on_case_written(session, system_ctx(), case.id, as_of=AS_OF)
+    on_case_written(session, settings, system_ctx(), case.id, as_of=AS_OF)
     record.stage = "KAJIAN"
     session.flush()
-    on_case_written(session, system_ctx(), case.id, as_of=AS_OF + dt.timedelta(days=1))
+    on_case_written(session, settings, system_ctx(), case.id, as_of=AS_OF + dt.timedelta(days=1))
     session.expire_all()
     assert (record.stage_canonical, record.stage_high_water, record.local_issue) == ("KAJIAN", 5, True)
