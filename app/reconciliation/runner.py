@@ -19,11 +19,11 @@ from app.core.db import transaction, utcnow
 from app.ledger.service import append_changes
 from app.reconciliation import repository
 from app.reconciliation.models import Run, RunMode, RunStatus
-from app.reconciliation.rules import Ruleset
+from app.reconciliation.rules import Ruleset, deadline_approaching, deadline_exceeded
 from app.reconciliation.service import SyncOutcome, jakarta_day, refresh_cases, ruleset_of, system_context
 
 logger = logging.getLogger("sbt.reconciliation")
-DEADLINE_RULES = ("DEADLINE_EXCEEDED", "DEADLINE_APPROACHING")
+DEADLINE_RULES = (deadline_exceeded.code, deadline_approaching.code)
 
 
 def create_run(
@@ -61,7 +61,7 @@ def select_cases(session: Session, run: Run, ruleset: Ruleset) -> Selection:
     """Which cases a run must evaluate. The full-run screen never skips a case on which a rule would fire."""
     started = time.perf_counter()
     day = jakarta_day(run.as_of)
-    approaching = ruleset.config(next(r for r in ruleset.rules if r.code == "DEADLINE_APPROACHING"))
+    approaching = ruleset.config(deadline_approaching)
     due_by = day + dt.timedelta(days=int(approaching.params["days_before"]))
     counts: dict[str, int] = {}
     if run.mode == RunMode.CASES:
