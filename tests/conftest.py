@@ -27,7 +27,6 @@ from tests.auth_helpers import AuthHeaders, make_auth_headers
 
 TEST_DATABASE = os.environ.get("SBT_TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get("SBT_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def _pg_url(database: str) -> str:
@@ -144,10 +143,3 @@ def session(app: FastAPI) -> Iterator[Session]:
 def auth_headers(app: FastAPI) -> AuthHeaders:
     """``auth_headers("BKN")``, ``auth_headers("auditor")``, ``auth_headers("BKN", scopes=[...])``."""
     return make_auth_headers(app)
-
-
-@pytest.fixture
-def shared_dir() -> Path:
-    if not SHARED_DIR.is_dir():
-        pytest.fail(f"shared reference folder not found beside the repository: {SHARED_DIR}")
-    return SHARED_DIR
