@@ -62,6 +62,8 @@ def rolls_back(request: pytest.FixtureRequest) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Slow tests first, so that the xdist workers do not wait on one of them at the end of the run.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if TEST_DATABASE == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (run with SBT_TEST_DATABASE=postgresql)")

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -122,6 +123,7 @@ def _full_run(app: FastAPI, use_screen: bool) -> dict[str, Any]:
     return run.stats
 
 
+@pytest.mark.slow  # a property campaign (~20 s); ./test --fast leaves it out, ./test runs it
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sequence=writes)
 def test_incremental_findings_equal_a_full_run(app: FastAPI, session: Session, sequence: list[Any]) -> None:
