@@ -112,6 +112,7 @@ def worker_database(template_database: str) -> Iterator[WorkerDatabase]:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     engine = make_engine(_pg_url(name))
+    migrated = _row_counts(engine)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT schemaname, sequencename, start_value, last_value FROM pg_sequences")).all()
     resets = [
@@ -119,10 +120,23 @@ def worker_database(template_database: str) -> Iterator[WorkerDatabase]:
         for schema, sequence, start, last in rows
     ]
     yield WorkerDatabase(engine, f"SELECT {', '.join(resets)}" if resets else None)
+    leaked = {table: count for table, count in _row_counts(engine).items() if count != migrated.get(table)}
     engine.dispose()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    if leaked:
+        pytest.fail(
+            f"rolled-back tests committed for real into this worker's database (rows now: {leaked}); "
+            "mark the test that did it @pytest.mark.real_commits"
+        )
+
+
+def _row_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        counts = {table: conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one() for table in tables}  # noqa: S608
+        return counts
 
 
 @pytest.fixture
