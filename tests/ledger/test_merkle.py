@@ -23,7 +23,6 @@ from app.ledger.merkle import (
     verify_inclusion,
 )
 
-
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "rfc9162"
 """transparency-dev/merkle's RFC 6962/9162 probes, kept in the repository (see tests/vectors/README.md)."""
 

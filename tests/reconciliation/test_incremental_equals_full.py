@@ -13,8 +13,8 @@ import itertools
 import uuid
 from typing import Any
 
-from fastapi import FastAPI
 import pytest
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
