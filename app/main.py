@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy import Connection, Engine
 
 from app.api.dependencies.idempotency import install_replay_handler
 from app.api.openapi import install_openapi
@@ -26,7 +27,9 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> FastAPI:
+    """``bind``: tests only. A ``Connection`` runs the app inside its transaction (the app's commits become
+    savepoint releases, so the test can roll everything back); by default the app opens its own engine."""
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     app = FastAPI(
@@ -36,8 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.sqlalchemy_url)
-    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    if isinstance(bind, Connection):
+        app.state.engine = bind.engine
+        app.state.sessionmaker = make_sessionmaker(bind, join_transaction_mode="create_savepoint")
+    else:
+        app.state.engine = bind or make_engine(settings.sqlalchemy_url)
+        app.state.sessionmaker = make_sessionmaker(app.state.engine)
     install_problem_handlers(app)
     install_replay_handler(app)
     install_rate_limit(app, settings)

@@ -1,8 +1,19 @@
-"""Test fixtures: every test gets its own freshly migrated database (SQLite or PostgreSQL).
+"""Test fixtures: every test runs on a freshly migrated database (SQLite or PostgreSQL) of its own, or in a
+transaction rolled back after it.
 
-Choose the database with ``SBT_TEST_DATABASE=sqlite|postgresql`` (default sqlite). PostgreSQL tests clone a
-database migrated once per session (``CREATE DATABASE ... TEMPLATE``), so each test is isolated even when the
-code under test opens several connections or processes.
+Choose the database with ``SBT_TEST_DATABASE=sqlite|postgresql`` (default sqlite).
+
+- SQLite: each test gets a copy of a database file migrated once per session.
+- PostgreSQL: each xdist worker migrates a template database once and clones one working database from it. A test
+  runs its app on ONE connection of that working database, inside an outer transaction rolled back at teardown;
+  the app's sessions join it with ``join_transaction_mode="create_savepoint"``, so its commits are savepoint
+  releases. Sequences are set back to their template values before each test (``nextval`` is not transactional).
+  The test's ``settings.database_url`` names a database that does not exist, so that code opening an engine of
+  its own from the settings (CLI, ``registry_session``, reconciliation runner, ledger export, a second app)
+  fails loudly instead of committing for real into the shared working database.
+- Tests marked ``real_commits`` (several connections or processes, the CLI, migrations, second engines, or app
+  code that keeps one session open while another commits, like the ledger export and its read audit) get a
+  database of their own on PostgreSQL too, cloned from the template (``CREATE DATABASE ... TEMPLATE``).
 """
 
 from __future__ import annotations
@@ -10,24 +21,27 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.core.config import Environment, Settings
-from app.core.db import make_sessionmaker
+from app.core.db import make_engine, make_sessionmaker
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.auth_helpers import AuthHeaders, make_auth_headers
 
 TEST_DATABASE = os.environ.get("SBT_TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get("SBT_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+REAL_COMMITS = "real_commits"
+NO_SECOND_CONNECTION_DATABASE = "sbt_rolled_back_test__mark_it_real_commits"
+"""What ``settings.database_url`` names in a rolled-back PostgreSQL test: a database that does not exist."""
 
 
 def _pg_url(database: str) -> str:
@@ -42,7 +56,14 @@ def pytest_report_header() -> str:
     return f"SBT test database: {TEST_DATABASE}"
 
 
+def rolls_back(request: pytest.FixtureRequest) -> bool:
+    """Whether this test runs in a transaction rolled back at teardown (PostgreSQL, not ``real_commits``)."""
+    return TEST_DATABASE == "postgresql" and request.node.get_closest_marker(REAL_COMMITS) is None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Slow tests first, so that the xdist workers do not wait on one of them at the end of the run.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if TEST_DATABASE == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (run with SBT_TEST_DATABASE=postgresql)")
@@ -74,13 +95,78 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     admin.dispose()
 
 
+@dataclass(frozen=True)
+class WorkerDatabase:
+    """This worker's working database for rolled-back tests, and its sequences' values as migrated."""
+
+    engine: Engine
+    reset_sequences: str | None
+
+
+@pytest.fixture(scope="session")
+def worker_database(template_database: str) -> Iterator[WorkerDatabase]:
+    """PostgreSQL: one database per worker, cloned once from the template, where tests run and roll back."""
+    template = template_database.rsplit("/", 1)[1]
+    name = f"sbt_w_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    engine = make_engine(_pg_url(name))
+    migrated = _row_counts(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT schemaname, sequencename, start_value, last_value FROM pg_sequences")).all()
+    resets = [
+        f"setval('{schema}.{sequence}', {start if last is None else last}, {last is not None})"
+        for schema, sequence, start, last in rows
+    ]
+    yield WorkerDatabase(engine, f"SELECT {', '.join(resets)}" if resets else None)
+    leaked = {table: count for table, count in _row_counts(engine).items() if count != migrated.get(table)}
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+    if leaked:
+        pytest.fail(
+            f"rolled-back tests committed for real into this worker's database (rows now: {leaked}); "
+            "mark the test that did it @pytest.mark.real_commits"
+        )
+
+
+def _row_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        counts = {table: conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one() for table in tables}  # noqa: S608
+        return counts
+
+
 @pytest.fixture
-def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh database for one test, cloned from the migrated template."""
+def rollback_connection(worker_database: WorkerDatabase) -> Iterator[Connection]:
+    """One connection in an outer transaction that is rolled back after the test."""
+    with worker_database.engine.connect() as connection:
+        outer = connection.begin()
+        if worker_database.reset_sequences:
+            connection.execute(text(worker_database.reset_sequences))
+        try:
+            yield connection
+        finally:
+            if outer.is_active:
+                outer.rollback()
+
+
+@pytest.fixture
+def database_url(template_database: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database for one test, cloned from the migrated template.
+
+    In a rolled-back PostgreSQL test, the URL of a database that does not exist: the test's data lives in the
+    ``rollback_connection``, which the ``app`` and ``session`` fixtures use.
+    """
     if TEST_DATABASE == "sqlite":
         path = tmp_path / "sbt.db"
         shutil.copyfile(template_database.removeprefix("sqlite:///"), path)
         yield f"sqlite:///{path}"
+        return
+    if rolls_back(request):
+        yield _pg_url(NO_SECOND_CONNECTION_DATABASE)
         return
     template = template_database.rsplit("/", 1)[1]
     name = f"sbt_t_{uuid.uuid4().hex[:12]}"
@@ -120,8 +206,35 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+TEST_SESSIONS = "sbt_test_sessions"
+"""``Connection.info`` key: the test's own sessions on the rolled-back connection (the ``session`` fixture)."""
+
+
+def _end_test_sessions_reads(connection: Connection) -> Callable[[Session, SessionTransaction], None]:
+    """Before each session of the app begins, end the test session's open transaction (a savepoint).
+
+    Otherwise the app's savepoints would nest inside the test session's, and a later ``session.rollback()`` in
+    the test (meant to end a read and see newer commits) would undo the app's work. Ending it is what a read
+    transaction of its own would have seen on PostgreSQL (READ COMMITTED) anyway.
+    """
+
+    def settle(_app_session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:
+            for test_session in connection.info.get(TEST_SESSIONS, []):
+                if test_session.in_transaction():
+                    test_session.commit()
+
+    return settle
+
+
 @pytest.fixture
-def app(settings: Settings) -> Iterator[FastAPI]:
+def app(settings: Settings, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
+    if rolls_back(request):
+        connection: Connection = request.getfixturevalue("rollback_connection")
+        application = create_app(settings, bind=connection)
+        event.listen(application.state.sessionmaker, "after_transaction_create", _end_test_sessions_reads(connection))
+        yield application
+        return
     application = create_app(settings)
     yield application
     application.state.engine.dispose()
@@ -134,9 +247,15 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def session(app: FastAPI) -> Iterator[Session]:
+def session(app: FastAPI, request: pytest.FixtureRequest) -> Iterator[Session]:
     """A session on the test database that does not hold SQLite's write lock while the test reads."""
-    with make_sessionmaker(app.state.engine, read_only=True)() as db_session:
+    if not rolls_back(request):
+        with make_sessionmaker(app.state.engine, read_only=True)() as db_session:
+            yield db_session
+        return
+    connection: Connection = request.getfixturevalue("rollback_connection")
+    with make_sessionmaker(connection, join_transaction_mode="create_savepoint")() as db_session:
+        connection.info.setdefault(TEST_SESSIONS, []).append(db_session)
         yield db_session
 
 
@@ -144,10 +263,3 @@ def session(app: FastAPI) -> Iterator[Session]:
 def auth_headers(app: FastAPI) -> AuthHeaders:
     """``auth_headers("BKN")``, ``auth_headers("auditor")``, ``auth_headers("BKN", scopes=[...])``."""
     return make_auth_headers(app)
-
-
-@pytest.fixture
-def shared_dir() -> Path:
-    if not SHARED_DIR.is_dir():
-        pytest.fail(f"shared reference folder not found beside the repository: {SHARED_DIR}")
-    return SHARED_DIR

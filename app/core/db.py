@@ -8,9 +8,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.session import JoinTransactionMode
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -105,10 +106,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
 
 
-def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
-    """Sessions for writing, or (``read_only``) for requests that only read."""
-    bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
-    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True)
+def make_sessionmaker(
+    engine: Engine | Connection,
+    *,
+    read_only: bool = False,
+    join_transaction_mode: JoinTransactionMode = "conditional_savepoint",
+) -> sessionmaker[Session]:
+    """Sessions for writing, or (``read_only``) for requests that only read.
+
+    Bound to a ``Connection`` (tests), sessions join its transaction as ``join_transaction_mode`` says; the
+    read-only option is then left off, since the connection's owner began that transaction.
+    """
+    bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only and isinstance(engine, Engine) else engine
+    return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True, join_transaction_mode=join_transaction_mode)
 
 
 @contextmanager

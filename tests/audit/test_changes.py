@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -109,6 +110,7 @@ def test_following_the_feed_from_zero_rebuilds_the_database(
     assert client.get(CHANGES, params={"after": mirror.cursor}, headers=follower).json()["items"] == []
 
 
+@pytest.mark.real_commits  # two clients write and read at once from two threads
 def test_mirror_stays_exact_while_others_write(
     app: FastAPI, client: TestClient, session: Session, auth_headers: AuthHeaders
 ) -> None:

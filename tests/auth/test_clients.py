@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from app.auth import service
+from app.auth import runtime, service
 from app.auth.models import OAuthClient
 from app.auth.registry import DEMO_CLIENTS_FILE, ensure_demo_clients, registry_session
 from app.cli import cli
@@ -28,6 +28,19 @@ from tests.auth_helpers import AuthHeaders
 
 CLIENTS = "/api/v1/clients"
 READ_ROUTE = "/api/v1/reference/agencies"
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand (``ClientStatusCache(clock=...)``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def ledger_types(session: Session) -> list[tuple[str, str]]:
@@ -109,9 +122,14 @@ def test_duplicate_client_id_is_409(client: TestClient, auth_headers: AuthHeader
     assert client.post(CLIENTS, json=body, headers=auth_headers("admin")).status_code == 409
 
 
-def test_disabled_clients_tokens_stop_within_the_status_ttl(settings: Settings) -> None:
+@pytest.mark.real_commits  # registry_session opens its own engine, as the CLI does
+def test_disabled_clients_tokens_stop_within_the_status_ttl(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Disabled elsewhere (the CLI, another worker): this process notices within the cache TTL."""
     quick = settings.model_copy(update={"auth_client_status_cache_seconds": 1})
+    clock = FakeClock()
+    monkeypatch.setattr(runtime, "ClientStatusCache", functools.partial(runtime.ClientStatusCache, clock=clock))
     application = create_app(quick)
     with TestClient(application) as api, registry_session(quick) as session:
         credentials = service.create_client(
@@ -123,7 +141,7 @@ def test_disabled_clients_tokens_stop_within_the_status_ttl(settings: Settings) 
         assert api.get(READ_ROUTE, headers=bearer(token)).status_code == 200
         service.disable_client(session, quick, service.operator_context("test", {}), "bkn-revoked")
         session.commit()
-        time.sleep(1.05)
+        clock.advance(1.05)
         response = api.get(READ_ROUTE, headers=bearer(token))
         assert response.status_code == 401
         assert "disabled" in response.json()["detail"]
@@ -165,6 +183,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Set
     get_settings.cache_clear()
 
 
+@pytest.mark.real_commits  # the CLI opens its own engine
 def test_command_line_manages_clients(cli_env: Settings, client: TestClient, session: Session) -> None:
     runner = CliRunner()
     created = runner.invoke(cli, ["clients", "create", "--name", "Bawaslu SIGAP", "--agency", "BAWASLU",
@@ -195,6 +214,7 @@ def test_command_line_manages_clients(cli_env: Settings, client: TestClient, ses
     assert [t for t, _ in ledger_types(session)] == ["client.created", "client.rotated", "client.disabled"]
 
 
+@pytest.mark.real_commits  # registry_session opens its own engine
 def test_first_development_start_creates_demo_clients(settings: Settings, client: TestClient) -> None:
     development = settings.model_copy(update={"environment": Environment.DEVELOPMENT})
     path = ensure_demo_clients(development)

@@ -24,6 +24,8 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.auth.forge import b64url, bearer
 
+pytestmark = pytest.mark.real_commits  # each test's app is a second app with its own engine
+
 REALM = "https://keycloak.test/realms/sbt"
 CERTS = f"{REALM}/protocol/openid-connect/certs"
 READ_ROUTE = "/api/v1/reference/agencies"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -10,6 +11,7 @@ from app.core.config import Settings
 from app.flows.demo import load_demo_data
 
 
+@pytest.mark.real_commits  # the demo loader opens its own engine
 def test_demo_data_spans_stages_regions_agencies_and_disagreements(settings: Settings, session: Session) -> None:
     assert load_demo_data(settings, cases=60, seed=7) == 60
     cases = session.scalars(select(Case)).all()

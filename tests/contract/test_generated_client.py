@@ -25,6 +25,9 @@ VENV_BIN = Path(sys.executable).parent
 PACKAGE = "sbt_client"
 
 
+pytestmark = pytest.mark.slow  # generates a client with openapi-python-client first; left out by ./test --fast
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     """The client exactly as README tells partners to generate it; any generator warning fails the test."""

@@ -22,6 +22,7 @@ def limited_app(settings: Settings) -> Iterator[FastAPI]:
     application.state.engine.dispose()
 
 
+@pytest.mark.real_commits  # a second app, with its own engine
 def test_a_client_over_its_quota_gets_429_with_retry_after(limited_app: FastAPI) -> None:
     headers = make_auth_headers(limited_app)
     bkn, kasn = headers("BKN"), headers("KASN")

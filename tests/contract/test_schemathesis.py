@@ -27,6 +27,8 @@ from app.core.actor import Agency, Scope
 from tests.auth_helpers import AuthHeaders
 from tests.factories import create_case
 
+pytestmark = pytest.mark.slow  # fuzzing every operation (~1 min); ./test --fast leaves it out, ./test runs it
+
 MAX_EXAMPLES = int(os.environ.get("SBT_SCHEMATHESIS_EXAMPLES", "5"))
 READ_SCOPES = frozenset({Scope.CASES_READ, Scope.LEDGER_READ, Scope.RECONCILIATION_READ, Scope.AUDIT_READ})
 CONTRACT = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"

@@ -79,6 +79,7 @@ def servers(settings: Settings) -> Iterator[list[str]]:
             process.wait(timeout=30)
 
 
+@pytest.mark.real_commits  # uvicorn processes share the database
 @pytest.mark.postgres_only
 @pytest.mark.slow
 def test_concurrent_writers_on_several_servers_make_one_gap_free_tree(

@@ -23,9 +23,12 @@ from app.ledger.merkle import (
     verify_inclusion,
 )
 
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "rfc9162"
+"""transparency-dev/merkle's RFC 6962/9162 probes, kept in the repository (see tests/vectors/README.md)."""
 
-def _vectors(shared_dir: Path, kind: str) -> list[tuple[str, dict[str, Any]]]:
-    folder = shared_dir / "vectors" / "rfc9162" / kind
+
+def _vectors(kind: str) -> list[tuple[str, dict[str, Any]]]:
+    folder = VECTORS / kind
     return [(str(path.relative_to(folder)), json.loads(path.read_text())) for path in sorted(folder.rglob("*.json"))]
 
 
@@ -37,8 +40,8 @@ def _decode(value: str | None) -> bytes:
     return base64.b64decode(value or "")
 
 
-def test_every_official_inclusion_vector_is_judged_as_published(shared_dir: Path) -> None:
-    vectors = _vectors(shared_dir, "inclusion")
+def test_every_official_inclusion_vector_is_judged_as_published() -> None:
+    vectors = _vectors("inclusion")
     assert len(vectors) >= 90
     for name, v in vectors:
         leaf_index, size = v["leafIdx"], v["treeSize"]
@@ -51,8 +54,8 @@ def test_every_official_inclusion_vector_is_judged_as_published(shared_dir: Path
         assert name
 
 
-def test_every_official_consistency_vector_is_judged_as_published(shared_dir: Path) -> None:
-    vectors = _vectors(shared_dir, "consistency")
+def test_every_official_consistency_vector_is_judged_as_published() -> None:
+    vectors = _vectors("consistency")
     assert len(vectors) >= 90
     for _name, v in vectors:
         args = (v["size1"], v["size2"], _b64(v["proof"]), _decode(v["root1"]), _decode(v["root2"]))
@@ -63,23 +66,23 @@ def test_every_official_consistency_vector_is_judged_as_published(shared_dir: Pa
             verify_consistency(*args)
 
 
-def test_roots_of_the_rfc_constant_leaves(shared_dir: Path) -> None:
-    constants = json.loads((shared_dir / "vectors" / "rfc9162" / "constants.json").read_text())
+def test_roots_of_the_rfc_constant_leaves() -> None:
+    constants = json.loads((VECTORS / "constants.json").read_text())
     leaves = [leaf_hash(bytes.fromhex(data)) for data in constants["leaf_inputs_hex"]]
     tree = MemoryTree(leaves)
     assert [tree.root(size).hex() for size in range(len(leaves) + 1)] == constants["root_hashes_hex"]
     assert EMPTY_ROOT.hex() == constants["root_hashes_hex"][0]
 
 
-def test_official_happy_path_proofs_are_the_ones_we_generate(shared_dir: Path) -> None:
-    constants = json.loads((shared_dir / "vectors" / "rfc9162" / "constants.json").read_text())
+def test_official_happy_path_proofs_are_the_ones_we_generate() -> None:
+    constants = json.loads((VECTORS / "constants.json").read_text())
     tree = MemoryTree(leaf_hash(bytes.fromhex(data)) for data in constants["leaf_inputs_hex"])
     checked = 0
-    for _name, v in _vectors(shared_dir, "inclusion"):
+    for _name, v in _vectors("inclusion"):
         if not v["wantErr"] and v["treeSize"] <= tree.size and _decode(v["root"]) == tree.root(v["treeSize"]):
             assert tree.inclusion_proof(v["leafIdx"], v["treeSize"]) == _b64(v["proof"])
             checked += 1
-    for _name, v in _vectors(shared_dir, "consistency"):
+    for _name, v in _vectors("consistency"):
         usable = not v["wantErr"] and 0 < v["size1"] < v["size2"] <= tree.size
         if usable and _decode(v["root2"]) == tree.root(v["size2"]):
             assert tree.consistency_proof(v["size1"], v["size2"]) == _b64(v["proof"])

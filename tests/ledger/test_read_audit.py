@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.auth_helpers import AuthHeaders
@@ -13,6 +14,7 @@ LEDGER = "/api/v1/ledger"
 READ_LOG = "/api/v1/audit/read-log"
 
 
+@pytest.mark.real_commits  # the export's read session stays open while each batch's read audit commits
 def test_every_ledger_read_of_a_person_is_in_the_read_audit(client: TestClient, auth_headers: AuthHeaders) -> None:
     case = create_case(client, auth_headers("BAWASLU"))
     other = create_case(client, auth_headers("BAWASLU"))

@@ -92,6 +92,7 @@ def _checkpoint_sizes(session: Session) -> list[int]:
     return list(session.scalars(select(LedgerCheckpoint.tree_size).order_by(LedgerCheckpoint.tree_size)))
 
 
+@pytest.mark.real_commits  # another process: a second engine
 def test_checkpoint_signed_by_another_process_moves_the_next_due_size(
     app: FastAPI, session: Session, settings: Settings
 ) -> None:

@@ -97,6 +97,7 @@ def _export(client: TestClient, headers: dict[str, str], path: Path) -> Path:
     return path
 
 
+@pytest.mark.real_commits  # tampers through a second connection
 @pytest.mark.parametrize("attack", TAMPERING, ids=list(TAMPERING))
 def test_verifier_names_the_first_bad_entry_and_the_saved_checkpoint_proves_it(
     attack: str, app: FastAPI, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path

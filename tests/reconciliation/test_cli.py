@@ -17,6 +17,8 @@ from app.reconciliation.models import Finding
 from app.reconciliation.service import on_case_written
 from tests.reconciliation.builders import insert_case, insert_record, system_ctx
 
+pytestmark = pytest.mark.real_commits  # the CLI opens its own engine
+
 
 @pytest.fixture
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:

@@ -13,6 +13,7 @@ import itertools
 import uuid
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -123,6 +124,7 @@ def _full_run(app: FastAPI, use_screen: bool) -> dict[str, Any]:
     return run.stats
 
 
+@pytest.mark.slow  # a property campaign (~20 s); ./test --fast leaves it out, ./test runs it
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sequence=writes)
 def test_incremental_findings_equal_a_full_run(app: FastAPI, session: Session, sequence: list[Any]) -> None:
