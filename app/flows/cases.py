@@ -9,7 +9,12 @@ Every flow runs the same pipeline (ARCHITECTURE.md, "The write pipeline"):
 4. reconcile the case incrementally (findings opened, refreshed or closed, each with its ``LedgerChange``);
 5. record the ledger changes (``append_changes``: takes the log lock, appends, signs a checkpoint when due);
 6. store the reply under the Idempotency-Key;
-7. commit (``transaction``), which also releases the log lock.
+7. commit (``transaction``), which also releases the log lock;
+8. after the commit: nothing yet; notifications to agency systems belong here, never before the commit.
+
+The checkpoint is signed inside step 5, not after the commit: a signed tree then never names entries that might
+still roll back, and a log that no longer matches its last checkpoint refuses the write (503) instead of
+acknowledging it.
 
 Failure path: any exception in 3–7 rolls the whole transaction back — no row, no ledger entry, no stored reply —
 and then releases the key so that the client may retry (2); the error reaches the client as problem+json.
