@@ -54,13 +54,15 @@ def create_case(
     data: CaseCreate,
     key: IdempotencyKey | None,
 ) -> Reply[CaseRead]:
+    # 1. authorise: the route checked cases:write; create_case checks that the caller acts for an agency.
+    # 2. claim the key (released if anything below fails) and 7. commit when the block ends.
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
-        case, created = cases.create_case(session, settings, ctx, data)
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        ledger.append_changes(session, settings, ctx, [created, *reconciled.ledger_changes])
+        case, created = cases.create_case(session, settings, ctx, data)  # 3. domain change
+        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)  # 4. reconcile
+        ledger.append_changes(session, settings, ctx, [created, *reconciled.ledger_changes])  # 5. ledger
         reply = Reply(201, cases.to_read(case), {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version)})
-        idempotency.store(session, key, reply)
-    return reply
+        idempotency.store(session, key, reply)  # 6. store the reply
+    return reply  # 8. after the commit: nothing yet
 
 
 def transition_case(
