@@ -43,22 +43,32 @@ def encode_cursor(secret: str, scope: str, key: Sequence[Any], filters: Mapping[
     return base64.urlsafe_b64encode(mac + payload.encode()).decode().rstrip("=")
 
 
+def _invalid_cursor() -> BadRequest:
+    return BadRequest("The cursor is not valid for this listing; start again without a cursor, using the same filters.")
+
+
 def decode_cursor(secret: str, scope: str, cursor: str, filters: Mapping[str, Any]) -> list[Any]:
-    invalid = BadRequest(
-        "The cursor is not valid for this listing; start again without a cursor, using the same filters."
-    )
+    """The sort key inside a cursor; 400 for anything this service did not issue for this listing and filters.
+
+    The payload is checked after the signature as well: a signed cursor of another shape is refused, not trusted.
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except ValueError:
-        raise invalid from None
+        raise _invalid_cursor() from None
     mac, payload = raw[:16], raw[16:]
     expected = hmac.new(secret.encode(), payload, hashlib.sha256).digest()[:16]
     if not hmac.compare_digest(mac, expected):
-        raise invalid
-    data = json.loads(payload)
-    if data.get("s") != scope or data.get("f") != _filter_digest(filters):
-        raise invalid
-    key: list[Any] = data["k"]
+        raise _invalid_cursor()
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        raise _invalid_cursor() from None
+    if not isinstance(data, dict) or data.get("s") != scope or data.get("f") != _filter_digest(filters):
+        raise _invalid_cursor()
+    key = data.get("k")
+    if not isinstance(key, list):
+        raise _invalid_cursor()
     return key
 
 
@@ -82,9 +92,30 @@ class KeysetPager:
         """Rows to read: one more than a page, to know whether another page follows."""
         return self.size + 1
 
-    def position(self, cursor: str | None) -> list[Any] | None:
-        """The sort key a cursor points after, or None to start at the beginning."""
-        return None if cursor is None else decode_cursor(self.secret, self.scope, cursor, self.filters)
+    def after_time_id(self, cursor: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
+        """Where a listing ordered by (timestamp, id) resumes (keys from ``time_id_key``); None from the start."""
+        if cursor is None:
+            return None
+        key = decode_cursor(self.secret, self.scope, cursor, self.filters)
+        if len(key) != 2 or not all(isinstance(part, str) for part in key):
+            raise _invalid_cursor()
+        try:
+            moment, row_id = dt.datetime.fromisoformat(key[0]), uuid.UUID(key[1])
+        except ValueError:
+            raise _invalid_cursor() from None
+        if moment.tzinfo is None:
+            raise _invalid_cursor()
+        return moment, row_id
+
+    def after_number(self, cursor: str | None) -> int:
+        """Where a listing ordered by an integer (ledger seq, row id) resumes; -1 from the start."""
+        if cursor is None:
+            return -1
+        key = decode_cursor(self.secret, self.scope, cursor, self.filters)
+        if len(key) != 1 or type(key[0]) is not int or key[0] < -1:
+            raise _invalid_cursor()
+        number: int = key[0]
+        return number
 
     def split(self, rows: Sequence[R], key: Callable[[R], list[Any]]) -> tuple[Sequence[R], str | None]:
         """This page's rows (of ``fetch`` read) and the cursor to the next page, if there is one."""
@@ -96,10 +127,3 @@ class KeysetPager:
 def time_id_key(moment: dt.datetime, row_id: uuid.UUID) -> list[Any]:
     """A cursor key for listings ordered by (timestamp, id)."""
     return [moment.isoformat(), str(row_id)]
-
-
-def time_id_position(position: list[Any] | None) -> tuple[dt.datetime, uuid.UUID] | None:
-    if position is None:
-        return None
-    moment, row_id = position
-    return dt.datetime.fromisoformat(moment), uuid.UUID(row_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Annotated
@@ -39,6 +40,24 @@ SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 
 
+REQUEST_ID_HEADER = "X-Request-ID"
+VALID_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+_REQUEST_ID_STATE = "sbt_request_id"
+
+
+def request_id(request: Request) -> str:
+    """The caller's ``X-Request-ID`` when it is 1-128 visible ASCII characters, else a new UUID; one per request.
+
+    It is stored with every ledger entry and read-audit row, so it is bounded the same way on both databases.
+    """
+    known: str | None = getattr(request.state, _REQUEST_ID_STATE, None)
+    if known is None:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        known = given if VALID_REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
+        setattr(request.state, _REQUEST_ID_STATE, known)
+    return known
+
+
 async def get_write_context(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> WriteContext:
@@ -46,7 +65,7 @@ async def get_write_context(
     return WriteContext(
         principal=principal,
         body_sha256=hashlib.sha256(body).hexdigest(),
-        request_id=request.headers.get("X-Request-ID") or str(uuid.uuid4()),
+        request_id=request_id(request),
     )
 
 

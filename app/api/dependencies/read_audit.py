@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
 from app.api.dependencies.auth import current_principal
-from app.api.dependencies.context import SessionDep, SettingsDep
+from app.api.dependencies.context import SessionDep, SettingsDep, request_id
 from app.audit.service import ReadAudit
 from app.core.actor import Principal
 
@@ -35,7 +34,7 @@ def get_read_audit(
         session=session,
         principal=principal,
         secret=settings.secret_key,
-        request_id=request.headers.get("X-Request-ID") or str(uuid.uuid4()),
+        request_id=request_id(request),
         purpose=purpose,
         operation=getattr(route, "name", request.url.path)[:100],
     )

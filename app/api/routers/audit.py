@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
 
 from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SettingsDep
@@ -42,7 +43,7 @@ from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
 from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.db import transaction
-from app.core.pagination import KeysetPager, Page, time_id_key, time_id_position
+from app.core.pagination import KeysetPager, Page, time_id_key
 from app.ledger import repository as ledger_repository
 from app.ledger.schemas import LedgerEntryRead
 
@@ -139,7 +140,7 @@ def list_overdue_follow_ups(
     pager = KeysetPager.for_request(settings, "audit-overdue", filters.as_dict(), limit)
     query = repository.overdue_follow_ups(filters, today_in_jakarta())
     rows, next_cursor = pager.split(
-        repository.cases_page(session, query, time_id_position(pager.position(cursor)), pager.fetch),
+        repository.cases_page(session, query, pager.after_time_id(cursor), pager.fetch),
         lambda case: time_id_key(case.created_at, case.id),
     )
     audit.cases(rows)
@@ -227,8 +228,8 @@ def list_read_audit(
     agency: Agency | None = None,
     nip: Annotated[str | None, Query(pattern=r"^[0-9]{18}$", description="The data subject's NIP")] = None,
     case_id: uuid.UUID | None = None,
-    recorded_from: Annotated[dt.datetime | None, Query(description="Inclusive")] = None,
-    recorded_to: Annotated[dt.datetime | None, Query(description="Exclusive")] = None,
+    recorded_from: Annotated[AwareDatetime | None, Query(description="Inclusive")] = None,
+    recorded_to: Annotated[AwareDatetime | None, Query(description="Exclusive")] = None,
     limit: PageSizeParam = None,
     cursor: CursorParam = None,
 ) -> Page[ReadAuditRead]:
@@ -242,9 +243,8 @@ def list_read_audit(
     )
     cursor_filters = {k: str(v) for k, v in dataclasses.asdict(filters).items() if v is not None}
     pager = KeysetPager.for_request(settings, "read-audit", cursor_filters, limit)
-    (after,) = pager.position(cursor) or [-1]
     rows, next_cursor = pager.split(
-        repository.read_audit_page(session, filters, int(after), pager.fetch), lambda row: [row.id]
+        repository.read_audit_page(session, filters, pager.after_number(cursor), pager.fetch), lambda row: [row.id]
     )
     if nip is not None:
         # Looking up a person's access trail is itself a processing of their personal data.

@@ -27,7 +27,7 @@ from app.cases.schemas import (
 )
 from app.core.actor import Principal, Scope
 from app.core.etag import etag_of
-from app.core.pagination import KeysetPager, Page, time_id_key, time_id_position
+from app.core.pagination import KeysetPager, Page, time_id_key
 from app.flows import cases as flows
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=problem_responses(400, 401, 403, 422))
@@ -67,7 +67,7 @@ def list_cases(
     cursor: CursorParam = None,
 ) -> Page[CaseRead]:
     pager = KeysetPager.for_request(settings, CURSOR_SCOPE, filters.as_dict(), limit)
-    after = time_id_position(pager.position(cursor))
+    after = pager.after_time_id(cursor)
     rows, next_cursor = pager.split(
         repository.list_cases(session, filters, after, pager.fetch), lambda case: time_id_key(case.created_at, case.id)
     )

@@ -49,9 +49,8 @@ def _page(
     cursor: str | None,
 ) -> Page[LedgerEntryRead]:
     pager = KeysetPager.for_request(settings, CURSOR_SCOPE, {"case_id": str(case_id) if case_id else None}, limit)
-    (after,) = pager.position(cursor) or [-1]
     rows, next_cursor = pager.split(
-        repository.list_entries(session, after_seq=int(after), limit=pager.fetch, case_id=case_id),
+        repository.list_entries(session, after_seq=pager.after_number(cursor), limit=pager.fetch, case_id=case_id),
         lambda entry: [entry.seq],
     )
     items = [LedgerEntryRead.of(entry) for entry in rows]

@@ -19,7 +19,7 @@ from app.api.problems import problem_responses
 from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.etag import etag_of
-from app.core.pagination import KeysetPager, Page, time_id_key, time_id_position
+from app.core.pagination import KeysetPager, Page, time_id_key
 from app.core.problems import NotFound
 from app.flows import reconciliation as flows
 from app.reconciliation import repository, runner, service, visibility
@@ -145,7 +145,7 @@ def list_reconciliation_findings(
     cursor: CursorParam = None,
 ) -> Page[FindingRead]:
     pager = KeysetPager.for_request(settings, CURSOR_SCOPE, filters.as_dict(), limit)
-    after = time_id_position(pager.position(cursor))
+    after = pager.after_time_id(cursor)
     rows, next_cursor = pager.split(
         repository.list_findings(session, filters, after, pager.fetch),
         lambda finding: time_id_key(finding.first_seen_at, finding.id),

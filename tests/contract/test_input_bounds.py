@@ -1,0 +1,142 @@
+"""Input that used to reach the database or a parser unchecked gets a 4xx problem, never a 500."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.ledger.models import LedgerEntry
+from tests.auth_helpers import AuthHeaders
+from tests.factories import case_payload, create_case
+
+PROBLEM = "application/problem+json"
+
+
+def _assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_a_datetime_without_time_zone_is_a_422_naming_the_parameter(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    response = client.get(
+        "/api/v1/audit/read-log", params={"recorded_from": "2024-01-01T00:00:00"}, headers=auth_headers("auditor")
+    )
+    body = _assert_problem(response, 422)
+    assert [param["name"] for param in body["invalid_params"]] == ["query.recorded_from"]
+    aware = client.get(
+        "/api/v1/audit/read-log", params={"recorded_from": "2024-01-01T00:00:00+07:00"}, headers=auth_headers("auditor")
+    )
+    assert aware.status_code == 200
+
+
+def _resigned(settings: Settings, cursor: str, **changes: Any) -> str:
+    """The same cursor with its payload changed and signed again with the service's secret."""
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    payload = json.loads(raw[16:])
+    payload.update(changes)
+    return _signed(settings, json.dumps(payload).encode())
+
+
+def _signed(settings: Settings, payload: bytes) -> str:
+    mac = hmac.new(settings.secret_key.encode(), payload, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
+
+
+TIME_ID_KEYS = [
+    pytest.param("not a list", id="key not a list"),
+    pytest.param([], id="empty key"),
+    pytest.param(["2024-01-01T00:00:00+00:00"], id="one part"),
+    pytest.param([1, 2], id="numbers"),
+    pytest.param(["yesterday", str(uuid.uuid4())], id="not a timestamp"),
+    pytest.param(["2024-01-01T00:00:00", str(uuid.uuid4())], id="naive timestamp"),
+    pytest.param(["2024-01-01T00:00:00+00:00", "not-a-uuid"], id="not a uuid"),
+]
+NUMBER_KEYS = [
+    pytest.param("7", id="key not a list"),
+    pytest.param(["7"], id="string"),
+    pytest.param([True], id="boolean"),
+    pytest.param([1.5], id="float"),
+    pytest.param([-5], id="below the start"),
+    pytest.param([1, 2], id="two parts"),
+]
+
+
+def _first_cursor(client: TestClient, path: str, headers: dict[str, str]) -> str:
+    response = client.get(path, params={"limit": 1}, headers=headers)
+    assert response.status_code == 200, response.text
+    cursor: str = response.json()["next_cursor"]
+    return cursor
+
+
+@pytest.fixture
+def two_cases(client: TestClient, auth_headers: AuthHeaders) -> None:
+    for _ in range(2):
+        create_case(client, auth_headers("BAWASLU"))
+    client.get("/api/v1/cases", headers=auth_headers("auditor"))  # two read-audit rows
+
+
+@pytest.mark.usefixtures("two_cases")
+@pytest.mark.parametrize("key", TIME_ID_KEYS)
+def test_a_signed_cursor_with_a_malformed_time_key_is_a_400(
+    client: TestClient, auth_headers: AuthHeaders, settings: Settings, key: Any
+) -> None:
+    headers = auth_headers("auditor")
+    cursor = _resigned(settings, _first_cursor(client, "/api/v1/cases", headers), k=key)
+    _assert_problem(client.get("/api/v1/cases", params={"cursor": cursor}, headers=headers), 400)
+
+
+@pytest.mark.usefixtures("two_cases")
+@pytest.mark.parametrize("path", ["/api/v1/ledger/entries", "/api/v1/audit/read-log"])
+@pytest.mark.parametrize("key", NUMBER_KEYS)
+def test_a_signed_cursor_with_a_malformed_number_key_is_a_400(
+    client: TestClient, auth_headers: AuthHeaders, settings: Settings, path: str, key: Any
+) -> None:
+    headers = auth_headers("auditor")
+    cursor = _resigned(settings, _first_cursor(client, path, headers), k=key)
+    _assert_problem(client.get(path, params={"cursor": cursor}, headers=headers), 400)
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"[1, 2]", b'"a string"', b"{}"])
+def test_a_signed_cursor_whose_payload_is_not_a_cursor_is_a_400(
+    client: TestClient, auth_headers: AuthHeaders, settings: Settings, payload: bytes
+) -> None:
+    cursor = _signed(settings, payload)
+    _assert_problem(client.get("/api/v1/cases", params={"cursor": cursor}, headers=auth_headers("auditor")), 400)
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        pytest.param("partner-trace-0001", True, id="visible ASCII, kept"),
+        pytest.param("x" * 128, True, id="128 characters, kept"),
+        pytest.param("x" * 6000, False, id="6000 characters, replaced"),
+        pytest.param("trace id with spaces", False, id="spaces, replaced"),
+        pytest.param("jejak-\u00e9", False, id="non-ASCII, replaced"),
+    ],
+)
+def test_request_ids_are_bounded_the_same_way_on_both_databases(
+    client: TestClient, auth_headers: AuthHeaders, session: Session, given: str, kept: bool
+) -> None:
+    raw_headers = [(name.encode(), value.encode()) for name, value in auth_headers("BAWASLU").items()]
+    raw_headers.append((b"X-Request-ID", given.encode("utf-8")))
+    response = client.post("/api/v1/cases", json=case_payload(), headers=raw_headers)
+    assert response.status_code == 201, response.text
+    stored = session.scalars(select(LedgerEntry.request_id).where(LedgerEntry.entry_type == "case.created")).one()
+    if kept:
+        assert stored == given
+    else:
+        assert str(uuid.UUID(stored)) == stored
