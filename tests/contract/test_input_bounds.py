@@ -140,3 +140,17 @@ def test_request_ids_are_bounded_the_same_way_on_both_databases(
         assert stored == given
     else:
         assert str(uuid.UUID(stored)) == stored
+
+
+@pytest.mark.parametrize("value", ["0", "1700000000", "2024-1-5", "05-01-2024", "2024-01-05T00:00:00"])
+def test_a_query_date_is_an_iso_calendar_day_only(client: TestClient, auth_headers: AuthHeaders, value: str) -> None:
+    response = client.get("/api/v1/cases", params={"reported_to": value}, headers=auth_headers("auditor"))
+    body = _assert_problem(response, 422)
+    assert [param["name"] for param in body["invalid_params"]] == ["query.reported_to"]
+
+
+def test_an_iso_query_date_filters(client: TestClient, auth_headers: AuthHeaders) -> None:
+    create_case(client, auth_headers("BAWASLU"), incident_date="2024-01-02", reported_date="2024-01-04")
+    headers = auth_headers("auditor")
+    assert len(client.get("/api/v1/cases", params={"reported_to": "2024-01-04"}, headers=headers).json()["items"]) == 1
+    assert client.get("/api/v1/cases", params={"reported_to": "2024-01-03"}, headers=headers).json()["items"] == []

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import Depends, Query
 
+from app.api.parameters import DateParam
 from app.cases.repository import CaseFilters
 from app.cases.schemas import ElectionType
 from app.cases.workflow import Stage
@@ -28,8 +28,8 @@ def case_filters(
     nip: Annotated[str | None, Query(pattern=r"^[0-9]{18}$")] = None,
     election_type: ElectionType | None = None,
     election_year: Annotated[int | None, Query(ge=2004, le=2100)] = None,
-    reported_from: dt.date | None = None,
-    reported_to: dt.date | None = None,
+    reported_from: DateParam = None,
+    reported_to: DateParam = None,
 ) -> CaseFilters:
     return CaseFilters(
         agency=agency.value if agency else None,
