@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from fastapi.routing import APIRoute
 from sqlalchemy import Connection, Engine
 
@@ -32,7 +33,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     savepoint releases, so the test can roll everything back); by default the app opens its own engine."""
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
-    app = FastAPI(
+    # Swagger UI and ReDoc assets are served by SBT itself: agencies' closed networks reach no CDN.
+    app = FastAPIOffline(
         title="SBT API",
         version="1.0.0",
         description=DESCRIPTION,
