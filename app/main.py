@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Connection, Engine
 
 from app.api.dependencies.idempotency import install_replay_handler
