@@ -14,6 +14,7 @@ from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
 from app.api.routes import api_router, root_router
+from app.api.security_headers import install_security_headers
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     install_problem_handlers(app)
     install_replay_handler(app)
     install_rate_limit(app, settings)
+    install_security_headers(app, settings)
     app.include_router(root_router)
     app.include_router(api_router)
     install_openapi(app)

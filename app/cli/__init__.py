@@ -21,7 +21,8 @@ cli.add_typer(reconciliation_cli, name="reconciliation")
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Migrate the database, prepare first-start data, and serve the API."""
     prepare(get_settings())
-    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level="info")
+    # No Server banner: what runs behind SBT is nobody's business but its operators'.
+    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level="info", server_header=False)
 
 
 @cli.command()

@@ -89,12 +89,14 @@ class Settings(BaseSettings):
     auth_client_status_cache_seconds: int = Field(default=30, ge=0)
     """Embedded issuer: a disabled client's tokens stop working at most this long after it is disabled."""
 
-    # Audit, change feed, rate limiting (issue 6)
+    # Audit, change feed, rate limiting, response headers
     rate_limit_requests: int = Field(default=6000, ge=1)
     """Requests one client may make to /api/v1 per window (generous: agencies sync in bursts)."""
     rate_limit_window_seconds: int = Field(default=60, ge=1)
     changes_page_size_max: int = Field(default=1000, ge=1)
     """Most change-feed entries returned per call."""
+    hsts_max_age_seconds: int = Field(default=0, ge=0)
+    """Behind TLS: send ``Strict-Transport-Security`` with this max-age (0, the default: not sent)."""
 
     @property
     def sqlalchemy_url(self) -> str:
