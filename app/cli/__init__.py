@@ -44,7 +44,3 @@ def demo_data(cases: int = 300, seed: int = 2024) -> None:
 
 def main() -> None:
     cli()
-
-
-if __name__ == "__main__":
-    main()
