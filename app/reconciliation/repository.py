@@ -335,17 +335,6 @@ def list_findings(
     return session.scalars(statement.order_by(Finding.first_seen_at, Finding.id).limit(limit)).all()
 
 
-def iter_findings(session: Session, filters: FindingFilters, batch: int = 500) -> Iterable[Finding]:
-    after: tuple[dt.datetime, uuid.UUID] | None = None
-    while True:
-        page = list_findings(session, filters, after, batch)
-        yield from page
-        if len(page) < batch:
-            return
-        after = (page[-1].first_seen_at, page[-1].id)
-        session.expunge_all()
-
-
 def summary_counts(session: Session, filters: FindingFilters) -> dict[str, dict[str, int]]:
     base = filtered_findings(filters).subquery()
     counts: dict[str, dict[str, int]] = {}

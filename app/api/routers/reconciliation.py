@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import uuid
@@ -174,7 +175,7 @@ def export_reconciliation_findings(
 
     def batches() -> Iterator[list[dict[str, Any]]]:
         """Every filtered finding, read in batches; each batch's read audit commits before the batch is sent."""
-        after: tuple[Any, uuid.UUID] | None = None
+        after: tuple[dt.datetime, uuid.UUID] | None = None
         while True:
             with transaction(factory) as session:
                 page = repository.list_findings(session, filters, after, EXPORT_BATCH)
