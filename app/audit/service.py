@@ -1,12 +1,14 @@
 """Recording who read whose personal data (UU PDP No. 27/2022: every processing activity is recorded).
 
 Routes that return a NIP or a name take a ``ReadAudit`` (``app.api.dependencies.read_audit``) and call
-``cases``/``records``/``entries`` with what they return; the rows go into the request's own transaction, so a read
-that cannot be audited does not happen.
+``cases``/``records``/``entries``/``findings`` with what they return; the rows go into the request's own
+transaction (or, for streamed exports and write flows, the transaction that read the data), so a read that cannot
+be audited does not happen.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import uuid
@@ -21,6 +23,7 @@ from app.cases.models import AgencyRecord, Case
 from app.core.actor import Principal
 from app.core.db import utcnow
 from app.ledger.schemas import LedgerEntryRead
+from app.reconciliation.models import Finding
 
 
 def subject_hash(secret: str, nip: str) -> str:
@@ -66,6 +69,20 @@ class ReadAudit:
         for record in records:
             self._add(record.case_id, record.id, record.nip)
 
+    def in_session(self, session: Session) -> ReadAudit:
+        """The same audit writing into another transaction (a streamed batch, a write flow's own transaction)."""
+        return dataclasses.replace(self, session=session)
+
+    def findings(self, findings: Iterable[Finding]) -> None:
+        """Findings show the case's NIP and name and each source's observed values: audit every NIP they show."""
+        for finding in findings:
+            nips = {finding.nip} if finding.nip else set()
+            nips |= set(_observed_nips(finding.observed))
+            if not nips:
+                self._add(finding.case_id, None, None)
+            for nip in sorted(nips):
+                self._add(finding.case_id, None, nip)
+
     def subject(self, nip: str) -> None:
         """A data subject looked up by NIP alone (e.g. their access trail)."""
         self._add(None, None, nip)
@@ -83,3 +100,13 @@ def _personal_data(payload: Mapping[str, Any]) -> Iterable[tuple[uuid.UUID | Non
         if isinstance(value, Mapping) and ("nip" in value or "name" in value):
             record_id = value.get("id") if "agency" in value and "case_id" in value else None
             yield (uuid.UUID(record_id) if record_id else None), value.get("nip")
+
+
+def _observed_nips(observed: Mapping[str, Any]) -> Iterable[str]:
+    """The NIP each source holds, as a finding's ``observed`` shows it (source -> field -> {raw, normalized})."""
+    for fields in observed.values():
+        value = fields.get("nip") if isinstance(fields, Mapping) else None
+        if isinstance(value, Mapping):
+            nip = value.get("normalized") or value.get("raw")
+            if isinstance(nip, str) and nip.strip():
+                yield nip.strip()

@@ -44,7 +44,15 @@ def run_command(
     factory = make_sessionmaker(engine)
     try:
         with transaction(factory) as session:
-            run_id = create_run(session, "cli:sbt-reconciliation", mode, as_of, None, screen).id
+            run_id = create_run(
+                session,
+                "cli:sbt-reconciliation",
+                mode,
+                as_of,
+                None,
+                screen,
+                stale_seconds=settings.reconciliation_run_stale_seconds,
+            ).id
         run = execute_run(factory, settings, run_id)
     finally:
         engine.dispose()

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     """Per-rule overrides, JSON: ``{"NAME_MISMATCH": {"severity": "HIGH", "params": {...}, "enabled": true}}``."""
     reconciliation_batch_size: int = Field(default=500, ge=1)
     """Cases evaluated (and committed) per transaction in a sweep."""
+    reconciliation_run_stale_seconds: int = Field(default=3600, ge=1)
+    """A queued or running FULL run that began longer ago than this (its worker died) no longer blocks a new one."""
 
     # Auth (OAuth2 resource server + embedded client-credentials issuer)
     auth_issuer: str = "http://127.0.0.1:8000"
@@ -93,6 +95,8 @@ class Settings(BaseSettings):
     rate_limit_requests: int = Field(default=6000, ge=1)
     """Requests one client may make to /api/v1 per window (generous: agencies sync in bursts)."""
     rate_limit_window_seconds: int = Field(default=60, ge=1)
+    export_concurrency_per_client: int = Field(default=2, ge=1)
+    """Streaming exports (audit cases CSV/NDJSON, findings CSV, ledger) one client may run at once, per process."""
     changes_page_size_max: int = Field(default=1000, ge=1)
     """Most change-feed entries returned per call."""
     hsts_max_age_seconds: int = Field(default=0, ge=0)

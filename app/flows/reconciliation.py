@@ -11,6 +11,7 @@ import uuid
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.service import ReadAudit
 from app.core.actor import Principal, WriteContext
 from app.core.config import Settings
 from app.core.db import transaction
@@ -43,19 +44,29 @@ def triage_finding(
 
 
 def check_case(
-    factory: sessionmaker[Session], settings: Settings, ctx: WriteContext, case_id: uuid.UUID
+    factory: sessionmaker[Session], settings: Settings, ctx: WriteContext, case_id: uuid.UUID, audit: ReadAudit
 ) -> tuple[list[Finding], SyncOutcome]:
+    """Re-check one case; the findings it returns are read-audited in the check's own transaction."""
     with transaction(factory) as session:
         findings, outcome = reconciliation.check_case_now(session, settings, ctx, case_id)
+        audit.in_session(session).findings(findings)
         ledger.append_changes(session, settings, ctx, outcome.ledger_changes)
     return findings, outcome
 
 
-def queue_run(factory: sessionmaker[Session], principal: Principal, body: RunCreate) -> Run:
+def queue_run(factory: sessionmaker[Session], settings: Settings, principal: Principal, body: RunCreate) -> Run:
     """Commit the run row before the sweep starts: a sweep is a worker with its own transactions."""
     with transaction(factory) as session:
         if body.case_ids is not None:
             missing = set(body.case_ids) - set(repository.cases_by_id(session, body.case_ids))
             if missing:
                 raise NotFound(f"No case with id {sorted(missing, key=str)[0]}.")
-        return runner.create_run(session, principal.client_id, body.mode, body.as_of, body.case_ids, body.use_screen)
+        return runner.create_run(
+            session,
+            principal.client_id,
+            body.mode,
+            body.as_of,
+            body.case_ids,
+            body.use_screen,
+            stale_seconds=settings.reconciliation_run_stale_seconds,
+        )

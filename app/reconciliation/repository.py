@@ -39,6 +39,8 @@ from app.reconciliation.models import (
     FindingEvent,
     FindingState,
     Run,
+    RunMode,
+    RunStatus,
 )
 from app.reconciliation.normalize import NORMALIZER_VERSION
 from app.reconciliation.rules import AGENCY_BITS
@@ -333,17 +335,6 @@ def list_findings(
     return session.scalars(statement.order_by(Finding.first_seen_at, Finding.id).limit(limit)).all()
 
 
-def iter_findings(session: Session, filters: FindingFilters, batch: int = 500) -> Iterable[Finding]:
-    after: tuple[dt.datetime, uuid.UUID] | None = None
-    while True:
-        page = list_findings(session, filters, after, batch)
-        yield from page
-        if len(page) < batch:
-            return
-        after = (page[-1].first_seen_at, page[-1].id)
-        session.expunge_all()
-
-
 def summary_counts(session: Session, filters: FindingFilters) -> dict[str, dict[str, int]]:
     base = filtered_findings(filters).subquery()
     counts: dict[str, dict[str, int]] = {}
@@ -387,3 +378,33 @@ def finding_events(session: Session, finding_id: uuid.UUID) -> Sequence[FindingE
 
 def get_run(session: Session, run_id: uuid.UUID) -> Run | None:
     return session.get(Run, run_id)
+
+
+FULL_RUN_LOCK_KEY = 0x5B7_F011
+"""pg_advisory_xact_lock key serialising "is a FULL run active?" and the insert of a new one (PostgreSQL)."""
+
+
+def lock_full_runs(session: Session) -> None:
+    """Serialise the check-then-insert of FULL runs until the transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: the writing transaction already holds the database's
+    write lock (BEGIN IMMEDIATE), so two requests cannot both pass the check.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FULL_RUN_LOCK_KEY})
+
+
+def active_full_run(session: Session, stale_before: dt.datetime) -> Run | None:
+    """The oldest FULL run still queued or running, ignoring runs begun before ``stale_before`` (crashed)."""
+    begun = func.coalesce(Run.started_at, Run.requested_at)
+    statement = (
+        select(Run)
+        .where(
+            Run.mode == RunMode.FULL.value,
+            Run.status.in_([RunStatus.QUEUED.value, RunStatus.RUNNING.value]),
+            begun >= stale_before,
+        )
+        .order_by(Run.requested_at, Run.id)
+        .limit(1)
+    )
+    return session.scalars(statement).first()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.core.db import transaction, utcnow
+from app.core.problems import Conflict
 from app.ledger.service import append_changes
 from app.reconciliation import repository
 from app.reconciliation.models import Run, RunMode, RunStatus
@@ -24,6 +25,11 @@ from app.reconciliation.service import SyncOutcome, jakarta_day, refresh_cases, 
 
 logger = logging.getLogger("sbt.reconciliation")
 DEADLINE_RULES = (deadline_exceeded.code, deadline_approaching.code)
+DEFAULT_STALE_SECONDS = 3600
+
+
+class FullRunActive(Conflict):
+    slug, title = "reconciliation-run-active", "A full reconciliation run is already queued or running"
 
 
 def create_run(
@@ -33,7 +39,20 @@ def create_run(
     as_of: dt.datetime | None,
     case_ids: list[uuid.UUID] | None,
     use_screen: bool,
+    *,
+    stale_seconds: int = DEFAULT_STALE_SECONDS,
 ) -> Run:
+    """Queue a run. At most one FULL run per database is queued or running at a time (409 otherwise); a run
+    that began more than ``stale_seconds`` ago and never finished (its worker died) no longer counts."""
+    if mode is RunMode.FULL:
+        repository.lock_full_runs(session)
+        active = repository.active_full_run(session, utcnow() - dt.timedelta(seconds=stale_seconds))
+        if active is not None:
+            raise FullRunActive(
+                f"Full reconciliation run {active.id} is {active.status.lower()}; wait for it to finish "
+                f"(GET /api/v1/reconciliation/runs/{active.id}).",
+                extra={"running_run_id": str(active.id)},
+            )
     run = Run(
         id=uuid.uuid4(),
         mode=mode.value,

@@ -24,6 +24,7 @@ from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SettingsDep
 from app.api.dependencies.filters import PRINTABLE, CaseFiltersDep
 from app.api.dependencies.read_audit import ReadAuditDep
+from app.api.export_limit import ExportGateDep
 from app.api.parameters import CursorParam, PageSizeParam
 from app.api.problems import problem_responses
 from app.audit import repository
@@ -174,7 +175,9 @@ def _csv_value(value: Any) -> str:
     response_class=StreamingResponse,
     responses={200: {"content": {CSV: {"schema": {"type": "string"}}}, "description": "RFC 4180 CSV, UTF-8"}},
 )
-def export_cases_csv(request: Request, filters: CaseFiltersDep, audit: ReadAuditDep, _: Auditor) -> StreamingResponse:
+def export_cases_csv(
+    request: Request, filters: CaseFiltersDep, audit: ReadAuditDep, gate: ExportGateDep, _: Auditor
+) -> StreamingResponse:
     columns = list(CaseRead.model_fields)
 
     def lines() -> Iterator[str]:
@@ -191,7 +194,7 @@ def export_cases_csv(request: Request, filters: CaseFiltersDep, audit: ReadAudit
         yield buffer.getvalue()
 
     return StreamingResponse(
-        lines(),
+        gate.stream(lines()),
         media_type=f"{CSV}; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="cases.csv"'},
     )
@@ -204,14 +207,16 @@ def export_cases_csv(request: Request, filters: CaseFiltersDep, audit: ReadAudit
     responses={200: {"content": {NDJSON: {}}, "description": "One CaseRead JSON document per line"}},
 )
 def export_cases_ndjson(
-    request: Request, filters: CaseFiltersDep, audit: ReadAuditDep, _: Auditor
+    request: Request, filters: CaseFiltersDep, audit: ReadAuditDep, gate: ExportGateDep, _: Auditor
 ) -> StreamingResponse:
     def lines() -> Iterator[str]:
         for case in _exported_cases(request, audit, filters):
             yield json.dumps(case.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")) + "\n"
 
     return StreamingResponse(
-        lines(), media_type=NDJSON, headers={"Content-Disposition": 'attachment; filename="cases.ndjson"'}
+        gate.stream(lines()),
+        media_type=NDJSON,
+        headers={"Content-Disposition": 'attachment; filename="cases.ndjson"'},
     )
 
 

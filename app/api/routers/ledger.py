@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SettingsDep
 from app.api.dependencies.read_audit import ReadAuditDep
+from app.api.export_limit import ExportGateDep
 from app.api.parameters import CursorParam, PageSizeParam
 from app.api.problems import problem_responses
 from app.core.actor import Principal, Scope
@@ -213,7 +214,9 @@ def get_consistency_proof(
     response_class=StreamingResponse,
     responses={200: {"content": {NDJSON: {}}, "description": "sbt-ledger-export/1 records, one per line"}},
 )
-def export_ledger(request: Request, settings: SettingsDep, audit: ReadAuditDep, _: Reader) -> StreamingResponse:
+def export_ledger(
+    request: Request, settings: SettingsDep, audit: ReadAuditDep, gate: ExportGateDep, _: Reader
+) -> StreamingResponse:
     factory = request.app.state.sessionmaker
 
     def audit_batch(entries: Sequence[LedgerEntryRead]) -> None:
@@ -226,5 +229,7 @@ def export_ledger(request: Request, settings: SettingsDep, audit: ReadAuditDep, 
             yield json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
 
     return StreamingResponse(
-        lines(), media_type=NDJSON, headers={"Content-Disposition": 'attachment; filename="ledger.ndjson"'}
+        gate.stream(lines()),
+        media_type=NDJSON,
+        headers={"Content-Disposition": 'attachment; filename="ledger.ndjson"'},
     )

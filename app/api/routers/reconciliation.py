@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import uuid
@@ -14,10 +15,13 @@ from fastapi.responses import StreamingResponse
 
 from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SessionFactoryDep, SettingsDep, WriteContextDep
+from app.api.dependencies.read_audit import ReadAuditDep
+from app.api.export_limit import ExportGateDep
 from app.api.parameters import CursorParam, IfMatchHeader, PageSizeParam
 from app.api.problems import problem_responses
 from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
+from app.core.db import transaction
 from app.core.etag import etag_of
 from app.core.pagination import KeysetPager, Page, time_id_key
 from app.core.problems import NotFound
@@ -44,6 +48,7 @@ Runner = Annotated[Principal, require(Scope.RECONCILIATION_RUN)]
 Reader = Annotated[Principal, require(Scope.RECONCILIATION_READ)]
 Triager = Annotated[Principal, require(Scope.RECONCILIATION_TRIAGE)]
 CURSOR_SCOPE = "reconciliation-findings"
+EXPORT_BATCH = 500
 CSV_COLUMNS = (
     "id", "case_number", "case_id", "rule", "fields", "severity", "hint", "state", "resolution", "agencies",
     "nip", "province_code", "deadline_date", "first_seen_at", "last_seen_at", "message_en", "message_id",
@@ -72,7 +77,9 @@ def _run_location(run_id: uuid.UUID) -> str:
     "/runs",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a sweep (full run with SQL fingerprint screen, deadline run, or listed cases)",
-    responses=problem_responses(404),
+    description="At most one FULL run is queued or running at a time: another answers 409 with the active "
+    "run's id in `running_run_id`.",
+    responses=problem_responses(404, 409),
 )
 def start_reconciliation_run(
     body: RunCreate,
@@ -82,7 +89,7 @@ def start_reconciliation_run(
     response: Response,
     principal: Runner,
 ) -> RunRead:
-    run = flows.queue_run(factory, principal, body)
+    run = flows.queue_run(factory, settings, principal, body)
     background.add_task(runner.execute_run, factory, settings, run.id)
     response.headers["Location"] = _run_location(run.id)
     return RunRead.model_validate(run)
@@ -141,6 +148,7 @@ def list_reconciliation_findings(
     session: SessionDep,
     settings: SettingsDep,
     filters: Filters,
+    audit: ReadAuditDep,
     limit: PageSizeParam = None,
     cursor: CursorParam = None,
 ) -> Page[FindingRead]:
@@ -150,6 +158,7 @@ def list_reconciliation_findings(
         repository.list_findings(session, filters, after, pager.fetch),
         lambda finding: time_id_key(finding.first_seen_at, finding.id),
     )
+    audit.findings(rows)
     return Page[FindingRead](items=[FindingRead.of(f) for f in rows], next_cursor=next_cursor)
 
 
@@ -159,30 +168,47 @@ def list_reconciliation_findings(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "One row per finding"}},
 )
-def export_reconciliation_findings(request: Request, filters: Filters) -> StreamingResponse:
+def export_reconciliation_findings(
+    request: Request, filters: Filters, audit: ReadAuditDep, gate: ExportGateDep
+) -> StreamingResponse:
     factory = request.app.state.sessionmaker
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        """Every filtered finding, read in batches; each batch's read audit commits before the batch is sent."""
+        after: tuple[dt.datetime, uuid.UUID] | None = None
+        while True:
+            with transaction(factory) as session:
+                page = repository.list_findings(session, filters, after, EXPORT_BATCH)
+                audit.in_session(session).findings(page)
+                batch = [FindingRead.of(finding).model_dump(mode="json") for finding in page]
+                last = (page[-1].first_seen_at, page[-1].id) if page else None
+            yield batch
+            if len(batch) < EXPORT_BATCH or last is None:
+                return
+            after = last
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
-        with factory() as session:
-            for finding in repository.iter_findings(session, filters):
-                writer.writerow(_csv_row(FindingRead.of(finding).model_dump(mode="json")))
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
         yield buffer.getvalue()
+        for batch in batches():
+            buffer.seek(0)
+            buffer.truncate()
+            for finding in batch:
+                writer.writerow(_csv_row(finding))
+            yield buffer.getvalue()
 
     headers = {"Content-Disposition": 'attachment; filename="reconciliation-findings.csv"'}
-    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers=headers)
+    return StreamingResponse(gate.stream(rows()), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/findings/{finding_id}", summary="One finding with its history (ETag)", responses=problem_responses(404))
 def get_reconciliation_finding(
-    finding_id: uuid.UUID, session: SessionDep, response: Response, principal: Reader
+    finding_id: uuid.UUID, session: SessionDep, response: Response, audit: ReadAuditDep, principal: Reader
 ) -> FindingDetail:
     finding = service.visible_finding(session, principal, finding_id)
+    audit.findings([finding])
     events = [FindingEventRead.model_validate(event) for event in repository.finding_events(session, finding.id)]
     response.headers["ETag"] = etag_of(finding.version)
     return FindingDetail(**FindingRead.of(finding).model_dump(), events=events)
@@ -231,9 +257,14 @@ def get_reconciliation_summary(session: SessionDep, filters: Filters) -> Summary
     responses=problem_responses(404),
 )
 def check_reconciliation_case(
-    case_id: uuid.UUID, factory: SessionFactoryDep, settings: SettingsDep, ctx: WriteContextDep, _: Runner
+    case_id: uuid.UUID,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    audit: ReadAuditDep,
+    _: Runner,
 ) -> CaseCheckRead:
-    findings, stats = flows.check_case(factory, settings, ctx, case_id)
+    findings, stats = flows.check_case(factory, settings, ctx, case_id, audit)
     return CaseCheckRead(case_id=case_id, findings=[FindingRead.of(f) for f in findings], stats=stats.as_dict())
 
 
