@@ -10,6 +10,7 @@ from app.auth import service
 from app.auth.models import OAuthClient
 from app.auth.registry import registry_session
 from app.auth.runtime import load_issuer
+from app.cli.errors import problem_exit
 from app.core.actor import Agency, Role, Scope
 from app.core.config import Settings, get_settings
 from app.core.problems import ProblemError
@@ -33,11 +34,6 @@ def _describe(client: OAuthClient) -> str:
     return f"{client.client_id:<28} {who:<11} {state:<8} {client.allowed_scopes}"
 
 
-def _fail(error: ProblemError) -> typer.Exit:
-    typer.echo(f"error: {error.detail or error.title}", err=True)
-    return typer.Exit(1)
-
-
 @clients_cli.command("create")
 def create(
     name: Annotated[str, typer.Option(help="Which system uses the client.")],
@@ -55,7 +51,7 @@ def create(
                 session, settings, ctx, name=name, role=role, agency=agency, scopes=scope, client_id=client_id
             )
     except ProblemError as error:
-        raise _fail(error) from error
+        raise problem_exit(error) from error
     typer.echo(f"client_id:     {credentials.client.client_id}")
     typer.echo(f"client_secret: {credentials.client_secret}")
     typer.echo(f"scopes:        {credentials.client.allowed_scopes}")
@@ -79,7 +75,7 @@ def rotate(client_id: str) -> None:
             ctx = service.operator_context("clients.rotate", {"client_id": client_id})
             credentials = service.rotate_secret(session, settings, ctx, client_id)
     except ProblemError as error:
-        raise _fail(error) from error
+        raise problem_exit(error) from error
     typer.echo(f"client_id:     {credentials.client.client_id}")
     typer.echo(f"client_secret: {credentials.client_secret}")
 
@@ -93,7 +89,7 @@ def disable(client_id: str) -> None:
             ctx = service.operator_context("clients.disable", {"client_id": client_id})
             client = service.disable_client(session, settings, ctx, client_id)
     except ProblemError as error:
-        raise _fail(error) from error
+        raise problem_exit(error) from error
     typer.echo(_describe(client))
     typer.echo(f"Tokens already issued stop working within {settings.auth_client_status_cache_seconds} s.", err=True)
 
@@ -109,7 +105,7 @@ def token(
         try:
             client = service.get_client(session, client_id)
         except ProblemError as error:
-            raise _fail(error) from error
+            raise problem_exit(error) from error
         if not client.active:
             typer.echo(f"error: client {client_id!r} is disabled", err=True)
             raise typer.Exit(1)

@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
+from app.cli.errors import problem_exit
 from app.core.config import get_settings
 from app.core.db import make_engine, make_sessionmaker, transaction
+from app.core.problems import ProblemError
 from app.flows.bootstrap import prepare
 from app.reconciliation.models import RunMode, RunStatus
 from app.reconciliation.runner import create_run, execute_run
@@ -54,6 +56,8 @@ def run_command(
                 stale_seconds=settings.reconciliation_run_stale_seconds,
             ).id
         run = execute_run(factory, settings, run_id)
+    except ProblemError as error:  # e.g. another FULL run is active
+        raise problem_exit(error) from error
     finally:
         engine.dispose()
     summary = {

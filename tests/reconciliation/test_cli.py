@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,8 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.core.config import Settings, get_settings
-from app.reconciliation.models import Finding
+from app.core.db import utcnow
+from app.reconciliation.models import Finding, Run, RunMode, RunStatus
 from app.reconciliation.service import on_case_written
 from tests.reconciliation.builders import insert_case, insert_record, system_ctx
 
@@ -57,3 +59,25 @@ def test_naive_as_of_is_refused(cli_env: Settings) -> None:
     result = CliRunner().invoke(cli, ["reconciliation", "run", "--as-of", "2024-10-20T00:00:00"])
     assert result.exit_code == 2
     assert "UTC offset" in result.output
+
+
+def test_a_full_run_while_another_is_active_is_a_clear_error(cli_env: Settings, session: Session) -> None:
+    session.add(
+        Run(
+            id=uuid.uuid4(),
+            mode=RunMode.FULL.value,
+            status=RunStatus.RUNNING.value,
+            as_of=utcnow(),
+            use_screen=True,
+            requested_by="test",
+            requested_at=utcnow(),
+            started_at=utcnow(),
+            stats={},
+        )
+    )
+    session.commit()
+    result = CliRunner().invoke(cli, ["reconciliation", "run", "--mode", "FULL"])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "error:" in result.stderr
+    assert "Traceback" not in result.output
