@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.auth import repository
-from app.auth.hashing import dummy_hash, hash_secret, new_client_secret, verify_secret
+from app.auth.hashing import hash_secret, new_client_secret, verify_secret
 from app.auth.models import OAuthClient
 from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.actor import Agency, Principal, Role, Scope, WriteContext
@@ -150,9 +150,11 @@ def disable_client(session: Session, settings: Settings, ctx: WriteContext, clie
 
 
 def authenticate_client(session: Session, client_id: str, secret: str) -> OAuthClient | None:
-    """The active client with this secret, or None. Unknown ids cost the same hash work as known ones."""
+    """The active client with this secret, or None. An unknown id is refused without any scrypt work: the
+    token endpoint's failure throttle, checked first, bounds how fast ids can be probed."""
     client = repository.get_client(session, client_id)
-    matches = verify_secret(secret, client.secret_hash if client is not None else dummy_hash())
-    if client is None or not matches or not client.active:
+    if client is None:
+        return None
+    if not verify_secret(secret, client.secret_hash) or not client.active:
         return None
     return client

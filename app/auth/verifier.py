@@ -24,6 +24,8 @@ from app.auth.jwks import JWKSCache, KeysUnavailable, UnknownKey
 from app.core.actor import AGENCY_SCOPES, AUDITOR_SCOPES, Agency, Principal, Role, Scope
 
 ALLOWED_ALGORITHMS = frozenset({"ES256", "PS256", "RS256"})
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+"""n of P-256: an ES256 signature (r, s) and its twin (r, n - s) both verify; only the low-S one is accepted."""
 ACCEPTED_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt", "jwt"})
 """RFC 9068 ``at+jwt``; plain ``JWT`` too, because Keycloak emits it unless the per-client option is on."""
 MAX_TOKEN_LENGTH = 8192
@@ -67,6 +69,23 @@ def _verify_pss_signature(token: str, key: rsa.RSAPublicKey) -> None:
         )
     except (InvalidSignature, ValueError) as exc:
         raise InvalidToken("The access token is invalid") from exc
+
+
+def _signature_bytes(token: str) -> bytes:
+    encoded = token.rpartition(".")[2]
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError as exc:
+        raise InvalidToken("The access token is invalid") from exc
+
+
+def _require_low_s(token: str) -> None:
+    """ES256 signatures are malleable; accept only the canonical low-S form (s <= n/2), as the issuer signs."""
+    signature = _signature_bytes(token)
+    if len(signature) != 64:
+        raise InvalidToken("The access token is invalid")
+    if int.from_bytes(signature[32:], "big") > P256_ORDER // 2:
+        raise InvalidToken("The access token's signature is not in canonical (low-S) form")
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
@@ -138,6 +157,8 @@ class TokenVerifier:
         if isinstance(key, rsa.RSAPublicKey):
             _verify_pss_signature(token, key)
         else:
+            if algorithm == "ES256":
+                _require_low_s(token)
             jose_key = key
         try:
             claims: Mapping[str, Any] = jwt.decode(
@@ -162,6 +183,9 @@ class TokenVerifier:
             raise InvalidToken("The access token expired") from exc
         except Exception as exc:  # python-jose raises several types, some not JWTError (e.g. TypeError)
             raise InvalidToken("The access token is invalid") from exc
+        _numeric_date(claims, "exp")  # python-jose accepts strings such as "1700000000" here
+        if "nbf" in claims:
+            _numeric_date(claims, "nbf")
         if _numeric_date(claims, "iat") > self._now() + self._skew:
             raise InvalidToken("The access token was issued in the future")
         if "cnf" in claims:
