@@ -3,6 +3,7 @@ caller's transaction commits."""
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import hashlib
 import json
@@ -25,6 +26,8 @@ from app.core.db import utcnow
 from app.core.problems import Conflict, NotFound, ValidationProblem
 from app.ledger.schemas import LedgerChange
 from app.ledger.service import append_changes
+from app.reference import repository as reference
+from app.reference.repository import Retirement
 
 CLIENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 
@@ -158,3 +161,10 @@ def authenticate_client(session: Session, client_id: str, secret: str) -> OAuthC
     if not verify_secret(secret, client.secret_hash) or not client.active:
         return None
     return client
+
+
+def ended_agency(session: Session, client: OAuthClient, on: dt.date) -> Retirement | None:
+    """The client's agency, when it no longer exists on ``on``: such a client gets no tokens."""
+    if client.agency is None:
+        return None
+    return reference.retirement(session, client.agency, on)

@@ -113,13 +113,16 @@ class TokenVerifier:
         keys: JWKSCache,
         clock_skew_seconds: int,
         client_is_active: Callable[[str], bool] | None = None,
+        agency_refusal: Callable[[Agency], str | None] | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
+        """``agency_refusal`` says why an agency may no longer act (it has ceased to exist), or None."""
         self.issuer = issuer
         self.audience = audience
         self._keys = keys
         self._skew = clock_skew_seconds
         self._client_is_active = client_is_active
+        self._agency_refusal = agency_refusal
         self._now = now
 
     def verify(self, token: str) -> Principal:
@@ -127,6 +130,10 @@ class TokenVerifier:
         principal = self._principal(claims)
         if self._client_is_active is not None and not self._client_is_active(principal.client_id):
             raise InvalidToken("The client is disabled or unknown")
+        if principal.agency is not None and self._agency_refusal is not None:
+            refusal = self._agency_refusal(principal.agency)
+            if refusal is not None:
+                raise InvalidToken(refusal)
         return principal
 
     def _verified_claims(self, token: str) -> Mapping[str, Any]:

@@ -33,6 +33,7 @@ from app.auth.schemas import (
 )
 from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.actor import Scope
+from app.core.clock import today_in_jakarta
 from app.core.problems import NotFound
 
 CLIENT_CREDENTIALS = "client_credentials"
@@ -139,6 +140,14 @@ def _issue(session: Session, runtime: AuthRuntime, client_id: str, secret: str, 
     client = service.authenticate_client(session, client_id, secret)
     if client is None:
         raise OAuthFailure("invalid_client", "Unknown client, wrong secret or disabled client.", client_id=client_id)
+    ended = service.ended_agency(session, client, today_in_jakarta())
+    if ended is not None:
+        successor = f" Use a client of {ended.successor}." if ended.successor else ""
+        raise OAuthFailure(
+            "unauthorized_client",
+            f"{ended.describe()}; its clients get no tokens.{successor}",
+            client_id=client_id,
+        )
     scopes = _requested_scopes(raw_scope, client.scopes & GRANTABLE_SCOPES[client.role_enum])
     issued = runtime.issuer.mint(
         client_id=client.client_id, role=client.role_enum, agency=client.agency_enum, scopes=scopes
@@ -161,7 +170,10 @@ def _embedded(request: Request) -> AuthRuntime:
     summary="Get an access token (OAuth2 client-credentials grant)",
     response_model=TokenResponse,
     responses={
-        400: {"model": OAuthError, "description": "RFC 6749 §5.2 error"},
+        400: {
+            "model": OAuthError,
+            "description": "RFC 6749 §5.2 error (`unauthorized_client`: the client's agency has ceased to exist)",
+        },
         401: {"model": OAuthError, "description": "Client authentication failed (`invalid_client`)"},
         429: {
             "model": OAuthError,
