@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import Connection, Engine
 
+from app.api.auth_throttle import install_token_throttle
 from app.api.dependencies.idempotency import install_replay_handler
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     install_problem_handlers(app)
     install_replay_handler(app)
     install_rate_limit(app, settings)
+    install_token_throttle(app, settings)
     install_security_headers(app, settings)
     app.include_router(root_router)
     app.include_router(api_router)

@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 from tests.auth_helpers import AuthHeaders
 
 AGENCIES = ("BAWASLU", "KASN", "BKN", "KEMENDAGRI", "KEMENPANRB")
+RETIRED = ("KASN",)
+"""Agencies that have ceased to exist (KASN on 2024-08-24): their tokens are refused, so they fare as anonymous."""
 IDENTITIES = ("anonymous", *AGENCIES, "auditor", "admin")
 
 
@@ -67,12 +69,15 @@ class Row:
 
 
 def statuses(*, anonymous: int, agencies: int, auditor: int, admin: int, **per_agency: int) -> dict[str, int]:
-    """Expected status per identity; ``per_agency`` overrides single agencies, e.g. ``KASN=403``."""
+    """Expected status per identity; ``per_agency`` overrides single agencies, e.g. ``KEMENDAGRI=403``.
+
+    A retired agency (``RETIRED``) always gets what an anonymous caller gets: its tokens are refused (401)."""
     unknown = set(per_agency) - set(AGENCIES)
     if unknown:
         raise ValueError(f"not agencies: {unknown}")
     expected = {"anonymous": anonymous, "auditor": auditor, "admin": admin}
     expected |= {agency: per_agency.get(agency, agencies) for agency in AGENCIES}
+    expected |= dict.fromkeys(RETIRED, anonymous)
     return expected
 
 

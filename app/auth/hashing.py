@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import secrets
@@ -48,9 +47,3 @@ def verify_secret(secret: str, encoded: str) -> bool:
         return hmac.compare_digest(candidate, _unb64(digest))
     except ValueError:
         return False
-
-
-@functools.cache
-def dummy_hash() -> str:
-    """Verified against when the client id is unknown, so both cases take the same time."""
-    return hash_secret(new_client_secret())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -11,7 +12,7 @@ from typing import Any
 from jose import jwt
 
 from app.auth.keys import SigningKey
-from app.auth.verifier import AGENCY_CLAIM, ROLE_CLAIM
+from app.auth.verifier import AGENCY_CLAIM, P256_ORDER, ROLE_CLAIM
 from app.core.actor import Agency, Role, Scope
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068 media type, not a secret
@@ -22,6 +23,17 @@ class IssuedToken:
     access_token: str
     expires_in: int
     scopes: frozenset[Scope]
+
+
+def low_s(token: str) -> str:
+    """The ES256 token with its signature in low-S form (s <= n/2): cryptography signs with either half."""
+    signing_input, _, encoded = token.rpartition(".")
+    signature = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    r, s = signature[:32], int.from_bytes(signature[32:], "big")
+    if s <= P256_ORDER // 2:
+        return token
+    canonical = r + (P256_ORDER - s).to_bytes(32, "big")
+    return f"{signing_input}.{base64.urlsafe_b64encode(canonical).rstrip(b'=').decode('ascii')}"
 
 
 class TokenIssuer:
@@ -47,7 +59,7 @@ class TokenIssuer:
             algorithm=self.key.algorithm,
             headers={"kid": self.key.kid, "typ": ACCESS_TOKEN_TYPE},
         )
-        return token
+        return low_s(token) if self.key.algorithm == "ES256" else token
 
     def mint(self, *, client_id: str, role: Role, agency: Agency | None, scopes: Iterable[Scope]) -> IssuedToken:
         granted = frozenset(scopes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,11 @@ from app.auth.issuer import TokenIssuer
 from app.auth.jwks import JWKSCache, JWKSFetcher, file_fetcher, url_fetcher
 from app.auth.keys import load_or_create_signing_key
 from app.auth.verifier import TokenVerifier
+from app.core.actor import Agency
+from app.core.clock import today_in_jakarta
 from app.core.config import Settings
+from app.reference import repository as reference
+from app.reference.repository import Retirement
 
 
 class ClientStatusCache:
@@ -43,6 +48,27 @@ class ClientStatusCache:
 
     def forget(self, client_id: str) -> None:
         self._known.pop(client_id, None)
+
+
+class AgencyLifetimes:
+    """Refuses principals of agencies that have ceased to exist (KASN from 2024-08-24), whatever issued the token.
+
+    The end dates are reference data, changed only by a migration: read once per process, on first use.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], today: Callable[[], dt.date] = today_in_jakarta) -> None:
+        self._factory = factory
+        self._today = today
+        self._ended: dict[str, Retirement] | None = None
+
+    def refusal(self, agency: Agency) -> str | None:
+        if self._ended is None:
+            with self._factory() as session:
+                self._ended = reference.retirements(session)
+        ended = self._ended.get(agency.value)
+        if ended is None or self._today() < ended.ended_on:
+            return None
+        return f"{ended.describe()}; its tokens are no longer accepted"
 
 
 @dataclass(frozen=True)
@@ -90,5 +116,6 @@ def build_runtime(
         keys=keys,
         clock_skew_seconds=settings.auth_clock_skew_seconds,
         client_is_active=client_status.is_active if client_status else None,
+        agency_refusal=AgencyLifetimes(factory).refusal,
     )
     return AuthRuntime(verifier=verifier, issuer=issuer, client_status=client_status)

@@ -12,7 +12,7 @@ from app.core.actor import Agency, Role, Scope
 
 OAuthErrorCode = Literal[
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
-    "invalid_scope",
+    "invalid_scope", "slow_down",
 ]  # fmt: skip
 
 

@@ -3,6 +3,7 @@ caller's transaction commits."""
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import hashlib
 import json
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.auth import repository
-from app.auth.hashing import dummy_hash, hash_secret, new_client_secret, verify_secret
+from app.auth.hashing import hash_secret, new_client_secret, verify_secret
 from app.auth.models import OAuthClient
 from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.actor import Agency, Principal, Role, Scope, WriteContext
@@ -25,6 +26,8 @@ from app.core.db import utcnow
 from app.core.problems import Conflict, NotFound, ValidationProblem
 from app.ledger.schemas import LedgerChange
 from app.ledger.service import append_changes
+from app.reference import repository as reference
+from app.reference.repository import Retirement
 
 CLIENT_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 
@@ -150,9 +153,18 @@ def disable_client(session: Session, settings: Settings, ctx: WriteContext, clie
 
 
 def authenticate_client(session: Session, client_id: str, secret: str) -> OAuthClient | None:
-    """The active client with this secret, or None. Unknown ids cost the same hash work as known ones."""
+    """The active client with this secret, or None. An unknown id is refused without any scrypt work: the
+    token endpoint's failure throttle, checked first, bounds how fast ids can be probed."""
     client = repository.get_client(session, client_id)
-    matches = verify_secret(secret, client.secret_hash if client is not None else dummy_hash())
-    if client is None or not matches or not client.active:
+    if client is None:
+        return None
+    if not verify_secret(secret, client.secret_hash) or not client.active:
         return None
     return client
+
+
+def ended_agency(session: Session, client: OAuthClient, on: dt.date) -> Retirement | None:
+    """The client's agency, when it no longer exists on ``on``: such a client gets no tokens."""
+    if client.agency is None:
+        return None
+    return reference.retirement(session, client.agency, on)

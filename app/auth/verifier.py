@@ -24,6 +24,8 @@ from app.auth.jwks import JWKSCache, KeysUnavailable, UnknownKey
 from app.core.actor import AGENCY_SCOPES, AUDITOR_SCOPES, Agency, Principal, Role, Scope
 
 ALLOWED_ALGORITHMS = frozenset({"ES256", "PS256", "RS256"})
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+"""n of P-256: an ES256 signature (r, s) and its twin (r, n - s) both verify; only the low-S one is accepted."""
 ACCEPTED_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt", "jwt"})
 """RFC 9068 ``at+jwt``; plain ``JWT`` too, because Keycloak emits it unless the per-client option is on."""
 MAX_TOKEN_LENGTH = 8192
@@ -69,6 +71,23 @@ def _verify_pss_signature(token: str, key: rsa.RSAPublicKey) -> None:
         raise InvalidToken("The access token is invalid") from exc
 
 
+def _signature_bytes(token: str) -> bytes:
+    encoded = token.rpartition(".")[2]
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError as exc:
+        raise InvalidToken("The access token is invalid") from exc
+
+
+def _require_low_s(token: str) -> None:
+    """ES256 signatures are malleable; accept only the canonical low-S form (s <= n/2), as the issuer signs."""
+    signature = _signature_bytes(token)
+    if len(signature) != 64:
+        raise InvalidToken("The access token is invalid")
+    if int.from_bytes(signature[32:], "big") > P256_ORDER // 2:
+        raise InvalidToken("The access token's signature is not in canonical (low-S) form")
+
+
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -94,13 +113,16 @@ class TokenVerifier:
         keys: JWKSCache,
         clock_skew_seconds: int,
         client_is_active: Callable[[str], bool] | None = None,
+        agency_refusal: Callable[[Agency], str | None] | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
+        """``agency_refusal`` says why an agency may no longer act (it has ceased to exist), or None."""
         self.issuer = issuer
         self.audience = audience
         self._keys = keys
         self._skew = clock_skew_seconds
         self._client_is_active = client_is_active
+        self._agency_refusal = agency_refusal
         self._now = now
 
     def verify(self, token: str) -> Principal:
@@ -108,6 +130,10 @@ class TokenVerifier:
         principal = self._principal(claims)
         if self._client_is_active is not None and not self._client_is_active(principal.client_id):
             raise InvalidToken("The client is disabled or unknown")
+        if principal.agency is not None and self._agency_refusal is not None:
+            refusal = self._agency_refusal(principal.agency)
+            if refusal is not None:
+                raise InvalidToken(refusal)
         return principal
 
     def _verified_claims(self, token: str) -> Mapping[str, Any]:
@@ -138,6 +164,8 @@ class TokenVerifier:
         if isinstance(key, rsa.RSAPublicKey):
             _verify_pss_signature(token, key)
         else:
+            if algorithm == "ES256":
+                _require_low_s(token)
             jose_key = key
         try:
             claims: Mapping[str, Any] = jwt.decode(
@@ -162,6 +190,9 @@ class TokenVerifier:
             raise InvalidToken("The access token expired") from exc
         except Exception as exc:  # python-jose raises several types, some not JWTError (e.g. TypeError)
             raise InvalidToken("The access token is invalid") from exc
+        _numeric_date(claims, "exp")  # python-jose accepts strings such as "1700000000" here
+        if "nbf" in claims:
+            _numeric_date(claims, "nbf")
         if _numeric_date(claims, "iat") > self._now() + self._skew:
             raise InvalidToken("The access token was issued in the future")
         if "cnf" in claims:

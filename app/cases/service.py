@@ -51,10 +51,22 @@ from app.reference import repository as reference
 from app.reference.models import PositionCategory, Province, Sanction, ViolationForm
 
 
-def _acting_agency(principal: Principal) -> str:
+def _acting_agency(session: Session, principal: Principal, on: dt.date) -> str:
+    """The calling agency, if it still exists on ``on``, the date the write takes effect.
+
+    An agency that has ended (KASN, from 2024-08-24) writes nothing dated on or after its end: its successor does.
+    Writes dated before the end (history) stay possible.
+    """
     if principal.agency is None:
         raise Forbidden("Only agency clients may write cases.")
-    return principal.agency.value
+    agency = principal.agency.value
+    ended = reference.retirement(session, agency, on)
+    if ended is not None:
+        raise AgencyNotPermitted(
+            f"{ended.describe()}. It may not write with a date of {on.isoformat()}; "
+            f"only writes dated before {ended.ended_on.isoformat()} are accepted from {agency}."
+        )
+    return agency
 
 
 def _invalid(field: str, reason: str) -> ValidationProblem:
@@ -107,7 +119,6 @@ def _record_payload(record: AgencyRecord) -> dict[str, Any]:
 
 
 def create_case(session: Session, settings: Settings, ctx: WriteContext, data: CaseCreate) -> tuple[Case, LedgerChange]:
-    agency = _acting_agency(ctx.principal)
     _check_codes(
         session,
         position_category=data.position_category,
@@ -117,6 +128,7 @@ def create_case(session: Session, settings: Settings, ctx: WriteContext, data: C
     today = today_in_jakarta()
     if data.reported_date > today:
         raise _invalid("reported_date", "reported_date cannot be in the future (Asia/Jakarta)")
+    agency = _acting_agency(session, ctx.principal, data.reported_date)
     fields = data.model_dump(exclude={"reference_number", "external_id"})
     case = Case(
         **fields,
@@ -181,13 +193,13 @@ def transition_case(
     data: TransitionCreate,
     if_match: str | None,
 ) -> tuple[Case, LedgerChange]:
-    agency = _acting_agency(ctx.principal)
     check_if_match(if_match, case.version)
     transition = _find_or_refuse(case, data.action)
     today = today_in_jakarta()
     effective = data.effective_date or today
     if effective > today:
         raise _invalid("effective_date", "effective_date cannot be in the future (Asia/Jakarta)")
+    agency = _acting_agency(session, ctx.principal, effective)
     if effective < case.stage_entered_on:
         raise _invalid(
             "effective_date",
@@ -261,7 +273,7 @@ def _apply_effects(case: Case, transition: Transition, data: TransitionCreate, a
 def submit_record(
     session: Session, ctx: WriteContext, case: Case, data: AgencyRecordCreate
 ) -> tuple[AgencyRecord, LedgerChange]:
-    agency = _acting_agency(ctx.principal)
+    agency = _acting_agency(session, ctx.principal, today_in_jakarta())  # a record is written as of today
     if repository.get_record_of_agency(session, case.id, agency) is not None:
         raise Conflict(f"{agency} already has a record of case {case.case_number}; update it with PATCH and If-Match.")
     _check_record_codes(session, data)
@@ -306,6 +318,7 @@ def update_record(
     data: AgencyRecordUpdate,
     if_match: str | None,
 ) -> tuple[AgencyRecord, LedgerChange]:
+    _acting_agency(session, ctx.principal, today_in_jakarta())  # a record is changed as of today
     check_if_match(if_match, record.version)
     _check_record_codes(session, data)
     changes = data.model_dump(exclude_unset=True)

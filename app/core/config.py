@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     auth_client_status_cache_seconds: int = Field(default=30, ge=0)
     """Embedded issuer: a disabled client's tokens stop working at most this long after it is disabled."""
 
+    auth_failures_per_client: int = Field(default=10, ge=1)
+    """Failed authentications of one client id per window before ``/oauth/token`` answers 429 (per process)."""
+    auth_failures_per_address: int = Field(default=50, ge=1)
+    """Failed client authentications from one source address per window before 429 (per process)."""
+    auth_failure_window_seconds: int = Field(default=300, ge=1)
+
     # Audit, change feed, rate limiting, response headers
     rate_limit_requests: int = Field(default=6000, ge=1)
     """Requests one client may make to /api/v1 per window (generous: agencies sync in bursts)."""

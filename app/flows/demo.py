@@ -187,6 +187,8 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
         involved.append(case.recommended_by.value)
     if Stage(case.stage) in {Stage.PPK_DISANKSI} or demo.rng.random() < 0.3:
         involved.append(demo.rng.choice(["KEMENDAGRI", "KEMENPANRB"]))
+    with transaction(demo.factory) as session:  # records are written today: an ended agency's successor keeps them
+        involved = [agency_acting_for(session, agency, demo.today) for agency in involved]
     for agency in dict.fromkeys(a for a in involved if a != "BAWASLU"):
         if demo.rng.random() < 0.08:
             continue  # missing at this agency

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -31,3 +32,34 @@ def agency_acting_for(session: Session, agency_code: str, on: dt.date) -> str:
             break
         agency = session.get(AgencyRef, agency.successor_code)
     return agency.code if agency is not None else agency_code
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """An agency that no longer exists on a date: the day it ended (its ``valid_to``) and who took over."""
+
+    code: str
+    ended_on: dt.date
+    successor: str | None
+
+    def describe(self) -> str:
+        taken_over = f"; its duties passed to {self.successor}" if self.successor else ""
+        return f"{self.code} ceased to exist on {self.ended_on.isoformat()}{taken_over}"
+
+
+def retirement(session: Session, agency_code: str, on: dt.date) -> Retirement | None:
+    """How ``agency_code`` ended, when it no longer exists on ``on`` (``valid_to`` is its first day gone)."""
+    agency = session.get(AgencyRef, agency_code)
+    if agency is None or agency.valid_to is None or on < agency.valid_to:
+        return None
+    return Retirement(code=agency.code, ended_on=agency.valid_to, successor=agency.successor_code)
+
+
+def retirements(session: Session) -> dict[str, Retirement]:
+    """Every agency with an end date, by code (reference data: changes only with a migration)."""
+    rows = session.scalars(select(AgencyRef).where(AgencyRef.valid_to.is_not(None))).all()
+    return {
+        row.code: Retirement(code=row.code, ended_on=row.valid_to, successor=row.successor_code)
+        for row in rows
+        if row.valid_to is not None
+    }

@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from jose import jwt
 
 from app.api.dependencies.auth import auth_runtime
+from app.auth.issuer import low_s
+from app.auth.verifier import P256_ORDER
 
 
 def claims_for(app: FastAPI, client_id: str, /, **overrides: Any) -> dict[str, Any]:
@@ -43,7 +45,16 @@ def sign(app: FastAPI, claims: dict[str, Any], **headers: Any) -> str:
         algorithm="ES256",
         headers={"kid": issuer.key.kid, "typ": "at+jwt", **headers},
     )
-    return token
+    return low_s(token)
+
+
+def high_s(token: str) -> str:
+    """The malleable twin of a valid low-S ES256 token: same r, s replaced by n - s (still verifies mathematically)."""
+    signing_input, _, encoded = token.rpartition(".")
+    signature = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    s = int.from_bytes(signature[32:], "big")
+    assert s <= P256_ORDER // 2, "start from a low-S token"
+    return f"{signing_input}.{b64url(signature[:32] + (P256_ORDER - s).to_bytes(32, 'big'))}"
 
 
 def b64url(data: bytes) -> str:

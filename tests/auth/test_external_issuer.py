@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from jose import jwk, jwt
 
+from app.auth.issuer import low_s
 from app.auth.jwks import JWKSCache, KeysUnavailable, UnknownKey, url_fetcher
 from app.auth.runtime import build_runtime
 from app.core.config import Settings
@@ -110,7 +111,8 @@ class FakeKeycloak:
         claims = {name: value for name, value in claims.items() if value is not None}
         if key.algorithm == "PS256":
             return pss_sign(claims, key.private_pem, {"alg": "PS256", "typ": "JWT", "kid": key.kid})
-        return str(jwt.encode(claims, key.private_pem, algorithm=key.algorithm, headers={"kid": key.kid}))
+        token = str(jwt.encode(claims, key.private_pem, algorithm=key.algorithm, headers={"kid": key.kid}))
+        return low_s(token) if key.algorithm == "ES256" else token  # SBT accepts only low-S ES256 signatures
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -13,7 +14,9 @@ from fastapi.testclient import TestClient
 from jose import jwt
 
 from app.api.dependencies.auth import auth_runtime
-from tests.auth.forge import b64url, bearer, claims_for, sign, unsigned
+from app.auth.verifier import P256_ORDER
+from app.core.actor import Role
+from tests.auth.forge import b64url, bearer, claims_for, high_s, sign, unsigned
 from tests.auth_helpers import AuthHeaders, register_test_client
 
 ADMIN_ROUTE = "/api/v1/clients"
@@ -91,6 +94,9 @@ BAD_CLAIMS: dict[str, dict[str, object]] = {
     "missing scope": {"scope": None},
     "scope not a string": {"scope": ["admin:clients"]},
     "iat not a number": {"iat": "yesterday"},
+    "exp a numeric string": {"exp": str(NOW + 300)},
+    "nbf a numeric string": {"nbf": str(NOW - 10)},
+    "iat a numeric string": {"iat": str(NOW)},
     "expired beyond the clock skew": {"exp": NOW - 120, "iat": NOW - 600},
     "not yet valid": {"nbf": NOW + 300},
     "issued in the future": {"iat": NOW + 300, "exp": NOW + 900},
@@ -118,6 +124,26 @@ def test_agency_token_must_name_a_known_agency(client: TestClient, app: FastAPI,
     client_id = register_test_client(app, "BKN")
     token = sign(app, claims_for(app, client_id, role=role, agency=agency, scope="cases:read"))
     assert_invalid_token(*call(client, token, READ_ROUTE))
+
+
+def test_the_high_s_twin_of_a_valid_signature_is_rejected(client: TestClient, app: FastAPI, admin_id: str) -> None:
+    token = sign(app, claims_for(app, admin_id))
+    assert call(client, token)[0] == 200
+    twin = high_s(token)
+    issuer = auth_runtime(app).issuer
+    assert issuer is not None
+    public = issuer.key.jwks()["keys"][0]
+    jwt.decode(twin, public, algorithms=["ES256"], options={"verify_aud": False})  # mathematically valid
+    assert_invalid_token(*call(client, twin))
+
+
+def test_the_embedded_issuer_signs_low_s(app: FastAPI) -> None:
+    issuer = auth_runtime(app).issuer
+    assert issuer is not None
+    for _ in range(40):  # cryptography picks either half at random: 40 draws would all be low-S by chance 1 in 10^12
+        token = issuer.mint(client_id="c", role=Role.ADMIN, agency=None, scopes=[]).access_token
+        signature = base64.urlsafe_b64decode(token.rpartition(".")[2] + "==")
+        assert int.from_bytes(signature[32:], "big") <= P256_ORDER // 2
 
 
 def test_unknown_kid_is_rejected(client: TestClient, app: FastAPI, admin_id: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
@@ -13,7 +14,7 @@ from jose import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth import service
+from app.auth import hashing, service
 from app.auth.models import OAuthClient
 from app.auth.service import IssuedCredentials
 from app.core.actor import Agency, Role, Scope
@@ -197,3 +198,90 @@ def test_signing_key_survives_a_restart(app: FastAPI, client: TestClient) -> Non
     with TestClient(restarted) as again:
         assert again.get("/.well-known/jwks.json").json() == first
     restarted.state.engine.dispose()
+
+
+@pytest.fixture
+def scrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts secret verifications (each one is a scrypt derivation)."""
+    calls: list[str] = []
+    real = hashing.verify_secret
+
+    def counting(secret: str, encoded: str) -> bool:
+        calls.append(secret)
+        return real(secret, encoded)
+
+    monkeypatch.setattr(service, "verify_secret", counting)
+    return calls
+
+
+def _token(client: TestClient, client_id: str, secret: str) -> Any:
+    return client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic(client_id, secret))
+
+
+def test_unknown_client_id_costs_no_scrypt_and_answers_like_a_wrong_secret(
+    client: TestClient, bkn: IssuedCredentials, scrypt_calls: list[str]
+) -> None:
+    unknown = _token(client, "no-such-client", "whatever")
+    assert scrypt_calls == []
+    wrong = _token(client, "bkn-sapk", "whatever")
+    assert len(scrypt_calls) == 1
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json() == wrong.json() == {"error": "invalid_client", "error_description": ANY_DESCRIPTION}
+    assert unknown.headers["www-authenticate"] == wrong.headers["www-authenticate"]
+
+
+class _AnyText:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+
+ANY_DESCRIPTION = _AnyText()
+
+
+def test_failures_of_one_client_id_are_throttled_before_scrypt(
+    client: TestClient, bkn: IssuedCredentials, settings: Settings, scrypt_calls: list[str]
+) -> None:
+    for _ in range(settings.auth_failures_per_client):
+        assert _token(client, "bkn-sapk", "wrong").status_code == 401
+    verified = len(scrypt_calls)
+    throttled = _token(client, "bkn-sapk", bkn.client_secret)  # even the right secret waits
+    assert throttled.status_code == 429
+    assert throttled.headers["content-type"] == "application/json"
+    assert throttled.headers["cache-control"] == "no-store"
+    assert 1 <= int(throttled.headers["retry-after"]) <= settings.auth_failure_window_seconds
+    assert throttled.json()["error"] == "slow_down"
+    assert len(scrypt_calls) == verified  # refused before any hash work
+
+
+def test_a_success_resets_the_client_count(client: TestClient, bkn: IssuedCredentials, settings: Settings) -> None:
+    for _ in range(settings.auth_failures_per_client - 1):
+        assert _token(client, "bkn-sapk", "wrong").status_code == 401
+    assert _token(client, "bkn-sapk", bkn.client_secret).status_code == 200
+    assert _token(client, "bkn-sapk", "wrong").status_code == 401  # counting starts again
+
+
+def test_failures_from_one_address_are_throttled_and_a_success_does_not_reset_them(
+    client: TestClient, bkn: IssuedCredentials, settings: Settings, scrypt_calls: list[str]
+) -> None:
+    for index in range(settings.auth_failures_per_address - 1):
+        assert _token(client, f"guess-{index}", "x").status_code == 401
+    assert _token(client, "bkn-sapk", bkn.client_secret).status_code == 200
+    assert _token(client, "guess-last", "x").status_code == 401
+    throttled = _token(client, "bkn-sapk", bkn.client_secret)
+    assert throttled.status_code == 429
+    assert throttled.json()["error"] == "slow_down"
+    assert int(throttled.headers["retry-after"]) >= 1
+
+
+def test_failure_throttle_window_slides() -> None:
+    from app.api.auth_throttle import FailureThrottle
+
+    now = [1000.0]
+    throttle = FailureThrottle(per_client=2, per_address=5, window_seconds=60, clock=lambda: now[0])
+    throttle.failed("c", "a")
+    now[0] += 30
+    throttle.failed("c", "a")
+    assert throttle.retry_after("c", "a") == 30
+    assert throttle.retry_after("other", "b") == 0
+    now[0] += 30
+    assert throttle.retry_after("c", "a") == 0

@@ -96,7 +96,7 @@ ROWS = [
         f"{CASES}/{{case_id}}/transitions",
         statuses(
             anonymous=401, agencies=403, auditor=403, admin=403, BAWASLU=200, BKN=200
-        ),  # KASN, Kemendagri, KemenPANRB: 403 agency-not-permitted
+        ),  # Kemendagri, KemenPANRB: 403 agency-not-permitted; KASN: 401 (ended)
         _verify_fresh_case,
     ),
     Row("GET", f"{CASES}/{{case_id}}/transitions", READERS, _case_path("/transitions")),

@@ -9,22 +9,24 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.cases.workflow import TERMINAL_STAGES, TRANSITIONS, Action, Stage, Transition
+from app.core.actor import Agency
 from tests.auth_helpers import AuthHeaders
 from tests.factories import create_case, transition
 
 SANCTION = "BERAT_PENURUNAN_JABATAN"
 Step = tuple[Action, str, str]  # action, agency, effective date
 
-# One route through the workflow, early 2024 (KASN still exists). Dates leave every deadline behind.
+# One route through the workflow in late 2024: KASN has ended, BKN holds its duties. Dates leave every deadline
+# behind (weekdays as in the original early-2024 route, 35 weeks later).
 PATH: dict[Stage, list[Step]] = {Stage.DITERIMA: []}
 _ROUTE: list[tuple[Stage, Step]] = [
-    (Stage.TERVERIFIKASI, (Action.VERIFY, "BAWASLU", "2024-01-05")),
-    (Stage.KAJIAN, (Action.START_STUDY, "BAWASLU", "2024-01-06")),
-    (Stage.DITERUSKAN, (Action.FORWARD, "BAWASLU", "2024-01-08")),
-    (Stage.REKOMENDASI, (Action.RECOMMEND, "KASN", "2024-01-10")),
-    (Stage.TEGURAN_BKN, (Action.REPRIMAND, "BKN", "2024-01-25")),
-    (Stage.PPK_DISANKSI, (Action.SANCTION_PPK, "KEMENDAGRI", "2024-02-01")),
-    (Stage.DIBLOKIR, (Action.BLOCK, "BKN", "2024-02-05")),
+    (Stage.TERVERIFIKASI, (Action.VERIFY, "BAWASLU", "2024-09-06")),
+    (Stage.KAJIAN, (Action.START_STUDY, "BAWASLU", "2024-09-07")),
+    (Stage.DITERUSKAN, (Action.FORWARD, "BAWASLU", "2024-09-09")),
+    (Stage.REKOMENDASI, (Action.RECOMMEND, "BKN", "2024-09-11")),
+    (Stage.TEGURAN_BKN, (Action.REPRIMAND, "BKN", "2024-09-26")),
+    (Stage.PPK_DISANKSI, (Action.SANCTION_PPK, "KEMENDAGRI", "2024-10-03")),
+    (Stage.DIBLOKIR, (Action.BLOCK, "BKN", "2024-10-07")),
 ]
 for _index, (_stage, _step) in enumerate(_ROUTE):
     PATH[_stage] = [step for _, step in _ROUTE[: _index + 1]]
@@ -41,21 +43,21 @@ def _fields(action: Action, transition_spec: Transition | None = None) -> dict[s
 
 
 def _walk(client: TestClient, auth_headers: AuthHeaders, stage: Stage) -> dict[str, Any]:
-    case = create_case(client, auth_headers("BAWASLU"), incident_date="2024-01-02", reported_date="2024-01-04")
+    case = create_case(client, auth_headers("BAWASLU"), incident_date="2024-09-03", reported_date="2024-09-05")
     for action, agency, on in PATH[stage]:
         case = transition(client, auth_headers(agency), case, action.value, effective_date=on, **_fields(action))
     return case
 
 
 def _last_date(stage: Stage) -> dt.date:
-    return dt.date.fromisoformat(PATH[stage][-1][2]) if PATH[stage] else dt.date(2024, 1, 4)
+    return dt.date.fromisoformat(PATH[stage][-1][2]) if PATH[stage] else dt.date(2024, 9, 5)
 
 
 @pytest.mark.parametrize("edge", TRANSITIONS, ids=lambda t: f"{t.action}:{t.source}->{t.target}")
 def test_every_legal_transition(client: TestClient, auth_headers: AuthHeaders, edge: Transition) -> None:
     case = _walk(client, auth_headers, edge.source)
     on = _last_date(edge.source) + dt.timedelta(days=15)
-    agency = sorted(edge.agencies)[0]
+    agency = sorted(edge.agencies - {Agency.KASN} or {Agency.BKN})[0]  # KASN ended on 2024-08-24: BKN acts
     moved = transition(
         client,
         auth_headers(agency),
@@ -85,17 +87,17 @@ def test_every_legal_transition(client: TestClient, auth_headers: AuthHeaders, e
 
 def test_report_to_sanction_records_recommendation_and_deadlines(client: TestClient, auth_headers: AuthHeaders) -> None:
     case = _walk(client, auth_headers, Stage.REKOMENDASI)
-    assert case["recommended_by"] == "KASN"
+    assert case["recommended_by"] == "BKN"
     assert case["recommendation_number"] == "R-1194/KASN/4/2024"
     assert case["recommended_sanction_code"] == SANCTION
-    assert case["deadline_date"] == "2024-01-20"  # 10 days for the PPK by default
+    assert case["deadline_date"] == "2024-09-21"  # 10 days for the PPK by default
     assert case["overdue"] is True
     done = transition(
         client,
         auth_headers("BKN"),
         case,
         "impose_sanction",
-        effective_date="2024-01-18",
+        effective_date="2024-09-19",
         sanction_code="SEDANG_TUKIN_25_6",
     )
     assert done["stage"] == "SANKSI_DIJATUHKAN"
@@ -114,8 +116,8 @@ def test_after_kasn_dissolution_bkn_recommends_and_kasn_may_not(client: TestClie
         json={"action": "recommend", "effective_date": "2024-08-24", **fields},
         headers=auth_headers("KASN") | {"If-Match": f'"{case["version"]}"'},
     )
-    assert refused.status_code == 403
-    assert refused.json()["type"].endswith("/agency-not-permitted")
+    assert refused.status_code == 401  # KASN's tokens are refused altogether since it ceased to exist
+    assert "2024-08-24" in refused.json()["detail"]
     assert "BKN" in refused.json()["detail"]
     moved = transition(client, auth_headers("BKN"), case, "recommend", effective_date="2024-08-24", **fields)
     assert moved["recommended_by"] == "BKN"
@@ -124,7 +126,7 @@ def test_after_kasn_dissolution_bkn_recommends_and_kasn_may_not(client: TestClie
 @pytest.mark.parametrize(
     ("stage", "action", "agency", "status", "problem"),
     [
-        (Stage.DITERIMA, Action.RECOMMEND, "KASN", 409, "illegal-transition"),
+        (Stage.DITERIMA, Action.RECOMMEND, "BKN", 409, "illegal-transition"),
         (Stage.DITERIMA, Action.LIFT_BLOCK, "BKN", 409, "illegal-transition"),
         (Stage.KAJIAN, Action.VERIFY, "BAWASLU", 409, "illegal-transition"),
         (Stage.DITERIMA, Action.VERIFY, "KEMENDAGRI", 403, "agency-not-permitted"),
@@ -162,7 +164,7 @@ def test_escalation_before_the_deadline_is_refused(client: TestClient, auth_head
     case = _walk(client, auth_headers, Stage.REKOMENDASI)
     response = client.post(
         f"/api/v1/cases/{case['id']}/transitions",
-        json={"action": "reprimand", "effective_date": "2024-01-20"},  # deadline day itself: not yet passed
+        json={"action": "reprimand", "effective_date": "2024-09-21"},  # deadline day itself: not yet passed
         headers=auth_headers("BKN") | {"If-Match": f'"{case["version"]}"'},
     )
     assert response.status_code == 409
@@ -195,8 +197,8 @@ def test_recommendation_needs_a_known_sanction_and_a_letter_number(
     case = _walk(client, auth_headers, Stage.DITERUSKAN)
     response = client.post(
         f"/api/v1/cases/{case['id']}/transitions",
-        json={"action": "recommend", "effective_date": "2024-01-10", **fields},
-        headers=auth_headers("KASN") | {"If-Match": f'"{case["version"]}"'},
+        json={"action": "recommend", "effective_date": "2024-09-11", **fields},
+        headers=auth_headers("BKN") | {"If-Match": f'"{case["version"]}"'},
     )
     assert response.status_code == 422
     assert response.json()["invalid_params"][0]["name"] == field

@@ -188,28 +188,28 @@ class TestAgencyRecordsAndPreconditions:
         case = create_case(client, auth_headers("BAWASLU"))
         submitted = client.post(
             f"/api/v1/cases/{case['id']}/records",
-            json={"nip": case["nip"], "name": "Amir Santoso", "stage": "DITERIMA", "external_id": "KASN-77"},
-            headers=auth_headers("KASN"),
+            json={"nip": case["nip"], "name": "Amir Santoso", "stage": "DITERIMA", "external_id": "KMD-77"},
+            headers=auth_headers("KEMENDAGRI"),
         )
         assert submitted.status_code == 201
         record = submitted.json()
-        assert record["agency"] == "KASN"
+        assert record["agency"] == "KEMENDAGRI"
         url = f"/api/v1/cases/{case['id']}/records/{record['id']}"
         etag = client.get(url, headers=auth_headers("BKN")).headers["etag"]
         assert etag == f'"{record["version"]}"'
 
-        missing = client.patch(url, json={"stage": "KAJIAN"}, headers=auth_headers("KASN"))
+        missing = client.patch(url, json={"stage": "KAJIAN"}, headers=auth_headers("KEMENDAGRI"))
         assert missing.status_code == 428, missing.text
         assert missing.headers["content-type"] == PROBLEM
-        stale = client.patch(url, json={"stage": "KAJIAN"}, headers=auth_headers("KASN") | {"If-Match": '"999"'})
+        stale = client.patch(url, json={"stage": "KAJIAN"}, headers=auth_headers("KEMENDAGRI") | {"If-Match": '"999"'})
         assert stale.status_code == 412
         assert stale.headers["etag"] == etag
-        updated = client.patch(url, json={"stage": "KAJIAN"}, headers=auth_headers("KASN") | {"If-Match": etag})
+        updated = client.patch(url, json={"stage": "KAJIAN"}, headers=auth_headers("KEMENDAGRI") | {"If-Match": etag})
         assert updated.status_code == 200
         assert updated.json()["stage"] == "KAJIAN"
-        assert updated.json()["external_id"] == "KASN-77"
+        assert updated.json()["external_id"] == "KMD-77"
         assert updated.headers["etag"] != etag
-        again = client.patch(url, json={"stage": "DITERUSKAN"}, headers=auth_headers("KASN") | {"If-Match": etag})
+        again = client.patch(url, json={"stage": "DITERUSKAN"}, headers=auth_headers("KEMENDAGRI") | {"If-Match": etag})
         assert again.status_code == 412
 
     def test_second_record_of_the_same_agency_is_409(self, client: TestClient, auth_headers: AuthHeaders) -> None:

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from app.api.auth_throttle import token_throttle
 from app.api.dependencies.auth import TOKEN_URL, auth_runtime, require
 from app.api.dependencies.context import SessionDep, SettingsDep, WriteContextDep
 from app.api.problems import problem_responses
@@ -32,6 +33,7 @@ from app.auth.schemas import (
 )
 from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.actor import Scope
+from app.core.clock import today_in_jakarta
 from app.core.problems import NotFound
 
 CLIENT_CREDENTIALS = "client_credentials"
@@ -46,16 +48,27 @@ clients_router = APIRouter(prefix="/clients", tags=["clients"], dependencies=[re
 
 
 class OAuthFailure(Exception):
-    def __init__(self, error: OAuthErrorCode, description: str, *, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        error: OAuthErrorCode,
+        description: str,
+        *,
+        client_id: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.client_id = client_id
+        self.retry_after = retry_after
 
     def response(self) -> JSONResponse:
         headers = dict(NO_STORE)
         status_code = status.HTTP_400_BAD_REQUEST
-        if self.error == "invalid_client":
+        if self.retry_after is not None:
+            status_code = status.HTTP_429_TOO_MANY_REQUESTS
+            headers["Retry-After"] = str(self.retry_after)
+        elif self.error == "invalid_client":
             status_code = status.HTTP_401_UNAUTHORIZED
             headers["WWW-Authenticate"] = 'Basic realm="sbt"'
         body = OAuthError(error=self.error, error_description=self.description)
@@ -127,6 +140,14 @@ def _issue(session: Session, runtime: AuthRuntime, client_id: str, secret: str, 
     client = service.authenticate_client(session, client_id, secret)
     if client is None:
         raise OAuthFailure("invalid_client", "Unknown client, wrong secret or disabled client.", client_id=client_id)
+    ended = service.ended_agency(session, client, today_in_jakarta())
+    if ended is not None:
+        successor = f" Use a client of {ended.successor}." if ended.successor else ""
+        raise OAuthFailure(
+            "unauthorized_client",
+            f"{ended.describe()}; its clients get no tokens.{successor}",
+            client_id=client_id,
+        )
     scopes = _requested_scopes(raw_scope, client.scopes & GRANTABLE_SCOPES[client.role_enum])
     issued = runtime.issuer.mint(
         client_id=client.client_id, role=client.role_enum, agency=client.agency_enum, scopes=scopes
@@ -149,8 +170,17 @@ def _embedded(request: Request) -> AuthRuntime:
     summary="Get an access token (OAuth2 client-credentials grant)",
     response_model=TokenResponse,
     responses={
-        400: {"model": OAuthError, "description": "RFC 6749 §5.2 error"},
+        400: {
+            "model": OAuthError,
+            "description": "RFC 6749 §5.2 error (`unauthorized_client`: the client's agency has ceased to exist)",
+        },
         401: {"model": OAuthError, "description": "Client authentication failed (`invalid_client`)"},
+        429: {
+            "model": OAuthError,
+            "description": "Too many failed authentications for this client id or source address (`slow_down`); "
+            "wait for `Retry-After` seconds",
+            "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+        },
         **problem_responses(404),
     },
 )
@@ -160,6 +190,8 @@ async def issue_token(request: Request, session: SessionDep, form: Annotated[Tok
     OAuth2 client libraries understand them."""
     del form  # declared for the OpenAPI description; read below with duplicate detection
     runtime = _embedded(request)
+    throttle = token_throttle(request.app)
+    address = request.client.host if request.client else "unknown"
     authorization = request.headers.get("authorization")
     provided_id: str | None = None
     try:
@@ -174,10 +206,21 @@ async def issue_token(request: Request, session: SessionDep, form: Annotated[Tok
             raise OAuthFailure("unsupported_grant_type", "Only the client_credentials grant is supported.")
         client_id, secret = _client_credentials(authorization, form_id, form_secret)
         provided_id = client_id
+        wait = throttle.retry_after(client_id, address)  # before any scrypt work
+        if wait:
+            raise OAuthFailure(
+                "slow_down",
+                f"Too many failed client authentications; retry after {wait} s.",
+                client_id=client_id,
+                retry_after=wait,
+            )
         token = await run_in_threadpool(_issue, session, runtime, client_id, secret, raw_scope)
     except OAuthFailure as failure:
         _log_token(failure.error, failure.client_id or provided_id)
+        if failure.error == "invalid_client":
+            throttle.failed((failure.client_id or provided_id or "")[:64] or None, address)
         return failure.response()
+    throttle.succeeded(client_id)
     return JSONResponse(token.model_dump(), headers=NO_STORE)
 
 
