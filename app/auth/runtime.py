@@ -117,5 +117,6 @@ def build_runtime(
         clock_skew_seconds=settings.auth_clock_skew_seconds,
         client_is_active=client_status.is_active if client_status else None,
         agency_refusal=AgencyLifetimes(factory).refusal,
+        require_low_s=settings.auth_require_low_s,
     )
     return AuthRuntime(verifier=verifier, issuer=issuer, client_status=client_status)

@@ -114,15 +114,21 @@ class TokenVerifier:
         clock_skew_seconds: int,
         client_is_active: Callable[[str], bool] | None = None,
         agency_refusal: Callable[[Agency], str | None] | None = None,
+        require_low_s: bool = True,
         now: Callable[[], float] = time.time,
     ) -> None:
-        """``agency_refusal`` says why an agency may no longer act (it has ceased to exist), or None."""
+        """``agency_refusal`` says why an agency may no longer act (it has ceased to exist), or None.
+
+        ``require_low_s`` refuses the malleable high-S twin of an ES256 signature; an operator may turn it off for
+        an external issuer whose signer does not normalise (Java-based ones such as Keycloak sign either form).
+        """
         self.issuer = issuer
         self.audience = audience
         self._keys = keys
         self._skew = clock_skew_seconds
         self._client_is_active = client_is_active
         self._agency_refusal = agency_refusal
+        self._require_low_s = require_low_s
         self._now = now
 
     def verify(self, token: str) -> Principal:
@@ -164,7 +170,7 @@ class TokenVerifier:
         if isinstance(key, rsa.RSAPublicKey):
             _verify_pss_signature(token, key)
         else:
-            if algorithm == "ES256":
+            if algorithm == "ES256" and self._require_low_s:
                 _require_low_s(token)
             jose_key = key
         try:

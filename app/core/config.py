@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     auth_jwks_min_refetch_seconds: int = Field(default=10, ge=0)
     """Least time between two fetches caused by unknown ``kid`` values (stops kid-spraying from hammering the JWKS)."""
     auth_clock_skew_seconds: int = Field(default=30, ge=0, le=120)
+    auth_require_low_s: bool = True
+    """Refuse the high-S twin of an ES256 signature; false only for an external ES256 issuer that signs either form."""
     auth_token_lifetime_seconds: int = Field(default=600, ge=30, le=3600)
     """Lifetime of tokens minted by the embedded issuer."""
     auth_client_status_cache_seconds: int = Field(default=30, ge=0)

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from jose import jwt
 
 from app.api.dependencies.auth import auth_runtime
+from app.auth.runtime import build_runtime
 from app.auth.verifier import P256_ORDER
 from app.core.actor import Role
 from tests.auth.forge import b64url, bearer, claims_for, high_s, sign, unsigned
@@ -135,6 +136,16 @@ def test_the_high_s_twin_of_a_valid_signature_is_rejected(client: TestClient, ap
     public = issuer.key.jwks()["keys"][0]
     jwt.decode(twin, public, algorithms=["ES256"], options={"verify_aud": False})  # mathematically valid
     assert_invalid_token(*call(client, twin))
+
+
+def test_an_operator_may_accept_high_s_from_an_issuer_that_signs_either_form(
+    client: TestClient, app: FastAPI, admin_id: str
+) -> None:
+    twin = high_s(sign(app, claims_for(app, admin_id)))
+    assert_invalid_token(*call(client, twin))
+    app.state.settings = app.state.settings.model_copy(update={"auth_require_low_s": False})
+    app.state.auth = build_runtime(app.state.settings, app.state.sessionmaker)  # as SBT_AUTH_REQUIRE_LOW_S=false
+    assert call(client, twin)[0] == 200
 
 
 def test_the_embedded_issuer_signs_low_s(app: FastAPI) -> None:
