@@ -10,7 +10,9 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Connection, Engine
 
 from app.api.auth_throttle import install_token_throttle
+from app.api.body_limit import install_body_limit
 from app.api.dependencies.idempotency import install_replay_handler
+from app.api.json_body import install_json_body
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
@@ -51,8 +53,12 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     install_problem_handlers(app)
     install_replay_handler(app)
+    # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads
+    # the body), rate limit and authentication (anonymous → 401 before the body is parsed), JSON body checks.
+    install_json_body(app)
     install_rate_limit(app, settings)
     install_token_throttle(app, settings)
+    install_body_limit(app, settings)
     install_security_headers(app, settings)
     app.include_router(root_router)
     app.include_router(api_router)

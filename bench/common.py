@@ -53,6 +53,8 @@ def free_port() -> int:
 class Server:
     base_url: str
     data_dir: Path
+    pid: int
+    """The server's process (``--workers 1``: uvicorn serves in it; with more workers it is their supervisor)."""
 
     def token(self, client_id: str) -> str:
         clients = json.loads((self.data_dir / "demo-clients.json").read_text())["clients"]
@@ -106,7 +108,7 @@ def live_server(
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the SBT server did not start")
                 time.sleep(0.2)
-            yield Server(base_url=base_url, data_dir=Path(data_dir))
+            yield Server(base_url=base_url, data_dir=Path(data_dir), pid=process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)

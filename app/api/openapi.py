@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.api.json_body import CHECKED_PREFIX as JSON_CHECKED_PREFIX
 from app.api.ratelimit import LIMITED_PREFIX as RATE_LIMITED_PREFIX
 from app.core.problems import PROBLEM_MEDIA_TYPE, InvalidParam, Problem
 
@@ -23,6 +24,12 @@ _RATE_LIMITED = {
     "headers": {
         "Retry-After": {"description": "Seconds until the quota resets", "schema": {"type": "integer"}},
     },
+}
+
+
+_TOO_LARGE = {"description": "The request body is larger than `SBT_MAX_BODY_BYTES` (default 1 MiB)"}
+_UNSUPPORTED = {
+    "description": "The request body is not UTF-8 `application/json` (another media type, charset or a BOM)"
 }
 
 
@@ -52,6 +59,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             responses: dict[str, Any] = operation.get("responses", {})
             if path.startswith(RATE_LIMITED_PREFIX):
                 responses.setdefault("429", dict(_RATE_LIMITED))
+            if "requestBody" in operation:
+                responses.setdefault("413", dict(_TOO_LARGE))
+                if path.startswith(JSON_CHECKED_PREFIX):
+                    responses.setdefault("415", dict(_UNSUPPORTED))
             for status, response in responses.items():
                 if status[:1] in {"4", "5"} and not _has_own_error_model(response):
                     response["content"] = _problem_content()

@@ -3,8 +3,9 @@
 A fixed window per client (``SBT_RATE_LIMIT_REQUESTS`` per ``SBT_RATE_LIMIT_WINDOW_SECONDS``), kept in process
 memory: with several workers or replicas each enforces its own share, so put a gateway quota in front for a hard
 global limit. The client is the verified token's ``client_id``; requests without a valid token count against their
-source address (their 401 comes from the auth dependency as usual). Over the limit: 429 problem+json with
-``Retry-After``; every response carries the IETF draft ``RateLimit-Policy`` and ``RateLimit`` fields.
+source address and are answered 401 here, with the auth dependency's challenge, before FastAPI reads their body
+(an anonymous malformed body is a 401, not a 400). Over the limit: 429 problem+json with ``Retry-After``; every
+response carries the IETF draft ``RateLimit-Policy`` and ``RateLimit`` fields.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.dependencies.auth import PRINCIPAL_STATE, auth_runtime
+from app.api.dependencies.auth import authenticate
 from app.api.problems import problem_response
-from app.auth.verifier import InvalidToken, IssuerUnavailable
 from app.core.config import Settings
-from app.core.problems import TooManyRequests
+from app.core.problems import ProblemError, ServiceUnavailable, TooManyRequests, Unauthorized
 
 LIMITED_PREFIX = "/api/v1"
 POLICY_NAME = "default"
@@ -64,6 +65,11 @@ class FixedWindowLimiter:
             return Decision(allowed=True, remaining=self.limit - count - 1, reset_seconds=reset)
 
 
+def reaches_operation(scope: Scope) -> bool:
+    """True when the request's method and path name an operation (otherwise the router answers 404 or 405)."""
+    return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -72,26 +78,29 @@ class RateLimitMiddleware:
     def _policy(self) -> str:
         return f'"{POLICY_NAME}";q={self.limiter.limit};w={self.limiter.window_seconds}'
 
-    async def _client_key(self, request: Request) -> str:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token:
-            verifier = auth_runtime(request.app).verifier
-            try:
-                principal = await to_thread.run_sync(verifier.verify, token.strip())
-            except (InvalidToken, IssuerUnavailable):
-                pass
-            else:
-                # Hand the verified principal to the auth dependency: one verification per request.
-                setattr(request.state, PRINCIPAL_STATE, principal)
-                return f"client:{principal.client_id}"
-        return f"address:{request.client.host if request.client else 'unknown'}"
+    async def _identify(self, scope: Scope) -> tuple[str, ProblemError | None]:
+        """The client's key, and the error to answer when the request carries no valid token.
+
+        Only a request that reaches an operation is authenticated here; for any other the router answers 404 or 405
+        as before (no body is parsed), counted against the source address."""
+        scope.setdefault("state", {})  # shared with the app's own Request objects: the principal is handed on
+        address = f"address:{scope['client'][0] if scope.get('client') else 'unknown'}"
+        if not reaches_operation(scope):
+            return address, None
+        request = Request(scope)
+        try:
+            # Verified once: ``authenticate`` hands the principal to the auth dependency (request.state).
+            principal = await to_thread.run_sync(authenticate, request, request.headers.get("authorization"), [])
+        except (Unauthorized, ServiceUnavailable) as exc:
+            return address, exc
+        return f"client:{principal.client_id}", None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIX):
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        decision = self.limiter.hit(await self._client_key(request))
+        key, refusal = await self._identify(scope)
+        decision = self.limiter.hit(key)
         rate_headers = {
             "RateLimit-Policy": self._policy(),
             "RateLimit": f'"{POLICY_NAME}";r={decision.remaining};t={decision.reset_seconds}',
@@ -115,6 +124,10 @@ class RateLimitMiddleware:
                     headers[name] = value
             await send(message)
 
+        if refusal is not None:
+            response = problem_response(refusal.to_problem(scope["path"]), refusal.headers)
+            await response(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
 
 

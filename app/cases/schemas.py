@@ -12,7 +12,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model
 from app.cases.nip import validate_nip
 from app.cases.workflow import Action, Stage
 from app.core.actor import Agency
-from app.core.schemas import Code, InputSchema, ReadSchema, Text200
+from app.core.schemas import Code, InputSchema, ReadSchema, SingleLine, Text200
 
 
 class ElectionType(enum.StrEnum):
@@ -57,7 +57,7 @@ RecordedNip = Annotated[
     ),
     StringConstraints(pattern=r"^[0-9]{18}$"),
 ]
-Reference = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=100), SingleLine]
 ElectionYear = Annotated[int, Field(strict=True, ge=2004, le=2100)]
 Notes = Annotated[str, StringConstraints(max_length=4000)]
 
@@ -70,7 +70,7 @@ class CaseCreate(InputSchema):
     province_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")] = Field(
         description="Province code from /api/v1/reference/provinces.", examples=["73"]
     )
-    regency: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
+    regency: Annotated[str, StringConstraints(min_length=1, max_length=100), SingleLine] | None = Field(
         default=None, description="Kabupaten/kota."
     )
     election_type: ElectionType

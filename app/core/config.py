@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     """Most change-feed entries returned per call."""
     hsts_max_age_seconds: int = Field(default=0, ge=0)
     """Behind TLS: send ``Strict-Transport-Security`` with this max-age (0, the default: not sent)."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    """Largest request body accepted (1 MiB); a larger one is refused with 413 before anything reads it."""
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -123,6 +123,10 @@ class PreconditionFailed(ProblemError):
     status, slug, title = 412, "precondition-failed", "The resource has changed (ETag mismatch)"
 
 
+class ContentTooLarge(ProblemError):
+    status, slug, title = 413, "content-too-large", "Request body too large"
+
+
 class UnsupportedMediaType(ProblemError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
@@ -161,6 +165,7 @@ ERROR_BY_STATUS: dict[int, type[ProblemError]] = {
         MethodNotAllowed,
         Conflict,
         PreconditionFailed,
+        ContentTooLarge,
         UnsupportedMediaType,
         ValidationProblem,
         PreconditionRequired,

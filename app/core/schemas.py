@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
+
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+_UNSAFE_IN_TEXT = re.compile(f"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
+"""C0 and C1 controls except TAB, LF and CR, DEL, and the bidirectional embeddings, overrides and isolates
+(U+202A–U+202E, U+2066–U+2069: "Trojan Source"). Zero-width characters stay: reconciliation normalises them."""
+_LINE_BREAKS = re.compile("[\t\n\r]")
+
+
+def _describe(character: str) -> str:
+    return f"U+{ord(character):04X}"
 
 
 class InputSchema(BaseModel):
@@ -16,12 +27,27 @@ class InputSchema(BaseModel):
         # PostgreSQL text cannot hold NUL; refuse it at the edge on every database alike.
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("must not contain NUL characters")
+        # No text input may hide control characters or reorder what a reader sees.
+        if isinstance(value, str) and (unsafe := _UNSAFE_IN_TEXT.search(value)):
+            raise ValueError(
+                f"must not contain control characters or bidirectional controls ({_describe(unsafe.group())})"
+            )
         return value
+
+
+def _single_line(value: str) -> str:
+    if found := _LINE_BREAKS.search(value):
+        raise ValueError(f"must be a single line (contains {_describe(found.group())})")
+    return value
+
+
+SingleLine = AfterValidator(_single_line)
+"""Names, references, codes: no TAB, LF or CR inside (free text such as notes may have them)."""
 
 
 class ReadSchema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200), SingleLine]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[A-Z0-9_-]+$")]

@@ -100,8 +100,9 @@ def _bearer_token(request: Request, authorization: str | None) -> str:
     return token
 
 
-def _authenticate(request: Request, authorization: str | None, required: list[str]) -> Principal:
-    """Verify the token once per request; later dependants reuse the result."""
+def authenticate(request: Request, authorization: str | None, required: list[str]) -> Principal:
+    """Verify the token once per request; later dependants reuse the result. Raises ``Unauthorized`` (with its
+    ``WWW-Authenticate`` challenge) or ``ServiceUnavailable``; the rate limiter calls it before the body is read."""
     cached: Principal | None = getattr(request.state, PRINCIPAL_STATE, None)
     if cached is not None:
         return cached
@@ -127,7 +128,7 @@ def current_principal(
     authorization: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     required = sorted(security_scopes.scopes)
-    principal = _authenticate(request, authorization, required)
+    principal = authenticate(request, authorization, required)
     missing = [scope for scope in required if scope not in principal.scopes]
     if missing:
         _log(request, "insufficient_scope", principal, required)
