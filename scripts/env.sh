@@ -16,7 +16,7 @@ ensure_venv() {
     local lock="$SBT_ROOT/requirements-dev.lock" stamp="$VENV/.sbt-lock.sha256" digest
     digest="$(sha256sum "$lock" | cut -d' ' -f1)"
     if [ "${SBT_REINSTALL:-0}" = 1 ] || [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ] \
-        || ! "$VENV/bin/python" -c "import app, pytest, fastapi" >/dev/null 2>&1; then
+        || ! "$VENV/bin/python" -c "import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ('app', 'pytest', 'fastapi')))" >/dev/null 2>&1; then
         echo "==> installing SBT and its development dependencies (requirements-dev.lock)"
         rm -f "$stamp"
         "$VENV/bin/python" -m pip install --quiet --require-hashes -r "$lock"

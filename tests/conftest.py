@@ -61,10 +61,18 @@ def rolls_back(request: pytest.FixtureRequest) -> bool:
     return TEST_DATABASE == "postgresql" and request.node.get_closest_marker(REAL_COMMITS) is None
 
 
+DATABASE_FIXTURES = frozenset({"database_url", "empty_database_url", "template_database"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Slow tests first, so that the xdist workers do not wait on one of them at the end of the run.
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if TEST_DATABASE == "postgresql":
+        # A test that uses no database (pure Merkle, rule, NIP, layer checks…) ran in the SQLite pass already.
+        independent = [item for item in items if not DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))]
+        if independent:
+            config.hook.pytest_deselected(items=independent)
+            items[:] = [item for item in items if item not in independent]
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (run with SBT_TEST_DATABASE=postgresql)")
     for item in items:

@@ -20,6 +20,8 @@ from app.flows import cases as flows
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload, create_case, transition
 
+pytestmark = pytest.mark.slow  # a hardening suite: run by ./test and CI; ./test --fast leaves it out
+
 END = "2024-08-24"
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from app.cases.schemas import CaseCreate
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
 
@@ -24,8 +26,23 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
 BIDI_AND_CONTROLS = ["\u202e", "\u202a", "\u2066", "\u2069", "\x1b", "\x07", "\x7f", "\x85", "\x9f"]
 
 
+TEXT_FIELDS = ["name", "instansi", "summary", "reference_number", "external_id", "regency"]
+
+
 @pytest.mark.parametrize("character", BIDI_AND_CONTROLS, ids=[f"U+{ord(c):04X}" for c in BIDI_AND_CONTROLS])
-@pytest.mark.parametrize("field", ["name", "instansi", "summary", "reference_number", "external_id", "regency"])
+def test_every_text_field_refuses_each_control_and_bidi_character(character: str) -> None:
+    """The whole matrix, on the input schema itself (the check lives once, in InputSchema)."""
+    for field in TEXT_FIELDS:
+        with pytest.raises(ValidationError) as refused:
+            CaseCreate.model_validate(case_payload(**{field: f"Amir{character}Santoso"}))
+        (error,) = refused.value.errors()
+        assert error["loc"] == (field,), field
+        assert f"U+{ord(character):04X}" in error["msg"], field
+
+
+@pytest.mark.parametrize(
+    ("field", "character"), list(zip(TEXT_FIELDS, BIDI_AND_CONTROLS, strict=False)), ids=TEXT_FIELDS
+)
 def test_case_text_refuses_controls_and_bidi_overrides(
     client: TestClient, auth_headers: AuthHeaders, field: str, character: str
 ) -> None:

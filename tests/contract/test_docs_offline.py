@@ -7,6 +7,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+pytestmark = pytest.mark.slow  # a hardening suite: run by ./test and CI; ./test --fast leaves it out
+
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
 def test_documentation_pages_load_nothing_from_other_hosts(client: TestClient, page: str) -> None:

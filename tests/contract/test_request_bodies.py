@@ -20,6 +20,8 @@ from app.main import create_app
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
 
+pytestmark = pytest.mark.slow  # a hardening suite: run by ./test and CI; ./test --fast leaves it out
+
 PROBLEM = "application/problem+json"
 CASES = "/api/v1/cases"
 LIMIT = 1_048_576

@@ -21,6 +21,8 @@ from app.reconciliation.models import Run, RunMode, RunStatus
 from app.reconciliation.runner import FullRunActive, create_run
 from tests.auth_helpers import AuthHeaders
 
+pytestmark = pytest.mark.slow  # a hardening suite: run by ./test and CI; ./test --fast leaves it out
+
 RUNS = "/api/v1/reconciliation/runs"
 
 
