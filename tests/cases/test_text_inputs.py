@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
@@ -11,16 +9,9 @@ from pydantic import ValidationError
 from app.cases.schemas import CaseCreate
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
+from tests.problems import assert_problem
 
-PROBLEM = "application/problem+json"
 CASES = "/api/v1/cases"
-
-
-def _problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    return body
 
 
 BIDI_AND_CONTROLS = ["\u202e", "\u202a", "\u2066", "\u2069", "\x1b", "\x07", "\x7f", "\x85", "\x9f"]
@@ -47,14 +38,14 @@ def test_case_text_refuses_controls_and_bidi_overrides(
     client: TestClient, auth_headers: AuthHeaders, field: str, character: str
 ) -> None:
     payload = case_payload(**{field: f"Amir{character}Santoso"})
-    body = _problem(client.post(CASES, json=payload, headers=auth_headers("BAWASLU")), 422)
+    body = assert_problem(client.post(CASES, json=payload, headers=auth_headers("BAWASLU")), 422)
     assert [param["name"] for param in body["invalid_params"]] == [f"body.{field}"]
     assert f"U+{ord(character):04X}" in body["invalid_params"][0]["reason"]
 
 
 @pytest.mark.parametrize("field", ["name", "instansi", "reference_number"])
 def test_names_and_references_are_one_line(client: TestClient, auth_headers: AuthHeaders, field: str) -> None:
-    body = _problem(
+    body = assert_problem(
         client.post(CASES, json=case_payload(**{field: "Amir\nSantoso"}), headers=auth_headers("BAWASLU")), 422
     )
     assert [param["name"] for param in body["invalid_params"]] == [f"body.{field}"]
@@ -76,8 +67,8 @@ def test_transition_notes_and_record_names_are_checked(client: TestClient, auth_
         json={"action": "forward", "note": "diteruskan \u202eevil"},
         headers=auth_headers("BAWASLU"),
     )
-    assert [p["name"] for p in _problem(transition, 422)["invalid_params"]] == ["body.note"]
+    assert [p["name"] for p in assert_problem(transition, 422)["invalid_params"]] == ["body.note"]
     record = client.post(
         f"{CASES}/{case['id']}/records", json={"name": "Amir\u2067Santoso"}, headers=auth_headers("BKN")
     )
-    assert [p["name"] for p in _problem(record, 422)["invalid_params"]] == ["body.name"]
+    assert [p["name"] for p in assert_problem(record, 422)["invalid_params"]] == ["body.name"]

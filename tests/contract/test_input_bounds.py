@@ -18,17 +18,9 @@ from app.core.config import Settings
 from app.ledger.models import LedgerEntry
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload, create_case
+from tests.problems import PROBLEM, assert_problem
 
 pytestmark = pytest.mark.slow  # a hardening suite: run by ./test and CI; ./test --fast leaves it out
-
-PROBLEM = "application/problem+json"
-
-
-def _assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def test_a_datetime_without_time_zone_is_a_422_naming_the_parameter(
@@ -37,7 +29,7 @@ def test_a_datetime_without_time_zone_is_a_422_naming_the_parameter(
     response = client.get(
         "/api/v1/audit/read-log", params={"recorded_from": "2024-01-01T00:00:00"}, headers=auth_headers("auditor")
     )
-    body = _assert_problem(response, 422)
+    body = assert_problem(response, 422)
     assert [param["name"] for param in body["invalid_params"]] == ["query.recorded_from"]
     aware = client.get(
         "/api/v1/audit/read-log", params={"recorded_from": "2024-01-01T00:00:00+07:00"}, headers=auth_headers("auditor")
@@ -117,7 +109,7 @@ def test_a_signed_cursor_whose_payload_is_not_a_cursor_is_a_400(
     client: TestClient, auth_headers: AuthHeaders, settings: Settings, payload: bytes
 ) -> None:
     cursor = _signed(settings, payload)
-    _assert_problem(client.get("/api/v1/cases", params={"cursor": cursor}, headers=auth_headers("auditor")), 400)
+    assert_problem(client.get("/api/v1/cases", params={"cursor": cursor}, headers=auth_headers("auditor")), 400)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +139,7 @@ def test_request_ids_are_bounded_the_same_way_on_both_databases(
 @pytest.mark.parametrize("value", ["0", "1700000000", "2024-1-5", "05-01-2024", "2024-01-05T00:00:00"])
 def test_a_query_date_is_an_iso_calendar_day_only(client: TestClient, auth_headers: AuthHeaders, value: str) -> None:
     response = client.get("/api/v1/cases", params={"reported_to": value}, headers=auth_headers("auditor"))
-    body = _assert_problem(response, 422)
+    body = assert_problem(response, 422)
     assert [param["name"] for param in body["invalid_params"]] == ["query.reported_to"]
 
 

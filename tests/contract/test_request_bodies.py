@@ -19,21 +19,13 @@ from app.core.problems import UnsupportedMediaType
 from app.main import create_app
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.slow  # a hardening suite: run by ./test and CI; ./test --fast leaves it out
 
-PROBLEM = "application/problem+json"
 CASES = "/api/v1/cases"
 LIMIT = 1_048_576
 TOO_LARGE = "https://sbt.example.go.id/problems/content-too-large"  # a stable slug: clients match on it
-
-
-def _problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 # --- 1. body limit -------------------------------------------------------------------------------------------------
@@ -45,7 +37,7 @@ def test_the_limit_defaults_to_one_mebibyte() -> None:
 
 def test_an_anonymous_malformed_body_over_the_limit_is_413_not_400_or_401(client: TestClient) -> None:
     response = client.post(CASES, content=b"{" * (LIMIT + 1), headers={"Content-Type": "application/json"})
-    body = _problem(response, 413)
+    body = assert_problem(response, 413)
     assert body["type"] == TOO_LARGE
     assert str(LIMIT) in body["detail"]
 
@@ -58,7 +50,7 @@ def test_a_body_at_the_limit_is_read(client: TestClient) -> None:
 
 def test_the_token_endpoint_is_limited_too(client: TestClient) -> None:
     response = client.post("/oauth/token", content=b"grant_type=" + b"x" * LIMIT)
-    _problem(response, 413)
+    assert_problem(response, 413)
 
 
 def test_the_limit_comes_from_the_settings(settings: Settings, auth_headers: AuthHeaders) -> None:
@@ -66,7 +58,7 @@ def test_the_limit_comes_from_the_settings(settings: Settings, auth_headers: Aut
     try:
         with TestClient(small) as small_client:
             response = small_client.post(CASES, json=case_payload())
-            _problem(response, 413)
+            assert_problem(response, 413)
     finally:
         small.state.engine.dispose()
 
@@ -144,7 +136,7 @@ def test_the_contract_documents_413_on_operations_with_a_body(client: TestClient
 
 def test_an_anonymous_malformed_body_is_401_with_the_challenge(client: TestClient) -> None:
     response = client.post(CASES, content=b"{not json", headers={"Content-Type": "application/json"})
-    body = _problem(response, 401)
+    body = assert_problem(response, 401)
     assert response.headers["www-authenticate"] == 'Bearer realm="sbt"'
     assert body["type"].endswith("/unauthorized")
     assert "ratelimit" in response.headers
@@ -159,7 +151,7 @@ def test_the_refusal_is_logged_once(client: TestClient, caplog: pytest.LogCaptur
 
 
 def test_unknown_routes_stay_404_for_anonymous_callers(client: TestClient) -> None:
-    _problem(client.post("/api/v1/nothing-here", content=b"{"), 404)
+    assert_problem(client.post("/api/v1/nothing-here", content=b"{"), 404)
 
 
 def test_an_invalid_token_with_a_malformed_body_is_401_invalid_token(client: TestClient) -> None:
@@ -168,7 +160,7 @@ def test_an_invalid_token_with_a_malformed_body_is_401_invalid_token(client: Tes
         content=b"{not json",
         headers={"Content-Type": "application/json", "Authorization": "Bearer not-a-token"},
     )
-    _problem(response, 401)
+    assert_problem(response, 401)
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
@@ -176,13 +168,13 @@ def test_a_malformed_authorization_header_is_401_invalid_request(client: TestCli
     response = client.post(
         CASES, content=b"[", headers={"Content-Type": "application/json", "Authorization": "Basic x"}
     )
-    _problem(response, 401)
+    assert_problem(response, 401)
     assert 'error="invalid_request"' in response.headers["www-authenticate"]
 
 
 def test_an_authenticated_malformed_body_is_still_400(client: TestClient, auth_headers: AuthHeaders) -> None:
     headers = auth_headers("BAWASLU") | {"Content-Type": "application/json"}
-    _problem(client.post(CASES, content=b"{not json", headers=headers), 400)
+    assert_problem(client.post(CASES, content=b"{not json", headers=headers), 400)
 
 
 # --- 3. media type, encoding, depth --------------------------------------------------------------------------------
@@ -209,13 +201,13 @@ def test_only_utf8_application_json_is_accepted(
     response = client.post(
         CASES, content=encode(text), headers=auth_headers("BAWASLU") | {"Content-Type": content_type}
     )
-    body = _problem(response, 415)
+    body = assert_problem(response, 415)
     assert body["type"] == UnsupportedMediaType.type_uri()
 
 
 def test_a_body_without_content_type_is_415(client: TestClient, auth_headers: AuthHeaders) -> None:
     response = client.post(CASES, content=json.dumps(case_payload()).encode(), headers=auth_headers("BAWASLU"))
-    _problem(response, 415)
+    assert_problem(response, 415)
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"])
@@ -228,11 +220,11 @@ def test_utf8_json_is_accepted(client: TestClient, auth_headers: AuthHeaders, co
 def test_deep_nesting_is_a_400(client: TestClient, auth_headers: AuthHeaders) -> None:
     headers = auth_headers("BAWASLU") | {"Content-Type": "application/json"}
     deep = case_payload(summary=None) | {"summary": json.loads("[" * 33 + "]" * 33)}
-    body = _problem(client.post(CASES, content=json.dumps(deep).encode(), headers=headers), 400)
+    body = assert_problem(client.post(CASES, content=json.dumps(deep).encode(), headers=headers), 400)
     assert "32" in body["detail"]
     # 32 levels are parsed (and then refused by the schema: summary is a string), brackets in strings do not count.
     shallow = case_payload() | {"summary": json.loads("[" * 31 + "]" * 31)}
-    _problem(client.post(CASES, content=json.dumps(shallow).encode(), headers=headers), 422)
+    assert_problem(client.post(CASES, content=json.dumps(shallow).encode(), headers=headers), 422)
     brackets = case_payload(summary="[" * 100 + '"\\"{')
     assert client.post(CASES, content=json.dumps(brackets).encode(), headers=headers).status_code == 201
 
