@@ -7,7 +7,10 @@ import re
 from typing import Annotated, Any
 
 from fastapi import Header, Query
-from pydantic import BeforeValidator
+from pydantic import AwareDatetime, BeforeValidator
+
+from app.core.db import utcnow
+from app.core.problems import InvalidParam, ValidationProblem
 
 PageSizeParam = Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")]
 CursorParam = Annotated[str | None, Query(max_length=512)]
@@ -32,5 +35,27 @@ def _iso_date_only(value: Any) -> Any:
     return value
 
 
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_only)]
+"""A date as ``YYYY-MM-DD`` only; add your own ``Query(...)`` for a required date."""
 DateParam = Annotated[dt.date | None, BeforeValidator(_iso_date_only), Query()]
 """An optional query date, ``YYYY-MM-DD`` only."""
+
+
+def checked_moment(as_of: dt.datetime | None) -> dt.datetime:
+    """The moment an as-of answer is for: now by default, never in the future (later writes would change it)."""
+    now = utcnow()
+    if as_of is None:
+        return now
+    if as_of > now:
+        reason = "as_of cannot be in the future"
+        raise ValidationProblem(reason, invalid_params=[InvalidParam(name="query.as_of", reason=reason)])
+    return as_of
+
+
+AsOfParam = Annotated[
+    AwareDatetime | None,
+    Query(
+        description="Answer as the ledger stood at this moment (with its UTC offset, e.g. "
+        "`2024-10-20T00:00:00+07:00`); default now. Not in the future.",
+    ),
+]

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.api.routers.audit import router as audit_router
+from app.api.routers.audit_bridge import router as audit_bridge_router
 from app.api.routers.auth import clients_router, oauth_router
 from app.api.routers.cases import router as cases_router
 from app.api.routers.changes import router as changes_router
@@ -20,6 +21,7 @@ api_router.include_router(ledger_router)
 api_router.include_router(reconciliation_router)
 api_router.include_router(clients_router)
 api_router.include_router(audit_router)
+api_router.include_router(audit_bridge_router)
 api_router.include_router(changes_router)
 
 root_router = APIRouter()

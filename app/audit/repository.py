@@ -73,6 +73,10 @@ def statistics(session: Session, filters: CaseFilters, today: dt.date) -> Statis
     )
 
 
+def case_ids(session: Session, filters: CaseFilters) -> Sequence[uuid.UUID]:
+    return session.scalars(filtered_cases(filters).with_only_columns(Case.id)).all()
+
+
 def cases_page(
     session: Session, query: Select[Case], after: tuple[dt.datetime, uuid.UUID] | None, limit: int
 ) -> Sequence[Case]:

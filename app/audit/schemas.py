@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
 from app.core.actor import Agency
 from app.core.schemas import ReadSchema
+from app.ledger.asof import LedgerPositionRead
 
 
 class RecordVersionRead(BaseModel):
@@ -54,7 +55,9 @@ class StatisticsRead(BaseModel):
         }
     )
 
-    as_of: dt.date = Field(description="Today in Asia/Jakarta (deadlines are counted there).")
+    as_of: dt.date = Field(
+        description="The day (Asia/Jakarta) of the `as_of` moment asked for, else today; deadlines are counted there."
+    )
     total_cases: int
     by_agency: list[CountRead] = Field(description="Cases each agency holds a record of.")
     by_stage: list[CountRead]
@@ -64,6 +67,11 @@ class StatisticsRead(BaseModel):
     by_month: list[CountRead] = Field(description="Month the case was reported, `YYYY-MM`.")
     overdue_ppk_follow_ups: int = Field(
         description="Cases in REKOMENDASI whose PPK follow-up deadline has passed (listed by /audit/overdue)."
+    )
+    consistent_with: LedgerPositionRead | None = Field(
+        default=None,
+        description="With `as_of`: the ledger prefix the answer was replayed from and the signed checkpoint "
+        "covering it. Without `as_of` the answer reads the current rows and this is null.",
     )
 
 

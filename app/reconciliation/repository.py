@@ -351,6 +351,18 @@ def summary_counts(session: Session, filters: FindingFilters) -> dict[str, dict[
     return counts
 
 
+def finding_agencies(session: Session, filters: FindingFilters) -> dict[str, list[str]]:
+    """The filtered findings' ids (as strings), each with the agencies it involves."""
+    base = filtered_findings(filters).with_only_columns(Finding.id).subquery()
+    found: dict[str, list[str]] = {str(finding_id): [] for (finding_id,) in session.execute(select(base.c.id))}
+    rows = session.execute(
+        select(FindingAgency.finding_id, FindingAgency.agency).join(base, base.c.id == FindingAgency.finding_id)
+    )
+    for finding_id, agency in rows:
+        found[str(finding_id)].append(agency)
+    return found
+
+
 def get_finding(
     session: Session, finding_id: uuid.UUID, *, for_update: bool = False, visible_to: str | None = None
 ) -> Finding | None:

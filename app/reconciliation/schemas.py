@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field, model_validator
 
 from app.core.schemas import InputSchema, ReadSchema
+from app.ledger.asof import LedgerPositionRead
 from app.reconciliation.models import Finding, RunMode
 from app.reconciliation.rules import Severity
 
@@ -154,3 +155,9 @@ class SummaryRead(ReadSchema):
     by_severity: dict[str, int]
     by_state: dict[str, int]
     by_agency: dict[str, int]
+    consistent_with: LedgerPositionRead | None = Field(
+        default=None,
+        description="With `as_of`: the ledger prefix the counts were replayed from (state and rule exactly; "
+        "severity as recorded with each finding's last state change) and the signed checkpoint covering it. "
+        "Without `as_of` the counts read the current rows and this is null.",
+    )

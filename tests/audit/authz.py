@@ -23,9 +23,15 @@ def _case_history(context: MatrixContext, who: str) -> Call:
     return Call(f"/api/v1/audit/cases/{case['id']}/history")
 
 
+def _count_bridge(context: MatrixContext, who: str) -> Call:
+    del context, who
+    return Call("/api/v1/audit/count-bridge?from=2024-01-01&to=2024-12-31&unit=reports")
+
+
 ROWS = [
     Row("GET", "/api/v1/audit/cases/{case_id}/history", AUDITOR_ONLY, _case_history),
     Row("GET", "/api/v1/audit/statistics", AUDITOR_ONLY),
+    Row("GET", "/api/v1/audit/count-bridge", AUDITOR_ONLY, _count_bridge),
     Row("GET", "/api/v1/audit/overdue", AUDITOR_ONLY),
     Row("GET", "/api/v1/audit/exports/cases.csv", AUDITOR_ONLY),
     Row("GET", "/api/v1/audit/exports/cases.ndjson", AUDITOR_ONLY),

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case
+from app.cases.replay import CaseReplay
 from app.cases.schemas import AgencyRecordRead
 from app.cases.service import to_read
 from app.core.actor import Scope
@@ -24,25 +25,15 @@ DERIVED = {"overdue", "allowed_actions", "updated_at"}
 
 
 class Mirror:
-    """What an agency system keeps: every case and agency record, rebuilt from the feed alone."""
+    """What an agency system keeps: every case and agency record, rebuilt from the feed alone (with the same
+    replay the as-of statistics and the count bridge use)."""
 
     def __init__(self) -> None:
-        self.cases: dict[str, dict[str, Any]] = {}
-        self.records: dict[str, dict[str, Any]] = {}
+        self.state = CaseReplay()
         self.cursor: str | None = None
 
     def apply(self, entry: dict[str, Any]) -> None:
-        payload = entry["payload"]
-        kind = entry["entry_type"]
-        if kind == "case.created":
-            self.cases[payload["case"]["id"]] = payload["case"]
-            self.records[payload["agency_record"]["id"]] = payload["agency_record"]
-        elif kind == "case.transitioned":
-            self.cases[payload["case"]["id"]] = payload["case"]
-        elif kind == "agency_record.submitted":
-            self.records[payload["id"]] = payload
-        elif kind == "agency_record.updated":
-            self.records[payload["record_id"]] = payload["changes"]
+        self.state.apply(entry["entry_type"], entry["payload"])
 
     def follow(self, client: TestClient, headers: dict[str, str], limit: int) -> None:
         while True:
@@ -71,8 +62,10 @@ def _database_view(session: Session) -> tuple[dict[str, dict[str, Any]], dict[st
 
 def _mirror_view(mirror: Mirror) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     record_fields = set(AgencyRecordRead.model_fields) - {"created_at", "updated_at"}
-    cases = {key: {k: v for k, v in case.items() if k not in DERIVED} for key, case in mirror.cases.items()}
-    records = {key: {k: v for k, v in record.items() if k in record_fields} for key, record in mirror.records.items()}
+    cases = {key: {k: v for k, v in case.items() if k not in DERIVED} for key, case in mirror.state.cases.items()}
+    records = {
+        key: {k: v for k, v in record.items() if k in record_fields} for key, record in mirror.state.records.items()
+    }
     return cases, records
 
 
@@ -132,7 +125,7 @@ def test_mirror_stays_exact_while_others_write(
     thread.join()
     assert errors == []
     mirror.follow(client, follower, limit=3)
-    assert len(mirror.cases) == 5
+    assert len(mirror.state.cases) == 5
     assert _mirror_view(mirror) == _database_view(session)
 
 

@@ -25,9 +25,10 @@ from app.api.dependencies.context import SessionDep, SettingsDep
 from app.api.dependencies.filters import PRINTABLE, CaseFiltersDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
-from app.api.parameters import CursorParam, PageSizeParam
+from app.api.parameters import AsOfParam, CursorParam, PageSizeParam, checked_moment
 from app.api.problems import problem_responses
 from app.audit import repository
+from app.audit.asof import statistics_at
 from app.audit.repository import ReadAuditFilters
 from app.audit.schemas import (
     CaseHistoryRead,
@@ -47,6 +48,7 @@ from app.core.db import transaction
 from app.core.pagination import KeysetPager, Page, time_id_key
 from app.ledger import repository as ledger_repository
 from app.ledger.schemas import LedgerEntryRead
+from app.reconciliation.facts import jakarta_day
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=problem_responses(400, 401, 403, 422))
 
@@ -105,9 +107,15 @@ def get_case_history(case_id: uuid.UUID, session: SessionDep, audit: ReadAuditDe
 
 
 @router.get("/statistics", summary="National monitoring statistics over any filter of the case list")
-def get_statistics(session: SessionDep, filters: CaseFiltersDep, _: Auditor) -> StatisticsRead:
-    today = today_in_jakarta()
-    stats = repository.statistics(session, filters, today)
+def get_statistics(session: SessionDep, filters: CaseFiltersDep, _: Auditor, as_of: AsOfParam = None) -> StatisticsRead:
+    position = None
+    if as_of is None:
+        today = today_in_jakarta()
+        stats = repository.statistics(session, filters, today)
+    else:
+        moment = checked_moment(as_of)
+        today = jakarta_day(moment)
+        stats, position = statistics_at(session, filters, moment)
 
     def counts(pairs: list[tuple[str, int]]) -> list[CountRead]:
         return [CountRead(key=key, count=count) for key, count in pairs]
@@ -122,6 +130,7 @@ def get_statistics(session: SessionDep, filters: CaseFiltersDep, _: Auditor) -> 
         by_election=counts(stats.by_election),
         by_month=counts(stats.by_month),
         overdue_ppk_follow_ups=stats.overdue_ppk_follow_ups,
+        consistent_with=position,
     )
 
 

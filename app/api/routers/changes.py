@@ -17,6 +17,7 @@ from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SettingsDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.problems import problem_responses
+from app.cases.replay import CASE_ENTRY_PREFIXES
 from app.changes import repository
 from app.core.actor import Principal, Scope
 from app.ledger.schemas import LedgerEntryRead
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/changes", tags=["changes"], responses=problem_respon
 Follower = Annotated[Principal, require(Scope.CASES_READ)]
 
 TYPE_PREFIXES_BY_SCOPE: dict[Scope, tuple[str, ...]] = {
-    Scope.CASES_READ: ("case.", "agency_record."),
+    Scope.CASES_READ: CASE_ENTRY_PREFIXES,
     Scope.RECONCILIATION_READ: ("finding.",),
     Scope.ADMIN_CLIENTS: ("client.",),
 }

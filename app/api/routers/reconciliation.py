@@ -17,7 +17,7 @@ from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SessionFactoryDep, SettingsDep, WriteContextDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
-from app.api.parameters import CursorParam, IfMatchHeader, PageSizeParam
+from app.api.parameters import AsOfParam, CursorParam, IfMatchHeader, PageSizeParam, checked_moment
 from app.api.problems import problem_responses
 from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
@@ -27,6 +27,7 @@ from app.core.pagination import KeysetPager, Page, time_id_key
 from app.core.problems import NotFound
 from app.flows import reconciliation as flows
 from app.reconciliation import repository, runner, service, visibility
+from app.reconciliation.asof import summary_at
 from app.reconciliation.models import FindingState
 from app.reconciliation.repository import FindingFilters
 from app.reconciliation.rules import Severity
@@ -244,10 +245,18 @@ def transition_reconciliation_finding(
 
 
 @router.get("/summary", summary="Counts of findings by rule, severity, state and agency (same filters)")
-def get_reconciliation_summary(session: SessionDep, filters: Filters) -> SummaryRead:
-    counts = repository.summary_counts(session, filters)
+def get_reconciliation_summary(session: SessionDep, filters: Filters, as_of: AsOfParam = None) -> SummaryRead:
+    position = None
+    if as_of is None:
+        counts = repository.summary_counts(session, filters)
+    else:
+        counts, position = summary_at(session, filters, checked_moment(as_of))
     return SummaryRead(
-        by_rule=counts["rule"], by_severity=counts["severity"], by_state=counts["state"], by_agency=counts["agency"]
+        by_rule=counts["rule"],
+        by_severity=counts["severity"],
+        by_state=counts["state"],
+        by_agency=counts["agency"],
+        consistent_with=position,
     )
 
 

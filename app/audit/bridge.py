@@ -1,0 +1,331 @@
+"""The count bridge: from the reconciled national number to the number each agency would publish from its own
+records, with every unit of the difference named and traced to a case.
+
+Both sides are read from the same replay of the ledger (``app.cases.replay``) at one moment, so the answer is
+consistent with one ledger position.
+
+**National number** (the shared record): the cases SBT holds, de-duplicated the way reconciliation flags
+``DUPLICATE_CASE`` (same canonical NIP and incident date: the earliest case stands for the others), counted in the
+chosen unit:
+
+============== ================================== ============================================================
+unit           counted when                       one unit is
+============== ================================== ============================================================
+reports        reported in the period             one report: the creating agency's register number (cases
+                                                  sharing it are one report with several ASN), else the case
+cases          reported in the period, not        one case (one ASN in one incident)
+               rejected at verification
+asn            as ``cases``                       one civil servant (canonical NIP)
+recommendations recommendation dated in the period one recommended case
+sanctions      sanction imposed, dated in period  one sanctioned case
+============== ================================== ============================================================
+
+**Agency number**: an agency's register holds one row per case it knows (its ``agency_record``), and it counts the
+rows whose *own* dates and stage meet the same criteria (for recommendations: its record is at or past
+REKOMENDASI or says RECOMMENDED/IMPOSED; for sanctions: IMPOSED or a sanctioned stage).
+
+**Causes.** Each counted agency row is matched to the national unit of its case. Then every national unit and
+every agency row contributes ``agency − national`` for its part, classified into exactly one cause:
+
+* a national unit matched by no row counts −1, as the first of: the agency holds a record of it but dates it
+  outside the period (``other_period``) or at a stage that does not count (``other_stage``); it never received it
+  and has ceased to exist (``retired_archive``); the stage requires its record and the grace period of
+  ``CASE_MISSING_AT_AGENCY`` is over (``missing_required``, also a reconciliation finding); else
+  ``not_yet_received`` (normal for the stage);
+* a national unit matched by several rows counts +1 for each row after the first: ``duplicate_at_agency`` when the
+  row's case is a duplicate of a case already counted for that unit, else ``other_unit`` (one report or one
+  person, several cases);
+* a counted row whose case the national number does not count counts +1: ``duplicate_at_agency`` when its case
+  is a duplicate of another, else ``other_period`` (SBT dates it outside the period) or ``other_stage``.
+
+Each contribution names one case, so the causes add up to the delta by construction (checked once more before
+answering) and ``|count| == len(case_ids)`` for every cause.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.cases.models import Case
+from app.cases.replay import CaseReplay
+from app.cases.schemas import CaseRead
+from app.cases.workflow import Stage
+from app.core.actor import Agency
+from app.ledger.asof import LedgerPositionRead
+from app.reconciliation.facts import case_facts
+from app.reconciliation.normalize import MAIN_PATH_LAST_RANK, canonical_nip, stage_rank
+from app.reconciliation.rules import (
+    IMPOSED,
+    RECOMMENDATION_RANK,
+    RECOMMENDED,
+    SANCTIONED_STAGES,
+    ReferenceData,
+    expected_agencies,
+)
+
+
+class Unit(enum.StrEnum):
+    REPORTS = "reports"
+    CASES = "cases"
+    ASN = "asn"
+    RECOMMENDATIONS = "recommendations"
+    SANCTIONS = "sanctions"
+
+
+class Cause(enum.StrEnum):
+    NOT_YET_RECEIVED = "not_yet_received"
+    MISSING_REQUIRED = "missing_required"
+    OTHER_PERIOD = "other_period"
+    OTHER_UNIT = "other_unit"
+    OTHER_STAGE = "other_stage"
+    DUPLICATE_AT_AGENCY = "duplicate_at_agency"
+    RETIRED_ARCHIVE = "retired_archive"
+
+
+CAUSE_DESCRIPTIONS: Mapping[Cause, str] = {
+    Cause.NOT_YET_RECEIVED: "Not yet received by the agency; normal at the case's stage.",
+    Cause.MISSING_REQUIRED: "Missing at the agency although the stage requires its record (a finding).",
+    Cause.OTHER_PERIOD: "Counted under another period: the dates differ (or the agency has none).",
+    Cause.OTHER_UNIT: "Counted as another unit: one report or one person, several cases.",
+    Cause.OTHER_STAGE: "Counted at another stage: the agency's stage and SBT's differ on whether it counts.",
+    Cause.DUPLICATE_AT_AGENCY: "Duplicate at the agency: a duplicate case (same NIP and incident date) counted again.",
+    Cause.RETIRED_ARCHIVE: "The agency has ceased to exist (KASN on 2024-08-24): its archive never received it.",
+}
+
+
+class CauseRead(BaseModel):
+    cause: Cause
+    effect: int = Field(description="-1: the agency counts one fewer per case; +1: one more.")
+    count: int = Field(description="`effect` × the number of cases; the counts of an agency add up to its delta.")
+    description: str
+    case_ids: list[str] = Field(description="One case per counted unit (for a report or person, its first case).")
+
+
+class AgencyBridgeRead(BaseModel):
+    agency: Agency
+    count: int = Field(description="The number this agency would publish from its own records.")
+    delta: int = Field(description="`count` − the national number.")
+    causes: list[CauseRead]
+
+
+class CountBridgeRead(BaseModel):
+    unit: Unit
+    period_from: dt.date
+    period_to: dt.date
+    consistent_with: LedgerPositionRead
+    national: int = Field(description="The reconciled national number, from the shared record.")
+    agencies: list[AgencyBridgeRead]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: dt.date
+    end: dt.date
+
+    def holds(self, value: Any) -> bool:
+        return value is not None and self.start <= dt.date.fromisoformat(value) <= self.end
+
+
+Row = Mapping[str, Any]
+
+
+def _rank_between(stage: str | None, low: int, high: int) -> bool:
+    rank = stage_rank(stage)
+    return rank is not None and low <= rank <= high
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRule:
+    case_date: str
+    record_date: str
+    case_counts: Callable[[Row], bool]
+    record_counts: Callable[[Row], bool]
+
+
+def _not_rejected(row: Row) -> bool:
+    return row.get("stage") != Stage.DITOLAK.value
+
+
+def _any(_row: Row) -> bool:
+    return True
+
+
+def _recommended_record(row: Row) -> bool:
+    return row.get("sanction_status") in {RECOMMENDED, IMPOSED} or _rank_between(
+        row.get("stage"), RECOMMENDATION_RANK, MAIN_PATH_LAST_RANK
+    )
+
+
+RULES: Mapping[Unit, UnitRule] = {
+    Unit.REPORTS: UnitRule("reported_date", "reported_date", _any, _any),
+    Unit.CASES: UnitRule("reported_date", "reported_date", _not_rejected, _not_rejected),
+    Unit.ASN: UnitRule("reported_date", "reported_date", _not_rejected, _not_rejected),
+    Unit.RECOMMENDATIONS: UnitRule(
+        "recommendation_date",
+        "recommendation_date",
+        lambda case: case.get("recommended_by") is not None,
+        _recommended_record,
+    ),
+    Unit.SANCTIONS: UnitRule(
+        "sanction_date",
+        "sanction_date",
+        lambda case: case.get("imposed_sanction_code") is not None,
+        lambda record: record.get("sanction_status") == IMPOSED or record.get("stage") in SANCTIONED_STAGES,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeInput:
+    replay: CaseReplay
+    period: Period
+    unit: Unit
+    today: dt.date
+    """The as-of moment's day in Asia/Jakarta (grace periods and agency end dates are days there)."""
+    reference: ReferenceData
+    grace_days: int
+    """``CASE_MISSING_AT_AGENCY``'s grace period, so ``missing_required`` is exactly when that finding opens."""
+
+
+def _case_row(payload: Row) -> Case:
+    """A detached ``Case`` holding a replayed state, for the reconciliation rules' presence matrix."""
+    filled = {"overdue": False, "allowed_actions": [], "updated_at": payload["created_at"]}
+    read = CaseRead.model_validate({**payload, **filled})
+    columns = Case.__table__.columns.keys()
+    return Case(**{name: value for name, value in read.model_dump(mode="python").items() if name in columns})
+
+
+class _Bridge:
+    def __init__(self, data: BridgeInput) -> None:
+        self.data = data
+        self.rule = RULES[data.unit]
+        self.records = data.replay.records_by_case()
+        ordered = sorted(data.replay.cases.values(), key=lambda case: (case["created_at"], case["id"]))
+        self.order = {case["id"]: index for index, case in enumerate(ordered)}
+        first_of: dict[tuple[str | None, str], str] = {}
+        self.canonical: dict[str, str] = {}
+        self.members: dict[str, list[str]] = {}
+        """Canonical case -> itself and its duplicates."""
+        for case in ordered:
+            identity = (canonical_nip(case["nip"]), case["incident_date"])
+            canonical = first_of.setdefault(identity, case["id"])
+            self.canonical[case["id"]] = canonical
+            self.members.setdefault(canonical, []).append(case["id"])
+        self.national_cases = {
+            case["id"] for case in ordered if self.canonical[case["id"]] == case["id"] and self._case_counts(case)
+        }
+        self.units: dict[str, list[str]] = {}
+        for case in ordered:
+            if case["id"] in self.national_cases:
+                self.units.setdefault(self._unit_key(case), []).append(case["id"])
+
+    def _case_counts(self, case: Row) -> bool:
+        return self.data.period.holds(case.get(self.rule.case_date)) and self.rule.case_counts(case)
+
+    def _record_counts(self, record: Row) -> bool:
+        return self.data.period.holds(record.get(self.rule.record_date)) and self.rule.record_counts(record)
+
+    def _unit_key(self, case: Row) -> str:
+        if self.data.unit is Unit.ASN:
+            return f"nip:{canonical_nip(case['nip'])}"
+        if self.data.unit is Unit.REPORTS:
+            creator = case["created_by_agency"]
+            register = next(
+                (r.get("reference_number") for r in self.records[case["id"]] if r["agency"] == creator), None
+            )
+            if register:
+                return f"report:{creator}:{register}"
+        return f"case:{case['id']}"
+
+    def agency(self, agency: Agency) -> AgencyBridgeRead:
+        rows = sorted(
+            (
+                record["case_id"]
+                for records in self.records.values()
+                for record in records
+                if record["agency"] == agency.value and self._record_counts(record)
+            ),
+            key=self.order.__getitem__,
+        )
+        causes: dict[tuple[Cause, int], list[str]] = {}
+
+        def add(cause: Cause, effect: int, case_id: str) -> None:
+            causes.setdefault((cause, effect), []).append(case_id)
+
+        cases = self.data.replay.cases
+        matched: dict[str, list[str]] = {}
+        for case_id in rows:
+            canonical = self.canonical[case_id]
+            if canonical in self.national_cases:
+                matched.setdefault(self._unit_key(cases[canonical]), []).append(case_id)
+            elif canonical != case_id:
+                add(Cause.DUPLICATE_AT_AGENCY, +1, case_id)
+            elif not self.data.period.holds(cases[case_id].get(self.rule.case_date)):
+                add(Cause.OTHER_PERIOD, +1, case_id)
+            else:
+                add(Cause.OTHER_STAGE, +1, case_id)
+        for key, unit_cases in self.units.items():
+            got = matched.get(key)
+            if not got:
+                add(self._missing(agency, unit_cases), -1, unit_cases[0])
+                continue
+            seen = {self.canonical[got[0]]}
+            for case_id in got[1:]:
+                canonical = self.canonical[case_id]
+                add(Cause.DUPLICATE_AT_AGENCY if canonical in seen else Cause.OTHER_UNIT, +1, case_id)
+                seen.add(canonical)
+        national = len(self.units)
+        listed = [
+            CauseRead(
+                cause=cause,
+                effect=effect,
+                count=effect * len(ids),
+                description=CAUSE_DESCRIPTIONS[cause],
+                case_ids=sorted(ids),
+            )
+            for (cause, effect), ids in sorted(causes.items())
+        ]
+        delta = len(rows) - national
+        if sum(cause.count for cause in listed) != delta:  # impossible by construction; never answer otherwise
+            raise AssertionError(f"count bridge causes do not add up for {agency}")
+        return AgencyBridgeRead(agency=agency, count=len(rows), delta=delta, causes=listed)
+
+    def _missing(self, agency: Agency, unit_cases: list[str]) -> Cause:
+        held = [
+            record
+            for canonical in unit_cases
+            for case_id in self.members[canonical]
+            for record in self.records[case_id]
+            if record["agency"] == agency.value
+        ]
+        if held:
+            if any(self.data.period.holds(record.get(self.rule.record_date)) for record in held):
+                return Cause.OTHER_STAGE
+            return Cause.OTHER_PERIOD
+        ended = self.data.reference.agency_valid_to.get(agency.value)
+        if ended is not None and self.data.today >= ended:
+            return Cause.RETIRED_ARCHIVE
+        case = self.data.replay.cases[unit_cases[0]]
+        facts = case_facts(_case_row(case), self.data.reference)
+        grace_end = facts.stage_entered_on + dt.timedelta(days=self.data.grace_days)
+        if agency.value in expected_agencies(facts, self.data.reference) and self.data.today > grace_end:
+            return Cause.MISSING_REQUIRED
+        return Cause.NOT_YET_RECEIVED
+
+
+def count_bridge(data: BridgeInput, position: LedgerPositionRead) -> CountBridgeRead:
+    bridge = _Bridge(data)
+    return CountBridgeRead(
+        unit=data.unit,
+        period_from=data.period.start,
+        period_to=data.period.end,
+        consistent_with=position,
+        national=len(bridge.units),
+        agencies=[bridge.agency(agency) for agency in Agency],
+    )
