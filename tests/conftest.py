@@ -31,7 +31,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.core.config import Environment, Settings
+from app.core.config import Environment, Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
@@ -271,3 +271,16 @@ def session(app: FastAPI, request: pytest.FixtureRequest) -> Iterator[Session]:
 def auth_headers(app: FastAPI) -> AuthHeaders:
     """``auth_headers("BKN")``, ``auth_headers("auditor")``, ``auth_headers("BKN", scopes=[...])``."""
     return make_auth_headers(app)
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The ``sbt`` command's environment pointing at the test database (mark the test ``real_commits``: the
+    command opens its own engine)."""
+    monkeypatch.setenv("SBT_ENVIRONMENT", settings.environment.value)
+    monkeypatch.setenv("SBT_DATABASE_URL", settings.sqlalchemy_url)
+    monkeypatch.setenv("SBT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SBT_SECRET_KEY", settings.secret_key)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 import uvicorn
 
+from app.cli.audit import audit_cli
 from app.cli.clients import clients_cli
 from app.cli.ledger import ledger_cli
 from app.cli.reconciliation import reconciliation_cli
@@ -12,6 +13,7 @@ from app.core.config import get_settings
 from app.flows.bootstrap import prepare
 
 cli = typer.Typer(help="SBT — Sistem Berbagi Terintegrasi", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
 cli.add_typer(clients_cli, name="clients")
 cli.add_typer(ledger_cli, name="ledger")
 cli.add_typer(reconciliation_cli, name="reconciliation")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from app.auth.models import OAuthClient
 from app.auth.registry import DEMO_CLIENTS_FILE, ensure_demo_clients, registry_session
 from app.cli import cli
 from app.core.actor import Agency, Role
-from app.core.config import Environment, Settings, get_settings
+from app.core.config import Environment, Settings
 from app.ledger.models import LedgerEntry
 from app.main import create_app
 from tests.auth.forge import bearer
@@ -170,17 +169,6 @@ def test_logged_route_is_the_template_not_the_concrete_path(
     client.get(f"{CLIENTS}/test-admin", headers=auth_headers("admin"))
     line = json.loads(next(r.getMessage() for r in caplog.records if r.name == "sbt.auth"))
     assert line["route"] == "/api/v1/clients/{client_id}"
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("SBT_ENVIRONMENT", "testing")
-    monkeypatch.setenv("SBT_DATABASE_URL", settings.sqlalchemy_url)
-    monkeypatch.setenv("SBT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("SBT_SECRET_KEY", settings.secret_key)
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
 
 
 @pytest.mark.real_commits  # the CLI opens its own engine

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -13,24 +12,13 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.core.config import Settings, get_settings
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.reconciliation.models import Finding, Run, RunMode, RunStatus
 from app.reconciliation.service import on_case_written
 from tests.reconciliation.builders import insert_case, insert_record, system_ctx
 
 pytestmark = pytest.mark.real_commits  # the CLI opens its own engine
-
-
-@pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("SBT_ENVIRONMENT", settings.environment.value)
-    monkeypatch.setenv("SBT_DATABASE_URL", settings.sqlalchemy_url)
-    monkeypatch.setenv("SBT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("SBT_SECRET_KEY", settings.secret_key)
-    get_settings.cache_clear()
-    yield get_settings()
-    get_settings.cache_clear()
 
 
 def test_deadline_sweep_from_the_command_line(cli_env: Settings, session: Session) -> None:
