@@ -65,6 +65,7 @@ from app.reconciliation.rules import (
     RECOMMENDATION_RANK,
     RECOMMENDED,
     SANCTIONED_STAGES,
+    CaseFacts,
     ReferenceData,
     expected_agencies,
 )
@@ -220,10 +221,19 @@ class _Bridge:
         self.national_cases = {
             case["id"] for case in ordered if self.canonical[case["id"]] == case["id"] and self._case_counts(case)
         }
+        self.facts: dict[str, CaseFacts] = {}
+        """The rules' view of a case, built once for all agencies."""
         self.units: dict[str, list[str]] = {}
         for case in ordered:
             if case["id"] in self.national_cases:
                 self.units.setdefault(self._unit_key(case), []).append(case["id"])
+
+    def _facts(self, case_id: str) -> CaseFacts:
+        facts = self.facts.get(case_id)
+        if facts is None:
+            facts = case_facts(_case_row(self.data.replay.cases[case_id]), self.data.reference)
+            self.facts[case_id] = facts
+        return facts
 
     def _case_counts(self, case: Row) -> bool:
         return self.data.period.holds(case.get(self.rule.case_date)) and self.rule.case_counts(case)
@@ -311,8 +321,7 @@ class _Bridge:
         ended = self.data.reference.agency_valid_to.get(agency.value)
         if ended is not None and self.data.today >= ended:
             return Cause.RETIRED_ARCHIVE
-        case = self.data.replay.cases[unit_cases[0]]
-        facts = case_facts(_case_row(case), self.data.reference)
+        facts = self._facts(unit_cases[0])
         grace_end = facts.stage_entered_on + dt.timedelta(days=self.data.grace_days)
         if agency.value in expected_agencies(facts, self.data.reference) and self.data.today > grace_end:
             return Cause.MISSING_REQUIRED

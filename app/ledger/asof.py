@@ -28,7 +28,8 @@ class LedgerPositionRead(BaseModel):
     )
     checkpoint_tree_size: int | None = Field(
         description="Smallest signed checkpoint covering those entries (GET /api/v1/ledger/checkpoints/{size}); "
-        "null until the next checkpoint is signed. Prove the prefix with a consistency proof from `tree_size`."
+        "null until the next one is signed (GET /api/v1/ledger/checkpoint?fresh=true signs one now). Prove the "
+        "prefix with a consistency proof from `tree_size` to it."
     )
     checkpoint_root_hash: str | None = Field(description="That checkpoint's RFC 9162 root hash, base64.")
 
