@@ -69,6 +69,12 @@ def test_every_cause_on_hand_built_cases(client: TestClient, auth_headers: AuthH
     rejected = transition(client, bawaslu, create_case(client, bawaslu, reported_date="2024-01-07"), "reject")
     _record(client, bkn, rejected, reported_date="2024-01-07", stage="DITERIMA")
     never_sent = create_case(client, bawaslu, reported_date="2024-01-08")
+    archived = client.post(  # KASN's own record of `counted`, from its archive (imported by BKN, its successor)
+        f"/api/v1/cases/{counted['id']}/archived-records",
+        json={"archive_of": "KASN", "recorded_on": "2024-01-06", "reported_date": "2024-01-05"},
+        headers=bkn,
+    )
+    assert archived.status_code == 201, archived.text
 
     body = _bridge(client, auditor, unit="cases", **JANUARY)
     # National: the dated-elsewhere, counted and never-sent cases; the duplicate folds into `counted`, the
@@ -76,7 +82,7 @@ def test_every_cause_on_hand_built_cases(client: TestClient, auth_headers: AuthH
     assert body["national"] == 3
     assert body["consistent_with"]["tree_size"] > 0
     counts = {agency["agency"]: agency["count"] for agency in body["agencies"]}
-    assert counts == {"BAWASLU": 5, "KASN": 0, "BKN": 4, "KEMENDAGRI": 0, "KEMENPANRB": 0}
+    assert counts == {"BAWASLU": 5, "KASN": 1, "BKN": 4, "KEMENDAGRI": 0, "KEMENPANRB": 0}
     assert causes_of(body, "BKN") == {
         ("duplicate_at_agency", 1): [duplicate["id"]],
         ("not_yet_received", -1): [never_sent["id"]],
@@ -85,7 +91,8 @@ def test_every_cause_on_hand_built_cases(client: TestClient, auth_headers: AuthH
         ("other_stage", 1): [rejected["id"]],
     }
     national = sorted([dated_elsewhere["id"], counted["id"], never_sent["id"]])
-    assert causes_of(body, "KASN") == {("retired_archive", -1): national}  # KASN ceased on 2024-08-24
+    # KASN ceased on 2024-08-24: its archive counts what it holds; what it never received stays out of it.
+    assert causes_of(body, "KASN") == {("retired_archive", -1): sorted([dated_elsewhere["id"], never_sent["id"]])}
     assert causes_of(body, "KEMENDAGRI") == {("not_yet_received", -1): national}
     # Bawaslu's records of the cases it created: the duplicate counts again, and its record of the rejected case
     # still says DITERIMA (a transition changes the shared case, not an agency's own record).
