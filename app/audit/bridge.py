@@ -46,11 +46,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.cases.models import Case
 from app.cases.replay import CaseReplay
@@ -105,7 +106,7 @@ class CauseRead(BaseModel):
     effect: int = Field(description="-1: the agency counts one fewer per case; +1: one more.")
     count: int = Field(description="`effect` × the number of cases; the counts of an agency add up to its delta.")
     description: str
-    case_ids: list[str] = Field(description="One case per counted unit (for a report or person, its first case).")
+    case_ids: list[uuid.UUID] = Field(description="One case per counted unit (for a report or person, its first case).")
 
 
 class AgencyBridgeRead(BaseModel):
@@ -116,6 +117,39 @@ class AgencyBridgeRead(BaseModel):
 
 
 class CountBridgeRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "unit": "cases",
+                "period_from": "2024-01-01",
+                "period_to": "2024-12-31",
+                "consistent_with": {
+                    "as_of": "2024-12-31T17:00:00Z",
+                    "tree_size": 4837,
+                    "checkpoint_tree_size": 5000,
+                    "checkpoint_root_hash": "d+srCwqtulpwoYnHkBKxh3Ylz1Qv3ov4GXBGSWc3YqY=",
+                },
+                "national": 2,
+                "agencies": [
+                    {
+                        "agency": "BKN",
+                        "count": 1,
+                        "delta": -1,
+                        "causes": [
+                            {
+                                "cause": "missing_required",
+                                "effect": -1,
+                                "count": -1,
+                                "description": CAUSE_DESCRIPTIONS[Cause.MISSING_REQUIRED],
+                                "case_ids": ["2b0c5a52-5a7e-4d0c-9d4e-1f3a2c1e9b11"],
+                            }
+                        ],
+                    }
+                ],
+            }
+        }
+    )
+
     unit: Unit
     period_from: dt.date
     period_to: dt.date
@@ -297,7 +331,7 @@ class _Bridge:
                 effect=effect,
                 count=effect * len(ids),
                 description=CAUSE_DESCRIPTIONS[cause],
-                case_ids=sorted(ids),
+                case_ids=[uuid.UUID(case_id) for case_id in sorted(ids)],
             )
             for (cause, effect), ids in sorted(causes.items())
         ]

@@ -53,7 +53,7 @@ def to_csv(bridge: CountBridgeRead) -> bytes:
             writer.writerow([*summary, "", "", ""])
         for cause in agency.causes:
             for case_id in cause.case_ids:
-                writer.writerow([*summary, cause.cause.value, cause.effect, case_id])
+                writer.writerow([*summary, cause.cause.value, cause.effect, str(case_id)])
     return ("\ufeff" + buffer.getvalue()).encode()
 
 
@@ -80,7 +80,7 @@ def to_xlsx(bridge: CountBridgeRead) -> bytes:
             cases,
             CASE_COLUMNS,
             [
-                [agency.agency.value, cause.cause.value, cause.effect, case_id]
+                [agency.agency.value, cause.cause.value, cause.effect, str(case_id)]
                 for agency in bridge.agencies
                 for cause in agency.causes
                 for case_id in cause.case_ids
