@@ -5,7 +5,8 @@ Every check runs, ``positive_data_acceptance`` included; ``schemathesis.toml`` b
 operation, the documented refusals of schema-valid input that no JSON Schema can state (signed cursors, proof bounds
 against the current tree size, calendar facts across fields), each with its reason.
 
-One test per operation of the committed contract. Bounded for CI (``SBT_SCHEMATHESIS_EXAMPLES``, default 5
+One test per operation of the committed contract, drawing positive and negative cases (the fuzzing phase in both
+generation modes). Bounded for CI (``SBT_SCHEMATHESIS_EXAMPLES``, default 5
 examples per operation); ``bench/schemathesis_run.py`` runs a larger campaign.
 """
 
@@ -22,7 +23,9 @@ import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
+from schemathesis.generation.modes import GenerationMode
 
 from app.core.actor import Agency, Scope
 from tests.auth_helpers import AuthHeaders
@@ -69,7 +72,7 @@ def test_operation_conforms_to_the_contract(
     operation = schema[path][method]
     headers_for = _headers_for(auth_headers)
 
-    @given(case=operation.as_strategy())
+    @given(case=st.one_of([operation.as_strategy(generation_mode=mode) for mode in GenerationMode]))
     @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
     def call(case: Any) -> None:
         case.call_and_validate(headers=headers_for(case.method, case.path))
