@@ -52,12 +52,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Date
 
 from app.cases.models import Case
 from app.cases.replay import CaseReplay
-from app.cases.schemas import CaseRead
 from app.cases.workflow import Stage
 from app.core.actor import Agency
+from app.core.db import TZDateTime
 from app.ledger.asof import LedgerPositionRead
 from app.reconciliation.facts import case_facts
 from app.reconciliation.normalize import MAIN_PATH_LAST_RANK, canonical_nip, stage_rank
@@ -229,11 +230,14 @@ class BridgeInput:
 
 
 def _case_row(payload: Row) -> Case:
-    """A detached ``Case`` holding a replayed state, for the reconciliation rules' presence matrix."""
-    filled = {"overdue": False, "allowed_actions": [], "updated_at": payload["created_at"]}
-    read = CaseRead.model_validate({**payload, **filled})
-    columns = Case.__table__.columns.keys()
-    return Case(**{name: value for name, value in read.model_dump(mode="python").items() if name in columns})
+    """A detached ``Case`` holding a replayed state, for the reconciliation rules' presence matrix. Only the
+    columns the entry holds are set (an entry written before a column existed simply lacks it)."""
+    values: dict[str, Any] = {}
+    for column in Case.__table__.columns:
+        if column.key in payload and not isinstance(column.type, TZDateTime):
+            value = payload[column.key]
+            values[column.key] = dt.date.fromisoformat(value) if value and isinstance(column.type, Date) else value
+    return Case(**values)
 
 
 class _Bridge:
