@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Header, Query
-from pydantic import AwareDatetime, BeforeValidator
 
 from app.core.db import utcnow
 from app.core.problems import InvalidParam, ValidationProblem
+from app.core.schemas import IsoDate, IsoDateTime
 
 PageSizeParam = Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")]
 CursorParam = Annotated[
@@ -32,19 +31,7 @@ IfMatchHeader = Annotated[
 """Declare as ``if_match: IfMatchHeader = None``; the service enforces it with ``check_if_match``."""
 
 
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _iso_date_only(value: Any) -> Any:
-    """A calendar date as ``YYYY-MM-DD``: pydantic alone would read ``0`` as 1970-01-01 (a Unix timestamp)."""
-    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
-        raise ValueError("a date as YYYY-MM-DD (Asia/Jakarta calendar day)")
-    return value
-
-
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_only)]
-"""A date as ``YYYY-MM-DD`` only; add your own ``Query(...)`` for a required date."""
-DateParam = Annotated[dt.date | None, BeforeValidator(_iso_date_only), Query()]
+DateParam = Annotated[IsoDate | None, Query()]
 """An optional query date, ``YYYY-MM-DD`` only."""
 
 
@@ -60,7 +47,7 @@ def checked_moment(as_of: dt.datetime | None) -> dt.datetime:
 
 
 AsOfParam = Annotated[
-    AwareDatetime | None,
+    IsoDateTime | None,
     Query(
         description="Answer as the ledger stood at this moment (with its UTC offset, e.g. "
         "`2024-10-20T00:00:00+07:00`); default now. Not in the future.",

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SettingsDep
-from app.api.parameters import AsOfParam, IsoDate, checked_moment
+from app.api.parameters import AsOfParam, checked_moment
 from app.api.problems import problem_responses
 from app.audit import asof, bridge_export
 from app.audit.bridge import CountBridgeRead, Period, Unit
 from app.core.actor import Principal, Scope
 from app.core.problems import InvalidParam, ValidationProblem
+from app.core.schemas import IsoDate
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=problem_responses(400, 401, 403, 422))
 
