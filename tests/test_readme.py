@@ -21,15 +21,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+from bench.common import free_port, wait_until_ready
 
 pytestmark = pytest.mark.slow  # starts the service and runs the whole walk-through: ./test runs it, --fast does not
 
@@ -75,13 +74,6 @@ def test_the_readme_opens_with_the_two_commands_and_marks_what_it_does_not_run()
             assert block.skip, f"README.md line {block.line} runs ./test or ./run but is not marked"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _fresh_clone(target: Path) -> None:
     tracked = subprocess.run(
         ["git", "ls-files"],  # noqa: S607 - git from PATH
@@ -97,21 +89,17 @@ def _fresh_clone(target: Path) -> None:
 
 @contextlib.contextmanager
 def served_by_run(clone: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("SBT_")}
     env |= {"SBT_PORT": str(port), "SBT_HOST": "127.0.0.1", "SBT_LOG_LEVEL": "WARNING"}
     log = (clone / "run.log").open("w")
     process = subprocess.Popen(["./run"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT)
     address = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{address}/ready", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"./run did not start: {(clone / 'run.log').read_text()}")
-            time.sleep(0.3)
+        try:
+            wait_until_ready(address, process, seconds=120)
+        except RuntimeError:
+            pytest.fail(f"./run did not start: {(clone / 'run.log').read_text()}")
         yield address
     finally:
         process.terminate()
