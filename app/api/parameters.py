@@ -10,7 +10,14 @@ from fastapi import Header, Query
 from pydantic import BeforeValidator
 
 PageSizeParam = Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")]
-CursorParam = Annotated[str | None, Query(max_length=512)]
+CursorParam = Annotated[
+    str | None,
+    Query(
+        max_length=512,
+        description="Opaque: the `next_cursor` of the previous page, for the same filters (400 otherwise).",
+        json_schema_extra={"pattern": "^[A-Za-z0-9_-]+$"},  # base64url without padding; checked on decoding (400)
+    ),
+]
 
 IfMatchHeader = Annotated[
     str | None,

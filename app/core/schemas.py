@@ -7,11 +7,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
-_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
-_UNSAFE_IN_TEXT = re.compile(f"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
-"""C0 and C1 controls except TAB, LF and CR, DEL, and the bidirectional embeddings, overrides and isolates
-(U+202A–U+202E, U+2066–U+2069: "Trojan Source"). Zero-width characters stay: reconciliation normalises them."""
+UNSAFE_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+"""A regular-expression character class (Python, JSON Schema/ECMA and Rust syntax alike): NUL, the C0 and C1
+controls except TAB, LF and CR, DEL, and the bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+U+2066–U+2069: "Trojan Source"). Zero-width characters stay: reconciliation normalises them."""
+_UNSAFE_IN_TEXT = re.compile(f"[{UNSAFE_CHARACTERS}]")
 _LINE_BREAKS = re.compile("[\t\n\r]")
+TEXT_PATTERN = f"^[^{UNSAFE_CHARACTERS}]*$"
+"""What the contract states for free text (the validator below gives the clearer message)."""
+LINE_PATTERN = f"^[^\\t\\n\\r{UNSAFE_CHARACTERS}]*$"
+"""The same for one line of text: names, references."""
 
 
 def _describe(character: str) -> str:
@@ -49,5 +54,5 @@ class ReadSchema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200), SingleLine]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=LINE_PATTERN), SingleLine]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[A-Z0-9_-]+$")]

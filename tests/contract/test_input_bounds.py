@@ -6,7 +6,9 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,3 +150,19 @@ def test_an_iso_query_date_filters(client: TestClient, auth_headers: AuthHeaders
     headers = auth_headers("auditor")
     assert len(client.get("/api/v1/cases", params={"reported_to": "2024-01-04"}, headers=headers).json()["items"]) == 1
     assert client.get("/api/v1/cases", params={"reported_to": "2024-01-03"}, headers=headers).json()["items"] == []
+
+
+def _concrete(path: str) -> str:
+    """A contract path with every parameter filled in (the paths' parameters are ids and sequence numbers)."""
+    return re.sub(r"\{[^}]+\}", lambda m: "1" if m.group() in {"{seq}", "{size}"} else str(uuid.uuid4()), path)
+
+
+CONTRACT_PATHS = json.loads((Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text())["paths"]
+
+
+@pytest.mark.parametrize("path", sorted(CONTRACT_PATHS))
+def test_a_method_the_path_does_not_have_is_405_listing_every_method_it_has(client: TestClient, path: str) -> None:
+    documented = sorted(method.upper() for method in CONTRACT_PATHS[path])
+    response = client.request("OPTIONS", _concrete(path))
+    assert_problem(response, 405)
+    assert response.headers["allow"] == ", ".join(documented)

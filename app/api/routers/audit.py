@@ -21,7 +21,7 @@ from pydantic import AwareDatetime
 
 from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SettingsDep
-from app.api.dependencies.filters import PRINTABLE, CaseFiltersDep
+from app.api.dependencies.filters import CaseFiltersDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
 from app.api.parameters import CursorParam, PageSizeParam
@@ -44,6 +44,7 @@ from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.db import transaction, utcnow
 from app.core.pagination import KeysetPager, Page, time_id_key
+from app.core.schemas import LINE_PATTERN
 from app.ledger import repository as ledger_repository
 from app.ledger.schemas import LedgerEntryRead
 
@@ -334,7 +335,7 @@ def list_read_audit(
     settings: SettingsDep,
     audit: ReadAuditDep,
     _: Auditor,
-    client_id: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
+    client_id: Annotated[str | None, Query(min_length=1, max_length=200, pattern=LINE_PATTERN)] = None,
     agency: Agency | None = None,
     nip: Annotated[str | None, Query(pattern=r"^[0-9]{18}$", description="The data subject's NIP")] = None,
     case_id: uuid.UUID | None = None,
