@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import Header, Query
 from pydantic import BeforeValidator
 
+from app.audit.exports import Separator
+
 PageSizeParam = Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")]
 CursorParam = Annotated[
     str | None,
@@ -41,3 +43,44 @@ def _iso_date_only(value: Any) -> Any:
 
 DateParam = Annotated[dt.date | None, BeforeValidator(_iso_date_only), Query()]
 """An optional query date, ``YYYY-MM-DD`` only."""
+
+
+def csv_separator_for(accept_language: str | None) -> Separator:
+    """``;`` when Indonesian is the caller's preferred language (Excel in an Indonesian locale splits on ``;``, its
+    list separator, since the decimal separator is ``,``), ``,`` otherwise. Highest q wins, the first on a tie."""
+    best, best_q = "", 0.0
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > best_q:
+            best, best_q = tag.strip().lower(), q
+    return ";" if best.split("-")[0] == "id" else ","
+
+
+CsvSeparatorParam = Annotated[
+    Separator | None,
+    Query(
+        description="Field separator. Default: `;` when `Accept-Language` prefers Indonesian (`id`, `id-ID`; "
+        "what Excel in an Indonesian locale expects), `,` otherwise."
+    ),
+]
+CsvExcelParam = Annotated[
+    bool,
+    Query(
+        description='true (default): identifiers (NIP, ids, case, letter and province numbers) as `="…"` so Excel, '
+        "LibreOffice and Google Sheets keep them as text, and free text that a spreadsheet would run as a formula "
+        "prefixed with `'`. false: raw values, for scripts."
+    ),
+]
+AcceptLanguageHeader = Annotated[
+    str | None,
+    Header(alias="Accept-Language", max_length=200, description="Picks the default `sep` (`id` → `;`)."),
+]
+"""The spreadsheet CSV exports' parameters (``app.audit.exports.csv_chunks``); answer with ``Vary: Accept-Language``."""

@@ -25,6 +25,7 @@ import csv
 import datetime as dt
 import enum
 import io
+import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,15 +37,17 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.cases.schemas import AgencyRecordRead, CaseRead
+from app.core.db import transaction
 from app.reference import labels as reference_labels
 from app.reference import repository as reference_repository
 from app.reference.models import AgencyRef, EmployeeKind, PositionCategory, Province, Sanction, ViolationForm
 
 Separator = Literal[",", ";"]
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
 BOM = "\ufeff"
 CHUNK_CHARS = 64_000
 IDENTIFIERS = frozenset(
@@ -69,6 +72,12 @@ class Labels:
     position_categories: Mapping[str, str]
     employee_kinds: Mapping[str, str]
     provinces: Mapping[str, str]
+
+    @classmethod
+    def read(cls, factory: sessionmaker[Session]) -> Labels:
+        """Read in a short transaction of its own (a streamed export reads its batches in others)."""
+        with transaction(factory) as session:
+            return cls.load(session)
 
     @classmethod
     def load(cls, session: Session) -> Labels:
@@ -170,6 +179,8 @@ def _text(value: Any) -> str:
         return str(value.value)
     if isinstance(value, list):
         return " ".join(_text(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     return str(value)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from app.api.routers.audit import _separator_for
+from app.api.parameters import csv_separator_for
 from app.reference.labels import titles
 from tests.auth_helpers import AuthHeaders
 from tests.factories import create_case, make_nip, transition
@@ -173,7 +173,7 @@ def test_the_csv_opens_in_a_spreadsheet_with_bom_separator_text_nips_and_labels(
     ],
 )
 def test_the_default_separator_follows_the_preferred_language(accept_language: str | None, separator: str) -> None:
-    assert _separator_for(accept_language) == separator
+    assert csv_separator_for(accept_language) == separator
 
 
 @pytest.mark.parametrize("export", ["cases.xlsx", "cases.csv"])

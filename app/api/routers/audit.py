@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
@@ -24,7 +24,14 @@ from app.api.dependencies.context import SessionDep, SettingsDep
 from app.api.dependencies.filters import CaseFiltersDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
-from app.api.parameters import CursorParam, PageSizeParam
+from app.api.parameters import (
+    AcceptLanguageHeader,
+    CsvExcelParam,
+    CsvSeparatorParam,
+    CursorParam,
+    PageSizeParam,
+    csv_separator_for,
+)
 from app.api.problems import problem_responses
 from app.audit import exports, repository
 from app.audit.repository import ReadAuditFilters
@@ -178,52 +185,6 @@ def _exported_cases(request: Request, audit: ReadAudit, filters: CaseFilters) ->
         yield from batch
 
 
-def _labels(request: Request) -> exports.Labels:
-    with transaction(request.app.state.sessionmaker) as session:
-        return exports.Labels.load(session)
-
-
-def _separator_for(accept_language: str | None) -> exports.Separator:
-    """``;`` when Indonesian is the caller's preferred language (Excel in an Indonesian locale splits on ``;``, its
-    list separator, since the decimal separator is ``,``), ``,`` otherwise. Highest q wins, the first on a tie."""
-    best, best_q = "", 0.0
-    for part in (accept_language or "").split(","):
-        tag, _, params = part.partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q > best_q:
-            best, best_q = tag.strip().lower(), q
-    return ";" if best.split("-")[0] == "id" else ","
-
-
-SeparatorParam = Annotated[
-    exports.Separator | None,
-    Query(
-        description="Field separator. Default: `;` when `Accept-Language` prefers Indonesian (`id`, `id-ID`; "
-        "what Excel in an Indonesian locale expects), `,` otherwise."
-    ),
-]
-ExcelParam = Annotated[
-    bool,
-    Query(
-        description='true (default): identifiers (NIP, ids, case, letter and province numbers) as `="…"` so Excel, '
-        "LibreOffice and Google Sheets keep them as text, and free text that a spreadsheet would run as a formula "
-        "prefixed with `'`. false: raw values, for scripts."
-    ),
-]
-AcceptLanguageHeader = Annotated[
-    str | None,
-    Header(alias="Accept-Language", max_length=200, description="Picks the default `sep` (`id` → `;`)."),
-]
-EXPORT_VARY = {"Vary": "Accept-Language"}
-
-
 @router.get(
     "/exports/cases.csv",
     summary="Export every case matching the filters as CSV for spreadsheets (streamed; labels next to codes)",
@@ -246,20 +207,20 @@ def export_cases_csv(
     gate: ExportGateDep,
     _: Auditor,
     accept_language: AcceptLanguageHeader = None,
-    sep: SeparatorParam = None,
-    excel: ExcelParam = True,
+    sep: CsvSeparatorParam = None,
+    excel: CsvExcelParam = True,
 ) -> StreamingResponse:
-    separator = sep or _separator_for(accept_language)
+    separator = sep or csv_separator_for(accept_language)
 
     def chunks() -> Iterator[str]:
-        columns = _labels(request).case_columns()
+        columns = exports.Labels.read(request.app.state.sessionmaker).case_columns()
         rows = (exports.case_row(case) for case in _exported_cases(request, audit, filters))
         yield from exports.csv_chunks(columns, rows, sep=separator, excel=excel)
 
     return StreamingResponse(
         gate.stream(chunks()),
-        media_type=f"{CSV}; charset=utf-8; header=present",
-        headers={"Content-Disposition": 'attachment; filename="cases.csv"', **EXPORT_VARY},
+        media_type=exports.CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="cases.csv"', "Vary": "Accept-Language"},
     )
 
 
@@ -290,7 +251,7 @@ def export_cases_xlsx(
     ]
 
     def chunks() -> Iterator[bytes]:
-        book = exports.CaseWorkbook(_labels(request))
+        book = exports.CaseWorkbook(exports.Labels.read(request.app.state.sessionmaker))
         for cases, records in _exported_batches(request, audit, filters, with_records=True):
             book.add(cases, records)
         with tempfile.TemporaryFile() as file:
