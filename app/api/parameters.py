@@ -6,10 +6,10 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import Header, Query
+from fastapi import Depends, Header, Query
 from pydantic import BeforeValidator
 
-from app.audit.exports import Separator
+from app.audit.exports import CsvFormat, Separator
 
 PageSizeParam = Annotated[int | None, Query(ge=1, description="Page size (capped by the server maximum)")]
 CursorParam = Annotated[
@@ -83,4 +83,15 @@ AcceptLanguageHeader = Annotated[
     str | None,
     Header(alias="Accept-Language", max_length=200, description="Picks the default `sep` (`id` → `;`)."),
 ]
-"""The spreadsheet CSV exports' parameters (``app.audit.exports.csv_chunks``); answer with ``Vary: Accept-Language``."""
+
+
+def csv_format(
+    accept_language: AcceptLanguageHeader = None, sep: CsvSeparatorParam = None, excel: CsvExcelParam = True
+) -> CsvFormat:
+    return CsvFormat(sep=sep or csv_separator_for(accept_language), excel=excel)
+
+
+CsvFormatDep = Annotated[CsvFormat, Depends(csv_format)]
+"""How a spreadsheet CSV export is written (``app.audit.exports.csv_chunks``); its answer varies by language."""
+CSV_EXPORT_HEADERS = {"Vary": "Accept-Language"}
+CSV_EXPORT_HEADERS_DOC = {"Vary": {"schema": {"type": "string"}, "description": "`Accept-Language`"}}

@@ -197,16 +197,21 @@ def _csv_cell(column: Column, row: Mapping[str, Any], excel: bool) -> str:
     return text
 
 
-def csv_chunks(
-    columns: Sequence[Column], rows: Iterable[Mapping[str, Any]], *, sep: Separator, excel: bool
-) -> Iterator[str]:
+@dataclass(frozen=True)
+class CsvFormat:
+    sep: Separator = ","
+    excel: bool = True
+    """Identifiers as ``="…"`` and formula-like text with a leading ``'``; False: raw values."""
+
+
+def csv_chunks(columns: Sequence[Column], rows: Iterable[Mapping[str, Any]], form: CsvFormat) -> Iterator[str]:
     """The CSV text in chunks of about 64 kB: byte-order mark, header row, one line per row (CRLF, RFC 4180)."""
     buffer = io.StringIO()
     buffer.write(BOM)
-    writer = csv.writer(buffer, delimiter=sep, lineterminator="\r\n")
+    writer = csv.writer(buffer, delimiter=form.sep, lineterminator="\r\n")
     writer.writerow([column.name for column in columns])
     for row in rows:
-        writer.writerow([_csv_cell(column, row, excel) for column in columns])
+        writer.writerow([_csv_cell(column, row, form.excel) for column in columns])
         if buffer.tell() > CHUNK_CHARS:
             yield buffer.getvalue()
             buffer.seek(0)

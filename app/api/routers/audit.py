@@ -24,14 +24,7 @@ from app.api.dependencies.context import SessionDep, SettingsDep
 from app.api.dependencies.filters import CaseFiltersDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
-from app.api.parameters import (
-    AcceptLanguageHeader,
-    CsvExcelParam,
-    CsvSeparatorParam,
-    CursorParam,
-    PageSizeParam,
-    csv_separator_for,
-)
+from app.api.parameters import CSV_EXPORT_HEADERS, CSV_EXPORT_HEADERS_DOC, CsvFormatDep, CursorParam, PageSizeParam
 from app.api.problems import problem_responses
 from app.audit import exports, repository
 from app.audit.repository import ReadAuditFilters
@@ -196,31 +189,23 @@ def _exported_cases(request: Request, audit: ReadAudit, filters: CaseFilters) ->
         200: {
             "content": {CSV: {"schema": {"type": "string"}}},
             "description": "RFC 4180 CSV, UTF-8 with a byte-order mark",
-            "headers": {"Vary": {"schema": {"type": "string"}, "description": "`Accept-Language`"}},
+            "headers": CSV_EXPORT_HEADERS_DOC,
         }
     },
 )
 def export_cases_csv(
-    request: Request,
-    filters: CaseFiltersDep,
-    audit: ReadAuditDep,
-    gate: ExportGateDep,
-    _: Auditor,
-    accept_language: AcceptLanguageHeader = None,
-    sep: CsvSeparatorParam = None,
-    excel: CsvExcelParam = True,
+    request: Request, filters: CaseFiltersDep, audit: ReadAuditDep, gate: ExportGateDep, form: CsvFormatDep, _: Auditor
 ) -> StreamingResponse:
-    separator = sep or csv_separator_for(accept_language)
 
     def chunks() -> Iterator[str]:
         columns = exports.Labels.read(request.app.state.sessionmaker).case_columns()
         rows = (exports.case_row(case) for case in _exported_cases(request, audit, filters))
-        yield from exports.csv_chunks(columns, rows, sep=separator, excel=excel)
+        yield from exports.csv_chunks(columns, rows, form)
 
     return StreamingResponse(
         gate.stream(chunks()),
         media_type=exports.CSV_MEDIA_TYPE,
-        headers={"Content-Disposition": 'attachment; filename="cases.csv"', "Vary": "Accept-Language"},
+        headers={"Content-Disposition": 'attachment; filename="cases.csv"', **CSV_EXPORT_HEADERS},
     )
 
 

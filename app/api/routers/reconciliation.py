@@ -15,13 +15,12 @@ from app.api.dependencies.context import SessionDep, SessionFactoryDep, Settings
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
 from app.api.parameters import (
-    AcceptLanguageHeader,
-    CsvExcelParam,
-    CsvSeparatorParam,
+    CSV_EXPORT_HEADERS,
+    CSV_EXPORT_HEADERS_DOC,
+    CsvFormatDep,
     CursorParam,
     IfMatchHeader,
     PageSizeParam,
-    csv_separator_for,
 )
 from app.api.problems import problem_responses
 from app.audit import exports
@@ -166,7 +165,7 @@ def list_reconciliation_findings(
         200: {
             "content": {"text/csv": {"schema": {"type": "string"}}},
             "description": "One row per finding",
-            "headers": {"Vary": {"schema": {"type": "string"}, "description": "`Accept-Language`"}},
+            "headers": CSV_EXPORT_HEADERS_DOC,
         }
     },
 )
@@ -175,12 +174,9 @@ def export_reconciliation_findings(
     filters: Filters,
     audit: ReadAuditDep,
     gate: ExportGateDep,
-    accept_language: AcceptLanguageHeader = None,
-    sep: CsvSeparatorParam = None,
-    excel: CsvExcelParam = True,
+    form: CsvFormatDep,
 ) -> StreamingResponse:
     factory = request.app.state.sessionmaker
-    separator = sep or csv_separator_for(accept_language)
 
     def batches() -> Iterator[list[dict[str, Any]]]:
         """Every filtered finding, read in batches; each batch's read audit commits before the batch is sent."""
@@ -199,9 +195,9 @@ def export_reconciliation_findings(
     def chunks() -> Iterator[str]:
         columns = exports.Labels.read(factory).columns(CSV_COLUMNS)
         rows = (finding for batch in batches() for finding in batch)
-        yield from exports.csv_chunks(columns, rows, sep=separator, excel=excel)
+        yield from exports.csv_chunks(columns, rows, form)
 
-    headers = {"Content-Disposition": 'attachment; filename="reconciliation-findings.csv"', "Vary": "Accept-Language"}
+    headers = {"Content-Disposition": 'attachment; filename="reconciliation-findings.csv"', **CSV_EXPORT_HEADERS}
     return StreamingResponse(gate.stream(chunks()), media_type=exports.CSV_MEDIA_TYPE, headers=headers)
 
 
