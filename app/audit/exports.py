@@ -3,7 +3,7 @@
 Both put the label next to each code (violation form and its category, stage, sanction, agency, position category,
 province, employee kind: the reference tables, and ``app.reference.labels`` for stages and categories) and keep
 every identifier (NIP, ids, case and letter numbers, province code) as text, so a spreadsheet never turns an 18-digit
-NIP into ``1.99E+17`` and drops its serial digits (docs/decisions/0013-exports-for-spreadsheets.md).
+NIP into ``1.99E+17`` and drops its serial digits (docs/decisions/0014-exports-for-spreadsheets.md).
 
 CSV: UTF-8 with a byte-order mark (without it Excel reads UTF-8 as the ANSI code page and breaks names such as
 "Sulawesi Selatan – Gowa" or "Muh. Ma'ruf"), the separator chosen by the caller, and, in the Excel form (the

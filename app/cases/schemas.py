@@ -12,7 +12,16 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJ
 from app.cases.nip import validate_nip
 from app.cases.workflow import Action, Stage
 from app.core.actor import Agency
-from app.core.schemas import LINE_PATTERN, TEXT_PATTERN, Code, InputSchema, ReadSchema, SingleLine, Text200
+from app.core.schemas import (
+    LINE_PATTERN,
+    TEXT_PATTERN,
+    Code,
+    InputSchema,
+    IsoDate,
+    ReadSchema,
+    SingleLine,
+    Text200,
+)
 from app.reference import seed
 
 
@@ -93,8 +102,8 @@ class CaseCreate(InputSchema):
     violation_code: ViolationCode = Field(description="Code from /api/v1/reference/violation-forms.", examples=["D-6"])
     phase: Phase
     source: ReportSource
-    incident_date: dt.date
-    reported_date: dt.date
+    incident_date: IsoDate
+    reported_date: IsoDate
     summary: Notes | None = None
     reference_number: Reference | None = Field(
         default=None, description="The creating agency's own reference (e.g. Bawaslu register number)."
@@ -168,7 +177,7 @@ class CaseRead(ReadSchema):
 
 class TransitionCreate(InputSchema):
     action: Action
-    effective_date: dt.date | None = Field(
+    effective_date: IsoDate | None = Field(
         default=None, description="Date the step took effect (Asia/Jakarta); defaults to today."
     )
     sanction_code: SanctionCode | None = Field(
@@ -204,9 +213,9 @@ class AgencyRecordFields(InputSchema):
     stage: Stage | None = None
     sanction_code: SanctionCode | None = None
     sanction_status: SanctionStatus | None = None
-    reported_date: dt.date | None = None
-    recommendation_date: dt.date | None = None
-    sanction_date: dt.date | None = None
+    reported_date: IsoDate | None = None
+    recommendation_date: IsoDate | None = None
+    sanction_date: IsoDate | None = None
     reference_number: Reference | None = None
     external_id: Reference | None = None
     notes: Notes | None = None
@@ -225,7 +234,7 @@ class ArchivedRecordCreate(AgencyRecordFields):
     archive_of: EndedAgency = Field(
         description="The retired agency whose record this is; the record is attributed to it."
     )
-    recorded_on: dt.date = Field(
+    recorded_on: IsoDate = Field(
         description="Day the retired agency recorded it (Asia/Jakarta): before its end date, and on or after every "
         "date in the record."
     )

@@ -7,9 +7,9 @@ import enum
 import uuid
 from typing import Any
 
-from pydantic import AwareDatetime, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from app.core.schemas import TEXT_PATTERN, InputSchema, ReadSchema
+from app.core.schemas import TEXT_PATTERN, InputSchema, IsoDate, IsoDateTime, ReadSchema
 from app.reconciliation.models import Finding, RunMode
 from app.reconciliation.rules import Severity
 
@@ -20,7 +20,7 @@ class RunCreate(InputSchema):
         description="FULL: every case (fingerprint screen first); DEADLINES: time-based rules only; CASES: the "
         "listed cases.",
     )
-    as_of: AwareDatetime | None = Field(
+    as_of: IsoDateTime | None = Field(
         default=None,
         description="Evaluate as of this instant (deadlines count in Asia/Jakarta days); default now. A past "
         "instant reproduces historical deadline findings.",
@@ -78,7 +78,7 @@ class FindingTransitionCreate(InputSchema):
     note: str | None = Field(
         default=None, max_length=2000, pattern=TEXT_PATTERN, description="Reason or remark; required to suppress."
     )
-    suppressed_until: dt.date | None = Field(
+    suppressed_until: IsoDate | None = Field(
         default=None, description="suppress only: the finding reopens after this day if the difference remains."
     )
 

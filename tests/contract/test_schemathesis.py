@@ -22,10 +22,10 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
-from schemathesis.generation.modes import GenerationMode
+from schemathesis.generation.feedback import FeedbackSources
+from schemathesis.pytest._test_builder import build_operation_test
 
 from app.core.actor import Agency, Scope
 from tests.auth_helpers import AuthHeaders
@@ -72,9 +72,14 @@ def test_operation_conforms_to_the_contract(
     operation = schema[path][method]
     headers_for = _headers_for(auth_headers)
 
-    @given(case=st.one_of([operation.as_strategy(generation_mode=mode) for mode in GenerationMode]))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    # Schemathesis' own per-operation test builder: the examples, coverage and fuzzing phases, both generation
+    # modes, the settings below (schemathesis is pinned in requirements-dev.lock; this module is its pytest glue).
     def call(case: Any) -> None:
         case.call_and_validate(headers=headers_for(case.method, case.path))
 
-    call()
+    test = build_operation_test(
+        config=schema.config, operation=operation, test_func=call, given_kwargs={}, feedback=FeedbackSources()
+    )
+    settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))(
+        test
+    )()

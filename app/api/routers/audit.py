@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SettingsDep
@@ -44,7 +43,7 @@ from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.db import transaction, utcnow
 from app.core.pagination import KeysetPager, Page, time_id_key
-from app.core.schemas import LINE_PATTERN
+from app.core.schemas import LINE_PATTERN, IsoDateTime
 from app.ledger import repository as ledger_repository
 from app.ledger.schemas import LedgerEntryRead
 
@@ -285,8 +284,8 @@ def list_read_audit(
     agency: Agency | None = None,
     nip: Annotated[str | None, Query(pattern=r"^[0-9]{18}$", description="The data subject's NIP")] = None,
     case_id: uuid.UUID | None = None,
-    recorded_from: Annotated[AwareDatetime | None, Query(description="Inclusive")] = None,
-    recorded_to: Annotated[AwareDatetime | None, Query(description="Exclusive")] = None,
+    recorded_from: Annotated[IsoDateTime | None, Query(description="Inclusive")] = None,
+    recorded_to: Annotated[IsoDateTime | None, Query(description="Exclusive")] = None,
     limit: PageSizeParam = None,
     cursor: CursorParam = None,
 ) -> Page[ReadAuditRead]:
