@@ -122,10 +122,11 @@ def test_exports_stream_every_filtered_case_as_csv_and_ndjson(client: TestClient
     create_case(client, bawaslu, province_code="31", regency="Kota Jakarta Pusat")
     auditor = auth_headers("auditor")
 
-    as_csv = client.get(f"{AUDIT}/exports/cases.csv", params={"province_code": "73"}, headers=auditor)
+    plain = {"province_code": "73", "excel": "false"}  # the spreadsheet form: tests/audit/test_exports.py
+    as_csv = client.get(f"{AUDIT}/exports/cases.csv", params=plain, headers=auditor)
     assert as_csv.status_code == 200
     assert as_csv.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    rows = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
     assert [row["id"] for row in rows] == [case["id"] for case in gowa]
     assert rows[0]["nip"] == gowa[0]["nip"]
 
