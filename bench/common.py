@@ -49,6 +49,18 @@ def free_port() -> int:
         return port
 
 
+def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Poll ``/ready`` until the server answers 200; ``RuntimeError`` when it exits or stays silent too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/ready", timeout=1).status_code == 200:
+                return
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the SBT server did not start")
+        time.sleep(0.2)
+
+
 @dataclass
 class Server:
     base_url: str
@@ -100,14 +112,7 @@ def live_server(
         )
         base_url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base_url}/ready", timeout=1).status_code == 200:
-                        break
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the SBT server did not start")
-                time.sleep(0.2)
+            wait_until_ready(base_url, process)
             yield Server(base_url=base_url, data_dir=Path(data_dir), pid=process.pid)
         finally:
             process.terminate()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
@@ -23,6 +23,7 @@ from app.core.problems import TooManyRequests
 RETRY_AFTER_SECONDS = 5
 _STATE = "sbt_export_limiter"
 _create_lock = threading.Lock()
+Chunk = TypeVar("Chunk", str, bytes)
 
 
 class ExportLimiter:
@@ -70,7 +71,7 @@ class _Slot:
         self._limiter.release(self._client_id)
 
 
-def _guarded(slot: _Slot, chunks: Iterator[str]) -> Iterator[str]:
+def _guarded(slot: _Slot, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     try:
         yield from chunks
     finally:
@@ -81,7 +82,7 @@ class ExportGate:
     def __init__(self, limiter: ExportLimiter, client_id: str) -> None:
         self.limiter, self.client_id = limiter, client_id
 
-    def stream(self, chunks: Iterator[str]) -> Iterator[str]:
+    def stream(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         """Take a slot for this client (429 when none is free) and hold it until ``chunks`` is done with."""
         if not self.limiter.try_acquire(self.client_id):
             raise TooManyRequests(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import Header, Query
+from fastapi import Depends, Header, Query
 
+from app.audit.exports import CsvFormat, Separator
 from app.core.db import utcnow
 from app.core.problems import InvalidParam, ValidationProblem
 from app.core.schemas import IsoDate, IsoDateTime
@@ -53,3 +54,55 @@ AsOfParam = Annotated[
         "`2024-10-20T00:00:00+07:00`); default now. Not in the future.",
     ),
 ]
+
+
+def csv_separator_for(accept_language: str | None) -> Separator:
+    """``;`` when Indonesian is the caller's preferred language (Excel in an Indonesian locale splits on ``;``, its
+    list separator, since the decimal separator is ``,``), ``,`` otherwise. Highest q wins, the first on a tie."""
+    best, best_q = "", 0.0
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > best_q:
+            best, best_q = tag.strip().lower(), q
+    return ";" if best.split("-")[0] == "id" else ","
+
+
+CsvSeparatorParam = Annotated[
+    Separator | None,
+    Query(
+        description="Field separator. Default: `;` when `Accept-Language` prefers Indonesian (`id`, `id-ID`; "
+        "what Excel in an Indonesian locale expects), `,` otherwise."
+    ),
+]
+CsvExcelParam = Annotated[
+    bool,
+    Query(
+        description='true (default): identifiers (NIP, ids, case, letter and province numbers) as `="…"` so Excel, '
+        "LibreOffice and Google Sheets keep them as text, and free text that a spreadsheet would run as a formula "
+        "prefixed with `'`. false: raw values, for scripts."
+    ),
+]
+AcceptLanguageHeader = Annotated[
+    str | None,
+    Header(alias="Accept-Language", max_length=200, description="Picks the default `sep` (`id` → `;`)."),
+]
+
+
+def csv_format(
+    accept_language: AcceptLanguageHeader = None, sep: CsvSeparatorParam = None, excel: CsvExcelParam = True
+) -> CsvFormat:
+    return CsvFormat(sep=sep or csv_separator_for(accept_language), excel=excel)
+
+
+CsvFormatDep = Annotated[CsvFormat, Depends(csv_format)]
+"""How a spreadsheet CSV export is written (``app.audit.exports.csv_chunks``); its answer varies by language."""
+CSV_EXPORT_HEADERS = {"Vary": "Accept-Language"}
+CSV_EXPORT_HEADERS_DOC = {"Vary": {"schema": {"type": "string"}, "description": "`Accept-Language`"}}

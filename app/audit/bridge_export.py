@@ -1,101 +1,80 @@
-"""The count bridge as tables for people: CSV (UTF-8 with a byte-order mark) and XLSX (openpyxl), every id and
-code written as text so a spreadsheet never turns it into a number."""
+"""The count bridge as tables for people, written by the same spreadsheet helpers as the case exports
+(``app.audit.exports``): CSV with a byte-order mark, the caller's separator and identifiers kept as text; XLSX with
+sheets ``agencies``, ``causes`` and ``cases``, header rows frozen, case ids as text cells."""
 
 from __future__ import annotations
 
-import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.worksheet.worksheet import Worksheet
 
 from app.audit.bridge import CountBridgeRead
+from app.audit.exports import Column, CsvFormat, Sheet, csv_chunks, field_value
 
-SUMMARY_COLUMNS = (
+
+def _columns(*names: str) -> list[Column]:
+    return [Column(name, field_value(name), identifier=name == "case_id") for name in names]
+
+
+SUMMARY = (
     "unit", "period_from", "period_to", "as_of", "tree_size", "checkpoint_tree_size", "national", "agency",
     "agency_count", "delta",
 )  # fmt: skip
-CAUSE_COLUMNS = ("agency", "cause", "effect", "count", "description")
-CASE_COLUMNS = ("agency", "cause", "effect", "case_id")
-CSV_COLUMNS = (*SUMMARY_COLUMNS, "cause", "effect", "case_id")
-TEXT = "@"
+AGENCY_COLUMNS = _columns(*SUMMARY)
+CAUSE_COLUMNS = _columns("agency", "cause", "effect", "count", "description")
+CASE_COLUMNS = _columns("agency", "cause", "effect", "case_id")
+CSV_COLUMNS = _columns(*SUMMARY, "cause", "effect", "case_id")
 
 
-Cell = str | int | None
-
-
-def _summary(bridge: CountBridgeRead) -> Iterator[list[Cell]]:
+def _agency_rows(bridge: CountBridgeRead) -> Iterator[dict[str, Any]]:
     position = bridge.consistent_with
     for agency in bridge.agencies:
-        yield [
-            bridge.unit.value,
-            bridge.period_from.isoformat(),
-            bridge.period_to.isoformat(),
-            position.as_of.isoformat(),
-            position.tree_size,
-            position.checkpoint_tree_size,
-            bridge.national,
-            agency.agency.value,
-            agency.count,
-            agency.delta,
-        ]
+        yield {
+            "unit": bridge.unit,
+            "period_from": bridge.period_from,
+            "period_to": bridge.period_to,
+            "as_of": position.as_of.isoformat(),
+            "tree_size": position.tree_size,
+            "checkpoint_tree_size": position.checkpoint_tree_size,
+            "national": bridge.national,
+            "agency": agency.agency,
+            "agency_count": agency.count,
+            "delta": agency.delta,
+        }
 
 
-def to_csv(bridge: CountBridgeRead) -> bytes:
-    """One row per case behind a cause (an agency with no difference gets one row without a cause); text is
-    quoted, numbers are not, so Excel keeps ids as text."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
-    writer.writerow(CSV_COLUMNS)
-    for summary, agency in zip(_summary(bridge), bridge.agencies, strict=True):
+def _case_rows(bridge: CountBridgeRead) -> Iterator[Mapping[str, Any]]:
+    """One row per case behind a cause; an agency with no difference gets one row without a cause."""
+    for summary, agency in zip(_agency_rows(bridge), bridge.agencies, strict=True):
         if not agency.causes:
-            writer.writerow([*summary, "", "", ""])
+            yield summary
         for cause in agency.causes:
             for case_id in cause.case_ids:
-                writer.writerow([*summary, cause.cause.value, cause.effect, str(case_id)])
-    return ("\ufeff" + buffer.getvalue()).encode()
+                yield {**summary, "cause": cause.cause, "effect": cause.effect, "case_id": case_id}
+
+
+def to_csv(bridge: CountBridgeRead, form: CsvFormat) -> bytes:
+    return "".join(csv_chunks(CSV_COLUMNS, _case_rows(bridge), form)).encode()
 
 
 def to_xlsx(bridge: CountBridgeRead) -> bytes:
-    """Three sheets (agencies, causes, cases), header rows frozen, every id and code a text cell."""
-    workbook = Workbook()
-    agencies = workbook.active
-    assert agencies is not None  # a new workbook always has one sheet
-    agencies.title = "agencies"
-    causes = workbook.create_sheet("causes")
-    cases = workbook.create_sheet("cases")
-    tables: tuple[tuple[Worksheet, tuple[str, ...], list[list[Cell]]], ...] = (
-        (agencies, SUMMARY_COLUMNS, list(_summary(bridge))),
-        (
-            causes,
-            CAUSE_COLUMNS,
-            [
-                [agency.agency.value, cause.cause.value, cause.effect, cause.count, cause.description]
-                for agency in bridge.agencies
-                for cause in agency.causes
-            ],
-        ),
-        (
-            cases,
-            CASE_COLUMNS,
-            [
-                [agency.agency.value, cause.cause.value, cause.effect, str(case_id)]
-                for agency in bridge.agencies
-                for cause in agency.causes
-                for case_id in cause.case_ids
-            ],
-        ),
-    )
-    for sheet, header, rows in tables:
-        sheet.append(list(header))
-        for row in rows:
-            sheet.append(row)
-        for line in sheet.iter_rows(min_row=2):
-            for cell in line:
-                if isinstance(cell.value, str):
-                    cell.number_format = TEXT
-        sheet.freeze_panes = "A2"
+    workbook = Workbook(write_only=True)
+    agencies = Sheet(workbook, "agencies", AGENCY_COLUMNS)
+    causes = Sheet(workbook, "causes", CAUSE_COLUMNS)
+    cases = Sheet(workbook, "cases", CASE_COLUMNS)
+    for row in _agency_rows(bridge):
+        agencies.append(row)
+    for agency in bridge.agencies:
+        for cause in agency.causes:
+            causes.append({"agency": agency.agency, **cause.model_dump(exclude={"case_ids"})})
+            for case_id in cause.case_ids:
+                cases.append(
+                    {"agency": agency.agency, "cause": cause.cause, "effect": cause.effect, "case_id": case_id}
+                )
+    for sheet in (agencies, causes, cases):
+        sheet.finish()
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

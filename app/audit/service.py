@@ -73,6 +73,11 @@ class ReadAudit:
         """The same audit writing into another transaction (a streamed batch, a write flow's own transaction)."""
         return dataclasses.replace(self, session=session)
 
+    def for_batch(self, session: Session) -> ReadAudit:
+        """The audit of one batch of a streamed export, in the batch's transaction. Batches are disjoint, so each
+        de-duplicates on its own and an export of 100k cases holds no growing set of what it has sent."""
+        return dataclasses.replace(self, session=session, _seen=set())
+
     def findings(self, findings: Iterable[Finding]) -> None:
         """Findings show the case's NIP and name and each source's observed values: audit every NIP they show."""
         for finding in findings:

@@ -100,7 +100,8 @@ class AgencyRecord(Base):
     external_id: Mapped[str | None] = mapped_column(String(100))
     notes: Mapped[str | None] = mapped_column(Text)
     recorded_on: Mapped[dt.date | None] = mapped_column(Date)
-    """Set on a record imported from a retired agency's archive: the day that agency recorded it."""
+    """The day the agency made the record, when SBT received it later: imported from a retired agency's archive,
+    or made by a workflow step (its effective date)."""
     imported_by: Mapped[str | None] = mapped_column(ForeignKey("agency.code"))
     """The successor agency that imported the record (``agency`` is the retired one it is attributed to)."""
     submitted_by_client: Mapped[str] = mapped_column(String(100))

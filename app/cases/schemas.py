@@ -262,8 +262,8 @@ class AgencyRecordRead(ReadSchema):
     external_id: str | None
     notes: str | None
     recorded_on: dt.date | None = Field(
-        description="For a record imported from a retired agency's archive, the day that agency recorded it; "
-        "otherwise null (the record dates from created_at)."
+        description="The day the agency made this record when SBT received it later: imported from a retired "
+        "agency's archive, or made by a workflow step (its effective date); otherwise null (from created_at)."
     )
     imported_by: Agency | None = Field(
         description="The successor agency that imported this record from the archive of `agency`; null for an "

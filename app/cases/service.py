@@ -23,6 +23,7 @@ from app.cases.schemas import (
     ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
+    SanctionStatus,
     TransitionCreate,
 )
 from app.cases.workflow import (
@@ -194,7 +195,7 @@ def transition_case(
     case: Case,
     data: TransitionCreate,
     if_match: str | None,
-) -> tuple[Case, LedgerChange]:
+) -> tuple[Case, list[LedgerChange]]:
     check_if_match(if_match, case.version)
     transition = _find_or_refuse(case, data.action)
     today = today_in_jakarta()
@@ -241,22 +242,73 @@ def transition_case(
         note=data.note,
     )
     session.add(history)
+    recorded = _record_the_step(session, ctx, case, agency, history)
     session.flush()
-    return case, LedgerChange(
-        "case.transitioned",
-        {
-            "case_id": str(case.id),
-            "case_number": case.case_number,
-            "action": data.action.value,
-            "from_stage": from_stage,
-            "to_stage": case.stage,
-            "effective_date": effective.isoformat(),
-            "sanction_code": data.sanction_code,
-            "reference_number": data.reference_number,
-            "note": data.note,
-            "case_version": case.version,
-            "case": _case_payload(case),
-        },
+    return case, [
+        LedgerChange(
+            "case.transitioned",
+            {
+                "case_id": str(case.id),
+                "case_number": case.case_number,
+                "action": data.action.value,
+                "from_stage": from_stage,
+                "to_stage": case.stage,
+                "effective_date": effective.isoformat(),
+                "sanction_code": data.sanction_code,
+                "reference_number": data.reference_number,
+                "note": data.note,
+                "case_version": case.version,
+                "case": _case_payload(case),
+            },
+            case.id,
+        ),
+        recorded,
+    ]
+
+
+def _record_the_step(
+    session: Session, ctx: WriteContext, case: Case, agency: str, step: CaseTransition
+) -> LedgerChange:
+    """The acting agency's own record follows the step it just took (created if it had none), in the same
+    transaction: no agency is reported as missing the case or lagging behind for what it did itself."""
+    record = repository.get_record_of_agency(session, case.id, agency)
+    created = record is None
+    if record is None:
+        record = AgencyRecord(
+            case_id=case.id,
+            agency=agency,
+            nip=case.nip,
+            name=case.name,
+            position_category=case.position_category,
+            violation_code=case.violation_code,
+            reported_date=case.reported_date,
+            recorded_on=step.effective_date,  # the agency recorded its step on the day it took effect
+            submitted_by_client=ctx.principal.client_id,
+        )
+        session.add(record)
+    changed: dict[str, object] = {"stage": case.stage}
+    if step.action == Action.RECOMMEND.value:
+        changed |= {
+            "sanction_code": step.sanction_code,
+            "sanction_status": SanctionStatus.RECOMMENDED.value,
+            "recommendation_date": step.effective_date,
+            "reference_number": step.reference_number,
+        }
+    elif step.action in {Action.IMPOSE_SANCTION.value, Action.LIFT_BLOCK.value}:
+        changed |= {
+            "sanction_code": step.sanction_code,
+            "sanction_status": SanctionStatus.IMPOSED.value,
+            "sanction_date": step.effective_date,
+        }
+    for field, value in changed.items():
+        setattr(record, field, value)
+    record.submitted_by_client = ctx.principal.client_id
+    session.flush()
+    if created:
+        return LedgerChange("agency_record.submitted", _record_payload(record), case.id)
+    return LedgerChange(
+        "agency_record.updated",
+        {"record_id": str(record.id), "changes": _record_payload(record) | {"changed": sorted(changed)}},
         case.id,
     )
 

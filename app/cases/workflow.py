@@ -149,6 +149,10 @@ TRANSITIONS: tuple[Transition, ...] = tuple(
     )
 )
 
+HANDED_ON_AT: dict[Agency, Stage] = {Agency.BAWASLU: Stage.DITERUSKAN}
+"""Where an agency's part of a case ends: Bawaslu forwards its rekomendasi (DITERUSKAN) to KASN/BKN, and its own
+record rightly stays there while the case goes on to the recommendation and the PPK."""
+
 _BY_ACTION_AND_SOURCE: dict[tuple[Action, Stage], Transition] = {(t.action, t.source): t for t in TRANSITIONS}
 
 STAGE_DEADLINES: dict[Stage, DeadlineKind] = {

@@ -10,6 +10,7 @@ import typer
 
 from app.audit import asof, bridge_export
 from app.audit.bridge import Period, Unit
+from app.audit.exports import CsvFormat
 from app.core.config import get_settings
 from app.core.db import make_engine, make_sessionmaker, transaction, utcnow
 from app.flows.bootstrap import prepare
@@ -32,10 +33,13 @@ def count_bridge_command(
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="json, csv or xlsx")] = "json",
     output: Annotated[Path | None, typer.Option(help="Write to this file (required for xlsx); default stdout")] = None,
+    sep: Annotated[str, typer.Option(help="csv: field separator, , or ; (Excel in an Indonesian locale)")] = ",",
 ) -> None:
     """The same answer as GET /api/v1/audit/count-bridge: national number, each agency's, and the causes."""
     if output_format not in {"json", "csv", "xlsx"}:
         raise typer.BadParameter("--format is json, csv or xlsx")
+    if sep not in {",", ";"}:
+        raise typer.BadParameter("--sep is , or ;")
     if output_format == "xlsx" and output is None:
         raise typer.BadParameter("--format xlsx writes a file: give --output")
     if period_to < period_from:
@@ -55,7 +59,7 @@ def count_bridge_command(
     if output_format == "json":
         content = (result.model_dump_json(indent=2) + "\n").encode()
     elif output_format == "csv":
-        content = bridge_export.to_csv(result)
+        content = bridge_export.to_csv(result, CsvFormat(sep="," if sep == "," else ";"))
     else:
         content = bridge_export.to_xlsx(result)
     if output is None:

@@ -79,7 +79,7 @@ def transition_case(
         case = cases.require_case(session, case_id)
         case, transitioned = cases.transition_case(session, settings, ctx, case, data, if_match)
         reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        ledger.append_changes(session, settings, ctx, [transitioned, *reconciled.ledger_changes])
+        ledger.append_changes(session, settings, ctx, [*transitioned, *reconciled.ledger_changes])
         reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
         idempotency.store(session, key, reply)
     return reply

@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.cases import repository as case_repository
 from app.cases.schemas import (
     AgencyRecordCreate,
+    AgencyRecordUpdate,
     CaseCreate,
     CaseRead,
     ElectionType,
@@ -181,7 +184,8 @@ def _advance(demo: _Demo, case: CaseRead, target: Stage) -> CaseRead:
 
 
 def _agency_views(demo: _Demo, case: CaseRead) -> None:
-    """Other agencies' own records; about one in five disagrees somewhere, as in 2024."""
+    """Other agencies' own records; about one in five disagrees somewhere, as in 2024. An agency that took a step
+    already holds a record (its step made it): a disagreement there is a later correction of it."""
     involved = ["BKN"]
     if case.recommended_by is not None:
         involved.append(case.recommended_by.value)
@@ -190,38 +194,45 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
     with transaction(demo.factory) as session:  # records are written today: an ended agency's successor keeps them
         involved = [agency_acting_for(session, agency, demo.today) for agency in involved]
     for agency in dict.fromkeys(a for a in involved if a != "BAWASLU"):
-        if demo.rng.random() < 0.08:
+        with transaction(demo.factory) as session:
+            held = case_repository.get_record_of_agency(session, case.id, agency)
+            held_version = (held.id, held.version) if held is not None else None
+        if held_version is None and demo.rng.random() < 0.08:
             continue  # missing at this agency
-        nip, name, stage = case.nip, case.name, case.stage
+        view: dict[str, Any] = {}
         sanction = case.imposed_sanction_code or case.recommended_sanction_code
         flaw = demo.rng.random()
         if flaw < 0.05:
-            nip = nip[:10] + nip[11] + nip[10] + nip[12:]  # transposed digits
+            view["nip"] = case.nip[:10] + case.nip[11] + case.nip[10] + case.nip[12:]  # transposed digits
         elif flaw < 0.12:
-            name = name.split(",")[0].replace("Drs. ", "").replace("H. ", "").upper()
+            view["name"] = case.name.split(",")[0].replace("Drs. ", "").replace("H. ", "").upper()
         elif flaw < 0.16 and sanction is not None:
-            sanction = demo.rng.choice(SANCTION_FOR_LEVEL["SEDANG"])
+            view["sanction_code"] = demo.rng.choice(SANCTION_FOR_LEVEL["SEDANG"])
         elif flaw < 0.22 and Stage(case.stage) not in TERMINAL_STAGES:
-            stage = Stage.DITERIMA
-        cases.submit_record(
-            demo.factory,
-            demo.settings,
-            demo.context(agency),
-            case.id,
-            AgencyRecordCreate(
-                nip=nip,
-                name=name,
-                position_category=case.position_category,
-                violation_code=case.violation_code,
-                stage=Stage(stage),
-                sanction_code=sanction,
-                reported_date=case.reported_date,
-                recommendation_date=case.recommendation_date,
-                reference_number=case.recommendation_number,
-                external_id=f"{agency}-{demo.rng.randint(10000, 99999)}",
-            ),
-            None,
+            view["stage"] = Stage.DITERIMA
+        context = demo.context(agency)
+        if held_version is not None:
+            if view:
+                record_id, version = held_version
+                update = AgencyRecordUpdate(**view)
+                cases.update_record(demo.factory, demo.settings, context, case.id, record_id, update, etag_of(version))
+            continue
+        record = AgencyRecordCreate(
+            **{
+                "nip": case.nip,
+                "name": case.name,
+                "position_category": case.position_category,
+                "violation_code": case.violation_code,
+                "stage": Stage(case.stage),
+                "sanction_code": sanction,
+                "reported_date": case.reported_date,
+                "recommendation_date": case.recommendation_date,
+                "reference_number": case.recommendation_number,
+                "external_id": f"{agency}-{demo.rng.randint(10000, 99999)}",
+                **view,
+            }
         )
+        cases.submit_record(demo.factory, demo.settings, context, case.id, record, None)
 
 
 def load_demo_data(settings: Settings, *, cases: int, seed: int) -> int:

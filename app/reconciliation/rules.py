@@ -22,7 +22,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 from app.cases.nip import NIP_LENGTH, InvalidNip, parse_nip
-from app.cases.workflow import TERMINAL_STAGES, Stage
+from app.cases.workflow import HANDED_ON_AT, TERMINAL_STAGES, Stage
 from app.core.actor import Agency
 from app.reconciliation.normalize import (
     MAIN_PATH_LAST_RANK,
@@ -1009,6 +1009,11 @@ def sanction_record_mismatch(context: CaseContext, config: RuleConfig) -> list[F
     return findings
 
 
+def _handed_on_at(agency: str) -> str | None:
+    stage = HANDED_ON_AT.get(Agency(agency)) if agency in Agency.__members__ else None
+    return stage.value if stage is not None else None
+
+
 @rule(
     code="STAGE_INCONSISTENT",
     severity=Severity.MEDIUM,
@@ -1039,6 +1044,8 @@ def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[Finding
             problems[record.agency] = "unknown stage"
         elif case_rank is not None and rank < case_rank <= MAIN_PATH_LAST_RANK and case_rank - rank <= allowed_lag:
             continue
+        elif case_rank is not None and rank < case_rank and _handed_on_at(record.agency) == record.stage:
+            continue  # the agency's part ended when it handed the case on
         elif case_rank is not None and rank < case_rank:
             problems[record.agency] = f"behind the case by {case_rank - rank} stage(s)"
         else:

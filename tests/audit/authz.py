@@ -35,6 +35,7 @@ ROWS = [
     Row("GET", "/api/v1/audit/overdue", AUDITOR_ONLY),
     Row("GET", "/api/v1/audit/exports/cases.csv", AUDITOR_ONLY),
     Row("GET", "/api/v1/audit/exports/cases.ndjson", AUDITOR_ONLY),
+    Row("GET", "/api/v1/audit/exports/cases.xlsx", AUDITOR_ONLY),
     Row("GET", "/api/v1/audit/read-log", AUDITOR_ONLY),
     Row("GET", "/api/v1/changes", READERS),
 ]

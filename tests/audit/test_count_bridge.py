@@ -82,7 +82,7 @@ def test_every_cause_on_hand_built_cases(client: TestClient, auth_headers: AuthH
     assert body["national"] == 3
     assert body["consistent_with"]["tree_size"] > 0
     counts = {agency["agency"]: agency["count"] for agency in body["agencies"]}
-    assert counts == {"BAWASLU": 5, "KASN": 1, "BKN": 4, "KEMENDAGRI": 0, "KEMENPANRB": 0}
+    assert counts == {"BAWASLU": 4, "KASN": 1, "BKN": 4, "KEMENDAGRI": 0, "KEMENPANRB": 0}
     assert causes_of(body, "BKN") == {
         ("duplicate_at_agency", 1): [duplicate["id"]],
         ("not_yet_received", -1): [never_sent["id"]],
@@ -94,12 +94,9 @@ def test_every_cause_on_hand_built_cases(client: TestClient, auth_headers: AuthH
     # KASN ceased on 2024-08-24: its archive counts what it holds; what it never received stays out of it.
     assert causes_of(body, "KASN") == {("retired_archive", -1): sorted([dated_elsewhere["id"], never_sent["id"]])}
     assert causes_of(body, "KEMENDAGRI") == {("not_yet_received", -1): national}
-    # Bawaslu's records of the cases it created: the duplicate counts again, and its record of the rejected case
-    # still says DITERIMA (a transition changes the shared case, not an agency's own record).
-    assert causes_of(body, "BAWASLU") == {
-        ("duplicate_at_agency", 1): [duplicate["id"]],
-        ("other_stage", 1): [rejected["id"]],
-    }
+    # Bawaslu's records of the cases it created: the duplicate counts again; its record of the rejected case
+    # followed its own step to DITOLAK, so it is no case there either.
+    assert causes_of(body, "BAWASLU") == {("duplicate_at_agency", 1): [duplicate["id"]]}
 
 
 def test_one_report_or_one_person_with_several_cases_is_another_unit(
@@ -128,40 +125,50 @@ def test_one_report_or_one_person_with_several_cases_is_another_unit(
     assert causes_of(cases, "BKN") == {}
 
 
-def _recommended(client: TestClient, headers: dict[str, str], reported: str, on: str) -> dict[str, Any]:
+def _forwarded(client: TestClient, headers: dict[str, str], reported: str) -> dict[str, Any]:
     case = create_case(client, headers, incident_date=reported, reported_date=reported)
-    case = transition(client, headers, case, "verify", effective_date=reported)
-    case = transition(client, headers, case, "start_study", effective_date=reported)
-    return transition(client, headers, case, "forward", effective_date=reported) | {"recommend_on": on}
+    for action in ("verify", "start_study", "forward"):
+        case = transition(client, headers, case, action, effective_date=reported)
+    return case
+
+
+def _recommend(client: TestClient, headers: dict[str, str], case: dict[str, Any], on: str) -> dict[str, Any]:
+    return transition(
+        client, headers, case, "recommend", effective_date=on, sanction_code="BERAT_PENURUNAN_JABATAN",
+        reference_number=f"R-{on}/BKN",
+    )  # fmt: skip
 
 
 def test_recommendations_missing_where_the_stage_requires_them_and_as_of(
     client: TestClient, auth_headers: AuthHeaders
 ) -> None:
     bawaslu, bkn, auditor = auth_headers("BAWASLU"), auth_headers("BKN"), auth_headers("auditor")
+    kemendagri, kemenpanrb = auth_headers("KEMENDAGRI"), auth_headers("KEMENPANRB")
     september = {"from": "2024-09-01", "to": "2024-09-30"}
-    case = _recommended(client, bawaslu, "2024-09-02", "2024-09-20")
+    escalated, recommended = _forwarded(client, bawaslu, "2024-09-02"), _forwarded(client, bawaslu, "2024-09-03")
     before = utcnow()
     time.sleep(0.01)
-    recommended = transition(
-        client,
-        bkn,
-        case,
-        "recommend",
-        effective_date="2024-09-20",
-        sanction_code="BERAT_PENURUNAN_JABATAN",
-        reference_number="R-77/BKN/9/2024",
-    )
-    _record(client, auth_headers("KEMENDAGRI"), recommended, recommendation_date="2024-09-20", stage="DITERIMA")
-    _record(client, auth_headers("KEMENPANRB"), recommended, recommendation_date="2024-09-25", stage="REKOMENDASI")
+    # BKN recommends (KASN's duty since 2024-08-24); the PPK misses the deadline, BKN reprimands, and KemenPANRB
+    # sanctions the PPK of a regional instansi, where the stage requires Kemendagri's record: it has none.
+    escalated = _recommend(client, bkn, escalated, "2024-09-05")
+    escalated = transition(client, bkn, escalated, "reprimand", effective_date="2024-09-16")
+    transition(client, kemenpanrb, escalated, "sanction_ppk", effective_date="2024-09-20")
+    recommended = _recommend(client, bkn, recommended, "2024-09-10")
+    _record(client, kemendagri, recommended, recommendation_date="2024-09-10", stage="DITERIMA")
+    _record(client, kemenpanrb, recommended, recommendation_date="2024-09-25", stage="REKOMENDASI")
 
     now = _bridge(client, auditor, unit="recommendations", **september)
-    assert now["national"] == 1
-    # BKN issued the recommendation (KASN's duty since 2024-08-24) but holds no record: a finding.
-    assert causes_of(now, "BKN") == {("missing_required", -1): [case["id"]]}
-    assert causes_of(now, "KEMENDAGRI") == {("other_stage", -1): [case["id"]]}  # its record still says DITERIMA
-    assert causes_of(now, "KEMENPANRB") == {}  # its record counts, dated 25 September
-    assert causes_of(now, "BAWASLU") == {("other_period", -1): [case["id"]]}  # its record has no recommendation date
+    assert now["national"] == 2
+    assert causes_of(now, "BKN") == {}  # its records follow the steps it took
+    assert causes_of(now, "KEMENDAGRI") == {
+        ("missing_required", -1): [escalated["id"]],
+        ("other_stage", -1): [recommended["id"]],  # its record still says DITERIMA
+    }
+    # KemenPANRB's record of its own step has no recommendation date; its record of the other counts.
+    assert causes_of(now, "KEMENPANRB") == {("other_period", -1): [escalated["id"]]}
+    both = sorted([escalated["id"], recommended["id"]])
+    assert causes_of(now, "BAWASLU") == {("other_period", -1): both}  # Bawaslu's records hold no recommendation
+    assert causes_of(now, "KASN") == {("retired_archive", -1): both}
 
     earlier = _bridge(client, auditor, unit="recommendations", as_of=before.isoformat(), **september)
     assert earlier["national"] == 0
@@ -174,15 +181,17 @@ def test_csv_and_xlsx_keep_ids_as_text(client: TestClient, auth_headers: AuthHea
     cases = [create_case(client, bawaslu, reported_date="2024-01-09") for _ in range(2)]
     ids = sorted(case["id"] for case in cases)
 
-    as_csv = client.get(BRIDGE, params={**JANUARY, "format": "csv"}, headers=auditor)
+    as_csv = client.get(BRIDGE, params={**JANUARY, "format": "csv"}, headers=auditor | {"Accept-Language": "id"})
     assert as_csv.status_code == 200, as_csv.text
     assert as_csv.headers["content-type"].startswith("text/csv")
     assert as_csv.content.startswith("\ufeff".encode())
-    rows = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig")), delimiter=";"))  # Indonesian Excel
     kemendagri = [row for row in rows if row["agency"] == "KEMENDAGRI"]
-    assert sorted(row["case_id"] for row in kemendagri) == ids
+    assert sorted(row["case_id"] for row in kemendagri) == [f'="{case_id}"' for case_id in ids]  # Excel: text
     assert {(row["cause"], row["effect"], row["delta"]) for row in kemendagri} == {("not_yet_received", "-1", "-2")}
-    assert f'"{ids[0]}"' in as_csv.text  # quoted: a spreadsheet reads it as text
+    plain = client.get(BRIDGE, params={**JANUARY, "format": "csv", "excel": "false", "sep": ","}, headers=auditor)
+    rows = list(csv.DictReader(io.StringIO(plain.content.decode("utf-8-sig"))))
+    assert sorted(row["case_id"] for row in rows if row["agency"] == "KEMENDAGRI") == ids
 
     accepted = client.get(
         BRIDGE,

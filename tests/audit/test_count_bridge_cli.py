@@ -45,7 +45,7 @@ def test_cli_gives_the_api_answer_in_every_format(
     as_csv = runner.invoke(cli, [*args, "--format", "csv"])
     assert as_csv.exit_code == 0, as_csv.output
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout_bytes.decode("utf-8-sig"))))
-    assert sorted(row["case_id"] for row in rows if row["agency"] == "BKN") == ids
+    assert sorted(row["case_id"] for row in rows if row["agency"] == "BKN") == [f'="{case_id}"' for case_id in ids]
 
     target = tmp_path / "bridge.xlsx"
     as_xlsx = runner.invoke(cli, [*args, "--format", "xlsx", "--output", str(target)])

@@ -40,6 +40,7 @@ NOT_PERSONAL_SCHEMAS = frozenset({"AgencyRead", "ProvinceRead", "ClientRead", "C
 STREAMED_ROWS = {
     ("GET", "/api/v1/audit/exports/cases.csv"): "CaseRead",
     ("GET", "/api/v1/audit/exports/cases.ndjson"): "CaseRead",
+    ("GET", "/api/v1/audit/exports/cases.xlsx"): "CaseRead",
     ("GET", "/api/v1/reconciliation/findings.csv"): "FindingRead",
     ("GET", "/api/v1/ledger/export"): "LedgerEntryRead",
     ("GET", "/api/v1/audit/count-bridge"): "CountBridgeRead",  # CSV and XLSX: the same answer as tables

@@ -215,3 +215,38 @@ def test_effective_date_cannot_precede_the_current_stage_or_lie_in_the_future(
             headers=auth_headers("BAWASLU") | {"If-Match": f'"{case["version"]}"'},
         )
         assert response.status_code == 422, effective
+
+
+def test_each_step_updates_the_acting_agencys_own_record(client: TestClient, auth_headers: AuthHeaders) -> None:
+    case = _walk(client, auth_headers, Stage.REKOMENDASI)
+    done = transition(
+        client, auth_headers("BKN"), case, "impose_sanction", effective_date="2024-09-19", sanction_code=SANCTION
+    )
+    records = {
+        r["agency"]: r for r in client.get(f"/api/v1/cases/{done['id']}/records", headers=auth_headers("BKN")).json()
+    }
+    assert set(records) == {"BAWASLU", "BKN"}
+    assert records["BAWASLU"]["stage"] == "DITERUSKAN"  # its last step: forward
+    bkn = records["BKN"]
+    assert (bkn["stage"], bkn["sanction_code"], bkn["sanction_status"]) == ("SANKSI_DIJATUHKAN", SANCTION, "IMPOSED")
+    assert (bkn["recommendation_date"], bkn["sanction_date"]) == (case["recommendation_date"], "2024-09-19")
+    assert bkn["reference_number"] == case["recommendation_number"]
+    assert (bkn["nip"], bkn["name"], bkn["violation_code"]) == (done["nip"], done["name"], done["violation_code"])
+
+
+def test_a_clean_happy_path_raises_no_finding_about_the_agencies_that_acted(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    case = _walk(client, auth_headers, Stage.REKOMENDASI)
+    done = transition(
+        client, auth_headers("BKN"), case, "impose_sanction", effective_date="2024-09-19", sanction_code=SANCTION
+    )
+    findings = client.get(
+        "/api/v1/reconciliation/findings", params={"case_id": done["id"]}, headers=auth_headers("auditor")
+    ).json()["items"]
+    about_the_actors = [
+        (f["rule"], f["agencies"])
+        for f in findings
+        if f["state"] == "OPEN" and {"BAWASLU", "BKN"} & set(f["agencies"]) and f["rule"] != "DEADLINE_EXCEEDED"
+    ]
+    assert about_the_actors == []

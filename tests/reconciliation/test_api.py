@@ -270,14 +270,23 @@ def test_filters_pagination_and_summary(client: TestClient, auth_headers: AuthHe
 
 def test_csv_export_streams_visible_findings(client: TestClient, auth_headers: AuthHeaders) -> None:
     _name_case(client, auth_headers)
-    response = client.get(f"{API}/findings.csv", params={"rule": "NAME_MISMATCH"}, headers=auth_headers("BKN"))
+    bkn = auth_headers("BKN")
+    response = client.get(f"{API}/findings.csv", params={"rule": "NAME_MISMATCH", "excel": "false"}, headers=bkn)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert response.content.startswith(b"\xef\xbb\xbf")  # the byte-order mark Excel needs to read UTF-8
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [(row["rule"], row["severity"], row["agencies"]) for row in rows] == [("NAME_MISMATCH", "HIGH", "BKN")]
     assert "Budi Susanto" in rows[0]["observed"]
+    assert len(rows[0]["nip"]) == 18
+    assert rows[0]["province_name"] == "Sulawesi Selatan"
+    for_excel = client.get(
+        f"{API}/findings.csv", params={"rule": "NAME_MISMATCH"}, headers=bkn | {"Accept-Language": "id"}
+    )
+    excel_rows = list(csv.DictReader(io.StringIO(for_excel.content.decode("utf-8-sig")), delimiter=";"))
+    assert [row["nip"] for row in excel_rows] == [f'="{rows[0]["nip"]}"']  # Excel keeps the 18 digits as text
     empty = client.get(f"{API}/findings.csv", headers=auth_headers("KEMENPANRB"))
-    assert len(list(csv.reader(io.StringIO(empty.text)))) == 1  # header only
+    assert len(list(csv.reader(io.StringIO(empty.content.decode("utf-8-sig"))))) == 1  # header only
 
 
 def test_rules_catalogue(client: TestClient, auth_headers: AuthHeaders) -> None:

@@ -97,6 +97,7 @@ def test_two_concurrent_full_runs_cannot_both_start(app: FastAPI) -> None:
 EXPORTS = [
     "/api/v1/audit/exports/cases.csv",
     "/api/v1/audit/exports/cases.ndjson",
+    "/api/v1/audit/exports/cases.xlsx",
     "/api/v1/reconciliation/findings.csv",
     "/api/v1/ledger/export",
 ]

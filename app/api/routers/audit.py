@@ -7,11 +7,10 @@ copy them.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import io
 import json
+import tempfile
 import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -24,9 +23,17 @@ from app.api.dependencies.context import SessionDep, SettingsDep
 from app.api.dependencies.filters import CaseFiltersDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
-from app.api.parameters import AsOfParam, CursorParam, PageSizeParam, checked_moment
+from app.api.parameters import (
+    CSV_EXPORT_HEADERS,
+    CSV_EXPORT_HEADERS_DOC,
+    AsOfParam,
+    CsvFormatDep,
+    CursorParam,
+    PageSizeParam,
+    checked_moment,
+)
 from app.api.problems import problem_responses
-from app.audit import repository
+from app.audit import exports, repository
 from app.audit.asof import statistics_at
 from app.audit.repository import ReadAuditFilters
 from app.audit.schemas import (
@@ -43,7 +50,7 @@ from app.cases.repository import CaseFilters
 from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
 from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
-from app.core.db import transaction
+from app.core.db import transaction, utcnow
 from app.core.pagination import KeysetPager, Page, time_id_key
 from app.core.schemas import LINE_PATTERN, IsoDateTime
 from app.ledger import repository as ledger_repository
@@ -56,6 +63,7 @@ Auditor = Annotated[Principal, require(Scope.AUDIT_READ)]
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"
 EXPORT_BATCH = 500
+XLSX_CHUNK_BYTES = 256 * 1024
 RECORD_ENTRY_TYPES = {"case.created", "agency_record.submitted", "agency_record.updated"}
 
 
@@ -157,55 +165,106 @@ def list_overdue_follow_ups(
     return Page[CaseRead](items=[cases_service.to_read(case) for case in rows], next_cursor=next_cursor)
 
 
-def _exported_cases(request: Request, audit: ReadAudit, filters: CaseFilters) -> Iterator[CaseRead]:
-    """Every filtered case, read in batches; each batch's read audit commits before the batch is sent."""
+def _exported_batches(
+    request: Request, audit: ReadAudit, filters: CaseFilters, *, with_records: bool = False
+) -> Iterator[tuple[list[CaseRead], list[AgencyRecordRead]]]:
+    """Every filtered case (and, when asked, their agency records), read in batches; each batch's read audit
+    commits before the batch is sent."""
     query = cases_repository.filtered_cases(filters)
     after: tuple[dt.datetime, uuid.UUID] | None = None
     while True:
         with transaction(request.app.state.sessionmaker) as session:
             rows = repository.cases_page(session, query, after, EXPORT_BATCH)
-            dataclasses.replace(audit, session=session).cases(rows)
+            batch_audit = audit.for_batch(session)
+            batch_audit.cases(rows)
             batch = [cases_service.to_read(case) for case in rows]
-        yield from batch
+            records: list[AgencyRecordRead] = []
+            if with_records:
+                found = cases_repository.records_of_cases(session, [case.id for case in rows])
+                batch_audit.records(found)
+                records = [AgencyRecordRead.model_validate(record) for record in found]
+        yield batch, records
         if len(batch) < EXPORT_BATCH:
             return
         after = (batch[-1].created_at, batch[-1].id)
 
 
-def _csv_value(value: Any) -> str:
-    if isinstance(value, list):
-        return " ".join(str(item) for item in value)
-    return "" if value is None else str(value)
+def _exported_cases(request: Request, audit: ReadAudit, filters: CaseFilters) -> Iterator[CaseRead]:
+    for batch, _ in _exported_batches(request, audit, filters):
+        yield from batch
 
 
 @router.get(
     "/exports/cases.csv",
-    summary="Export every case matching the filters as CSV (streamed; one header row)",
+    summary="Export every case matching the filters as CSV for spreadsheets (streamed; labels next to codes)",
+    description="UTF-8 with a byte-order mark, one header row, CRLF line ends; a label column after each code "
+    "(`violation_title`, `violation_category_label`, `stage_label`, `recommended_sanction_title`, "
+    "`created_by_agency_name`, …). Every case sent is recorded in the read audit.",
     response_class=StreamingResponse,
-    responses={200: {"content": {CSV: {"schema": {"type": "string"}}}, "description": "RFC 4180 CSV, UTF-8"}},
+    responses={
+        200: {
+            "content": {CSV: {"schema": {"type": "string"}}},
+            "description": "RFC 4180 CSV, UTF-8 with a byte-order mark",
+            "headers": CSV_EXPORT_HEADERS_DOC,
+        }
+    },
 )
 def export_cases_csv(
-    request: Request, filters: CaseFiltersDep, audit: ReadAuditDep, gate: ExportGateDep, _: Auditor
+    request: Request, filters: CaseFiltersDep, audit: ReadAuditDep, gate: ExportGateDep, form: CsvFormatDep, _: Auditor
 ) -> StreamingResponse:
-    columns = list(CaseRead.model_fields)
 
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(columns)
-        for case in _exported_cases(request, audit, filters):
-            row = case.model_dump(mode="json")
-            writer.writerow([_csv_value(row[column]) for column in columns])
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+    def chunks() -> Iterator[str]:
+        columns = exports.Labels.read(request.app.state.sessionmaker).case_columns()
+        rows = (exports.case_row(case) for case in _exported_cases(request, audit, filters))
+        yield from exports.csv_chunks(columns, rows, form)
 
     return StreamingResponse(
-        gate.stream(lines()),
-        media_type=f"{CSV}; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="cases.csv"'},
+        gate.stream(chunks()),
+        media_type=exports.CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="cases.csv"', **CSV_EXPORT_HEADERS},
+    )
+
+
+@router.get(
+    "/exports/cases.xlsx",
+    summary="Export every case matching the filters as an Excel workbook: cases, agency records, export details",
+    description="Sheets `cases` and `agency_records` (a label column after each code, identifiers as text, header "
+    "row frozen and filterable) and `export` (when, which filters, row counts). The workbook is built in a "
+    "temporary file with bounded memory, then streamed: the first byte comes once the last case is read. Every "
+    "case and agency record sent is recorded in the read audit.",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "Office Open XML workbook (ECMA-376)",
+        }
+    },
+)
+def export_cases_xlsx(
+    request: Request, filters: CaseFiltersDep, audit: ReadAuditDep, gate: ExportGateDep, principal: Auditor
+) -> StreamingResponse:
+    about = [
+        ("generated_at", utcnow().isoformat()),
+        ("filters", json.dumps(filters.as_dict(), default=str, ensure_ascii=False)),
+        ("client_id", principal.client_id),
+        ("purpose", audit.purpose or ""),
+        ("read_audit", "Every case and agency record in this workbook is recorded in SBT's read audit (UU PDP)."),
+    ]
+
+    def chunks() -> Iterator[bytes]:
+        book = exports.CaseWorkbook(exports.Labels.read(request.app.state.sessionmaker))
+        for cases, records in _exported_batches(request, audit, filters, with_records=True):
+            book.add(cases, records)
+        with tempfile.TemporaryFile() as file:
+            book.save(file, about)
+            file.seek(0)
+            while chunk := file.read(XLSX_CHUNK_BYTES):
+                yield chunk
+
+    return StreamingResponse(
+        gate.stream(chunks()),
+        media_type=exports.XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="cases.xlsx"'},
     )
 
 

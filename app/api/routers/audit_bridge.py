@@ -13,9 +13,9 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SettingsDep
-from app.api.parameters import AsOfParam, checked_moment
+from app.api.parameters import CSV_EXPORT_HEADERS, CSV_EXPORT_HEADERS_DOC, AsOfParam, CsvFormatDep, checked_moment
 from app.api.problems import problem_responses
-from app.audit import asof, bridge_export
+from app.audit import asof, bridge_export, exports
 from app.audit.bridge import CountBridgeRead, Period, Unit
 from app.core.actor import Principal, Scope
 from app.core.problems import InvalidParam, ValidationProblem
@@ -25,7 +25,6 @@ router = APIRouter(prefix="/audit", tags=["audit"], responses=problem_responses(
 
 Auditor = Annotated[Principal, require(Scope.AUDIT_READ)]
 CSV = "text/csv"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class BridgeFormat(enum.StrEnum):
@@ -37,7 +36,7 @@ class BridgeFormat(enum.StrEnum):
 def _format(requested: BridgeFormat | None, accept: str) -> BridgeFormat:
     if requested is not None:
         return requested
-    if XLSX in accept:
+    if exports.XLSX_MEDIA_TYPE in accept:
         return BridgeFormat.XLSX
     if CSV in accept:
         return BridgeFormat.CSV
@@ -56,10 +55,12 @@ def _invalid(name: str, reason: str) -> ValidationProblem:
         200: {
             "content": {
                 CSV: {"schema": {"type": "string"}},
-                XLSX: {"schema": {"type": "string", "format": "binary"}},
+                exports.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             },
-            "description": "JSON (default), CSV (UTF-8 with BOM, one row per case behind a cause) or XLSX "
-            "(sheets agencies, causes, cases), chosen by `format` or else by `Accept`.",
+            "headers": CSV_EXPORT_HEADERS_DOC,
+            "description": "JSON (default), CSV (UTF-8 with BOM, one row per case behind a cause; `sep` and "
+            "`excel` as for the case export) or XLSX (sheets agencies, causes, cases), chosen by `format` or else "
+            "by `Accept`.",
         }
     },
 )
@@ -68,6 +69,7 @@ def get_count_bridge(
     session: SessionDep,
     settings: SettingsDep,
     _: Auditor,
+    csv_format: CsvFormatDep,
     period_from: Annotated[IsoDate, Query(alias="from", description="First day of the period, YYYY-MM-DD")],
     period_to: Annotated[IsoDate, Query(alias="to", description="Last day of the period (inclusive)")],
     unit: Annotated[Unit, Query(description="What one counts")] = Unit.CASES,
@@ -81,14 +83,14 @@ def get_count_bridge(
     name = f"count-bridge-{unit.value}-{period_from.isoformat()}-{period_to.isoformat()}"
     if chosen is BridgeFormat.CSV:
         return Response(
-            bridge_export.to_csv(result),
-            media_type=f"{CSV}; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            bridge_export.to_csv(result, csv_format),
+            media_type=exports.CSV_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"', **CSV_EXPORT_HEADERS},
         )
     if chosen is BridgeFormat.XLSX:
         return Response(
             bridge_export.to_xlsx(result),
-            media_type=XLSX,
+            media_type=exports.XLSX_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
         )
     return result

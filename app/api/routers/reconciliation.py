@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import json
 import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -17,8 +14,18 @@ from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SessionFactoryDep, SettingsDep, WriteContextDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
-from app.api.parameters import AsOfParam, CursorParam, IfMatchHeader, PageSizeParam, checked_moment
+from app.api.parameters import (
+    CSV_EXPORT_HEADERS,
+    CSV_EXPORT_HEADERS_DOC,
+    AsOfParam,
+    CsvFormatDep,
+    CursorParam,
+    IfMatchHeader,
+    PageSizeParam,
+    checked_moment,
+)
 from app.api.problems import problem_responses
+from app.audit import exports
 from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.db import transaction
@@ -55,19 +62,6 @@ CSV_COLUMNS = (
     "nip", "province_code", "deadline_date", "first_seen_at", "last_seen_at", "message_en", "message_id",
     "observed", "evidence",
 )  # fmt: skip
-
-
-def _csv_row(finding: dict[str, Any]) -> list[Any]:
-    """Lists as space-separated codes, nested objects as JSON, so one finding stays one spreadsheet row."""
-    cells = []
-    for column in CSV_COLUMNS:
-        value = finding[column]
-        if isinstance(value, list):
-            value = " ".join(value)
-        elif isinstance(value, dict):
-            value = json.dumps(value, sort_keys=True, ensure_ascii=False)
-        cells.append(value)
-    return cells
 
 
 def _run_location(run_id: uuid.UUID) -> str:
@@ -165,12 +159,25 @@ def list_reconciliation_findings(
 
 @router.get(
     "/findings.csv",
-    summary="Export findings as CSV (same filters, streamed)",
+    summary="Export findings as CSV for spreadsheets (same filters, streamed)",
+    description="UTF-8 with a byte-order mark, one header row; lists as space-separated codes, nested objects as "
+    "JSON, so one finding stays one row; `province_name` after `province_code`. The same `sep` and `excel` "
+    "choices as the case CSV export.",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "One row per finding"}},
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "One row per finding",
+            "headers": CSV_EXPORT_HEADERS_DOC,
+        }
+    },
 )
 def export_reconciliation_findings(
-    request: Request, filters: Filters, audit: ReadAuditDep, gate: ExportGateDep
+    request: Request,
+    filters: Filters,
+    audit: ReadAuditDep,
+    gate: ExportGateDep,
+    form: CsvFormatDep,
 ) -> StreamingResponse:
     factory = request.app.state.sessionmaker
 
@@ -188,20 +195,13 @@ def export_reconciliation_findings(
                 return
             after = last
 
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        yield buffer.getvalue()
-        for batch in batches():
-            buffer.seek(0)
-            buffer.truncate()
-            for finding in batch:
-                writer.writerow(_csv_row(finding))
-            yield buffer.getvalue()
+    def chunks() -> Iterator[str]:
+        columns = exports.Labels.read(factory).columns(CSV_COLUMNS)
+        rows = (finding for batch in batches() for finding in batch)
+        yield from exports.csv_chunks(columns, rows, form)
 
-    headers = {"Content-Disposition": 'attachment; filename="reconciliation-findings.csv"'}
-    return StreamingResponse(gate.stream(rows()), media_type="text/csv; charset=utf-8", headers=headers)
+    headers = {"Content-Disposition": 'attachment; filename="reconciliation-findings.csv"', **CSV_EXPORT_HEADERS}
+    return StreamingResponse(gate.stream(chunks()), media_type=exports.CSV_MEDIA_TYPE, headers=headers)
 
 
 @router.get("/findings/{finding_id}", summary="One finding with its history (ETag)", responses=problem_responses(404))
