@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+
 import typer
 import uvicorn
 
+from app.api.metrics import MULTIPROCESS_DIR_VARIABLE
 from app.cli.clients import clients_cli
 from app.cli.ledger import ledger_cli
 from app.cli.reconciliation import reconciliation_cli
@@ -21,8 +26,14 @@ cli.add_typer(reconciliation_cli, name="reconciliation")
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Migrate the database (once, under a lock, when replicas start together), prepare first-start data, serve."""
     typer.echo(prepare(get_settings()).describe(), err=True)
-    # No Server banner: what runs behind SBT is nobody's business but its operators'.
-    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level="info", server_header=False)
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and not os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+            # Each worker counts its own requests in files here; a scrape of any worker sums them all.
+            os.environ[MULTIPROCESS_DIR_VARIABLE] = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="sbt-metrics-")
+            )
+        # No Server banner: what runs behind SBT is nobody's business but its operators'.
+        uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level="info", server_header=False)
 
 
 @cli.command()

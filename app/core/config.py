@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     """Largest request body accepted (1 MiB); a larger one is refused with 413 before anything reads it."""
 
+    # Metrics
+    metrics_enabled: bool = False
+    """Serve Prometheus metrics at ``/metrics``; off (the default), it answers 404."""
+    metrics_token: str = ""
+    """When set, ``/metrics`` needs ``Authorization: Bearer <token>`` (Prometheus: ``authorization.credentials``).
+    Required in production when metrics are on: they name routes, volumes and backlogs."""
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
@@ -173,6 +180,11 @@ class Settings(BaseSettings):
             problems.append(f"SBT_AUTH_ISSUER {issuer_problem} in production (got {self.auth_issuer!r})")
         if self.auth_jwks_url and not self.auth_jwks_url.startswith("https://"):
             problems.append("SBT_AUTH_JWKS_URL must use https:// in production")
+        if self.metrics_enabled and len(self.metrics_token) < PRODUCTION_SECRET_MIN_LENGTH:
+            problems.append(
+                f"SBT_METRICS_TOKEN ({PRODUCTION_SECRET_MIN_LENGTH}+ characters) is required in production "
+                "when SBT_METRICS_ENABLED=true"
+            )
         return problems
 
 
