@@ -25,6 +25,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import (
@@ -104,6 +105,19 @@ class ServiceStateCollector(Collector):
         ]
 
 
+def _forget_dead_workers(directory: Path) -> None:
+    """Drop the live-gauge files of worker processes that no longer exist (a worker that crashed or was replaced
+    would otherwise keep adding its last pool figures); their counters stay, as sums must."""
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+        except PermissionError:
+            continue  # alive, another user's
+
+
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
@@ -175,7 +189,8 @@ class Metrics:
             )
 
     def exposition(self) -> bytes:
-        if os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+        if directory := os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+            _forget_dead_workers(Path(directory))
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             registry.register(self.state)

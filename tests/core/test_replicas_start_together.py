@@ -4,7 +4,6 @@ upgrade lets exactly one migrate, the others wait and find the schema at head, a
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,30 +13,12 @@ import httpx
 import pytest
 
 from app.api.routers.auth import JWKS_PATH
+from tests.servers import free_port, wait_until_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
 REPLICAS = 3
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_ready(url: str, process: subprocess.Popen[str], deadline: float) -> None:
-    while True:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"replica {url} did not start (exit status {process.poll()})")
-        time.sleep(0.2)
 
 
 def test_three_replicas_starting_at_once_migrate_once(empty_database_url: str, tmp_path: Path) -> None:
@@ -51,7 +32,7 @@ def test_three_replicas_starting_at_once_migrate_once(empty_database_url: str, t
         "SBT_DATA_DIR": str(tmp_path / "data"),
         "SBT_LOG_LEVEL": "WARNING",
     }
-    ports = [_free_port() for _ in range(REPLICAS)]
+    ports = [free_port() for _ in range(REPLICAS)]
     logs = [tmp_path / f"replica-{port}.log" for port in ports]
     processes = [
         subprocess.Popen(  # noqa: S603 - fixed arguments
@@ -68,7 +49,7 @@ def test_three_replicas_starting_at_once_migrate_once(empty_database_url: str, t
     try:
         deadline = time.monotonic() + 120
         for url, process in zip(urls, processes, strict=True):
-            _wait_ready(url, process, deadline)
+            wait_until_ready(url, process, deadline)
         replies = [httpx.get(f"{url}{JWKS_PATH}", timeout=5) for url in urls]
     finally:
         for process in processes:
