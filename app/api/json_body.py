@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
-from app.api.ratelimit import reaches_operation
+from app.api.ratelimit import matched_operation
 from app.core.problems import BadRequest, ProblemError, UnsupportedMediaType
 
 CHECKED_PREFIX = "/api/v1"
@@ -81,7 +81,7 @@ class JsonBodyMiddleware:
         if (
             scope["type"] != "http"
             or not scope["path"].startswith(CHECKED_PREFIX)
-            or not reaches_operation(scope)  # no operation: the router answers 404/405, reads no body
+            or matched_operation(scope) is None  # no operation: the router answers 404/405, reads no body
         ):
             await self.app(scope, receive, send)
             return

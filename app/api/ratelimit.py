@@ -4,7 +4,9 @@ A fixed window per client (``SBT_RATE_LIMIT_REQUESTS`` per ``SBT_RATE_LIMIT_WIND
 memory: with several workers or replicas each enforces its own share, so put a gateway quota in front for a hard
 global limit. The client is the verified token's ``client_id``; requests without a valid token count against their
 source address and are answered 401 here, with the auth dependency's challenge, before FastAPI reads their body
-(an anonymous malformed body is a 401, not a 400). Over the limit: 429 problem+json with ``Retry-After``; every
+(an anonymous malformed body is a 401, not a 400); a token without the operation's scopes is answered 403 here,
+before its body is parsed or its ``Idempotency-Key`` looked at. Refusals come in the order authentication (401),
+scope (403), rate limit (429); every request is counted. Over the limit: 429 problem+json with ``Retry-After``; every
 response carries the IETF draft ``RateLimit-Policy`` and ``RateLimit`` fields.
 """
 
@@ -18,15 +20,17 @@ from dataclasses import dataclass
 
 from anyio import to_thread
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.dependencies.auth import authenticate
+from app.api.dependencies.auth import authenticate, check_scopes, route_scopes
 from app.api.problems import problem_response
 from app.core.config import Settings
-from app.core.problems import ProblemError, ServiceUnavailable, TooManyRequests, Unauthorized
+from app.core.problems import Forbidden, ProblemError, ServiceUnavailable, TooManyRequests, Unauthorized
 
 LIMITED_PREFIX = "/api/v1"
 POLICY_NAME = "default"
@@ -65,9 +69,33 @@ class FixedWindowLimiter:
             return Decision(allowed=True, remaining=self.limit - count - 1, reset_seconds=reset)
 
 
-def reaches_operation(scope: Scope) -> bool:
-    """True when the request's method and path name an operation (otherwise the router answers 404 or 405)."""
-    return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
+_OPERATION_STATE = "sbt_operation"
+
+
+def _operations(app: Starlette) -> list[RouteContext]:
+    """The app's routes with included routers flattened, listed once per app (routes are fixed at start-up)."""
+    operations: list[RouteContext] | None = getattr(app.state, "sbt_operations", None)
+    if operations is None:
+        operations = list(iter_route_contexts(app.router.routes))
+        app.state.sbt_operations = operations
+    return operations
+
+
+def matched_operation(scope: Scope) -> BaseRoute | None:
+    """The route the request's method and path name, or None (then the router answers 404 or 405).
+
+    Matched once per request and kept in the request state for the middleware further in."""
+    state = scope.setdefault("state", {})
+    if _OPERATION_STATE not in state:
+        state[_OPERATION_STATE] = None
+        for operation in _operations(scope["app"]):
+            match, child_scope = operation.matches(scope)
+            if match is Match.FULL:
+                scope.update(child_scope)  # path parameters known early, as the router will set them anyway
+                state[_OPERATION_STATE] = operation.original_route
+                break
+    route: BaseRoute | None = state[_OPERATION_STATE]
+    return route
 
 
 class RateLimitMiddleware:
@@ -79,13 +107,15 @@ class RateLimitMiddleware:
         return f'"{POLICY_NAME}";q={self.limiter.limit};w={self.limiter.window_seconds}'
 
     async def _identify(self, scope: Scope) -> tuple[str, ProblemError | None]:
-        """The client's key, and the error to answer when the request carries no valid token.
+        """The client's key, and the error to answer when the request carries no valid token or lacks a scope.
 
         Only a request that reaches an operation is authenticated here; for any other the router answers 404 or 405
-        as before (no body is parsed), counted against the source address."""
+        as before (no body is parsed), counted against the source address. The scopes checked are every scope the
+        operation's dependants declare, so a token without them is refused (403) before its body is read."""
         scope.setdefault("state", {})  # shared with the app's own Request objects: the principal is handed on
         address = f"address:{scope['client'][0] if scope.get('client') else 'unknown'}"
-        if not reaches_operation(scope):
+        operation = matched_operation(scope)
+        if operation is None:
             return address, None
         request = Request(scope)
         try:
@@ -93,7 +123,13 @@ class RateLimitMiddleware:
             principal = await to_thread.run_sync(authenticate, request, request.headers.get("authorization"), [])
         except (Unauthorized, ServiceUnavailable) as exc:
             return address, exc
-        return f"client:{principal.client_id}", None
+        client = f"client:{principal.client_id}"
+        if isinstance(operation, APIRoute):
+            try:
+                check_scopes(request, principal, route_scopes(operation.dependant))
+            except Forbidden as exc:
+                return client, exc
+        return client, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIX):
@@ -106,16 +142,6 @@ class RateLimitMiddleware:
             "RateLimit": f'"{POLICY_NAME}";r={decision.remaining};t={decision.reset_seconds}',
             "Cache-Control": "no-store",
         }
-        if not decision.allowed:
-            error = TooManyRequests(
-                f"More than {self.limiter.limit} requests in {self.limiter.window_seconds} s from this client; "
-                f"retry after {decision.reset_seconds} s.",
-                headers=rate_headers | {"Retry-After": str(decision.reset_seconds)},
-            )
-
-            response = problem_response(error.to_problem(scope["path"]), error.headers)
-            await response(scope, receive, send)
-            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -127,6 +153,15 @@ class RateLimitMiddleware:
         if refusal is not None:
             response = problem_response(refusal.to_problem(scope["path"]), refusal.headers)
             await response(scope, receive, send_with_headers)
+            return
+        if not decision.allowed:
+            error = TooManyRequests(
+                f"More than {self.limiter.limit} requests in {self.limiter.window_seconds} s from this client; "
+                f"retry after {decision.reset_seconds} s.",
+                headers=rate_headers | {"Retry-After": str(decision.reset_seconds)},
+            )
+            response = problem_response(error.to_problem(scope["path"]), error.headers)
+            await response(scope, receive, send)
             return
         await self.app(scope, receive, send_with_headers)
 

@@ -99,6 +99,10 @@ class AgencyRecord(Base):
     reference_number: Mapped[str | None] = mapped_column(String(100))
     external_id: Mapped[str | None] = mapped_column(String(100))
     notes: Mapped[str | None] = mapped_column(Text)
+    recorded_on: Mapped[dt.date | None] = mapped_column(Date)
+    """Set on a record imported from a retired agency's archive: the day that agency recorded it."""
+    imported_by: Mapped[str | None] = mapped_column(ForeignKey("agency.code"))
+    """The successor agency that imported the record (``agency`` is the retired one it is attributed to)."""
     submitted_by_client: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)

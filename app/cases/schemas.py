@@ -201,6 +201,19 @@ class AgencyRecordCreate(AgencyRecordFields):
     """The calling agency's own view of the case; the agency comes from the token."""
 
 
+class ArchivedRecordCreate(AgencyRecordFields):
+    """A retired agency's own record of the case, imported from its archive by its successor (KASN's by BKN).
+
+    The acting agency still comes from the token: it must be the successor of ``archive_of``. The record is
+    attributed to ``archive_of`` and dated as it was recorded, so it raises no retired-agency finding."""
+
+    archive_of: Agency = Field(description="The retired agency whose record this is; the record is attributed to it.")
+    recorded_on: dt.date = Field(
+        description="Day the retired agency recorded it (Asia/Jakarta): before its end date, and on or after every "
+        "date in the record."
+    )
+
+
 class AgencyRecordUpdate(AgencyRecordFields):
     """Fields to change (absent fields keep their value; null clears)."""
 
@@ -222,6 +235,14 @@ class AgencyRecordRead(ReadSchema):
     reference_number: str | None
     external_id: str | None
     notes: str | None
+    recorded_on: dt.date | None = Field(
+        description="For a record imported from a retired agency's archive, the day that agency recorded it; "
+        "otherwise null (the record dates from created_at)."
+    )
+    imported_by: Agency | None = Field(
+        description="The successor agency that imported this record from the archive of `agency`; null for an "
+        "agency's own record."
+    )
     submitted_by_client: str
     created_at: dt.datetime
     updated_at: dt.datetime

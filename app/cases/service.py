@@ -17,8 +17,10 @@ from app.cases.models import AgencyRecord, Case, CaseTransition
 from app.cases.nip import parse_nip
 from app.cases.schemas import (
     AgencyRecordCreate,
+    AgencyRecordFields,
     AgencyRecordRead,
     AgencyRecordUpdate,
+    ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
     TransitionCreate,
@@ -285,7 +287,57 @@ def submit_record(
     return record, LedgerChange("agency_record.submitted", _record_payload(record), case.id)
 
 
-def _check_record_codes(session: Session, data: AgencyRecordCreate | AgencyRecordUpdate) -> None:
+def import_archived_record(
+    session: Session, ctx: WriteContext, case: Case, data: ArchivedRecordCreate
+) -> tuple[AgencyRecord, LedgerChange]:
+    """A retired agency's record from its archive, imported by its successor: attributed to the retired agency
+    and dated as it was recorded (``recorded_on``), so its dates say what they said before the agency ended."""
+    importer = _acting_agency(session, ctx.principal, today_in_jakarta())  # the import itself happens today
+    original = data.archive_of.value
+    ended = reference.retirement(session, original, today_in_jakarta())
+    if ended is None:
+        raise _invalid("archive_of", f"{original} has not ended: its own clients record its view of a case")
+    if ended.successor != importer:
+        raise AgencyNotPermitted(
+            f"{ended.describe()}. Only {ended.successor or 'its successor'} imports {original}'s archive, not "
+            f"{importer}."
+        )
+    if repository.get_record_of_agency(session, case.id, original) is not None:
+        raise Conflict(f"{original} already has a record of case {case.case_number}; correct it with PATCH.")
+    _check_record_codes(session, data)
+    record = AgencyRecord(
+        case_id=case.id,
+        agency=original,
+        imported_by=importer,
+        submitted_by_client=ctx.principal.client_id,
+        **data.model_dump(exclude={"archive_of"}),
+    )
+    _check_archive_dates(record, ended.ended_on)
+    session.add(record)
+    session.flush()
+    return record, LedgerChange("agency_record.submitted", _record_payload(record), case.id)
+
+
+def _check_archive_dates(record: AgencyRecord, ended_on: dt.date) -> None:
+    """An archive holds what the agency recorded before it ended, and nothing it recorded before it happened."""
+    recorded_on = record.recorded_on
+    assert recorded_on is not None  # every archived record has one (ArchivedRecordCreate requires it)
+    if recorded_on >= ended_on:
+        raise _invalid(
+            "recorded_on",
+            f"{record.agency} ended on {ended_on.isoformat()}: its archive holds only records made before, "
+            f"not on {recorded_on.isoformat()}",
+        )
+    for field in ("reported_date", "recommendation_date", "sanction_date"):
+        value: dt.date | None = getattr(record, field)
+        if value is not None and value > recorded_on:
+            raise _invalid(
+                field,
+                f"{field} {value.isoformat()} is after the day the record was made ({recorded_on.isoformat()})",
+            )
+
+
+def _check_record_codes(session: Session, data: AgencyRecordFields) -> None:
     _check_codes(
         session,
         position_category=data.position_category,
@@ -297,9 +349,10 @@ def _check_record_codes(session: Session, data: AgencyRecordCreate | AgencyRecor
 def require_own_record(
     session: Session, principal: Principal, case_id: uuid.UUID, record_id: uuid.UUID
 ) -> AgencyRecord:
-    """Another agency's record is not found for writing: agencies change only their own view."""
+    """Another agency's record is not found for writing: agencies change only their own view, and a successor the
+    records it imported from a retired agency's archive."""
     record = repository.get_record(session, case_id, record_id)
-    if record is None or principal.agency is None or record.agency != principal.agency.value:
+    if record is None or principal.agency is None or principal.agency.value not in {record.agency, record.imported_by}:
         raise NotFound(f"No record {record_id} of your agency on case {case_id}.")
     return record
 
@@ -326,6 +379,10 @@ def update_record(
         raise _invalid("body", "send at least one field to change")
     for field, value in changes.items():
         setattr(record, field, value)
+    if record.imported_by is not None:  # a correction of an archived record stays within the archive's dates
+        ended = reference.retirement(session, record.agency, today_in_jakarta())
+        assert ended is not None  # only a retired agency's records are imported
+        _check_archive_dates(record, ended.ended_on)
     record.submitted_by_client = ctx.principal.client_id
     session.flush()
     return record, LedgerChange(

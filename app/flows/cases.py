@@ -31,6 +31,7 @@ from app.cases.schemas import (
     AgencyRecordCreate,
     AgencyRecordRead,
     AgencyRecordUpdate,
+    ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
     TransitionCreate,
@@ -89,12 +90,16 @@ def submit_record(
     settings: Settings,
     ctx: WriteContext,
     case_id: uuid.UUID,
-    data: AgencyRecordCreate,
+    data: AgencyRecordCreate | ArchivedRecordCreate,
     key: IdempotencyKey | None,
 ) -> Reply[AgencyRecordRead]:
+    """The calling agency's own record, or (``ArchivedRecordCreate``) a retired agency's from its archive."""
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case = cases.require_case(session, case_id)
-        record, submitted = cases.submit_record(session, ctx, case, data)
+        if isinstance(data, ArchivedRecordCreate):
+            record, submitted = cases.import_archived_record(session, ctx, case, data)
+        else:
+            record, submitted = cases.submit_record(session, ctx, case, data)
         reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
         ledger.append_changes(session, settings, ctx, [submitted, *reconciled.ledger_changes])
         reply = Reply(

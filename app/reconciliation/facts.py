@@ -144,7 +144,7 @@ def record_facts(record: AgencyRecord, reference: ReferenceData, high_water: int
         reported_date=record.reported_date,
         recommendation_date=record.recommendation_date,
         sanction_date=record.sanction_date,
-        created_on=jakarta_day(record.created_at),
+        created_on=record.recorded_on or jakarta_day(record.created_at),
     )
 
 

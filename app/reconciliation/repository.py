@@ -290,7 +290,10 @@ def _involves(agency: str) -> Exists:
 
 
 def _holds_record(agency: str, case_id: InstrumentedAttribute[uuid.UUID]) -> Exists:
-    return exists().where(AgencyRecord.case_id == case_id, AgencyRecord.agency == agency)
+    """Its own record, or one it imported from a retired agency's archive (the successor holds those duties)."""
+    return exists().where(
+        AgencyRecord.case_id == case_id, or_(AgencyRecord.agency == agency, AgencyRecord.imported_by == agency)
+    )
 
 
 def finding_visible_to(agency: str) -> ColumnElement[bool]:

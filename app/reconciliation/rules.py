@@ -110,7 +110,8 @@ class RecordFacts:
     recommendation_date: dt.date | None
     sanction_date: dt.date | None
     created_on: dt.date
-    """Day (Asia/Jakarta) the agency first submitted this record."""
+    """Day (Asia/Jakarta) the agency made this record: when it was submitted, or for a record imported from a
+    retired agency's archive, the day that agency recorded it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """Who may see which finding and which case.
 
 Auditors (principals without an agency) see everything. An agency sees the findings about its data or about a
-case it holds a record of, and the cases it holds a record of. ``repository.finding_visible_to`` and
-``repository.case_visible_to`` state this once, in SQL: the findings list, summary and CSV export filter with
-it (``FindingFilters.visible_to``), and so do the single reads below.
+case it holds a record of, and the cases it holds a record of (its own, or one it imported from a retired
+predecessor's archive). ``repository.finding_visible_to`` and ``repository.case_visible_to`` state this once, in
+SQL: the findings list, summary and CSV export filter with it (``FindingFilters.visible_to``), and so do the single
+reads below.
 """
 
 from __future__ import annotations

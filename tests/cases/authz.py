@@ -1,7 +1,8 @@
 """Authorization matrix rows: cases, workflow transitions and agency records.
 
 Written by the auth domain from app/cases/router.py and app/cases/workflow.py; the cases domain owns it from here.
-Agencies write only their own view: another agency's record is 404 for writing. Transitions follow the workflow's
+Agencies write only their own view: another agency's record is 404 for writing; a retired agency's archive is
+imported by its successor only. Transitions follow the workflow's
 agency rules (``verify`` from DITERIMA: Bawaslu or BKN; KASN's duties passed to BKN on 2024-08-24).
 """
 
@@ -68,6 +69,12 @@ def _submit_record(context: MatrixContext, who: str) -> Call:
     return Call(f"{CASES}/{_bawaslu_case(context)['id']}/records", json={"notes": "Dicatat oleh instansi"})
 
 
+def _import_kasn_archive(context: MatrixContext, who: str) -> Call:
+    del who
+    body = {"archive_of": "KASN", "recorded_on": "2024-08-20", "stage": "DITERUSKAN", "notes": "Arsip KASN"}
+    return Call(f"{CASES}/{_bawaslu_case(context)['id']}/archived-records", json=body)
+
+
 def _bawaslu_record_path(context: MatrixContext, who: str) -> Call:
     del who
     record = _bawaslu_record(context)
@@ -106,6 +113,12 @@ ROWS = [
         f"{CASES}/{{case_id}}/records",
         {**WRITERS, "BAWASLU": 409},  # Bawaslu reported the case, so its record exists already
         _submit_record,
+    ),
+    Row(
+        "POST",
+        f"{CASES}/{{case_id}}/archived-records",
+        statuses(anonymous=401, agencies=403, auditor=403, admin=403, BKN=201),  # KASN's successor only
+        _import_kasn_archive,
     ),
     Row("GET", f"{CASES}/{{case_id}}/records/{{record_id}}", READERS, _bawaslu_record_path),
     Row(

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.types import Message
 
+from app.core.actor import Scope
 from app.core.config import Settings
 from app.core.problems import UnsupportedMediaType
 from app.main import create_app
@@ -147,7 +148,9 @@ def test_the_refusal_is_logged_once(client: TestClient, caplog: pytest.LogCaptur
     path = f"{CASES}/{uuid.uuid4()}/transitions"
     client.post(path, content=b"{", headers={"Content-Type": "application/json"})
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "sbt.auth"]
-    assert [(line["outcome"], line["route"]) for line in lines] == [("missing_token", path)]
+    assert [(line["outcome"], line["route"]) for line in lines] == [
+        ("missing_token", f"{CASES}/{{case_id}}/transitions")
+    ]
 
 
 def test_unknown_routes_stay_404_for_anonymous_callers(client: TestClient) -> None:
@@ -175,6 +178,49 @@ def test_a_malformed_authorization_header_is_401_invalid_request(client: TestCli
 def test_an_authenticated_malformed_body_is_still_400(client: TestClient, auth_headers: AuthHeaders) -> None:
     headers = auth_headers("BAWASLU") | {"Content-Type": "application/json"}
     assert_problem(client.post(CASES, content=b"{not json", headers=headers), 400)
+
+
+def test_a_token_without_the_scope_is_403_before_its_body_is_parsed(
+    client: TestClient, auth_headers: AuthHeaders, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sbt.auth")
+    headers = auth_headers("BAWASLU", scopes=[Scope.CASES_READ]) | {"Content-Type": "application/json"}
+    for body in (b"{not json", b"\x00", json.dumps({"unexpected": 1}).encode()):
+        response = client.post(CASES, content=body, headers=headers)
+        problem = assert_problem(response, 403)
+        assert problem["required_scopes"] == ["cases:write"]
+        assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "sbt.auth"]
+    assert {(line["outcome"], line["route"]) for line in lines} == {("insufficient_scope", CASES)}
+
+
+def test_a_nul_body_to_client_admin_is_403_for_an_agency(client: TestClient, auth_headers: AuthHeaders) -> None:
+    headers = auth_headers("BKN") | {"Content-Type": "application/json"}
+    assert_problem(client.post("/api/v1/clients", content=b"\x00", headers=headers), 403)
+
+
+def test_a_token_without_the_scope_cannot_replay_a_stored_reply(client: TestClient, auth_headers: AuthHeaders) -> None:
+    payload = case_payload()
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = client.post(CASES, json=payload, headers=auth_headers("BAWASLU") | key)
+    assert first.status_code == 201
+    narrowed = auth_headers("BAWASLU", scopes=[Scope.CASES_READ]) | key
+    replay = client.post(CASES, json=payload, headers=narrowed)
+    assert_problem(replay, 403)
+    assert "idempotent-replayed" not in replay.headers
+    assert_problem(client.post(CASES, json=case_payload(), headers=narrowed), 403)  # another body: 403, not 422
+
+
+def test_the_path_template_names_a_scope_refusal(
+    client: TestClient, auth_headers: AuthHeaders, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sbt.auth")
+    headers = auth_headers("BAWASLU", scopes=[Scope.CASES_READ]) | {"Content-Type": "application/json"}
+    client.post(f"{CASES}/{uuid.uuid4()}/transitions", content=b"{", headers=headers)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "sbt.auth"]
+    assert [(line["outcome"], line["route"]) for line in lines] == [
+        ("insufficient_scope", f"{CASES}/{{case_id}}/transitions")
+    ]
 
 
 # --- 3. media type, encoding, depth --------------------------------------------------------------------------------

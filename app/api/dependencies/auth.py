@@ -13,6 +13,7 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 from starlette.applications import Starlette
@@ -122,13 +123,8 @@ def authenticate(request: Request, authorization: str | None, required: list[str
     return principal
 
 
-def current_principal(
-    security_scopes: SecurityScopes,
-    request: Request,
-    authorization: Annotated[str | None, Depends(oauth2_scheme)],
-) -> Principal:
-    required = sorted(security_scopes.scopes)
-    principal = authenticate(request, authorization, required)
+def check_scopes(request: Request, principal: Principal, required: list[str]) -> None:
+    """Raise ``Forbidden`` (with its ``insufficient_scope`` challenge) unless the token carries every scope."""
     missing = [scope for scope in required if scope not in principal.scopes]
     if missing:
         _log(request, "insufficient_scope", principal, required)
@@ -137,6 +133,24 @@ def current_principal(
             headers=_challenge(error="insufficient_scope", scope=" ".join(required)),
             extra={"error": "insufficient_scope", "required_scopes": required},
         )
+
+
+def route_scopes(dependant: Dependant) -> list[str]:
+    """Every scope an operation's dependants declare with ``require(...)``: what the token must carry."""
+    scopes = set(dependant.own_oauth_scopes or [])
+    for sub_dependant in dependant.dependencies:
+        scopes.update(route_scopes(sub_dependant))
+    return sorted(scopes)
+
+
+def current_principal(
+    security_scopes: SecurityScopes,
+    request: Request,
+    authorization: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal:
+    required = sorted(security_scopes.scopes)
+    principal = authenticate(request, authorization, required)
+    check_scopes(request, principal, required)
     # Dependants without scopes of their own (e.g. the write context) reuse the route's decision: only a call
     # that checked scopes logs the outcome, once per request.
     if required and not getattr(request.state, _LOGGED_STATE, False):

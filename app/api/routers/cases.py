@@ -20,6 +20,7 @@ from app.cases.schemas import (
     AgencyRecordCreate,
     AgencyRecordRead,
     AgencyRecordUpdate,
+    ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
     TransitionCreate,
@@ -128,6 +129,25 @@ def list_agency_records(
 def submit_agency_record(
     case_id: uuid.UUID,
     body: AgencyRecordCreate,
+    idempotency: IdempotencyKeyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    response: Response,
+    _: Writer,
+) -> AgencyRecordRead:
+    return send(flows.submit_record(factory, settings, ctx, case_id, body, idempotency), response)
+
+
+@router.post(
+    "/{case_id}/archived-records",
+    status_code=status.HTTP_201_CREATED,
+    summary="Import a retired agency's record of the case from its archive (by its successor: KASN's by BKN)",
+    responses=problem_responses(404, 409),
+)
+def import_archived_record(
+    case_id: uuid.UUID,
+    body: ArchivedRecordCreate,
     idempotency: IdempotencyKeyDep,
     factory: SessionFactoryDep,
     settings: SettingsDep,
