@@ -9,7 +9,6 @@ import tempfile
 import typer
 import uvicorn
 
-from app.api.metrics import MULTIPROCESS_DIR_VARIABLE
 from app.cli.clients import clients_cli
 from app.cli.ledger import ledger_cli
 from app.cli.reconciliation import reconciliation_cli
@@ -25,6 +24,8 @@ cli.add_typer(reconciliation_cli, name="reconciliation")
 @cli.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Migrate the database (once, under a lock, when replicas start together), prepare first-start data, serve."""
+    from app.api.metrics import MULTIPROCESS_DIR_VARIABLE  # the web layer, only for the command that serves it
+
     typer.echo(prepare(get_settings()).describe(), err=True)
     with contextlib.ExitStack() as stack:
         if workers > 1 and not os.environ.get(MULTIPROCESS_DIR_VARIABLE):

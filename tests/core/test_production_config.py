@@ -74,6 +74,14 @@ def test_each_missing_or_wrong_setting_is_one_line_naming_it(
     assert line.startswith(f"configuration error: {named}")
 
 
+def test_metrics_in_production_need_a_token(production_env: pytest.MonkeyPatch) -> None:
+    production_env.setenv("SBT_METRICS_ENABLED", "true")
+    [line] = _problems()
+    assert line.startswith("configuration error: SBT_METRICS_TOKEN (32+ characters) is required in production")
+    production_env.setenv("SBT_METRICS_TOKEN", "t" * 32)
+    assert get_settings().metrics_enabled
+
+
 def test_every_problem_is_reported_at_once(production_env: pytest.MonkeyPatch) -> None:
     for variable in ("SBT_DATABASE_URL", "SBT_SECRET_KEY", "SBT_AUTH_ISSUER"):
         production_env.delenv(variable)
