@@ -14,8 +14,8 @@ import re
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.operations import matched_operation
 from app.api.problems import problem_response
-from app.api.ratelimit import matched_operation
 from app.core.problems import BadRequest, ProblemError, UnsupportedMediaType
 
 CHECKED_PREFIX = "/api/v1"

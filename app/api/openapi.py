@@ -1,4 +1,7 @@
-"""OpenAPI post-processing: problem+json everywhere an error can come back."""
+"""OpenAPI post-processing: problem+json everywhere an error can come back; If-Match stated as required.
+
+``If-Match`` is declared optional in Python so that a missing header reaches ``check_if_match`` and is answered
+428 Precondition Required (RFC 6585), not a generic 422; the contract states what the server enforces: required."""
 
 from __future__ import annotations
 
@@ -56,6 +59,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components["InvalidParam"] = InvalidParam.model_json_schema()
     for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "header" and parameter["name"] == "If-Match":
+                    parameter["required"] = True
+                    parameter["schema"] = {"type": "string", "minLength": 1, "title": "If-Match"}
             responses: dict[str, Any] = operation.get("responses", {})
             if path.startswith(RATE_LIMITED_PREFIX):
                 responses.setdefault("429", dict(_RATE_LIMITED))

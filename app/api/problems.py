@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.operations import allowed_methods
 from app.core.problems import (
     ERROR_BY_STATUS,
     PROBLEM_MEDIA_TYPE,
@@ -84,7 +85,10 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
         detail=detail,
         instance=request.url.path,
     )
-    return problem_response(problem, exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.scope))}
+    return problem_response(problem, headers)
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 
 from anyio import to_thread
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
-from starlette.applications import Starlette
+from fastapi.routing import APIRoute
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.dependencies.auth import authenticate, check_scopes, route_scopes
+from app.api.operations import matched_operation
 from app.api.problems import problem_response
 from app.core.config import Settings
 from app.core.problems import Forbidden, ProblemError, ServiceUnavailable, TooManyRequests, Unauthorized
@@ -67,35 +66,6 @@ class FixedWindowLimiter:
                 return Decision(allowed=False, remaining=0, reset_seconds=reset)
             self._windows[key] = (window, count + 1)
             return Decision(allowed=True, remaining=self.limit - count - 1, reset_seconds=reset)
-
-
-_OPERATION_STATE = "sbt_operation"
-
-
-def _operations(app: Starlette) -> list[RouteContext]:
-    """The app's routes with included routers flattened, listed once per app (routes are fixed at start-up)."""
-    operations: list[RouteContext] | None = getattr(app.state, "sbt_operations", None)
-    if operations is None:
-        operations = list(iter_route_contexts(app.router.routes))
-        app.state.sbt_operations = operations
-    return operations
-
-
-def matched_operation(scope: Scope) -> BaseRoute | None:
-    """The route the request's method and path name, or None (then the router answers 404 or 405).
-
-    Matched once per request and kept in the request state for the middleware further in."""
-    state = scope.setdefault("state", {})
-    if _OPERATION_STATE not in state:
-        state[_OPERATION_STATE] = None
-        for operation in _operations(scope["app"]):
-            match, child_scope = operation.matches(scope)
-            if match is Match.FULL:
-                scope.update(child_scope)  # path parameters known early, as the router will set them anyway
-                state[_OPERATION_STATE] = operation.original_route
-                break
-    route: BaseRoute | None = state[_OPERATION_STATE]
-    return route
 
 
 class RateLimitMiddleware:

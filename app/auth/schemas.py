@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.auth.models import OAuthClient
+from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.actor import Agency, Role, Scope
+from app.core.schemas import InputSchema, Text200
 
 OAuthErrorCode = Literal[
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
@@ -66,16 +68,29 @@ class JSONWebKeySet(BaseModel):
     keys: list[JSONWebKey]
 
 
-class ClientCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _per_role_rules() -> list[JsonValue]:
+    """The service's rules, stated in the contract: an agency exactly for agency clients, scopes the role may hold."""
+    rules: list[JsonValue] = []
+    for role in Role:
+        agency = {"not": {"type": "null"}} if role is Role.AGENCY else {"type": "null"}
+        scopes = {"type": "array", "minItems": 1, "items": {"enum": sorted(s.value for s in GRANTABLE_SCOPES[role])}}
+        then: dict[str, Any] = {"properties": {"agency": agency, "scopes": {"anyOf": [scopes, {"type": "null"}]}}}
+        if role is Role.AGENCY:
+            then["required"] = ["agency"]
+        rules.append({"if": {"properties": {"role": {"const": role.value}}}, "then": then})
+    return rules
 
-    name: str = Field(min_length=1, max_length=200, description="Which system of which agency uses the client.")
+
+class ClientCreate(InputSchema):
+    name: Text200 = Field(description="Which system of which agency uses the client.")
     role: Role
     agency: Agency | None = Field(default=None, description="Required for, and only for, role `agency`.")
     scopes: list[Scope] | None = Field(default=None, description="Defaults to every scope the role may hold.")
     client_id: str | None = Field(
         default=None, pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$", description="Generated when omitted."
     )
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"allOf": _per_role_rules()})
 
 
 class ClientRead(BaseModel):

@@ -7,12 +7,22 @@ import enum
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from app.cases.nip import validate_nip
 from app.cases.workflow import Action, Stage
 from app.core.actor import Agency
-from app.core.schemas import Code, InputSchema, ReadSchema, SingleLine, Text200
+from app.core.schemas import (
+    LINE_PATTERN,
+    TEXT_PATTERN,
+    Code,
+    InputSchema,
+    IsoDate,
+    ReadSchema,
+    SingleLine,
+    Text200,
+)
+from app.reference import seed
 
 
 class ElectionType(enum.StrEnum):
@@ -57,29 +67,43 @@ RecordedNip = Annotated[
     ),
     StringConstraints(pattern=r"^[0-9]{18}$"),
 ]
-Reference = Annotated[str, StringConstraints(min_length=1, max_length=100), SingleLine]
+
+
+def _listed(table: str, reference_list: str) -> WithJsonSchema:
+    """A reference code: the contract lists the seeded codes; the service still checks each against the database
+    (422 naming the reference list)."""
+    return WithJsonSchema({"type": "string", "enum": seed.codes(table), "description": f"Code from {reference_list}."})
+
+
+PositionCategoryCode = Annotated[Code, _listed("position_category", "/api/v1/reference/position-categories")]
+ProvinceCode = Annotated[
+    str, StringConstraints(pattern=r"^[0-9]{2}$"), _listed("province", "/api/v1/reference/provinces")
+]
+ViolationCode = Annotated[Code, _listed("violation_form", "/api/v1/reference/violation-forms")]
+SanctionCode = Annotated[Code, _listed("sanction", "/api/v1/reference/sanctions")]
+EndedAgency = Annotated[
+    Agency, WithJsonSchema({"type": "string", "enum": seed.ended_agencies(), "description": "An agency that ended."})
+]
+Regency = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=LINE_PATTERN), SingleLine]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=LINE_PATTERN), SingleLine]
 ElectionYear = Annotated[int, Field(strict=True, ge=2004, le=2100)]
-Notes = Annotated[str, StringConstraints(max_length=4000)]
+Notes = Annotated[str, StringConstraints(max_length=4000, pattern=TEXT_PATTERN)]
 
 
 class CaseCreate(InputSchema):
     nip: Nip
     name: Text200
     instansi: Text200
-    position_category: Code = Field(description="Code from /api/v1/reference/position-categories.")
-    province_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")] = Field(
-        description="Province code from /api/v1/reference/provinces.", examples=["73"]
-    )
-    regency: Annotated[str, StringConstraints(min_length=1, max_length=100), SingleLine] | None = Field(
-        default=None, description="Kabupaten/kota."
-    )
+    position_category: PositionCategoryCode = Field(description="Code from /api/v1/reference/position-categories.")
+    province_code: ProvinceCode = Field(description="Province code from /api/v1/reference/provinces.", examples=["73"])
+    regency: Regency | None = Field(default=None, description="Kabupaten/kota.")
     election_type: ElectionType
     election_year: ElectionYear
-    violation_code: Code = Field(description="Code from /api/v1/reference/violation-forms.", examples=["D-6"])
+    violation_code: ViolationCode = Field(description="Code from /api/v1/reference/violation-forms.", examples=["D-6"])
     phase: Phase
     source: ReportSource
-    incident_date: dt.date
-    reported_date: dt.date
+    incident_date: IsoDate
+    reported_date: IsoDate
     summary: Notes | None = None
     reference_number: Reference | None = Field(
         default=None, description="The creating agency's own reference (e.g. Bawaslu register number)."
@@ -153,10 +177,10 @@ class CaseRead(ReadSchema):
 
 class TransitionCreate(InputSchema):
     action: Action
-    effective_date: dt.date | None = Field(
+    effective_date: IsoDate | None = Field(
         default=None, description="Date the step took effect (Asia/Jakarta); defaults to today."
     )
-    sanction_code: Code | None = Field(
+    sanction_code: SanctionCode | None = Field(
         default=None,
         description="Required for recommend (recommended), impose_sanction and lift_block (imposed).",
     )
@@ -184,14 +208,14 @@ class TransitionRead(ReadSchema):
 class AgencyRecordFields(InputSchema):
     nip: RecordedNip | None = None
     name: Text200 | None = None
-    position_category: Code | None = None
-    violation_code: Code | None = None
+    position_category: PositionCategoryCode | None = None
+    violation_code: ViolationCode | None = None
     stage: Stage | None = None
-    sanction_code: Code | None = None
+    sanction_code: SanctionCode | None = None
     sanction_status: SanctionStatus | None = None
-    reported_date: dt.date | None = None
-    recommendation_date: dt.date | None = None
-    sanction_date: dt.date | None = None
+    reported_date: IsoDate | None = None
+    recommendation_date: IsoDate | None = None
+    sanction_date: IsoDate | None = None
     reference_number: Reference | None = None
     external_id: Reference | None = None
     notes: Notes | None = None
@@ -207,8 +231,10 @@ class ArchivedRecordCreate(AgencyRecordFields):
     The acting agency still comes from the token: it must be the successor of ``archive_of``. The record is
     attributed to ``archive_of`` and dated as it was recorded, so it raises no retired-agency finding."""
 
-    archive_of: Agency = Field(description="The retired agency whose record this is; the record is attributed to it.")
-    recorded_on: dt.date = Field(
+    archive_of: EndedAgency = Field(
+        description="The retired agency whose record this is; the record is attributed to it."
+    )
+    recorded_on: IsoDate = Field(
         description="Day the retired agency recorded it (Asia/Jakarta): before its end date, and on or after every "
         "date in the record."
     )

@@ -7,9 +7,9 @@ import enum
 import uuid
 from typing import Any
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from app.core.schemas import InputSchema, ReadSchema
+from app.core.schemas import TEXT_PATTERN, InputSchema, IsoDate, IsoDateTime, ReadSchema
 from app.reconciliation.models import Finding, RunMode
 from app.reconciliation.rules import Severity
 
@@ -20,7 +20,7 @@ class RunCreate(InputSchema):
         description="FULL: every case (fingerprint screen first); DEADLINES: time-based rules only; CASES: the "
         "listed cases.",
     )
-    as_of: AwareDatetime | None = Field(
+    as_of: IsoDateTime | None = Field(
         default=None,
         description="Evaluate as of this instant (deadlines count in Asia/Jakarta days); default now. A past "
         "instant reproduces historical deadline findings.",
@@ -28,6 +28,16 @@ class RunCreate(InputSchema):
     case_ids: list[uuid.UUID] | None = Field(default=None, max_length=10_000, description="Required for CASES.")
     use_screen: bool = Field(
         default=True, description="FULL only: false evaluates every case in Python (slow; for verification)."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={  # the validator below, stated in the contract
+            "if": {"properties": {"mode": {"const": RunMode.CASES.value}}, "required": ["mode"]},
+            "then": {"required": ["case_ids"], "properties": {"case_ids": {"type": "array"}}},
+            "else": {"properties": {"case_ids": {"type": "null"}}},
+        },
     )
 
     @model_validator(mode="after")
@@ -65,9 +75,21 @@ class FindingTransitionCreate(InputSchema):
         description="acknowledge (OPEN→ACKNOWLEDGED); resolve (fixed at source: 409 while the data still "
         "disagree); suppress (accepted difference, reason required, optional until-date); reopen."
     )
-    note: str | None = Field(default=None, max_length=2000, description="Reason or remark; required to suppress.")
-    suppressed_until: dt.date | None = Field(
+    note: str | None = Field(
+        default=None, max_length=2000, pattern=TEXT_PATTERN, description="Reason or remark; required to suppress."
+    )
+    suppressed_until: IsoDate | None = Field(
         default=None, description="suppress only: the finding reopens after this day if the difference remains."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={  # the validator below, stated in the contract
+            "if": {"properties": {"action": {"const": TriageAction.SUPPRESS.value}}, "required": ["action"]},
+            "then": {"required": ["note"], "properties": {"note": {"type": "string", "pattern": r"\S"}}},
+            "else": {"properties": {"suppressed_until": {"type": "null"}}},
+        },
     )
 
     @model_validator(mode="after")

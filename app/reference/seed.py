@@ -30,3 +30,14 @@ def load_rows(table: str) -> list[dict[str, Any]]:
     # Rows naming a successor go last, so the successor already exists (self-referencing foreign key).
     rows.sort(key=lambda row: row.get("successor_code") is not None)
     return rows
+
+
+def codes(table: str) -> list[str]:
+    """The codes a reference table is seeded with: what the contract lists (reference data changes only with a
+    migration, and so with a release)."""
+    return sorted(str(row["code"]) for row in load_rows(table))
+
+
+def ended_agencies() -> list[str]:
+    """The agencies with an end date (KASN): those whose archive a successor may import."""
+    return sorted(str(row["code"]) for row in load_rows("agency") if row.get("valid_to") is not None)

@@ -6,7 +6,9 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,3 +150,38 @@ def test_an_iso_query_date_filters(client: TestClient, auth_headers: AuthHeaders
     headers = auth_headers("auditor")
     assert len(client.get("/api/v1/cases", params={"reported_to": "2024-01-04"}, headers=headers).json()["items"]) == 1
     assert client.get("/api/v1/cases", params={"reported_to": "2024-01-03"}, headers=headers).json()["items"] == []
+
+
+def _concrete(path: str) -> str:
+    """A contract path with every parameter filled in (the paths' parameters are ids and sequence numbers)."""
+    return re.sub(r"\{[^}]+\}", lambda m: "1" if m.group() in {"{seq}", "{size}"} else str(uuid.uuid4()), path)
+
+
+CONTRACT_PATHS = json.loads((Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text())["paths"]
+
+
+@pytest.mark.parametrize("path", sorted(CONTRACT_PATHS))
+def test_a_method_the_path_does_not_have_is_405_listing_every_method_it_has(client: TestClient, path: str) -> None:
+    documented = sorted(method.upper() for method in CONTRACT_PATHS[path])
+    response = client.request("OPTIONS", _concrete(path))
+    assert_problem(response, 405)
+    assert response.headers["allow"] == ", ".join(documented)
+
+
+@pytest.mark.parametrize("value", [0, 1718000000, "0", "1718000000"], ids=["zero", "timestamp", "zero-text", "ts-text"])
+def test_a_number_is_not_a_date_in_a_body(client: TestClient, auth_headers: AuthHeaders, value: Any) -> None:
+    problem = assert_problem(
+        client.post("/api/v1/cases", json=case_payload(incident_date=value), headers=auth_headers("BAWASLU")), 422
+    )
+    assert [param["name"] for param in problem["invalid_params"]] == ["body.incident_date"]
+
+
+@pytest.mark.parametrize("value", ["0.5", "1718000000", "0"])
+def test_a_number_is_not_an_instant_in_a_query(client: TestClient, auth_headers: AuthHeaders, value: str) -> None:
+    response = client.get("/api/v1/audit/read-log", params={"recorded_to": value}, headers=auth_headers("auditor"))
+    assert [param["name"] for param in assert_problem(response, 422)["invalid_params"]] == ["query.recorded_to"]
+
+
+def test_a_number_is_not_an_instant_in_a_run(client: TestClient, auth_headers: AuthHeaders) -> None:
+    response = client.post("/api/v1/reconciliation/runs", json={"as_of": 0}, headers=auth_headers("BKN"))
+    assert [param["name"] for param in assert_problem(response, 422)["invalid_params"]] == ["body.as_of"]

@@ -11,17 +11,16 @@ from app.cases.repository import CaseFilters
 from app.cases.schemas import ElectionType
 from app.cases.workflow import Stage
 from app.core.actor import Agency
+from app.core.schemas import LINE_PATTERN
 
 CODE = r"^[A-Z0-9_-]+$"
-PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
-"""No control characters (PostgreSQL text cannot hold NUL)."""
 
 
 def case_filters(
     agency: Annotated[Agency | None, Query(description="Cases this agency has a record of")] = None,
     stage: Stage | None = None,
     province_code: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
-    regency: Annotated[str | None, Query(max_length=100, pattern=PRINTABLE)] = None,
+    regency: Annotated[str | None, Query(min_length=1, max_length=100, pattern=LINE_PATTERN)] = None,
     position_category: Annotated[str | None, Query(max_length=48, pattern=CODE)] = None,
     violation_code: Annotated[str | None, Query(max_length=8, pattern=CODE)] = None,
     category: Annotated[str | None, Query(pattern=r"^(KODE_ETIK|DISIPLIN)$")] = None,

@@ -18,11 +18,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SettingsDep
-from app.api.dependencies.filters import PRINTABLE, CaseFiltersDep
+from app.api.dependencies.filters import CaseFiltersDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
 from app.api.parameters import CursorParam, PageSizeParam
@@ -45,6 +44,7 @@ from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.db import transaction
 from app.core.pagination import KeysetPager, Page, time_id_key
+from app.core.schemas import LINE_PATTERN, IsoDateTime
 from app.ledger import repository as ledger_repository
 from app.ledger.schemas import LedgerEntryRead
 
@@ -229,12 +229,12 @@ def list_read_audit(
     settings: SettingsDep,
     audit: ReadAuditDep,
     _: Auditor,
-    client_id: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
+    client_id: Annotated[str | None, Query(min_length=1, max_length=200, pattern=LINE_PATTERN)] = None,
     agency: Agency | None = None,
     nip: Annotated[str | None, Query(pattern=r"^[0-9]{18}$", description="The data subject's NIP")] = None,
     case_id: uuid.UUID | None = None,
-    recorded_from: Annotated[AwareDatetime | None, Query(description="Inclusive")] = None,
-    recorded_to: Annotated[AwareDatetime | None, Query(description="Exclusive")] = None,
+    recorded_from: Annotated[IsoDateTime | None, Query(description="Inclusive")] = None,
+    recorded_to: Annotated[IsoDateTime | None, Query(description="Exclusive")] = None,
     limit: PageSizeParam = None,
     cursor: CursorParam = None,
 ) -> Page[ReadAuditRead]:

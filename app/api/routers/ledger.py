@@ -162,8 +162,10 @@ def _require_size(session: SessionDep, tree_size: int) -> None:
 def get_inclusion_proof(
     session: SessionDep,
     _: Reader,
-    seq: Annotated[int, Query(ge=0)],
-    tree_size: Annotated[int, Query(ge=1)],
+    seq: Annotated[int, Query(ge=0, description="The entry to prove; below `tree_size` (else 400).")],
+    tree_size: Annotated[
+        int, Query(ge=1, description="A tree size at most the current one (`GET /ledger/checkpoint`; else 400).")
+    ],
 ) -> InclusionProofRead:
     _require_size(session, tree_size)
     if seq >= tree_size:
@@ -191,8 +193,11 @@ def get_inclusion_proof(
 def get_consistency_proof(
     session: SessionDep,
     _: Reader,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int, Query(ge=1)],
+    first: Annotated[int, Query(ge=1, description="The older tree size; at most `second` (else 400).")],
+    second: Annotated[
+        int,
+        Query(ge=1, description="The newer tree size, at most the current one (`GET /ledger/checkpoint`; else 400)."),
+    ],
 ) -> ConsistencyProofRead:
     if first > second:
         raise BadRequest("`first` must not be larger than `second`.")
