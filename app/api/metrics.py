@@ -22,7 +22,6 @@ import datetime as dt
 import hmac
 import math
 import os
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,9 +41,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.operations import route_template
 from app.cases import repository as cases
 from app.core.clock import today_in_jakarta
 from app.core.config import Settings
@@ -199,22 +198,9 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, api: FastAPI) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.api = api
-        self._templates: list[tuple[re.Pattern[str], str]] | None = None
-
-    def route_template(self, scope: Scope) -> str:
-        """The documented path template the request's path matches, in routing order: also for a request refused
-        before routing (401, 413). Otherwise (documentation pages) the answering route's own path."""
-        if self._templates is None:
-            self._templates = [(compile_path(template)[0], template) for template in self.api.openapi()["paths"]]
-        for regex, template in self._templates:
-            if regex.match(scope["path"]):
-                return template
-        path = getattr(scope.get("route"), "path", None)
-        return path if isinstance(path, str) else UNMATCHED
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -232,7 +218,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_recording_status)
         finally:
-            self.metrics.observe(scope["method"], self.route_template(scope), status, time.perf_counter() - started)
+            route = route_template(scope) or UNMATCHED  # also for a request refused before routing (401, 413)
+            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
 
 
 def install_metrics(app: FastAPI, settings: Settings) -> None:
@@ -244,4 +231,4 @@ def install_metrics(app: FastAPI, settings: Settings) -> None:
     else:  # a test's shared connection: no pool to watch
         metrics = Metrics(settings, app.state.sessionmaker)
     app.state.metrics = metrics
-    app.add_middleware(MetricsMiddleware, metrics=metrics, api=app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
