@@ -13,6 +13,7 @@ from app.api.auth_throttle import install_token_throttle
 from app.api.body_limit import install_body_limit
 from app.api.dependencies.idempotency import install_replay_handler
 from app.api.json_body import install_json_body
+from app.api.metrics import install_metrics
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     install_token_throttle(app, settings)
     install_body_limit(app, settings)
     install_security_headers(app, settings)
+    install_metrics(app, settings)  # outermost, installed last: counts every answer, refusals included
     app.include_router(root_router)
     app.include_router(api_router)
     install_openapi(app)

@@ -39,6 +39,17 @@ def matched_operation(scope: Scope) -> BaseRoute | None:
     return route
 
 
+def route_template(scope: Scope) -> str | None:
+    """The path template (``/api/v1/cases/{case_id}``) of the route the request's path names, whatever its method;
+    None when no route has that path."""
+    for operation in _operations(scope["app"]):
+        match, _ = operation.matches(scope)
+        if match is not Match.NONE:
+            template: str | None = operation.path_format
+            return template
+    return None
+
+
 def allowed_methods(scope: Scope) -> list[str]:
     """Every method some route of the request's path answers, for a 405's ``Allow``."""
     methods: set[str] = set()

@@ -9,6 +9,7 @@ from app.api.routers.cases import router as cases_router
 from app.api.routers.changes import router as changes_router
 from app.api.routers.health import router as health_router
 from app.api.routers.ledger import router as ledger_router
+from app.api.routers.metrics import router as metrics_router
 from app.api.routers.reconciliation import router as reconciliation_router
 from app.api.routers.reference import router as reference_router
 
@@ -26,4 +27,5 @@ api_router.include_router(changes_router)
 
 root_router = APIRouter()
 root_router.include_router(health_router)
+root_router.include_router(metrics_router)
 root_router.include_router(oauth_router)

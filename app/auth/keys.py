@@ -1,4 +1,4 @@
-"""The embedded issuer's signing key: ES256 (P-256), generated on first start and kept in ``data_dir``."""
+"""The embedded issuer's signing key: ES256 (P-256), generated on first start and kept in ``key_dir``."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def _write_new_key(path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def load_or_create_signing_key(data_dir: Path) -> SigningKey:
-    path = data_dir / KEY_FILE_NAME
+def load_or_create_signing_key(key_dir: Path) -> SigningKey:
+    path = key_dir / KEY_FILE_NAME
     if not path.exists():
         _write_new_key(path)
     pem = path.read_bytes()

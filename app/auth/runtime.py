@@ -80,11 +80,11 @@ class AuthRuntime:
 
 
 def load_issuer(settings: Settings) -> TokenIssuer:
-    """The embedded issuer with its key from ``data_dir`` (created on first use)."""
+    """The embedded issuer with its key from ``key_dir`` (created on first use)."""
     return TokenIssuer(
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
-        key=load_or_create_signing_key(settings.data_dir),
+        key=load_or_create_signing_key(settings.keys_path),
         lifetime_seconds=settings.auth_token_lifetime_seconds,
     )
 

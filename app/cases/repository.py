@@ -61,6 +61,14 @@ def next_case_number(session: Session, year: int) -> str:
     return f"SBT-{year}-{value:06d}"
 
 
+def overdue_by_stage(session: Session, today: dt.date) -> dict[str, int]:
+    """Open cases whose stage deadline has passed, per stage (terminal stages have no deadline)."""
+    rows = session.execute(
+        select(Case.stage, func.count()).where(Case.deadline_date < today).group_by(Case.stage).order_by(Case.stage)
+    )
+    return {stage: int(count) for stage, count in rows}
+
+
 def get_case(session: Session, case_id: uuid.UUID) -> Case | None:
     return session.get(Case, case_id)
 

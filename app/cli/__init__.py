@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+
 import typer
 import uvicorn
 
@@ -9,7 +13,7 @@ from app.cli.audit import audit_cli
 from app.cli.clients import clients_cli
 from app.cli.ledger import ledger_cli
 from app.cli.reconciliation import reconciliation_cli
-from app.core.config import get_settings
+from app.core.config import ConfigurationError, get_settings
 from app.flows.bootstrap import prepare
 
 cli = typer.Typer(help="SBT — Sistem Berbagi Terintegrasi", no_args_is_help=True)
@@ -21,16 +25,24 @@ cli.add_typer(reconciliation_cli, name="reconciliation")
 
 @cli.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Migrate the database, prepare first-start data, and serve the API."""
-    prepare(get_settings())
-    # No Server banner: what runs behind SBT is nobody's business but its operators'.
-    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level="info", server_header=False)
+    """Migrate the database (once, under a lock, when replicas start together), prepare first-start data, serve."""
+    from app.api.metrics import MULTIPROCESS_DIR_VARIABLE  # the web layer, only for the command that serves it
+
+    typer.echo(prepare(get_settings()).describe(), err=True)
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and not os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+            # Each worker counts its own requests in files here; a scrape of any worker sums them all.
+            os.environ[MULTIPROCESS_DIR_VARIABLE] = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="sbt-metrics-")
+            )
+        # No Server banner: what runs behind SBT is nobody's business but its operators'.
+        uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level="info", server_header=False)
 
 
 @cli.command()
 def migrate() -> None:
-    """Upgrade the database schema to the newest revision."""
-    prepare(get_settings())
+    """Upgrade the database schema to the newest revision and create the signing keys if they are missing."""
+    typer.echo(prepare(get_settings()).describe(), err=True)
 
 
 @cli.command("demo-data")
@@ -45,4 +57,8 @@ def demo_data(cases: int = 300, seed: int = 2024) -> None:
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except ConfigurationError as error:
+        # One line per problem, each naming its SBT_* variable; no traceback for an operator's typo.
+        raise SystemExit(str(error)) from None

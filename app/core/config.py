@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me-development-only"  # noqa: S105 - a known placeholder, refused outside development
+PRODUCTION_SECRET_MIN_LENGTH = 32
+DEVELOPMENT_ISSUER = "http://127.0.0.1:8000"
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
@@ -27,11 +31,14 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     log_level: str = "INFO"
     data_dir: Path = Path("data")
+    key_dir: Path | None = None
+    """Where the signing keys live (ledger checkpoints, embedded OAuth issuer); empty means ``data_dir``. Every
+    replica must see the same files: a new key changes the published verifier key and ends every token."""
     database_url: str = ""
-    """SQLAlchemy URL. Empty means the embedded SQLite file ``<data_dir>/sbt.db``."""
+    """SQLAlchemy URL. Empty means the embedded SQLite file ``<data_dir>/sbt.db`` (development and tests only)."""
 
     secret_key: str = PLACEHOLDER_SECRET
-    """Signs pagination cursors. Must be set to a real secret outside development."""
+    """Signs pagination cursors. Must be set to a real secret outside development (production: 32+ characters)."""
 
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=500, ge=1)
@@ -54,15 +61,19 @@ class Settings(BaseSettings):
     ledger_origin: str = "sbt.example.go.id/ledger"
     """C2SP checkpoint origin line and the signing key's name (no spaces, no '+')."""
     ledger_signing_key_file: Path | None = None
-    """Ed25519 note signing key; empty means ``<data_dir>/ledger-signing.key``, generated on first start."""
+    """Ed25519 note signing key; empty means ``<key_dir>/ledger-signing.key``, generated on first start."""
     ledger_checkpoint_interval_seconds: int = Field(default=60, ge=1)
     """A write signs a new checkpoint when the latest one is at least this old."""
     ledger_checkpoint_max_entries: int = Field(default=1000, ge=1)
     """A write signs a new checkpoint when this many entries are not yet covered by one."""
 
     @property
+    def keys_path(self) -> Path:
+        return self.key_dir or self.data_dir
+
+    @property
     def ledger_key_path(self) -> Path:
-        return self.ledger_signing_key_file or self.data_dir / "ledger-signing.key"
+        return self.ledger_signing_key_file or self.keys_path / "ledger-signing.key"
 
     # Reconciliation
     reconciliation_rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -73,8 +84,9 @@ class Settings(BaseSettings):
     """A queued or running FULL run that began longer ago than this (its worker died) no longer blocks a new one."""
 
     # Auth (OAuth2 resource server + embedded client-credentials issuer)
-    auth_issuer: str = "http://127.0.0.1:8000"
-    """Exact ``iss`` of accepted tokens. The embedded issuer stamps it; for Keycloak use the realm URL."""
+    auth_issuer: str = DEVELOPMENT_ISSUER
+    """Exact ``iss`` of accepted tokens. The embedded issuer stamps it; for Keycloak use the realm URL.
+    Production: the public ``https://`` URL clients reach SBT (or Keycloak's realm) at, never a loopback host."""
     auth_audience: str = "sbt-api"
     """``aud`` every access token must contain (Keycloak: an Audience mapper on the agency clients)."""
     auth_jwks_url: str = ""
@@ -112,6 +124,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     """Largest request body accepted (1 MiB); a larger one is refused with 413 before anything reads it."""
 
+    # Metrics
+    metrics_enabled: bool = False
+    """Serve Prometheus metrics at ``/metrics``; off (the default), it answers 404."""
+    metrics_token: str = ""
+    """When set, ``/metrics`` needs ``Authorization: Bearer <token>`` (Prometheus: ``authorization.credentials``).
+    Required in production when metrics are on: they name routes, volumes and backlogs."""
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
@@ -128,25 +147,88 @@ class Settings(BaseSettings):
         return self.sqlalchemy_url.startswith("sqlite")
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> Settings:
+    def _refuse_unsafe_configuration(self) -> Settings:
+        """Every problem found, one line each (``ConfigurationError`` prints them without a traceback)."""
+        problems: list[str] = []
         if self.environment is not Environment.DEVELOPMENT and self.secret_key == PLACEHOLDER_SECRET:
-            raise ValueError(
+            problems.append(
                 "SBT_SECRET_KEY still holds the development placeholder; set a real secret "
                 f"when SBT_ENVIRONMENT={self.environment.value}"
             )
+        if self.environment is Environment.PRODUCTION:
+            problems += self._production_problems()
         if self.auth_jwks_url and self.auth_jwks_file is not None:
-            raise ValueError("set either SBT_AUTH_JWKS_URL or SBT_AUTH_JWKS_FILE, not both")
-        if (
-            self.environment is Environment.PRODUCTION
-            and self.auth_jwks_url
-            and not self.auth_jwks_url.startswith("https://")
-        ):
-            raise ValueError("SBT_AUTH_JWKS_URL must use https:// in production")
+            problems.append("set either SBT_AUTH_JWKS_URL or SBT_AUTH_JWKS_FILE, not both")
         if self.page_size_default > self.page_size_max:
-            raise ValueError("SBT_PAGE_SIZE_DEFAULT must not exceed SBT_PAGE_SIZE_MAX")
+            problems.append("SBT_PAGE_SIZE_DEFAULT must not exceed SBT_PAGE_SIZE_MAX")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+    def _production_problems(self) -> list[str]:
+        problems = []
+        if not self.database_url:
+            problems.append(
+                "SBT_DATABASE_URL is required in production (postgresql+psycopg://user:password@host/database); "
+                "the embedded SQLite file is for development only"
+            )
+        elif not self.database_url.startswith("postgresql"):
+            problems.append("SBT_DATABASE_URL must name a PostgreSQL database (postgresql+psycopg://...) in production")
+        if self.secret_key != PLACEHOLDER_SECRET and len(self.secret_key) < PRODUCTION_SECRET_MIN_LENGTH:
+            problems.append(f"SBT_SECRET_KEY must be at least {PRODUCTION_SECRET_MIN_LENGTH} characters in production")
+        if issuer_problem := _public_url_problem(self.auth_issuer):
+            problems.append(f"SBT_AUTH_ISSUER {issuer_problem} in production (got {self.auth_issuer!r})")
+        if self.auth_jwks_url and not self.auth_jwks_url.startswith("https://"):
+            problems.append("SBT_AUTH_JWKS_URL must use https:// in production")
+        if self.metrics_enabled and len(self.metrics_token) < PRODUCTION_SECRET_MIN_LENGTH:
+            problems.append(
+                f"SBT_METRICS_TOKEN ({PRODUCTION_SECRET_MIN_LENGTH}+ characters) is required in production "
+                "when SBT_METRICS_ENABLED=true"
+            )
+        return problems
+
+
+def _public_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a public https URL, or None. Private addresses are allowed: agencies' networks are
+    closed; loopback and unspecified hosts are not, since no client can reach SBT there."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return "must be the service's public https:// URL"
+    host = parts.hostname
+    if host == "localhost" or host.endswith(".localhost"):
+        return "must not name localhost"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.is_loopback or address.is_unspecified:
+        return "must not name a loopback or unspecified address"
+    return None
+
+
+class ConfigurationError(Exception):
+    """Settings that must not start: one line per problem, each naming the ``SBT_*`` variable at fault."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(f"configuration error: {problem}" for problem in problems))
+        self.problems = problems
+
+    @classmethod
+    def from_validation(cls, error: ValidationError) -> ConfigurationError:
+        problems: list[str] = []
+        for detail in error.errors(include_url=False):
+            message = detail["msg"].removeprefix("Value error, ")
+            if detail["loc"]:
+                problems.append(f"SBT_{str(detail['loc'][0]).upper()}: {message}")
+            else:
+                problems += message.splitlines()
+        return cls(problems)
 
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings; ``ConfigurationError`` (one line per problem) when they must not start."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError.from_validation(error) from None

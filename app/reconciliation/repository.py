@@ -423,3 +423,13 @@ def active_full_run(session: Session, stale_before: dt.datetime) -> Run | None:
         .limit(1)
     )
     return session.scalars(statement).first()
+
+
+def open_findings_by_severity(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(Finding.severity, func.count())
+        .where(Finding.state == FindingState.OPEN.value)
+        .group_by(Finding.severity)
+        .order_by(Finding.severity)
+    )
+    return {severity: int(count) for severity, count in rows}

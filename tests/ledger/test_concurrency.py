@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,18 +23,12 @@ from app.ledger.models import LedgerEntry
 from app.ledger.note import open_checkpoint
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
+from tests.servers import free_port, wait_until_ready
 
 SERVERS = 2
 WRITERS_PER_SERVER = 16
 WRITES_PER_WRITER = 3
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def servers(settings: Settings) -> Iterator[list[str]]:
         "SBT_SECRET_KEY": settings.secret_key,
         "SBT_LOG_LEVEL": "WARNING",
     }
-    ports = [_free_port() for _ in range(SERVERS)]
+    ports = [free_port() for _ in range(SERVERS)]
     processes = [
         subprocess.Popen(  # noqa: S603 - fixed arguments
             [sys.executable, "-m", "uvicorn", "app.asgi:app", "--port", str(port), "--log-level", "warning"],
@@ -61,16 +54,8 @@ def servers(settings: Settings) -> Iterator[list[str]]:
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         deadline = time.monotonic() + 60
-        for url in urls:
-            while True:
-                try:
-                    if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server {url} did not start")
-                time.sleep(0.2)
+        for url, process in zip(urls, processes, strict=True):
+            wait_until_ready(url, process, deadline)
         yield urls
     finally:
         for process in processes:
