@@ -145,18 +145,13 @@ def create_case(session: Session, settings: Settings, ctx: WriteContext, data: C
     )
     session.add(case)
     session.flush()  # no ORM relationship orders the inserts: the case row must exist before its first record
-    record = AgencyRecord(
-        case_id=case.id,
-        agency=agency,
-        nip=data.nip,
-        name=data.name,
-        position_category=data.position_category,
-        violation_code=data.violation_code,
+    record = _record_of(
+        case,
+        agency,
+        ctx,
         stage=Stage.DITERIMA.value,
-        reported_date=data.reported_date,
         reference_number=data.reference_number,
         external_id=data.external_id,
-        submitted_by_client=ctx.principal.client_id,
     )
     session.add(record)
     session.flush()
@@ -266,6 +261,21 @@ def transition_case(
     ]
 
 
+def _record_of(case: Case, agency: str, ctx: WriteContext, **fields: Any) -> AgencyRecord:
+    """A new record of ``agency`` holding what the shared case says of the ASN and the report."""
+    return AgencyRecord(
+        case_id=case.id,
+        agency=agency,
+        nip=case.nip,
+        name=case.name,
+        position_category=case.position_category,
+        violation_code=case.violation_code,
+        reported_date=case.reported_date,
+        submitted_by_client=ctx.principal.client_id,
+        **fields,
+    )
+
+
 def _record_the_step(
     session: Session, ctx: WriteContext, case: Case, agency: str, step: CaseTransition
 ) -> LedgerChange:
@@ -274,17 +284,8 @@ def _record_the_step(
     record = repository.get_record_of_agency(session, case.id, agency)
     created = record is None
     if record is None:
-        record = AgencyRecord(
-            case_id=case.id,
-            agency=agency,
-            nip=case.nip,
-            name=case.name,
-            position_category=case.position_category,
-            violation_code=case.violation_code,
-            reported_date=case.reported_date,
-            recorded_on=step.effective_date,  # the agency recorded its step on the day it took effect
-            submitted_by_client=ctx.principal.client_id,
-        )
+        # the agency recorded its step on the day it took effect
+        record = _record_of(case, agency, ctx, recorded_on=step.effective_date)
         session.add(record)
     changed: dict[str, object] = {"stage": case.stage}
     if step.action == Action.RECOMMEND.value:
