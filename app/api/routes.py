@@ -1,7 +1,8 @@
 """Every domain router, mounted under the versioned prefix."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from app.api.dependencies.query import refuse_unknown_query_parameters
 from app.api.routers.audit import router as audit_router
 from app.api.routers.audit_bridge import router as audit_bridge_router
 from app.api.routers.auth import clients_router, oauth_router
@@ -15,7 +16,7 @@ from app.api.routers.reference import router as reference_router
 
 API_PREFIX = "/api/v1"
 
-api_router = APIRouter(prefix=API_PREFIX)
+api_router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_unknown_query_parameters)])
 api_router.include_router(reference_router)
 api_router.include_router(cases_router)
 api_router.include_router(ledger_router)

@@ -185,3 +185,28 @@ def test_a_number_is_not_an_instant_in_a_query(client: TestClient, auth_headers:
 def test_a_number_is_not_an_instant_in_a_run(client: TestClient, auth_headers: AuthHeaders) -> None:
     response = client.post("/api/v1/reconciliation/runs", json={"as_of": 0}, headers=auth_headers("BKN"))
     assert [param["name"] for param in assert_problem(response, 422)["invalid_params"]] == ["body.as_of"]
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "misspelt"),
+    [
+        ("auditor", "/api/v1/cases", "provinsi"),
+        ("auditor", "/api/v1/audit/statistics", "asof"),
+        ("auditor", "/api/v1/reconciliation/findings", "severity_min"),
+        ("auditor", "/api/v1/ledger/entries", "page"),
+        ("admin", "/api/v1/clients", "role"),
+        ("BAWASLU", "/api/v1/reference/agencies", "lang"),
+    ],
+)
+def test_an_unknown_query_parameter_is_a_400_naming_it(
+    client: TestClient, auth_headers: AuthHeaders, who: str, path: str, misspelt: str
+) -> None:
+    response = client.get(path, params={misspelt: "1"}, headers=auth_headers(who))
+    problem = assert_problem(response, 400)
+    assert problem["invalid_params"] == [{"name": f"query.{misspelt}", "reason": "not a parameter of this operation"}]
+    assert "This operation takes:" in problem["detail"]
+
+
+def test_declared_query_parameters_still_work(client: TestClient, auth_headers: AuthHeaders) -> None:
+    response = client.get("/api/v1/cases", params={"province_code": "73", "limit": 5}, headers=auth_headers("auditor"))
+    assert response.status_code == 200, response.text

@@ -1,0 +1,37 @@
+"""Unknown query parameters are a 400 problem, never silently ignored.
+
+A misspelt filter (``?provinsi=73``, ``?asof=…``) would otherwise answer as if it were not there: the whole list, or
+today's numbers for a question about last year. Every ``/api/v1`` operation refuses query parameters it does not
+declare, naming them and the ones it takes.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+
+from app.core.problems import BadRequest, InvalidParam
+
+
+def _declared_query_names(dependant: Dependant) -> frozenset[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub_dependant in dependant.dependencies:
+        names |= _declared_query_names(sub_dependant)
+    return frozenset(names)
+
+
+def refuse_unknown_query_parameters(request: Request) -> None:
+    route = request.scope.get("route")
+    dependant: Dependant | None = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    declared = _declared_query_names(dependant)  # a walk of a few nodes; requests with a query string only
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        takes = ", ".join(sorted(declared)) or "none"
+        raise BadRequest(
+            f"Unknown query parameter(s): {', '.join(unknown)}. This operation takes: {takes}.",
+            invalid_params=[
+                InvalidParam(name=f"query.{name}", reason="not a parameter of this operation") for name in unknown
+            ],
+        )
