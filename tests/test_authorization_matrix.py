@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from tests.auth_helpers import AuthHeaders
 from tests.authz import IDENTITIES, Call, MatrixContext, Row
@@ -48,6 +49,27 @@ def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
     assert sorted(set(declared) - routes) == [], "matrix rows for routes that no longer exist"
 
 
+CONTRACT_HEADERS = (
+    "ETag",
+    "Location",
+    "Idempotent-Replayed",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Retry-After",
+    "WWW-Authenticate",
+)
+"""Headers a client acts on: each one a response carries must be declared for that operation and status."""
+
+
+def _assert_headers_declared(app: FastAPI, row: Row, response: Response) -> None:
+    if row.route not in app.openapi()["paths"]:
+        return  # the documentation pages and the contract itself are not operations of the contract
+    operation = app.openapi()["paths"][row.route][row.method.lower()]
+    declared = operation["responses"].get(str(response.status_code), {}).get("headers", {})
+    sent = {name for name in CONTRACT_HEADERS if name in response.headers}
+    assert sorted(sent - set(declared)) == [], (row.method, row.route, response.status_code)
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[f"{row.method} {row.route}" for row in ROWS])
 def test_route_answers_each_identity_as_declared(
     row: Row, app: FastAPI, client: TestClient, auth_headers: AuthHeaders
@@ -64,6 +86,7 @@ def test_route_answers_each_identity_as_declared(
             headers={**context.headers(who), **call.headers},
         )
         actual[who] = response.status_code
+        _assert_headers_declared(app, row, response)
         if response.status_code >= 400:
             assert response.headers["content-type"].startswith(("application/problem+json", "application/json"))
     assert actual == dict(row.expected)

@@ -1,4 +1,6 @@
-"""OpenAPI post-processing: problem+json everywhere an error can come back; If-Match stated as required.
+"""OpenAPI post-processing: problem+json everywhere an error can come back; If-Match stated as required; the
+headers every response carries (rate limit, challenge, Retry-After, Idempotent-Replayed); ``security: []`` on the
+public operations.
 
 ``If-Match`` is declared optional in Python so that a missing header reaches ``check_if_match`` and is answered
 428 Precondition Required (RFC 6585), not a generic 422; the contract states what the server enforces: required."""
@@ -24,11 +26,32 @@ def _problem_content() -> dict[str, Any]:
 
 _RATE_LIMITED = {
     "description": "Too many requests from this client (per-client quota); retry after `Retry-After` seconds",
-    "headers": {
-        "Retry-After": {"description": "Seconds until the quota resets", "schema": {"type": "integer"}},
-    },
 }
 
+
+_RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": {
+        "description": 'The client\'s quota (IETF draft-ietf-httpapi-ratelimit-headers), e.g. `"default";q=600;w=60`.',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'What is left of the quota and when it resets, e.g. `"default";r=599;t=42`.',
+        "schema": {"type": "string"},
+    },
+}
+_CHALLENGE = {
+    "WWW-Authenticate": {
+        "description": "The Bearer challenge (RFC 6750): `invalid_token`, `invalid_request` or `insufficient_scope`.",
+        "schema": {"type": "string"},
+    }
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored response of an earlier request with the same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 
 _TOO_LARGE = {"description": "The request body is larger than `SBT_MAX_BODY_BYTES` (default 1 MiB)"}
 _UNSUPPORTED = {
@@ -57,6 +80,17 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components["Problem"].pop("$defs", None)
     components["InvalidParam"] = InvalidParam.model_json_schema()
+    schemes = schema["components"].setdefault("securitySchemes", {})
+    schemes["ClientSecretBasic"] = {
+        "type": "http",
+        "scheme": "basic",
+        "description": "OAuth client authentication at `/oauth/token` (RFC 6749 §2.3.1): client_id and secret.",
+    }
+    schemes["MetricsToken"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`SBT_METRICS_TOKEN` for `/metrics`, when the server sets one (not an OAuth access token).",
+    }
     for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
             for parameter in operation.get("parameters", []):
@@ -70,9 +104,22 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("413", dict(_TOO_LARGE))
                 if path.startswith(JSON_CHECKED_PREFIX):
                     responses.setdefault("415", dict(_UNSUPPORTED))
+            operation.setdefault("security", [])  # public: health, discovery, the token endpoint itself
+            takes_idempotency_key = any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
             for status, response in responses.items():
                 if status[:1] in {"4", "5"} and not _has_own_error_model(response):
                     response["content"] = _problem_content()
+                headers = response.setdefault("headers", {})
+                if path.startswith(RATE_LIMITED_PREFIX):
+                    headers.update(_RATE_LIMIT_HEADERS)
+                if status in {"401", "403"}:
+                    headers.update(_CHALLENGE)
+                if status in {"429", "503"}:
+                    headers.update(_RETRY_AFTER)
+                if status[:1] == "2" and takes_idempotency_key:
+                    headers.update(_REPLAYED)
+                if not headers:
+                    del response["headers"]
             if "422" in responses:
                 responses["422"]["description"] = "The request is not valid"
             responses.setdefault("500", {"description": "Internal server error", "content": _problem_content()})

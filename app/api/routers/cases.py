@@ -14,7 +14,7 @@ from app.api.dependencies.idempotency import IdempotencyKeyDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.parameters import CursorParam, IfMatchHeader, PageSizeParam
 from app.api.problems import problem_responses
-from app.api.responses import send
+from app.api.responses import declared_headers, send
 from app.cases import repository, service
 from app.cases.schemas import (
     AgencyRecordCreate,
@@ -43,7 +43,7 @@ CURSOR_SCOPE = "cases"
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Report a case (one ASN, one incident); creates the calling agency's record of it",
-    responses=problem_responses(409),
+    responses=problem_responses(409) | declared_headers(201, "Location", "ETag"),
 )
 def create_case(
     body: CaseCreate,
@@ -77,7 +77,11 @@ def list_cases(
     return Page[CaseRead](items=items, next_cursor=next_cursor)
 
 
-@router.get("/{case_id}", summary="Get one case (with its ETag)", responses=problem_responses(404))
+@router.get(
+    "/{case_id}",
+    summary="Get one case (with its ETag)",
+    responses=problem_responses(404) | declared_headers(200, "ETag"),
+)
 def get_case(case_id: uuid.UUID, session: SessionDep, response: Response, audit: ReadAuditDep, _: Reader) -> CaseRead:
     case = service.require_case(session, case_id)
     audit.cases([case])
@@ -88,7 +92,7 @@ def get_case(case_id: uuid.UUID, session: SessionDep, response: Response, audit:
 @router.post(
     "/{case_id}/transitions",
     summary="Move the case through the workflow (If-Match required)",
-    responses=problem_responses(404, 409, 412, 428),
+    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag"),
 )
 def transition_case(
     case_id: uuid.UUID,
@@ -124,7 +128,7 @@ def list_agency_records(
     "/{case_id}/records",
     status_code=status.HTTP_201_CREATED,
     summary="Submit the calling agency's own record of the case",
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409) | declared_headers(201, "Location", "ETag"),
 )
 def submit_agency_record(
     case_id: uuid.UUID,
@@ -143,7 +147,7 @@ def submit_agency_record(
     "/{case_id}/archived-records",
     status_code=status.HTTP_201_CREATED,
     summary="Import a retired agency's record of the case from its archive (by its successor: KASN's by BKN)",
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409) | declared_headers(201, "Location", "ETag"),
 )
 def import_archived_record(
     case_id: uuid.UUID,
@@ -161,7 +165,7 @@ def import_archived_record(
 @router.get(
     "/{case_id}/records/{record_id}",
     summary="One agency record (with its ETag)",
-    responses=problem_responses(404),
+    responses=problem_responses(404) | declared_headers(200, "ETag"),
 )
 def get_agency_record(
     case_id: uuid.UUID,
@@ -180,7 +184,7 @@ def get_agency_record(
 @router.patch(
     "/{case_id}/records/{record_id}",
     summary="Update the calling agency's own record (If-Match required)",
-    responses=problem_responses(404, 412, 428),
+    responses=problem_responses(404, 412, 428) | declared_headers(200, "ETag"),
 )
 def update_agency_record(
     case_id: uuid.UUID,

@@ -28,6 +28,7 @@ public internet: scrape it from inside the deployment's network."""
         200: {"description": "Metrics in the Prometheus text format", "content": {CONTENT_TYPE_LATEST: {}}},
         **problem_responses(401, 404),
     },
+    openapi_extra={"security": [{}, {"MetricsToken": []}]},  # no token, or SBT_METRICS_TOKEN when one is set
 )
 def metrics(
     request: Request,

@@ -25,6 +25,7 @@ from app.api.parameters import (
     checked_moment,
 )
 from app.api.problems import problem_responses
+from app.api.responses import declared_headers
 from app.audit import exports
 from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
@@ -74,7 +75,7 @@ def _run_location(run_id: uuid.UUID) -> str:
     summary="Start a sweep (full run with SQL fingerprint screen, deadline run, or listed cases)",
     description="At most one FULL run is queued or running at a time: another answers 409 with the active "
     "run's id in `running_run_id`.",
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409) | declared_headers(202, "Location"),
 )
 def start_reconciliation_run(
     body: RunCreate,
@@ -204,7 +205,11 @@ def export_reconciliation_findings(
     return StreamingResponse(gate.stream(chunks()), media_type=exports.CSV_MEDIA_TYPE, headers=headers)
 
 
-@router.get("/findings/{finding_id}", summary="One finding with its history (ETag)", responses=problem_responses(404))
+@router.get(
+    "/findings/{finding_id}",
+    summary="One finding with its history (ETag)",
+    responses=problem_responses(404) | declared_headers(200, "ETag"),
+)
 def get_reconciliation_finding(
     finding_id: uuid.UUID, session: SessionDep, response: Response, audit: ReadAuditDep, principal: Reader
 ) -> FindingDetail:
@@ -218,7 +223,7 @@ def get_reconciliation_finding(
 @router.post(
     "/findings/{finding_id}/transitions",
     summary="Acknowledge, resolve (fixed at source), suppress (accepted difference) or reopen (If-Match)",
-    responses=problem_responses(404, 409, 412, 428),
+    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag"),
 )
 def transition_reconciliation_finding(
     finding_id: uuid.UUID,
