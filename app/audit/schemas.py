@@ -87,9 +87,10 @@ class ReadAuditRead(ReadSchema):
                 "role": "agency",
                 "agency": "BKN",
                 "purpose": "R-2024/BKN/10/2024",
-                "operation": "get_case",
+                "operation": "get_agency_record",
                 "case_id": "2b0c5a52-5a7e-4d0c-9d4e-1f3a2c1e9b11",
-                "record_id": None,
+                # a real value: the published contract leaves nulls out of examples
+                "record_id": "8d3f6b1e-2c4a-4e5f-9a7b-0c1d2e3f4a5b",
             }
         },
     )

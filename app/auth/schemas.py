@@ -18,8 +18,17 @@ OAuthErrorCode = Literal[
 ]  # fmt: skip
 
 
+def _grant_type_required(schema: dict[str, Any]) -> None:
+    """The contract states what the endpoint enforces; the field stays optional in Python so that a missing or
+    other grant type is answered with RFC 6749's own 400 error (`invalid_request`, `unsupported_grant_type`)."""
+    schema["required"] = ["grant_type"]
+    schema["properties"]["grant_type"] = {"type": "string", "enum": ["client_credentials"], "title": "Grant Type"}
+
+
 class TokenRequest(BaseModel):
     """``application/x-www-form-urlencoded`` body of a client-credentials token request (RFC 6749 §4.4.2)."""
+
+    model_config = ConfigDict(json_schema_extra=_grant_type_required)
 
     grant_type: str | None = Field(default=None, description="Must be `client_credentials`.")
     scope: str | None = Field(
