@@ -54,6 +54,7 @@ _REPLAYED = {
 }
 
 _TOO_LARGE = {"description": "The request body is larger than `SBT_MAX_BODY_BYTES` (default 1 MiB)"}
+_MALFORMED = {"description": "The request body is not JSON, or nests arrays/objects deeper than 32 levels"}
 _UNSUPPORTED = {
     "description": "The request body is not UTF-8 `application/json` (another media type, charset or a BOM)"
 }
@@ -104,6 +105,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("413", dict(_TOO_LARGE))
                 if path.startswith(JSON_CHECKED_PREFIX):
                     responses.setdefault("415", dict(_UNSUPPORTED))
+                    responses.setdefault("400", dict(_MALFORMED))
             operation.setdefault("security", [])  # public: health, discovery, the token endpoint itself
             takes_idempotency_key = any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
             for status, response in responses.items():

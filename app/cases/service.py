@@ -93,7 +93,7 @@ def deadline_for(stage: Stage, entered_on: dt.date, settings: Settings) -> dt.da
     if kind is None:
         return None
     if kind is DeadlineKind.STUDY:
-        return add_working_days(entered_on, settings.study_working_days)
+        return add_working_days(entered_on, settings.study_working_days, settings.extra_holidays)
     days = {
         DeadlineKind.VERIFICATION: settings.verification_days,
         DeadlineKind.PPK_FOLLOW_UP: settings.ppk_follow_up_days,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me-development-only"  # noqa: S105 - a known placeholder, refused outside development
 PRODUCTION_SECRET_MIN_LENGTH = 32
@@ -47,7 +48,18 @@ class Settings(BaseSettings):
     verification_days: int = Field(default=7, ge=1)
     """Satgas verification of a report (BKN 2024 flow: max 7 days)."""
     study_working_days: int = Field(default=3, ge=1)
-    """Bawaslu kajian (max 3 working days)."""
+    """Bawaslu kajian (max 3 working days: no weekends, national holidays or cuti bersama)."""
+    extra_holidays: Annotated[list[dt.date], NoDecode] = Field(default_factory=list)
+    """Non-working days the ``holidays`` package does not know yet (a new decree): ``SBT_EXTRA_HOLIDAYS`` as
+    comma-separated ``YYYY-MM-DD``."""
+
+    @field_validator("extra_holidays", mode="before")
+    @classmethod
+    def _comma_separated_dates(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [dt.date.fromisoformat(day.strip()) for day in value.split(",") if day.strip()]
+        return value
+
     ppk_follow_up_days: int = Field(default=10, ge=1)
     """PPK follow-up of a recommendation (10 days quoted by Kemendagri in 2020; the 2022 SKB number is unknown)."""
     reprimand_compliance_days: int = Field(default=3, ge=1)

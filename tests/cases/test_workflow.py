@@ -250,3 +250,27 @@ def test_a_clean_happy_path_raises_no_finding_about_the_agencies_that_acted(
         if f["state"] == "OPEN" and {"BAWASLU", "BKN"} & set(f["agencies"]) and f["rule"] != "DEADLINE_EXCEEDED"
     ]
     assert about_the_actors == []
+
+
+@pytest.mark.parametrize(
+    ("study_starts", "deadline"),
+    [
+        ("2024-04-05", "2024-04-18"),  # Idulfitri 10-11 April and cuti bersama 8, 9, 12, 15 April are not counted
+        ("2024-12-24", "2024-12-31"),  # Christmas 25 December and cuti bersama 26 December
+        ("2024-09-04", "2024-09-09"),  # an ordinary week: Thursday, Friday, then Monday
+    ],
+)
+def test_the_kajian_deadline_counts_working_days_without_holidays_or_cuti_bersama(
+    client: TestClient, auth_headers: AuthHeaders, study_starts: str, deadline: str
+) -> None:
+    bawaslu = auth_headers("BAWASLU")
+    on = dt.date.fromisoformat(study_starts)
+    case = create_case(
+        client,
+        bawaslu,
+        incident_date=(on - dt.timedelta(days=3)).isoformat(),
+        reported_date=(on - dt.timedelta(days=2)).isoformat(),
+    )
+    case = transition(client, bawaslu, case, "verify", effective_date=(on - dt.timedelta(days=1)).isoformat())
+    case = transition(client, bawaslu, case, "start_study", effective_date=study_starts)
+    assert (case["stage"], case["deadline_date"]) == ("KAJIAN", deadline)
