@@ -18,6 +18,7 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 from starlette.applications import Starlette
 
+from app.api.operations import dependants
 from app.auth.runtime import AuthRuntime, build_runtime
 from app.auth.verifier import InvalidToken, IssuerUnavailable
 from app.core.actor import SCOPE_DESCRIPTIONS, Principal, Scope
@@ -137,10 +138,7 @@ def check_scopes(request: Request, principal: Principal, required: list[str]) ->
 
 def route_scopes(dependant: Dependant) -> list[str]:
     """Every scope an operation's dependants declare with ``require(...)``: what the token must carry."""
-    scopes = set(dependant.own_oauth_scopes or [])
-    for sub_dependant in dependant.dependencies:
-        scopes.update(route_scopes(sub_dependant))
-    return sorted(scopes)
+    return sorted({scope for node in dependants(dependant) for scope in node.own_oauth_scopes or ()})
 
 
 def current_principal(

@@ -10,14 +10,8 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 
+from app.api.operations import dependants
 from app.core.problems import BadRequest, InvalidParam
-
-
-def _declared_query_names(dependant: Dependant) -> frozenset[str]:
-    names = {param.alias for param in dependant.query_params}
-    for sub_dependant in dependant.dependencies:
-        names |= _declared_query_names(sub_dependant)
-    return frozenset(names)
 
 
 def refuse_unknown_query_parameters(request: Request) -> None:
@@ -25,7 +19,7 @@ def refuse_unknown_query_parameters(request: Request) -> None:
     dependant: Dependant | None = getattr(route, "dependant", None)
     if dependant is None or not request.query_params:
         return
-    declared = _declared_query_names(dependant)  # a walk of a few nodes; requests with a query string only
+    declared = {param.alias for node in dependants(dependant) for param in node.query_params}
     unknown = sorted(set(request.query_params) - declared)
     if unknown:
         takes = ", ".join(sorted(declared)) or "none"
