@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 
 from app.api.json_body import CHECKED_PREFIX as JSON_CHECKED_PREFIX
 from app.api.ratelimit import LIMITED_PREFIX as RATE_LIMITED_PREFIX
+from app.api.responses import declared
 from app.core.problems import PROBLEM_MEDIA_TYPE, InvalidParam, Problem
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -28,30 +29,6 @@ _RATE_LIMITED = {
     "description": "Too many requests from this client (per-client quota); retry after `Retry-After` seconds",
 }
 
-
-_RATE_LIMIT_HEADERS = {
-    "RateLimit-Policy": {
-        "description": 'The client\'s quota (IETF draft-ietf-httpapi-ratelimit-headers), e.g. `"default";q=600;w=60`.',
-        "schema": {"type": "string"},
-    },
-    "RateLimit": {
-        "description": 'What is left of the quota and when it resets, e.g. `"default";r=599;t=42`.',
-        "schema": {"type": "string"},
-    },
-}
-_CHALLENGE = {
-    "WWW-Authenticate": {
-        "description": "The Bearer challenge (RFC 6750): `invalid_token`, `invalid_request` or `insufficient_scope`.",
-        "schema": {"type": "string"},
-    }
-}
-_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
-_REPLAYED = {
-    "Idempotent-Replayed": {
-        "description": "`true` when this is the stored response of an earlier request with the same Idempotency-Key.",
-        "schema": {"type": "string", "enum": ["true"]},
-    }
-}
 
 _TOO_LARGE = {"description": "The request body is larger than `SBT_MAX_BODY_BYTES` (default 1 MiB)"}
 _MALFORMED = {"description": "The request body is not JSON, or nests arrays/objects deeper than 32 levels"}
@@ -113,13 +90,13 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     response["content"] = _problem_content()
                 headers = response.setdefault("headers", {})
                 if path.startswith(RATE_LIMITED_PREFIX):
-                    headers.update(_RATE_LIMIT_HEADERS)
+                    headers.update(declared("RateLimit-Policy", "RateLimit"))
                 if status in {"401", "403"}:
-                    headers.update(_CHALLENGE)
+                    headers.update(declared("WWW-Authenticate"))
                 if status in {"429", "503"}:
-                    headers.update(_RETRY_AFTER)
+                    headers.update(declared("Retry-After"))
                 if status[:1] == "2" and takes_idempotency_key:
-                    headers.update(_REPLAYED)
+                    headers.update(declared("Idempotent-Replayed"))
                 if not headers:
                     del response["headers"]
             if "422" in responses:

@@ -24,9 +24,33 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "examples": ['"3"']},
     },
     "Location": {"description": "Where the created resource is.", "schema": {"type": "string"}},
+    "RateLimit-Policy": {
+        "description": 'The client\'s quota (IETF draft-ietf-httpapi-ratelimit-headers), e.g. `"default";q=600;w=60`.',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'What is left of the quota and when it resets, e.g. `"default";r=599;t=42`.',
+        "schema": {"type": "string"},
+    },
+    "WWW-Authenticate": {
+        "description": "The Bearer challenge (RFC 6750): `invalid_token`, `invalid_request` or `insufficient_scope`.",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}},
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored response of an earlier request with the same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
 }
+"""Every response header the contract declares, described once: routes pick theirs with ``declared_headers``,
+the OpenAPI post-processing adds those every response of a kind carries."""
 
 
 def declared_headers(status: int, *names: str) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route whose ``status`` response carries these headers (see ``RESPONSE_HEADERS``)."""
-    return {status: {"headers": {name: RESPONSE_HEADERS[name] for name in names}}}
+    return {status: {"headers": declared(*names)}}
+
+
+def declared(*names: str) -> dict[str, dict[str, Any]]:
+    """The header objects of ``names``, for a response's ``headers``."""
+    return {name: RESPONSE_HEADERS[name] for name in names}
