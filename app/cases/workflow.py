@@ -149,7 +149,7 @@ TRANSITIONS: tuple[Transition, ...] = tuple(
     )
 )
 
-HANDED_ON_AT: dict[Agency, Stage] = {Agency.BAWASLU: Stage.DITERUSKAN}
+HANDED_ON_AT: dict[str, Stage] = {Agency.BAWASLU.value: Stage.DITERUSKAN}
 """Where an agency's part of a case ends: Bawaslu forwards its rekomendasi (DITERUSKAN) to KASN/BKN, and its own
 record rightly stays there while the case goes on to the recommendation and the PPK."""
 

@@ -29,11 +29,6 @@ def is_working_day(day: dt.date, extra_holidays: Collection[dt.date] = ()) -> bo
     return day.weekday() < SATURDAY and day not in _INDONESIA and day not in extra_holidays
 
 
-def holiday_name(day: dt.date) -> str | None:
-    """The national holiday or cuti bersama on ``day``, if any (as the package names it)."""
-    return _INDONESIA.get(day)
-
-
 def add_working_days(start: dt.date, days: int, extra_holidays: Collection[dt.date] = ()) -> dt.date:
     """The day ``days`` working days after ``start`` (``start`` itself not counted)."""
     current = start

@@ -1009,11 +1009,6 @@ def sanction_record_mismatch(context: CaseContext, config: RuleConfig) -> list[F
     return findings
 
 
-def _handed_on_at(agency: str) -> str | None:
-    stage = HANDED_ON_AT.get(Agency(agency)) if agency in Agency.__members__ else None
-    return stage.value if stage is not None else None
-
-
 @rule(
     code="STAGE_INCONSISTENT",
     severity=Severity.MEDIUM,
@@ -1044,7 +1039,7 @@ def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[Finding
             problems[record.agency] = "unknown stage"
         elif case_rank is not None and rank < case_rank <= MAIN_PATH_LAST_RANK and case_rank - rank <= allowed_lag:
             continue
-        elif case_rank is not None and rank < case_rank and _handed_on_at(record.agency) == record.stage:
+        elif case_rank is not None and rank < case_rank and HANDED_ON_AT.get(record.agency) == record.stage:
             continue  # the agency's part ended when it handed the case on
         elif case_rank is not None and rank < case_rank:
             problems[record.agency] = f"behind the case by {case_rank - rank} stage(s)"
