@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.cases.schemas import AgencyRecordCreate, AgencyRecordUpdate, CaseCreate, TransitionCreate
+from app.cases.schemas import AgencyRecordCreate, AgencyRecordUpdate, CaseCreate, CaseRead, TransitionCreate
 from app.cases.workflow import Action
 from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role, WriteContext
 from app.core.etag import etag_of
@@ -44,6 +44,23 @@ def _forwarded_case(client: TestClient, auth_headers: AuthHeaders, on: str) -> d
     return case
 
 
+def _kasn_recommends(app: FastAPI, case: dict[str, object], effective: str | None) -> CaseRead:
+    """KASN's own recommend step on ``case``, effective on ``effective`` (None: today), through the write flow."""
+    data = TransitionCreate.model_validate(
+        {
+            "action": Action.RECOMMEND.value,
+            "effective_date": effective,
+            "sanction_code": "BERAT_PENURUNAN_JABATAN",
+            "reference_number": "R-1/KASN/8/2024",
+        }
+    )
+    etag = etag_of(int(str(case["version"])))
+    settings = app.state.settings
+    return flows.transition_case(
+        app.state.sessionmaker, settings, kasn(), uuid.UUID(str(case["id"])), data, etag, None
+    ).body
+
+
 @pytest.mark.parametrize("reported", [END, "2024-09-02"])
 def test_case_creation_dated_from_the_end_is_refused(app: FastAPI, reported: str) -> None:
     data = CaseCreate.model_validate(case_payload(incident_date="2024-08-01", reported_date=reported))
@@ -63,24 +80,8 @@ def test_transitions_dated_from_the_end_are_refused(
     app: FastAPI, client: TestClient, auth_headers: AuthHeaders, effective: str | None
 ) -> None:
     case = _forwarded_case(client, auth_headers, "2024-08-05")
-    data = TransitionCreate.model_validate(
-        {
-            "action": Action.RECOMMEND.value,
-            "effective_date": effective,
-            "sanction_code": "BERAT_PENURUNAN_JABATAN",
-            "reference_number": "R-1/KASN/8/2024",
-        }
-    )
     with pytest.raises(AgencyNotPermitted) as error:
-        flows.transition_case(
-            app.state.sessionmaker,
-            app.state.settings,
-            kasn(),
-            uuid.UUID(str(case["id"])),
-            data,
-            etag_of(int(str(case["version"]))),
-            None,
-        )
+        _kasn_recommends(app, case, effective)
     assert_refused_naming_end_and_successor(error)
 
 
@@ -88,24 +89,7 @@ def test_a_transition_dated_before_the_end_stays_possible(
     app: FastAPI, client: TestClient, auth_headers: AuthHeaders
 ) -> None:
     case = _forwarded_case(client, auth_headers, "2024-08-05")
-    data = TransitionCreate.model_validate(
-        {
-            "action": "recommend",
-            "effective_date": "2024-08-23",
-            "sanction_code": "BERAT_PENURUNAN_JABATAN",
-            "reference_number": "R-1/KASN/8/2024",
-        }
-    )
-    moved = flows.transition_case(
-        app.state.sessionmaker,
-        app.state.settings,
-        kasn(),
-        uuid.UUID(str(case["id"])),
-        data,
-        etag_of(int(str(case["version"]))),
-        None,
-    ).body
-    assert moved.recommended_by == "KASN"
+    assert _kasn_recommends(app, case, "2024-08-23").recommended_by == "KASN"
 
 
 def test_record_submission_and_update_are_refused(app: FastAPI, client: TestClient, auth_headers: AuthHeaders) -> None:
