@@ -28,6 +28,16 @@ def _sample(text: str, prefix: str) -> float:
     return float(line.rsplit(" ", 1)[1])
 
 
+def _wait_for_every_worker(client: httpx.Client, pool_of_all_workers: int, deadline: float) -> None:
+    while _sample(_scrape(client), "sbt_db_pool_size ") != pool_of_all_workers:
+        assert time.monotonic() < deadline, "not every worker started"
+        time.sleep(0.2)
+
+
+def _scrape(client: httpx.Client) -> str:
+    return client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+
+
 def test_a_scrape_of_any_worker_sums_every_worker(tmp_path: Path) -> None:
     database_url = f"sqlite:///{tmp_path / 'sbt.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SBT_", "PROMETHEUS_"))} | {
@@ -46,18 +56,18 @@ def test_a_scrape_of_any_worker_sums_every_worker(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    single_pool = make_engine(database_url).pool.size()  # type: ignore[attr-defined]
     try:
         wait_until_ready(url, process, time.monotonic() + 120)
         with httpx.Client(base_url=url, timeout=10) as client:
+            # /ready is answered by whichever worker is up first; each worker sets its pool gauge as it starts
+            _wait_for_every_worker(client, WORKERS * single_pool, time.monotonic() + 120)
             for _ in range(REQUESTS):
                 assert client.get("/health").status_code == 200
-            scrapes = [
-                client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text for _ in range(2 * WORKERS)
-            ]
+            scrapes = [_scrape(client) for _ in range(2 * WORKERS)]
     finally:
         process.terminate()
         process.wait(timeout=60)
-    single_pool = make_engine(database_url).pool.size()  # type: ignore[attr-defined]
     health = 'sbt_http_requests_total{method="GET",route="/health",status="200"}'
     for text in scrapes:
         assert _sample(text, health) == REQUESTS
