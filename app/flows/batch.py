@@ -45,6 +45,7 @@ from app.idempotency.service import IdempotencyKey, Reply
 from app.ledger import service as ledger
 from app.ledger.schemas import LedgerChange
 from app.reconciliation import service as reconciliation
+from app.reference import repository as reference
 
 CASES_PATH = "/api/v1/cases"
 
@@ -136,6 +137,7 @@ def write_batch(
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:  # 2. claim, 8. commit
         written: list[_Written] = []
         refused: list[BatchItemProblem] = []
+        _pinned = reference.load_into(session)  # held to the end: the items' code checks cost no SELECT each
         for index, item in enumerate(parsed):  # 3. each item through the single operation's service
             try:
                 written.append(kind.write(session, settings, ctx, item, index))
