@@ -5,7 +5,7 @@
 
 The flow figure is everything `POST /api/v1/cases:batch` and `sbt import` do per batch (validation, the service's
 checks and rows, one reconciliation pass, one ledger append, the commit), without HTTP. Its raw limit is the same
-cases and their creator's records written with multi-row INSERTs (SQLAlchemy Core executemany), one transaction per
+cases and their creator's records written with multi-row inserts (SQLAlchemy Core executemany), one transaction per
 batch, into a fresh database of the same kind: what the database does with the rows alone. Issue 14's target is
 5,000 cases/s through the flow. The phase lines say where the flow's time goes (wall-clock time inside each step).
 """
