@@ -64,6 +64,22 @@ class TestCaseBatch:
         assert entry["payload"]["case"]["id"] == results[3]["id"]
         assert _count(session, AgencyRecord) == 25  # the creator's record of each, as POST /cases makes
 
+    def test_the_batch_is_reconciled_with_what_was_there_before(
+        self, client: TestClient, auth_headers: AuthHeaders
+    ) -> None:
+        """The same ASN and incident already on record, and twice in the batch: every copy is flagged, as three
+        single writes would have left it."""
+        earlier = create_case(client, auth_headers("BAWASLU"))
+        twins = [case_payload(nip=earlier["nip"]), case_payload(nip=earlier["nip"])]
+        response = client.post(f"{CASES}:batch", json={"items": twins}, headers=auth_headers("BAWASLU"))
+        assert response.status_code == 200, response.text
+        ids = [earlier["id"], *(item["id"] for item in response.json()["items"])]
+        for case_id in ids:
+            findings = client.get(
+                f"/api/v1/reconciliation/findings?case_id={case_id}", headers=auth_headers("BAWASLU")
+            ).json()["items"]
+            assert "DUPLICATE_CASE" in {finding["rule"] for finding in findings}
+
     def test_one_bad_item_refuses_the_batch_naming_it_and_writes_nothing(
         self, client: TestClient, auth_headers: AuthHeaders, session: Session
     ) -> None:

@@ -103,7 +103,7 @@ def test_the_shipped_template_is_the_schema_and_is_downloadable(
     assert [cell.value for cell in load_workbook(written)[SHEET][1]] == _header_of_template()
 
 
-def test_an_xlsx_with_a_bad_row_reports_it_and_writes_nothing(
+def test_an_xlsx_with_a_bad_row_reports_it_and_writes_nothing_then_the_fixed_file_imports(
     cli_env: Settings, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path
 ) -> None:
     template = tmp_path / "template.xlsx"
@@ -119,6 +119,12 @@ def test_an_xlsx_with_a_bad_row_reports_it_and_writes_nothing(
     assert "row 4, column election_type: Field required" in result.stderr
     assert "2 of 4 rows refused; nothing was imported" in result.stderr
     assert _cases(client, auth_headers) == []
+
+    fixed = _rows(4)
+    _fill_xlsx(template, fixed, filled)
+    result = _import(str(filled), "--agency", "BAWASLU")
+    assert result.exit_code == 0, result.output
+    assert sorted(case["nip"] for case in _cases(client, auth_headers)) == sorted(row["nip"] for row in fixed)
 
 
 def test_a_csv_row_the_service_refuses_is_reported_and_nothing_is_written(
