@@ -55,37 +55,36 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True, slots=True)
 class _Written:
-    index: int
     resource: Case | AgencyRecord
     case_id: uuid.UUID
     location: str
     changes: list[LedgerChange]
 
 
-def _create_case(session: Session, settings: Settings, ctx: WriteContext, item: BaseModel, index: int) -> _Written:
+def _create_case(session: Session, settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
     assert isinstance(item, CaseCreate)
     case, created = cases.create_case(session, settings, ctx, item)
-    return _Written(index, case, case.id, f"{CASES_PATH}/{case.id}", [created])
+    return _Written(case, case.id, f"{CASES_PATH}/{case.id}", [created])
 
 
-def _submit_record(session: Session, _settings: Settings, ctx: WriteContext, item: BaseModel, index: int) -> _Written:
+def _submit_record(session: Session, _settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
     assert isinstance(item, RecordBatchItem | ArchivedRecordBatchItem)
     case = cases.require_case(session, item.case_id)
     if isinstance(item.record, ArchivedRecordCreate):
         record, submitted = cases.import_archived_record(session, ctx, case, item.record)
     else:
         record, submitted = cases.submit_record(session, ctx, case, item.record)
-    return _Written(index, record, case.id, f"{CASES_PATH}/{case.id}/records/{record.id}", [submitted])
+    return _Written(record, case.id, f"{CASES_PATH}/{case.id}/records/{record.id}", [submitted])
 
 
-def _transition(session: Session, settings: Settings, ctx: WriteContext, item: BaseModel, index: int) -> _Written:
+def _transition(session: Session, settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
     assert isinstance(item, TransitionBatchItem)
     case = cases.require_case(session, item.case_id)
     case, changes = cases.transition_case(session, settings, ctx, case, item.transition, item.if_match)
-    return _Written(index, case, case.id, f"{CASES_PATH}/{case.id}", changes)
+    return _Written(case, case.id, f"{CASES_PATH}/{case.id}", changes)
 
 
-_Writer = Callable[[Session, Settings, WriteContext, BaseModel, int], _Written]
+_Writer = Callable[[Session, Settings, WriteContext, BaseModel], _Written]
 
 
 class BatchKind(enum.Enum):
@@ -140,7 +139,7 @@ def write_batch(
         _pinned = reference.load_into(session)  # held to the end: the items' code checks cost no SELECT each
         for index, item in enumerate(parsed):  # 3. each item through the single operation's service
             try:
-                written.append(kind.write(session, settings, ctx, item, index))
+                written.append(kind.write(session, settings, ctx, item))
             except ProblemError as error:
                 refused.append(BatchItemProblem(index=index, problem=error.to_problem(None)))
             if progress is not None:
@@ -152,10 +151,10 @@ def write_batch(
         entries = ledger.append_changes(session, settings, ctx, [*changes, *reconciled.ledger_changes])  # 6.
         results: list[BatchItemResult] = []
         position = 0
-        for w in written:
+        for index, w in enumerate(written):  # every item was written: their positions are the request's
             results.append(
                 BatchItemResult(
-                    index=w.index,
+                    index=index,
                     id=w.resource.id,
                     case_id=w.case_id,
                     location=w.location,
