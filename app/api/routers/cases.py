@@ -53,6 +53,15 @@ BATCH_RESPONSES = problem_responses(409) | {
 The batch paths are the single operations' with ``:batch`` appended; where the single path names a case, ``-``
 stands for "the case each item names" (``/cases/-/records:batch``), which no ``/cases/{case_id}`` route matches."""
 
+BATCH_DESCRIPTION = (
+    "Up to 1,000 items, each the body of the single operation (where that operation names the case in its path, "
+    "`-` stands for the `case_id` each item names). Every item is validated and checked as the single operation "
+    "would, in order (a later item sees what the earlier ones wrote); one refused item refuses the batch: 422 "
+    "`batch-rejected`, whose `errors` give each refused item's `index` and its own problem, and nothing is "
+    "written. Otherwise all items are written in one transaction, with one ledger entry each (two for a workflow "
+    "step), and the reply lists each item's id, location, ETag and ledger seq in request order."
+)
+
 Reader = Annotated[Principal, require(Scope.CASES_READ)]
 Writer = Annotated[Principal, require(Scope.CASES_WRITE)]
 Mover = Annotated[Principal, require(Scope.CASES_TRANSITION)]
@@ -223,6 +232,7 @@ def update_agency_record(
 @router.post(
     ":batch",
     summary="Report many cases in one transaction (bulk import): all are written, or none",
+    description=BATCH_DESCRIPTION,
     responses=BATCH_RESPONSES,
 )
 def create_cases_batch(
@@ -240,6 +250,7 @@ def create_cases_batch(
 @router.post(
     "/-/records:batch",
     summary="Submit the calling agency's own records of many cases in one transaction: all, or none",
+    description=BATCH_DESCRIPTION,
     responses=BATCH_RESPONSES,
 )
 def submit_agency_records_batch(
@@ -257,6 +268,7 @@ def submit_agency_records_batch(
 @router.post(
     "/-/archived-records:batch",
     summary="Import a retired agency's archive (many records) in one transaction: all, or none",
+    description=BATCH_DESCRIPTION,
     responses=BATCH_RESPONSES,
 )
 def import_archived_records_batch(
@@ -274,6 +286,7 @@ def import_archived_records_batch(
 @router.post(
     "/-/transitions:batch",
     summary="Apply many workflow steps in order, in one transaction: all, or none",
+    description=BATCH_DESCRIPTION,
     responses=BATCH_RESPONSES,
 )
 def transition_cases_batch(
