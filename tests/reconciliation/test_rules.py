@@ -38,6 +38,7 @@ def test_catalogue_locality_is_the_declared_screens() -> None:
     assert local == {
         "NIP_INVALID",
         "PHASE_CATEGORY_INCONSISTENT",
+        "LAPORAN_FILED_LATE",
         "SANCTION_NOT_PER_RECOMMENDATION",
         "STAGE_INCONSISTENT",
         "STAGE_REGRESSION",
