@@ -24,7 +24,7 @@ AUDIT = "/api/v1/audit"
 
 
 def _recommended_long_ago(client: TestClient, auth_headers: AuthHeaders) -> dict[str, Any]:
-    """A case whose PPK follow-up deadline (recommendation + 10 days) passed long ago."""
+    """A case whose PPK follow-up deadline (recommendation + 10 working days) passed long ago."""
     bawaslu, bkn = auth_headers("BAWASLU"), auth_headers("BKN")
     case = create_case(client, bawaslu, reported_date="2024-09-01", incident_date="2024-08-30")
     case = transition(client, bawaslu, case, "verify", effective_date="2024-09-02")
