@@ -86,8 +86,8 @@ def test_0008_gives_existing_open_cases_their_stage_deadline(empty_database_url:
                 )
         command.upgrade(config, "head")
         with engine.connect() as connection:
-            found = connection.execute(text('SELECT stage, deadline_date FROM "case"')).tuples().all()
-            deadlines: dict[str, object] = dict(found)
+            found = connection.execute(text('SELECT stage, deadline_date FROM "case"')).all()
+            deadlines: dict[str, object] = {row.stage: row.deadline_date for row in found}
     finally:
         engine.dispose()
     assert {stage: str(day) if day else None for stage, day in deadlines.items()} == {
