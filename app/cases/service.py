@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.cases import repository
+from app.cases import repository, sanctions
 from app.cases.models import AgencyRecord, Case, CaseTransition
 from app.cases.nip import parse_nip
 from app.cases.schemas import (
+    IMPOSING_ACTIONS,
     AgencyRecordCreate,
     AgencyRecordFields,
     AgencyRecordRead,
@@ -23,11 +24,14 @@ from app.cases.schemas import (
     ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
+    SanctionCorrectionCreate,
     SanctionStatus,
     TransitionCreate,
 )
 from app.cases.workflow import (
+    SANCTION_CORRECTIONS,
     STAGE_DEADLINES,
+    TRANSITIONS,
     Action,
     DeadlineKind,
     Stage,
@@ -213,14 +217,16 @@ def transition_case(
             f"'{data.action}' is an escalation and needs the deadline of stage {case.stage} "
             f"({case.deadline_date}) to have passed on {effective}."
         )
-    if transition.requires_sanction and data.sanction_code is None:
+    if transition.requires_sanction and data.sanction_code is None and data.sanction_level is None:
         raise _invalid("sanction_code", f"'{data.action}' needs sanction_code")
     if transition.requires_reference and data.reference_number is None:
         raise _invalid("reference_number", f"'{data.action}' needs the letter's reference_number")
     _check_codes(session, sanction_code=data.sanction_code)
+    level = _check_sanction(session, case, transition, data, effective)
 
     from_stage = case.stage
     _apply_effects(case, transition, data, agency, effective)
+    _apply_sanction_fields(case, transition, data, level)
     case.stage = transition.target.value
     case.stage_entered_on = effective
     case.deadline_date = deadline_for(transition.target, effective, settings)
@@ -234,6 +240,8 @@ def transition_case(
         effective_date=effective,
         reference_number=data.reference_number,
         sanction_code=data.sanction_code,
+        sanction_level=level,
+        sanction_reason=data.sanction_reason,
         note=data.note,
     )
     session.add(history)
@@ -250,6 +258,8 @@ def transition_case(
                 "to_stage": case.stage,
                 "effective_date": effective.isoformat(),
                 "sanction_code": data.sanction_code,
+                "sanction_level": level,
+                "sanction_reason": data.sanction_reason,
                 "reference_number": data.reference_number,
                 "note": data.note,
                 "case_version": case.version,
@@ -291,6 +301,7 @@ def _record_the_step(
     if step.action == Action.RECOMMEND.value:
         changed |= {
             "sanction_code": step.sanction_code,
+            "sanction_level": step.sanction_level,
             "sanction_status": SanctionStatus.RECOMMENDED.value,
             "recommendation_date": step.effective_date,
             "reference_number": step.reference_number,
@@ -298,8 +309,16 @@ def _record_the_step(
     elif step.action in {Action.IMPOSE_SANCTION.value, Action.LIFT_BLOCK.value}:
         changed |= {
             "sanction_code": step.sanction_code,
+            "sanction_level": None,
             "sanction_status": SanctionStatus.IMPOSED.value,
+            "sanction_reason": step.sanction_reason,
             "sanction_date": step.effective_date,
+        }
+    elif step.action == Action.CORRECT_SANCTION.value:  # the sanction as corrected; its date stays the PPK's
+        changed |= {
+            "sanction_code": step.sanction_code,
+            "sanction_status": SanctionStatus.IMPOSED.value,
+            "sanction_reason": step.sanction_reason,
         }
     for field, value in changed.items():
         setattr(record, field, value)
@@ -323,6 +342,24 @@ def _apply_effects(case: Case, transition: Transition, data: TransitionCreate, a
     elif transition.action in {Action.IMPOSE_SANCTION, Action.LIFT_BLOCK}:
         case.imposed_sanction_code = data.sanction_code
         case.sanction_date = on
+
+
+def _check_sanction(
+    session: Session, case: Case, transition: Transition, data: TransitionCreate, on: dt.date
+) -> str | None:
+    """The step's sanction against the sanction matrix; returns the level a recommendation names."""
+    if transition.action is Action.RECOMMEND:
+        return sanctions.recommended_level(session, case, data.sanction_code, data.sanction_level, on)
+    if transition.action in IMPOSING_ACTIONS and data.sanction_code is not None:
+        sanctions.check_imposed(session, case, data.sanction_code, data.sanction_reason, on)
+    return None
+
+
+def _apply_sanction_fields(case: Case, transition: Transition, data: TransitionCreate, level: str | None) -> None:
+    if transition.action is Action.RECOMMEND:
+        case.recommended_sanction_level = level
+    elif transition.action in IMPOSING_ACTIONS:
+        case.imposed_sanction_reason = data.sanction_reason
 
 
 def submit_record(
@@ -443,3 +480,83 @@ def update_record(
         {"record_id": str(record.id), "changes": _record_payload(record) | {"changed": sorted(changes)}},
         record.case_id,
     )
+
+
+def correct_sanction(
+    session: Session,
+    ctx: WriteContext,
+    case: Case,
+    data: SanctionCorrectionCreate,
+    if_match: str | None,
+) -> tuple[Case, list[LedgerChange]]:
+    """A recorded sanction corrected, with a coded reason and the decision it rests on: the case keeps its stage,
+    the history and the ledger keep the step (``correct_sanction``, the sanction before and after), and the acting
+    agency's record follows, so other agencies still holding the old sanction are reported by reconciliation."""
+    check_if_match(if_match, case.version)
+    stage = Stage(case.stage)
+    recorded_by = SANCTION_CORRECTIONS.get(stage)
+    if recorded_by is None or case.imposed_sanction_code is None:
+        stages = ", ".join(sorted(SANCTION_CORRECTIONS))
+        raise IllegalTransition(
+            f"Case {case.case_number} in stage {stage} has no imposed sanction to correct; corrections are made in: "
+            f"{stages}.",
+            extra={"current_stage": stage.value, "action": Action.CORRECT_SANCTION.value},
+        )
+    today = today_in_jakarta()
+    effective = data.effective_date or today
+    if effective > today:
+        raise _invalid("effective_date", "effective_date cannot be in the future (Asia/Jakarta)")
+    agency = _acting_agency(session, ctx.principal, effective)
+    if effective < case.stage_entered_on:
+        recorded_on = case.stage_entered_on.isoformat()
+        raise _invalid(
+            "effective_date", f"effective_date cannot precede the day the sanction was recorded ({recorded_on})"
+        )
+    edge = next(t for t in TRANSITIONS if t.action is recorded_by)
+    allowed = _allowed_agencies(session, edge, effective)
+    if agency not in allowed:
+        raise AgencyNotPermitted(
+            f"A sanction recorded by '{recorded_by}' is corrected by {', '.join(sorted(allowed))}, not {agency}."
+        )
+    if data.sanction_code == case.imposed_sanction_code:
+        raise _invalid("sanction_code", f"{data.sanction_code} is already the recorded sanction")
+    sanctions.check_imposed(session, case, data.sanction_code, data.reason, effective)
+    previous = case.imposed_sanction_code
+    case.imposed_sanction_code = data.sanction_code
+    case.imposed_sanction_reason = data.reason.value
+    history = CaseTransition(
+        case_id=case.id,
+        action=Action.CORRECT_SANCTION.value,
+        from_stage=case.stage,
+        to_stage=case.stage,
+        agency=agency,
+        client_id=ctx.principal.client_id,
+        effective_date=effective,
+        reference_number=data.reference_number,
+        sanction_code=data.sanction_code,
+        sanction_reason=data.reason.value,
+        note=data.note,
+    )
+    session.add(history)
+    recorded = _record_the_step(session, ctx, case, agency, history)
+    session.flush()
+    corrected = LedgerChange(
+        "case.transitioned",
+        {
+            "case_id": str(case.id),
+            "case_number": case.case_number,
+            "action": Action.CORRECT_SANCTION.value,
+            "from_stage": case.stage,
+            "to_stage": case.stage,
+            "effective_date": effective.isoformat(),
+            "sanction_code": data.sanction_code,
+            "previous_sanction_code": previous,
+            "sanction_reason": data.reason.value,
+            "reference_number": data.reference_number,
+            "note": data.note,
+            "case_version": case.version,
+            "case": _case_payload(case),
+        },
+        case.id,
+    )
+    return case, [corrected, recorded]

@@ -72,6 +72,9 @@ class Action(enum.StrEnum):
     LIFT_BLOCK = "lift_block"
     CANCEL = "cancel"
     DEACTIVATE = "deactivate"
+    CORRECT_SANCTION = "correct_sanction"
+    """Only through ``POST /cases/{case_id}/sanction-corrections`` (a coded reason and a reference): see
+    ``SANCTION_CORRECTIONS``."""
 
 
 class DeadlineKind(enum.StrEnum):
@@ -162,6 +165,14 @@ STAGE_DEADLINES: dict[Stage, DeadlineKind] = {
     Stage.TEGURAN_BKN: DeadlineKind.REPRIMAND_COMPLIANCE,
 }
 """Stages that run against a deadline, counted from the day the stage is entered (Asia/Jakarta)."""
+
+
+SANCTION_CORRECTIONS: dict[Stage, Action] = {
+    Stage.SANKSI_DIJATUHKAN: Action.IMPOSE_SANCTION,
+    Stage.BLOKIR_DIBUKA: Action.LIFT_BLOCK,
+}
+"""The stages whose recorded sanction may be corrected, with the step that recorded it: the agencies that take that
+step correct it (the case stays in its stage)."""
 
 
 def find_transition(action: Action, source: Stage) -> Transition | None:

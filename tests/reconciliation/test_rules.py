@@ -39,6 +39,7 @@ def test_catalogue_locality_is_the_declared_screens() -> None:
         "NIP_INVALID",
         "PHASE_CATEGORY_INCONSISTENT",
         "SANCTION_NOT_PER_RECOMMENDATION",
+        "SANCTION_DEPARTURE_EXPLAINED",
         "STAGE_INCONSISTENT",
         "STAGE_REGRESSION",
         "TIMELINE_INVALID",
