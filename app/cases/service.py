@@ -175,6 +175,22 @@ def _allowed_agencies(session: Session, transition: Transition, on: dt.date) -> 
     return {reference.agency_acting_for(session, agency.value, on) for agency in transition.agencies}
 
 
+def _effective_step(session: Session, ctx: WriteContext, case: Case, requested: dt.date | None) -> tuple[dt.date, str]:
+    """The day a step takes effect (default today; never in the future, nor before the case entered its stage) and
+    the agency taking it (one that still exists on that day)."""
+    today = today_in_jakarta()
+    effective = requested or today
+    if effective > today:
+        raise _invalid("effective_date", "effective_date cannot be in the future (Asia/Jakarta)")
+    agency = _acting_agency(session, ctx.principal, effective)
+    if effective < case.stage_entered_on:
+        raise _invalid(
+            "effective_date",
+            f"effective_date cannot precede the day the case entered {case.stage} ({case.stage_entered_on})",
+        )
+    return effective, agency
+
+
 def _find_or_refuse(case: Case, action: Action) -> Transition:
     stage = Stage(case.stage)
     transition = find_transition(action, stage)
@@ -197,16 +213,7 @@ def transition_case(
 ) -> tuple[Case, list[LedgerChange]]:
     check_if_match(if_match, case.version)
     transition = _find_or_refuse(case, data.action)
-    today = today_in_jakarta()
-    effective = data.effective_date or today
-    if effective > today:
-        raise _invalid("effective_date", "effective_date cannot be in the future (Asia/Jakarta)")
-    agency = _acting_agency(session, ctx.principal, effective)
-    if effective < case.stage_entered_on:
-        raise _invalid(
-            "effective_date",
-            f"effective_date cannot precede the day the case entered {case.stage} ({case.stage_entered_on})",
-        )
+    effective, agency = _effective_step(session, ctx, case, data.effective_date)
     allowed = _allowed_agencies(session, transition, effective)
     if agency not in allowed:
         raise AgencyNotPermitted(
@@ -247,28 +254,31 @@ def transition_case(
     session.add(history)
     recorded = _record_the_step(session, ctx, case, agency, history)
     session.flush()
-    return case, [
-        LedgerChange(
-            "case.transitioned",
-            {
-                "case_id": str(case.id),
-                "case_number": case.case_number,
-                "action": data.action.value,
-                "from_stage": from_stage,
-                "to_stage": case.stage,
-                "effective_date": effective.isoformat(),
-                "sanction_code": data.sanction_code,
-                "sanction_level": level,
-                "sanction_reason": data.sanction_reason,
-                "reference_number": data.reference_number,
-                "note": data.note,
-                "case_version": case.version,
-                "case": _case_payload(case),
-            },
-            case.id,
-        ),
-        recorded,
-    ]
+    return case, [_transitioned(case, history), recorded]
+
+
+def _transitioned(case: Case, step: CaseTransition, **extra: str | None) -> LedgerChange:
+    """The ledger entry of a workflow step: the step as recorded in the history, and the case after it."""
+    return LedgerChange(
+        "case.transitioned",
+        {
+            "case_id": str(case.id),
+            "case_number": case.case_number,
+            "action": step.action,
+            "from_stage": step.from_stage,
+            "to_stage": step.to_stage,
+            "effective_date": step.effective_date.isoformat(),
+            "sanction_code": step.sanction_code,
+            "sanction_level": step.sanction_level,
+            "sanction_reason": step.sanction_reason,
+            "reference_number": step.reference_number,
+            "note": step.note,
+            **extra,
+            "case_version": case.version,
+            "case": _case_payload(case),
+        },
+        case.id,
+    )
 
 
 def _record_of(case: Case, agency: str, ctx: WriteContext, **fields: Any) -> AgencyRecord:
@@ -502,16 +512,7 @@ def correct_sanction(
             f"{stages}.",
             extra={"current_stage": stage.value, "action": Action.CORRECT_SANCTION.value},
         )
-    today = today_in_jakarta()
-    effective = data.effective_date or today
-    if effective > today:
-        raise _invalid("effective_date", "effective_date cannot be in the future (Asia/Jakarta)")
-    agency = _acting_agency(session, ctx.principal, effective)
-    if effective < case.stage_entered_on:
-        recorded_on = case.stage_entered_on.isoformat()
-        raise _invalid(
-            "effective_date", f"effective_date cannot precede the day the sanction was recorded ({recorded_on})"
-        )
+    effective, agency = _effective_step(session, ctx, case, data.effective_date)
     edge = next(t for t in TRANSITIONS if t.action is recorded_by)
     allowed = _allowed_agencies(session, edge, effective)
     if agency not in allowed:
@@ -540,23 +541,4 @@ def correct_sanction(
     session.add(history)
     recorded = _record_the_step(session, ctx, case, agency, history)
     session.flush()
-    corrected = LedgerChange(
-        "case.transitioned",
-        {
-            "case_id": str(case.id),
-            "case_number": case.case_number,
-            "action": Action.CORRECT_SANCTION.value,
-            "from_stage": case.stage,
-            "to_stage": case.stage,
-            "effective_date": effective.isoformat(),
-            "sanction_code": data.sanction_code,
-            "previous_sanction_code": previous,
-            "sanction_reason": data.reason.value,
-            "reference_number": data.reference_number,
-            "note": data.note,
-            "case_version": case.version,
-            "case": _case_payload(case),
-        },
-        case.id,
-    )
-    return case, [corrected, recorded]
+    return case, [_transitioned(case, history, previous_sanction_code=previous), recorded]
