@@ -77,8 +77,11 @@ def _unchanged(client: TestClient, auth_headers: AuthHeaders, case: dict[str, An
     assert history[-1]["to_stage"] == case["stage"]
 
 
-def _findings(client: TestClient, auth_headers: AuthHeaders, case: dict[str, Any], rule: str) -> list[dict[str, Any]]:
-    query = {"case_id": case["id"], "rule": rule, "state": "OPEN"}
+def _findings(
+    client: TestClient, auth_headers: AuthHeaders, case: dict[str, Any], rule: str | None = None
+) -> list[dict[str, Any]]:
+    """The case's open findings (of one rule)."""
+    query = {"case_id": case["id"], "state": "OPEN"} | ({"rule": rule} if rule else {})
     page = client.get("/api/v1/reconciliation/findings", params=query, headers=auth_headers("auditor"))
     assert page.status_code == 200, page.text
     items: list[dict[str, Any]] = page.json()["items"]
@@ -216,8 +219,24 @@ def test_a_level_only_recommendation_is_accepted_and_held(client: TestClient, au
         sanction_code="SEDANG_TUKIN_25_12",
     )
     assert imposed["imposed_sanction_code"] == "SEDANG_TUKIN_25_12"
-    for rule in ("SANCTION_NOT_PER_RECOMMENDATION", "SANCTION_DEPARTURE_EXPLAINED"):
-        assert _findings(client, auth_headers, imposed, rule) == []
+    assert _findings(client, auth_headers, imposed) == []
+
+
+def test_another_sanction_of_the_recommended_level_is_no_departure(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    case = _forwarded(client, auth_headers, violation_code="D-3")
+    recommended = _recommend(client, auth_headers, case, sanction_code="SEDANG_TUKIN_25_6").json()
+    imposed = transition(
+        client,
+        auth_headers("BKN"),
+        recommended,
+        "impose_sanction",
+        effective_date="2024-09-20",
+        sanction_code="SEDANG_TUKIN_25_12",
+    )
+    assert imposed["imposed_sanction_reason"] is None
+    assert _findings(client, auth_headers, imposed) == []
 
 
 def test_a_lighter_sanction_needs_a_reason_that_is_kept_and_reported(
