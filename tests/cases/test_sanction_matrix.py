@@ -378,3 +378,29 @@ def test_the_matrix_is_served_with_its_doubts(client: TestClient, auth_headers: 
     assert levels["D-5"] == {"PTDH"}
     assert levels["D-6"] == {"BERAT"}
     assert all(row["note"] for row in rows if row["violation_code"] in {"D-8", "D-9", "D-13"})
+
+
+def test_a_corrected_sanction_can_still_be_annulled_by_reopening(client: TestClient, auth_headers: AuthHeaders) -> None:
+    case = _sanctioned(client, auth_headers)
+    corrected = _correct(client, auth_headers, case, sanction_code="BERAT_PENURUNAN_JABATAN", reason="SALAH_CATAT")
+    assert corrected.status_code == 200, corrected.text
+    case = corrected.json()
+    reopened = client.post(
+        f"/api/v1/cases/{case['id']}/reopen",
+        json={"reason": "BANDING", "reference_number": "BANDING/7/2024", "effective_date": "2024-10-02"},
+        headers=auth_headers("BKN") | {"If-Match": f'"{case["version"]}"'},
+    )
+    assert reopened.status_code == 200, reopened.text
+    back = reopened.json()
+    assert (back["stage"], back["imposed_sanction_code"], back["imposed_sanction_reason"]) == (
+        "REKOMENDASI",
+        None,
+        None,
+    )
+    assert back["recommended_sanction_level"] == "BERAT"
+    record = _record(client, auth_headers, back, "BKN")
+    assert (record["sanction_level"], record["sanction_status"], record["sanction_reason"]) == (
+        "BERAT",
+        "RECOMMENDED",
+        None,
+    )

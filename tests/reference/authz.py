@@ -12,5 +12,7 @@ ROWS = [
         "employee-kinds",
         "position-categories",
         "provinces",
+        "import-template.xlsx",
+        "import-template.csv",
     )
 ]
