@@ -2,7 +2,7 @@
 violation form allows, level-only recommendations and coded reasons for a sanction that departs from them.
 
 Revision ID: 0007
-Revises: 0008
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 from app.reference.seed import load_rows
 
 revision: str = "0007"
-down_revision: str | None = "0008"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
