@@ -29,7 +29,7 @@ from app.ledger.canonical import canonical_json
 from app.ledger.merkle import CompactRange, leaf_hash
 from app.ledger.models import LedgerEntry, LedgerNode
 from app.ledger.note import Checkpoint, NoteSigner
-from app.ledger.verify import export_header, verify_export, write_record
+from app.ledger.verify import ExportCheckpoint, ExportEntry, ExportHeader, ndjson_line, verify_export
 from bench.cases_bench import _drive
 from bench.common import live_server, scratch_database
 
@@ -172,24 +172,14 @@ def verification_speed(entries: int) -> None:
         path = Path(folder) / "ledger.ndjson"
         tree = CompactRange()
         with path.open("w", encoding="utf-8") as handle:
-            write_record(handle, export_header(ORIGIN, signer.verifier().text(), entries))
+            handle.write(ndjson_line(ExportHeader(ORIGIN, signer.verifier().text(), entries)))
             rows = list(synthetic_log(entries, realistic=True))
             for _seq, _data, leaf, _nodes in rows:
                 tree.append(leaf)
-            write_record(
-                handle, {"kind": "checkpoint", "note": signer.sign(Checkpoint(ORIGIN, entries, tree.root()).body())}
-            )
+            handle.write(ndjson_line(ExportCheckpoint(signer.sign(Checkpoint(ORIGIN, entries, tree.root()).body()))))
             for seq, data, leaf, _nodes in rows:
                 leaves.append(data)
-                write_record(
-                    handle,
-                    {
-                        "kind": "entry",
-                        "seq": seq,
-                        "leaf": base64.b64encode(data).decode(),
-                        "leaf_hash": base64.b64encode(leaf).decode(),
-                    },
-                )
+                handle.write(ndjson_line(ExportEntry(seq, data, leaf)))
         megabytes = path.stat().st_size / 1e6
         started = time.perf_counter()
         report = verify_export(path, verifier_key=signer.verifier())

@@ -129,7 +129,7 @@ def append_changes(
         raise LedgerIntegrityFailure(
             f"ledger positions {entries[0].seq}..{entries[-1].seq} or their tree nodes already exist"
         ) from exc
-    _checkpoint_if_due(session, settings, tree, entries[-1].recorded_at)
+    _checkpoint_if_due(session, settings, tree, entries[-1].recorded_at, appended_from=entries[0].seq)
     return entries
 
 
@@ -178,12 +178,28 @@ def _checkpoint_due(settings: Settings, size: int, latest: LedgerCheckpoint | _S
     )
 
 
-def _checkpoint_if_due(session: Session, settings: Settings, tree: CompactRange, now: dt.datetime) -> None:
+def _cut_tail(signed_size: int, stored_size: int) -> str:
+    return f"checkpoint {signed_size} was signed but the stored log has {stored_size} entries"
+
+
+def _refuse_shorter_than(signed_size: int, stored_size: int) -> None:
+    """Entries a signed checkpoint covers are gone (the tail was cut): appending would fork the log."""
+    if signed_size > stored_size:
+        raise LedgerIntegrityFailure(_cut_tail(signed_size, stored_size))
+
+
+def _checkpoint_if_due(
+    session: Session, settings: Settings, tree: CompactRange, now: dt.datetime, *, appended_from: int
+) -> None:
     database = session.get_bind()
     seen = _committed_checkpoint.get(database)
-    if seen is not None and not _checkpoint_due(settings, tree.size, seen, now):
-        return
+    if seen is not None:
+        _refuse_shorter_than(seen.tree_size, appended_from)
+        if not _checkpoint_due(settings, tree.size, seen, now):
+            return
     latest = repository.latest_checkpoint(session)
+    if latest is not None:
+        _refuse_shorter_than(latest.tree_size, appended_from)
     if latest is None or _checkpoint_due(settings, tree.size, latest, now):
         _sign_checkpoint(session, settings, tree.size, tree.root(), latest)
     elif not session.info.get(SIGNED_IN_SESSION):
@@ -200,6 +216,7 @@ def _sign_checkpoint(
 ) -> LedgerCheckpoint:
     if previous is not None and previous.tree_size > 0:
         # Never sign a tree that does not extend what was signed before (C2SP tlog-checkpoint: MUST NOT).
+        _refuse_shorter_than(previous.tree_size, size)
         try:
             verify_consistency(
                 previous.tree_size,
@@ -238,6 +255,27 @@ def current_checkpoint(session: Session, settings: Settings, *, fresh: bool) -> 
     if latest is not None and latest.tree_size == size:
         return latest
     return _sign_checkpoint(session, settings, size, root_hash(session, size), latest)
+
+
+def integrity_problem(session: Session) -> str | None:
+    """Why the stored log no longer matches its latest signed checkpoint, or None when it does.
+
+    Cheap enough for a readiness probe: the newest checkpoint, the tree size and the O(log n) stored nodes of
+    the checkpoint's root. It catches a cut tail and rewritten stored hashes; a full check is ``sbt ledger verify``.
+    """
+    latest = repository.latest_checkpoint(session)
+    if latest is None:
+        return None
+    size = repository.tree_size(session)
+    if latest.tree_size > size:
+        return _cut_tail(latest.tree_size, size)
+    try:
+        stored_root = root_hash(session, latest.tree_size)
+    except repository.MissingNodes as exc:
+        return f"checkpoint {latest.tree_size}: {exc}"
+    if stored_root != latest.root_hash:
+        return f"the stored tree does not have the root signed by checkpoint {latest.tree_size}"
+    return None
 
 
 def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:
