@@ -460,6 +460,7 @@ class _Verifier:
         self.size = 0
         self.next_seq = 0
         self.claim_shift: int | None = 0
+        self.first_gap: int | None = None
 
     def finding(self, seq: int | None, reason: str) -> None:
         self.report.findings.append(Finding(seq, reason))
@@ -524,6 +525,8 @@ class _Verifier:
     def _out_of_place(self, seq: int, position: int) -> None:
         """Once per gap or jump in the stored numbering, not once for every entry after it."""
         if seq > self.next_seq:
+            if self.first_gap is None:
+                self.first_gap = self.next_seq
             missing = (
                 f"entry {self.next_seq} is" if seq == self.next_seq + 1 else f"entries {self.next_seq}..{seq - 1} are"
             )
@@ -561,42 +564,36 @@ class _Verifier:
                 f"the export's header announces {self.announced_entries} entries but it ends after "
                 f"{self.next_seq}: the file was cut short",
             )
-        beyond = [c for size in sorted(self.expected_roots) if size > self.size for c in self.expected_roots[size]]
+        # Beyond the last stored position a checkpoint proves a cut tail; between the tree's size and that
+        # position, the entries deleted in a gap keep its root from being recomputed: it differs at the gap.
+        beyond = [c for size in sorted(self.expected_roots) if size > self.next_seq for c in self.expected_roots[size]]
         if beyond:
-            self._truncated(beyond)
+            last = beyond[-1].checkpoint.tree_size - 1
+            missing = f"entry {last} is" if last == self.next_seq else f"entries {self.next_seq}..{last} are"
+            covers = "covers it" if len(beyond) == 1 else "cover them"
+            self.finding(self.next_seq, f"{missing} missing (log truncated): {_names(beyond)} {covers}")
         differing = [
             c
             for size in sorted(self.expected_roots)
-            if size <= self.size
+            if size <= self.next_seq
             for c in self.expected_roots[size]
-            if self.computed_roots[size] != c.checkpoint.root_hash
+            if size > self.size or self.computed_roots[size] != c.checkpoint.root_hash
         ]
         if differing:
             self._locate_all(differing, _read_stored_tree(export))
         return report
 
-    def _truncated(self, beyond: list[CheckedCheckpoint]) -> None:
-        """One finding for the cut tail, naming the smallest checkpoint that covers it, the largest and the saved."""
-        named = [beyond[0], *(c for c in beyond[1:] if c.source != "export" or c is beyond[-1])]
-        labels = ", ".join(c.label for c in named)
-        others = len(beyond) - len(named)
-        more = f" and {others} other signed checkpoint{'s' if others > 1 else ''}" if others else ""
-        largest = beyond[-1].checkpoint.tree_size
-        self.finding(
-            self.size,
-            f"entries {self.size}..{largest - 1} are missing (log truncated): {labels}{more} "
-            f"cover{'s' if len(beyond) == 1 else ''} them",
-        )
-
     def _locate_all(self, differing: list[CheckedCheckpoint], tree: _StoredTree) -> None:
         """Each differing checkpoint leads to a first bad entry; one finding per entry, naming its checkpoints."""
         located: dict[tuple[int, str], list[CheckedCheckpoint]] = {}
         for checked in differing:
-            located.setdefault(self._locate(checked.checkpoint, tree), []).append(checked)
+            if checked.checkpoint.tree_size > self.size:
+                where = (self.first_gap or 0, "")
+            else:
+                where = self._locate(checked.checkpoint, tree)
+            located.setdefault(where, []).append(checked)
         for (seq, evidence), checkpoints in located.items():
-            later = len(checkpoints) - 1
-            also = f" and {later} later checkpoint{'s' if later > 1 else ''}" if later else ""
-            self.finding(seq, f"entry differs from the one committed to by {checkpoints[0].label}{also}{evidence}")
+            self.finding(seq, f"entry differs from the one committed to by {_names(checkpoints)}{evidence}")
 
     def _locate(self, checkpoint: Checkpoint, tree: _StoredTree) -> tuple[int, str]:
         """Descend from the signed root, following authenticated stored hashes, to the first differing leaf."""
@@ -636,6 +633,13 @@ class _Verifier:
         return end - 1, ""
 
 
+def _names(checkpoints: list[CheckedCheckpoint]) -> str:
+    """The smallest checkpoint, the largest and the auditor's own (ordered by size), and how many others."""
+    named = [checkpoints[0], *(c for c in checkpoints[1:] if c.source != "export" or c is checkpoints[-1])]
+    others = len(checkpoints) - len(named)
+    return ", ".join(c.label for c in named) + (f" and {others} other{'s' if others > 1 else ''}" if others else "")
+
+
 def verify_export(
     path: Path,
     *,
@@ -662,6 +666,8 @@ def verify_export(
                 verifier.entries(record, inspect_json=inspect_json)
             elif isinstance(record, ExportCheckpoint):
                 verifier.checkpoint(record.note, "export")
+        if not started:
+            raise ExportFormatError("export does not start with a header")
         return verifier.finish(export)
     finally:
         export.close()
