@@ -50,12 +50,21 @@ SIGNED_IN_SESSION = "ledger_signed_checkpoint"
 class _SignedMark:
     tree_size: int
     created_at: dt.datetime
+    root_hash: bytes
 
 
 _committed_checkpoint: WeakKeyDictionary[Engine | Connection, _SignedMark] = WeakKeyDictionary()
 """Per database, a checkpoint this process has seen committed. Checkpoints are append-only and signed in
 tree-size order, so the latest one is at least this recent: when this one is not yet due, neither is the
-latest, and appends skip the checkpoint query."""
+latest, and appends skip the checkpoint query. It is also this process's memory of signed history: when the
+stored checkpoints no longer reach it (rows deleted behind the service's back), nothing smaller or inconsistent
+is signed, and ``/ready`` says so, until the process restarts (what witnesses are for)."""
+
+
+def _remember(session: Session, latest: LedgerCheckpoint) -> None:
+    """Record a checkpoint read from another transaction's commit (not this session's pending signature)."""
+    if not session.info.get(SIGNED_IN_SESSION):
+        _committed_checkpoint[session.get_bind()] = _SignedMark(latest.tree_size, latest.created_at, latest.root_hash)
 
 
 def signer_for(settings: Settings) -> NoteSigner:
@@ -202,9 +211,8 @@ def _checkpoint_if_due(
         _refuse_shorter_than(latest.tree_size, appended_from)
     if latest is None or _checkpoint_due(settings, tree.size, latest, now):
         _sign_checkpoint(session, settings, tree.size, tree.root(), latest)
-    elif not session.info.get(SIGNED_IN_SESSION):
-        # Read from another transaction's commit, not from this session's own pending signature.
-        _committed_checkpoint[database] = _SignedMark(latest.tree_size, latest.created_at)
+    else:
+        _remember(session, latest)
 
 
 def root_hash(session: Session, size: int) -> bytes:
@@ -214,20 +222,25 @@ def root_hash(session: Session, size: int) -> bytes:
 def _sign_checkpoint(
     session: Session, settings: Settings, size: int, root: bytes, previous: LedgerCheckpoint | None
 ) -> LedgerCheckpoint:
-    if previous is not None and previous.tree_size > 0:
+    remembered = _committed_checkpoint.get(session.get_bind())
+    if remembered is not None and (previous is None or remembered.tree_size > previous.tree_size):
+        earlier: LedgerCheckpoint | _SignedMark | None = remembered  # stored checkpoints were deleted
+    else:
+        earlier = previous
+    if earlier is not None and earlier.tree_size > 0:
         # Never sign a tree that does not extend what was signed before (C2SP tlog-checkpoint: MUST NOT).
-        _refuse_shorter_than(previous.tree_size, size)
+        _refuse_shorter_than(earlier.tree_size, size)
         try:
             verify_consistency(
-                previous.tree_size,
+                earlier.tree_size,
                 size,
-                consistency_proof(session, previous.tree_size, size),
-                previous.root_hash,
+                consistency_proof(session, earlier.tree_size, size),
+                earlier.root_hash,
                 root,
             )
         except ProofError as exc:
             raise LedgerIntegrityFailure(
-                f"stored tree of size {size} is not consistent with checkpoint {previous.tree_size}: {exc}"
+                f"stored tree of size {size} is not consistent with checkpoint {earlier.tree_size}: {exc}"
             ) from exc
     note = signer_for(settings).sign(Checkpoint(settings.ledger_origin, size, root).body())
     checkpoint = LedgerCheckpoint(tree_size=size, root_hash=root, note=note, created_at=utcnow())
@@ -261,11 +274,16 @@ def integrity_problem(session: Session) -> str | None:
     """Why the stored log no longer matches its latest signed checkpoint, or None when it does.
 
     Cheap enough for a readiness probe: the newest checkpoint, the tree size and the O(log n) stored nodes of
-    the checkpoint's root. It catches a cut tail and rewritten stored hashes; a full check is ``sbt ledger verify``.
+    the checkpoint's root. It catches a cut tail, rewritten stored hashes and, while this process runs, deleted
+    checkpoints; a full check is ``sbt ledger verify``.
     """
     latest = repository.latest_checkpoint(session)
+    remembered = _committed_checkpoint.get(session.get_bind())
+    if remembered is not None and (latest is None or remembered.tree_size > latest.tree_size):
+        return f"checkpoint {remembered.tree_size}, signed before, is no longer stored"
     if latest is None:
         return None
+    _remember(session, latest)
     size = repository.tree_size(session)
     if latest.tree_size > size:
         return _cut_tail(latest.tree_size, size)

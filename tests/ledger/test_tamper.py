@@ -247,3 +247,26 @@ def test_a_deleted_entry_is_named_once_however_long_the_log_after_it(
         "  - entry 7: entry differs from the one committed to by checkpoint 17 (export), checkpoint 300 (export) "
         "and 17 others"
     ]
+
+
+@pytest.mark.real_commits
+def test_a_service_that_saw_a_checkpoint_signs_nothing_smaller_after_the_tail_and_its_checkpoints_are_deleted(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """Without a witness only the running service remembers; it refuses to sign over the rewritten tail."""
+    auditor = auth_headers("auditor")
+    app.state.settings.ledger_checkpoint_max_entries = 4
+    append_committed(app, ENTRIES)
+    assert client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=auditor).json()["tree_size"] == ENTRIES
+    assert client.get("/ready").status_code == 200  # reads (and remembers) checkpoint 20
+
+    with bypassing_triggers(app.state.engine) as conn:
+        truncate_tail(conn)
+        conn.execute(text("DELETE FROM ledger_checkpoint WHERE tree_size > 15"))
+
+    ready = assert_problem(client.get("/ready"), 503)
+    assert ready["detail"] == "Ledger integrity failure: checkpoint 20, signed before, is no longer stored."
+    fresh = assert_problem(client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=auditor), 503)
+    assert fresh["detail"] == "checkpoint 20 was signed but the stored log has 15 entries"
+    assert_problem(client.post("/api/v1/cases", json=case_payload(), headers=auth_headers("BAWASLU")), 503)
+    assert client.get(f"{LEDGER}/checkpoint", headers=auditor).json()["tree_size"] == 13
