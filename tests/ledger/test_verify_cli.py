@@ -76,6 +76,7 @@ GARBLED_BINARY: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "unknown record tag": (lambda _data: BINARY_MAGIC + b"Q" + bytes(40), "unknown record tag 0x51"),
     "header not JSON": (lambda _data: BINARY_MAGIC + b"H\x00\x00\x00\x03{{{Z", "unreadable H record"),
     "only the magic line": (lambda _data: BINARY_MAGIC, "cut short"),
+    "an entry past its block": (lambda data: _shrink_first_entry_block(data), "runs past the end of its block"),
     "no header": (lambda data: BINARY_MAGIC + data[_after_header(data) :], "does not start with a header"),
 }
 
@@ -84,6 +85,14 @@ def _after_header(data: bytes) -> int:
     """Where the record after the header starts: the magic line, ``H``, a u32 length, the header's JSON."""
     start = len(BINARY_MAGIC) + 1
     return start + 4 + int.from_bytes(data[start : start + 4], "big")
+
+
+def _shrink_first_entry_block(data: bytes) -> bytes:
+    """Declare the first entry block 10 bytes long: its first entry no longer fits."""
+    at = _after_header(data)
+    while data[at] != ord("E"):  # past the checkpoints: C, a u32 length, the note
+        at += 5 + int.from_bytes(data[at + 1 : at + 5], "big")
+    return data[: at + 1] + (10).to_bytes(4, "big") + data[at + 5 :]
 
 
 def _assert_one_line_refusal(args: list[str], message: str) -> None:
