@@ -386,7 +386,10 @@ class _ExportFile:
             start = handle.read(len(BINARY_MAGIC))
             if start != BINARY_MAGIC:
                 return cls(path, None)
-            return cls(path, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+            try:
+                return cls(path, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+            except ValueError as exc:  # not a regular file (a pipe): the binary format is read mapped
+                raise ExportFormatError(f"a binary export must be a regular file ({exc})") from exc
 
     def records(self, *, with_nodes: bool) -> Iterator[_Read]:
         if self.binary is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.problems import problem_responses
 from app.core.db import READ_ONLY_OPTION
@@ -40,7 +41,10 @@ def ready(request: Request) -> HealthStatus:
 
 def _check_ledger_integrity(request: Request) -> None:
     """Not ready while the stored log contradicts a signed checkpoint: every write would be refused (503)."""
-    with request.app.state.sessionmaker(execution_options={READ_ONLY_OPTION: True}) as session:
-        problem = ledger_service.integrity_problem(session)
+    try:
+        with request.app.state.sessionmaker(execution_options={READ_ONLY_OPTION: True}) as session:
+            problem = ledger_service.integrity_problem(session)
+    except SQLAlchemyError as exc:
+        raise ServiceUnavailable("The ledger cannot be read.") from exc
     if problem is not None:
         raise LedgerIntegrityFailure(f"Ledger integrity failure: {problem}.")
