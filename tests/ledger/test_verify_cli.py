@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli.ledger import ledger_cli
+from app.core.config import Settings
+from app.ledger import service
 from app.ledger.verify import BINARY_MAGIC, verify_export
 from tests.auth_helpers import AuthHeaders
 from tests.ledger.factories import append_committed
@@ -166,3 +168,20 @@ def test_both_formats_verify_alike_and_the_binary_one_is_read_in_one_pass(export
     result = CliRunner().invoke(ledger_cli, ["verify", str(exports["binary"]), "--key", str(exports["key"])])
     assert result.exit_code == 0, result.output
     assert "OK:" in result.output
+
+
+@pytest.mark.real_commits  # the command opens its own engine
+@pytest.mark.parametrize("export_format", ["ndjson", "binary"])
+def test_the_operator_exports_from_the_database_in_either_format_and_it_verifies(
+    export_format: str, cli_env: Settings, app: FastAPI, tmp_path: Path
+) -> None:
+    del cli_env
+    append_committed(app, 7)
+    output = tmp_path / f"ledger.{export_format}"
+    exported = CliRunner().invoke(ledger_cli, ["export", "-o", str(output), "--format", export_format])
+    assert exported.exit_code == 0, exported.output
+    assert output.read_bytes().startswith(BINARY_MAGIC if export_format == "binary" else b'{"kind":"header"')
+    key = service.signer_for(app.state.settings).verifier().text()
+    result = CliRunner().invoke(ledger_cli, ["verify", str(output), "--key", key])
+    assert result.exit_code == 0, result.output
+    assert "entries:     7" in result.output
