@@ -429,20 +429,14 @@ def _inspect_leaf(data: bytes) -> list[str]:
     return []
 
 
-_SEQ_KEY = b',"seq":'
-
-
 def _claimed_seq(data: bytes) -> int | None:
-    """The entry's own ``seq``, without parsing the leaf.
-
-    Canonical JSON sorts keys, and only ``type`` (a string) and ``v`` follow ``seq``, so its last occurrence is
-    the top-level one (strings cannot hold an unescaped quote).
-    """
-    at = data.rfind(_SEQ_KEY)
-    if at < 0:
+    """The ``seq`` the leaf itself names (None when it names none or is not a JSON object)."""
+    try:
+        decoded = json.loads(data)
+    except ValueError:
         return None
-    digits = data[at + len(_SEQ_KEY) : data.find(b",", at + len(_SEQ_KEY))]
-    return int(digits) if digits.isdigit() else None
+    claimed = decoded.get("seq") if isinstance(decoded, dict) else None
+    return claimed if isinstance(claimed, int) and not isinstance(claimed, bool) else None
 
 
 def _prev_root(data: bytes) -> bytes | None:
@@ -551,12 +545,9 @@ class _Verifier:
             leaf = sha256(LEAF_PREFIX + data).digest()
             if leaf != blob[start - HASH_SIZE : start]:
                 self.finding(size, "content changed after it was recorded: leaf hash does not match its bytes")
-            # The leaf's own seq, found without parsing it (see _claimed_seq); parsed only when it differs.
-            at = data.rfind(_SEQ_KEY)
-            if at >= 0 and data.startswith(b"%d," % seq, at + len(_SEQ_KEY)):
-                claim_shift = 0
-            else:
-                claim_shift = self._claim_differs(data, seq, size, claim_shift)
+            # The leaf names its own seq: a byte search finds it in canonical JSON (a member after another one);
+            # the leaf is parsed only when the search fails.
+            claim_shift = 0 if b',"seq":%d,' % seq in data else self._claim_differs(data, seq, size, claim_shift)
             if inspect_json:
                 for problem in _inspect_leaf(data):
                     self.finding(size, problem)
