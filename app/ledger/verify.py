@@ -1,7 +1,7 @@
 """Offline verification of a ledger export (stdlib + ``cryptography``; no service, no database).
 
 Two export formats carry the same records, in this order: a header, every checkpoint ever signed, the entries,
-the stored perfect subtree hashes (decision 0017).
+the stored perfect subtree hashes (decision 0019).
 
 ``sbt-ledger-export/1`` (NDJSON), one JSON object per line:
 

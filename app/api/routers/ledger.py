@@ -247,7 +247,7 @@ def export_ledger(
     summary="The whole log for fast offline verification (sbt-ledger-binary/1: length-prefixed records)",
     description="The records of `GET /ledger/export` (every checkpoint ever signed, the entries' exact bytes, the "
     "stored tree hashes) in a binary framing that `sbt ledger verify` reads in one pass, near the rate of SHA-256 "
-    "itself. The layout is described in `app/ledger/verify.py` and decision 0017.",
+    "itself. The layout is described in `app/ledger/verify.py` and decision 0019.",
     response_class=StreamingResponse,
     responses={
         200: {
