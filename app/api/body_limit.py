@@ -72,7 +72,7 @@ class BodyLimitMiddleware:
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = self._refuse()
         # The unread rest of the body is not drained: the server closes the connection after this reply.
-        response = problem_response(error.to_problem(scope["path"]), {"Connection": "close"})
+        response = problem_response(scope, error, {"Connection": "close"})
         await response(scope, receive, send)
 
 

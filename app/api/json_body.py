@@ -98,7 +98,7 @@ class JsonBodyMiddleware:
             content_type = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"content-type"), None)
             problem = body_problem(content_type, body)
             if problem is not None:
-                response = problem_response(problem.to_problem(scope["path"]), problem.headers)
+                response = problem_response(scope, problem)
                 await response(scope, receive, send)
                 return
 

@@ -121,7 +121,7 @@ class RateLimitMiddleware:
             await send(message)
 
         if refusal is not None:
-            response = problem_response(refusal.to_problem(scope["path"]), refusal.headers)
+            response = problem_response(scope, refusal)
             await response(scope, receive, send_with_headers)
             return
         if not decision.allowed:
@@ -130,7 +130,7 @@ class RateLimitMiddleware:
                 f"retry after {decision.reset_seconds} s.",
                 headers=rate_headers | {"Retry-After": str(decision.reset_seconds)},
             )
-            response = problem_response(error.to_problem(scope["path"]), error.headers)
+            response = problem_response(scope, error)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send_with_headers)
