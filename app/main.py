@@ -25,7 +25,9 @@ from app.core.db import make_engine, make_sessionmaker
 
 DESCRIPTION = """
 SBT (Sistem Berbagi Terintegrasi) is the shared record of ASN political-neutrality cases between Bawaslu, KASN,
-BKN, Kemendagri and KemenPANRB. Every error is `application/problem+json` (RFC 9457).
+BKN, Kemendagri and KemenPANRB. Every error is `application/problem+json` (RFC 9457), its `title` and `detail` in
+Indonesian when `Accept-Language` prefers it (`id`), else in English; `Content-Language` says which. The public
+monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
 """
 
 

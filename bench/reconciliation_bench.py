@@ -164,7 +164,7 @@ class Generator:
             "recommendation_date": case["recommendation_date"] if status else None,
             "sanction_date": case["sanction_date"] if status == "IMPOSED" else None,
             "submitted_by_client": f"bench-{agency.lower()}", "created_at": moment, "updated_at": moment,
-            "version": 1, "stage_high_water": None,
+            "version": 1, "stage_high_water": None, "recorded_on": None,
         }  # fmt: skip
 
     def inject(self, case: dict[str, Any], records: list[dict[str, Any]]) -> None:

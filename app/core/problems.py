@@ -24,7 +24,8 @@ class InvalidParam(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details; `title` and `detail` in the language of `Content-Language` (`Accept-Language`:
+    `id` for Indonesian, English otherwise)."""
 
     model_config = ConfigDict(
         extra="allow",

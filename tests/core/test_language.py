@@ -63,3 +63,12 @@ def test_refusals_of_the_middleware_are_translated_too(client: TestClient) -> No
     assert unauthenticated.status_code == 401
     assert unauthenticated.json()["title"] == "Autentikasi diperlukan"
     assert unauthenticated.headers["content-language"] == "id"
+
+
+def test_details_with_values_keep_them_in_either_language(client: TestClient, auth_headers: AuthHeaders) -> None:
+    headers = auth_headers("BKN")
+    indonesian = client.get("/api/v1/cases?provinsi=73", headers=headers | {"Accept-Language": "id"}).json()
+    english = client.get("/api/v1/cases?provinsi=73", headers=headers).json()
+    assert indonesian["detail"].startswith("Parameter kueri tidak dikenal: provinsi. Operasi ini menerima: ")
+    assert english["detail"].startswith("Unknown query parameter(s): provinsi. This operation takes: ")
+    assert indonesian["detail"].rsplit(": ", 1)[1] == english["detail"].rsplit(": ", 1)[1]  # the same parameters

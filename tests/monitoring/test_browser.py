@@ -118,6 +118,13 @@ def browser() -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
+def _screenshot(browser: webdriver.Chrome, name: str) -> None:
+    """The whole page, not only the window: the window is stretched to the page's height first."""
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, int(height) + 100)
+    browser.save_screenshot(str(ARTIFACTS / name))
+
+
 def _number(text: str) -> int:
     """A count as the page prints it, in either language (1.234 / 1,234; +3 / -2)."""
     return int(text.replace(".", "").replace(",", "").replace("+", "").strip())
@@ -176,7 +183,7 @@ def test_the_page_shows_the_apis_numbers_in_both_languages_and_asks_only_sbt(
     _open_with_bridge(browser, f"{server.url}/monitoring")
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "id"
     assert browser.find_element(By.TAG_NAME, "h1").text == "Pemantauan nasional kasus netralitas ASN"
-    browser.save_screenshot(str(ARTIFACTS / "monitoring-id.png"))
+    _screenshot(browser, "monitoring-id.png")
 
     statistics = auditor.get("/api/v1/audit/statistics").json()
     assert _number(browser.find_element(By.ID, "total-cases").text) == statistics["total_cases"]
@@ -217,7 +224,7 @@ def test_the_page_shows_the_apis_numbers_in_both_languages_and_asks_only_sbt(
     assert urlsplit(browser.current_url).query == "lang=en"
     assert _number(browser.find_element(By.ID, "total-cases").text) == statistics["total_cases"]
     assert _counts(browser, "table-stage") == _as_counts(statistics["by_stage"])
-    browser.save_screenshot(str(ARTIFACTS / "monitoring-en.png"))
+    _screenshot(browser, "monitoring-en.png")
 
     urls = _requested_urls(browser)
     assert f"{server.url}/monitoring/monitoring.css" in urls
