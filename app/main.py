@@ -19,7 +19,7 @@ from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
 from app.api.routes import api_router, root_router
 from app.api.security_headers import install_security_headers
-from app.audit.monitoring import BridgeTotalsCache
+from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     else:
         app.state.engine = bind or make_engine(settings.sqlalchemy_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
-    app.state.monitoring_bridge = BridgeTotalsCache()  # the monitoring page's count bridge totals, per process
+    app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

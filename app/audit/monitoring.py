@@ -1,21 +1,21 @@
 """The public national monitoring figures: aggregates only (counts and rates), never a case, a NIP or a name.
 
-National counts are ``repository.statistics`` itself, so the page and ``GET /api/v1/audit/statistics`` cannot
-disagree; the per-province breakdowns, the PPK compliance rate and the weekly trend are grouped in SQL here. The
+Every count is grouped in SQL in three scans (``figures``), national counts summed from the per-province ones; a
+``MonitoringCache`` keeps them while the ledger (which every write appends to) and the day stay the same. The
 count bridge totals come from ``asof.bridge_at`` (a ledger replay, seconds on 100k cases), so the page shows the
-latest totals a ``BridgeTotalsCache`` holds and has them recomputed after the response when the ledger has grown.
+latest totals the cache holds and has them recomputed after the response when the ledger has grown.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, func, not_, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, func, not_, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -23,9 +23,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.audit import asof
 from app.audit.bridge import Cause, Period, Unit
-from app.audit.repository import Statistics, statistics
+from app.audit.repository import Statistics
 from app.cases.models import AgencyRecord, Case
-from app.cases.repository import CaseFilters
 from app.cases.workflow import Stage
 from app.core.actor import Agency
 from app.core.config import Settings
@@ -94,39 +93,25 @@ class Figures:
     """Monday of each week and the cases reported that week, oldest first."""
 
 
-def _breakdown(session: Session, statement: Select[*tuple[Any, ...]]) -> dict[str, dict[str, int]]:
-    result: dict[str, dict[str, int]] = defaultdict(dict)
-    for province, *key, count in session.execute(statement):
-        result[province][" ".join(str(part) for part in key)] = int(count)
-    return dict(result)
-
-
-def _compliance(session: Session, today: dt.date, follow_up_days: int) -> dict[str | None, Compliance]:
-    """Per province, and under ``None`` the national total."""
+def _follow_up(today: dt.date, follow_up_days: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """(due, followed up in time) of a case, as SQL conditions (see ``Compliance``)."""
     imposed = Case.imposed_sanction_code.is_not(None)
-    due: ColumnElement[bool] = and_(
+    due = and_(
         Case.recommendation_date.is_not(None),
         or_(Case.recommendation_date < today - dt.timedelta(days=follow_up_days), imposed),
         not_(and_(Case.stage.in_(CLOSED_WITHOUT_SANCTION), Case.imposed_sanction_code.is_(None))),
     )
-    in_time = and_(imposed, _DaysBetween(Case.recommendation_date, Case.sanction_date) <= follow_up_days)
-    statement = (
-        select(Case.province_code, func.count(), func.count().filter(in_time)).where(due).group_by(Case.province_code)
-    )
-    result: dict[str | None, Compliance] = {
-        province: Compliance(int(count), int(timely)) for province, count, timely in session.execute(statement)
-    }
-    result[None] = Compliance(sum(c.due for c in result.values()), sum(c.in_time for c in result.values()))
-    return result
+    in_time = and_(due, imposed, _DaysBetween(Case.recommendation_date, Case.sanction_date) <= follow_up_days)
+    return due, in_time
 
 
-def _weeks(session: Session, today: dt.date) -> list[tuple[dt.date, int]]:
+def _weeks(per_day: Mapping[dt.date, int], today: dt.date) -> list[tuple[dt.date, int]]:
     """Cases reported per week (Monday to Sunday), for the ``TREND_WEEKS`` weeks up to the latest one with a report
-    (not after today); grouped by day in SQL, so no dialect's week function is needed."""
+    (not after today); from the counts per day, so no dialect's week function is needed."""
     per_week: dict[dt.date, int] = defaultdict(int)
-    days = select(Case.reported_date, func.count()).where(Case.reported_date <= today).group_by(Case.reported_date)
-    for day, count in session.execute(days):
-        per_week[day - dt.timedelta(days=day.weekday())] += int(count)
+    for day, count in per_day.items():
+        if day <= today:
+            per_week[day - dt.timedelta(days=day.weekday())] += count
     if not per_week:
         return []
     last = max(per_week)
@@ -134,43 +119,75 @@ def _weeks(session: Session, today: dt.date) -> list[tuple[dt.date, int]]:
     return [(monday, per_week.get(monday, 0)) for monday in mondays]
 
 
+def _pairs(counts: Counter[str]) -> list[tuple[str, int]]:
+    return sorted((key, count) for key, count in counts.items() if count)
+
+
 def figures(session: Session, today: dt.date, follow_up_days: int) -> Figures:
-    """Every figure the monitoring page shows except the count bridge, from the current rows."""
-    province = Case.province_code
-    category = (
-        select(province, ViolationForm.category, func.count())
-        .join(ViolationForm, Case.violation_code == ViolationForm.code)
-        .group_by(province, ViolationForm.category)
-    )
+    """Every figure the monitoring page shows except the count bridge, from the current rows in three grouped scans
+    (cases by every key the page breaks down by, agency records by province, cases by day). The national counts
+    are the same as ``repository.statistics`` without filters gives (``tests/monitoring`` compares them)."""
+    category_of = dict(session.execute(select(ViolationForm.code, ViolationForm.category)).all())
+    overdue = and_(Case.stage == Stage.REKOMENDASI.value, Case.deadline_date < today)
+    due, in_time = _follow_up(today, follow_up_days)
+    flags = [case((condition, 1), else_=0).label(name) for name, condition in
+             (("late", overdue), ("due", due), ("timely", in_time))]  # fmt: skip
+    keyed = select(
+        Case.province_code, Case.stage, Case.violation_code, Case.election_type, Case.election_year, *flags
+    ).subquery()
+    by_province: dict[str, dict[str, Counter[str]]] = {
+        name: defaultdict(Counter) for name in ("stage", "category", "election", "agency")
+    }
+    totals, late, due_by, timely_by = Counter[str](), Counter[str](), Counter[str](), Counter[str]()
+    grouped = select(*keyed.c, func.count()).group_by(*keyed.c)
+    for row in session.execute(grouped):
+        province, stage, violation, election_type, election_year, is_late, is_due, timely, count = tuple(row)
+        totals[province] += count
+        by_province["stage"][province][stage] += count
+        by_province["category"][province][category_of[violation]] += count
+        by_province["election"][province][f"{election_type} {election_year}"] += count
+        late[province] += count * is_late
+        due_by[province] += count * is_due
+        timely_by[province] += count * timely
     agency = (
-        select(province, AgencyRecord.agency, func.count(func.distinct(AgencyRecord.case_id)))
+        select(Case.province_code, AgencyRecord.agency, func.count())
         .join(Case, Case.id == AgencyRecord.case_id)
-        .group_by(province, AgencyRecord.agency)
-    )
-    overdue = select(province, func.count()).where(Case.stage == Stage.REKOMENDASI.value, Case.deadline_date < today)
-    compliance = _compliance(session, today, follow_up_days)
+        .group_by(Case.province_code, AgencyRecord.agency)
+    )  # one record per case and agency (a unique constraint): counting rows counts the cases each agency holds
+    for province, holder, count in session.execute(agency):
+        by_province["agency"][province][holder] += count
+    per_day = {day: int(count) for day, count in session.execute(
+        select(Case.reported_date, func.count()).group_by(Case.reported_date)
+    )}  # fmt: skip
+
+    def national(dimension: str) -> list[tuple[str, int]]:
+        return _pairs(sum(by_province[dimension].values(), Counter[str]()))
+
+    months: Counter[str] = Counter()
+    for day, count in per_day.items():
+        months[f"{day.year:04d}-{day.month:02d}"] += count
     return Figures(
         today=today,
-        national=statistics(session, CaseFilters(), today),
-        compliance=compliance.pop(None),
+        national=Statistics(
+            total=sum(totals.values()),
+            by_agency=national("agency"),
+            by_stage=national("stage"),
+            by_province=_pairs(totals),
+            by_violation_category=national("category"),
+            by_election=national("election"),
+            by_month=_pairs(months),
+            overdue_ppk_follow_ups=sum(late.values()),
+        ),
+        compliance=Compliance(sum(due_by.values()), sum(timely_by.values())),
         follow_up_days=follow_up_days,
-        province_totals={
-            code: int(n) for code, n in session.execute(select(province, func.count()).group_by(province))
-        },
+        province_totals=dict(totals),
         by_province={
-            "stage": _breakdown(session, select(province, Case.stage, func.count()).group_by(province, Case.stage)),
-            "category": _breakdown(session, category),
-            "election": _breakdown(
-                session,
-                select(province, Case.election_type, Case.election_year, func.count()).group_by(
-                    province, Case.election_type, Case.election_year
-                ),
-            ),
-            "agency": _breakdown(session, agency),
+            name: {province: dict(counts) for province, counts in breakdown.items()}
+            for name, breakdown in by_province.items()
         },
-        overdue_by_province={code: int(n) for code, n in session.execute(overdue.group_by(province))},
-        compliance_by_province={code: value for code, value in compliance.items() if code is not None},
-        weeks=_weeks(session, today),
+        overdue_by_province={province: count for province, count in late.items() if count},
+        compliance_by_province={province: Compliance(due_by[province], timely_by[province]) for province in totals},
+        weeks=_weeks(per_day, today),
     )
 
 
@@ -218,28 +235,42 @@ def bridge_totals(session: Session, settings: Settings, moment: dt.datetime) -> 
 
 
 @dataclass
-class BridgeTotalsCache:
-    """The latest ``BridgeTotals`` of one process. ``due`` says whether to recompute: none yet, or the ledger has
-    grown and the totals are older than ``BRIDGE_MAX_AGE``; one recomputation runs at a time."""
+class MonitoringCache:
+    """What the monitoring page shows, kept per process.
 
-    current: BridgeTotals | None = None
-    _running: bool = False
+    The figures are kept while the ledger's size and the day stay the same: every write of case data appends to the
+    ledger in its transaction, so an unchanged size means unchanged rows. The count bridge totals are recomputed
+    when ``bridge_due`` says so (none yet, or the ledger has grown and they are older than ``BRIDGE_MAX_AGE``), by
+    one ``refresh_bridge`` at a time, after a response."""
+
+    bridge: BridgeTotals | None = None
+    _figures: tuple[tuple[int, dt.date, int], Figures] | None = None
+    _refreshing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def due(self, session: Session, now: dt.datetime) -> bool:
-        current = self.current
+    def figures(self, session: Session, today: dt.date, follow_up_days: int) -> Figures:
+        key = (tree_size(session), today, follow_up_days)  # read first: a write meanwhile only forces a recompute
+        kept = self._figures
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        result = figures(session, today, follow_up_days)
+        self._figures = (key, result)
+        return result
+
+    def bridge_due(self, session: Session, now: dt.datetime) -> bool:
+        current = self.bridge
         if current is None:
             return True
         grown = tree_size(session) != current.consistent_with.tree_size
         return grown and now - current.computed_at >= BRIDGE_MAX_AGE
 
-    def refresh(self, factory: sessionmaker[Session], settings: Settings) -> None:
+    def refresh_bridge(self, factory: sessionmaker[Session], settings: Settings) -> None:
         with self._lock:
-            if self._running:
+            if self._refreshing:
                 return
-            self._running = True
+            self._refreshing = True
         try:
             with transaction(factory) as session:
-                self.current = bridge_totals(session, settings, utcnow())
+                self.bridge = bridge_totals(session, settings, utcnow())
         finally:
-            self._running = False
+            self._refreshing = False

@@ -252,6 +252,7 @@ def _check_compliance_and_trend(browser: webdriver.Chrome, auditor: httpx.Client
     for case in cases:
         day = dt.date.fromisoformat(case["reported_date"])
         weeks[(day - dt.timedelta(days=day.weekday())).isoformat()] += 1
+    browser.find_element(By.CSS_SELECTOR, "details summary").click()  # the weekly table is folded away
     shown = _counts(browser, "table-trend")
     assert shown
     assert shown == {week: weeks[week] for week in shown}

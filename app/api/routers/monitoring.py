@@ -25,7 +25,7 @@ from app.api.language import VARY, requested_language
 from app.api.security_headers import MONITORING_POLICY
 from app.audit import monitoring
 from app.audit.bridge import Cause
-from app.audit.monitoring import BridgeTotalsCache, Compliance
+from app.audit.monitoring import Compliance, MonitoringCache
 from app.core.clock import today_in_jakarta
 from app.core.db import utcnow
 from app.core.i18n import Language, translations
@@ -129,9 +129,9 @@ def _trend(weeks: list[tuple[dt.date, int]]) -> list[TrendPoint]:
     ]
 
 
-def bridge_cache(request: Request) -> BridgeTotalsCache:
-    cache_: BridgeTotalsCache = request.app.state.monitoring_bridge
-    return cache_
+def monitoring_cache(request: Request) -> MonitoringCache:
+    kept: MonitoringCache = request.app.state.monitoring
+    return kept
 
 
 @router.get("/monitoring", response_class=HTMLResponse, dependencies=[Depends(refuse_unknown_query_parameters)])
@@ -140,14 +140,14 @@ def monitoring_page(
     session: SessionDep,
     settings: SettingsDep,
     background: BackgroundTasks,
-    bridge: Annotated[BridgeTotalsCache, Depends(bridge_cache)],
+    kept: Annotated[MonitoringCache, Depends(monitoring_cache)],
     lang: Annotated[Language | None, Query(description="`id` or `en`; else `Accept-Language`, else `id`")] = None,
 ) -> HTMLResponse:
     language = lang or requested_language(request.scope, Language.INDONESIAN)
     english = language is Language.ENGLISH
-    figures = monitoring.figures(session, today_in_jakarta(), settings.ppk_follow_up_days)
-    if bridge.due(session, utcnow()):
-        background.add_task(bridge.refresh, request.app.state.sessionmaker, settings)
+    figures = kept.figures(session, today_in_jakarta(), settings.ppk_follow_up_days)
+    if kept.bridge_due(session, utcnow()):
+        background.add_task(kept.refresh_bridge, request.app.state.sessionmaker, settings)
     agencies = {a.code: a.name for a in reference_repository.list_all(session, AgencyRef, AgencyRef.code)}
     provinces = {p.code: p.name for p in reference_repository.list_all(session, Province, Province.code)}
     names = {
@@ -183,7 +183,7 @@ def monitoring_page(
                 for code in sorted(set(figures.province_totals))
             ],
             trend=_trend(figures.weeks),
-            bridge=bridge.current,
+            bridge=kept.bridge,
             causes=list(Cause),
             agency_names=agencies,
         )
