@@ -4,10 +4,12 @@ same run.
 Bulk-loads N cases with their agency records (the reconciliation bench's generator), starts `sbt serve` (one
 worker) on that database and requests the page anonymously, as the public would. Printed in one run:
 
-* ``page_first_ms``: the first request, which computes every figure (what a request right after a write costs);
-* ``page_ms``: later requests over HTTP, median and max (the figures are kept while the ledger does not grow: the
-  template, the SVG charts and the ledger-size check);
-* ``figures_ms``: the aggregate queries alone (``app.audit.monitoring.figures``, in this process, uncached);
+* ``page_first_ms``: the first view of the server process, the only one that computes the figures before
+  answering;
+* ``page_ms``: later views over HTTP, median and max: the kept figures, the template, the SVG charts and the
+  ledger-size check (a view after a write answers the same way and has the figures recomputed after its response);
+* ``figures_ms``: the aggregate queries alone (``app.audit.monitoring.figures``, in this process, uncached): what
+  that recomputation costs;
 * raw limits: one bare ``SELECT province_code, stage, count(*) … GROUP BY`` over every case (the cheapest
   aggregate the page cannot do without; it runs about a dozen of that kind) and ``GET /health`` over HTTP (what
   any answer of the server costs).

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Integer, and_, case, func, not_, or_, select
 from sqlalchemy.ext.compiler import compiles
@@ -28,7 +28,7 @@ from app.cases.models import AgencyRecord, Case
 from app.cases.workflow import Stage
 from app.core.actor import Agency
 from app.core.config import Settings
-from app.core.db import transaction, utcnow
+from app.core.db import READ_ONLY_OPTION, utcnow
 from app.ledger.asof import LedgerPositionRead
 from app.ledger.repository import tree_size
 from app.reconciliation.facts import jakarta_day
@@ -234,43 +234,56 @@ def bridge_totals(session: Session, settings: Settings, moment: dt.datetime) -> 
     )
 
 
+T = TypeVar("T")
+
+
 @dataclass
-class MonitoringCache:
-    """What the monitoring page shows, kept per process.
+class _Kept(Generic[T]):
+    """One kept answer, the key it was computed for (the ledger size and the day) and when; one refresh at a time."""
 
-    The figures are kept while the ledger's size and the day stay the same: every write of case data appends to the
-    ledger in its transaction, so an unchanged size means unchanged rows. The count bridge totals are recomputed
-    when ``bridge_due`` says so (none yet, or the ledger has grown and they are older than ``BRIDGE_MAX_AGE``), by
-    one ``refresh_bridge`` at a time, after a response."""
-
-    bridge: BridgeTotals | None = None
-    _figures: tuple[tuple[int, dt.date, int], Figures] | None = None
+    value: T | None = None
+    key: tuple[int, dt.date] | None = None
+    computed_at: dt.datetime | None = None
     _refreshing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def figures(self, session: Session, today: dt.date, follow_up_days: int) -> Figures:
-        key = (tree_size(session), today, follow_up_days)  # read first: a write meanwhile only forces a recompute
-        kept = self._figures
-        if kept is not None and kept[0] == key:
-            return kept[1]
-        result = figures(session, today, follow_up_days)
-        self._figures = (key, result)
-        return result
-
-    def bridge_due(self, session: Session, now: dt.datetime) -> bool:
-        current = self.bridge
-        if current is None:
+    def due(self, key: tuple[int, dt.date], now: dt.datetime, max_age: dt.timedelta) -> bool:
+        if self.value is None or self.computed_at is None:
             return True
-        grown = tree_size(session) != current.consistent_with.tree_size
-        return grown and now - current.computed_at >= BRIDGE_MAX_AGE
+        return key != self.key and now - self.computed_at >= max_age
 
-    def refresh_bridge(self, factory: sessionmaker[Session], settings: Settings) -> None:
+    def refresh(self, factory: sessionmaker[Session], compute: Callable[[Session], T]) -> None:
         with self._lock:
             if self._refreshing:
                 return
             self._refreshing = True
         try:
-            with transaction(factory) as session:
-                self.bridge = bridge_totals(session, settings, utcnow())
+            # A read-only transaction: on SQLite a writing one would hold the write lock while this computes.
+            with factory(execution_options={READ_ONLY_OPTION: True}) as session:
+                self.compute(session, compute)
         finally:
             self._refreshing = False
+
+    def compute(self, session: Session, compute: Callable[[Session], T]) -> T:
+        now = utcnow()
+        key = (tree_size(session), jakarta_day(now))  # read first: a write meanwhile is seen by the next view
+        value = compute(session)
+        self.value, self.key, self.computed_at = value, key, now
+        return value
+
+
+@dataclass
+class MonitoringCache:
+    """What the monitoring page shows, kept per process, so that a view costs a template and a ledger-size query.
+
+    Every write of case data appends to the ledger in its transaction, so the ledger's size (with the day, for the
+    deadlines) says whether the kept figures are current. When they are not, the page shows them anyway and has them
+    recomputed after the response (``due``/``refresh``): it is at most one recomputation behind the last write. The
+    count bridge totals are recomputed the same way, at most every ``BRIDGE_MAX_AGE``. Only the first view of a
+    process computes the figures before answering."""
+
+    figures: _Kept[Figures] = field(default_factory=_Kept)
+    bridge: _Kept[BridgeTotals] = field(default_factory=_Kept)
+
+    def key(self, session: Session, now: dt.datetime) -> tuple[int, dt.date]:
+        return tree_size(session), jakarta_day(now)

@@ -35,6 +35,15 @@ def _figure(page: str, element_id: str) -> str:
     return match.group(1)
 
 
+def _counts(page: str, table_id: str) -> dict[str, int]:
+    table = page[page.index(f'id="{table_id}"') :]
+    table = table[: table.index("</table>")]
+    return {
+        key: int(n)
+        for key, n in re.findall(r'<tr data-key="([^"]+)"><th scope="row">[^<]*</th><td class="n">(\d+)<', table)
+    }
+
+
 def test_the_page_is_public_self_contained_and_runs_no_script(client: TestClient) -> None:
     response = client.get("/monitoring")
     assert response.status_code == 200
@@ -74,6 +83,11 @@ def test_compliance_overdue_and_provinces_from_hand_built_cases(client: TestClie
     # three cases were reported in the week of Monday 2024-08-26, one in the week of 2024-09-02
     trend = dict(re.findall(r'<tr data-key="(\d{4}-\d\d-\d\d)"><td>[^<]*</td><td class="n">(\d+)</td>', page))
     assert trend == {"2024-08-26": "3", "2024-09-02": "1"}
+
+    statistics = client.get("/api/v1/audit/statistics", headers=auth_headers("auditor")).json()
+    for table, field in (("stage", "by_stage"), ("category", "by_violation_category"), ("election", "by_election"),
+                         ("agency", "by_agency")):  # fmt: skip
+        assert _counts(page, f"table-{table}") == {pair["key"]: pair["count"] for pair in statistics[field]}, table
 
     indonesian = client.get("/monitoring").text
     assert _figure(indonesian, "compliance-rate") == "33,3 %"
@@ -130,3 +144,17 @@ def test_unknown_or_invalid_parameters_are_problems(client: TestClient) -> None:
     assert unknown.status_code == 400
     assert unknown.headers["content-type"] == "application/problem+json"
     assert client.get("/monitoring?lang=fr").status_code == 422
+
+
+def test_the_figures_are_at_most_one_recomputation_behind_a_write(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """The figures are kept between views; a view after a write (every write appends to the ledger) still shows
+    the kept ones and has them recomputed after its response (the test client runs that before returning)."""
+    bawaslu = auth_headers("BAWASLU")
+    create_case(client, bawaslu)
+    assert _figure(client.get("/monitoring").text, "total-cases") == "1"  # the first view computes them
+    create_case(client, bawaslu)
+    assert _figure(client.get("/monitoring").text, "total-cases") == "1"
+    assert _figure(client.get("/monitoring").text, "total-cases") == "2"
+    assert _figure(client.get("/monitoring").text, "total-cases") == "2"

@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.orm import Session
 
 from app.api.dependencies.context import SessionDep, SettingsDep
 from app.api.dependencies.query import refuse_unknown_query_parameters
@@ -145,9 +146,23 @@ def monitoring_page(
 ) -> HTMLResponse:
     language = lang or requested_language(request.scope, Language.INDONESIAN)
     english = language is Language.ENGLISH
-    figures = kept.figures(session, today_in_jakarta(), settings.ppk_follow_up_days)
-    if kept.bridge_due(session, utcnow()):
-        background.add_task(kept.refresh_bridge, request.app.state.sessionmaker, settings)
+    factory = request.app.state.sessionmaker
+    days = settings.ppk_follow_up_days
+    now = utcnow()
+    key = kept.key(session, now)
+
+    def compute_figures(session: Session) -> monitoring.Figures:
+        return monitoring.figures(session, today_in_jakarta(), days)
+
+    figures = kept.figures.value
+    if figures is None:  # the first view of this process computes them before answering
+        figures = kept.figures.compute(session, compute_figures)
+    elif kept.figures.due(key, now, dt.timedelta(0)):
+        background.add_task(kept.figures.refresh, factory, compute_figures)
+    if kept.bridge.due(key, now, monitoring.BRIDGE_MAX_AGE):
+        background.add_task(
+            kept.bridge.refresh, factory, lambda session: monitoring.bridge_totals(session, settings, utcnow())
+        )
     agencies = {a.code: a.name for a in reference_repository.list_all(session, AgencyRef, AgencyRef.code)}
     provinces = {p.code: p.name for p in reference_repository.list_all(session, Province, Province.code)}
     names = {
@@ -183,7 +198,7 @@ def monitoring_page(
                 for code in sorted(set(figures.province_totals))
             ],
             trend=_trend(figures.weeks),
-            bridge=kept.bridge,
+            bridge=kept.bridge.value,
             causes=list(Cause),
             agency_names=agencies,
         )
