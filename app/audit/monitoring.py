@@ -1,9 +1,9 @@
 """The public national monitoring figures: aggregates only (counts and rates), never a case, a NIP or a name.
 
-Every count is grouped in SQL in three scans (``figures``), national counts summed from the per-province ones; a
-``MonitoringCache`` keeps them while the ledger (which every write appends to) and the day stay the same. The
-count bridge totals come from ``asof.bridge_at`` (a ledger replay, seconds on 100k cases), so the page shows the
-latest totals the cache holds and has them recomputed after the response when the ledger has grown.
+Every count is grouped in SQL in three scans (``figures``), national counts summed from the per-province ones. The
+count bridge totals come from ``asof.bridge_at`` (a ledger replay, seconds on 100k cases). A ``MonitoringCache``
+keeps both with the ledger size they were computed at; the page shows what it keeps and has it recomputed after
+the response when the ledger (which every write appends to) has grown.
 """
 
 from __future__ import annotations
