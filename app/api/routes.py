@@ -11,6 +11,7 @@ from app.api.routers.changes import router as changes_router
 from app.api.routers.health import router as health_router
 from app.api.routers.ledger import router as ledger_router
 from app.api.routers.metrics import router as metrics_router
+from app.api.routers.monitoring import router as monitoring_router
 from app.api.routers.reconciliation import router as reconciliation_router
 from app.api.routers.reference import router as reference_router
 
@@ -30,3 +31,4 @@ root_router = APIRouter()
 root_router.include_router(health_router)
 root_router.include_router(metrics_router)
 root_router.include_router(oauth_router)
+root_router.include_router(monitoring_router)
