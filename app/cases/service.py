@@ -25,6 +25,7 @@ from app.cases.schemas import (
     CaseRead,
     SanctionStatus,
     TransitionCreate,
+    TransitionRead,
 )
 from app.cases.workflow import (
     STAGE_DEADLINES,
@@ -118,7 +119,8 @@ def _case_payload(case: Case) -> dict[str, Any]:
 
 
 def _record_payload(record: AgencyRecord) -> dict[str, Any]:
-    return AgencyRecordRead.model_validate(record).model_dump(mode="json", exclude={"created_at", "updated_at"})
+    # updated_at is bookkeeping (the row's last flush); everything else is replayed by app.ledger.replay
+    return AgencyRecordRead.model_validate(record).model_dump(mode="json", exclude={"updated_at"})
 
 
 def create_case(session: Session, settings: Settings, ctx: WriteContext, data: CaseCreate) -> tuple[Case, LedgerChange]:
@@ -254,6 +256,7 @@ def transition_case(
                 "note": data.note,
                 "case_version": case.version,
                 "case": _case_payload(case),
+                "transition": TransitionRead.model_validate(history).model_dump(mode="json"),
             },
             case.id,
         ),

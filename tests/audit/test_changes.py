@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from typing import Any
 
@@ -12,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case
-from app.cases.replay import CaseReplay
 from app.cases.schemas import AgencyRecordRead
 from app.cases.service import to_read
 from app.core.actor import Scope
+from app.ledger.replay import LedgerReplay
 from tests.auth_helpers import AuthHeaders
 from tests.factories import create_case, transition
 
@@ -29,11 +31,11 @@ class Mirror:
     replay the as-of statistics and the count bridge use)."""
 
     def __init__(self) -> None:
-        self.state = CaseReplay()
+        self.state = LedgerReplay()
         self.cursor: str | None = None
 
     def apply(self, entry: dict[str, Any]) -> None:
-        self.state.apply(entry["entry_type"], entry["payload"])
+        self.state.apply(json.loads(base64.b64decode(entry["leaf"])))  # the hashed leaf itself, provable
 
     def follow(self, client: TestClient, headers: dict[str, str], limit: int) -> None:
         while True:
