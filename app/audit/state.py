@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Table, distinct, select
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.models import StateAudit
@@ -164,7 +164,8 @@ def compared_columns(table: str) -> set[str]:
 def use_snapshot(session: Session) -> None:
     """PostgreSQL: every statement of this transaction sees the same committed state (a test's shared
     connection, already in a transaction, keeps its own)."""
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not session.in_transaction():
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
@@ -266,7 +267,7 @@ def audit_clients(session: Session) -> AuditOutcome:
 
 def known_case_ids(session: Session) -> set[uuid.UUID]:
     """Every case the ledger or the table knows of (an audit of everything covers both)."""
-    recorded = session.scalars(select(distinct(LedgerEntry.case_id)).where(LedgerEntry.case_id.is_not(None)))
+    recorded = session.scalars(select(LedgerEntry.case_id).where(LedgerEntry.case_id.is_not(None)).distinct())
     return {case_id for case_id in recorded if case_id is not None} | set(session.scalars(select(Case.id)))
 
 
