@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, delete, insert, select, text, update
 from typer.testing import CliRunner
 
 from app.api.state_audit import BackgroundStateAudit
@@ -53,44 +53,42 @@ def _one(conn: Connection, statement: Any) -> Any:
 
 def _edit_case(conn: Connection) -> str:
     case_id = _one(conn, select(Case.id).order_by(Case.id))
-    conn.execute(Case.__table__.update().where(Case.id == case_id).values(name="Budi Palsu"))
+    conn.execute(update(Case).where(Case.id == case_id).values(name="Budi Palsu"))
     return str(case_id)
 
 
 def _edit_record(conn: Connection) -> str:
     record_id = _one(conn, select(AgencyRecord.id).where(AgencyRecord.nip.is_not(None)).order_by(AgencyRecord.id))
-    conn.execute(AgencyRecord.__table__.update().where(AgencyRecord.id == record_id).values(nip="199901012020011999"))
+    conn.execute(update(AgencyRecord).where(AgencyRecord.id == record_id).values(nip="199901012020011999"))
     return str(record_id)
 
 
 def _edit_transition(conn: Connection) -> str:
     transition_id = _one(conn, select(CaseTransition.id).order_by(CaseTransition.id))
     conn.execute(
-        CaseTransition.__table__.update()
-        .where(CaseTransition.id == transition_id)
-        .values(effective_date=dt.date(2020, 1, 1))
+        update(CaseTransition).where(CaseTransition.id == transition_id).values(effective_date=dt.date(2020, 1, 1))
     )
     return str(transition_id)
 
 
 def _edit_finding(conn: Connection) -> str:
     finding_id = _one(conn, select(Finding.id).where(Finding.state == "OPEN").order_by(Finding.id))
-    conn.execute(Finding.__table__.update().where(Finding.id == finding_id).values(state="SUPPRESSED"))
+    conn.execute(update(Finding).where(Finding.id == finding_id).values(state="SUPPRESSED"))
     return str(finding_id)
 
 
 def _delete_case(conn: Connection) -> str:
     case_id = _one(conn, select(Case.id).order_by(Case.id.desc()))
-    conn.execute(AgencyRecord.__table__.delete().where(AgencyRecord.case_id == case_id))
-    conn.execute(CaseTransition.__table__.delete().where(CaseTransition.case_id == case_id))
-    conn.execute(Case.__table__.delete().where(Case.id == case_id))  # findings and comparison state cascade
+    conn.execute(delete(AgencyRecord).where(AgencyRecord.case_id == case_id))
+    conn.execute(delete(CaseTransition).where(CaseTransition.case_id == case_id))
+    conn.execute(delete(Case).where(Case.id == case_id))  # findings and comparison state cascade
     return str(case_id)
 
 
 def _insert_case(conn: Connection) -> str:
     model = dict(conn.execute(select(Case.__table__).limit(1)).mappings().one())
     new_id = uuid.uuid4()
-    conn.execute(insert(Case.__table__).values(model | {"id": new_id, "case_number": "SBT-2099-999999"}))
+    conn.execute(insert(Case).values(model | {"id": new_id, "case_number": "SBT-2099-999999"}))
     return str(new_id)
 
 
