@@ -127,7 +127,7 @@ def demo(settings: Settings) -> Settings:
 @pytest.fixture
 def service(demo: Settings) -> Iterator[tuple[FastAPI, TestClient]]:
     """The service with its background audit running (a round every second)."""
-    app = create_app(demo.model_copy(update={"state_audit_interval_seconds": 1}))
+    app = create_app(demo.model_copy(update={"state_audit_interval_seconds": 1, "metrics_enabled": True}))
     with TestClient(app) as client:
         yield app, client
     app.state.engine.dispose()
@@ -169,6 +169,7 @@ def test_the_audit_names_each_change_made_behind_the_services_back(
     tamper = TAMPERS[name]
     _next_round(app)
     assert client.get("/ready").json() == {"status": "ready", "state_audit": None}
+    assert "sbt_state_audit_differences 0.0" in client.get("/metrics").text.splitlines()
 
     with app.state.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -190,3 +191,5 @@ def test_the_audit_names_each_change_made_behind_the_services_back(
     served = client.get(STATE_AUDIT, headers=make_auth_headers(app)("auditor")).json()
     assert {(item["table"], item["row_id"]) for item in served["differences"]} >= {(tamper.table, row_id)}
     assert "ledger" not in served["differences"][0]  # values (names, NIPs) are never served
+    metrics = client.get("/metrics").text
+    assert f"sbt_state_audit_differences {float(len(lines) - 1)}" in metrics.splitlines()
