@@ -107,12 +107,15 @@ class Difference:
     scope: str
     """The case the row belongs to, or ``clients``: what a later audit of the same scope replaces."""
 
-    def line(self) -> str:
+    def line(self, *, values: bool = True) -> str:
+        """One line naming the difference; without ``values`` (what the service keeps), only where it is."""
         where = f"{self.table} {self.row_id}"
         if self.kind == "missing":
             return f"{where}: missing from the table; made by ledger entry {self.seq}"
         if self.kind == "extra":
             return f"{where}: extra row in the table; no ledger entry made it"
+        if not values:
+            return f"{where} {self.field}: differs from ledger entry {self.seq}"
         ledger, actual = json.dumps(self.ledger, ensure_ascii=False), json.dumps(self.actual, ensure_ascii=False)
         return f"{where} {self.field}: ledger {ledger} (entry {self.seq}), table {actual}"
 

@@ -191,22 +191,18 @@ def _print_differences(lines: list[str], rows: int, scope: str) -> None:
         print(f"OK: {rows} rows match the state the ledger implies ({scope})")
 
 
-def _served_state_audit(url: str, token: str | None) -> None:
-    """The live service's standing background result (values left out: they may be names and NIPs)."""
-    with httpx.Client(base_url=url, timeout=30.0) as client:
-        response = client.get(API_PREFIX + "/state-audit", headers=_headers(token))
+def print_served_state_audit(http: httpx.Client, token: str | None) -> bool:
+    """Print a live service's standing background result (values left out: they may be names and NIPs); True
+    when it found no difference."""
+    from app.audit.state import Difference
+
+    response = http.get(API_PREFIX + "/state-audit", headers=_headers(token))
     if response.status_code != httpx.codes.OK:
         raise typer.BadParameter(f"state audit failed: HTTP {response.status_code} {response.text[:300]}")
     served = response.json()
-    lines = [
-        f"{item['table']} {item['row_id']}"
-        + (f" {item['field']}: differs from ledger entry {item['seq']}" if item["kind"] == "field" else "")
-        + (f": missing from the table; made by ledger entry {item['seq']}" if item["kind"] == "missing" else "")
-        + (": extra row in the table; no ledger entry made it" if item["kind"] == "extra" else "")
-        for item in served["differences"]
-    ]
-    _print_differences(lines, served["rows_checked"], f"service at {url}, checked {served['checked_at']}")
-    raise typer.Exit(1 if lines else 0)
+    lines = [Difference(**item, ledger=None, actual=None).line(values=False) for item in served["differences"]]
+    _print_differences(lines, served["rows_checked"], f"the service's audit of {served['checked_at']}")
+    return not lines
 
 
 @ledger_cli.command("audit-state")
@@ -228,7 +224,8 @@ def audit_state(
     One line per difference: table, row id, column, the ledger's value and entry, the table's value; a row the
     ledger made and the table lacks (missing), or one no entry made (extra)."""
     if url:
-        _served_state_audit(url, token)
+        with httpx.Client(base_url=url, timeout=30.0) as http:
+            raise typer.Exit(0 if print_served_state_audit(http, token) else 1)
     from app.audit import state
     from app.core.config import get_settings
     from app.core.db import make_engine, make_sessionmaker

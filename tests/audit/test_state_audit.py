@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from app.api.state_audit import BackgroundStateAudit
 from app.cases.models import AgencyRecord, Case, CaseTransition
 from app.cli import cli
+from app.cli.ledger import print_served_state_audit
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
 from app.flows.demo import load_demo_data
@@ -163,7 +164,7 @@ def test_a_clean_demo_load_audits_with_zero_differences(cli_env: Settings, demo:
 
 @pytest.mark.parametrize("name", list(TAMPERS))
 def test_the_audit_names_each_change_made_behind_the_services_back(
-    name: str, cli_env: Settings, service: tuple[FastAPI, TestClient]
+    name: str, cli_env: Settings, service: tuple[FastAPI, TestClient], capsys: pytest.CaptureFixture[str]
 ) -> None:
     app, client = service
     tamper = TAMPERS[name]
@@ -191,5 +192,8 @@ def test_the_audit_names_each_change_made_behind_the_services_back(
     served = client.get(STATE_AUDIT, headers=make_auth_headers(app)("auditor")).json()
     assert {(item["table"], item["row_id"]) for item in served["differences"]} >= {(tamper.table, row_id)}
     assert "ledger" not in served["differences"][0]  # values (names, NIPs) are never served
+    assert not print_served_state_audit(client, make_auth_headers(app)("auditor")["Authorization"].split()[1])
+    printed = capsys.readouterr().out.splitlines()  # what `sbt ledger audit-state --url` prints
+    assert any(line.startswith(f"{tamper.table} {row_id}") for line in printed), printed
     metrics = client.get("/metrics").text
     assert f"sbt_state_audit_differences {float(len(lines) - 1)}" in metrics.splitlines()
