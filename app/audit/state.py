@@ -2,10 +2,10 @@
 
 The ledger proves itself (``sbt ledger verify``); this proves the tables the service serves and acts on. For a set
 of cases it reads their entries (``ledger_entry.case_id``), replays them, reads the same cases' rows (case, agency
-records, transitions, findings with their agencies) and reports every field whose value differs, every row the
-ledger made that the table lacks (missing) and every row the table holds that no entry made (extra). Clients are
-few and audited whole. Reads run in one snapshot (PostgreSQL REPEATABLE READ; SQLite's deferred read transaction
-under WAL), so a write committing meanwhile is either wholly in both sides or in neither.
+records, transitions, findings with their agencies and history) and reports every field whose value differs, every
+row the ledger made that the table lacks (missing) and every row the table holds that no entry made (extra).
+Clients are few and audited whole. Reads run in one snapshot (PostgreSQL REPEATABLE READ; SQLite's deferred read
+transaction under WAL), so a write committing meanwhile is either wholly in both sides or in neither.
 
 Columns the ledger does not record are listed in ``NOT_RECORDED`` with the reason; a test checks that every other
 column of these tables is replayed, so a column added without putting it in the entry fails there.
@@ -32,16 +32,17 @@ from app.ledger.replay import (
     CASE,
     CLIENT,
     FINDING,
+    FINDING_EVENT,
     RECORD,
     TRANSITION,
     LedgerReplay,
     Row,
-    legacy_transition_key,
+    legacy_key,
     replay,
     secret_fingerprint,
 )
 from app.ledger.repository import tree_size
-from app.reconciliation.models import Finding, FindingAgency
+from app.reconciliation.models import Finding, FindingAgency, FindingEvent
 
 AUDIT_BATCH = 500
 """Cases replayed and compared at a time (bounds memory, whatever the size of the log)."""
@@ -76,6 +77,7 @@ NOT_RECORDED: dict[str, dict[str, str]] = {
         ),
         "refreshed by re-checks without a ledger entry (days overdue grow, deadlines escalate)",
     ),
+    FINDING_EVENT: {},
     CLIENT: {"secret_hash": "recorded as its SHA-256 (secret_sha256), never itself"},
 }
 """Per table, the columns the audit does not compare, and why."""
@@ -85,9 +87,13 @@ TABLES: dict[str, Table] = {
     RECORD: AgencyRecord.__table__,  # type: ignore[dict-item]
     TRANSITION: CaseTransition.__table__,  # type: ignore[dict-item]
     FINDING: Finding.__table__,  # type: ignore[dict-item]
+    FINDING_EVENT: FindingEvent.__table__,  # type: ignore[dict-item]
     CLIENT: OAuthClient.__table__,  # type: ignore[dict-item]
 }
-KEYS = {CASE: "id", RECORD: "id", TRANSITION: "id", FINDING: "id", CLIENT: "client_id"}
+KEYS = {CASE: "id", RECORD: "id", TRANSITION: "id", FINDING: "id", FINDING_EVENT: "id", CLIENT: "client_id"}
+CASE_TABLES = (CASE, RECORD, TRANSITION, FINDING, FINDING_EVENT)
+HISTORIES = {TRANSITION: "case_id", FINDING_EVENT: "finding_id"}
+"""Append-only histories, whose rows older entries name by their place (parent, order) rather than by id."""
 CLIENTS_SCOPE = "clients"
 
 
@@ -177,8 +183,11 @@ def _leaves(session: Session, statement: Any) -> Iterator[dict[str, Any]]:
         yield json.loads(leaf)
 
 
-def _case_rows(session: Session, case_ids: Sequence[uuid.UUID]) -> dict[str, list[dict[str, Any]]]:
-    """The table rows of these cases, by table, as mappings of column name to value."""
+def _case_rows(
+    session: Session, case_ids: Sequence[uuid.UUID], replayed: LedgerReplay
+) -> dict[str, list[dict[str, Any]]]:
+    """The table rows of these cases, by table, as mappings of column name to value (a finding's agencies and an
+    event's case added)."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for table in (CASE, RECORD, TRANSITION, FINDING):
         sql = TABLES[table]
@@ -187,14 +196,21 @@ def _case_rows(session: Session, case_ids: Sequence[uuid.UUID]) -> dict[str, lis
         if table == TRANSITION:
             statement = statement.order_by(sql.c.case_id, sql.c.created_at, sql.c.id)
         rows[table] = [dict(row) for row in session.execute(statement).mappings()]
+    case_of = {row.values["id"]: str(row.case_id) for row in replayed.tables[FINDING].values()}
+    case_of |= {str(row["id"]): str(row["case_id"]) for row in rows[FINDING]}
+    finding_ids = [uuid.UUID(finding_id) for finding_id in case_of]
     agencies: dict[uuid.UUID, list[str]] = {}
-    finding_ids = [row["id"] for row in rows[FINDING]]
-    if finding_ids:
-        links = select(FindingAgency.finding_id, FindingAgency.agency).where(FindingAgency.finding_id.in_(finding_ids))
-        for finding_id, agency in session.execute(links.order_by(FindingAgency.agency)):
-            agencies.setdefault(finding_id, []).append(agency)
+    links = select(FindingAgency.finding_id, FindingAgency.agency).where(FindingAgency.finding_id.in_(finding_ids))
+    for finding_id, agency in session.execute(links.order_by(FindingAgency.agency)):
+        agencies.setdefault(finding_id, []).append(agency)
     for row in rows[FINDING]:
         row["agencies"] = agencies.get(row["id"], [])
+    events = TABLES[FINDING_EVENT]
+    statement = select(events).where(events.c.finding_id.in_(finding_ids))
+    rows[FINDING_EVENT] = [
+        dict(row) | {"case_id": case_of[str(row["finding_id"])]}
+        for row in session.execute(statement.order_by(events.c.finding_id, events.c.at, events.c.id)).mappings()
+    ]
     return rows
 
 
@@ -222,15 +238,15 @@ def _compare(
 def _keyed(table: str, rows: Iterable[dict[str, Any]], replayed: LedgerReplay) -> dict[str, dict[str, Any]]:
     keyed: dict[str, dict[str, Any]] = {}
     ordinals: dict[str, int] = {}
-    for row in rows:
+    for row in rows:  # histories come in their order (_case_rows)
         key = str(row[KEYS[table]])
-        if table == TRANSITION:
-            # rows whose entry did not carry their id are matched by their place in the case's history
-            case_id = str(row["case_id"])
-            ordinal = ordinals.get(case_id, 0)
-            ordinals[case_id] = ordinal + 1
-            legacy = legacy_transition_key(case_id, ordinal)
-            if key not in replayed.tables[TRANSITION] and legacy in replayed.tables[TRANSITION]:
+        if table in HISTORIES:
+            # a row whose entry did not carry its id is matched by its place in its parent's history
+            parent = str(row[HISTORIES[table]])
+            ordinal = ordinals.get(parent, 0)
+            ordinals[parent] = ordinal + 1
+            legacy = legacy_key(parent, ordinal)
+            if key not in replayed.tables[table] and legacy in replayed.tables[table]:
                 key = legacy
         keyed[key] = row
     return keyed
@@ -242,11 +258,11 @@ def audit_cases(session: Session, case_ids: Iterable[uuid.UUID]) -> AuditOutcome
     ordered = sorted(set(case_ids), key=str)
     for start in range(0, len(ordered), AUDIT_BATCH):
         batch = ordered[start : start + AUDIT_BATCH]
-        stored = _case_rows(session, batch)
         entries = select(LedgerEntry.leaf_data).where(LedgerEntry.case_id.in_(batch)).order_by(LedgerEntry.seq)
         replayed = replay(_leaves(session, entries))
+        stored = _case_rows(session, batch, replayed)
         scope_of = {str(case_id): str(case_id) for case_id in batch}
-        for table in (CASE, RECORD, TRANSITION, FINDING):
+        for table in CASE_TABLES:
             actual = _keyed(table, stored[table], replayed)
             for key, row in actual.items():
                 scope_of.setdefault(key, str(row["id"] if table == CASE else row["case_id"]))

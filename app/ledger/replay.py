@@ -25,8 +25,9 @@ CASE = "case"
 RECORD = "agency_record"
 TRANSITION = "case_transition"
 FINDING = "reconciliation_finding"
+FINDING_EVENT = "reconciliation_finding_event"
 CLIENT = "oauth_client"
-ALL_TABLES = (CASE, RECORD, TRANSITION, FINDING, CLIENT)
+ALL_TABLES = (CASE, RECORD, TRANSITION, FINDING, FINDING_EVENT, CLIENT)
 """The tables the replay rebuilds, by their SQL names."""
 
 
@@ -51,7 +52,8 @@ class LedgerReplay:
     """Every table's rows as the applied entries say, by table name and row id."""
 
     tables: dict[str, dict[str, Row]] = field(default_factory=lambda: {name: {} for name in ALL_TABLES})
-    _transitions_by_case: dict[str, int] = field(default_factory=dict)
+    _steps: dict[str, int] = field(default_factory=dict)
+    """Per case (transitions) and per finding (events): how many steps the applied entries recorded."""
 
     @property
     def cases(self) -> dict[str, dict[str, Any]]:
@@ -99,23 +101,27 @@ class LedgerReplay:
         elif entry_type.startswith("client."):
             self._client(seq, payload)
 
+    def _next_step(self, parent: str) -> int:
+        ordinal = self._steps.get(parent, 0)
+        self._steps[parent] = ordinal + 1
+        return ordinal
+
     def _transition(self, seq: int, leaf: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
         case_id: str = payload["case_id"]
-        ordinal = self._transitions_by_case.get(case_id, 0)
-        self._transitions_by_case[case_id] = ordinal + 1
+        ordinal = self._next_step(case_id)
         recorded = payload.get("transition")
         if recorded is not None:
             self._put(TRANSITION, recorded["id"], seq, recorded, case_id)
             return
         # Entries written before the transition row was recorded whole: the step's fields and who took it; the
-        # row is named by its place in the case's history (``legacy_transition_key``).
+        # row is named by its place in the case's history (``legacy_key``).
         fields = ("action", "from_stage", "to_stage", "effective_date", "reference_number", "sanction_code", "note")
         values = {name: payload[name] for name in fields} | {
             "case_id": case_id,
             "agency": leaf["agency"],
             "client_id": leaf["client_id"],
         }
-        self._put(TRANSITION, legacy_transition_key(case_id, ordinal), seq, values, case_id)
+        self._put(TRANSITION, legacy_key(case_id, ordinal), seq, values, case_id)
 
     def _finding(self, seq: int, leaf: Mapping[str, Any], action: str, payload: Mapping[str, Any]) -> None:
         renamed = {"finding_id": "id", "to_state": "state"} | (
@@ -125,6 +131,14 @@ class LedgerReplay:
         values = {renamed.get(key, key): value for key, value in payload.items() if key not in skipped}
         values |= {"case_id": leaf["case_id"], "state_changed_by": leaf["client_id"]}
         self._put(FINDING, payload["finding_id"], seq, values, leaf["case_id"])
+        # each entry is also one row of the finding's history; older entries name it by its place there
+        event = {name: payload[name] for name in ("finding_id", "from_state", "to_state", "note", "run_id")}
+        event |= {"action": action, "actor": leaf["client_id"]}
+        if "event_id" in payload:
+            event |= {"id": payload["event_id"], "at": payload["state_changed_at"]}
+        ordinal = self._next_step(payload["finding_id"])
+        key = event.get("id") or legacy_key(payload["finding_id"], ordinal)
+        self._put(FINDING_EVENT, key, seq, event, leaf["case_id"])
 
     def _client(self, seq: int, payload: Mapping[str, Any]) -> None:
         values = {key: value for key, value in payload.items() if key != "scopes"}
@@ -132,9 +146,10 @@ class LedgerReplay:
         self._put(CLIENT, payload["client_id"], seq, values, None)
 
 
-def legacy_transition_key(case_id: str, ordinal: int) -> str:
-    """The name of a case's ``ordinal``-th transition (from 0) whose entry does not carry the row's id."""
-    return f"{case_id}#{ordinal}"
+def legacy_key(parent: str, ordinal: int) -> str:
+    """The name of a case's ``ordinal``-th transition, or a finding's ``ordinal``-th event (from 0), whose entry
+    does not carry the row's id."""
+    return f"{parent}#{ordinal}"
 
 
 def secret_fingerprint(secret_hash: str) -> str:

@@ -226,18 +226,18 @@ def _record_event(
     run_id: uuid.UUID | None,
     note: str | None,
 ) -> LedgerChange:
-    session.add(
-        FindingEvent(
-            finding_id=finding.id,
-            at=now,
-            actor=ctx.principal.client_id,
-            action=action,
-            from_state=previous,
-            to_state=finding.state,
-            note=note,
-            run_id=run_id,
-        )
+    event = FindingEvent(
+        id=uuid.uuid4(),  # named in the entry, so the state audit matches the row
+        finding_id=finding.id,
+        at=now,
+        actor=ctx.principal.client_id,
+        action=action,
+        from_state=previous,
+        to_state=finding.state,
+        note=note,
+        run_id=run_id,
     )
+    session.add(event)
     return LedgerChange(
         f"finding.{action}",
         {
@@ -253,6 +253,7 @@ def _record_event(
             "note": note,
             "run_id": str(run_id) if run_id else None,
             "state_changed_at": format_timestamp(finding.state_changed_at),
+            "event_id": str(event.id),
         }
         | (_opened_fields(finding) if action == "opened" else {}),
         finding.case_id,

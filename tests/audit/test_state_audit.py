@@ -29,7 +29,7 @@ from app.core.db import make_engine, make_sessionmaker
 from app.flows.demo import load_demo_data
 from app.ledger.models import LedgerEntry
 from app.main import create_app
-from app.reconciliation.models import Finding
+from app.reconciliation.models import Finding, FindingEvent
 from tests.auth_helpers import make_auth_headers
 
 pytestmark = pytest.mark.real_commits  # the CLI and the background audit open connections of their own
@@ -78,6 +78,12 @@ def _edit_finding(conn: Connection) -> str:
     return str(finding_id)
 
 
+def _edit_finding_history(conn: Connection) -> str:
+    event_id = _one(conn, select(FindingEvent.id).order_by(FindingEvent.id))
+    conn.execute(update(FindingEvent).where(FindingEvent.id == event_id).values(actor="dba"))
+    return str(event_id)
+
+
 def _delete_case(conn: Connection) -> str:
     case_id = _one(conn, select(Case.id).order_by(Case.id.desc()))
     conn.execute(delete(AgencyRecord).where(AgencyRecord.case_id == case_id))
@@ -109,6 +115,10 @@ TAMPERS = {
     ),
     "finding_state": Tamper(
         _edit_finding, _field("reconciliation_finding", "state", '"OPEN"', '"SUPPRESSED"'), "reconciliation_finding"
+    ),
+    "finding_history": Tamper(
+        _edit_finding_history, _field("reconciliation_finding_event", "actor", r'"[^"]+"', '"dba"'),
+        "reconciliation_finding_event",
     ),
     "deleted_case": Tamper(
         _delete_case, lambda row_id: rf"^case {row_id}: missing from the table; made by ledger entry \d+$", "case"

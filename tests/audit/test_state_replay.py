@@ -19,7 +19,7 @@ from app.audit import state
 from app.cases.models import Case
 from app.ledger.asof import leaves
 from app.ledger.models import LedgerEntry
-from app.ledger.replay import ALL_TABLES, TRANSITION, legacy_transition_key, replay
+from app.ledger.replay import ALL_TABLES, TRANSITION, legacy_key, replay
 from app.ledger.repository import tree_size
 from tests.auth_helpers import AuthHeaders
 from tests.factories import create_case, transition
@@ -82,14 +82,15 @@ def test_fresh_entries_replay_every_column_the_audit_compares(
 
 
 def _as_written_before(leaf: dict[str, Any]) -> dict[str, Any]:
-    """A leaf as SBT wrote it before the transition row, record created_at and finding details were recorded."""
+    """A leaf as SBT wrote it before the transition row, record created_at, finding details and the finding event's
+    id were recorded."""
     old = copy.deepcopy(leaf)
     payload = old["payload"]
     payload.pop("transition", None)
     for record in (payload.get("agency_record"), payload.get("changes"), payload):
         if isinstance(record, dict) and old["type"].startswith(("case.created", "agency_record.")):
             record.pop("created_at", None)
-    for name in ("state_changed_at", "case_number", "nip", "province_code", "hint", "observed", "agencies"):
+    for name in ("state_changed_at", "event_id", "case_number", "nip", "province_code", "hint", "observed", "agencies"):
         payload.pop(name, None)
     return old
 
@@ -104,7 +105,7 @@ def test_entries_written_before_a_field_was_recorded_stay_readable(
     old = replay(_as_written_before(leaf) for leaf in fresh)
     new = replay(fresh)
     (step,) = new.tables[TRANSITION].values()
-    legacy = old.tables[TRANSITION][legacy_transition_key(case["id"], 0)]
+    legacy = old.tables[TRANSITION][legacy_key(case["id"], 0)]
     # what the old entry held is the same; the row's id and time it simply did not know
     assert legacy.values == {key: step.values[key] for key in legacy.values}
     assert {"id", "created_at"} <= step.values.keys() - legacy.values.keys()
