@@ -33,7 +33,7 @@ ALL_TABLES = (CASE, RECORD, TRANSITION, FINDING, FINDING_EVENT, CLIENT)
 
 @dataclass
 class Row:
-    """A replayed row: its fields, and for each the position of the entry that set it."""
+    """A replayed row: its fields, and for each the position of the entry that gave it its value."""
 
     values: dict[str, Any] = field(default_factory=dict)
     set_by: dict[str, int] = field(default_factory=dict)
@@ -43,8 +43,11 @@ class Row:
     """The case the row belongs to (None for clients): audits are scoped by case."""
 
     def update(self, seq: int, values: Mapping[str, Any]) -> None:
+        """Entries repeat whole rows: a field keeps the entry that gave it its value until one changes it."""
+        for name, value in values.items():
+            if name not in self.values or self.values[name] != value:
+                self.set_by[name] = seq
         self.values.update(values)
-        self.set_by.update(dict.fromkeys(values, seq))
 
 
 @dataclass
