@@ -196,7 +196,10 @@ def print_served_state_audit(http: httpx.Client, token: str | None) -> bool:
     when it found no difference."""
     from app.audit.state import Difference
 
-    response = http.get(API_PREFIX + "/state-audit", headers=_headers(token))
+    try:
+        response = http.get(API_PREFIX + "/state-audit", headers=_headers(token))
+    except httpx.HTTPError as exc:
+        raise typer.BadParameter(f"state audit failed: {exc}") from exc
     if response.status_code != httpx.codes.OK:
         raise typer.BadParameter(f"state audit failed: HTTP {response.status_code} {response.text[:300]}")
     served = response.json()

@@ -179,7 +179,8 @@ def test_the_audit_names_each_change_made_behind_the_services_back(
     app, client = service
     tamper = TAMPERS[name]
     _next_round(app)
-    assert client.get("/ready").json() == {"status": "ready", "state_audit": None}
+    baseline = client.get("/ready").json()
+    assert baseline == {"status": "ready", "state_audit": None}, _audit_state()
     assert "sbt_state_audit_differences 0.0" in client.get("/metrics").text.splitlines()
 
     with app.state.engine.begin() as conn:
@@ -196,8 +197,8 @@ def test_the_audit_names_each_change_made_behind_the_services_back(
     ready = client.get("/ready")
     assert ready.status_code == 200
     body = ready.json()
-    assert body["status"] == "degraded"
-    assert body["state_audit"]["differences"] == len(lines) - 1
+    assert body["status"] == "degraded", (body, lines)
+    assert body["state_audit"]["differences"] == len(lines) - 1, (body, lines)
     assert body["state_audit"]["detail"] == STATE_AUDIT
     served = client.get(STATE_AUDIT, headers=make_auth_headers(app)("auditor")).json()
     assert {(item["table"], item["row_id"]) for item in served["differences"]} >= {(tamper.table, row_id)}
@@ -207,3 +208,10 @@ def test_the_audit_names_each_change_made_behind_the_services_back(
     assert any(line.startswith(f"{tamper.table} {row_id}") for line in printed), printed
     metrics = client.get("/metrics").text
     assert f"sbt_state_audit_differences {float(len(lines) - 1)}" in metrics.splitlines()
+
+
+def test_an_unreachable_service_is_one_line_not_a_traceback() -> None:
+    result = CliRunner().invoke(cli, ["ledger", "audit-state", "--url", "http://127.0.0.1:9", "--token", "x"])
+    assert result.exit_code == 2
+    assert "state audit failed" in result.output
+    assert "Traceback" not in result.output
