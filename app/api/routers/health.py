@@ -55,6 +55,7 @@ def _checks(request: Request) -> dict[str, Any]:
         "the tables differ from the ledger)"
     ),
     responses=problem_responses(503),
+    response_model_exclude_none=True,  # a healthy service answers {"status": "ready"}, nothing more
 )
 def ready(request: Request) -> ReadyStatus:
     try:
