@@ -39,8 +39,6 @@ BIRTH_DATE_END = 8
 """Digits 1-8 of a NIP are the birth date."""
 SEQUENCE_START = 15
 """Digits 16-18 (0-based 15-17) are the sequence number that tells apart people sharing the first 15."""
-REGIONAL_INSTANSI_PREFIXES = ("pemerintah provinsi", "pemerintah kabupaten", "pemerintah kota", "pemprov",
-                              "pemkab", "pemkot")  # fmt: skip
 RECOMMENDATION_RANK = STAGE_RANK[Stage.REKOMENDASI]
 """No sanction can be recommended or imposed before this stage."""
 SANCTIONED_STAGES = frozenset({Stage.SANKSI_DIJATUHKAN.value, Stage.BLOKIR_DIBUKA.value})
@@ -74,7 +72,8 @@ class CaseFacts:
     violation_code: str | None
     phase: str
     stage: str
-    instansi: str
+    instansi_raw: str
+    instansi_code: str | None
     province_code: str
     created_by_agency: str
     incident_date: dt.date
@@ -123,6 +122,8 @@ class ReferenceData:
     """Sanction code -> the current code of the same weight (legacy PP 53/2010 codes map to PP 94/2021)."""
     agency_valid_to: Mapping[str, dt.date | None]
     agency_successor: Mapping[str, str | None]
+    ppk_supervisor: Mapping[str, str]
+    """Instansi code -> the agency that sanctions its PPK (Kemendagri for a pemerintah daerah, else KemenPANRB)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,8 +317,9 @@ def recommender_of(case: CaseFacts, reference: ReferenceData) -> str:
     return reference.agency_successor.get(Agency.KASN.value) or Agency.BKN.value
 
 
-def is_regional(case: CaseFacts) -> bool:
-    return case.instansi.strip().lower().startswith(REGIONAL_INSTANSI_PREFIXES)
+def ppk_supervisor(case: CaseFacts, reference: ReferenceData) -> str | None:
+    """Who sanctions the case's PPK, by its instansi's type; None for a case whose instansi has no code."""
+    return reference.ppk_supervisor.get(case.instansi_code) if case.instansi_code else None
 
 
 _AFTER_STUDY = frozenset({Stage.KAJIAN, Stage.DITERUSKAN, Stage.TIDAK_TERBUKTI})
@@ -335,8 +337,9 @@ def expected_agencies(case: CaseFacts, reference: ReferenceData) -> frozenset[st
         expected.add(recommender_of(case, reference))
     if stage in _AFTER_ENFORCEMENT | {Stage.PPK_DISANKSI}:
         expected.add(Agency.BKN.value)
-    if stage is Stage.PPK_DISANKSI:
-        expected.add(Agency.KEMENDAGRI.value if is_regional(case) else Agency.KEMENPANRB.value)
+    supervisor = ppk_supervisor(case, reference)
+    if stage is Stage.PPK_DISANKSI and supervisor is not None:
+        expected.add(supervisor)
     return frozenset(expected)
 
 
@@ -1201,8 +1204,8 @@ def responsible_agencies(case: CaseFacts, reference: ReferenceData) -> tuple[str
     if stage == Stage.REKOMENDASI:
         return tuple(sorted({Agency.BKN.value, recommender_of(case, reference)}))
     if stage == Stage.TEGURAN_BKN:
-        supervisor = Agency.KEMENDAGRI.value if is_regional(case) else Agency.KEMENPANRB.value
-        return tuple(sorted({Agency.BKN.value, supervisor}))
+        supervisor = ppk_supervisor(case, reference)
+        return tuple(sorted({Agency.BKN.value, supervisor} if supervisor else {Agency.BKN.value}))
     return (case.created_by_agency,)
 
 

@@ -18,11 +18,14 @@ SEED_FILES: dict[str, str] = {
     "position_category": "position_categories.json",
     "province": "provinces.json",
 }
+LATER_SEED_FILES: dict[str, str] = {"instansi": "instansi.json"}
+"""Tables seeded by a later migration (0009 the instansi), not by 0001, which seeds SEED_FILES."""
 DATE_FIELDS = {"valid_from", "valid_to"}
 
 
 def load_rows(table: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads((DATA_DIR / SEED_FILES[table]).read_text(encoding="utf-8"))
+    file = SEED_FILES.get(table) or LATER_SEED_FILES[table]
+    rows: list[dict[str, Any]] = json.loads((DATA_DIR / file).read_text(encoding="utf-8"))
     for row in rows:
         for field in DATE_FIELDS & row.keys():
             if row[field] is not None:
