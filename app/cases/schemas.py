@@ -81,6 +81,7 @@ ProvinceCode = Annotated[
 ]
 ViolationCode = Annotated[Code, _listed("violation_form", "/api/v1/reference/violation-forms")]
 SanctionCode = Annotated[Code, _listed("sanction", "/api/v1/reference/sanctions")]
+INSTANSI_CODE_PATTERN = r"^([0-9]{2}(\.[0-9]{2})?|[A-Z][A-Z0-9]{1,23})$"
 InstansiCode = Annotated[
     str,
     Field(
@@ -89,7 +90,7 @@ InstansiCode = Annotated[
         "('73' provinsi, '73.71' kabupaten/kota) or a kementerian/lembaga's code ('KEMENAG'). An unknown code is 422.",
         examples=["73.71"],
     ),
-    StringConstraints(pattern=r"^([0-9]{2}(\.[0-9]{2})?|[A-Z][A-Z0-9]{1,23})$"),
+    StringConstraints(pattern=INSTANSI_CODE_PATTERN),
 ]
 EndedAgency = Annotated[
     Agency, WithJsonSchema({"type": "string", "enum": seed.ended_agencies(), "description": "An agency that ended."})

@@ -140,3 +140,12 @@ def test_a_case_without_instansi_code_cannot_have_its_ppk_sanctioned(
         response = _sanction_ppk(client, auth_headers(agency), case)
         assert response.status_code == 409, response.text
         assert "no instansi code" in response.json()["detail"]
+
+
+def test_cases_are_filtered_by_instansi_code(client: TestClient, auth_headers: AuthHeaders) -> None:
+    bawaslu, auditor = auth_headers("BAWASLU"), auth_headers("auditor")
+    makassar = create_case(client, bawaslu, instansi_code="73.71")
+    create_case(client, bawaslu, instansi_code="73.08")
+    page = client.get(CASES, params={"instansi_code": "73.71"}, headers=auditor).json()
+    assert [case["id"] for case in page["items"]] == [makassar["id"]]
+    assert client.get(CASES, params={"instansi_code": "kota makassar"}, headers=auditor).status_code == 422
