@@ -144,6 +144,7 @@ def record_facts(record: AgencyRecord, reference: ReferenceData, high_water: int
         name=name_key(record.name),
         violation_code_raw=record.violation_code,
         violation_code=canonical_violation(record.violation_code),
+        instansi_code=record.instansi_code,
         stage_raw=record.stage,
         stage=canonical_stage(record.stage),
         stage_high_water=high_water,

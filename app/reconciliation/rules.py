@@ -98,6 +98,7 @@ class RecordFacts:
     name: NameKey
     violation_code_raw: str | None
     violation_code: str | None
+    instansi_code: str | None
     stage_raw: str | None
     stage: str | None
     stage_high_water: int | None
@@ -855,6 +856,48 @@ def category_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingD
             evidence={"per_agency": kinds},
             message_en=f"Violation recorded differently for case {case.case_number}: {_fmt(codes)}.",
             message_indonesian=f"Bentuk pelanggaran dicatat berbeda pada kasus {case.case_number}: {_fmt(codes)}.",
+        )
+    ]
+
+
+def instansi_differs(record: RecordFacts, case: CaseFacts) -> bool:
+    """The agency names another instansi than the case (a record or case without one compares with nothing)."""
+    return None not in (record.instansi_code, case.instansi_code) and record.instansi_code != case.instansi_code
+
+
+@rule(
+    code="INSTANSI_MISMATCH",
+    severity=Severity.HIGH,
+    params={"same_supervisor_severity": "MEDIUM"},
+    local=Local(record=lambda record, case, _reference, _as_of: instansi_differs(record, case)),
+    description_en=(
+        "An agency records another instansi than the case (HIGH when that moves the PPK to another supervisor: "
+        "Kemendagri for a pemerintah daerah, KemenPANRB for a kementerian/lembaga)."
+    ),
+    description_indonesian=(
+        "Lembaga mencatat tempat kerja ASN (K/L atau pemerintah daerah) berbeda dari kasus (HIGH bila pengawas PPK "
+        "ikut berbeda: Kemendagri untuk pemerintah daerah, KemenPANRB untuk kementerian/lembaga)."
+    ),
+)
+def instansi_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case, reference = context.case, context.reference
+    differing = [record for record in context.records if instansi_differs(record, case)]
+    if not differing:
+        return []
+    supervisor = ppk_supervisor(case, reference)
+    supervisors = {record.agency: reference.ppk_supervisor.get(record.instansi_code or "") for record in differing}
+    other_supervisor = any(value != supervisor for value in supervisors.values())
+    codes = {CASE_SOURCE: case.instansi_code} | {record.agency: record.instansi_code for record in differing}
+    return [
+        FindingDraft(
+            rule=config.code,
+            severity=config.severity if other_supervisor else _severity(config, "same_supervisor_severity"),
+            fields=("instansi_code",),
+            agencies=tuple(sorted(supervisors)),
+            observed={source: {"instansi_code": _value(code, code)} for source, code in codes.items()},
+            evidence={"ppk_supervisor": {CASE_SOURCE: supervisor} | supervisors},
+            message_en=f"Instansi recorded differently for case {case.case_number}: {_fmt(codes)}.",
+            message_indonesian=(f"Tempat kerja ASN dicatat berbeda pada kasus {case.case_number}: {_fmt(codes)}."),
         )
     ]
 

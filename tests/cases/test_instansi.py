@@ -92,9 +92,13 @@ def test_an_agency_record_takes_a_known_instansi_code(client: TestClient, auth_h
     unknown = client.post(url, json={"instansi_code": "99.99"}, headers=bkn)
     assert unknown.status_code == 422
     assert [param["name"] for param in unknown.json()["invalid_params"]] == ["body.instansi_code"]
-    record = client.post(url, json={"instansi_code": "73.71", "stage": "DITERIMA"}, headers=bkn)
+    record = client.post(url, json={"instansi_code": "KEMENAG", "stage": "DITERIMA"}, headers=bkn)
     assert record.status_code == 201, record.text
-    assert record.json()["instansi_code"] == "73.71"  # an agency's own view, compared by reconciliation
+    assert record.json()["instansi_code"] == "KEMENAG"  # an agency's own view, compared by reconciliation
+    checked = client.post(f"/api/v1/reconciliation/cases/{case['id']}/check", headers=bkn)
+    assert checked.status_code == 200, checked.text
+    (finding,) = [f for f in checked.json()["findings"] if f["rule"] == "INSTANSI_MISMATCH"]
+    assert (finding["severity"], finding["agencies"]) == ("HIGH", ["BKN"])  # KemenPANRB would supervise the PPK
 
 
 def test_kemendagri_sanctions_the_ppk_of_a_pemerintah_daerah_and_kemenpanrb_may_not(
