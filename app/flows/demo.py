@@ -239,6 +239,8 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
             view["sanction_code"] = demo.rng.choice(SANCTION_FOR_LEVEL["SEDANG"])
         elif flaw < 0.22 and Stage(case.stage) not in TERMINAL_STAGES:
             view["stage"] = Stage.DITERIMA
+        elif flaw < 0.25 and case.instansi_code != case.province_code:
+            view["instansi_code"] = case.province_code  # the province's government instead of the ASN's instansi
         context = demo.context(agency)
         if held_version is not None:
             if view:
@@ -251,6 +253,7 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
                 "nip": case.nip,
                 "name": case.name,
                 "position_category": case.position_category,
+                "instansi_code": case.instansi_code,
                 "violation_code": case.violation_code,
                 "stage": Stage(case.stage),
                 "sanction_code": sanction,

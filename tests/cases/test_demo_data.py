@@ -68,3 +68,12 @@ def test_demo_instansi_are_real_central_and_regional_and_supervised_by_the_right
         for record in records
     }
     assert supervisors == {("KEMENDAGRI", "KEMENDAGRI"), ("KEMENPANRB", "KEMENPANRB")}  # each only its own PPKs
+    # the planted disagreement: a few records name the province's government instead, and reconciliation sees it
+    flagged = session.scalars(select(Finding.case_id).where(Finding.rule == "INSTANSI_MISMATCH")).all()
+    other = {
+        record.case_id
+        for record in session.scalars(select(AgencyRecord))
+        if record.instansi_code not in {None, by_id[record.case_id].instansi_code}
+    }
+    assert other
+    assert set(flagged) == other
