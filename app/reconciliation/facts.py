@@ -117,7 +117,6 @@ def case_facts(case: Case, reference: ReferenceData) -> CaseFacts:
         violation_code=canonical_violation(case.violation_code),
         phase=case.phase,
         stage=case.stage,
-        instansi_raw=case.instansi,
         instansi_code=case.instansi_code,
         province_code=case.province_code,
         created_by_agency=case.created_by_agency,

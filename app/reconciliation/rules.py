@@ -72,7 +72,6 @@ class CaseFacts:
     violation_code: str | None
     phase: str
     stage: str
-    instansi_raw: str
     instansi_code: str | None
     province_code: str
     created_by_agency: str
@@ -897,7 +896,7 @@ def instansi_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingD
             observed={source: {"instansi_code": _value(code, code)} for source, code in codes.items()},
             evidence={"ppk_supervisor": {CASE_SOURCE: supervisor} | supervisors},
             message_en=f"Instansi recorded differently for case {case.case_number}: {_fmt(codes)}.",
-            message_indonesian=(f"Tempat kerja ASN dicatat berbeda pada kasus {case.case_number}: {_fmt(codes)}."),
+            message_indonesian=f"Tempat kerja ASN dicatat berbeda pada kasus {case.case_number}: {_fmt(codes)}.",
         )
     ]
 
