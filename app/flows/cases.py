@@ -34,6 +34,7 @@ from app.cases.schemas import (
     ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
+    ReopenCreate,
     TransitionCreate,
 )
 from app.core.actor import WriteContext
@@ -80,6 +81,25 @@ def transition_case(
         case, transitioned = cases.transition_case(session, settings, ctx, case, data, if_match)
         reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
         ledger.append_changes(session, settings, ctx, [*transitioned, *reconciled.ledger_changes])
+        reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
+        idempotency.store(session, key, reply)
+    return reply
+
+
+def reopen_case(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    case_id: uuid.UUID,
+    data: ReopenCreate,
+    if_match: str | None,
+    key: IdempotencyKey | None,
+) -> Reply[CaseRead]:
+    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+        case = cases.require_case(session, case_id)
+        case, reopened = cases.reopen_case(session, settings, ctx, case, data, if_match)
+        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
+        ledger.append_changes(session, settings, ctx, [*reopened, *reconciled.ledger_changes])
         reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
         idempotency.store(session, key, reply)
     return reply

@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.core.db import Base
-from app.reference.models import AgencyRef, Instansi
+from app.reference.models import AgencyRef, EmployeeKind, Instansi, PositionCategory, Province, Sanction, ViolationForm
 
 M = TypeVar("M", bound=Base)
 
@@ -52,6 +52,22 @@ def list_instansi(session: Session, filters: InstansiFilters, after: str | None,
     if after is not None:
         query = query.where(Instansi.code > after)
     return session.scalars(query).all()
+
+
+def load_into(session: Session) -> list[Base]:
+    """Every reference row, loaded into the session. The session's identity map holds rows only while something
+    else does: while the caller keeps this list, ``get`` of a code is answered from memory, without a SELECT (a
+    batch checks thousands of codes in one session)."""
+    tables: tuple[type[Base], ...] = (
+        AgencyRef,
+        EmployeeKind,
+        Instansi,
+        PositionCategory,
+        Province,
+        Sanction,
+        ViolationForm,
+    )
+    return [row for table in tables for row in session.scalars(select(table))]
 
 
 def agency_acting_for(session: Session, agency_code: str, on: dt.date) -> str:

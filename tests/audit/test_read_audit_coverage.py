@@ -53,6 +53,7 @@ WRITES_RECORDED_IN_LEDGER = frozenset(
     {
         ("POST", "/api/v1/cases"),
         ("POST", "/api/v1/cases/{case_id}/transitions"),
+        ("POST", "/api/v1/cases/{case_id}/reopen"),
         ("POST", "/api/v1/cases/{case_id}/records"),
         ("POST", "/api/v1/cases/{case_id}/archived-records"),
         ("PATCH", "/api/v1/cases/{case_id}/records/{record_id}"),

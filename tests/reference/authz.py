@@ -12,5 +12,7 @@ ROWS = [
         "position-categories",
         "provinces",
         "instansi",
+        "import-template.xlsx",
+        "import-template.csv",
     )
 ]
