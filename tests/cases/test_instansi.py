@@ -13,13 +13,14 @@ from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload, create_case, transition
 
 CASES = "/api/v1/cases"
-# Late 2024: KASN has ended, BKN recommends; the reprimand and the PPK sanction come after their deadlines.
+# Late 2024: KASN has ended, BKN recommends; the reprimand and the PPK sanction come after their deadlines (10 and 3
+# working days).
 TO_REPRIMAND = [
     ("verify", "BAWASLU", "2024-09-06", {}),
     ("start_study", "BAWASLU", "2024-09-07", {}),
     ("forward", "BAWASLU", "2024-09-09", {}),
     ("recommend", "BKN", "2024-09-11", {"sanction_code": "BERAT_PENURUNAN_JABATAN", "reference_number": "R-1/BKN"}),
-    ("reprimand", "BKN", "2024-09-26", {}),
+    ("reprimand", "BKN", "2024-09-27", {}),
 ]
 
 
