@@ -47,12 +47,20 @@ STREAMED_ROWS = {
 }
 """Streamed exports have no JSON schema in the contract: the schema of their rows, declared here (an export not
 listed fails ``test_every_streamed_export_declares_its_rows``)."""
-NOT_PERSONAL_TEXT = frozenset({("GET", "/metrics")})
-"""Non-JSON answers that are not exports: Prometheus metrics are counts by route template, stage and severity."""
+NOT_PERSONAL_TEXT = frozenset(
+    {
+        ("GET", "/metrics"),
+        ("GET", "/api/v1/reference/import-template.csv"),
+        ("GET", "/api/v1/reference/import-template.xlsx"),
+    }
+)
+"""Non-JSON answers that are not exports: Prometheus metrics are counts by route template, stage and severity; the
+import templates are a header row and the allowed codes."""
 WRITES_RECORDED_IN_LEDGER = frozenset(
     {
         ("POST", "/api/v1/cases"),
         ("POST", "/api/v1/cases/{case_id}/transitions"),
+        ("POST", "/api/v1/cases/{case_id}/sanction-corrections"),
         ("POST", "/api/v1/cases/{case_id}/reopen"),
         ("POST", "/api/v1/cases/{case_id}/records"),
         ("POST", "/api/v1/cases/{case_id}/archived-records"),
