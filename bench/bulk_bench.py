@@ -60,7 +60,8 @@ def case_items(count: int) -> list[dict[str, Any]]:
             {
                 "nip": nip,
                 "name": f"Pegawai Contoh {i}",
-                "instansi": "Pemerintah Kabupaten Gowa",
+                "instansi_code": "73.06",
+                "instansi": "Dinas Pendidikan Kabupaten Gowa",
                 "position_category": "PELAKSANA",
                 "province_code": "73",
                 "regency": "Kabupaten Gowa",

@@ -72,14 +72,16 @@ STAGES = (("SANKSI_DIJATUHKAN", 55), ("REKOMENDASI", 15), ("TIDAK_TERBUKTI", 10)
 SANCTIONS = ("SEDANG_TUKIN_25_6", "SEDANG_TUKIN_25_9", "BERAT_PENURUNAN_JABATAN", "BERAT_PEMBEBASAN_JABATAN")
 DISCREPANCIES = ("name", "nip_typo", "sanction_lighter", "stage_lag", "missing_record", "violation", "overdue")
 CASE_COLUMNS = (
-    "id", "case_number", "nip", "name", "employee_kind", "instansi", "position_category", "province_code",
+    "id", "case_number", "nip", "name", "employee_kind", "instansi", "instansi_code", "position_category",
+    "province_code",
     "regency", "election_type", "election_year", "violation_code", "phase", "source", "incident_date",
     "reported_date", "stage", "stage_entered_on", "deadline_date", "recommended_by", "recommendation_number",
     "recommendation_date", "recommended_sanction_code", "imposed_sanction_code", "sanction_date",
     "created_by_agency", "created_at", "updated_at", "version",
 )  # fmt: skip
 RECORD_COLUMNS = (
-    "id", "case_id", "agency", "nip", "name", "position_category", "violation_code", "stage", "sanction_code",
+    "id", "case_id", "agency", "nip", "name", "position_category", "instansi_code", "violation_code", "stage",
+    "sanction_code",
     "sanction_status", "reported_date", "recommendation_date", "sanction_date", "submitted_by_client",
     "created_at", "updated_at", "version", "nip_canonical", "name_key", "violation_canonical", "stage_canonical",
     "stage_high_water", "sanction_canonical", "fingerprint", "local_issue", "normalizer_version",
@@ -129,7 +131,7 @@ class Generator:
         )
         case: dict[str, Any] = {
             "id": uuid.uuid4(), "case_number": f"SBT-2024-{index:07d}", "nip": self.nip(), "name": raw_name,
-            "employee_kind": "PNS", "instansi": "Pemerintah Kabupaten Gowa", "position_category": "FUNGSIONAL",
+            "employee_kind": "PNS", "instansi": "Dinas Pendidikan", "position_category": "FUNGSIONAL",
             "province_code": rng.choice(self.provinces), "regency": None, "election_type": "PILKADA",
             "election_year": 2024, "violation_code": violation, "phase": self.reference.violation_phase[violation],
             "source": "LAPORAN", "incident_date": reported - dt.timedelta(days=2), "reported_date": reported,
@@ -141,6 +143,7 @@ class Generator:
             "sanction_date": rec_date + dt.timedelta(days=5) if imposed and rec_date else None,
             "created_by_agency": "BAWASLU", "created_at": AS_OF, "updated_at": AS_OF, "version": 1,
         }  # fmt: skip
+        case["instansi_code"] = case["province_code"]  # the province's government: Kemendagri supervises its PPK
         facts = case_facts(cast(Case, SimpleNamespace(**case)), self.reference)
         agencies = sorted(expected_agencies(facts, self.reference) | ({"KEMENDAGRI"} if rng.random() < 0.3 else set()))
         records = [self.record(case, agency, core) for agency in agencies]
@@ -160,6 +163,7 @@ class Generator:
         return {
             "id": uuid.uuid4(), "case_id": case["id"], "agency": agency, "nip": case["nip"],
             "name": core if agency != "BAWASLU" else case["name"], "position_category": "FUNGSIONAL",
+            "instansi_code": case["instansi_code"],
             "violation_code": case["violation_code"], "stage": case["stage"], "sanction_code": sanction,
             "sanction_status": status, "reported_date": case["reported_date"],
             "recommendation_date": case["recommendation_date"] if status else None,

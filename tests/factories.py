@@ -30,7 +30,8 @@ def case_payload(**overrides: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "nip": make_nip(),
         "name": "Drs. Amir Santoso, M.Si.",
-        "instansi": "Pemerintah Kabupaten Gowa",
+        "instansi_code": "73.06",
+        "instansi": "Dinas Pendidikan Kabupaten Gowa",
         "position_category": "KEPALA_WILAYAH",
         "province_code": "73",
         "regency": "Kabupaten Gowa",
@@ -43,6 +44,8 @@ def case_payload(**overrides: Any) -> dict[str, Any]:
         "reported_date": "2024-01-04",
         "summary": "Membagikan unggahan akun pemenangan pasangan calon.",
     }
+    if "province_code" in overrides and "instansi_code" not in overrides:
+        payload["instansi_code"] = overrides["province_code"]  # that province's government: the same province
     payload.update(overrides)
     return payload
 

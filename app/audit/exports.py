@@ -43,7 +43,15 @@ from app.cases.schemas import AgencyRecordRead, CaseRead
 from app.core.db import transaction
 from app.reference import labels as reference_labels
 from app.reference import repository as reference_repository
-from app.reference.models import AgencyRef, EmployeeKind, PositionCategory, Province, Sanction, ViolationForm
+from app.reference.models import (
+    AgencyRef,
+    EmployeeKind,
+    Instansi,
+    PositionCategory,
+    Province,
+    Sanction,
+    ViolationForm,
+)
 
 Separator = Literal[",", ";"]
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -51,9 +59,20 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
 BOM = "\ufeff"
 CHUNK_CHARS = 64_000
 IDENTIFIERS = frozenset(
-    {"id", "case_id", "case_number", "nip", "province_code", "recommendation_number", "reference_number", "external_id"}
+    {
+        "id",
+        "case_id",
+        "case_number",
+        "nip",
+        "province_code",
+        "instansi_code",
+        "recommendation_number",
+        "reference_number",
+        "external_id",
+    }
 )
-"""Columns written as text whatever their content (an external id or a letter number may be all digits)."""
+"""Columns written as text whatever their content (an external id or a letter number may be all digits; a
+kabupaten's code "73.10" would otherwise become the number 73.1)."""
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 EXCEL_FORMULA_TEXT_MAX = 255
 """Longest string literal an Excel formula takes; a longer identifier gets the apostrophe instead."""
@@ -72,6 +91,7 @@ class Labels:
     position_categories: Mapping[str, str]
     employee_kinds: Mapping[str, str]
     provinces: Mapping[str, str]
+    instansi: Mapping[str, str]
 
     @classmethod
     def read(cls, factory: sessionmaker[Session]) -> Labels:
@@ -96,6 +116,7 @@ class Labels:
                 k.code: k.title for k in reference_repository.list_all(session, EmployeeKind, EmployeeKind.code)
             },
             provinces={p.code: p.name for p in reference_repository.list_all(session, Province, Province.code)},
+            instansi={i.code: i.name for i in reference_repository.list_all(session, Instansi, Instansi.code)},
         )
 
     def _labelled(self) -> dict[str, list[tuple[str, Callable[[Any], str | None]]]]:
@@ -119,6 +140,7 @@ class Labels:
             "employee_kind": [("employee_kind_label", lookup(self.employee_kinds))],
             "position_category": [("position_category_label", lookup(self.position_categories))],
             "province_code": [("province_name", lookup(self.provinces))],
+            "instansi_code": [("instansi_name", lookup(self.instansi))],
             "violation_code": [
                 ("violation_title", lookup(self.violation_titles)),
                 ("violation_category", lookup(self.violation_categories)),

@@ -31,6 +31,7 @@ class Case(Base):
         Index("ix_case_nip", "nip"),
         Index("ix_case_stage", "stage"),
         Index("ix_case_province_code", "province_code"),
+        Index("ix_case_instansi_code", "instansi_code"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(GUID(), primary_key=True, default=uuid.uuid4)
@@ -39,6 +40,9 @@ class Case(Base):
     name: Mapped[str] = mapped_column(String(200))
     employee_kind: Mapped[str] = mapped_column(ForeignKey("employee_kind.code"))
     instansi: Mapped[str] = mapped_column(String(200))
+    """The instansi or its unit as reported ("Dinas Pendidikan Kota Makassar"); ``instansi_code`` is the instansi."""
+    instansi_code: Mapped[str | None] = mapped_column(ForeignKey("instansi.code"))
+    """Null only for a case from before migration 0009 whose free-text instansi matched no reference instansi."""
     position_category: Mapped[str] = mapped_column(ForeignKey("position_category.code"))
     province_code: Mapped[str] = mapped_column(ForeignKey("province.code"))
     regency: Mapped[str | None] = mapped_column(String(100))
@@ -96,6 +100,7 @@ class AgencyRecord(Base):
     """As the agency recorded it; may be wrong, which is exactly what reconciliation looks for."""
     name: Mapped[str | None] = mapped_column(String(200))
     position_category: Mapped[str | None] = mapped_column(ForeignKey("position_category.code"))
+    instansi_code: Mapped[str | None] = mapped_column(ForeignKey("instansi.code"))
     violation_code: Mapped[str | None] = mapped_column(ForeignKey("violation_form.code"))
     stage: Mapped[str | None] = mapped_column(String(24))
     sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))

@@ -22,6 +22,7 @@ class CaseFilters:
     stage: str | None = None
     province_code: str | None = None
     regency: str | None = None
+    instansi_code: str | None = None
     position_category: str | None = None
     violation_code: str | None = None
     category: str | None = None
@@ -93,6 +94,7 @@ def _filtered(statement: Select[Case], filters: CaseFilters) -> Select[Case]:
         Case.stage: filters.stage,
         Case.province_code: filters.province_code,
         Case.regency: filters.regency,
+        Case.instansi_code: filters.instansi_code,
         Case.position_category: filters.position_category,
         Case.violation_code: filters.violation_code,
         Case.nip: filters.nip,

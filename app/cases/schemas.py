@@ -146,6 +146,17 @@ ProvinceCode = Annotated[
 ]
 ViolationCode = Annotated[Code, _listed("violation_form", "/api/v1/reference/violation-forms")]
 SanctionCode = Annotated[Code, _listed("sanction", "/api/v1/reference/sanctions")]
+INSTANSI_CODE_PATTERN = r"^([0-9]{2}(\.[0-9]{2})?|[A-Z][A-Z0-9]{1,23})$"
+InstansiCode = Annotated[
+    str,
+    Field(
+        strict=True,
+        description="Instansi code from /api/v1/reference/instansi: a pemerintah daerah's Kemendagri region code "
+        "('73' provinsi, '73.71' kabupaten/kota) or a kementerian/lembaga's code ('KEMENAG'). An unknown code is 422.",
+        examples=["73.71"],
+    ),
+    StringConstraints(pattern=INSTANSI_CODE_PATTERN),
+]
 EndedAgency = Annotated[
     Agency, WithJsonSchema({"type": "string", "enum": seed.ended_agencies(), "description": "An agency that ended."})
 ]
@@ -158,9 +169,18 @@ Notes = Annotated[str, StringConstraints(max_length=4000, pattern=TEXT_PATTERN)]
 class CaseCreate(InputSchema):
     nip: Nip
     name: Text200
-    instansi: Text200
+    instansi_code: InstansiCode
+    instansi: Text200 | None = Field(
+        default=None,
+        description="The unit as reported (unit kerja, e.g. 'Dinas Pendidikan Kota Makassar'); defaults to the "
+        "instansi's name.",
+    )
     position_category: PositionCategoryCode = Field(description="Code from /api/v1/reference/position-categories.")
-    province_code: ProvinceCode = Field(description="Province code from /api/v1/reference/provinces.", examples=["73"])
+    province_code: ProvinceCode = Field(
+        description="Province code from /api/v1/reference/provinces; a regional instansi's own province (422 "
+        "otherwise).",
+        examples=["73"],
+    )
     regency: Regency | None = Field(default=None, description="Kabupaten/kota.")
     election_type: ElectionType
     election_year: ElectionYear
@@ -195,7 +215,8 @@ class CaseCreate(InputSchema):
             "example": {
                 "nip": "196608011988031001",
                 "name": "Drs. Amir Santoso, M.Si.",
-                "instansi": "Pemerintah Kabupaten Gowa",
+                "instansi_code": "73.06",
+                "instansi": "Kecamatan Somba Opu, Pemerintah Kabupaten Gowa",
                 "position_category": "KEPALA_WILAYAH",
                 "province_code": "73",
                 "regency": "Kabupaten Gowa",
@@ -218,7 +239,11 @@ class CaseRead(ReadSchema):
     nip: str
     name: str
     employee_kind: str
-    instansi: str
+    instansi: str = Field(description="The instansi or its unit as reported.")
+    instansi_code: str | None = Field(
+        description="The instansi (/api/v1/reference/instansi); null only for a case recorded before instansi "
+        "became reference data whose text matched no instansi (listed by migration 0009 when it ran)."
+    )
     position_category: str
     province_code: str
     regency: str | None
@@ -352,6 +377,7 @@ class AgencyRecordFields(InputSchema):
     nip: RecordedNip | None = None
     name: Text200 | None = None
     position_category: PositionCategoryCode | None = None
+    instansi_code: InstansiCode | None = None
     violation_code: ViolationCode | None = None
     stage: Stage | None = None
     sanction_code: SanctionCode | None = None
@@ -398,6 +424,7 @@ class AgencyRecordRead(ReadSchema):
     nip: str | None
     name: str | None
     position_category: str | None
+    instansi_code: str | None
     violation_code: str | None
     stage: Stage | None
     sanction_code: str | None

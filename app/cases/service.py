@@ -61,7 +61,8 @@ from app.core.problems import (
 )
 from app.ledger.schemas import LedgerChange
 from app.reference import repository as reference
-from app.reference.models import PositionCategory, Province, Sanction, ViolationForm
+from app.reference.instansi import InstansiKind
+from app.reference.models import Instansi, PositionCategory, Province, Sanction, ViolationForm
 
 
 def _acting_agency(session: Session, principal: Principal, on: dt.date) -> str:
@@ -92,10 +93,31 @@ def _check_codes(session: Session, **codes: str | None) -> None:
         "province_code": Province,
         "violation_code": ViolationForm,
         "sanction_code": Sanction,
+        "instansi_code": Instansi,
     }
     for field, code in codes.items():
         if code is not None and reference.get(session, tables[field], code) is None:
             raise _invalid(field, f"unknown code {code!r}; see /api/v1/reference")
+
+
+def _check_instansi(session: Session, data: CaseCreate) -> Instansi:
+    """The case's instansi; a pemerintah daerah's ASN are reported in its own province."""
+    _check_codes(session, instansi_code=data.instansi_code)
+    instansi = reference.get(session, Instansi, data.instansi_code)
+    assert instansi is not None  # checked just above
+    if instansi.province_code is not None and instansi.province_code != data.province_code:
+        reason = (
+            f"{instansi.name} ({instansi.code}) is in province {instansi.province_code}, not {data.province_code}: "
+            "a regional instansi's case is in its own province"
+        )
+        raise ValidationProblem(
+            reason,
+            invalid_params=[
+                InvalidParam(name="body.province_code", reason=reason),
+                InvalidParam(name="body.instansi_code", reason=reason),
+            ],
+        )
+    return instansi
 
 
 def _deadline_days(kind: DeadlineKind, settings: Settings, election_type: str) -> int:
@@ -158,13 +180,15 @@ def create_case(session: Session, settings: Settings, ctx: WriteContext, data: C
         province_code=data.province_code,
         violation_code=data.violation_code,
     )
+    instansi = _check_instansi(session, data)
     today = today_in_jakarta()
     if data.reported_date > today:
         raise _invalid("reported_date", "reported_date cannot be in the future (Asia/Jakarta)")
     agency = _acting_agency(session, ctx.principal, data.reported_date)
-    fields = data.model_dump(exclude={"reference_number", "external_id"})
+    fields = data.model_dump(exclude={"reference_number", "external_id", "instansi"})
     case = Case(
         **fields,
+        instansi=data.instansi or instansi.name,
         id=uuid.uuid4(),
         case_number=repository.next_case_number(session, today.year),
         employee_kind=parse_nip(data.nip).kind.value,
@@ -247,6 +271,8 @@ def transition_case(
         raise AgencyNotPermitted(
             f"'{data.action}' from {case.stage} on {effective} is done by {', '.join(sorted(allowed))}, not {agency}."
         )
+    if transition.by_ppk_supervisor:
+        _require_ppk_supervisor(session, case, agency, data.action)
     if transition.requires_deadline_passed and (case.deadline_date is None or effective <= case.deadline_date):
         raise IllegalTransition(
             f"'{data.action}' is an escalation and needs the deadline of stage {case.stage} "
@@ -312,6 +338,29 @@ def _transitioned(case: Case, step: CaseTransition, **extra: str | None) -> Ledg
     )
 
 
+def _require_ppk_supervisor(session: Session, case: Case, agency: str, action: Action) -> None:
+    """Of the agencies that may act, only the one supervising the case's PPK: the instansi's type decides."""
+    instansi = reference.get(session, Instansi, case.instansi_code) if case.instansi_code else None
+    if instansi is None:
+        raise IllegalTransition(
+            f"Case {case.case_number} has no instansi code (its instansi {case.instansi!r} matched no reference "
+            f"instansi when instansi became reference data), so who supervises its PPK is unknown; '{action}' needs it."
+        )
+    kind = InstansiKind(instansi.kind)
+    supervisor = kind.ppk_supervisor.value
+    why = (
+        "a kepala daerah as PPK is supervised by the Minister of Home Affairs"
+        if kind.regional
+        else "a minister or head of a central agency as PPK is supervised by the Minister of PANRB"
+    )
+    if agency != supervisor:
+        raise AgencyNotPermitted(
+            f"The PPK of {instansi.name} ({instansi.code}, {kind.value}) is sanctioned by {supervisor}, not {agency}: "
+            f"{why}.",
+            extra={"instansi_code": instansi.code, "instansi_kind": kind.value, "ppk_supervisor": supervisor},
+        )
+
+
 def _record_of(case: Case, agency: str, ctx: WriteContext, **fields: Any) -> AgencyRecord:
     """A new record of ``agency`` holding what the shared case says of the ASN and the report."""
     return AgencyRecord(
@@ -320,6 +369,7 @@ def _record_of(case: Case, agency: str, ctx: WriteContext, **fields: Any) -> Age
         nip=case.nip,
         name=case.name,
         position_category=case.position_category,
+        instansi_code=case.instansi_code,
         violation_code=case.violation_code,
         reported_date=case.reported_date,
         submitted_by_client=ctx.principal.client_id,
@@ -484,6 +534,7 @@ def _check_record_codes(session: Session, data: AgencyRecordFields) -> None:
         position_category=data.position_category,
         violation_code=data.violation_code,
         sanction_code=data.sanction_code,
+        instansi_code=data.instansi_code,
     )
 
 

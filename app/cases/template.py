@@ -24,7 +24,7 @@ SHEET = "cases"
 """The sheet ``sbt import`` reads (or the first sheet, when a workbook has no sheet of that name)."""
 CSV_TEMPLATE = "import-template.csv"
 TEXT_FORMAT = "@"
-TEXT_COLUMNS = frozenset({"nip", "province_code", "reference_number", "external_id"})
+TEXT_COLUMNS = frozenset({"nip", "province_code", "instansi_code", "reference_number", "external_id"})
 """Identifier columns formatted as text in the XLSX template (digits that must stay digits)."""
 
 

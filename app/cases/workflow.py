@@ -2,10 +2,11 @@
 
 reported → verified/registered (or rejected) → Bawaslu study (kajian) → forwarded → recommendation (KASN; from
 2024-08-24 its successor BKN) → PPK follow-up → sanctioned / not proven / cancelled, with the escalations
-PPK deadline passed → BKN reprimand → Kemendagri/KemenPANRB sanction on the PPK → personnel-data block → block
-lifted once the sanction is imposed. Agency rights follow the agency reference data: an agency that no longer
-exists on the effective date loses its rights to its successor (KASN → BKN). A case that ended can be reopened
-(``REOPENINGS``): a keberatan or banding outcome, new evidence, or a decision to end it that was itself annulled.
+PPK deadline passed → BKN reprimand → sanction on the PPK by its supervisor (Kemendagri for a pemerintah daerah,
+KemenPANRB for a kementerian/lembaga) → personnel-data block → block lifted once the sanction is imposed.
+Agency rights follow the agency reference data: an agency that no longer exists on the effective date loses its
+rights to its successor (KASN → BKN). A case that ended can be reopened (``REOPENINGS``): a keberatan or banding
+outcome, new evidence, or a decision to end it that was itself annulled.
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ class Transition:
     requires_reference: bool = False
     requires_deadline_passed: bool = False
     """The current stage's deadline must have passed on the effective date (escalations)."""
+    by_ppk_supervisor: bool = False
+    """Of ``agencies``, only the one supervising the case's PPK, by the instansi's type (Kemendagri for a
+    pemerintah daerah, KemenPANRB for a kementerian/lembaga)."""
 
 
 def _edges(
@@ -157,6 +161,7 @@ TRANSITIONS: tuple[Transition, ...] = tuple(
         Stage.PPK_DISANKSI,
         (Agency.KEMENDAGRI, Agency.KEMENPANRB),
         requires_deadline_passed=True,
+        by_ppk_supervisor=True,
     )
     + _edges(Action.BLOCK, (Stage.TEGURAN_BKN,), Stage.DIBLOKIR, (_BKN,), requires_deadline_passed=True)
     + _edges(Action.BLOCK, (Stage.PPK_DISANKSI,), Stage.DIBLOKIR, (_BKN,))

@@ -117,6 +117,16 @@ class KeysetPager:
         number: int = key[0]
         return number
 
+    def after_text(self, cursor: str | None) -> str | None:
+        """Where a listing ordered by a text key (a code) resumes; None from the start."""
+        if cursor is None:
+            return None
+        key = decode_cursor(self.secret, self.scope, cursor, self.filters)
+        if len(key) != 1 or not isinstance(key[0], str):
+            raise _invalid_cursor()
+        text: str = key[0]
+        return text
+
     def split(self, rows: Sequence[R], key: Callable[[R], list[Any]]) -> tuple[Sequence[R], str | None]:
         """This page's rows (of ``fetch`` read) and the cursor to the next page, if there is one."""
         if len(rows) <= self.size:

@@ -33,7 +33,9 @@ from app.core.db import make_engine, make_sessionmaker, transaction
 from app.core.etag import etag_of
 from app.flows import cases
 from app.reference import repository as reference
+from app.reference.instansi import InstansiKind
 from app.reference.repository import agency_acting_for
+from app.reference.seed import load_rows
 
 # Weights follow the mixes KASN (top provinces) and Kemendagri (violations) published for 2024.
 PROVINCES = {"73": 45, "74": 29, "33": 22, "76": 20, "72": 8, "35": 12, "32": 12, "12": 6, "64": 5, "52": 4}
@@ -49,6 +51,15 @@ REGENCIES = {
     "64": ["Kabupaten Berau", "Kota Samarinda"],
     "52": ["Kota Mataram", "Kabupaten Lombok Timur"],
 }
+# About 23% of ASN work for central K/L (BKN 2022-2023), mostly in their regional offices.
+CENTRAL_SHARE = 0.23
+PROVINCIAL_SHARE = 0.2
+"""Of regional ASN, those working for the province rather than a kabupaten/kota."""
+CENTRAL_INSTANSI = {"KEMENAG": 40, "KEMENDIKBUDRISTEK": 15, "KEMENKEU": 15, "KEMENKES": 10, "KPU": 20}
+REGIONAL_UNITS = ["Dinas Pendidikan", "Dinas Kesehatan", "RSUD", "Sekretariat Daerah", "Badan Kepegawaian Daerah"]
+_INSTANSI = {str(row["name"]): row for row in load_rows("instansi")}
+PROVINCE_NAMES = {str(row["code"]): str(row["name"]) for row in load_rows("province")}
+PPK_SUPERVISOR = {str(row["code"]): InstansiKind(row["kind"]).ppk_supervisor.value for row in _INSTANSI.values()}
 VIOLATIONS = {
     "D-6": 16,
     "D-4": 13,
@@ -129,18 +140,34 @@ class _Demo:
         return f"{self.rng.choice(TITLES_BEFORE)}{core}{self.rng.choice(TITLES_AFTER)}"
 
 
+def _instansi(demo: _Demo, province: str, regency: str) -> tuple[str, str]:
+    """An instansi code and the unit as reported: a K/L's office in the regency, a unit of the regency's
+    government or, less often, of the province's."""
+    if demo.rng.random() < CENTRAL_SHARE:
+        code = demo.pick(CENTRAL_INSTANSI)
+        name = next(name for name, row in _INSTANSI.items() if row["code"] == code)
+        return code, f"{name}, kantor {regency}"
+    unit = demo.rng.choice(REGIONAL_UNITS)
+    if demo.rng.random() < PROVINCIAL_SHARE:
+        return province, f"{unit} Provinsi {PROVINCE_NAMES[province]}"
+    return str(_INSTANSI[f"Pemerintah {regency}"]["code"]), f"{unit} {regency}"
+
+
 def _create(demo: _Demo) -> CaseRead:
     violation = demo.pick(VIOLATIONS)
     province = demo.pick(PROVINCES)
+    regency = demo.rng.choice(REGENCIES[province])
+    instansi_code, unit = _instansi(demo, province, regency)
     election = demo.rng.choice([ElectionType.PEMILU, ElectionType.PILKADA])
     reported = dt.date(2024, 1, 3) + dt.timedelta(days=demo.rng.randint(0, 320))
     data = CaseCreate(
         nip=demo.nip(),
         name=demo.name(),
-        instansi=f"Pemerintah {demo.rng.choice(REGENCIES[province])}",
+        instansi_code=instansi_code,
+        instansi=unit,
         position_category=demo.pick(POSITIONS),
         province_code=province,
-        regency=demo.rng.choice(REGENCIES[province]),
+        regency=regency,
         election_type=election,
         election_year=2024,
         violation_code=violation,
@@ -163,6 +190,8 @@ def _advance(demo: _Demo, case: CaseRead, target: Stage) -> CaseRead:
             return case
         with transaction(demo.factory) as session:
             agency = sorted({agency_acting_for(session, a.value, on) for a in edge.agencies})[0]
+        if edge.by_ppk_supervisor:
+            agency = PPK_SUPERVISOR[str(case.instansi_code)]
         sanction, level = demo.rng.choice(_allowed_sanctions(demo, case, on))
         level_only = action is Action.RECOMMEND and demo.rng.random() < LEVEL_ONLY_SHARE
         data = TransitionCreate(
@@ -194,8 +223,8 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
     involved = ["BKN"]
     if case.recommended_by is not None:
         involved.append(case.recommended_by.value)
-    if Stage(case.stage) in {Stage.PPK_DISANKSI} or demo.rng.random() < 0.3:
-        involved.append(demo.rng.choice(["KEMENDAGRI", "KEMENPANRB"]))
+    if (Stage(case.stage) in {Stage.PPK_DISANKSI} or demo.rng.random() < 0.3) and case.instansi_code is not None:
+        involved.append(PPK_SUPERVISOR[case.instansi_code])  # the PPK's supervisor follows its case
     with transaction(demo.factory) as session:  # records are written today: an ended agency's successor keeps them
         involved = [agency_acting_for(session, agency, demo.today) for agency in involved]
     for agency in dict.fromkeys(a for a in involved if a != "BAWASLU"):
@@ -217,6 +246,8 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
                 view["sanction_code"] = demo.rng.choice(others)
         elif flaw < 0.22 and Stage(case.stage) not in TERMINAL_STAGES:
             view["stage"] = Stage.DITERIMA
+        elif flaw < 0.25 and case.instansi_code != case.province_code:
+            view["instansi_code"] = case.province_code  # the province's government instead of the ASN's instansi
         context = demo.context(agency)
         if held_version is not None:
             if view:
@@ -229,6 +260,7 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
                 "nip": case.nip,
                 "name": case.name,
                 "position_category": case.position_category,
+                "instansi_code": case.instansi_code,
                 "violation_code": case.violation_code,
                 "stage": Stage(case.stage),
                 "sanction_code": sanction,

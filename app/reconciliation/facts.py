@@ -46,7 +46,8 @@ from app.reconciliation.rules import (
     live_deadline,
     record_has_local_issue,
 )
-from app.reference.models import AgencyRef, Sanction, ViolationForm
+from app.reference.instansi import InstansiKind
+from app.reference.models import AgencyRef, Instansi, Sanction, ViolationForm
 
 LIVE_EXCLUDED_STAGES = frozenset({Stage.DIBATALKAN.value, Stage.DITOLAK.value})
 _REFERENCE_CACHE: dict[str, ReferenceData] = {}
@@ -61,7 +62,10 @@ def jakarta_day(moment: dt.datetime) -> dt.date:
 
 
 def build_reference(
-    forms: Iterable[ViolationForm], sanctions: Iterable[Sanction], agencies: Iterable[AgencyRef]
+    forms: Iterable[ViolationForm],
+    sanctions: Iterable[Sanction],
+    agencies: Iterable[AgencyRef],
+    instansi: Iterable[Instansi],
 ) -> ReferenceData:
     """Lookups the rules need, from the reference tables (legacy sanctions map to the current code of equal
     weight, so PP 53/2010 and PP 94/2021 records compare equal)."""
@@ -82,6 +86,7 @@ def build_reference(
         canonical_sanction={s.code: current_by_rank[s.severity_rank] for s in sanction_list},
         agency_valid_to={agency.code: agency.valid_to for agency in agency_list},
         agency_successor={agency.code: agency.successor_code for agency in agency_list},
+        ppk_supervisor={row.code: InstansiKind(row.kind).ppk_supervisor.value for row in instansi},
     )
 
 
@@ -91,7 +96,10 @@ def reference_data(session: Session) -> ReferenceData:
     cached = _REFERENCE_CACHE.get(cache_key)
     if cached is None:
         cached = build_reference(
-            repository.violation_forms(session), repository.sanctions(session), repository.agencies(session)
+            repository.violation_forms(session),
+            repository.sanctions(session),
+            repository.agencies(session),
+            repository.instansi(session),
         )
         _REFERENCE_CACHE[cache_key] = cached
     return cached
@@ -116,7 +124,7 @@ def case_facts(case: Case, reference: ReferenceData) -> CaseFacts:
         violation_code=canonical_violation(case.violation_code),
         phase=case.phase,
         stage=case.stage,
-        instansi=case.instansi,
+        instansi_code=case.instansi_code,
         province_code=case.province_code,
         created_by_agency=case.created_by_agency,
         incident_date=case.incident_date,
@@ -147,6 +155,7 @@ def record_facts(record: AgencyRecord, reference: ReferenceData, high_water: int
         name=name_key(record.name),
         violation_code_raw=record.violation_code,
         violation_code=canonical_violation(record.violation_code),
+        instansi_code=record.instansi_code,
         stage_raw=record.stage,
         stage=canonical_stage(record.stage),
         stage_high_water=high_water,

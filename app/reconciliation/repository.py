@@ -44,7 +44,7 @@ from app.reconciliation.models import (
 )
 from app.reconciliation.normalize import NORMALIZER_VERSION
 from app.reconciliation.rules import AGENCY_BITS
-from app.reference.models import AgencyRef, Sanction, ViolationForm
+from app.reference.models import AgencyRef, Instansi, Sanction, ViolationForm
 
 WATCHED_STATES = (*ACTIVE_STATES, FindingState.SUPPRESSED.value)
 """States a run must revisit even when the screen no longer flags the case (to clear or reopen them)."""
@@ -168,6 +168,10 @@ def sanctions(session: Session) -> Sequence[Sanction]:
 
 def agencies(session: Session) -> Sequence[AgencyRef]:
     return session.scalars(select(AgencyRef)).all()
+
+
+def instansi(session: Session) -> Sequence[Instansi]:
+    return session.scalars(select(Instansi)).all()
 
 
 # ---------------------------------------------------------------------------------------------------------

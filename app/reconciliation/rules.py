@@ -40,8 +40,6 @@ BIRTH_DATE_END = 8
 """Digits 1-8 of a NIP are the birth date."""
 SEQUENCE_START = 15
 """Digits 16-18 (0-based 15-17) are the sequence number that tells apart people sharing the first 15."""
-REGIONAL_INSTANSI_PREFIXES = ("pemerintah provinsi", "pemerintah kabupaten", "pemerintah kota", "pemprov",
-                              "pemkab", "pemkot")  # fmt: skip
 RECOMMENDATION_RANK = STAGE_RANK[Stage.REKOMENDASI]
 """No sanction can be recommended or imposed before this stage."""
 SANCTIONED_STAGES = frozenset({Stage.SANKSI_DIJATUHKAN.value, Stage.BLOKIR_DIBUKA.value})
@@ -75,7 +73,7 @@ class CaseFacts:
     violation_code: str | None
     phase: str
     stage: str
-    instansi: str
+    instansi_code: str | None
     province_code: str
     created_by_agency: str
     incident_date: dt.date
@@ -107,6 +105,7 @@ class RecordFacts:
     name: NameKey
     violation_code_raw: str | None
     violation_code: str | None
+    instansi_code: str | None
     stage_raw: str | None
     stage: str | None
     stage_high_water: int | None
@@ -135,6 +134,8 @@ class ReferenceData:
     """Sanction code -> the current code of the same weight (legacy PP 53/2010 codes map to PP 94/2021)."""
     agency_valid_to: Mapping[str, dt.date | None]
     agency_successor: Mapping[str, str | None]
+    ppk_supervisor: Mapping[str, str]
+    """Instansi code -> the agency that sanctions its PPK (Kemendagri for a pemerintah daerah, else KemenPANRB)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,8 +329,9 @@ def recommender_of(case: CaseFacts, reference: ReferenceData) -> str:
     return reference.agency_successor.get(Agency.KASN.value) or Agency.BKN.value
 
 
-def is_regional(case: CaseFacts) -> bool:
-    return case.instansi.strip().lower().startswith(REGIONAL_INSTANSI_PREFIXES)
+def ppk_supervisor(case: CaseFacts, reference: ReferenceData) -> str | None:
+    """Who sanctions the case's PPK, by its instansi's type; None for a case whose instansi has no code."""
+    return reference.ppk_supervisor.get(case.instansi_code) if case.instansi_code else None
 
 
 _AFTER_STUDY = frozenset({Stage.KAJIAN, Stage.DITERUSKAN, Stage.TIDAK_TERBUKTI})
@@ -347,8 +349,9 @@ def expected_agencies(case: CaseFacts, reference: ReferenceData) -> frozenset[st
         expected.add(recommender_of(case, reference))
     if stage in _AFTER_ENFORCEMENT | {Stage.PPK_DISANKSI}:
         expected.add(Agency.BKN.value)
-    if stage is Stage.PPK_DISANKSI:
-        expected.add(Agency.KEMENDAGRI.value if is_regional(case) else Agency.KEMENPANRB.value)
+    supervisor = ppk_supervisor(case, reference)
+    if stage is Stage.PPK_DISANKSI and supervisor is not None:
+        expected.add(supervisor)
     return frozenset(expected)
 
 
@@ -882,6 +885,48 @@ def category_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingD
     ]
 
 
+def instansi_differs(record: RecordFacts, case: CaseFacts) -> bool:
+    """The agency names another instansi than the case (a record or case without one compares with nothing)."""
+    return None not in (record.instansi_code, case.instansi_code) and record.instansi_code != case.instansi_code
+
+
+@rule(
+    code="INSTANSI_MISMATCH",
+    severity=Severity.HIGH,
+    params={"same_supervisor_severity": "MEDIUM"},
+    local=Local(record=lambda record, case, _reference, _as_of: instansi_differs(record, case)),
+    description_en=(
+        "An agency records another instansi than the case (HIGH when that moves the PPK to another supervisor: "
+        "Kemendagri for a pemerintah daerah, KemenPANRB for a kementerian/lembaga)."
+    ),
+    description_indonesian=(
+        "Lembaga mencatat tempat kerja ASN (K/L atau pemerintah daerah) berbeda dari kasus (HIGH bila pengawas PPK "
+        "ikut berbeda: Kemendagri untuk pemerintah daerah, KemenPANRB untuk kementerian/lembaga)."
+    ),
+)
+def instansi_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case, reference = context.case, context.reference
+    differing = [record for record in context.records if instansi_differs(record, case)]
+    if not differing:
+        return []
+    supervisor = ppk_supervisor(case, reference)
+    supervisors = {record.agency: reference.ppk_supervisor.get(record.instansi_code or "") for record in differing}
+    other_supervisor = any(value != supervisor for value in supervisors.values())
+    codes = {CASE_SOURCE: case.instansi_code} | {record.agency: record.instansi_code for record in differing}
+    return [
+        FindingDraft(
+            rule=config.code,
+            severity=config.severity if other_supervisor else _severity(config, "same_supervisor_severity"),
+            fields=("instansi_code",),
+            agencies=tuple(sorted(supervisors)),
+            observed={source: {"instansi_code": _value(code, code)} for source, code in codes.items()},
+            evidence={"ppk_supervisor": {CASE_SOURCE: supervisor} | supervisors},
+            message_en=f"Instansi recorded differently for case {case.case_number}: {_fmt(codes)}.",
+            message_indonesian=f"Tempat kerja ASN dicatat berbeda pada kasus {case.case_number}: {_fmt(codes)}.",
+        )
+    ]
+
+
 @rule(
     code="PHASE_CATEGORY_INCONSISTENT",
     severity=Severity.MEDIUM,
@@ -1362,8 +1407,8 @@ def responsible_agencies(case: CaseFacts, reference: ReferenceData) -> tuple[str
     if stage == Stage.REKOMENDASI:
         return tuple(sorted({Agency.BKN.value, recommender_of(case, reference)}))
     if stage == Stage.TEGURAN_BKN:
-        supervisor = Agency.KEMENDAGRI.value if is_regional(case) else Agency.KEMENPANRB.value
-        return tuple(sorted({Agency.BKN.value, supervisor}))
+        supervisor = ppk_supervisor(case, reference)
+        return tuple(sorted({Agency.BKN.value, supervisor} if supervisor else {Agency.BKN.value}))
     return (case.created_by_agency,)
 
 

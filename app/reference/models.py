@@ -83,3 +83,17 @@ class Province(Base):
 
     code: Mapped[str] = mapped_column(String(2), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Instansi(Base):
+    """The ASN's employer: a kementerian/lembaga, or a pemerintah daerah coded by its Kemendagri region code."""
+
+    __tablename__ = "instansi"
+
+    code: Mapped[str] = mapped_column(String(24), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    """An ``app.reference.instansi.InstansiKind``: central (KEMENTERIAN, LEMBAGA) or regional."""
+    region_code: Mapped[str | None] = mapped_column(String(5))
+    """Kemendagri region code of a regional instansi (``73`` provinsi, ``73.71`` kabupaten/kota)."""
+    province_code: Mapped[str | None] = mapped_column(ForeignKey("province.code"))

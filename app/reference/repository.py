@@ -7,13 +7,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.core.db import Base
 from app.reference.models import (
     AgencyRef,
     EmployeeKind,
+    Instansi,
     PositionCategory,
     Province,
     Sanction,
@@ -32,11 +33,49 @@ def get(session: Session, model: type[M], code: str) -> M | None:
     return session.get(model, code)
 
 
+@dataclass(frozen=True, slots=True)
+class InstansiFilters:
+    q: str | None = None
+    """Every word must appear in the name (case-insensitive) or begin the code."""
+    kind: str | None = None
+    province_code: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"q": self.q, "kind": self.kind, "province_code": self.province_code}
+
+
+def list_instansi(session: Session, filters: InstansiFilters, after: str | None, limit: int) -> Sequence[Instansi]:
+    """Instansi in code order (regional ones grouped by province), from after the code ``after``."""
+    query = select(Instansi).order_by(Instansi.code).limit(limit)
+    for word in (filters.q or "").split():
+        query = query.where(
+            or_(
+                func.lower(Instansi.name).contains(word.lower(), autoescape=True),
+                Instansi.code.startswith(word.upper(), autoescape=True),
+            )
+        )
+    if filters.kind is not None:
+        query = query.where(Instansi.kind == filters.kind)
+    if filters.province_code is not None:
+        query = query.where(Instansi.province_code == filters.province_code)
+    if after is not None:
+        query = query.where(Instansi.code > after)
+    return session.scalars(query).all()
+
+
 def load_into(session: Session) -> list[Base]:
     """Every reference row, loaded into the session. The session's identity map holds rows only while something
     else does: while the caller keeps this list, ``get`` of a code is answered from memory, without a SELECT (a
     batch checks thousands of codes in one session)."""
-    tables: tuple[type[Base], ...] = (AgencyRef, EmployeeKind, PositionCategory, Province, Sanction, ViolationForm)
+    tables: tuple[type[Base], ...] = (
+        AgencyRef,
+        EmployeeKind,
+        Instansi,
+        PositionCategory,
+        Province,
+        Sanction,
+        ViolationForm,
+    )
     return [row for table in tables for row in session.scalars(select(table))]
 
 

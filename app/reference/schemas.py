@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import Field
 
 from app.core.schemas import ReadSchema
+from app.reference.instansi import InstansiKind
 
 
 class AgencyRead(ReadSchema):
@@ -59,3 +60,14 @@ class PositionCategoryRead(ReadSchema):
 class ProvinceRead(ReadSchema):
     code: str
     name: str
+
+
+class InstansiRead(ReadSchema):
+    code: str = Field(description="The code cases and agency records carry as instansi_code.")
+    name: str
+    kind: InstansiKind = Field(
+        description="KEMENTERIAN or LEMBAGA (central: KemenPANRB supervises the PPK); PROVINSI, KABUPATEN or KOTA "
+        "(regional: a pemerintah daerah, Kemendagri supervises the PPK)."
+    )
+    region_code: str | None = Field(description="Kemendagri region code of a pemerintah daerah; null for a K/L.")
+    province_code: str | None = Field(description="Province of a pemerintah daerah; null for a K/L.")

@@ -19,6 +19,7 @@ SEED_FILES: dict[str, str] = {
     "position_category": "position_categories.json",
     "province": "provinces.json",
     "violation_sanction_level": "sanction_matrix.json",
+    "instansi": "instansi.json",
 }
 DATE_FIELDS = {"valid_from", "valid_to"}
 

@@ -148,11 +148,11 @@ def test_recommendations_missing_where_the_stage_requires_them_and_as_of(
     escalated, recommended = _forwarded(client, bawaslu, "2024-09-02"), _forwarded(client, bawaslu, "2024-09-03")
     before = utcnow()
     time.sleep(0.01)
-    # BKN recommends (KASN's duty since 2024-08-24); the PPK misses the deadline, BKN reprimands, and KemenPANRB
-    # sanctions the PPK of a regional instansi, where the stage requires Kemendagri's record: it has none.
+    # BKN recommends (KASN's duty since 2024-08-24); the PPK misses the deadline, BKN reprimands, and Kemendagri
+    # sanctions the PPK of the regional instansi: its step makes its record, which holds no recommendation date.
     escalated = _recommend(client, bkn, escalated, "2024-09-05")
     escalated = transition(client, bkn, escalated, "reprimand", effective_date="2024-09-23")  # 10 working days
-    transition(client, kemenpanrb, escalated, "sanction_ppk", effective_date="2024-09-27")  # 3 working days
+    transition(client, kemendagri, escalated, "sanction_ppk", effective_date="2024-09-27")  # 3 working days
     recommended = _recommend(client, bkn, recommended, "2024-09-10")
     _record(client, kemendagri, recommended, recommendation_date="2024-09-10", stage="DITERIMA")
     _record(client, kemenpanrb, recommended, recommendation_date="2024-09-25", stage="REKOMENDASI")
@@ -161,11 +161,12 @@ def test_recommendations_missing_where_the_stage_requires_them_and_as_of(
     assert now["national"] == 2
     assert causes_of(now, "BKN") == {}  # its records follow the steps it took
     assert causes_of(now, "KEMENDAGRI") == {
-        ("missing_required", -1): [escalated["id"]],
+        ("other_period", -1): [escalated["id"]],  # its record of its own step has no recommendation date
         ("other_stage", -1): [recommended["id"]],  # its record still says DITERIMA
     }
-    # KemenPANRB's record of its own step has no recommendation date; its record of the other counts.
-    assert causes_of(now, "KEMENPANRB") == {("other_period", -1): [escalated["id"]]}
+    # KemenPANRB supervises no PPK of a pemerintah daerah: it has not received the escalated case; its record of
+    # the other counts.
+    assert causes_of(now, "KEMENPANRB") == {("not_yet_received", -1): [escalated["id"]]}
     both = sorted([escalated["id"], recommended["id"]])
     assert causes_of(now, "BAWASLU") == {("other_period", -1): both}  # Bawaslu's records hold no recommendation
     assert causes_of(now, "KASN") == {("retired_archive", -1): both}

@@ -89,6 +89,12 @@ def test_the_workbook_keeps_every_nip_as_text_with_labels_next_to_codes(
         assert (row["stage"].value, row["stage_label"].value) == (case["stage"], titles("stage")[case["stage"]])
         assert row["created_by_agency_name"].value == agencies["BAWASLU"] == "Badan Pengawas Pemilihan Umum"
         assert row["province_name"].value == _by_code(exported["reference"]["provinces"], "name")["73"]
+        instansi = row["instansi_code"]  # "73.06" stays text, never the number 73.06
+        assert (instansi.value, instansi.data_type, row["instansi_name"].value) == (
+            "73.06",
+            "s",
+            "Pemerintah Kabupaten Gowa",
+        )
         assert row["reported_date"].is_date
         assert row["reported_date"].value.date().isoformat() == case["reported_date"]
         assert row["created_at"].value == case["created_at"].replace("Z", "+00:00")

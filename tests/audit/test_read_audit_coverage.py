@@ -35,7 +35,7 @@ values and evidence hold each source's NIP and name."""
 OPAQUE_PERSONAL_SCHEMAS = frozenset({"LedgerEntryRead"})
 """Schemas whose free-form members hold personal data the schema cannot show (a ledger entry's ``payload`` is the
 recorded case and agency record)."""
-NOT_PERSONAL_SCHEMAS = frozenset({"AgencyRead", "ProvinceRead", "ClientRead", "ClientCredentialsRead"})
+NOT_PERSONAL_SCHEMAS = frozenset({"AgencyRead", "ProvinceRead", "InstansiRead", "ClientRead", "ClientCredentialsRead"})
 """``name`` here is an institution's, a province's or an API client's, not a person's."""
 STREAMED_ROWS = {
     ("GET", "/api/v1/audit/exports/cases.csv"): "CaseRead",

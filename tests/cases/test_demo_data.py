@@ -12,6 +12,8 @@ from app.cases.models import AgencyRecord, Case
 from app.core.config import Settings
 from app.flows.demo import load_demo_data
 from app.reconciliation.models import Finding
+from app.reference.instansi import InstansiKind
+from app.reference.models import Instansi
 
 END_OF_KASN = dt.date(2024, 8, 24)
 
@@ -47,3 +49,37 @@ def test_demo_data_spans_stages_regions_agencies_and_disagreements(settings: Set
     assert any(case.imposed_sanction_code for case in cases)
     departing = session.scalars(select(Finding).where(Finding.rule == "SANCTION_NOT_PER_RECOMMENDATION")).all()
     assert departing == []
+
+
+@pytest.mark.real_commits  # the demo loader opens its own engine
+def test_demo_instansi_are_real_central_and_regional_and_supervised_by_the_right_ministry(
+    settings: Settings, session: Session
+) -> None:
+    load_demo_data(settings, cases=80, seed=11)
+    kinds = {row.code: row for row in session.scalars(select(Instansi))}
+    cases = session.scalars(select(Case)).all()
+    assert all(case.instansi_code in kinds for case in cases)
+    central = [case for case in cases if not InstansiKind(kinds[str(case.instansi_code)].kind).regional]
+    assert 0.1 <= len(central) / len(cases) <= 0.4  # about 23% of ASN are central (BKN 2022-2023)
+    for case in cases:  # a pemerintah daerah's case is in its province; a kabupaten/kota's in its regency
+        instansi = kinds[str(case.instansi_code)]
+        if instansi.province_code is not None:
+            assert instansi.province_code == case.province_code
+        if instansi.kind in {"KABUPATEN", "KOTA"}:
+            assert instansi.name == f"Pemerintah {case.regency}"
+    by_id = {case.id: case for case in cases}
+    records = session.scalars(select(AgencyRecord).where(AgencyRecord.agency.in_(["KEMENDAGRI", "KEMENPANRB"])))
+    supervisors = {
+        (record.agency, InstansiKind(kinds[str(by_id[record.case_id].instansi_code)].kind).ppk_supervisor.value)
+        for record in records
+    }
+    assert supervisors == {("KEMENDAGRI", "KEMENDAGRI"), ("KEMENPANRB", "KEMENPANRB")}  # each only its own PPKs
+    # the planted disagreement: a few records name the province's government instead, and reconciliation sees it
+    flagged = session.scalars(select(Finding.case_id).where(Finding.rule == "INSTANSI_MISMATCH")).all()
+    other = {
+        record.case_id
+        for record in session.scalars(select(AgencyRecord))
+        if record.instansi_code not in {None, by_id[record.case_id].instansi_code}
+    }
+    assert other
+    assert set(flagged) == other

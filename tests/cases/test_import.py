@@ -29,7 +29,8 @@ def _rows(count: int) -> list[dict[str, Any]]:
         {
             "nip": f"{dt.date(1971, 1, 1) + dt.timedelta(days=i):%Y%m%d}200503{1 + i % 2}001",
             "name": f"Siti Rahma {i}",
-            "instansi": "Pemerintah Kota Makassar",
+            "instansi_code": "73.71",
+            "instansi": "Dinas Pendidikan Kota Makassar",
             "position_category": "PELAKSANA",
             "province_code": "73",
             "regency": "Kota Makassar",

@@ -31,6 +31,7 @@ BASE_CASE: dict[str, Any] = {
     "name": "Budi Santoso",
     "employee_kind": "PNS",
     "instansi": "Pemerintah Kabupaten Gowa",
+    "instansi_code": "73.06",
     "position_category": "KEPALA_WILAYAH",
     "province_code": "73",
     "regency": "Kabupaten Gowa",
@@ -73,6 +74,7 @@ def reference() -> ReferenceData:
             [SimpleNamespace(**row) for row in load_rows("violation_form")],  # type: ignore[misc]
             [SimpleNamespace(**row) for row in load_rows("sanction")],  # type: ignore[misc]
             [SimpleNamespace(**row) for row in load_rows("agency")],  # type: ignore[misc]
+            [SimpleNamespace(**row) for row in load_rows("instansi")],  # type: ignore[misc]
         )
     return _reference
 

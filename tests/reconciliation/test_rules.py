@@ -37,6 +37,7 @@ def test_catalogue_locality_is_the_declared_screens() -> None:
     local = {rule.code for rule in RULES if rule.local}
     assert local == {
         "NIP_INVALID",
+        "INSTANSI_MISMATCH",
         "PHASE_CATEGORY_INCONSISTENT",
         "LAPORAN_FILED_LATE",
         "SANCTION_NOT_PER_RECOMMENDATION",
@@ -210,6 +211,22 @@ class TestViolation:
 
     def test_same_code_is_silent(self) -> None:
         assert by_rule(context(records={"BAWASLU": {"violation_code": "d-6"}, "BKN": {}}), "CATEGORY_MISMATCH") == []
+
+    def test_another_instansi_is_high_when_the_ppk_supervisor_changes_too(self) -> None:
+        regional = context(records={"BAWASLU": {}, "BKN": {"instansi_code": "KEMENAG"}})
+        (finding,) = by_rule(regional, "INSTANSI_MISMATCH")
+        assert (finding.severity, finding.agencies) == (Severity.HIGH, ("BKN",))
+        assert finding.evidence["ppk_supervisor"] == {"CASE": "KEMENDAGRI", "BKN": "KEMENPANRB"}
+        assert "CASE=73.06, BKN=KEMENAG" in finding.message_en
+        record = next(r for r in regional.records if r.agency == "BKN")
+        assert record_has_local_issue(record, regional.case, regional.reference, regional.as_of)
+
+    def test_another_pemerintah_daerah_is_medium_and_no_code_compares_with_nothing(self) -> None:
+        (finding,) = by_rule(context(records={"BKN": {"instansi_code": "73.71"}}), "INSTANSI_MISMATCH")
+        assert finding.severity is Severity.MEDIUM  # Kemendagri supervises both
+        assert by_rule(context(records={"BKN": {"instansi_code": "73.06"}}), "INSTANSI_MISMATCH") == []
+        assert by_rule(context(case={"instansi_code": None}, records={"BKN": {"instansi_code": "73.71"}}),
+                       "INSTANSI_MISMATCH") == []  # fmt: skip
 
     def test_phase_inconsistent_with_category(self) -> None:
         (finding,) = by_rule(context(case={"phase": "BAKAL_CALON"}), "PHASE_CATEGORY_INCONSISTENT")

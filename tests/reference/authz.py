@@ -12,6 +12,7 @@ ROWS = [
         "employee-kinds",
         "position-categories",
         "provinces",
+        "instansi",
         "import-template.xlsx",
         "import-template.csv",
     )

@@ -8,7 +8,7 @@ from fastapi import Depends, Query
 
 from app.api.parameters import DateParam
 from app.cases.repository import CaseFilters
-from app.cases.schemas import ElectionType
+from app.cases.schemas import INSTANSI_CODE_PATTERN, ElectionType
 from app.cases.workflow import Stage
 from app.core.actor import Agency
 from app.core.schemas import LINE_PATTERN
@@ -21,6 +21,9 @@ def case_filters(
     stage: Stage | None = None,
     province_code: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
     regency: Annotated[str | None, Query(min_length=1, max_length=100, pattern=LINE_PATTERN)] = None,
+    instansi_code: Annotated[
+        str | None, Query(pattern=INSTANSI_CODE_PATTERN, description="Cases of this instansi (reference/instansi)")
+    ] = None,
     position_category: Annotated[str | None, Query(max_length=48, pattern=CODE)] = None,
     violation_code: Annotated[str | None, Query(max_length=8, pattern=CODE)] = None,
     category: Annotated[str | None, Query(pattern=r"^(KODE_ETIK|DISIPLIN)$")] = None,
@@ -35,6 +38,7 @@ def case_filters(
         stage=stage.value if stage else None,
         province_code=province_code,
         regency=regency,
+        instansi_code=instansi_code,
         position_category=position_category,
         violation_code=violation_code,
         category=category,

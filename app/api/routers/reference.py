@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from app.api.dependencies.auth import require
-from app.api.dependencies.context import SessionDep
+from app.api.dependencies.context import SessionDep, SettingsDep
+from app.api.parameters import CursorParam, PageSizeParam
 from app.api.problems import problem_responses
 from app.audit.exports import BOM, CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from app.cases import template
 from app.core.actor import Principal, Scope
+from app.core.pagination import KeysetPager, Page
+from app.core.schemas import LINE_PATTERN
 from app.reference import repository
+from app.reference.instansi import InstansiKind
 from app.reference.models import (
     AgencyRef,
     EmployeeKind,
@@ -25,6 +29,7 @@ from app.reference.models import (
 from app.reference.schemas import (
     AgencyRead,
     EmployeeKindRead,
+    InstansiRead,
     PositionCategoryRead,
     ProvinceRead,
     SanctionMatrixRow,
@@ -84,6 +89,38 @@ def list_position_categories(session: SessionDep, _: Reader) -> list[PositionCat
 def list_provinces(session: SessionDep, _: Reader) -> list[ProvinceRead]:
     rows = repository.list_all(session, Province, Province.code)
     return [ProvinceRead.model_validate(row) for row in rows]
+
+
+@router.get(
+    "/instansi",
+    summary="Instansi (kementerian/lembaga and pemerintah daerah), searchable by name; cursor pagination, by code",
+    responses=problem_responses(400, 422),
+)
+def list_instansi(
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Reader,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=LINE_PATTERN,
+            description="Words that must all appear in the name (case-insensitive) or begin the code, e.g. "
+            "'kota makassar', 'kemenag', '73.'.",
+        ),
+    ] = None,
+    kind: InstansiKind | None = None,
+    province_code: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
+    limit: PageSizeParam = None,
+    cursor: CursorParam = None,
+) -> Page[InstansiRead]:
+    filters = repository.InstansiFilters(q=q, kind=kind.value if kind else None, province_code=province_code)
+    pager = KeysetPager.for_request(settings, "instansi", filters.as_dict(), limit)
+    rows, next_cursor = pager.split(
+        repository.list_instansi(session, filters, pager.after_text(cursor), pager.fetch), lambda row: [row.code]
+    )
+    return Page[InstansiRead](items=[InstansiRead.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
 _TEMPLATE_DESCRIPTION = (
