@@ -8,7 +8,7 @@ refuses to sanction their PPK until the code is set. Existing agency records get
 instansi before).
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0008
 """
 
 import logging
@@ -22,7 +22,7 @@ from app.reference.instansi import InstansiKind, InstansiMatcher, InstansiName
 from app.reference.seed import load_rows
 
 revision: str = "0009"
-down_revision: str | None = "0010"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
