@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.ledger.schemas import CASE_LINK
+
 CASE_ENTRY_PREFIXES = ("case.", "agency_record.")
 """The ledger entry types that change case data (what the change feed shows a ``cases:read`` caller)."""
 
@@ -29,7 +31,7 @@ class CaseReplay:
         elif entry_type == "case.transitioned":
             self.cases[payload["case"]["id"]] = dict(payload["case"])
         elif entry_type == "agency_record.submitted":
-            self.records[payload["id"]] = dict(payload)
+            self.records[payload["id"]] = {k: v for k, v in payload.items() if k != CASE_LINK}
         elif entry_type == "agency_record.updated":
             self.records[payload["record_id"]] = {k: v for k, v in payload["changes"].items() if k != "changed"}
 

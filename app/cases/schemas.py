@@ -22,6 +22,7 @@ from app.core.schemas import (
     SingleLine,
     Text200,
 )
+from app.ledger.schemas import Receipted
 from app.reference import seed
 
 
@@ -140,7 +141,7 @@ class CaseCreate(InputSchema):
     )
 
 
-class CaseRead(ReadSchema):
+class CaseRead(ReadSchema, Receipted):
     id: uuid.UUID
     case_number: str
     nip: str
@@ -244,7 +245,7 @@ class AgencyRecordUpdate(AgencyRecordFields):
     """Fields to change (absent fields keep their value; null clears)."""
 
 
-class AgencyRecordRead(ReadSchema):
+class AgencyRecordRead(ReadSchema, Receipted):
     id: uuid.UUID
     case_id: uuid.UUID
     agency: Agency

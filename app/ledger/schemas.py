@@ -6,9 +6,9 @@ import base64
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -24,8 +24,75 @@ class LedgerChange:
     case_id: uuid.UUID | None = None
 
 
+CASE_LINK = "previous"
+"""Payload field of each entry about a case (written since per-case links exist): ``{"seq", "leaf_hash"}`` of the
+previous entry about the same case, null in the case's first entry. Older entries lack it."""
+SEQ_HEADER = "Ledger-Seq"
+LEAF_HASH_HEADER = "Ledger-Leaf-Hash"
+
+
 def b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
+
+
+class ReceiptEntry(BaseModel):
+    seq: int = Field(description="0-based position in the log: `GET /api/v1/ledger/entries/{seq}`.")
+    entry_type: str = Field(examples=["case.created"])
+    leaf_hash: str = Field(description="SHA-256(0x00 || leaf), base64: the leaf an inclusion proof proves.")
+
+
+class LedgerReceipt(BaseModel):
+    """Where a write was recorded: keep it as proof of what was submitted (check it with an inclusion proof)."""
+
+    entries: list[ReceiptEntry] = Field(
+        description="Every ledger entry the write appended, in log order: the first records the requested change, "
+        "the others what it caused (the acting agency's own record, reconciliation findings). Empty when the write "
+        "changed nothing."
+    )
+
+    @classmethod
+    def of(cls, entries: Sequence[LedgerEntry]) -> LedgerReceipt:
+        return cls(
+            entries=[ReceiptEntry(seq=e.seq, entry_type=e.entry_type, leaf_hash=b64(e.leaf_hash)) for e in entries]
+        )
+
+    def headers(self) -> dict[str, str]:
+        """The same positions as HTTP list headers (comma-separated, in log order); none when nothing was appended."""
+        if not self.entries:
+            return {}
+        return {
+            SEQ_HEADER: ", ".join(str(entry.seq) for entry in self.entries),
+            LEAF_HASH_HEADER: ", ".join(entry.leaf_hash for entry in self.entries),
+        }
+
+    def attach(self, body: ReceiptedBody) -> ReceiptedBody:
+        return body.model_copy(update={"receipt": self})
+
+
+def _no_receipt(value: LedgerReceipt | None) -> bool:
+    return value is None
+
+
+class Receipted(BaseModel):
+    """A representation that, in the response of the write that produced it, carries the write's receipt.
+
+    The field is left out everywhere else (reads, exports, stored payloads): a v1 representation only gains it.
+    """
+
+    receipt: LedgerReceipt | None = Field(
+        default=None,
+        exclude_if=_no_receipt,
+        description="Only in the response of a write: the ledger entries it appended (also in the `Ledger-Seq` and "
+        "`Ledger-Leaf-Hash` headers).",
+    )
+
+    @classmethod
+    def state_fields(cls) -> list[str]:
+        """The fields describing the resource itself: every field but the receipt."""
+        return [name for name in cls.model_fields if name != "receipt"]
+
+
+ReceiptedBody = TypeVar("ReceiptedBody", bound=Receipted)
 
 
 class LedgerEntryRead(BaseModel):
