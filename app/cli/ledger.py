@@ -15,6 +15,7 @@ from tqdm import tqdm
 from app.ledger.merkle import ProofError, verify_consistency
 from app.ledger.note import NoteError, NoteVerifier, open_checkpoint
 from app.ledger.verify import ExportFormatError, VerificationReport, verify_export, write_record
+from app.ledger.verify_evidence import EvidenceError, verify_evidence
 
 ledger_cli = typer.Typer(help="Tamper-evident ledger: export, offline verification, checkpoints.", no_args_is_help=True)
 
@@ -97,13 +98,22 @@ def print_report(report: VerificationReport, extra_problems: list[str]) -> bool:
     return False
 
 
+KeyOption = Annotated[
+    str | None,
+    typer.Option(help="The log's verifier key (text, or a file holding it) obtained out of band."),
+]
+
+
+def pinned_key(key: str | None) -> NoteVerifier | None:
+    """``--key``: the verifier key's text, or a file holding it; None when not given."""
+    key_text = Path(key).read_text().strip() if key and Path(key).is_file() else key
+    return NoteVerifier.parse(key_text) if key_text else None
+
+
 @ledger_cli.command("verify")
 def verify(
     source: Annotated[str, typer.Argument(help="Export file (NDJSON) or the service's base URL.")],
-    key: Annotated[
-        str | None,
-        typer.Option(help="The log's verifier key (text, or a file holding it) obtained out of band."),
-    ] = None,
+    key: KeyOption = None,
     checkpoint: Annotated[
         list[Path] | None, typer.Option(help="A checkpoint note you saved earlier (repeatable).")
     ] = None,
@@ -113,8 +123,7 @@ def verify(
     token: TokenOption = None,
 ) -> None:
     """Recompute every leaf and root of an export and check signatures and consistency; exit 1 if tampered."""
-    key_text = Path(key).read_text().strip() if key and Path(key).is_file() else key
-    pinned = NoteVerifier.parse(key_text) if key_text else None
+    pinned = pinned_key(key)
     saved = {str(path): path.read_text() for path in checkpoint or []}
     headers = _headers(token)
     is_url = source.startswith(("http://", "https://"))
@@ -162,6 +171,32 @@ def export(
         finally:
             engine.dispose()
     print(f"wrote {output}")
+
+
+@ledger_cli.command("verify-evidence")
+def verify_case_evidence(
+    file: Annotated[Path, typer.Argument(help="A bundle saved from GET /api/v1/ledger/cases/{case_id}/evidence.")],
+    key: KeyOption = None,
+) -> None:
+    """Check a case's evidence bundle offline: signatures, each entry's inclusion, the unbroken case history."""
+    try:
+        pinned = pinned_key(key)
+        report = verify_evidence(file.read_bytes(), pinned)
+    except (EvidenceError, NoteError, OSError) as exc:
+        # One line, whatever failed: a bad key, an unreadable file or a bundle that proves nothing.
+        typer.echo("FAILED: " + " ".join(str(exc).split()), err=True)
+        raise typer.Exit(1) from None
+    pin = "pinned" if report.key_pinned else "taken from the bundle — pin it with --key next time"
+    print(f"case:        {report.case_id}")
+    print(f"log:         {report.origin}")
+    print(f"key:         {report.verifier_key} ({pin})")
+    print(f"checkpoint:  tree size {report.tree_size}, signature verified")
+    print(
+        f"entries:     {len(report.seqs)} (entry {report.seqs[0]} to {report.seqs[-1]}), each in the checkpointed tree"
+    )
+    if report.unlinked:
+        print(f"note:        the first {report.unlinked} predate per-case links; the signed case head counts them")
+    print("OK: every entry names the one before it; the log's signed case head names the last.")
 
 
 @ledger_cli.command("checkpoint")

@@ -108,6 +108,12 @@ def latest_case_entries(session: Session, case_ids: Collection[uuid.UUID]) -> di
     return {case_id: (seq, leaf_hash) for case_id, seq, leaf_hash in rows if case_id is not None}
 
 
+def case_entries(session: Session, case_id: uuid.UUID, tree_size: int) -> Sequence[LedgerEntry]:
+    """Every entry about the case among the first ``tree_size``, in log order."""
+    query = select(LedgerEntry).where(LedgerEntry.case_id == case_id, LedgerEntry.seq < tree_size)
+    return session.scalars(query.order_by(LedgerEntry.seq)).all()
+
+
 def list_entries(
     session: Session, *, after_seq: int, limit: int, case_id: uuid.UUID | None = None
 ) -> Sequence[LedgerEntry]:

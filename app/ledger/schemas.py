@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field
 
 from app.ledger.models import LedgerEntry
+from app.ledger.verify_evidence import CASE_LINK as CASE_LINK
+from app.ledger.verify_evidence import EVIDENCE_FORMAT  # the per-case link's payload field, re-exported
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +26,6 @@ class LedgerChange:
     case_id: uuid.UUID | None = None
 
 
-CASE_LINK = "previous"
-"""Payload field of each entry about a case (written since per-case links exist): ``{"seq", "leaf_hash"}`` of the
-previous entry about the same case, null in the case's first entry. Older entries lack it."""
 SEQ_HEADER = "Ledger-Seq"
 LEAF_HASH_HEADER = "Ledger-Leaf-Hash"
 
@@ -162,3 +161,30 @@ class ConsistencyProofRead(BaseModel):
     hashes: list[str] = Field(description="RFC 9162 §2.1.4 consistency proof, base64.")
     first_root_hash: str
     second_root_hash: str
+
+
+class EvidenceEntryRead(BaseModel):
+    seq: int = Field(description="0-based position in the log (the Merkle leaf index).")
+    leaf: str = Field(description="The exact hashed bytes (canonical JSON), base64; personal data inside.")
+    leaf_hash: str = Field(description="SHA-256(0x00 || leaf), base64.")
+    inclusion_proof: list[str] = Field(
+        description="RFC 9162 §2.1.3 inclusion path in the checkpointed tree, leaf's sibling first, base64."
+    )
+
+
+class CaseEvidenceRead(BaseModel):
+    """One case's ledger history as offline evidence; check it with `sbt ledger verify-evidence FILE --key KEY`."""
+
+    format: str = Field(examples=[EVIDENCE_FORMAT])
+    case_id: str = Field(description="The case (UUID); every entry's leaf names it.")
+    key_name: str = Field(description="Name of the log's signing key (its origin).")
+    verifier_key: str = Field(description="C2SP note verifier key of the log; pin your own copy with `--key`.")
+    checkpoint: str = Field(description="C2SP signed checkpoint every inclusion proof leads to, verbatim.")
+    case_head: str = Field(
+        description="Signed note by the log's key: how many entries about the case the checkpointed tree holds "
+        "and which is the last (so that a bundle leaving out the newest entry fails)."
+    )
+    entries: list[EvidenceEntryRead] = Field(
+        description="Every entry about the case in the checkpointed tree, in log order; each names the previous "
+        "one in `payload.previous` (seq and leaf hash; null in the first)."
+    )
