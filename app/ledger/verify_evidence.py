@@ -220,9 +220,7 @@ def _check_chain(seqs: list[int], hashes: list[bytes], links: list[Any]) -> int:
             unlinked += 1
         elif link is None:
             if index:
-                raise EvidenceError(
-                    f"{where} claims to be the case's first entry, but entry {seqs[index - 1]} precedes it"
-                )
+                raise EvidenceError(f"{where} claims to be the case's first entry; entry {seqs[index - 1]} precedes it")
         else:
             named = _keys(link, _LINK_KEYS, f"{where} {CASE_LINK}")
             named_seq = _integer(named["seq"], f"{where} {CASE_LINK}.seq")
