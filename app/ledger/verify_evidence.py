@@ -130,6 +130,15 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
+def _note(value: Any, what: str) -> str:
+    """A signed note whose signatures are canonical base64: signed-note verifiers accept any padding bits, so
+    without this a changed last character of a signature would still verify."""
+    note = _text(value, what)
+    for line in note.rpartition("\n\n")[2].splitlines():
+        _decode(line.rpartition(" ")[2], f"{what} signature")
+    return note
+
+
 def verify_evidence(data: bytes, pinned: NoteVerifier | None = None) -> EvidenceReport:
     """Check a bundle; raise ``EvidenceError`` (one line) unless it proves the case's complete history."""
     bundle = _keys(_json(data, "bundle"), _BUNDLE_KEYS, "bundle")
@@ -144,7 +153,7 @@ def verify_evidence(data: bytes, pinned: NoteVerifier | None = None) -> Evidence
         raise EvidenceError("case_id is not a UUID in canonical form")
     verifier, key_text = _verifier(bundle, pinned)
     try:
-        checkpoint = open_checkpoint(_text(bundle["checkpoint"], "checkpoint"), verifier)
+        checkpoint = open_checkpoint(_note(bundle["checkpoint"], "checkpoint"), verifier)
     except NoteError as exc:
         raise EvidenceError(f"checkpoint: {exc}") from exc
     entries = bundle["entries"]
@@ -241,7 +250,7 @@ def _check_head(
     hashes: list[bytes],
 ) -> None:
     try:
-        head = open_note(_text(bundle["case_head"], "case_head"), verifier)
+        head = open_note(_note(bundle["case_head"], "case_head"), verifier)
     except NoteError as exc:
         raise EvidenceError(f"case_head: {exc}") from exc
     expected = case_head_text(checkpoint.origin, case_id, checkpoint.tree_size, len(seqs), seqs[-1], hashes[-1])
