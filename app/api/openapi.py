@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from app.api.json_body import CHECKED_PREFIX as JSON_CHECKED_PREFIX
 from app.api.ratelimit import LIMITED_PREFIX as RATE_LIMITED_PREFIX
 from app.api.responses import declared
-from app.core.problems import PROBLEM_MEDIA_TYPE, InvalidParam, Problem
+from app.core.problems import PROBLEM_MEDIA_TYPE, BatchProblem, InvalidParam, Problem
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -44,6 +44,15 @@ def _has_own_error_model(response: dict[str, Any]) -> bool:
     return bool(ref) and not ref.endswith(("/Problem", "/HTTPValidationError"))
 
 
+def _states_own_problem(response: dict[str, Any]) -> bool:
+    """True for a problem+json response declared with a Problem extension (e.g. BatchProblem), kept as declared."""
+    schema = response.get("content", {}).get(PROBLEM_MEDIA_TYPE, {}).get("schema", {})
+    return str(schema.get("$ref", "")).removeprefix("#/components/schemas/") in _PROBLEM_EXTENSIONS
+
+
+_PROBLEM_EXTENSIONS = {"BatchProblem"}
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title,
@@ -58,6 +67,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components["Problem"].pop("$defs", None)
     components["InvalidParam"] = InvalidParam.model_json_schema()
+    batch_problem = BatchProblem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(batch_problem.pop("$defs", {}))
+    components["BatchProblem"] = batch_problem
     schemes = schema["components"].setdefault("securitySchemes", {})
     schemes["ClientSecretBasic"] = {
         "type": "http",
@@ -86,7 +98,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             operation.setdefault("security", [])  # public: health, discovery, the token endpoint itself
             takes_idempotency_key = any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
             for status, response in responses.items():
-                if status[:1] in {"4", "5"} and not _has_own_error_model(response):
+                if status[:1] in {"4", "5"} and not (_has_own_error_model(response) or _states_own_problem(response)):
                     response["content"] = _problem_content()
                 headers = response.setdefault("headers", {})
                 if path.startswith(RATE_LIMITED_PREFIX):

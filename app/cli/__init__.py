@@ -11,6 +11,7 @@ import uvicorn
 
 from app.cli.audit import audit_cli
 from app.cli.clients import clients_cli
+from app.cli.importer import import_command
 from app.cli.ledger import ledger_cli
 from app.cli.reconciliation import reconciliation_cli
 from app.core.config import ConfigurationError, get_settings
@@ -21,6 +22,7 @@ cli.add_typer(audit_cli, name="audit")
 cli.add_typer(clients_cli, name="clients")
 cli.add_typer(ledger_cli, name="ledger")
 cli.add_typer(reconciliation_cli, name="reconciliation")
+cli.command("import")(import_command)
 
 
 @cli.command()

@@ -139,6 +139,59 @@ class IdempotencyMismatch(ValidationProblem):
     slug, title = "idempotency-key-reused", "Idempotency-Key reused with a different request"
 
 
+class BatchItemProblem(BaseModel):
+    index: int = Field(description="0-based position of the item in the request's `items`.")
+    problem: Problem = Field(description="Why this item was refused, as the single-item operation would say it.")
+
+
+class BatchProblem(Problem):
+    """A refused batch: nothing was written; every refused item is listed with its own problem."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "example": {
+                "type": "https://sbt.example.go.id/problems/batch-rejected",
+                "title": "The batch was refused; nothing was written",
+                "status": 422,
+                "detail": "1 of 2 item(s) refused; nothing was written. Fix them and send the batch again.",
+                "instance": "/api/v1/cases:batch",
+                "errors": [
+                    {
+                        "index": 1,
+                        "problem": {
+                            "type": "https://sbt.example.go.id/problems/validation-error",
+                            "title": "The request is not valid",
+                            "status": 422,
+                            "detail": "unknown code 'X-1'; see /api/v1/reference",
+                            "invalid_params": [
+                                {"name": "body.violation_code", "reason": "unknown code 'X-1'; see /api/v1/reference"}
+                            ],
+                        },
+                    }
+                ],
+            }
+        },
+    )
+
+    errors: list[BatchItemProblem] | None = Field(
+        default=None,
+        description="The refused items, in request order; absent when the batch itself is refused (e.g. more "
+        "items than the operation's `maxItems`), which `invalid_params` then names.",
+    )
+
+
+class BatchRejected(ValidationProblem):
+    slug, title = "batch-rejected", "The batch was refused; nothing was written"
+
+    def __init__(self, total: int, errors: Sequence[BatchItemProblem]) -> None:
+        super().__init__(
+            f"{len(errors)} of {total} item(s) refused; nothing was written. Fix them and send the batch again.",
+            extra={"errors": [error.model_dump(mode="json", exclude_none=True) for error in errors]},
+        )
+        self.errors = list(errors)
+
+
 class PreconditionRequired(ProblemError):
     status, slug, title = 428, "precondition-required", "If-Match header required"
 

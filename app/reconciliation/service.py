@@ -46,6 +46,7 @@ __all__ = [
     "evaluate_cases",
     "jakarta_day",
     "on_case_written",
+    "on_cases_written",
     "record_facts",
     "reference_data",
     "refresh_cases",
@@ -78,19 +79,37 @@ def refresh_cases(
 def on_case_written(
     session: Session, settings: Settings, ctx: WriteContext, case_id: uuid.UUID, *, as_of: dt.datetime | None = None
 ) -> SyncOutcome:
-    """Incremental re-check after any write to a case or one of its agency records (same transaction).
+    """Incremental re-check after any write to a case or one of its agency records (same transaction)."""
+    return on_cases_written(session, settings, ctx, [case_id], as_of=as_of)
 
-    Cases that shared, or now share, its NIP and incident date are re-checked too: their duplicate findings
-    depend on this case.
+
+def on_cases_written(
+    session: Session,
+    settings: Settings,
+    ctx: WriteContext,
+    case_ids: Collection[uuid.UUID],
+    *,
+    as_of: dt.datetime | None = None,
+) -> SyncOutcome:
+    """Incremental re-check of every case a write touched, in one pass per batch of
+    ``SBT_RECONCILIATION_BATCH_SIZE`` cases (a bulk import re-checks each case once, not once per item).
+
+    Cases that shared, or now share, a touched case's NIP and incident date are re-checked too: their duplicate
+    findings depend on it.
     """
     moment = as_of or utcnow()
     ruleset = ruleset_of(settings)
     stats = SyncOutcome()
-    evaluations = evaluate_cases(session, [case_id], moment, ruleset)
-    sync_findings(session, ctx, evaluations, moment, None, stats)
-    siblings = {sibling for evaluation in evaluations for sibling in evaluation.neighbours}
-    if siblings:
-        refresh_cases(session, ctx, siblings, moment, ruleset, stats=stats)
+    touched = sorted(set(case_ids))
+    siblings: set[uuid.UUID] = set()
+    size = settings.reconciliation_batch_size
+    for start in range(0, len(touched), size):
+        evaluations = evaluate_cases(session, touched[start : start + size], moment, ruleset)
+        sync_findings(session, ctx, evaluations, moment, None, stats)
+        siblings.update(sibling for evaluation in evaluations for sibling in evaluation.neighbours)
+    remaining = sorted(siblings.difference(touched))
+    for start in range(0, len(remaining), size):
+        refresh_cases(session, ctx, remaining[start : start + size], moment, ruleset, stats=stats)
     return stats
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.core.db import Base
-from app.reference.models import AgencyRef
+from app.reference.models import AgencyRef, EmployeeKind, PositionCategory, Province, Sanction, ViolationForm
 
 M = TypeVar("M", bound=Base)
 
@@ -22,6 +22,14 @@ def list_all(session: Session, model: type[M], order_by: InstrumentedAttribute[s
 
 def get(session: Session, model: type[M], code: str) -> M | None:
     return session.get(model, code)
+
+
+def load_into(session: Session) -> list[Base]:
+    """Every reference row, loaded into the session. The session's identity map holds rows only while something
+    else does: while the caller keeps this list, ``get`` of a code is answered from memory, without a SELECT (a
+    batch checks thousands of codes in one session)."""
+    tables: tuple[type[Base], ...] = (AgencyRef, EmployeeKind, PositionCategory, Province, Sanction, ViolationForm)
+    return [row for table in tables for row in session.scalars(select(table))]
 
 
 def agency_acting_for(session: Session, agency_code: str, on: dt.date) -> str:

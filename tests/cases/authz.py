@@ -94,6 +94,30 @@ def _update_bawaslu_record(context: MatrixContext, who: str) -> Call:
     )
 
 
+def _batch_of(single: Any) -> Any:
+    """The single operation's request as the one item of its batch operation."""
+
+    def call(context: MatrixContext, who: str) -> Call:
+        one = single(context, who)
+        case_id = one.path.removeprefix(f"{CASES}/").split("/")[0]
+        if one.path.endswith("/transitions"):
+            item = {"case_id": case_id, "if_match": one.headers["If-Match"], "transition": one.json}
+        else:
+            item = {"case_id": case_id, "record": one.json}
+        suffix = one.path.rsplit("/", 1)[1]
+        return Call(f"{CASES}/-/{suffix}:batch", json={"items": [item]})
+
+    return call
+
+
+def _create_batch(context: MatrixContext, who: str) -> Call:
+    del context, who
+    return Call(f"{CASES}:batch", json={"items": [case_payload()]})
+
+
+BATCH_WRITERS = statuses(anonymous=401, agencies=200, auditor=403, admin=403)
+"""A batch answers 200, or 422 naming each refused item with its own problem (the single operation's 403/409)."""
+
 ROWS = [
     Row("POST", CASES, WRITERS, _create),
     Row("GET", CASES, READERS),
@@ -126,5 +150,19 @@ ROWS = [
         f"{CASES}/{{case_id}}/records/{{record_id}}",
         statuses(anonymous=401, agencies=404, auditor=403, admin=403, BAWASLU=200),  # others' record: 404
         _update_bawaslu_record,
+    ),
+    Row("POST", f"{CASES}:batch", BATCH_WRITERS, _create_batch),
+    Row(
+        "POST",
+        f"{CASES}/-/transitions:batch",
+        statuses(anonymous=401, agencies=422, auditor=403, admin=403, BAWASLU=200, BKN=200),
+        _batch_of(_verify_fresh_case),
+    ),
+    Row("POST", f"{CASES}/-/records:batch", {**BATCH_WRITERS, "BAWASLU": 422}, _batch_of(_submit_record)),
+    Row(
+        "POST",
+        f"{CASES}/-/archived-records:batch",
+        statuses(anonymous=401, agencies=422, auditor=403, admin=403, BKN=200),
+        _batch_of(_import_kasn_archive),
     ),
 ]

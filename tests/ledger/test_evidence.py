@@ -105,8 +105,8 @@ def _region(bundle: dict[str, Any], where: str) -> tuple[str, int]:
 
 
 def _changed(character: str) -> str:
-    """Another character of the same kind (digit, hex letter, letter): the JSON stays well-formed."""
-    for alphabet in ("0123456789", "abcdef", "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
+    """Another character of the same kind (digit, hex letter, letter, base64 symbol): the JSON stays well-formed."""
+    for alphabet in ("0123456789", "abcdef", "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "+/"):
         if character in alphabet:
             return alphabet[(alphabet.index(character) + 1) % len(alphabet)]
     raise AssertionError(f"no replacement for {character!r}")

@@ -4,5 +4,14 @@ from tests.authz import READERS, Row
 
 ROWS = [
     Row("GET", f"/api/v1/reference/{name}", READERS)
-    for name in ("agencies", "violation-forms", "sanctions", "employee-kinds", "position-categories", "provinces")
+    for name in (
+        "agencies",
+        "violation-forms",
+        "sanctions",
+        "employee-kinds",
+        "position-categories",
+        "provinces",
+        "import-template.xlsx",
+        "import-template.csv",
+    )
 ]

@@ -16,6 +16,13 @@ from app.api.parameters import CursorParam, IfMatchHeader, PageSizeParam
 from app.api.problems import problem_responses
 from app.api.responses import RECEIPT_HEADERS, declared_headers, send
 from app.cases import repository, service
+from app.cases.batch import (
+    ArchivedRecordBatchCreate,
+    BatchResult,
+    CaseBatchCreate,
+    RecordBatchCreate,
+    TransitionBatchCreate,
+)
 from app.cases.schemas import (
     AgencyRecordCreate,
     AgencyRecordRead,
@@ -29,9 +36,31 @@ from app.cases.schemas import (
 from app.core.actor import Principal, Scope
 from app.core.etag import etag_of
 from app.core.pagination import KeysetPager, Page, time_id_key
+from app.core.problems import PROBLEM_MEDIA_TYPE
 from app.flows import cases as flows
+from app.flows.batch import BatchKind, write_batch
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=problem_responses(400, 401, 403, 422))
+
+BATCH_RESPONSES = problem_responses(409) | {
+    422: {
+        "description": "The batch or an item is not valid: nothing was written",
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/BatchProblem"}}},
+    }
+}
+"""A refused item is listed in the 422 problem's ``errors`` with its index and its own problem.
+
+The batch paths are the single operations' with ``:batch`` appended; where the single path names a case, ``-``
+stands for "the case each item names" (``/cases/-/records:batch``), which no ``/cases/{case_id}`` route matches."""
+
+BATCH_DESCRIPTION = (
+    "Up to 1,000 items, each the body of the single operation (where that operation names the case in its path, "
+    "`-` stands for the `case_id` each item names). Every item is validated and checked as the single operation "
+    "would, in order (a later item sees what the earlier ones wrote); one refused item refuses the batch: 422 "
+    "`batch-rejected`, whose `errors` give each refused item's `index` and its own problem, and nothing is "
+    "written. Otherwise all items are written in one transaction, with one ledger entry each (two for a workflow "
+    "step), and the reply lists each item's id, location, ETag and ledger seq in request order."
+)
 
 Reader = Annotated[Principal, require(Scope.CASES_READ)]
 Writer = Annotated[Principal, require(Scope.CASES_WRITE)]
@@ -198,3 +227,75 @@ def update_agency_record(
     if_match: IfMatchHeader = None,
 ) -> AgencyRecordRead:
     return send(flows.update_record(factory, settings, ctx, case_id, record_id, body, if_match), response)
+
+
+@router.post(
+    ":batch",
+    summary="Report many cases in one transaction (bulk import): all are written, or none",
+    description=BATCH_DESCRIPTION,
+    responses=BATCH_RESPONSES,
+)
+def create_cases_batch(
+    body: CaseBatchCreate,
+    idempotency: IdempotencyKeyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    response: Response,
+    _: Writer,
+) -> BatchResult:
+    return send(write_batch(factory, settings, ctx, BatchKind.CASES, body.items, idempotency), response)
+
+
+@router.post(
+    "/-/records:batch",
+    summary="Submit the calling agency's own records of many cases in one transaction: all, or none",
+    description=BATCH_DESCRIPTION,
+    responses=BATCH_RESPONSES,
+)
+def submit_agency_records_batch(
+    body: RecordBatchCreate,
+    idempotency: IdempotencyKeyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    response: Response,
+    _: Writer,
+) -> BatchResult:
+    return send(write_batch(factory, settings, ctx, BatchKind.RECORDS, body.items, idempotency), response)
+
+
+@router.post(
+    "/-/archived-records:batch",
+    summary="Import a retired agency's archive (many records) in one transaction: all, or none",
+    description=BATCH_DESCRIPTION,
+    responses=BATCH_RESPONSES,
+)
+def import_archived_records_batch(
+    body: ArchivedRecordBatchCreate,
+    idempotency: IdempotencyKeyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    response: Response,
+    _: Writer,
+) -> BatchResult:
+    return send(write_batch(factory, settings, ctx, BatchKind.ARCHIVED_RECORDS, body.items, idempotency), response)
+
+
+@router.post(
+    "/-/transitions:batch",
+    summary="Apply many workflow steps in order, in one transaction: all, or none",
+    description=BATCH_DESCRIPTION,
+    responses=BATCH_RESPONSES,
+)
+def transition_cases_batch(
+    body: TransitionBatchCreate,
+    idempotency: IdempotencyKeyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    response: Response,
+    _: Mover,
+) -> BatchResult:
+    return send(write_batch(factory, settings, ctx, BatchKind.TRANSITIONS, body.items, idempotency), response)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep
 from app.api.problems import problem_responses
+from app.audit.exports import BOM, CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
+from app.cases import template
 from app.core.actor import Principal, Scope
 from app.reference import repository
 from app.reference.models import AgencyRef, EmployeeKind, PositionCategory, Province, Sanction, ViolationForm
@@ -59,3 +61,45 @@ def list_position_categories(session: SessionDep, _: Reader) -> list[PositionCat
 def list_provinces(session: SessionDep, _: Reader) -> list[ProvinceRead]:
     rows = repository.list_all(session, Province, Province.code)
     return [ProvinceRead.model_validate(row) for row in rows]
+
+
+_TEMPLATE_DESCRIPTION = (
+    "The columns are the fields of `POST /api/v1/cases` (CaseCreate), header in row 1, one case per row below; "
+    "`sbt import FILE --agency AGENCY` loads such a file all or nothing, and `sbt import --template FILE` writes "
+    "the same template."
+)
+
+
+@router.get(
+    "/import-template.xlsx",
+    summary="The bulk-import template as an Excel workbook (sheet `cases`, and `columns` documenting each column)",
+    description=_TEMPLATE_DESCRIPTION,
+    response_class=Response,
+    responses={
+        200: {
+            "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "Office Open XML workbook (ECMA-376)",
+        }
+    },
+)
+def get_import_template_xlsx(_: Reader) -> Response:
+    return Response(
+        template.xlsx_template(),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="sbt-import-template.xlsx"'},
+    )
+
+
+@router.get(
+    "/import-template.csv",
+    summary="The bulk-import template as CSV (the header row; UTF-8 with a byte-order mark)",
+    description=_TEMPLATE_DESCRIPTION,
+    response_class=Response,
+    responses={200: {"content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "CSV header row"}},
+)
+def get_import_template_csv(_: Reader) -> Response:
+    return Response(
+        BOM + template.csv_template(),
+        media_type=CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="sbt-import-template.csv"'},
+    )

@@ -1,0 +1,169 @@
+"""The batch write flow (bulk import): many single writes in one transaction, all or nothing.
+
+``write_batch`` runs the write pipeline of ``app.flows.cases`` once for a whole batch:
+
+1. validate every item with the single operation's schema (before the key is claimed, as a single write's body
+   is validated before its handler runs); every invalid item is reported, with its index, and nothing is written;
+2. claim the Idempotency-Key;
+3. each item's domain change through the same service function as the single operation (``cases.create_case``,
+   ``submit_record``, ``import_archived_record``, ``transition_case``), in request order: a later item sees what
+   the earlier ones wrote (a transition may follow the step before it). An item the service refuses is noted
+   with its problem and the next item is still tried, so that one answer lists every refused item;
+4. if any item was refused: raise ``BatchRejected``, which rolls the whole batch back;
+5. reconcile every touched case once (``on_cases_written``), not once per item;
+6. record the ledger changes: one entry per item (two for a workflow step, as a single step writes), then the
+   findings' entries, in one ``append_changes`` call (one lock, one frontier read, one flush);
+7. store the reply under the key; 8. commit through ``transaction``.
+
+Items after a refused one are checked against the state the earlier accepted items left, which is what they
+would meet had the refused item been fixed. The item count is bounded by the web layer (``MAX_BATCH_ITEMS``); the
+``sbt import`` command sends a whole file through this flow, so that a file is imported all or nothing too.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.cases import service as cases
+from app.cases.batch import ArchivedRecordBatchItem, BatchItemResult, BatchResult, RecordBatchItem, TransitionBatchItem
+from app.cases.models import AgencyRecord, Case
+from app.cases.schemas import ArchivedRecordCreate, CaseCreate
+from app.core.actor import WriteContext
+from app.core.config import Settings
+from app.core.db import transaction
+from app.core.etag import etag_of
+from app.core.problems import BatchItemProblem, BatchRejected, InvalidParam, ProblemError, ValidationProblem
+from app.idempotency import service as idempotency
+from app.idempotency.service import IdempotencyKey, Reply
+from app.ledger import service as ledger
+from app.ledger.schemas import LedgerChange, LedgerReceipt
+from app.reconciliation import service as reconciliation
+from app.reference import repository as reference
+
+CASES_PATH = "/api/v1/cases"
+
+Progress = Callable[[int], None]
+"""Called with the number of items written so far (the CLI's progress bar)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    resource: Case | AgencyRecord
+    case_id: uuid.UUID
+    location: str
+    changes: list[LedgerChange]
+
+
+def _create_case(session: Session, settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
+    assert isinstance(item, CaseCreate)
+    case, created = cases.create_case(session, settings, ctx, item)
+    return _Written(case, case.id, f"{CASES_PATH}/{case.id}", [created])
+
+
+def _submit_record(session: Session, _settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
+    assert isinstance(item, RecordBatchItem | ArchivedRecordBatchItem)
+    case = cases.require_case(session, item.case_id)
+    if isinstance(item.record, ArchivedRecordCreate):
+        record, submitted = cases.import_archived_record(session, ctx, case, item.record)
+    else:
+        record, submitted = cases.submit_record(session, ctx, case, item.record)
+    return _Written(record, case.id, f"{CASES_PATH}/{case.id}/records/{record.id}", [submitted])
+
+
+def _transition(session: Session, settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
+    assert isinstance(item, TransitionBatchItem)
+    case = cases.require_case(session, item.case_id)
+    case, changes = cases.transition_case(session, settings, ctx, case, item.transition, item.if_match)
+    return _Written(case, case.id, f"{CASES_PATH}/{case.id}", changes)
+
+
+_Writer = Callable[[Session, Settings, WriteContext, BaseModel], _Written]
+
+
+class BatchKind(enum.Enum):
+    """What a batch holds: the item schema and the service call of the single operation."""
+
+    CASES = (CaseCreate, _create_case)
+    RECORDS = (RecordBatchItem, _submit_record)
+    ARCHIVED_RECORDS = (ArchivedRecordBatchItem, _submit_record)
+    TRANSITIONS = (TransitionBatchItem, _transition)
+
+    def __init__(self, schema: type[BaseModel], write: _Writer) -> None:
+        self.schema = schema
+        self.write = write
+
+
+def _invalid_item(error: ValidationError) -> ValidationProblem:
+    """The problem the single operation would answer for this body (its parameters named ``body.<field>``)."""
+    params = [
+        InvalidParam(name=".".join(["body", *(str(part) for part in err["loc"])]), reason=err["msg"])
+        for err in error.errors(include_url=False)
+    ]
+    return ValidationProblem(f"{len(params)} invalid input(s).", invalid_params=params)
+
+
+def validate_items(kind: BatchKind, items: Sequence[Any]) -> list[BaseModel]:
+    """Every item through its single-operation schema; ``BatchRejected`` lists each invalid item."""
+    parsed: list[BaseModel] = []
+    refused: list[BatchItemProblem] = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(kind.schema.model_validate(item, from_attributes=True))  # as FastAPI validates a body
+        except ValidationError as error:
+            refused.append(BatchItemProblem(index=index, problem=_invalid_item(error).to_problem(None)))
+    if refused:
+        raise BatchRejected(len(items), refused)
+    return parsed
+
+
+def write_batch(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    kind: BatchKind,
+    items: Sequence[Any],
+    key: IdempotencyKey | None,
+    progress: Progress | None = None,
+) -> Reply[BatchResult]:
+    parsed = validate_items(kind, items)  # 1. validate every item
+    with idempotency.claimed(factory, settings, key), transaction(factory) as session:  # 2. claim, 8. commit
+        written: list[_Written] = []
+        refused: list[BatchItemProblem] = []
+        _pinned = reference.load_into(session)  # held to the end: the items' code checks cost no SELECT each
+        for index, item in enumerate(parsed):  # 3. each item through the single operation's service
+            try:
+                written.append(kind.write(session, settings, ctx, item))
+            except ProblemError as error:
+                refused.append(BatchItemProblem(index=index, problem=error.to_problem(None)))
+            if progress is not None:
+                progress(index + 1)
+        if refused:
+            raise BatchRejected(len(parsed), refused)  # 4. nothing is written
+        reconciled = reconciliation.on_cases_written(session, settings, ctx, {w.case_id for w in written})  # 5.
+        changes = [change for w in written for change in w.changes]
+        entries = ledger.append_changes(session, settings, ctx, [*changes, *reconciled.ledger_changes])  # 6.
+        results: list[BatchItemResult] = []
+        position = 0
+        for index, w in enumerate(written):  # every item was written: their positions are the request's
+            results.append(
+                BatchItemResult(
+                    index=index,
+                    id=w.resource.id,
+                    case_id=w.case_id,
+                    location=w.location,
+                    etag=etag_of(w.resource.version),
+                    ledger_seq=entries[position].seq,
+                )
+            )
+            position += len(w.changes)
+        # The receipt in the body only: a thousand items' leaf hashes would outgrow any HTTP header limit.
+        reply = Reply(200, LedgerReceipt.of(entries).attach(BatchResult(items=results)), {})
+        idempotency.store(session, key, reply)  # 7.
+    return reply

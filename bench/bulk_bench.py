@@ -1,0 +1,225 @@
+"""Bulk import: case rows/s through the batch flow, beside raw batched inserts of the same rows, in one run.
+
+.venv/bin/python -m bench.bulk_bench                          # SQLite and PostgreSQL, 5,000 cases in batches of 1,000
+.venv/bin/python -m bench.bulk_bench --databases postgresql --cases 20000
+
+The flow figure is everything `POST /api/v1/cases:batch` and `sbt import` do per batch (validation, the service's
+checks and rows, one reconciliation pass, one ledger append, the commit), without HTTP. Its raw limit is the same
+cases and their creator's records written with multi-row inserts (SQLAlchemy Core executemany), one transaction per
+batch, into a fresh database of the same kind: what the database does with the rows alone. Issue 14's target is
+5,000 cases/s through the flow. The phase lines say where the flow's time goes (wall-clock time inside each step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+
+from app.cases import service as cases_service
+from app.cases.models import AgencyRecord, Case
+from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role, WriteContext
+from app.core.config import Environment, Settings
+from app.core.db import make_engine, make_sessionmaker, utcnow
+from app.flows import batch
+from app.flows.bootstrap import prepare
+from app.ledger import service as ledger_service
+from app.reconciliation import service as reconciliation_service
+from bench.common import scratch_database
+
+PHASES: dict[str, tuple[Any, str]] = {
+    "domain rows": (cases_service, "create_case"),
+    "reconciliation": (reconciliation_service, "on_cases_written"),
+    "ledger append": (ledger_service, "append_changes"),
+    "validation": (batch, "validate_items"),
+}
+"""Where the flow's time goes: the module attribute the flow calls through, wrapped with a timer."""
+
+
+TARGET = 5000
+"""Issue 14: a backfilled archive loads at 5,000 cases/s or more, with ledger entries and reconciliation."""
+
+
+def case_items(count: int) -> list[dict[str, Any]]:
+    """Distinct ASN (NIP from the index: no repeats, unlike a 3-digit serial), dates within the deadlines."""
+    today = dt.date.today()
+    items = []
+    for i in range(count):
+        birth = dt.date(1965, 1, 1) + dt.timedelta(days=i % 9000)
+        nip = f"{birth:%Y%m%d}{1990 + i % 30}{1 + i % 12:02d}{1 + i % 2}{1 + i // 9000 % 999:03d}"
+        items.append(
+            {
+                "nip": nip,
+                "name": f"Pegawai Contoh {i}",
+                "instansi": "Pemerintah Kabupaten Gowa",
+                "position_category": "PELAKSANA",
+                "province_code": "73",
+                "regency": "Kabupaten Gowa",
+                "election_type": "PILKADA",
+                "election_year": 2024,
+                "violation_code": "D-6",
+                "phase": "CALON",
+                "source": "TEMUAN",
+                "incident_date": (today - dt.timedelta(days=2)).isoformat(),
+                "reported_date": today.isoformat(),
+            }
+        )
+    return items
+
+
+def _settings(url: str, data_dir: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        environment=Environment.DEVELOPMENT,
+        database_url=url,
+        data_dir=data_dir,
+    )
+
+
+def _context() -> WriteContext:
+    principal = Principal(client_id="bench-bulk", role=Role.AGENCY, agency=Agency.BAWASLU, scopes=AGENCY_SCOPES)
+    return WriteContext(principal=principal, body_sha256="0" * 64, request_id="bench-bulk")
+
+
+def _chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Phases:
+    """Wall-clock time inside each phase of the flow (patched in this process only, like bench.without_ledger)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = collections.defaultdict(float)
+        self._restore: list[tuple[Any, str, Any]] = []
+
+    def __enter__(self) -> _Phases:
+        for name, (owner, attribute) in PHASES.items():
+            original = getattr(owner, attribute)
+            self._restore.append((owner, attribute, original))
+            setattr(owner, attribute, self._timed(name, original))
+        return self
+
+    def _timed(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - started
+
+        return timed
+
+    def __exit__(self, *_exc: object) -> None:
+        for owner, attribute, original in self._restore:
+            setattr(owner, attribute, original)
+
+
+def through_flow(kind: str, items: list[dict[str, Any]], size: int) -> tuple[float, _Phases]:
+    with scratch_database(kind) as url, tempfile.TemporaryDirectory() as data_dir:
+        settings = _settings(url, Path(data_dir))
+        prepare(settings)
+        engine = make_engine(settings.sqlalchemy_url)
+        factory = make_sessionmaker(engine)
+        ctx = _context()
+        batch.write_batch(factory, settings, ctx, batch.BatchKind.CASES, case_items(50), None)  # warm-up
+        with _Phases() as phases:
+            started = time.perf_counter()
+            for chunk in _chunks(items, size):
+                batch.write_batch(factory, settings, ctx, batch.BatchKind.CASES, chunk, None)
+            elapsed = time.perf_counter() - started
+        engine.dispose()
+        return elapsed, phases
+
+
+def _raw_rows(items: list[dict[str, Any]], offset: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows the service writes for these cases (its derived columns computed the same simple way)."""
+    now = utcnow()
+    cases, records = [], []
+    for number, item in enumerate(items, start=offset):
+        case_id = uuid.uuid4()
+        reported = dt.date.fromisoformat(item["reported_date"])
+        fields = {**item, "incident_date": dt.date.fromisoformat(item["incident_date"]), "reported_date": reported}
+        cases.append(
+            {
+                **fields,
+                "id": case_id,
+                "case_number": f"SBT-{now.year}-{number:06d}",
+                "employee_kind": "PNS",
+                "stage": "DITERIMA",
+                "stage_entered_on": reported,
+                "deadline_date": reported + dt.timedelta(days=7),
+                "created_by_agency": "BAWASLU",
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
+        )
+        records.append(
+            {
+                "id": uuid.uuid4(),
+                "case_id": case_id,
+                "agency": "BAWASLU",
+                "nip": item["nip"],
+                "name": item["name"],
+                "position_category": item["position_category"],
+                "violation_code": item["violation_code"],
+                "reported_date": reported,
+                "stage": "DITERIMA",
+                "submitted_by_client": "bench-bulk",
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
+        )
+    return cases, records
+
+
+def raw_inserts(kind: str, items: list[dict[str, Any]], size: int) -> float:
+    with scratch_database(kind) as url, tempfile.TemporaryDirectory() as data_dir:
+        prepare(_settings(url, Path(data_dir)))
+        engine = make_engine(url)
+        prepared = [_raw_rows(chunk, start * size) for start, chunk in enumerate(_chunks(items, size))]
+        started = time.perf_counter()
+        for case_rows, record_rows in prepared:
+            with engine.begin() as connection:
+                connection.execute(insert(Case), case_rows)
+                connection.execute(insert(AgencyRecord), record_rows)
+        elapsed = time.perf_counter() - started
+        engine.dispose()
+        return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    items = case_items(args.cases)
+    print(f"bulk import of {args.cases:,} cases in batches of {args.batch:,}; load average {os.getloadavg()}")
+    for kind in args.databases:
+        flow_seconds, phases = through_flow(kind, items, args.batch)
+        raw_seconds = raw_inserts(kind, items, args.batch)
+        flow_rate, raw_rate = args.cases / flow_seconds, args.cases / raw_seconds
+        verdict = "met" if flow_rate >= TARGET else "not met"
+        print(
+            f"  {kind:10s} batch flow {flow_rate:8.0f} cases/s | raw batched inserts {raw_rate:8.0f} cases/s | "
+            f"flow / raw = {flow_rate / raw_rate:.3f} | target {TARGET:,} cases/s: {verdict}"
+        )
+        for name, seconds in sorted(phases.seconds.items(), key=lambda item: -item[1]):
+            print(f"  {kind:10s}   {name:15s} {seconds:6.2f} s  ({seconds / flow_seconds:4.0%} of the flow)")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""The batch operations over HTTP: all items written with one ledger entry each, or none at all."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.cases.batch import MAX_BATCH_ITEMS
+from app.cases.models import AgencyRecord, Case, CaseTransition
+from app.ledger.models import LedgerEntry
+from tests.auth_helpers import AuthHeaders
+from tests.factories import case_payload, create_case, make_nip, transition
+from tests.problems import assert_problem
+
+CASES = "/api/v1/cases"
+
+
+def _refused(response: Any, status: int, slug: str) -> dict[str, Any]:
+    problem = assert_problem(response, status)
+    assert problem["type"] == f"https://sbt.example.go.id/problems/{slug}"
+    return problem
+
+
+def _count(session: Session, model: type[Any], *where: Any) -> int:
+    session.rollback()  # end the read: see what the app committed since
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def _entries(session: Session, entry_type: str) -> list[LedgerEntry]:
+    session.rollback()  # end the read: see what the app committed since
+    return list(session.scalars(select(LedgerEntry).where(LedgerEntry.entry_type == entry_type)))
+
+
+def distinct_cases(count: int) -> list[dict[str, Any]]:
+    """Cases of different ASN (distinct NIPs: no duplicate findings between them)."""
+    first = dt.date(1970, 1, 1)
+    return [case_payload(nip=make_nip(birth=first + dt.timedelta(days=i), seq=1)) for i in range(count)]
+
+
+class TestCaseBatch:
+    def test_a_valid_batch_creates_every_case_with_one_ledger_entry_each(
+        self, client: TestClient, auth_headers: AuthHeaders, session: Session
+    ) -> None:
+        items = distinct_cases(25)
+        response = client.post(f"{CASES}:batch", json={"items": items}, headers=auth_headers("BAWASLU"))
+        assert response.status_code == 200, response.text
+        results = response.json()["items"]
+        assert [r["index"] for r in results] == list(range(25))
+        created = _entries(session, "case.created")
+        assert len(created) == 25
+        assert [r["ledger_seq"] for r in results] == [entry.seq for entry in sorted(created, key=lambda e: e.seq)]
+        for item, result in zip(items, results, strict=True):
+            case = client.get(result["location"], headers=auth_headers("BKN"))
+            assert case.status_code == 200
+            assert (case.json()["nip"], case.headers["etag"]) == (item["nip"], result["etag"])
+            assert result["location"] == f"{CASES}/{result['id']}"
+        entry = client.get(f"/api/v1/ledger/entries/{results[3]['ledger_seq']}", headers=auth_headers("BKN")).json()
+        assert entry["payload"]["case"]["id"] == results[3]["id"]
+        assert _count(session, AgencyRecord) == 25  # the creator's record of each, as POST /cases makes
+
+    def test_the_batch_is_reconciled_with_what_was_there_before(
+        self, client: TestClient, auth_headers: AuthHeaders
+    ) -> None:
+        """The same ASN and incident already on record, and twice in the batch: every copy is flagged, as three
+        single writes would have left it."""
+        earlier = create_case(client, auth_headers("BAWASLU"))
+        twins = [case_payload(nip=earlier["nip"]), case_payload(nip=earlier["nip"])]
+        response = client.post(f"{CASES}:batch", json={"items": twins}, headers=auth_headers("BAWASLU"))
+        assert response.status_code == 200, response.text
+        ids = [earlier["id"], *(item["id"] for item in response.json()["items"])]
+        for case_id in ids:
+            findings = client.get(
+                f"/api/v1/reconciliation/findings?case_id={case_id}", headers=auth_headers("BAWASLU")
+            ).json()["items"]
+            assert "DUPLICATE_CASE" in {finding["rule"] for finding in findings}
+
+    def test_one_bad_item_refuses_the_batch_naming_it_and_writes_nothing(
+        self, client: TestClient, auth_headers: AuthHeaders, session: Session
+    ) -> None:
+        items = distinct_cases(5)
+        items[1]["nip"] = "12345"  # the schema refuses it
+        items[3]["violation_code"] = "D-99"  # the service refuses it (unknown code)
+        before = _count(session, LedgerEntry)
+        response = client.post(f"{CASES}:batch", json={"items": items}, headers=auth_headers("BAWASLU"))
+        problem = _refused(response, 422, "batch-rejected")
+        assert [error["index"] for error in problem["errors"]] == [1]  # schema errors first, before any write
+        nip = problem["errors"][0]["problem"]
+        assert (nip["status"], nip["invalid_params"][0]["name"]) == (422, "body.nip")
+
+        items[1] = distinct_cases(6)[5]
+        response = client.post(f"{CASES}:batch", json={"items": items}, headers=auth_headers("BAWASLU"))
+        problem = _refused(response, 422, "batch-rejected")
+        assert [error["index"] for error in problem["errors"]] == [3]
+        unknown = problem["errors"][0]["problem"]
+        assert unknown["type"].endswith("/validation-error")
+        assert unknown["invalid_params"] == [
+            {"name": "body.violation_code", "reason": "unknown code 'D-99'; see /api/v1/reference"}
+        ]
+        assert _count(session, Case) == 0
+        assert _count(session, LedgerEntry) == before
+
+    def test_every_refused_item_is_listed(self, client: TestClient, auth_headers: AuthHeaders) -> None:
+        items = distinct_cases(4)
+        items[0]["province_code"] = "99"
+        items[2]["reported_date"] = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+        response = client.post(f"{CASES}:batch", json={"items": items}, headers=auth_headers("BAWASLU"))
+        problem = _refused(response, 422, "batch-rejected")
+        assert [(e["index"], e["problem"]["invalid_params"][0]["name"]) for e in problem["errors"]] == [
+            (0, "body.province_code"),
+            (2, "body.reported_date"),
+        ]
+
+    def test_more_than_the_maximum_is_refused(
+        self, app: FastAPI, client: TestClient, auth_headers: AuthHeaders, session: Session
+    ) -> None:
+        items = [case_payload()] * (MAX_BATCH_ITEMS + 1)
+        response = client.post(f"{CASES}:batch", json={"items": items}, headers=auth_headers("BAWASLU"))
+        problem = _refused(response, 422, "validation-error")
+        assert problem["invalid_params"][0]["name"] == "body.items"
+        assert "at most 1000" in problem["invalid_params"][0]["reason"]
+        assert _count(session, Case) == 0
+        stated = app.openapi()["components"]["schemas"]["CaseBatchCreate"]["properties"]["items"]
+        assert (stated["maxItems"], stated["items"]["title"]) == (MAX_BATCH_ITEMS, "CaseCreate")
+
+    def test_an_idempotent_retry_replays_the_first_reply(
+        self, client: TestClient, auth_headers: AuthHeaders, session: Session
+    ) -> None:
+        headers = auth_headers("BAWASLU") | {"Idempotency-Key": str(uuid.uuid4())}
+        body = {"items": distinct_cases(3)}
+        first = client.post(f"{CASES}:batch", json=body, headers=headers)
+        again = client.post(f"{CASES}:batch", json=body, headers=headers)
+        assert (first.status_code, again.status_code) == (200, 200)
+        assert again.json() == first.json()
+        assert again.headers["idempotent-replayed"] == "true"
+        assert _count(session, Case) == 3
+        other = client.post(f"{CASES}:batch", json={"items": distinct_cases(4)}, headers=headers)
+        _refused(other, 422, "idempotency-key-reused")
+
+    def test_a_refused_batch_releases_its_key(self, client: TestClient, auth_headers: AuthHeaders) -> None:
+        headers = auth_headers("BAWASLU") | {"Idempotency-Key": str(uuid.uuid4())}
+        items = distinct_cases(2)
+        items[1]["violation_code"] = "D-99"
+        _refused(client.post(f"{CASES}:batch", json={"items": items}, headers=headers), 422, "batch-rejected")
+        items[1]["violation_code"] = "D-6"
+        assert client.post(f"{CASES}:batch", json={"items": items}, headers=headers).status_code == 200
+
+
+class TestRecordAndTransitionBatches:
+    def test_transitions_apply_in_order_and_each_item_has_its_problem(
+        self, client: TestClient, auth_headers: AuthHeaders, session: Session
+    ) -> None:
+        bawaslu = auth_headers("BAWASLU")
+        first, second = (create_case(client, bawaslu, nip=nip) for nip in (make_nip(seq=7), make_nip(seq=8)))
+        steps = [
+            {"case_id": first["id"], "if_match": f'"{first["version"]}"', "transition": {"action": "verify"}},
+            {"case_id": first["id"], "if_match": "*", "transition": {"action": "start_study"}},
+            {"case_id": second["id"], "if_match": f'"{second["version"]}"', "transition": {"action": "verify"}},
+        ]
+        wrong = [*steps, {"case_id": second["id"], "if_match": "*", "transition": {"action": "recommend"}}]
+        response = client.post(f"{CASES}/-/transitions:batch", json={"items": wrong}, headers=bawaslu)
+        problem = _refused(response, 422, "batch-rejected")
+        assert [(e["index"], e["problem"]["status"]) for e in problem["errors"]] == [(3, 409)]
+        assert _count(session, CaseTransition) == 0
+
+        response = client.post(f"{CASES}/-/transitions:batch", json={"items": steps}, headers=bawaslu)
+        assert response.status_code == 200, response.text
+        results = response.json()["items"]
+        moved = client.get(f"{CASES}/{first['id']}", headers=bawaslu)
+        assert (moved.json()["stage"], moved.headers["etag"]) == ("KAJIAN", results[1]["etag"])
+        assert client.get(f"{CASES}/{second['id']}", headers=bawaslu).json()["stage"] == "TERVERIFIKASI"
+        assert len(_entries(session, "case.transitioned")) == 3
+        stale = [{**steps[2], "transition": {"action": "start_study"}}]
+        response = client.post(f"{CASES}/-/transitions:batch", json={"items": stale}, headers=bawaslu)
+        problem = _refused(response, 422, "batch-rejected")
+        assert problem["errors"][0]["problem"]["status"] == 412
+
+    def test_records_and_an_archive_in_batches(
+        self, client: TestClient, auth_headers: AuthHeaders, session: Session
+    ) -> None:
+        bawaslu = auth_headers("BAWASLU")
+        case = create_case(client, bawaslu, incident_date="2024-07-29", reported_date="2024-08-01")
+        for action in ("verify", "start_study", "forward"):
+            case = transition(client, bawaslu, case, action, effective_date="2024-08-05")
+        record = {"nip": case["nip"], "stage": "DITERUSKAN", "reported_date": "2024-08-01"}
+        missing = str(uuid.uuid4())
+        items = [{"case_id": case["id"], "record": record}, {"case_id": missing, "record": record}]
+        response = client.post(f"{CASES}/-/records:batch", json={"items": items}, headers=auth_headers("KEMENDAGRI"))
+        problem = _refused(response, 422, "batch-rejected")
+        assert [(e["index"], e["problem"]["status"]) for e in problem["errors"]] == [(1, 404)]
+        kemendagri = auth_headers("KEMENDAGRI")
+        response = client.post(f"{CASES}/-/records:batch", json={"items": items[:1]}, headers=kemendagri)
+        assert response.status_code == 200, response.text
+        result = response.json()["items"][0]
+        assert result["location"] == f"{CASES}/{case['id']}/records/{result['id']}"
+        assert client.get(result["location"], headers=bawaslu).json()["agency"] == "KEMENDAGRI"
+
+        archived = {"archive_of": "KASN", "recorded_on": "2024-08-12", **record}
+        items = [{"case_id": case["id"], "record": archived}]
+        response = client.post(f"{CASES}/-/archived-records:batch", json={"items": items}, headers=auth_headers("BKN"))
+        assert response.status_code == 200, response.text
+        kasn = client.get(response.json()["items"][0]["location"], headers=bawaslu).json()
+        assert (kasn["agency"], kasn["imported_by"], kasn["recorded_on"]) == ("KASN", "BKN", "2024-08-12")
+        findings = client.get(f"/api/v1/reconciliation/findings?case_id={case['id']}", headers=bawaslu).json()
+        assert not [f for f in findings["items"] if f["rule"] == "RETIRED_AGENCY_DATA"]
+        assert _count(session, AgencyRecord, AgencyRecord.agency == "KASN") == 1
