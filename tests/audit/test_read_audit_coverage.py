@@ -47,8 +47,15 @@ STREAMED_ROWS = {
 }
 """Streamed exports have no JSON schema in the contract: the schema of their rows, declared here (an export not
 listed fails ``test_every_streamed_export_declares_its_rows``)."""
-NOT_PERSONAL_TEXT = frozenset({("GET", "/metrics")})
-"""Non-JSON answers that are not exports: Prometheus metrics are counts by route template, stage and severity."""
+NOT_PERSONAL_TEXT = frozenset(
+    {
+        ("GET", "/metrics"),
+        ("GET", "/api/v1/reference/import-template.csv"),
+        ("GET", "/api/v1/reference/import-template.xlsx"),
+    }
+)
+"""Non-JSON answers that are not exports: Prometheus metrics are counts by route template, stage and severity; the
+import template holds column names and their documentation, no case."""
 WRITES_RECORDED_IN_LEDGER = frozenset(
     {
         ("POST", "/api/v1/cases"),
