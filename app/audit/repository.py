@@ -37,8 +37,13 @@ class Statistics:
     overdue_ppk_follow_ups: int
 
 
+def overdue_cases(filters: CaseFilters, today: dt.date) -> Select[Case]:
+    """Cases past their stage's deadline or ageing threshold (every open stage has one; terminal stages none)."""
+    return filtered_cases(filters).where(Case.deadline_date < today)
+
+
 def overdue_follow_ups(filters: CaseFilters, today: dt.date) -> Select[Case]:
-    return filtered_cases(filters).where(Case.stage == Stage.REKOMENDASI.value, Case.deadline_date < today)
+    return overdue_cases(filters, today).where(Case.stage == Stage.REKOMENDASI.value)
 
 
 def statistics(session: Session, filters: CaseFilters, today: dt.date) -> Statistics:

@@ -66,7 +66,8 @@ class StatisticsRead(BaseModel):
     by_election: list[CountRead] = Field(description="Election type and year, e.g. `PILKADA 2024`.")
     by_month: list[CountRead] = Field(description="Month the case was reported, `YYYY-MM`.")
     overdue_ppk_follow_ups: int = Field(
-        description="Cases in REKOMENDASI whose PPK follow-up deadline has passed (listed by /audit/overdue)."
+        description="Cases in REKOMENDASI whose PPK follow-up deadline has passed (listed by "
+        "/audit/overdue?stage=REKOMENDASI)."
     )
     consistent_with: LedgerPositionRead | None = Field(
         default=None,

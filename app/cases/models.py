@@ -49,6 +49,8 @@ class Case(Base):
     source: Mapped[str] = mapped_column(String(8))
     incident_date: Mapped[dt.date] = mapped_column(Date)
     reported_date: Mapped[dt.date] = mapped_column(Date)
+    known_date: Mapped[dt.date | None] = mapped_column(Date)
+    """Day the incident became known to the reporter: the laporan filing period runs from it (migration 0008)."""
     summary: Mapped[str | None] = mapped_column(Text)
 
     stage: Mapped[str] = mapped_column(String(24))
@@ -143,6 +145,8 @@ class CaseTransition(Base):
     effective_date: Mapped[dt.date] = mapped_column(Date)
     reference_number: Mapped[str | None] = mapped_column(String(100))
     sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    reopen_reason: Mapped[str | None] = mapped_column(String(32))
+    """Why a case that ended was reopened (``workflow.ReopenReason``); only on ``reopen`` steps (migration 0008)."""
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
 

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 
 from app.cases.nip import validate_nip
-from app.cases.workflow import Action, Stage
+from app.cases.workflow import Action, ReopenReason, Stage
 from app.core.actor import Agency
 from app.core.schemas import (
     LINE_PATTERN,
@@ -105,6 +105,11 @@ class CaseCreate(InputSchema):
     source: ReportSource
     incident_date: IsoDate
     reported_date: IsoDate
+    known_date: IsoDate | None = Field(
+        default=None,
+        description="Day the incident became known to the reporter (on or after incident_date, on or before "
+        "reported_date). A laporan's filing period (7 days for Pilkada) runs from it; absent, from incident_date.",
+    )
     summary: Notes | None = None
     reference_number: Reference | None = Field(
         default=None, description="The creating agency's own reference (e.g. Bawaslu register number)."
@@ -115,6 +120,8 @@ class CaseCreate(InputSchema):
     def _dates_in_order(self) -> CaseCreate:
         if self.reported_date < self.incident_date:
             raise ValueError("reported_date cannot be before incident_date")
+        if self.known_date is not None and not self.incident_date <= self.known_date <= self.reported_date:
+            raise ValueError("known_date must be on or after incident_date and on or before reported_date")
         return self
 
     model_config = ConfigDict(
@@ -158,6 +165,7 @@ class CaseRead(ReadSchema, Receipted):
     source: ReportSource
     incident_date: dt.date
     reported_date: dt.date
+    known_date: dt.date | None
     summary: str | None
     stage: Stage
     stage_entered_on: dt.date
@@ -202,8 +210,31 @@ class TransitionRead(ReadSchema):
     effective_date: dt.date
     reference_number: str | None
     sanction_code: str | None
+    reopen_reason: ReopenReason | None = Field(description="Why the case was reopened; only on `reopen` steps.")
     note: str | None
     created_at: dt.datetime
+
+
+class ReopenCreate(InputSchema):
+    """Return a case that ended (DITOLAK, TIDAK_TERBUKTI, SANKSI_DIJATUHKAN, BLOKIR_DIBUKA, DIBATALKAN,
+    ASN_NONAKTIF) to the workflow. It returns to the stage it ended from; an annulled sanction (keberatan, banding)
+    returns it to REKOMENDASI, where the PPK decides again. It is reopened by the agency that may take the step
+    that ended it."""
+
+    reason: ReopenReason = Field(
+        description="KEBERATAN, BANDING: a sanction annulled (SANKSI_DIJATUHKAN, BLOKIR_DIBUKA); BUKTI_BARU, "
+        "PENGHENTIAN_DIBATALKAN: a rejected, dismissed or cancelled case; STATUS_ASN_DIPULIHKAN: an ASN_NONAKTIF "
+        "case; SALAH_CATAT (the ending step was recorded in error): any. Another reason for the stage is 422."
+    )
+    reference_number: Reference = Field(
+        description="Number of the decision or letter behind the reopening (keberatan or banding decision, the "
+        "letter bringing new evidence)."
+    )
+    effective_date: IsoDate | None = Field(
+        default=None,
+        description="Date the reopening took effect (Asia/Jakarta), not before the case ended; defaults to today.",
+    )
+    note: Notes | None = None
 
 
 class AgencyRecordFields(InputSchema):

@@ -23,12 +23,17 @@ from app.cases.schemas import (
     ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
+    ElectionType,
+    ReopenCreate,
     SanctionStatus,
     TransitionCreate,
 )
 from app.cases.workflow import (
+    REOPENINGS,
+    SANCTIONED_ENDS,
     STAGE_DEADLINES,
     Action,
+    DayCount,
     DeadlineKind,
     Stage,
     Transition,
@@ -88,17 +93,32 @@ def _check_codes(session: Session, **codes: str | None) -> None:
             raise _invalid(field, f"unknown code {code!r}; see /api/v1/reference")
 
 
-def deadline_for(stage: Stage, entered_on: dt.date, settings: Settings) -> dt.date | None:
-    kind = STAGE_DEADLINES.get(stage)
-    if kind is None:
-        return None
+def _deadline_days(kind: DeadlineKind, settings: Settings, election_type: str) -> int:
     if kind is DeadlineKind.STUDY:
-        return add_working_days(entered_on, settings.study_working_days, settings.extra_holidays)
-    days = {
+        per_election = {
+            ElectionType.PEMILU.value: settings.study_working_days_pemilu,
+            ElectionType.PILKADA.value: settings.study_working_days_pilkada,
+        }[election_type]
+        return per_election or settings.study_working_days
+    return {
         DeadlineKind.VERIFICATION: settings.verification_days,
+        DeadlineKind.REGISTRATION_FOLLOW_UP: settings.registration_follow_up_days,
+        DeadlineKind.RECOMMENDATION: settings.recommendation_ageing_days,
         DeadlineKind.PPK_FOLLOW_UP: settings.ppk_follow_up_days,
         DeadlineKind.REPRIMAND_COMPLIANCE: settings.reprimand_compliance_days,
+        DeadlineKind.PPK_SANCTION_AGEING: settings.ppk_sanction_ageing_days,
+        DeadlineKind.BLOCK_AGEING: settings.block_ageing_days,
     }[kind]
+
+
+def deadline_for(stage: Stage, entered_on: dt.date, settings: Settings, election_type: str) -> dt.date | None:
+    """Last day of ``stage`` entered on ``entered_on`` (Asia/Jakarta); None for a terminal stage."""
+    deadline = STAGE_DEADLINES.get(stage)
+    if deadline is None:
+        return None
+    days = _deadline_days(deadline.kind, settings, election_type)
+    if deadline.unit is DayCount.WORKING:
+        return add_working_days(entered_on, days, settings.extra_holidays)
     return entered_on + dt.timedelta(days=days)
 
 
@@ -108,9 +128,13 @@ def to_read(case: Case) -> CaseRead:
         {
             **{column: getattr(case, column) for column in CaseRead.model_fields if hasattr(case, column)},
             "overdue": case.deadline_date is not None and today > case.deadline_date,
-            "allowed_actions": sorted({t.action for t in actions_from(Stage(case.stage))}),
+            "allowed_actions": sorted({t.action for t in actions_from(Stage(case.stage))} | _reopen_action(case)),
         }
     )
+
+
+def _reopen_action(case: Case) -> set[Action]:
+    return {Action.REOPEN} if Stage(case.stage) in REOPENINGS else set()
 
 
 def _case_payload(case: Case) -> dict[str, Any]:
@@ -140,7 +164,7 @@ def create_case(session: Session, settings: Settings, ctx: WriteContext, data: C
         employee_kind=parse_nip(data.nip).kind.value,
         stage=Stage.DITERIMA.value,
         stage_entered_on=data.reported_date,
-        deadline_date=deadline_for(Stage.DITERIMA, data.reported_date, settings),
+        deadline_date=deadline_for(Stage.DITERIMA, data.reported_date, settings, data.election_type.value),
         created_by_agency=agency,
     )
     session.add(case)
@@ -176,6 +200,8 @@ def _find_or_refuse(case: Case, action: Action) -> Transition:
     transition = find_transition(action, stage)
     if transition is None:
         sources = ", ".join(sorted(sources_of(action))) or "nowhere"
+        if action is Action.REOPEN:
+            sources = f"{', '.join(sorted(REOPENINGS))}, with POST /api/v1/cases/{case.id}/reopen"
         raise IllegalTransition(
             f"Cannot '{action}' case {case.case_number} in stage {stage}; '{action}' is allowed from: {sources}.",
             extra={"current_stage": stage.value, "action": action.value},
@@ -223,7 +249,7 @@ def transition_case(
     _apply_effects(case, transition, data, agency, effective)
     case.stage = transition.target.value
     case.stage_entered_on = effective
-    case.deadline_date = deadline_for(transition.target, effective, settings)
+    case.deadline_date = deadline_for(transition.target, effective, settings, case.election_type)
     history = CaseTransition(
         case_id=case.id,
         action=data.action.value,
@@ -239,26 +265,29 @@ def transition_case(
     session.add(history)
     recorded = _record_the_step(session, ctx, case, agency, history)
     session.flush()
-    return case, [
-        LedgerChange(
-            "case.transitioned",
-            {
-                "case_id": str(case.id),
-                "case_number": case.case_number,
-                "action": data.action.value,
-                "from_stage": from_stage,
-                "to_stage": case.stage,
-                "effective_date": effective.isoformat(),
-                "sanction_code": data.sanction_code,
-                "reference_number": data.reference_number,
-                "note": data.note,
-                "case_version": case.version,
-                "case": _case_payload(case),
-            },
-            case.id,
-        ),
-        recorded,
-    ]
+    return case, [_transitioned(case, history), recorded]
+
+
+def _transitioned(case: Case, step: CaseTransition) -> LedgerChange:
+    reopened = {"reopen_reason": step.reopen_reason} if step.reopen_reason is not None else {}
+    return LedgerChange(
+        "case.transitioned",
+        {
+            "case_id": str(case.id),
+            "case_number": case.case_number,
+            "action": step.action,
+            "from_stage": step.from_stage,
+            "to_stage": step.to_stage,
+            "effective_date": step.effective_date.isoformat(),
+            "sanction_code": step.sanction_code,
+            "reference_number": step.reference_number,
+            "note": step.note,
+            **reopened,
+            "case_version": case.version,
+            "case": _case_payload(case),
+        },
+        case.id,
+    )
 
 
 def _record_of(case: Case, agency: str, ctx: WriteContext, **fields: Any) -> AgencyRecord:
@@ -300,6 +329,14 @@ def _record_the_step(
             "sanction_code": step.sanction_code,
             "sanction_status": SanctionStatus.IMPOSED.value,
             "sanction_date": step.effective_date,
+        }
+    elif step.action == Action.REOPEN.value and Stage(step.from_stage) in SANCTIONED_ENDS:
+        # the imposed sanction was annulled: the record keeps only the recommendation, if this agency made it
+        recommender = agency == case.recommended_by
+        changed |= {
+            "sanction_code": case.recommended_sanction_code if recommender else None,
+            "sanction_status": SanctionStatus.RECOMMENDED.value if recommender else None,
+            "sanction_date": None,
         }
     for field, value in changed.items():
         setattr(record, field, value)
@@ -443,3 +480,76 @@ def update_record(
         {"record_id": str(record.id), "changes": _record_payload(record) | {"changed": sorted(changes)}},
         record.case_id,
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reopening a case that ended (workflow.REOPENINGS)
+
+
+def reopen_case(
+    session: Session,
+    settings: Settings,
+    ctx: WriteContext,
+    case: Case,
+    data: ReopenCreate,
+    if_match: str | None,
+) -> tuple[Case, list[LedgerChange]]:
+    """Return a case that ended to the workflow, for a coded reason with the reference of the decision behind it.
+
+    One ``case.transitioned`` entry (action ``reopen``, its ``reopen_reason``) and the acting agency's record
+    following it, like any step; an annulled sanction leaves the case (``imposed_sanction_code``) with none."""
+    check_if_match(if_match, case.version)
+    stage = Stage(case.stage)
+    reopening = REOPENINGS.get(stage)
+    if reopening is None:
+        raise IllegalTransition(
+            f"Case {case.case_number} is in stage {stage}, which has not ended; only a case in "
+            f"{', '.join(sorted(REOPENINGS))} is reopened.",
+            extra={"current_stage": stage.value, "action": Action.REOPEN.value},
+        )
+    if data.reason not in reopening.reasons:
+        raise _invalid(
+            "reason",
+            f"a case in {stage} is reopened for {', '.join(sorted(reopening.reasons))}, not {data.reason}",
+        )
+    today = today_in_jakarta()
+    effective = data.effective_date or today
+    if effective > today:
+        raise _invalid("effective_date", "effective_date cannot be in the future (Asia/Jakarta)")
+    agency = _acting_agency(session, ctx.principal, effective)
+    if effective < case.stage_entered_on:
+        raise _invalid(
+            "effective_date",
+            f"effective_date cannot precede the day the case entered {case.stage} ({case.stage_entered_on})",
+        )
+    ending = repository.list_transitions(session, case.id)[-1]  # a case ends only by a transition
+    ended_by = find_transition(Action(ending.action), Stage(ending.from_stage))
+    allowed = _allowed_agencies(session, ended_by, effective) if ended_by is not None else set()
+    if agency not in allowed:
+        raise AgencyNotPermitted(
+            f"A case ended by '{ending.action}' from {ending.from_stage} is reopened by the agency that may take "
+            f"that step on {effective}: {', '.join(sorted(allowed)) or 'none'}, not {agency}."
+        )
+    target = reopening.target or Stage(ending.from_stage)
+    if stage in SANCTIONED_ENDS:
+        case.imposed_sanction_code = None
+        case.sanction_date = None
+    case.stage = target.value
+    case.stage_entered_on = effective
+    case.deadline_date = deadline_for(target, effective, settings, case.election_type)
+    history = CaseTransition(
+        case_id=case.id,
+        action=Action.REOPEN.value,
+        from_stage=stage.value,
+        to_stage=target.value,
+        agency=agency,
+        client_id=ctx.principal.client_id,
+        effective_date=effective,
+        reference_number=data.reference_number,
+        reopen_reason=data.reason.value,
+        note=data.note,
+    )
+    session.add(history)
+    recorded = _record_the_step(session, ctx, case, agency, history)
+    session.flush()
+    return case, [_transitioned(case, history), recorded]

@@ -71,7 +71,12 @@ def columns() -> list[TemplateColumn]:
 
 
 def csv_template() -> str:
-    """The shipped CSV template (the header row, UTF-8 with a byte-order mark so Excel reads names right)."""
+    """The CSV template: the header row of ``CaseCreate``'s fields (``data/import-template.csv`` is a copy of it)."""
+    return ",".join(column.name for column in columns()) + "\n"
+
+
+def shipped_csv_template() -> str:
+    """The copy shipped for people who take the file from the package instead of the API or the CLI."""
     return resources.files("app.cases").joinpath("data", CSV_TEMPLATE).read_text(encoding="utf-8-sig")
 
 

@@ -4,7 +4,8 @@ reported → verified/registered (or rejected) → Bawaslu study (kajian) → fo
 2024-08-24 its successor BKN) → PPK follow-up → sanctioned / not proven / cancelled, with the escalations
 PPK deadline passed → BKN reprimand → Kemendagri/KemenPANRB sanction on the PPK → personnel-data block → block
 lifted once the sanction is imposed. Agency rights follow the agency reference data: an agency that no longer
-exists on the effective date loses its rights to its successor (KASN → BKN).
+exists on the effective date loses its rights to its successor (KASN → BKN). A case that ended can be reopened
+(``REOPENINGS``): a keberatan or banding outcome, new evidence, or a decision to end it that was itself annulled.
 """
 
 from __future__ import annotations
@@ -72,13 +73,31 @@ class Action(enum.StrEnum):
     LIFT_BLOCK = "lift_block"
     CANCEL = "cancel"
     DEACTIVATE = "deactivate"
+    REOPEN = "reopen"
+    """Only through ``POST /cases/{case_id}/reopen`` (a coded reason and a reference): see ``REOPENINGS``."""
 
 
 class DeadlineKind(enum.StrEnum):
     VERIFICATION = "verification"
+    REGISTRATION_FOLLOW_UP = "registration_follow_up"
     STUDY = "study"
+    RECOMMENDATION = "recommendation"
     PPK_FOLLOW_UP = "ppk_follow_up"
     REPRIMAND_COMPLIANCE = "reprimand_compliance"
+    PPK_SANCTION_AGEING = "ppk_sanction_ageing"
+    BLOCK_AGEING = "block_ageing"
+
+
+class DayCount(enum.StrEnum):
+    CALENDAR = "calendar"
+    WORKING = "working"
+    """No weekends, national holidays or cuti bersama (``app.core.clock``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    kind: DeadlineKind
+    unit: DayCount
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +174,69 @@ record rightly stays there while the case goes on to the recommendation and the 
 
 _BY_ACTION_AND_SOURCE: dict[tuple[Action, Stage], Transition] = {(t.action, t.source): t for t in TRANSITIONS}
 
-STAGE_DEADLINES: dict[Stage, DeadlineKind] = {
-    Stage.DITERIMA: DeadlineKind.VERIFICATION,
-    Stage.KAJIAN: DeadlineKind.STUDY,
-    Stage.REKOMENDASI: DeadlineKind.PPK_FOLLOW_UP,
-    Stage.TEGURAN_BKN: DeadlineKind.REPRIMAND_COMPLIANCE,
+_CALENDAR, _WORKING = DayCount.CALENDAR, DayCount.WORKING
+STAGE_DEADLINES: dict[Stage, Deadline] = {
+    # Satgas verification of a report: "max 7 days" (BKN's 2024 flow).
+    Stage.DITERIMA: Deadline(DeadlineKind.VERIFICATION, _CALENDAR),
+    # A registered report is followed up by Bawaslu "within 3 days" (its violation-handling flow): the kajian starts.
+    Stage.TERVERIFIKASI: Deadline(DeadlineKind.REGISTRATION_FOLLOW_UP, _CALENDAR),
+    # Bawaslu's kajian: "max 3 working days" (BKN's 2024 flow); Pemilu and Pilkada may differ (settings).
+    Stage.KAJIAN: Deadline(DeadlineKind.STUDY, _WORKING),
+    # No published period for KASN/BKN's examination: an ageing threshold of SBT's own (settings).
+    Stage.DITERUSKAN: Deadline(DeadlineKind.RECOMMENDATION, _CALENDAR),
+    # The PPK's follow-up of a recommendation and a reprimanded PPK's compliance run in working days, as
+    # administrative deadlines of a letter do (10 and 3 days as quoted by Kemendagri and PP 12/2017).
+    Stage.REKOMENDASI: Deadline(DeadlineKind.PPK_FOLLOW_UP, _WORKING),
+    Stage.TEGURAN_BKN: Deadline(DeadlineKind.REPRIMAND_COMPLIANCE, _WORKING),
+    # After the PPK is sanctioned, or the data blocked, nothing is published: ageing thresholds of SBT's own.
+    Stage.PPK_DISANKSI: Deadline(DeadlineKind.PPK_SANCTION_AGEING, _CALENDAR),
+    Stage.DIBLOKIR: Deadline(DeadlineKind.BLOCK_AGEING, _CALENDAR),
 }
-"""Stages that run against a deadline, counted from the day the stage is entered (Asia/Jakarta)."""
+"""Every open stage runs against a deadline or ageing threshold, counted from the day the stage is entered (Asia/
+Jakarta); the number of days is a setting per kind (``Settings.days_for``). Past it, the case is overdue."""
+
+
+SANCTIONED_ENDS = frozenset({Stage.SANKSI_DIJATUHKAN, Stage.BLOKIR_DIBUKA})
+"""Terminal stages with an imposed sanction."""
+
+
+class ReopenReason(enum.StrEnum):
+    KEBERATAN = "KEBERATAN"
+    """A keberatan (objection to the PPK's superior) annulled the imposed sanction."""
+    BANDING = "BANDING"
+    """A banding (appeal) annulled the imposed sanction."""
+    BUKTI_BARU = "BUKTI_BARU"
+    """New evidence on a case that was rejected, dismissed or cancelled."""
+    PENGHENTIAN_DIBATALKAN = "PENGHENTIAN_DIBATALKAN"
+    """The decision that ended the case (rejection, dismissal, cancellation) was itself annulled on review."""
+    STATUS_ASN_DIPULIHKAN = "STATUS_ASN_DIPULIHKAN"
+    """The ASN is in service after all (reinstated, or the retirement/dismissal was recorded in error)."""
+    SALAH_CATAT = "SALAH_CATAT"
+    """The step that ended the case was recorded in error."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reopening:
+    reasons: frozenset[ReopenReason]
+    target: Stage | None
+    """Where the case returns; None: to the stage it ended from (the last transition's source)."""
+
+
+_ANNULLED_SANCTION = frozenset({ReopenReason.KEBERATAN, ReopenReason.BANDING, ReopenReason.SALAH_CATAT})
+_ENDED_TOO_EARLY = frozenset({ReopenReason.BUKTI_BARU, ReopenReason.PENGHENTIAN_DIBATALKAN, ReopenReason.SALAH_CATAT})
+REOPENINGS: dict[Stage, Reopening] = {
+    Stage.DITOLAK: Reopening(_ENDED_TOO_EARLY, None),
+    Stage.TIDAK_TERBUKTI: Reopening(_ENDED_TOO_EARLY, None),
+    Stage.DIBATALKAN: Reopening(_ENDED_TOO_EARLY, None),
+    Stage.ASN_NONAKTIF: Reopening(frozenset({ReopenReason.STATUS_ASN_DIPULIHKAN, ReopenReason.SALAH_CATAT}), None),
+    # An annulled sanction leaves the recommendation standing: the PPK decides again, against a new deadline.
+    Stage.SANKSI_DIJATUHKAN: Reopening(_ANNULLED_SANCTION, Stage.REKOMENDASI),
+    Stage.BLOKIR_DIBUKA: Reopening(_ANNULLED_SANCTION, Stage.REKOMENDASI),
+}
+"""How each terminal stage is reopened. Who reopens: the agencies that may take the step that ended the case (the
+last transition's edge, with KASN's rights passing to BKN), since the agency that recorded an outcome is the one
+that records its reversal: Bawaslu or BKN a rejection; Bawaslu its own dismissal after the kajian and KASN/BKN
+theirs; BKN an imposed sanction (the PPK's decision, in I'DIS), a lifted block and the ASN's status."""
 
 
 def find_transition(action: Action, source: Stage) -> Transition | None:

@@ -44,14 +44,22 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=500, ge=1)
 
-    # Workflow deadlines, counted in Asia/Jakarta calendar days (study: working days).
+    # Workflow deadlines and ageing thresholds, one per open stage (cases.workflow.STAGE_DEADLINES says which stage
+    # counts calendar and which working days, Asia/Jakarta).
     verification_days: int = Field(default=7, ge=1)
-    """Satgas verification of a report (BKN 2024 flow: max 7 days)."""
+    """DITERIMA: Satgas verification of a report (BKN 2024 flow: max 7 days), calendar days."""
+    registration_follow_up_days: int = Field(default=3, ge=1)
+    """TERVERIFIKASI: Bawaslu follows up a registered report (starts the kajian) within 3 days, calendar days."""
     study_working_days: int = Field(default=3, ge=1)
-    """Bawaslu kajian (max 3 working days: no weekends, national holidays or cuti bersama)."""
+    """KAJIAN: Bawaslu kajian (max 3 working days: no weekends, national holidays or cuti bersama)."""
+    study_working_days_pemilu: int | None = Field(default=None, ge=1)
+    """KAJIAN of a Pemilu case, when it differs from ``study_working_days``."""
+    study_working_days_pilkada: int | None = Field(default=None, ge=1)
+    """KAJIAN of a Pilkada case, when it differs from ``study_working_days``."""
     extra_holidays: Annotated[list[dt.date], NoDecode] = Field(default_factory=list)
-    """Non-working days the ``holidays`` package does not know yet (a new decree): ``SBT_EXTRA_HOLIDAYS`` as
-    comma-separated ``YYYY-MM-DD``."""
+    """Non-working days neither the ``holidays`` package nor the shipped override file
+    (``app/core/data/holidays.json``) knows yet (a new decree): ``SBT_EXTRA_HOLIDAYS`` as comma-separated
+    ``YYYY-MM-DD``."""
 
     @field_validator("extra_holidays", mode="before")
     @classmethod
@@ -60,10 +68,20 @@ class Settings(BaseSettings):
             return [dt.date.fromisoformat(day.strip()) for day in value.split(",") if day.strip()]
         return value
 
+    recommendation_ageing_days: int = Field(default=14, ge=1)
+    """DITERUSKAN: KASN/BKN's examination before a recommendation. No period is published; SBT's own ageing
+    threshold, calendar days."""
     ppk_follow_up_days: int = Field(default=10, ge=1)
-    """PPK follow-up of a recommendation (10 days quoted by Kemendagri in 2020; the 2022 SKB number is unknown)."""
+    """REKOMENDASI: PPK follow-up of a recommendation, working days (10 days quoted by Kemendagri in 2020; the
+    2022 SKB number is unknown)."""
     reprimand_compliance_days: int = Field(default=3, ge=1)
-    """Days a reprimanded PPK has to comply before further escalation (PP 12/2017)."""
+    """TEGURAN_BKN: days a reprimanded PPK has to comply before further escalation (PP 12/2017), working days."""
+    ppk_sanction_ageing_days: int = Field(default=14, ge=1)
+    """PPK_DISANKSI: a sanctioned PPK still not acting, before BKN blocks. SBT's own ageing threshold, calendar
+    days."""
+    block_ageing_days: int = Field(default=30, ge=1)
+    """DIBLOKIR: a personnel-data block still waiting for the PPK's sanction. SBT's own ageing threshold, calendar
+    days."""
 
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     idempotency_lock_seconds: int = Field(default=60, ge=1)

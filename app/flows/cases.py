@@ -34,6 +34,7 @@ from app.cases.schemas import (
     ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
+    ReopenCreate,
     TransitionCreate,
 )
 from app.core.actor import WriteContext
@@ -84,6 +85,27 @@ def transition_case(
         reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
         receipt = LedgerReceipt.of(
             ledger.append_changes(session, settings, ctx, [*transitioned, *reconciled.ledger_changes])
+        )
+        reply = Reply(200, receipt.attach(cases.to_read(case)), {"ETag": etag_of(case.version), **receipt.headers()})
+        idempotency.store(session, key, reply)
+    return reply
+
+
+def reopen_case(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    case_id: uuid.UUID,
+    data: ReopenCreate,
+    if_match: str | None,
+    key: IdempotencyKey | None,
+) -> Reply[CaseRead]:
+    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+        case = cases.require_case(session, case_id)
+        case, reopened = cases.reopen_case(session, settings, ctx, case, data, if_match)
+        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
+        receipt = LedgerReceipt.of(
+            ledger.append_changes(session, settings, ctx, [*reopened, *reconciled.ledger_changes])
         )
         reply = Reply(200, receipt.attach(cases.to_read(case)), {"ETag": etag_of(case.version), **receipt.headers()})
         idempotency.store(session, key, reply)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from app.cases.workflow import Stage
 
-NORMALIZER_VERSION = 1
+NORMALIZER_VERSION = 2  # 2: the local screens of LAPORAN_FILED_LATE and STAGE_REGRESSION changed
 """Bump when a key below changes meaning; stored keys written by an older version must then be recomputed."""
 
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")

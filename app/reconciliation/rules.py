@@ -79,6 +79,9 @@ class CaseFacts:
     created_by_agency: str
     incident_date: dt.date
     reported_date: dt.date
+    known_date: dt.date | None
+    source: str
+    election_type: str
     stage_entered_on: dt.date
     deadline_date: dt.date | None
     recommended_by: str | None
@@ -427,9 +430,16 @@ def record_stage_combination_issues(record: RecordFacts) -> list[str]:
     return []
 
 
-def is_regression(record: RecordFacts) -> bool:
+def is_regression(record: RecordFacts, case: CaseFacts) -> bool:
+    """Back below the record's own highest stage, except back to the case's stage: following a reopened case, or
+    correcting a record that ran ahead, is agreement, not regression."""
     rank = stage_rank(record.stage)
-    return rank is not None and record.stage_high_water is not None and rank < record.stage_high_water
+    return (
+        rank is not None
+        and record.stage_high_water is not None
+        and rank < record.stage_high_water
+        and record.stage != case.stage
+    )
 
 
 def phase_issue(case: CaseFacts, reference: ReferenceData) -> str | None:
@@ -1101,7 +1111,7 @@ def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[Finding
 @rule(
     code="STAGE_REGRESSION",
     severity=Severity.MEDIUM,
-    local=Local(record=lambda record, _case, _reference, _as_of: is_regression(record)),
+    local=Local(record=lambda record, case, _reference, _as_of: is_regression(record, case)),
     description_en="An agency's record went back to an earlier workflow stage.",
     description_indonesian="Catatan lembaga kembali ke tahap penanganan yang lebih awal.",
 )
@@ -1130,7 +1140,7 @@ def stage_regression(context: CaseContext, config: RuleConfig) -> list[FindingDr
             ),
         )
         for record in context.records
-        if is_regression(record)
+        if is_regression(record, case)
     ]
 
 
@@ -1192,6 +1202,69 @@ def timeline_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDr
             )
         )
     return findings
+
+
+def late_filing_days(case: CaseFacts, config_params: Mapping[str, Any]) -> int | None:
+    """Days a laporan came in after the filing period (from the day the incident became known, else from the
+    incident); None when it was on time, is a temuan, or its election has no such period."""
+    if case.source != "LAPORAN" or case.election_type not in config_params["election_types"]:
+        return None
+    late = (case.reported_date - (case.known_date or case.incident_date)).days - int(config_params["filing_days"])
+    return late if late > 0 else None
+
+
+LATE_FILING_PARAMS: Mapping[str, Any] = {"filing_days": 7, "election_types": ["PILKADA"]}
+
+
+@rule(
+    code="LAPORAN_FILED_LATE",
+    severity=Severity.LOW,
+    params=LATE_FILING_PARAMS,
+    # the screen uses the default period: a longer configured period only finds fewer
+    local=Local(case=lambda case, _reference, _as_of: late_filing_days(case, LATE_FILING_PARAMS) is not None),
+    description_en=(
+        "A laporan was filed after the filing period (Pilkada: 7 days from the day the incident became known, "
+        "else from the incident); Bawaslu registered it anyway."
+    ),
+    description_indonesian=(
+        "Laporan disampaikan melewati batas waktu (Pemilihan: 7 hari sejak diketahui, atau sejak kejadian), "
+        "namun tetap diregister."
+    ),
+)
+def laporan_filed_late(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    case = context.case
+    late = late_filing_days(case, config.params)
+    if late is None:
+        return []
+    counted_from = "known_date" if case.known_date is not None else "incident_date"
+    start = case.known_date or case.incident_date
+    return [
+        FindingDraft(
+            rule=config.code,
+            severity=config.severity,
+            fields=(counted_from, "reported_date"),
+            agencies=(case.created_by_agency,),
+            observed={
+                CASE_SOURCE: {
+                    counted_from: _value(start, start),
+                    "reported_date": _value(case.reported_date, case.reported_date),
+                }
+            },
+            evidence={
+                "filing_days": int(config.params["filing_days"]),
+                "days_late": late,
+                "counted_from": counted_from,
+            },
+            message_en=(
+                f"Case {case.case_number}: the laporan was filed on {case.reported_date.isoformat()}, {late} day(s) "
+                f"after the {config.params['filing_days']}-day period from {counted_from} {start.isoformat()}."
+            ),
+            message_indonesian=(
+                f"Kasus {case.case_number}: laporan disampaikan {case.reported_date.isoformat()}, terlambat {late} "
+                f"hari dari batas {config.params['filing_days']} hari sejak {start.isoformat()}."
+            ),
+        )
+    ]
 
 
 def responsible_agencies(case: CaseFacts, reference: ReferenceData) -> tuple[str, ...]:

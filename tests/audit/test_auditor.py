@@ -24,7 +24,7 @@ AUDIT = "/api/v1/audit"
 
 
 def _recommended_long_ago(client: TestClient, auth_headers: AuthHeaders) -> dict[str, Any]:
-    """A case whose PPK follow-up deadline (recommendation + 10 days) passed long ago."""
+    """A case whose PPK follow-up deadline (recommendation + 10 working days) passed long ago."""
     bawaslu, bkn = auth_headers("BAWASLU"), auth_headers("BKN")
     case = create_case(client, bawaslu, reported_date="2024-09-01", incident_date="2024-08-30")
     case = transition(client, bawaslu, case, "verify", effective_date="2024-09-02")
@@ -96,7 +96,9 @@ def test_case_history_has_every_step_and_record_version(client: TestClient, auth
 
 def test_statistics_count_every_dimension_and_overdue_follow_ups(client: TestClient, auth_headers: AuthHeaders) -> None:
     overdue = _recommended_long_ago(client, auth_headers)
-    create_case(client, auth_headers("BKN"), province_code="31", election_type="PEMILU", violation_code="KE-4")
+    unverified = create_case(
+        client, auth_headers("BKN"), province_code="31", election_type="PEMILU", violation_code="KE-4"
+    )
     auditor = auth_headers("auditor")
 
     stats = client.get(f"{AUDIT}/statistics", headers=auditor).json()
@@ -114,7 +116,10 @@ def test_statistics_count_every_dimension_and_overdue_follow_ups(client: TestCli
     assert filtered["total_cases"] == 1
     assert filtered["overdue_ppk_follow_ups"] == 0
     listed = client.get(f"{AUDIT}/overdue", headers=auditor).json()
-    assert [case["id"] for case in listed["items"]] == [overdue["id"]]
+    # every open stage has a deadline: the report waiting for verification since January is overdue too
+    assert [case["id"] for case in listed["items"]] == [overdue["id"], unverified["id"]]
+    follow_ups = client.get(f"{AUDIT}/overdue", params={"stage": "REKOMENDASI"}, headers=auditor).json()
+    assert [case["id"] for case in follow_ups["items"]] == [overdue["id"]]
 
 
 def test_exports_stream_every_filtered_case_as_csv_and_ndjson(client: TestClient, auth_headers: AuthHeaders) -> None:

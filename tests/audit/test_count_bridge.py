@@ -151,8 +151,8 @@ def test_recommendations_missing_where_the_stage_requires_them_and_as_of(
     # BKN recommends (KASN's duty since 2024-08-24); the PPK misses the deadline, BKN reprimands, and KemenPANRB
     # sanctions the PPK of a regional instansi, where the stage requires Kemendagri's record: it has none.
     escalated = _recommend(client, bkn, escalated, "2024-09-05")
-    escalated = transition(client, bkn, escalated, "reprimand", effective_date="2024-09-16")
-    transition(client, kemenpanrb, escalated, "sanction_ppk", effective_date="2024-09-20")
+    escalated = transition(client, bkn, escalated, "reprimand", effective_date="2024-09-23")  # 10 working days
+    transition(client, kemenpanrb, escalated, "sanction_ppk", effective_date="2024-09-27")  # 3 working days
     recommended = _recommend(client, bkn, recommended, "2024-09-10")
     _record(client, kemendagri, recommended, recommendation_date="2024-09-10", stage="DITERIMA")
     _record(client, kemenpanrb, recommended, recommendation_date="2024-09-25", stage="REKOMENDASI")

@@ -55,11 +55,12 @@ NOT_PERSONAL_TEXT = frozenset(
     }
 )
 """Non-JSON answers that are not exports: Prometheus metrics are counts by route template, stage and severity; the
-import template holds column names and their documentation, no case."""
+import templates are a header row and the allowed codes."""
 WRITES_RECORDED_IN_LEDGER = frozenset(
     {
         ("POST", "/api/v1/cases"),
         ("POST", "/api/v1/cases/{case_id}/transitions"),
+        ("POST", "/api/v1/cases/{case_id}/reopen"),
         ("POST", "/api/v1/cases/{case_id}/records"),
         ("POST", "/api/v1/cases/{case_id}/archived-records"),
         ("PATCH", "/api/v1/cases/{case_id}/records/{record_id}"),

@@ -64,6 +64,23 @@ def _verify_fresh_case(context: MatrixContext, who: str) -> Call:
     )
 
 
+def _reopen_rejected_case(context: MatrixContext, who: str) -> Call:
+    """Each identity gets its own case rejected at verification (by Bawaslu), which Bawaslu or BKN may reopen."""
+    del who
+    case = _new_case(context)
+    rejected = context.client.post(
+        f"{CASES}/{case['id']}/transitions",
+        json={"action": "reject"},
+        headers=context.auth_headers("BAWASLU") | {"If-Match": f'"{case["version"]}"'},
+    )
+    assert rejected.status_code == 200, rejected.text
+    return Call(
+        f"{CASES}/{case['id']}/reopen",
+        json={"reason": "BUKTI_BARU", "reference_number": "001/LP/PB/Kab/27.01/X/2024"},
+        headers={"If-Match": rejected.headers["ETag"]},
+    )
+
+
 def _submit_record(context: MatrixContext, who: str) -> Call:
     del who
     return Call(f"{CASES}/{_bawaslu_case(context)['id']}/records", json={"notes": "Dicatat oleh instansi"})
@@ -129,6 +146,14 @@ ROWS = [
             anonymous=401, agencies=403, auditor=403, admin=403, BAWASLU=200, BKN=200
         ),  # Kemendagri, KemenPANRB: 403 agency-not-permitted; KASN: 401 (ended)
         _verify_fresh_case,
+    ),
+    Row(
+        "POST",
+        f"{CASES}/{{case_id}}/reopen",
+        statuses(
+            anonymous=401, agencies=403, auditor=403, admin=403, BAWASLU=200, BKN=200
+        ),  # a rejection is reopened by the agencies that may reject: Bawaslu, BKN; KASN: 401 (ended)
+        _reopen_rejected_case,
     ),
     Row("GET", f"{CASES}/{{case_id}}/transitions", READERS, _case_path("/transitions")),
     Row("GET", f"{CASES}/{{case_id}}/records", READERS, _case_path("/records")),

@@ -24,7 +24,7 @@ _ROUTE: list[tuple[Stage, Step]] = [
     (Stage.KAJIAN, (Action.START_STUDY, "BAWASLU", "2024-09-07")),
     (Stage.DITERUSKAN, (Action.FORWARD, "BAWASLU", "2024-09-09")),
     (Stage.REKOMENDASI, (Action.RECOMMEND, "BKN", "2024-09-11")),
-    (Stage.TEGURAN_BKN, (Action.REPRIMAND, "BKN", "2024-09-26")),
+    (Stage.TEGURAN_BKN, (Action.REPRIMAND, "BKN", "2024-09-27")),
     (Stage.PPK_DISANKSI, (Action.SANCTION_PPK, "KEMENDAGRI", "2024-10-03")),
     (Stage.DIBLOKIR, (Action.BLOCK, "BKN", "2024-10-07")),
 ]
@@ -56,7 +56,7 @@ def _last_date(stage: Stage) -> dt.date:
 @pytest.mark.parametrize("edge", TRANSITIONS, ids=lambda t: f"{t.action}:{t.source}->{t.target}")
 def test_every_legal_transition(client: TestClient, auth_headers: AuthHeaders, edge: Transition) -> None:
     case = _walk(client, auth_headers, edge.source)
-    on = _last_date(edge.source) + dt.timedelta(days=15)
+    on = _last_date(edge.source) + dt.timedelta(days=21)  # past any deadline: 10 working days span up to 3 weeks
     agency = sorted(edge.agencies - {Agency.KASN} or {Agency.BKN})[0]  # KASN ended on 2024-08-24: BKN acts
     moved = transition(
         client,
@@ -82,7 +82,7 @@ def test_every_legal_transition(client: TestClient, auth_headers: AuthHeaders, e
         agency,
     )
     if edge.target in TERMINAL_STAGES:
-        assert moved["allowed_actions"] == []
+        assert moved["allowed_actions"] == ["reopen"]
 
 
 def test_report_to_sanction_records_recommendation_and_deadlines(client: TestClient, auth_headers: AuthHeaders) -> None:
@@ -90,7 +90,7 @@ def test_report_to_sanction_records_recommendation_and_deadlines(client: TestCli
     assert case["recommended_by"] == "BKN"
     assert case["recommendation_number"] == "R-1194/KASN/4/2024"
     assert case["recommended_sanction_code"] == SANCTION
-    assert case["deadline_date"] == "2024-09-21"  # 10 days for the PPK by default
+    assert case["deadline_date"] == "2024-09-26"  # 10 working days for the PPK by default (16 Sep: Maulid)
     assert case["overdue"] is True
     done = transition(
         client,

@@ -94,6 +94,20 @@ def test_every_case_write_answers_with_a_receipt_that_an_inclusion_proof_confirm
     assert _proven_receipt(client, auth_headers, updated)[0]["entry_type"] == "agency_record.updated"
 
 
+def test_reopening_a_case_answers_with_a_receipt(client: TestClient, auth_headers: AuthHeaders) -> None:
+    bawaslu = auth_headers("BAWASLU")
+    rejected = transition(client, bawaslu, create_case(client, bawaslu), "reject")
+    reopened = client.post(
+        f"/api/v1/cases/{rejected['id']}/reopen",
+        json={"reason": "BUKTI_BARU", "reference_number": "001/LP/PB/Kab/27.01/X/2024"},
+        headers=bawaslu | {"If-Match": f'"{rejected["version"]}"'},
+    )
+    first = _proven_receipt(client, auth_headers, reopened)[0]
+    assert first["entry_type"] == "case.transitioned"
+    action = client.get(f"{LEDGER}/entries/{first['seq']}", headers=auth_headers("auditor")).json()["payload"]["action"]
+    assert action == "reopen"
+
+
 def test_a_batch_answers_with_its_receipt_in_the_body(client: TestClient, auth_headers: AuthHeaders) -> None:
     """Only in the body: a thousand items' leaf hashes would not fit in a header."""
     items = [case_payload(), case_payload()]

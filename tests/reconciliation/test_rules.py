@@ -38,6 +38,7 @@ def test_catalogue_locality_is_the_declared_screens() -> None:
     assert local == {
         "NIP_INVALID",
         "PHASE_CATEGORY_INCONSISTENT",
+        "LAPORAN_FILED_LATE",
         "SANCTION_NOT_PER_RECOMMENDATION",
         "STAGE_INCONSISTENT",
         "STAGE_REGRESSION",
@@ -285,6 +286,33 @@ class TestStages:
         (finding,) = by_rule(ctx, "STAGE_REGRESSION")
         assert finding.agencies == ("BAWASLU",)
         assert by_rule(context(high_water={"BAWASLU": 5}), "STAGE_REGRESSION") == []
+
+    def test_back_to_the_case_stage_is_no_regression(self) -> None:
+        # the case was reopened from SANKSI_DIJATUHKAN (rank 9) to REKOMENDASI, and Bawaslu's record followed it
+        assert by_rule(context(high_water={"BAWASLU": 9}), "STAGE_REGRESSION") == []
+        behind = context(records={"BAWASLU": {"stage": "KAJIAN"}, "BKN": {}}, high_water={"BAWASLU": 9})
+        assert [f.agencies for f in by_rule(behind, "STAGE_REGRESSION")] == [("BAWASLU",)]
+
+
+LAPORAN = {"source": "LAPORAN", "incident_date": dt.date(2024, 9, 2), "reported_date": dt.date(2024, 9, 12)}
+
+
+class TestLateLaporan:
+    def test_a_pilkada_laporan_after_seven_days_from_the_incident_is_flagged(self) -> None:
+        (finding,) = by_rule(context(case=LAPORAN), "LAPORAN_FILED_LATE")
+        assert finding.evidence == {"filing_days": 7, "days_late": 3, "counted_from": "incident_date"}
+        assert finding.severity == "LOW"
+
+    def test_the_period_runs_from_the_day_the_incident_became_known(self) -> None:
+        known = context(case=LAPORAN | {"known_date": dt.date(2024, 9, 5)})
+        assert by_rule(known, "LAPORAN_FILED_LATE") == []
+        (late,) = by_rule(context(case=LAPORAN | {"known_date": dt.date(2024, 9, 4)}), "LAPORAN_FILED_LATE")
+        assert late.evidence["counted_from"] == "known_date"
+        assert late.evidence["days_late"] == 1
+
+    def test_temuan_and_pemilu_have_no_filing_period_by_default(self) -> None:
+        assert by_rule(context(case=LAPORAN | {"source": "TEMUAN"}), "LAPORAN_FILED_LATE") == []
+        assert by_rule(context(case=LAPORAN | {"election_type": "PEMILU"}), "LAPORAN_FILED_LATE") == []
 
 
 class TestDates:

@@ -144,7 +144,8 @@ def get_statistics(session: SessionDep, filters: CaseFiltersDep, _: Auditor, as_
 
 @router.get(
     "/overdue",
-    summary="PPK follow-ups past their deadline: cases in REKOMENDASI whose deadline_date has passed",
+    summary="Cases past their stage's deadline or ageing threshold (deadline_date before today, Asia/Jakarta), in "
+    "any open stage; filter with stage",
 )
 def list_overdue_follow_ups(
     session: SessionDep,
@@ -156,7 +157,7 @@ def list_overdue_follow_ups(
     cursor: CursorParam = None,
 ) -> Page[CaseRead]:
     pager = KeysetPager.for_request(settings, "audit-overdue", filters.as_dict(), limit)
-    query = repository.overdue_follow_ups(filters, today_in_jakarta())
+    query = repository.overdue_cases(filters, today_in_jakarta())
     rows, next_cursor = pager.split(
         repository.cases_page(session, query, pager.after_time_id(cursor), pager.fetch),
         lambda case: time_id_key(case.created_at, case.id),

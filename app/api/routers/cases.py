@@ -30,6 +30,7 @@ from app.cases.schemas import (
     ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
+    ReopenCreate,
     TransitionCreate,
     TransitionRead,
 )
@@ -135,6 +136,26 @@ def transition_case(
     if_match: IfMatchHeader = None,
 ) -> CaseRead:
     return send(flows.transition_case(factory, settings, ctx, case_id, body, if_match, idempotency), response)
+
+
+@router.post(
+    "/{case_id}/reopen",
+    summary="Reopen a case that ended, for a coded reason and the reference of the decision behind it (If-Match "
+    "required)",
+    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag", *RECEIPT_HEADERS),
+)
+def reopen_case(
+    case_id: uuid.UUID,
+    body: ReopenCreate,
+    idempotency: IdempotencyKeyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    response: Response,
+    _: Mover,
+    if_match: IfMatchHeader = None,
+) -> CaseRead:
+    return send(flows.reopen_case(factory, settings, ctx, case_id, body, if_match, idempotency), response)
 
 
 @router.get("/{case_id}/transitions", summary="Workflow history of a case", responses=problem_responses(404))
