@@ -119,6 +119,11 @@ def live_server(
             process.wait(timeout=30)
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the shared machine was while a figure was measured."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

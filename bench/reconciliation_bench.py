@@ -136,7 +136,8 @@ class Generator:
             "stage": stage, "stage_entered_on": entered, "deadline_date": deadline, "recommended_by": recommender,
             "recommendation_number": f"R-{index}/{recommender}/2024" if recommender else None,
             "recommendation_date": rec_date, "recommended_sanction_code": sanction,
-            "imposed_sanction_code": sanction if imposed else None,
+            "recommended_sanction_level": self.reference.sanction_level.get(sanction) if sanction else None,
+            "imposed_sanction_code": sanction if imposed else None, "imposed_sanction_reason": None,
             "sanction_date": rec_date + dt.timedelta(days=5) if imposed and rec_date else None,
             "created_by_agency": "BAWASLU", "created_at": AS_OF, "updated_at": AS_OF, "version": 1,
         }  # fmt: skip
@@ -164,7 +165,7 @@ class Generator:
             "recommendation_date": case["recommendation_date"] if status else None,
             "sanction_date": case["sanction_date"] if status == "IMPOSED" else None,
             "submitted_by_client": f"bench-{agency.lower()}", "created_at": moment, "updated_at": moment,
-            "version": 1, "stage_high_water": None,
+            "version": 1, "stage_high_water": None, "recorded_on": None, "imported_by": None,
         }  # fmt: skip
 
     def inject(self, case: dict[str, Any], records: list[dict[str, Any]]) -> None:

@@ -63,7 +63,12 @@ class Case(Base):
     recommendation_number: Mapped[str | None] = mapped_column(String(100))
     recommendation_date: Mapped[dt.date | None] = mapped_column(Date)
     recommended_sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    recommended_sanction_level: Mapped[str | None] = mapped_column(String(16))
+    """The level the recommendation names (KASN letters often name only a level, "Disiplin Sedang")."""
     imposed_sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    imposed_sanction_reason: Mapped[str | None] = mapped_column(String(16))
+    """Why the imposed sanction is what it is when it departs from the recommendation's level (keberatan, banding,
+    a PPK decision), or why it was corrected."""
     sanction_date: Mapped[dt.date | None] = mapped_column(Date)
 
     created_by_agency: Mapped[str] = mapped_column(ForeignKey("agency.code"))
@@ -94,7 +99,9 @@ class AgencyRecord(Base):
     violation_code: Mapped[str | None] = mapped_column(ForeignKey("violation_form.code"))
     stage: Mapped[str | None] = mapped_column(String(24))
     sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    sanction_level: Mapped[str | None] = mapped_column(String(16))
     sanction_status: Mapped[str | None] = mapped_column(String(16))
+    sanction_reason: Mapped[str | None] = mapped_column(String(16))
     reported_date: Mapped[dt.date | None] = mapped_column(Date)
     recommendation_date: Mapped[dt.date | None] = mapped_column(Date)
     sanction_date: Mapped[dt.date | None] = mapped_column(Date)
@@ -145,6 +152,8 @@ class CaseTransition(Base):
     effective_date: Mapped[dt.date] = mapped_column(Date)
     reference_number: Mapped[str | None] = mapped_column(String(100))
     sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    sanction_level: Mapped[str | None] = mapped_column(String(16))
+    sanction_reason: Mapped[str | None] = mapped_column(String(16))
     reopen_reason: Mapped[str | None] = mapped_column(String(32))
     """Why a case that ended was reopened (``workflow.ReopenReason``); only on ``reopen`` steps (migration 0008)."""
     note: Mapped[str | None] = mapped_column(Text)

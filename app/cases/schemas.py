@@ -7,7 +7,8 @@ import enum
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, JsonValue, StringConstraints, WithJsonSchema, model_validator
+from pydantic.config import JsonDict
 
 from app.cases.nip import validate_nip
 from app.cases.workflow import Action, ReopenReason, Stage
@@ -46,6 +47,70 @@ class ReportSource(enum.StrEnum):
 class SanctionStatus(enum.StrEnum):
     RECOMMENDED = "RECOMMENDED"
     IMPOSED = "IMPOSED"
+
+
+class SanctionLevel(enum.StrEnum):
+    """The levels of the sanction catalogue (``/api/v1/reference/sanctions``), lightest first."""
+
+    MORAL = "MORAL"
+    RINGAN = "RINGAN"
+    SEDANG = "SEDANG"
+    BERAT = "BERAT"
+    PTDH = "PTDH"
+
+
+class SanctionReason(enum.StrEnum):
+    """Why a sanction departs from the recommendation's level, or was corrected (the reopen reasons' spelling)."""
+
+    KEBERATAN = "KEBERATAN"
+    """The outcome of a keberatan (objection to the PPK's superior)."""
+    BANDING = "BANDING"
+    """The outcome of a banding (appeal)."""
+    KEPUTUSAN_PPK = "KEPUTUSAN_PPK"
+    """The PPK decided otherwise than recommended, and its decision (SK) says why."""
+    SALAH_CATAT = "SALAH_CATAT"
+    """Recorded in error (corrections only: it explains no departure from the recommendation)."""
+
+
+DEPARTURE_REASONS = (SanctionReason.KEBERATAN, SanctionReason.BANDING, SanctionReason.KEPUTUSAN_PPK)
+"""The reasons that allow an imposed sanction outside the recommendation's level."""
+IMPOSING_ACTIONS = (Action.IMPOSE_SANCTION, Action.LIFT_BLOCK)
+"""The steps that record the sanction the PPK imposed."""
+
+
+def _null(field: str) -> JsonDict:
+    return {"properties": {field: {"type": "null"}}}
+
+
+def _transition_rules() -> list[JsonValue]:
+    """The sanction rules of a step, stated in the contract (``TransitionCreate._sanction_fields`` enforces them)."""
+    imposing: list[JsonValue] = [action.value for action in IMPOSING_ACTIONS]
+    not_null: JsonDict = {"not": {"type": "null"}}
+    return [
+        {
+            "if": {"properties": {"action": {"const": Action.RECOMMEND.value}}, "required": ["action"]},
+            "then": {
+                "required": ["reference_number"],
+                "properties": {"reference_number": not_null},
+                "anyOf": [
+                    {"required": ["sanction_code"], "properties": {"sanction_code": not_null}},
+                    {"required": ["sanction_level"], "properties": {"sanction_level": not_null}},
+                ],
+            },
+            "else": _null("sanction_level"),
+        },
+        {
+            "if": {"properties": {"action": {"enum": imposing}}, "required": ["action"]},
+            "then": {
+                "required": ["sanction_code"],
+                "properties": {
+                    "sanction_code": not_null,
+                    "sanction_reason": {"enum": [*(reason.value for reason in DEPARTURE_REASONS), None]},
+                },
+            },
+            "else": _null("sanction_reason"),
+        },
+    ]
 
 
 NIP_DESCRIPTION = (
@@ -175,7 +240,11 @@ class CaseRead(ReadSchema, Receipted):
     recommendation_number: str | None
     recommendation_date: dt.date | None
     recommended_sanction_code: str | None
+    recommended_sanction_level: SanctionLevel | None = Field(description="The level the recommendation names.")
     imposed_sanction_code: str | None
+    imposed_sanction_reason: SanctionReason | None = Field(
+        description="Why the imposed sanction departs from the recommendation's level, or why it was corrected."
+    )
     sanction_date: dt.date | None
     created_by_agency: Agency
     created_at: dt.datetime
@@ -191,10 +260,51 @@ class TransitionCreate(InputSchema):
     )
     sanction_code: SanctionCode | None = Field(
         default=None,
-        description="Required for recommend (recommended), impose_sanction and lift_block (imposed).",
+        description="Required for impose_sanction and lift_block (imposed); for recommend, this or sanction_level. "
+        "It must be one the sanction matrix allows for the case's violation form, the ASN's employee kind and the "
+        "step's date (/api/v1/reference/sanction-matrix), else 422 sanction-not-allowed naming the allowed ones.",
+    )
+    sanction_level: SanctionLevel | None = Field(
+        default=None,
+        description="recommend only: the level the recommendation names when it names no concrete sanction "
+        "('Disiplin Sedang'); with sanction_code, that sanction's level.",
+    )
+    sanction_reason: SanctionReason | None = Field(
+        default=None,
+        description="impose_sanction and lift_block only: required when the imposed sanction is outside the "
+        "recommendation's level (else 422 sanction-reason-required); KEBERATAN, BANDING or KEPUTUSAN_PPK.",
     )
     reference_number: Reference | None = Field(
         default=None, description="Letter number, e.g. the recommendation number 'R-1194/KASN/4/2020'."
+    )
+    note: Notes | None = None
+
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra={"allOf": _transition_rules()}
+    )
+
+    @model_validator(mode="after")
+    def _sanction_fields(self) -> TransitionCreate:
+        if self.sanction_level is not None and self.action is not Action.RECOMMEND:
+            raise ValueError("sanction_level is only for recommend")
+        if self.sanction_reason is not None and self.action not in IMPOSING_ACTIONS:
+            raise ValueError("sanction_reason is only for impose_sanction and lift_block")
+        if self.sanction_reason is not None and self.sanction_reason not in DEPARTURE_REASONS:
+            raise ValueError(f"sanction_reason of an imposed sanction is one of {', '.join(DEPARTURE_REASONS)}")
+        return self
+
+
+class SanctionCorrectionCreate(InputSchema):
+    """A recorded sanction corrected (a wrong sanction recorded, or changed by a keberatan, banding or the PPK)."""
+
+    sanction_code: SanctionCode = Field(
+        description="The sanction as corrected; within the sanction matrix, and within the recommendation's level "
+        "unless the reason is KEBERATAN, BANDING or KEPUTUSAN_PPK."
+    )
+    reason: SanctionReason
+    reference_number: Reference = Field(description="The decision or letter the correction rests on.")
+    effective_date: IsoDate | None = Field(
+        default=None, description="Date the correction took effect (Asia/Jakarta); defaults to today."
     )
     note: Notes | None = None
 
@@ -210,6 +320,8 @@ class TransitionRead(ReadSchema):
     effective_date: dt.date
     reference_number: str | None
     sanction_code: str | None
+    sanction_level: SanctionLevel | None
+    sanction_reason: SanctionReason | None
     reopen_reason: ReopenReason | None = Field(description="Why the case was reopened; only on `reopen` steps.")
     note: str | None
     created_at: dt.datetime
@@ -244,7 +356,11 @@ class AgencyRecordFields(InputSchema):
     violation_code: ViolationCode | None = None
     stage: Stage | None = None
     sanction_code: SanctionCode | None = None
+    sanction_level: SanctionLevel | None = Field(default=None, description="The level of a level-only recommendation.")
     sanction_status: SanctionStatus | None = None
+    sanction_reason: SanctionReason | None = Field(
+        default=None, description="Why the imposed sanction departs from the recommendation, or was corrected."
+    )
     reported_date: IsoDate | None = None
     recommendation_date: IsoDate | None = None
     sanction_date: IsoDate | None = None
@@ -286,7 +402,9 @@ class AgencyRecordRead(ReadSchema, Receipted):
     violation_code: str | None
     stage: Stage | None
     sanction_code: str | None
+    sanction_level: SanctionLevel | None
     sanction_status: SanctionStatus | None
+    sanction_reason: SanctionReason | None
     reported_date: dt.date | None
     recommendation_date: dt.date | None
     sanction_date: dt.date | None

@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.cases import repository
+from app.cases import repository, sanctions
 from app.cases.models import AgencyRecord, Case, CaseTransition
 from app.cases.nip import parse_nip
 from app.cases.schemas import (
+    IMPOSING_ACTIONS,
     AgencyRecordCreate,
     AgencyRecordFields,
     AgencyRecordRead,
@@ -25,13 +26,16 @@ from app.cases.schemas import (
     CaseRead,
     ElectionType,
     ReopenCreate,
+    SanctionCorrectionCreate,
     SanctionStatus,
     TransitionCreate,
 )
 from app.cases.workflow import (
     REOPENINGS,
+    SANCTION_CORRECTIONS,
     SANCTIONED_ENDS,
     STAGE_DEADLINES,
+    TRANSITIONS,
     Action,
     DayCount,
     DeadlineKind,
@@ -195,6 +199,22 @@ def _allowed_agencies(session: Session, transition: Transition, on: dt.date) -> 
     return {reference.agency_acting_for(session, agency.value, on) for agency in transition.agencies}
 
 
+def _effective_step(session: Session, ctx: WriteContext, case: Case, requested: dt.date | None) -> tuple[dt.date, str]:
+    """The day a step takes effect (default today; never in the future, nor before the case entered its stage) and
+    the agency taking it (one that still exists on that day)."""
+    today = today_in_jakarta()
+    effective = requested or today
+    if effective > today:
+        raise _invalid("effective_date", "effective_date cannot be in the future (Asia/Jakarta)")
+    agency = _acting_agency(session, ctx.principal, effective)
+    if effective < case.stage_entered_on:
+        raise _invalid(
+            "effective_date",
+            f"effective_date cannot precede the day the case entered {case.stage} ({case.stage_entered_on})",
+        )
+    return effective, agency
+
+
 def _find_or_refuse(case: Case, action: Action) -> Transition:
     stage = Stage(case.stage)
     transition = find_transition(action, stage)
@@ -219,16 +239,7 @@ def transition_case(
 ) -> tuple[Case, list[LedgerChange]]:
     check_if_match(if_match, case.version)
     transition = _find_or_refuse(case, data.action)
-    today = today_in_jakarta()
-    effective = data.effective_date or today
-    if effective > today:
-        raise _invalid("effective_date", "effective_date cannot be in the future (Asia/Jakarta)")
-    agency = _acting_agency(session, ctx.principal, effective)
-    if effective < case.stage_entered_on:
-        raise _invalid(
-            "effective_date",
-            f"effective_date cannot precede the day the case entered {case.stage} ({case.stage_entered_on})",
-        )
+    effective, agency = _effective_step(session, ctx, case, data.effective_date)
     allowed = _allowed_agencies(session, transition, effective)
     if agency not in allowed:
         raise AgencyNotPermitted(
@@ -239,14 +250,16 @@ def transition_case(
             f"'{data.action}' is an escalation and needs the deadline of stage {case.stage} "
             f"({case.deadline_date}) to have passed on {effective}."
         )
-    if transition.requires_sanction and data.sanction_code is None:
+    if transition.requires_sanction and data.sanction_code is None and data.sanction_level is None:
         raise _invalid("sanction_code", f"'{data.action}' needs sanction_code")
     if transition.requires_reference and data.reference_number is None:
         raise _invalid("reference_number", f"'{data.action}' needs the letter's reference_number")
     _check_codes(session, sanction_code=data.sanction_code)
+    level = _check_sanction(session, case, transition, data, effective)
 
     from_stage = case.stage
     _apply_effects(case, transition, data, agency, effective)
+    _apply_sanction_fields(case, transition, data, level)
     case.stage = transition.target.value
     case.stage_entered_on = effective
     case.deadline_date = deadline_for(transition.target, effective, settings, case.election_type)
@@ -260,6 +273,8 @@ def transition_case(
         effective_date=effective,
         reference_number=data.reference_number,
         sanction_code=data.sanction_code,
+        sanction_level=level,
+        sanction_reason=data.sanction_reason,
         note=data.note,
     )
     session.add(history)
@@ -268,7 +283,8 @@ def transition_case(
     return case, [_transitioned(case, history), recorded]
 
 
-def _transitioned(case: Case, step: CaseTransition) -> LedgerChange:
+def _transitioned(case: Case, step: CaseTransition, **extra: str | None) -> LedgerChange:
+    """The ledger entry of a workflow step: the step as recorded in the history, and the case after it."""
     reopened = {"reopen_reason": step.reopen_reason} if step.reopen_reason is not None else {}
     return LedgerChange(
         "case.transitioned",
@@ -280,9 +296,12 @@ def _transitioned(case: Case, step: CaseTransition) -> LedgerChange:
             "to_stage": step.to_stage,
             "effective_date": step.effective_date.isoformat(),
             "sanction_code": step.sanction_code,
+            "sanction_level": step.sanction_level,
+            "sanction_reason": step.sanction_reason,
             "reference_number": step.reference_number,
             "note": step.note,
             **reopened,
+            **extra,
             "case_version": case.version,
             "case": _case_payload(case),
         },
@@ -320,6 +339,7 @@ def _record_the_step(
     if step.action == Action.RECOMMEND.value:
         changed |= {
             "sanction_code": step.sanction_code,
+            "sanction_level": step.sanction_level,
             "sanction_status": SanctionStatus.RECOMMENDED.value,
             "recommendation_date": step.effective_date,
             "reference_number": step.reference_number,
@@ -327,8 +347,16 @@ def _record_the_step(
     elif step.action in {Action.IMPOSE_SANCTION.value, Action.LIFT_BLOCK.value}:
         changed |= {
             "sanction_code": step.sanction_code,
+            "sanction_level": None,
             "sanction_status": SanctionStatus.IMPOSED.value,
+            "sanction_reason": step.sanction_reason,
             "sanction_date": step.effective_date,
+        }
+    elif step.action == Action.CORRECT_SANCTION.value:  # the sanction as corrected; its date stays the PPK's
+        changed |= {
+            "sanction_code": step.sanction_code,
+            "sanction_status": SanctionStatus.IMPOSED.value,
+            "sanction_reason": step.sanction_reason,
         }
     elif step.action == Action.REOPEN.value and Stage(step.from_stage) in SANCTIONED_ENDS:
         # the imposed sanction was annulled: the record keeps only the recommendation, if this agency made it
@@ -336,6 +364,8 @@ def _record_the_step(
         changed |= {
             "sanction_code": case.recommended_sanction_code if recommender else None,
             "sanction_status": SanctionStatus.RECOMMENDED.value if recommender else None,
+            "sanction_level": case.recommended_sanction_level if recommender else None,
+            "sanction_reason": None,
             "sanction_date": None,
         }
     for field, value in changed.items():
@@ -360,6 +390,24 @@ def _apply_effects(case: Case, transition: Transition, data: TransitionCreate, a
     elif transition.action in {Action.IMPOSE_SANCTION, Action.LIFT_BLOCK}:
         case.imposed_sanction_code = data.sanction_code
         case.sanction_date = on
+
+
+def _check_sanction(
+    session: Session, case: Case, transition: Transition, data: TransitionCreate, on: dt.date
+) -> str | None:
+    """The step's sanction against the sanction matrix; returns the level a recommendation names."""
+    if transition.action is Action.RECOMMEND:
+        return sanctions.recommended_level(session, case, data.sanction_code, data.sanction_level, on)
+    if transition.action in IMPOSING_ACTIONS and data.sanction_code is not None:
+        sanctions.check_imposed(session, case, data.sanction_code, data.sanction_reason, on)
+    return None
+
+
+def _apply_sanction_fields(case: Case, transition: Transition, data: TransitionCreate, level: str | None) -> None:
+    if transition.action is Action.RECOMMEND:
+        case.recommended_sanction_level = level
+    elif transition.action in IMPOSING_ACTIONS:
+        case.imposed_sanction_reason = data.sanction_reason
 
 
 def submit_record(
@@ -482,6 +530,58 @@ def update_record(
     )
 
 
+def correct_sanction(
+    session: Session,
+    ctx: WriteContext,
+    case: Case,
+    data: SanctionCorrectionCreate,
+    if_match: str | None,
+) -> tuple[Case, list[LedgerChange]]:
+    """A recorded sanction corrected, with a coded reason and the decision it rests on: the case keeps its stage,
+    the history and the ledger keep the step (``correct_sanction``, the sanction before and after), and the acting
+    agency's record follows, so other agencies still holding the old sanction are reported by reconciliation."""
+    check_if_match(if_match, case.version)
+    stage = Stage(case.stage)
+    recorded_by = SANCTION_CORRECTIONS.get(stage)
+    if recorded_by is None or case.imposed_sanction_code is None:
+        stages = ", ".join(sorted(SANCTION_CORRECTIONS))
+        raise IllegalTransition(
+            f"Case {case.case_number} in stage {stage} has no imposed sanction to correct; corrections are made in: "
+            f"{stages}.",
+            extra={"current_stage": stage.value, "action": Action.CORRECT_SANCTION.value},
+        )
+    effective, agency = _effective_step(session, ctx, case, data.effective_date)
+    edge = next(t for t in TRANSITIONS if t.action is recorded_by)
+    allowed = _allowed_agencies(session, edge, effective)
+    if agency not in allowed:
+        raise AgencyNotPermitted(
+            f"A sanction recorded by '{recorded_by}' is corrected by {', '.join(sorted(allowed))}, not {agency}."
+        )
+    if data.sanction_code == case.imposed_sanction_code:
+        raise _invalid("sanction_code", f"{data.sanction_code} is already the recorded sanction")
+    sanctions.check_imposed(session, case, data.sanction_code, data.reason, effective)
+    previous = case.imposed_sanction_code
+    case.imposed_sanction_code = data.sanction_code
+    case.imposed_sanction_reason = data.reason.value
+    history = CaseTransition(
+        case_id=case.id,
+        action=Action.CORRECT_SANCTION.value,
+        from_stage=case.stage,
+        to_stage=case.stage,
+        agency=agency,
+        client_id=ctx.principal.client_id,
+        effective_date=effective,
+        reference_number=data.reference_number,
+        sanction_code=data.sanction_code,
+        sanction_reason=data.reason.value,
+        note=data.note,
+    )
+    session.add(history)
+    recorded = _record_the_step(session, ctx, case, agency, history)
+    session.flush()
+    return case, [_transitioned(case, history, previous_sanction_code=previous), recorded]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Reopening a case that ended (workflow.REOPENINGS)
 
@@ -512,17 +612,9 @@ def reopen_case(
             "reason",
             f"a case in {stage} is reopened for {', '.join(sorted(reopening.reasons))}, not {data.reason}",
         )
-    today = today_in_jakarta()
-    effective = data.effective_date or today
-    if effective > today:
-        raise _invalid("effective_date", "effective_date cannot be in the future (Asia/Jakarta)")
-    agency = _acting_agency(session, ctx.principal, effective)
-    if effective < case.stage_entered_on:
-        raise _invalid(
-            "effective_date",
-            f"effective_date cannot precede the day the case entered {case.stage} ({case.stage_entered_on})",
-        )
-    ending = repository.list_transitions(session, case.id)[-1]  # a case ends only by a transition
+    effective, agency = _effective_step(session, ctx, case, data.effective_date)
+    # a case ends only by a transition; a sanction correction after it keeps the stage
+    ending = [step for step in repository.list_transitions(session, case.id) if step.from_stage != step.to_stage][-1]
     ended_by = find_transition(Action(ending.action), Stage(ending.from_stage))
     allowed = _allowed_agencies(session, ended_by, effective) if ended_by is not None else set()
     if agency not in allowed:
@@ -533,6 +625,7 @@ def reopen_case(
     target = reopening.target or Stage(ending.from_stage)
     if stage in SANCTIONED_ENDS:
         case.imposed_sanction_code = None
+        case.imposed_sanction_reason = None
         case.sanction_date = None
     case.stage = target.value
     case.stage_entered_on = effective

@@ -75,6 +75,9 @@ class Action(enum.StrEnum):
     DEACTIVATE = "deactivate"
     REOPEN = "reopen"
     """Only through ``POST /cases/{case_id}/reopen`` (a coded reason and a reference): see ``REOPENINGS``."""
+    CORRECT_SANCTION = "correct_sanction"
+    """Only through ``POST /cases/{case_id}/sanction-corrections`` (a coded reason and a reference): see
+    ``SANCTION_CORRECTIONS``."""
 
 
 class DeadlineKind(enum.StrEnum):
@@ -237,6 +240,14 @@ REOPENINGS: dict[Stage, Reopening] = {
 last transition's edge, with KASN's rights passing to BKN), since the agency that recorded an outcome is the one
 that records its reversal: Bawaslu or BKN a rejection; Bawaslu its own dismissal after the kajian and KASN/BKN
 theirs; BKN an imposed sanction (the PPK's decision, in I'DIS), a lifted block and the ASN's status."""
+
+
+SANCTION_CORRECTIONS: dict[Stage, Action] = {
+    Stage.SANKSI_DIJATUHKAN: Action.IMPOSE_SANCTION,
+    Stage.BLOKIR_DIBUKA: Action.LIFT_BLOCK,
+}
+"""The stages whose recorded sanction may be corrected, with the step that recorded it: the agencies that take that
+step correct it (the case stays in its stage)."""
 
 
 def find_transition(action: Action, source: Stage) -> Transition | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import sys
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from tqdm import tqdm
 
 from app.ledger.merkle import ProofError, verify_consistency
 from app.ledger.note import NoteError, NoteVerifier, open_checkpoint
-from app.ledger.verify import ExportFormatError, VerificationReport, verify_export, write_record
+from app.ledger.verify import ExportFormatError, VerificationReport, binary_chunks, ndjson_line, verify_export
 from app.ledger.verify_evidence import EvidenceError, verify_evidence
 
 ledger_cli = typer.Typer(help="Tamper-evident ledger: export, offline verification, checkpoints.", no_args_is_help=True)
@@ -25,21 +26,42 @@ TokenOption = Annotated[
 ]
 
 
+class Unusable(Exception):
+    """Input the command cannot use (a bad key, an unreadable file, a failed download): one line, exit 2."""
+
+
+class ExportFormat(StrEnum):
+    ndjson = "ndjson"
+    binary = "binary"
+
+
+EXPORT_PATHS = {ExportFormat.ndjson: "/export", ExportFormat.binary: "/export.bin"}
+
+
 def _headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def download_export(base_url: str, output: Path, headers: dict[str, str], client: httpx.Client | None = None) -> None:
-    """Stream ``GET /api/v1/ledger/export`` of the service at ``base_url`` into ``output``."""
+def download_export(
+    base_url: str,
+    output: Path,
+    headers: dict[str, str],
+    client: httpx.Client | None = None,
+    export_format: ExportFormat = ExportFormat.ndjson,
+) -> None:
+    """Stream the service's export at ``base_url`` into ``output``; ``Unusable`` when it cannot be had."""
     http = client or httpx.Client(base_url=base_url, timeout=httpx.Timeout(30.0, read=None))
     try:
-        with http.stream("GET", API_PREFIX + "/export", headers=headers) as response:
+        with http.stream("GET", API_PREFIX + EXPORT_PATHS[export_format], headers=headers) as response:
             if response.status_code != httpx.codes.OK:
                 response.read()
-                raise typer.BadParameter(f"export failed: HTTP {response.status_code} {response.text[:300]}")
-            with output.open("w", encoding="utf-8") as handle:
-                for chunk in response.iter_text():
+                text = " ".join(response.text[:300].split())
+                raise Unusable(f"export failed: HTTP {response.status_code} {text}")
+            with output.open("wb") as handle:
+                for chunk in response.iter_bytes():
                     handle.write(chunk)
+    except httpx.HTTPError as exc:
+        raise Unusable(f"export failed: {exc}") from exc
     finally:
         if client is None:
             http.close()
@@ -92,28 +114,42 @@ def print_report(report: VerificationReport, extra_problems: list[str]) -> bool:
     if first is not None:
         print(f"TAMPERED — first bad {first}")
     for finding in report.findings:
-        print(f"  - {finding}")
+        if finding is not first:
+            print(f"  - {finding}")
     for problem in extra_problems:
         print(f"  - {problem}")
     return False
 
 
-KeyOption = Annotated[
-    str | None,
-    typer.Option(help="The log's verifier key (text, or a file holding it) obtained out of band."),
-]
+def _pinned_key(key: str | None) -> NoteVerifier | None:
+    if not key:
+        return None
+    try:
+        text = Path(key).read_text(encoding="utf-8").strip() if Path(key).is_file() else key
+        return NoteVerifier.parse(text)
+    except (OSError, UnicodeDecodeError, NoteError) as exc:
+        raise Unusable(f"--key: {exc}") from exc
 
 
-def pinned_key(key: str | None) -> NoteVerifier | None:
-    """``--key``: the verifier key's text, or a file holding it; None when not given."""
-    key_text = Path(key).read_text().strip() if key and Path(key).is_file() else key
-    return NoteVerifier.parse(key_text) if key_text else None
+def _saved_checkpoints(paths: list[Path]) -> dict[str, str]:
+    try:
+        return {str(path): path.read_text(encoding="utf-8") for path in paths}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Unusable(f"--checkpoint: {exc}") from exc
+
+
+def _unusable_exit(error: Unusable) -> typer.Exit:
+    typer.echo(f"error: {error}", err=True)
+    return typer.Exit(2)
 
 
 @ledger_cli.command("verify")
 def verify(
-    source: Annotated[str, typer.Argument(help="Export file (NDJSON) or the service's base URL.")],
-    key: KeyOption = None,
+    source: Annotated[str, typer.Argument(help="Export file (either format) or the service's base URL.")],
+    key: Annotated[
+        str | None,
+        typer.Option(help="The log's verifier key (text, or a file holding it) obtained out of band."),
+    ] = None,
     checkpoint: Annotated[
         list[Path] | None, typer.Option(help="A checkpoint note you saved earlier (repeatable).")
     ] = None,
@@ -122,24 +158,14 @@ def verify(
     ] = None,
     token: TokenOption = None,
 ) -> None:
-    """Recompute every leaf and root of an export and check signatures and consistency; exit 1 if tampered."""
-    pinned = pinned_key(key)
-    saved = {str(path): path.read_text() for path in checkpoint or []}
-    headers = _headers(token)
-    is_url = source.startswith(("http://", "https://"))
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "ledger.ndjson" if is_url else Path(source)
-        if is_url:
-            download_export(source, path, headers)
-        with tqdm(unit=" entries", desc="verifying", disable=None, file=sys.stderr) as bar:
-            try:
-                report = verify_export(path, verifier_key=pinned, saved_checkpoints=saved, progress=bar.update)
-            except (ExportFormatError, OSError) as exc:
-                raise typer.BadParameter(str(exc)) from exc
-    extra: list[str] = []
-    if is_url and saved:
-        with httpx.Client(base_url=source, timeout=30.0) as client:
-            extra = check_served_consistency(report, saved, headers, client)
+    """Recompute every leaf and root of an export and check signatures and consistency.
+
+    Exit 1 if the log was tampered with, 2 (one line on stderr) if the key, a file or the download is unusable.
+    """
+    try:
+        report, extra = _verify(source, _pinned_key(key), _saved_checkpoints(checkpoint or []), _headers(token))
+    except Unusable as error:
+        raise _unusable_exit(error) from None
     ok = print_report(report, extra)
     latest = report.latest_checkpoint
     if ok and save_checkpoint and latest:
@@ -148,15 +174,44 @@ def verify(
     raise typer.Exit(0 if ok else 1)
 
 
+def _verify(
+    source: str, pinned: NoteVerifier | None, saved: dict[str, str], headers: dict[str, str]
+) -> tuple[VerificationReport, list[str]]:
+    is_url = source.startswith(("http://", "https://"))
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "ledger.sbtlog" if is_url else Path(source)
+        if is_url:
+            download_export(source, path, headers, export_format=ExportFormat.binary)
+        with tqdm(unit=" entries", desc="verifying", disable=None, file=sys.stderr) as bar:
+            try:
+                report = verify_export(path, verifier_key=pinned, saved_checkpoints=saved, progress=bar.update)
+            except ExportFormatError as exc:
+                raise Unusable(f"{source}: {exc}") from exc
+            except OSError as exc:
+                raise Unusable(f"{source}: {exc.strerror or exc}") from exc
+    extra: list[str] = []
+    if is_url and saved:
+        with httpx.Client(base_url=source, timeout=30.0) as client:
+            extra = check_served_consistency(report, saved, headers, client)
+    return report, extra
+
+
 @ledger_cli.command("export")
 def export(
-    output: Annotated[Path, typer.Option("--output", "-o", help="NDJSON file to write.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
     url: Annotated[str | None, typer.Option(help="Service base URL; default: the local database.")] = None,
+    export_format: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="ndjson (sbt-ledger-export/1) or binary (sbt-ledger-binary/1, verifies fast)."),
+    ] = ExportFormat.ndjson,
     token: TokenOption = None,
 ) -> None:
-    """Write the whole log (entries, checkpoints, tree hashes) for offline verification."""
+    """Write the whole log (every signed checkpoint, the entries, tree hashes) for offline verification."""
     if url:
-        download_export(url, output, _headers(token))
+        try:
+            download_export(url, output, _headers(token), export_format=export_format)
+        except Unusable as error:
+            raise _unusable_exit(error) from None
     else:
         from app.core.config import get_settings
         from app.core.db import make_engine, make_sessionmaker
@@ -165,9 +220,12 @@ def export(
         settings = get_settings()
         engine = make_engine(settings.sqlalchemy_url)
         try:
-            with output.open("w", encoding="utf-8") as handle:
-                for record in export_records(make_sessionmaker(engine), settings):
-                    write_record(handle, record)
+            records = export_records(make_sessionmaker(engine), settings)
+            with output.open("wb") as handle:
+                if export_format is ExportFormat.binary:
+                    handle.writelines(binary_chunks(records))
+                else:
+                    handle.writelines(ndjson_line(record).encode() for record in records)
         finally:
             engine.dispose()
     print(f"wrote {output}")
@@ -176,14 +234,25 @@ def export(
 @ledger_cli.command("verify-evidence")
 def verify_case_evidence(
     file: Annotated[Path, typer.Argument(help="A bundle saved from GET /api/v1/ledger/cases/{case_id}/evidence.")],
-    key: KeyOption = None,
+    key: Annotated[
+        str | None,
+        typer.Option(help="The log's verifier key (text, or a file holding it) obtained out of band."),
+    ] = None,
 ) -> None:
-    """Check a case's evidence bundle offline: signatures, each entry's inclusion, the unbroken case history."""
+    """Check a case's evidence bundle offline: signatures, each entry's inclusion, the unbroken case history.
+
+    Exit 1 (one line) if the bundle does not prove it, 2 (one line) if the key or the file is unusable.
+    """
     try:
-        pinned = pinned_key(key)
-        report = verify_evidence(file.read_bytes(), pinned)
-    except (EvidenceError, NoteError, OSError) as exc:
-        # One line, whatever failed: a bad key, an unreadable file or a bundle that proves nothing.
+        pinned = _pinned_key(key)
+        data = file.read_bytes()
+    except Unusable as error:
+        raise _unusable_exit(error) from None
+    except OSError as exc:
+        raise _unusable_exit(Unusable(f"{file}: {exc.strerror or exc}")) from None
+    try:
+        report = verify_evidence(data, pinned)
+    except EvidenceError as exc:
         typer.echo("FAILED: " + " ".join(str(exc).split()), err=True)
         raise typer.Exit(1) from None
     pin = "pinned" if report.key_pinned else "taken from the bundle — pin it with --key next time"

@@ -135,6 +135,20 @@ class ValidationProblem(ProblemError):
     status, slug, title = 422, "validation-error", "The request is not valid"
 
 
+class SanctionNotAllowed(ValidationProblem):
+    """The sanction (or level) is outside the SKB matrix for the violation, the employee kind and the date; the
+    problem lists the allowed ones (``allowed_levels``, ``allowed_sanctions``)."""
+
+    slug, title = "sanction-not-allowed", "Sanction not allowed by the sanction matrix"
+
+
+class SanctionReasonRequired(ValidationProblem):
+    """The imposed sanction departs from the recommendation's level without a coded reason; the problem lists the
+    sanctions within the level (``allowed_sanctions``) and the reasons that allow a departure (``reasons``)."""
+
+    slug, title = "sanction-reason-required", "A sanction departing from the recommendation needs a reason"
+
+
 class IdempotencyMismatch(ValidationProblem):
     slug, title = "idempotency-key-reused", "Idempotency-Key reused with a different request"
 

@@ -35,6 +35,7 @@ from app.cases.schemas import (
     CaseCreate,
     CaseRead,
     ReopenCreate,
+    SanctionCorrectionCreate,
     TransitionCreate,
 )
 from app.core.actor import WriteContext
@@ -87,6 +88,26 @@ def transition_case(
             ledger.append_changes(session, settings, ctx, [*transitioned, *reconciled.ledger_changes])
         )
         reply = Reply(200, receipt.attach(cases.to_read(case)), {"ETag": etag_of(case.version), **receipt.headers()})
+        idempotency.store(session, key, reply)
+    return reply
+
+
+def correct_sanction(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    case_id: uuid.UUID,
+    data: SanctionCorrectionCreate,
+    if_match: str | None,
+    key: IdempotencyKey | None,
+) -> Reply[CaseRead]:
+    """A recorded sanction corrected (``correct_sanction``): the same pipeline as a transition."""
+    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+        case = cases.require_case(session, case_id)
+        case, corrected = cases.correct_sanction(session, ctx, case, data, if_match)
+        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
+        ledger.append_changes(session, settings, ctx, [*corrected, *reconciled.ledger_changes])
+        reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
         idempotency.store(session, key, reply)
     return reply
 

@@ -22,6 +22,7 @@ from app.cases.schemas import (
     ElectionType,
     Phase,
     ReportSource,
+    SanctionLevel,
     TransitionCreate,
 )
 from app.cases.workflow import TERMINAL_STAGES, Action, Stage, actions_from
@@ -31,6 +32,7 @@ from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker, transaction
 from app.core.etag import etag_of
 from app.flows import cases
+from app.reference import repository as reference
 from app.reference.repository import agency_acting_for
 
 # Weights follow the mixes KASN (top provinces) and Kemendagri (violations) published for 2024.
@@ -60,13 +62,8 @@ VIOLATIONS = {
     "KE-6": 5,
 }
 POSITIONS = {"FUNGSIONAL": 23, "JPT": 23, "PELAKSANA": 18, "KEPALA_WILAYAH": 17, "ADMINISTRATOR": 10, "PENGAWAS": 9}
-SANCTION_FOR_LEVEL = {
-    "MORAL": ["MORAL_TERTUTUP", "MORAL_TERBUKA"],
-    "SEDANG": ["SEDANG_TUKIN_25_6", "SEDANG_TUKIN_25_9", "SEDANG_TUKIN_25_12"],
-    "BERAT": ["BERAT_PENURUNAN_JABATAN", "BERAT_PEMBEBASAN_JABATAN"],
-    "PTDH": ["PTDH"],
-}
-LEVEL_OF_VIOLATION = {"D-5": "PTDH", "D-3": "SEDANG", "D-9": "SEDANG"}
+LEVEL_ONLY_SHARE = 0.3
+"""Recommendations that name only a level, as KASN letters often do ("Disiplin Sedang")."""
 GIVEN = ["Ahmad", "Siti", "Muhammad", "Nur", "Andi", "Dewi", "Budi", "Sri", "Agus", "Rina", "Hendra", "Wahyuni"]
 FAMILY = ["Santoso", "Susanto", "Rahman", "Hidayat", "Pratama", "Saputra", "Lestari", "Hasanuddin", "Nasution"]
 TITLES_BEFORE = ["", "", "Drs. ", "Dr. ", "Ir. ", "H. ", "Hj. "]
@@ -166,14 +163,13 @@ def _advance(demo: _Demo, case: CaseRead, target: Stage) -> CaseRead:
             return case
         with transaction(demo.factory) as session:
             agency = sorted({agency_acting_for(session, a.value, on) for a in edge.agencies})[0]
-        level = LEVEL_OF_VIOLATION.get(
-            case.violation_code, "MORAL" if case.violation_code.startswith("KE") else "BERAT"
-        )
-        sanction = demo.rng.choice(SANCTION_FOR_LEVEL[level])
+        sanction, level = demo.rng.choice(_allowed_sanctions(demo, case, on))
+        level_only = action is Action.RECOMMEND and demo.rng.random() < LEVEL_ONLY_SHARE
         data = TransitionCreate(
             action=action,
             effective_date=on,
-            sanction_code=sanction if edge.requires_sanction else None,
+            sanction_code=sanction if edge.requires_sanction and not level_only else None,
+            sanction_level=SanctionLevel(level) if level_only else None,
             reference_number=f"R-{demo.rng.randint(100, 9999)}/{agency}/{on.month}/{on.year}"
             if edge.requires_reference
             else None,
@@ -181,6 +177,15 @@ def _advance(demo: _Demo, case: CaseRead, target: Stage) -> CaseRead:
         etag = etag_of(case.version)
         case = cases.transition_case(demo.factory, demo.settings, demo.context(agency), case.id, data, etag, None).body
     return case
+
+
+def _allowed_sanctions(demo: _Demo, case: CaseRead, on: dt.date) -> list[tuple[str, str]]:
+    """(code, level) of the sanctions the matrix allows for the case on ``on``, within the recommended level once
+    there is one: the demo imposes only what the PPK may impose without a reason."""
+    with transaction(demo.factory) as session:
+        level = case.recommended_sanction_level
+        levels = [level.value] if level is not None else reference.matrix_levels(session, case.violation_code)
+        return [(row.code, row.level) for row in reference.sanctions_in_force(session, case.employee_kind, on, levels)]
 
 
 def _agency_views(demo: _Demo, case: CaseRead) -> None:
@@ -206,8 +211,10 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
             view["nip"] = case.nip[:10] + case.nip[11] + case.nip[10] + case.nip[12:]  # transposed digits
         elif flaw < 0.12:
             view["name"] = case.name.split(",")[0].replace("Drs. ", "").replace("H. ", "").upper()
-        elif flaw < 0.16 and sanction is not None:
-            view["sanction_code"] = demo.rng.choice(SANCTION_FOR_LEVEL["SEDANG"])
+        elif flaw < 0.16 and sanction is not None:  # another sanction of the same level keyed in (6 months for 12)
+            others = [code for code, _ in _allowed_sanctions(demo, case, demo.today) if code != sanction]
+            if others:
+                view["sanction_code"] = demo.rng.choice(others)
         elif flaw < 0.22 and Stage(case.stage) not in TERMINAL_STAGES:
             view["stage"] = Stage.DITERIMA
         context = demo.context(agency)

@@ -1,10 +1,9 @@
-"""Auditor export: the whole log as NDJSON records (format described in ``app.ledger.verify``)."""
+"""Auditor export: the whole log as records, written in either format of ``app.ledger.verify``."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,8 +13,8 @@ from app.core.db import READ_ONLY_OPTION, transaction
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository, service
 from app.ledger.models import LedgerEntry, LedgerNode
-from app.ledger.schemas import LedgerEntryRead, b64
-from app.ledger.verify import export_header
+from app.ledger.schemas import LedgerEntryRead
+from app.ledger.verify import ExportCheckpoint, ExportEntry, ExportHeader, ExportNode, ExportRecord
 
 logger = logging.getLogger("sbt.ledger")
 BATCH = 5000
@@ -26,8 +25,8 @@ def sign_current_checkpoint(factory: sessionmaker[Session], settings: Settings) 
     try:
         with transaction(factory) as session:
             service.current_checkpoint(session, settings, fresh=True)
-    except LedgerIntegrityFailure:
-        logger.exception("ledger integrity failure: exporting without a new checkpoint")
+    except LedgerIntegrityFailure as exc:
+        logger.warning("ledger integrity failure, exporting without a new checkpoint: %s", exc)
 
 
 def export_records(
@@ -35,8 +34,8 @@ def export_records(
     settings: Settings,
     *,
     on_entries: Callable[[Sequence[LedgerEntryRead]], None] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Header, checkpoints, entries and stored nodes up to the size at the start; read in batches.
+) -> Iterator[ExportRecord]:
+    """Header, every checkpoint ever signed, entries and stored nodes up to the size at the start; in batches.
 
     ``on_entries`` sees each batch of entries before any of it is yielded (the API's read audit).
     """
@@ -45,12 +44,12 @@ def export_records(
     with factory(execution_options={READ_ONLY_OPTION: True}) as session:
         size = repository.tree_size(session)
         verifier_key = service.signer_for(settings).verifier().text()
-        yield export_header(settings.ledger_origin, verifier_key, size)
+        yield ExportHeader(settings.ledger_origin, verifier_key, size)
         after = -1
         while batch := repository.list_checkpoints(session, after_size=after, limit=BATCH):
+            # Every checkpoint ever signed, also those larger than the stored log: they are the evidence of a cut tail.
             for checkpoint in batch:
-                if checkpoint.tree_size <= size:
-                    yield {"kind": "checkpoint", "note": checkpoint.note}
+                yield ExportCheckpoint(checkpoint.note)
             after = batch[-1].tree_size
         after = -1
         while True:
@@ -65,7 +64,7 @@ def export_records(
             if on_entries is not None:
                 on_entries([LedgerEntryRead.from_leaf(seq, data, leaf) for seq, data, leaf in rows])
             for seq, data, leaf in rows:
-                yield {"kind": "entry", "seq": seq, "leaf": b64(data), "leaf_hash": b64(leaf)}
+                yield ExportEntry(seq, data, leaf)
             after = rows[-1][0]
             session.expunge_all()
         for level in range(1, max(size, 1).bit_length()):
@@ -85,5 +84,5 @@ def export_records(
                 if not nodes:
                     break
                 for position, node in nodes:
-                    yield {"kind": "node", "level": level, "position": position, "hash": b64(node)}
+                    yield ExportNode(level, position, node)
                 after = nodes[-1][0]

@@ -51,12 +51,21 @@ SIGNED_IN_SESSION = "ledger_signed_checkpoint"
 class _SignedMark:
     tree_size: int
     created_at: dt.datetime
+    root_hash: bytes
 
 
 _committed_checkpoint: WeakKeyDictionary[Engine | Connection, _SignedMark] = WeakKeyDictionary()
 """Per database, a checkpoint this process has seen committed. Checkpoints are append-only and signed in
 tree-size order, so the latest one is at least this recent: when this one is not yet due, neither is the
-latest, and appends skip the checkpoint query."""
+latest, and appends skip the checkpoint query. It is also this process's memory of signed history: when the
+stored checkpoints no longer reach it (rows deleted behind the service's back), nothing smaller or inconsistent
+is signed, and ``/ready`` says so, until the process restarts (what witnesses are for)."""
+
+
+def _remember(session: Session, latest: LedgerCheckpoint) -> None:
+    """Record a checkpoint read from another transaction's commit (not this session's pending signature)."""
+    if not session.info.get(SIGNED_IN_SESSION):
+        _committed_checkpoint[session.get_bind()] = _SignedMark(latest.tree_size, latest.created_at, latest.root_hash)
 
 
 def signer_for(settings: Settings) -> NoteSigner:
@@ -134,7 +143,7 @@ def append_changes(
         raise LedgerIntegrityFailure(
             f"ledger positions {entries[0].seq}..{entries[-1].seq} or their tree nodes already exist"
         ) from exc
-    _checkpoint_if_due(session, settings, tree, entries[-1].recorded_at)
+    _checkpoint_if_due(session, settings, tree, entries[-1].recorded_at, appended_from=entries[0].seq)
     return entries
 
 
@@ -193,17 +202,32 @@ def _checkpoint_due(settings: Settings, size: int, latest: LedgerCheckpoint | _S
     )
 
 
-def _checkpoint_if_due(session: Session, settings: Settings, tree: CompactRange, now: dt.datetime) -> None:
+def _cut_tail(signed_size: int, stored_size: int) -> str:
+    return f"checkpoint {signed_size} was signed but the stored log has {stored_size} entries"
+
+
+def _refuse_shorter_than(signed_size: int, stored_size: int) -> None:
+    """Entries a signed checkpoint covers are gone (the tail was cut): appending would fork the log."""
+    if signed_size > stored_size:
+        raise LedgerIntegrityFailure(_cut_tail(signed_size, stored_size))
+
+
+def _checkpoint_if_due(
+    session: Session, settings: Settings, tree: CompactRange, now: dt.datetime, *, appended_from: int
+) -> None:
     database = session.get_bind()
     seen = _committed_checkpoint.get(database)
-    if seen is not None and not _checkpoint_due(settings, tree.size, seen, now):
-        return
+    if seen is not None:
+        _refuse_shorter_than(seen.tree_size, appended_from)
+        if not _checkpoint_due(settings, tree.size, seen, now):
+            return
     latest = repository.latest_checkpoint(session)
+    if latest is not None:
+        _refuse_shorter_than(latest.tree_size, appended_from)
     if latest is None or _checkpoint_due(settings, tree.size, latest, now):
         _sign_checkpoint(session, settings, tree.size, tree.root(), latest)
-    elif not session.info.get(SIGNED_IN_SESSION):
-        # Read from another transaction's commit, not from this session's own pending signature.
-        _committed_checkpoint[database] = _SignedMark(latest.tree_size, latest.created_at)
+    else:
+        _remember(session, latest)
 
 
 def root_hash(session: Session, size: int) -> bytes:
@@ -213,19 +237,25 @@ def root_hash(session: Session, size: int) -> bytes:
 def _sign_checkpoint(
     session: Session, settings: Settings, size: int, root: bytes, previous: LedgerCheckpoint | None
 ) -> LedgerCheckpoint:
-    if previous is not None and previous.tree_size > 0:
+    remembered = _committed_checkpoint.get(session.get_bind())
+    if remembered is not None and (previous is None or remembered.tree_size > previous.tree_size):
+        earlier: LedgerCheckpoint | _SignedMark | None = remembered  # stored checkpoints were deleted
+    else:
+        earlier = previous
+    if earlier is not None and earlier.tree_size > 0:
         # Never sign a tree that does not extend what was signed before (C2SP tlog-checkpoint: MUST NOT).
+        _refuse_shorter_than(earlier.tree_size, size)
         try:
             verify_consistency(
-                previous.tree_size,
+                earlier.tree_size,
                 size,
-                consistency_proof(session, previous.tree_size, size),
-                previous.root_hash,
+                consistency_proof(session, earlier.tree_size, size),
+                earlier.root_hash,
                 root,
             )
         except ProofError as exc:
             raise LedgerIntegrityFailure(
-                f"stored tree of size {size} is not consistent with checkpoint {previous.tree_size}: {exc}"
+                f"stored tree of size {size} is not consistent with checkpoint {earlier.tree_size}: {exc}"
             ) from exc
     note = signer_for(settings).sign(Checkpoint(settings.ledger_origin, size, root).body())
     checkpoint = LedgerCheckpoint(tree_size=size, root_hash=root, note=note, created_at=utcnow())
@@ -253,6 +283,32 @@ def current_checkpoint(session: Session, settings: Settings, *, fresh: bool) -> 
     if latest is not None and latest.tree_size == size:
         return latest
     return _sign_checkpoint(session, settings, size, root_hash(session, size), latest)
+
+
+def integrity_problem(session: Session) -> str | None:
+    """Why the stored log no longer matches its latest signed checkpoint, or None when it does.
+
+    Cheap enough for a readiness probe: the newest checkpoint, the tree size and the O(log n) stored nodes of
+    the checkpoint's root. It catches a cut tail, rewritten stored hashes and, while this process runs, deleted
+    checkpoints; a full check is ``sbt ledger verify``.
+    """
+    latest = repository.latest_checkpoint(session)
+    remembered = _committed_checkpoint.get(session.get_bind())
+    if remembered is not None and (latest is None or remembered.tree_size > latest.tree_size):
+        return f"checkpoint {remembered.tree_size}, signed before, is no longer stored"
+    if latest is None:
+        return None
+    _remember(session, latest)
+    size = repository.tree_size(session)
+    if latest.tree_size > size:
+        return _cut_tail(latest.tree_size, size)
+    try:
+        stored_root = root_hash(session, latest.tree_size)
+    except repository.MissingNodes as exc:
+        return f"checkpoint {latest.tree_size}: {exc}"
+    if stored_root != latest.root_hash:
+        return f"the stored tree does not have the root signed by checkpoint {latest.tree_size}"
+    return None
 
 
 def inclusion_proof(session: Session, index: int, size: int) -> list[bytes]:

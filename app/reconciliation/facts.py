@@ -66,12 +66,19 @@ def build_reference(
     """Lookups the rules need, from the reference tables (legacy sanctions map to the current code of equal
     weight, so PP 53/2010 and PP 94/2021 records compare equal)."""
     sanction_list = list(sanctions)
-    current_by_rank = {s.severity_rank: s.code for s in sorted(sanction_list, key=lambda s: (not s.legacy, s.code))}
+    # the PNS code in force names each weight: legacy (PP 53/2010) and PPPK codes map to it
+    preferred = sorted(sanction_list, key=lambda s: (not s.legacy and s.employee_kind != "PPPK", s.code))
+    current_by_rank = {s.severity_rank: s.code for s in preferred}
+    level_rank: dict[str, int] = {}
+    for s in sanction_list:
+        level_rank[s.level] = min(level_rank.get(s.level, s.severity_rank), s.severity_rank)
     agency_list, form_list = list(agencies), list(forms)
     return ReferenceData(
         violation_category={form.code: form.category for form in form_list},
         violation_phase={form.code: form.phase for form in form_list},
         sanction_rank={s.code: s.severity_rank for s in sanction_list},
+        sanction_level={s.code: s.level for s in sanction_list},
+        level_rank=level_rank,
         canonical_sanction={s.code: current_by_rank[s.severity_rank] for s in sanction_list},
         agency_valid_to={agency.code: agency.valid_to for agency in agency_list},
         agency_successor={agency.code: agency.successor_code for agency in agency_list},
@@ -126,6 +133,8 @@ def case_facts(case: Case, reference: ReferenceData) -> CaseFacts:
         imposed_sanction_raw=case.imposed_sanction_code,
         imposed_sanction=canonical_sanction(case.imposed_sanction_code, reference),
         sanction_date=case.sanction_date,
+        recommended_level=case.recommended_sanction_level,
+        imposed_reason=case.imposed_sanction_reason,
     )
 
 

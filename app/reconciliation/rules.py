@@ -22,6 +22,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 from app.cases.nip import NIP_LENGTH, InvalidNip, parse_nip
+from app.cases.schemas import DEPARTURE_REASONS
 from app.cases.workflow import HANDED_ON_AT, TERMINAL_STAGES, Stage
 from app.core.actor import Agency
 from app.reconciliation.normalize import (
@@ -91,6 +92,10 @@ class CaseFacts:
     imposed_sanction_raw: str | None
     imposed_sanction: str | None
     sanction_date: dt.date | None
+    recommended_level: str | None = None
+    """The level the recommendation names (with or without a concrete sanction)."""
+    imposed_reason: str | None = None
+    """The coded reason recorded for the imposed sanction (keberatan, banding, the PPK's decision, a correction)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,10 @@ class ReferenceData:
     violation_category: Mapping[str, str]
     violation_phase: Mapping[str, str]
     sanction_rank: Mapping[str, int]
+    sanction_level: Mapping[str, str]
+    """Sanction code -> its level (MORAL, RINGAN, SEDANG, BERAT, PTDH)."""
+    level_rank: Mapping[str, int]
+    """Level -> the rank of its lightest sanction: orders levels from lightest to heaviest."""
     canonical_sanction: Mapping[str, str]
     """Sanction code -> the current code of the same weight (legacy PP 53/2010 codes map to PP 94/2021)."""
     agency_valid_to: Mapping[str, dt.date | None]
@@ -456,11 +465,18 @@ def case_sanction_missing(case: CaseFacts) -> bool:
     return case.stage in SANCTIONED_STAGES and case.imposed_sanction is None
 
 
-def case_sanction_departs(case: CaseFacts) -> bool:
-    """The case records an imposed sanction other than its recommended one."""
-    return bool(
-        case.recommended_sanction and case.imposed_sanction and case.recommended_sanction != case.imposed_sanction
-    )
+def case_sanction_departs(case: CaseFacts, reference: ReferenceData) -> bool:
+    """The case records an imposed sanction other than its recommended one, or outside the recommended level."""
+    if case.imposed_sanction is None:
+        return False
+    if case.recommended_sanction is not None:
+        return case.recommended_sanction != case.imposed_sanction
+    level = reference.sanction_level.get(case.imposed_sanction)
+    return case.recommended_level is not None and level != case.recommended_level
+
+
+def _explains_departure(case: CaseFacts) -> bool:
+    return case.imposed_reason in DEPARTURE_REASONS
 
 
 def _case_retired_dates(case: CaseFacts) -> dict[str, dt.date | None]:
@@ -927,58 +943,130 @@ def _sanctions(context: CaseContext, status: str) -> dict[str, tuple[str | None,
     code="SANCTION_NOT_PER_RECOMMENDATION",
     severity=Severity.HIGH,
     params={"heavier_severity": "MEDIUM"},
-    local=Local(case=lambda case, _reference, _as_of: case_sanction_departs(case)),
-    description_en="The imposed sanction is lighter (HIGH) or heavier (MEDIUM) than the recommendation.",
-    description_indonesian="Sanksi yang dijatuhkan lebih ringan (HIGH) atau lebih berat (MEDIUM) daripada rekomendasi.",
+    local=Local(case=lambda case, reference, _as_of: case_sanction_departs(case, reference)),
+    description_en="The imposed sanction is outside the recommendation's level, lighter (HIGH) or heavier (MEDIUM), "
+    "with no reason recorded (keberatan, banding, the PPK's decision).",
+    description_indonesian="Sanksi yang dijatuhkan di luar tingkat rekomendasi, lebih ringan (HIGH) atau lebih berat "
+    "(MEDIUM), tanpa alasan yang dicatat (keberatan, banding, keputusan PPK).",
 )
 def sanction_not_per_recommendation(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
-    case = context.case
-    recommended = _sanctions(context, RECOMMENDED)
-    if case.recommended_sanction is not None:
-        reference_value = case.recommended_sanction
-    elif len({value for _, value in recommended.values()}) == 1:
-        reference_value = next(iter(recommended.values()))[1]
-    else:
+    departure = _departure(context)
+    if departure is None or not departure.unexplained:
         return []
-    imposed = _sanctions(context, IMPOSED)
-    ranks = context.reference.sanction_rank
-    differing = {source: value for source, (_, value) in imposed.items() if value != reference_value}
-    if not differing:
-        return []
-    lighter = any(ranks.get(value, 0) < ranks.get(reference_value, 0) for value in differing.values())
-    direction = "lighter" if lighter else "heavier"
+    lighter = departure.lighter(departure.unexplained)
     severity = config.severity if lighter else _severity(config, "heavier_severity")
-    observed: dict[str, dict[str, Any]] = {}
-    for source, (raw, value) in recommended.items():
-        observed.setdefault(source, {})["recommended_sanction"] = _value(raw, value)
-    for source, (raw, value) in imposed.items():
-        observed.setdefault(source, {})["imposed_sanction"] = _value(raw, value)
-    imposed_text = _fmt(differing)
-    agencies = {source for source in differing if source != CASE_SOURCE} | {recommender_of(case, context.reference)}
-    return [
-        FindingDraft(
-            rule=config.code,
+    return [departure.draft(config.code, severity, departure.unexplained, context, explained=False)]
+
+
+@rule(
+    code="SANCTION_DEPARTURE_EXPLAINED",
+    severity=Severity.LOW,
+    params={"heavier_severity": "INFO"},
+    local=Local(
+        case=lambda case, reference, _as_of: _explains_departure(case) and case_sanction_departs(case, reference)
+    ),
+    description_en="The imposed sanction is outside the recommendation's level, lighter (LOW) or heavier (INFO), and "
+    "the case records why (keberatan, banding, the PPK's decision): evidence to review, not a disagreement.",
+    description_indonesian="Sanksi yang dijatuhkan di luar tingkat rekomendasi, lebih ringan (LOW) atau lebih berat "
+    "(INFO), dan kasus mencatat alasannya (keberatan, banding, keputusan PPK): bukti untuk ditinjau.",
+)
+def sanction_departure_explained(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    departure = _departure(context)
+    if departure is None or not departure.explained:
+        return []
+    lighter = departure.lighter(departure.explained)
+    severity = config.severity if lighter else _severity(config, "heavier_severity")
+    return [departure.draft(config.code, severity, departure.explained, context, explained=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Departure:
+    """Imposed sanctions outside the recommendation's level, split by whether the case's recorded reason covers
+    them (the source records the case's own imposed sanction, and the reason is a departure reason)."""
+
+    recommended: str
+    """The recommended sanction, or the level when the recommendation names only a level."""
+    level: str
+    recommended_sources: Mapping[str, tuple[str | None, str]]
+    imposed_sources: Mapping[str, tuple[str | None, str]]
+    unexplained: Mapping[str, str]
+    explained: Mapping[str, str]
+    reference: ReferenceData
+
+    def lighter(self, values: Mapping[str, str]) -> bool:
+        ranks, levels = self.reference.level_rank, self.reference.sanction_level
+        return any(ranks.get(levels.get(value, ""), 0) < ranks.get(self.level, 0) for value in values.values())
+
+    def draft(
+        self, code: str, severity: Severity, differing: Mapping[str, str], context: CaseContext, *, explained: bool
+    ) -> FindingDraft:
+        case = context.case
+        lighter = self.lighter(differing)
+        direction = "lighter" if lighter else "heavier"
+        observed: dict[str, dict[str, Any]] = {}
+        for source, (raw, value) in self.recommended_sources.items():
+            observed.setdefault(source, {})["recommended_sanction"] = _value(raw, value)
+        if case.recommended_sanction is None:
+            observed.setdefault(CASE_SOURCE, {})["recommended_level"] = _value(self.level, self.level)
+        for source, (raw, value) in self.imposed_sources.items():
+            observed.setdefault(source, {})["imposed_sanction"] = _value(raw, value)
+        if explained:
+            observed.setdefault(CASE_SOURCE, {})["imposed_reason"] = _value(case.imposed_reason, case.imposed_reason)
+        ranks = self.reference.sanction_rank
+        imposed_text = _fmt(differing)
+        agencies = {source for source in differing if source != CASE_SOURCE} | {recommender_of(case, self.reference)}
+        because_en = f", with reason {case.imposed_reason}" if explained else ""
+        because_indonesian = f", dengan alasan {case.imposed_reason}" if explained else ""
+        return FindingDraft(
+            rule=code,
             severity=severity,
             fields=("sanction_code",),
             agencies=tuple(sorted(agencies)),
             observed=observed,
             evidence={
-                "recommended": reference_value,
-                "recommended_rank": ranks.get(reference_value),
+                "recommended": self.recommended,
+                "recommended_level": self.level,
+                "recommended_rank": ranks.get(self.recommended),
                 "imposed_ranks": {source: ranks.get(value) for source, value in differing.items()},
+                "imposed_levels": {
+                    source: self.reference.sanction_level.get(value) for source, value in differing.items()
+                },
                 "direction": direction,
+                "reason": case.imposed_reason if explained else None,
             },
             hint=direction,
             message_en=(
                 f"Case {case.case_number}: sanction imposed ({imposed_text}) is {direction} than the "
-                f"recommended {reference_value}."
+                f"recommended {self.recommended}{because_en}."
             ),
             message_indonesian=(
                 f"Kasus {case.case_number}: sanksi yang dijatuhkan ({imposed_text}) "
-                f"{'lebih ringan' if lighter else 'lebih berat'} daripada rekomendasi {reference_value}."
+                f"{'lebih ringan' if lighter else 'lebih berat'} daripada rekomendasi {self.recommended}"
+                f"{because_indonesian}."
             ),
         )
-    ]
+
+
+def _departure(context: CaseContext) -> _Departure | None:
+    """The recommendation's level and the imposed sanctions outside it; None when nothing can be compared."""
+    case, reference = context.case, context.reference
+    recommended = _sanctions(context, RECOMMENDED)
+    if case.recommended_sanction is not None:
+        anchor = case.recommended_sanction
+    elif case.recommended_level is not None:
+        anchor = case.recommended_level
+    elif len({value for _, value in recommended.values()}) == 1:
+        anchor = next(iter(recommended.values()))[1]
+    else:
+        return None
+    levels = reference.sanction_level
+    level = levels.get(anchor, anchor)  # a level-only recommendation is its own level
+    imposed = _sanctions(context, IMPOSED)
+    differing = {source: value for source, (_, value) in imposed.items() if levels.get(value) != level}
+    covered = _explains_departure(case) and case.imposed_sanction is not None
+    explained = {source: value for source, value in differing.items() if covered and value == case.imposed_sanction}
+    unexplained = {source: value for source, value in differing.items() if source not in explained}
+    return _Departure(anchor, level, recommended, imposed, unexplained, explained, reference)
 
 
 @rule(

@@ -41,8 +41,26 @@ class Sanction(Base):
     severity_rank: Mapped[int] = mapped_column(Integer)
     """Orders sanctions from lightest to heaviest, so lighter/heavier comparisons need no code."""
     legacy: Mapped[bool] = mapped_column(Boolean)
+    employee_kind: Mapped[str | None] = mapped_column(ForeignKey("employee_kind.code"))
+    """The employee kind the sanction is given to (PNS: PP 94/2021 and PP 53/2010; PPPK: PP 49/2018); null for
+    both (moral sanctions)."""
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    """First day the sanction's legal basis is in force; null when it was in force before any case SBT holds."""
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    """First day it no longer is (PP 53/2010 codes: 2021-08-31, when PP 94/2021 replaced it)."""
     title: Mapped[str] = mapped_column(Text)
     legal_basis: Mapped[str] = mapped_column(Text)
+
+
+class ViolationSanctionLevel(Base):
+    """The SKB matrix: a sanction level allowed for a violation form (``data/sanction_matrix.json``)."""
+
+    __tablename__ = "violation_sanction_level"
+
+    violation_code: Mapped[str] = mapped_column(ForeignKey("violation_form.code"), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16), primary_key=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    """Where the public sources disagree or are unsure about this level."""
 
 
 class EmployeeKind(Base):

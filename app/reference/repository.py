@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.core.db import Base
-from app.reference.models import AgencyRef, EmployeeKind, PositionCategory, Province, Sanction, ViolationForm
+from app.reference.models import (
+    AgencyRef,
+    EmployeeKind,
+    PositionCategory,
+    Province,
+    Sanction,
+    ViolationForm,
+    ViolationSanctionLevel,
+)
 
 M = TypeVar("M", bound=Base)
 
@@ -71,3 +79,31 @@ def retirements(session: Session) -> dict[str, Retirement]:
         for row in rows
         if row.valid_to is not None
     }
+
+
+def matrix_levels(session: Session, violation_code: str) -> list[str]:
+    """The sanction levels the SKB matrix allows for a violation form."""
+    query = select(ViolationSanctionLevel.level).where(ViolationSanctionLevel.violation_code == violation_code)
+    return list(session.scalars(query))
+
+
+def sanctions_in_force(session: Session, employee_kind: str, on: dt.date, levels: Collection[str]) -> list[Sanction]:
+    """The sanctions of ``levels`` that may be given to an employee of ``employee_kind`` on a date, lightest first."""
+    query = (
+        select(Sanction)
+        .where(
+            Sanction.level.in_(list(levels)),
+            or_(Sanction.employee_kind.is_(None), Sanction.employee_kind == employee_kind),
+            or_(Sanction.valid_from.is_(None), Sanction.valid_from <= on),
+            or_(Sanction.valid_to.is_(None), Sanction.valid_to > on),
+        )
+        .order_by(Sanction.severity_rank, Sanction.code)
+    )
+    return list(session.scalars(query))
+
+
+def levels_of_same_kinds(session: Session, levels: Collection[str]) -> list[str]:
+    """Every level of the sanction kinds ``levels`` belong to: moral for moral, the three disciplinary levels for
+    any of them, PTDH for PTDH."""
+    kinds = select(Sanction.kind).where(Sanction.level.in_(list(levels)))
+    return sorted(set(session.scalars(select(Sanction.level).where(Sanction.kind.in_(kinds)))))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pydantic import Field
+
 from app.core.schemas import ReadSchema
 
 
@@ -30,8 +32,17 @@ class SanctionRead(ReadSchema):
     level: str
     severity_rank: int
     legacy: bool
+    employee_kind: str | None = Field(description="PNS or PPPK; null when given to both (moral sanctions).")
+    valid_from: dt.date | None = Field(description="First day its legal basis is in force (null: before any case).")
+    valid_to: dt.date | None = Field(description="First day it no longer is (PP 53/2010 codes: 2021-08-31).")
     title: str
     legal_basis: str
+
+
+class SanctionMatrixRow(ReadSchema):
+    violation_code: str
+    level: str = Field(description="A sanction level this violation form allows (MORAL, RINGAN, SEDANG, BERAT, PTDH).")
+    note: str | None = Field(description="Where the public sources disagree or are unsure.")
 
 
 class EmployeeKindRead(ReadSchema):

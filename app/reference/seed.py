@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +14,19 @@ DATA_DIR = Path(__file__).with_name("data")
 SEED_FILES: dict[str, str] = {
     "agency": "agencies.json",
     "violation_form": "violation_forms.json",
-    "sanction": "sanctions.json",
     "employee_kind": "employee_kinds.json",
+    "sanction": "sanctions.json",
     "position_category": "position_categories.json",
     "province": "provinces.json",
+    "violation_sanction_level": "sanction_matrix.json",
 }
 DATE_FIELDS = {"valid_from", "valid_to"}
 
 
 def load_rows(table: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads((DATA_DIR / SEED_FILES[table]).read_text(encoding="utf-8"))
+    loaded = json.loads((DATA_DIR / SEED_FILES[table]).read_text(encoding="utf-8"))
+    # a file may be {"notes": [...], "rows": [...]}: the notes say where the sources are unsure
+    rows: list[dict[str, Any]] = loaded["rows"] if isinstance(loaded, dict) else loaded
     for row in rows:
         for field in DATE_FIELDS & row.keys():
             if row[field] is not None:
@@ -30,6 +34,12 @@ def load_rows(table: str) -> list[dict[str, Any]]:
     # Rows naming a successor go last, so the successor already exists (self-referencing foreign key).
     rows.sort(key=lambda row: row.get("successor_code") is not None)
     return rows
+
+
+def load_columns(table: str, columns: Collection[str]) -> list[dict[str, Any]]:
+    """The rows of a table's file, restricted to ``columns``: a migration seeds the columns its table has then, and
+    the revision that adds a column fills it in."""
+    return [{name: value for name, value in row.items() if name in columns} for row in load_rows(table)]
 
 
 def codes(table: str) -> list[str]:

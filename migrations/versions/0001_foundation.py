@@ -10,12 +10,14 @@ import sqlalchemy as sa
 from alembic import op
 
 from app.core.db import GUID, TZDateTime
-from app.reference.seed import SEED_FILES, load_rows
+from app.reference.seed import load_columns
 
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+FOUNDATION_TABLES = ("agency", "violation_form", "sanction", "employee_kind", "position_category", "province")
 
 
 def upgrade() -> None:
@@ -223,11 +225,13 @@ def upgrade() -> None:
 
 
 def _seed_reference_data() -> None:
-    """Reference data lives in app/reference/data/*.json; the migration loads it."""
+    """Reference data lives in app/reference/data/*.json; the migration loads the tables and columns it creates
+    (later revisions seed what they add)."""
     metadata = sa.MetaData()
-    metadata.reflect(bind=op.get_bind(), only=list(SEED_FILES))
-    for table in SEED_FILES:
-        op.bulk_insert(metadata.tables[table], load_rows(table))
+    metadata.reflect(bind=op.get_bind(), only=list(FOUNDATION_TABLES))
+    for name in FOUNDATION_TABLES:
+        table = metadata.tables[name]
+        op.bulk_insert(table, load_columns(name, table.c.keys()))
 
 
 def downgrade() -> None:

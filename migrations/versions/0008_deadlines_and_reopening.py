@@ -5,7 +5,7 @@ and reprimand deadlines now counted in working days), computed with the deployme
 computes it; the reconciliation state keeps the same copy.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from collections.abc import Sequence
@@ -19,7 +19,7 @@ from app.core.config import get_settings
 from app.core.db import GUID
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -43,6 +43,7 @@ STREAMED_ROWS = {
     ("GET", "/api/v1/audit/exports/cases.xlsx"): "CaseRead",
     ("GET", "/api/v1/reconciliation/findings.csv"): "FindingRead",
     ("GET", "/api/v1/ledger/export"): "LedgerEntryRead",
+    ("GET", "/api/v1/ledger/export.bin"): "LedgerEntryRead",  # the same records, length-prefixed
     ("GET", "/api/v1/audit/count-bridge"): "CountBridgeRead",  # CSV and XLSX: the same answer as tables
 }
 """Streamed exports have no JSON schema in the contract: the schema of their rows, declared here (an export not
@@ -60,6 +61,7 @@ WRITES_RECORDED_IN_LEDGER = frozenset(
     {
         ("POST", "/api/v1/cases"),
         ("POST", "/api/v1/cases/{case_id}/transitions"),
+        ("POST", "/api/v1/cases/{case_id}/sanction-corrections"),
         ("POST", "/api/v1/cases/{case_id}/reopen"),
         ("POST", "/api/v1/cases/{case_id}/records"),
         ("POST", "/api/v1/cases/{case_id}/archived-records"),

@@ -18,7 +18,11 @@ WRITERS = statuses(anonymous=401, agencies=201, auditor=403, admin=403)
 
 
 def _new_case(context: MatrixContext) -> dict[str, Any]:
-    response = context.client.post(CASES, json=case_payload(), headers=context.auth_headers("BAWASLU"))
+    return _new_case_on(context)
+
+
+def _new_case_on(context: MatrixContext, **overrides: Any) -> dict[str, Any]:
+    response = context.client.post(CASES, json=case_payload(**overrides), headers=context.auth_headers("BAWASLU"))
     assert response.status_code == 201, response.text
     case: dict[str, Any] = response.json()
     return case
@@ -60,6 +64,46 @@ def _verify_fresh_case(context: MatrixContext, who: str) -> Call:
     return Call(
         f"{CASES}/{case['id']}/transitions",
         json={"action": "verify"},
+        headers={"If-Match": f'"{case["version"]}"'},
+    )
+
+
+def _sanctioned_case(context: MatrixContext) -> dict[str, Any]:
+    """A fresh case taken to SANKSI_DIJATUHKAN after KASN's end (BKN recommends and records the sanction)."""
+    case = _new_case_on(context, incident_date="2024-09-03", reported_date="2024-09-05")
+    steps = [
+        ("BAWASLU", {"action": "verify", "effective_date": "2024-09-06"}),
+        ("BAWASLU", {"action": "start_study", "effective_date": "2024-09-09"}),
+        ("BAWASLU", {"action": "forward", "effective_date": "2024-09-10"}),
+        (
+            "BKN",
+            {
+                "action": "recommend",
+                "effective_date": "2024-09-11",
+                "sanction_level": "BERAT",
+                "reference_number": "R-1/BKN/9/2024",
+            },
+        ),
+        ("BKN", {"action": "impose_sanction", "effective_date": "2024-09-20", "sanction_code": "BERAT_PDHTAPS"}),
+    ]
+    for agency, body in steps:
+        response = context.client.post(
+            f"{CASES}/{case['id']}/transitions",
+            json=body,
+            headers=context.auth_headers(agency) | {"If-Match": f'"{case["version"]}"'},
+        )
+        assert response.status_code == 200, response.text
+        case = response.json()
+    return case
+
+
+def _correct_fresh_sanction(context: MatrixContext, who: str) -> Call:
+    """Each identity corrects its own sanctioned case: BKN records the PPK's sanction, so BKN corrects it."""
+    del who
+    case = _sanctioned_case(context)
+    return Call(
+        f"{CASES}/{case['id']}/sanction-corrections",
+        json={"sanction_code": "BERAT_PENURUNAN_JABATAN", "reason": "SALAH_CATAT", "reference_number": "800/1/2024"},
         headers={"If-Match": f'"{case["version"]}"'},
     )
 
@@ -146,6 +190,12 @@ ROWS = [
             anonymous=401, agencies=403, auditor=403, admin=403, BAWASLU=200, BKN=200
         ),  # Kemendagri, KemenPANRB: 403 agency-not-permitted; KASN: 401 (ended)
         _verify_fresh_case,
+    ),
+    Row(
+        "POST",
+        f"{CASES}/{{case_id}}/sanction-corrections",
+        statuses(anonymous=401, agencies=403, auditor=403, admin=403, BKN=200),  # KASN: 401 (ended)
+        _correct_fresh_sanction,
     ),
     Row(
         "POST",

@@ -41,3 +41,9 @@ def test_demo_data_spans_stages_regions_agencies_and_disagreements(settings: Set
     assert disagreements, "the demo sample must include agencies that disagree"
     retired = session.scalars(select(Finding).where(Finding.rule == "RETIRED_AGENCY_DATA")).all()
     assert retired == []  # no false alarm about KASN's history
+    # Sanctions come from the matrix: some recommendations name only a level, and every imposed sanction is within
+    # the recommended level (the write would refuse it otherwise), so none is reported as departing from it.
+    assert any(case.recommended_sanction_level and not case.recommended_sanction_code for case in cases)
+    assert any(case.imposed_sanction_code for case in cases)
+    departing = session.scalars(select(Finding).where(Finding.rule == "SANCTION_NOT_PER_RECOMMENDATION")).all()
+    assert departing == []

@@ -98,10 +98,10 @@ def test_report_to_sanction_records_recommendation_and_deadlines(client: TestCli
         case,
         "impose_sanction",
         effective_date="2024-09-19",
-        sanction_code="SEDANG_TUKIN_25_6",
+        sanction_code="BERAT_PEMBEBASAN_JABATAN",  # another sanction of the recommended level: no reason needed
     )
     assert done["stage"] == "SANKSI_DIJATUHKAN"
-    assert done["imposed_sanction_code"] == "SEDANG_TUKIN_25_6"
+    assert done["imposed_sanction_code"] == "BERAT_PEMBEBASAN_JABATAN"
     assert done["deadline_date"] is None
 
 

@@ -89,4 +89,5 @@ ROWS = [
         _after_reports(f"{LEDGER}/proofs/consistency?first=1&second=2"),
     ),
     Row("GET", f"{LEDGER}/export", READERS, _after_reports(f"{LEDGER}/export")),
+    Row("GET", f"{LEDGER}/export.bin", READERS, _after_reports(f"{LEDGER}/export.bin")),
 ]

@@ -201,16 +201,15 @@ def test_an_unreadable_bundle_fails_with_one_line(content: bytes, message: str, 
     assert message in result.output
 
 
-def test_a_missing_file_or_a_bad_key_fails_with_one_line(history: dict[str, Any], tmp_path: Path) -> None:
+def test_a_missing_file_or_a_bad_key_is_one_line_and_exit_2(history: dict[str, Any], tmp_path: Path) -> None:
     missing = CliRunner().invoke(ledger_cli, ["verify-evidence", str(tmp_path / "absent.json")])
-    assert missing.exit_code == 1
-    assert missing.output.startswith("FAILED: ")
-    assert missing.output.count("\n") == 1
+    assert missing.exit_code == 2
+    assert missing.output == f"error: {tmp_path / 'absent.json'}: No such file or directory\n"
     path = tmp_path / "bundle.json"
     path.write_bytes(history["raw"])
     bad_key = CliRunner().invoke(ledger_cli, ["verify-evidence", str(path), "--key", "not+a+key"])
-    assert bad_key.exit_code == 1
-    assert bad_key.output == "FAILED: malformed verifier key\n"
+    assert bad_key.exit_code == 2
+    assert bad_key.output == "error: --key: malformed verifier key\n"
 
 
 def test_an_agency_reads_the_evidence_of_the_cases_it_holds_a_record_of(

@@ -25,6 +25,7 @@ def test_every_ledger_read_of_a_person_is_in_the_read_audit(client: TestClient, 
     assert client.get(f"{LEDGER}/entries/{seq}", headers=auth_headers("BKN") | purpose).status_code == 200
     assert client.get(f"{LEDGER}/entries", params={"limit": 1}, headers=auth_headers("KEMENDAGRI")).status_code == 200
     assert client.get(f"{LEDGER}/export", headers=auditor).status_code == 200
+    assert client.get(f"{LEDGER}/export.bin", headers=auditor).status_code == 200
 
     trail: list[dict[str, Any]] = client.get(READ_LOG, params={"nip": case["nip"]}, headers=auditor).json()["items"]
     record_id = client.get(f"/api/v1/cases/{case['id']}/records", headers=auditor).json()[0]["id"]
@@ -36,9 +37,10 @@ def test_every_ledger_read_of_a_person_is_in_the_read_audit(client: TestClient, 
             ("test-bkn", "get_ledger_entry", purpose["X-Purpose"]),
             ("test-kemendagri", "list_ledger_entries", None),
             ("test-auditor", "export_ledger", None),
+            ("test-auditor", "export_ledger_binary", None),
         ]
         for subject in (None, record_id)
     ]
     # The other person was returned by the export only (the one-entry page and the single entry were not theirs).
     trail_of_other = client.get(READ_LOG, params={"nip": other["nip"]}, headers=auditor).json()["items"]
-    assert {e["operation"] for e in trail_of_other} == {"export_ledger"}
+    assert {e["operation"] for e in trail_of_other} == {"export_ledger", "export_ledger_binary"}

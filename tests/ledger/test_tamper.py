@@ -1,6 +1,7 @@
 """An attacker with database access edits, deletes, reorders or truncates the ledger behind the service's back.
 
-The offline verifier must name the first bad entry, and a checkpoint the auditor saved beforehand must prove it.
+The offline verifier must name the first bad entry, in either export format, and a checkpoint the auditor saved
+beforehand must prove it; a tail cut under checkpoints the log still holds fails without any saved checkpoint.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from app.ledger.merkle import leaf_hash
 from app.ledger.note import NoteVerifier
 from app.ledger.verify import VerificationReport, verify_export
 from tests.auth_helpers import AuthHeaders
+from tests.factories import case_payload
 from tests.ledger.factories import append_committed
+from tests.problems import assert_problem
 
 LEDGER = "/api/v1/ledger"
 ENTRIES = 20
@@ -90,17 +93,25 @@ TAMPERING: dict[str, tuple[Callable[[Connection], None], int]] = {
 }
 
 
-def _export(client: TestClient, headers: dict[str, str], path: Path) -> Path:
-    response = client.get(f"{LEDGER}/export", headers=headers)
+EXPORTS = {"ndjson": "/export", "binary": "/export.bin"}
+
+
+def _export(client: TestClient, headers: dict[str, str], path: Path, export: str = "ndjson") -> Path:
+    response = client.get(LEDGER + EXPORTS[export], headers=headers)
     assert response.status_code == 200, response.text
-    path.write_text(response.text)
+    path.write_bytes(response.content)
     return path
 
 
+def _problem_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith(("TAMPERED", "  - "))]
+
+
 @pytest.mark.real_commits  # tampers through a second connection
+@pytest.mark.parametrize("export", EXPORTS)
 @pytest.mark.parametrize("attack", TAMPERING, ids=list(TAMPERING))
 def test_verifier_names_the_first_bad_entry_and_the_saved_checkpoint_proves_it(
-    attack: str, app: FastAPI, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path
+    attack: str, export: str, app: FastAPI, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path
 ) -> None:
     tamper, first_bad = TAMPERING[attack]
     auditor = auth_headers("auditor")
@@ -108,7 +119,7 @@ def test_verifier_names_the_first_bad_entry_and_the_saved_checkpoint_proves_it(
     append_committed(app, ENTRIES)
     key = NoteVerifier.parse(client.get(f"{LEDGER}/verifier-key", headers=auditor).json()["verifier_key"])
     saved = client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=auditor).json()["note"]
-    before = verify_export(_export(client, auditor, tmp_path / "before.ndjson"), verifier_key=key)
+    before = verify_export(_export(client, auditor, tmp_path / "before", export), verifier_key=key)
     assert before.ok, before.findings
     assert before.entries == ENTRIES
 
@@ -116,7 +127,7 @@ def test_verifier_names_the_first_bad_entry_and_the_saved_checkpoint_proves_it(
         tamper(conn)
         conn.execute(text("DELETE FROM ledger_checkpoint"))  # and cover the tracks
 
-    exported = _export(client, auditor, tmp_path / "after.ndjson")
+    exported = _export(client, auditor, tmp_path / "after", export)
     report: VerificationReport = verify_export(exported, verifier_key=key, saved_checkpoints={"saved.note": saved})
     assert not report.ok
     assert report.first_bad is not None
@@ -166,3 +177,96 @@ def test_checkpoint_signed_by_another_key_is_rejected(
     )
     assert not report.ok
     assert "forged" in str(report.findings[0])
+
+
+@pytest.mark.real_commits
+@pytest.mark.parametrize("export", EXPORTS)
+def test_a_tail_cut_under_kept_checkpoints_fails_verification_without_a_saved_checkpoint_and_ready_reports_it(
+    export: str, app: FastAPI, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path
+) -> None:
+    auditor = auth_headers("auditor")
+    app.state.settings.ledger_checkpoint_max_entries = 4
+    append_committed(app, ENTRIES)
+    assert client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=auditor).json()["tree_size"] == ENTRIES
+    key = client.get(f"{LEDGER}/verifier-key", headers=auditor).json()["verifier_key"]
+    assert client.get("/ready").json() == {"status": "ready"}
+
+    with bypassing_triggers(app.state.engine) as conn:
+        truncate_tail(conn)  # entries 15..19 and their nodes; checkpoints 17 and 20 stay
+
+    exported = _export(client, auditor, tmp_path / "ledger", export)
+    result = CliRunner().invoke(ledger_cli, ["verify", str(exported), "--key", key])
+    assert result.exit_code == 1, result.output
+    assert _problem_lines(result.output) == [
+        "TAMPERED — first bad entry 15: entries 15..19 are missing (log truncated): "
+        "checkpoint 17 (export), checkpoint 20 (export) cover them"
+    ]
+
+    ready = assert_problem(client.get("/ready"), 503)
+    assert ready["type"].endswith("/ledger-integrity-failure")
+    assert "checkpoint 20 was signed but the stored log has 15 entries" in ready["detail"]
+    refused = assert_problem(client.post("/api/v1/cases", json=case_payload(), headers=auth_headers("BAWASLU")), 503)
+    assert refused["type"].endswith("/ledger-integrity-failure")
+    fresh = assert_problem(client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=auditor), 503)
+    assert "checkpoint 20" in fresh["detail"]
+
+
+@pytest.mark.real_commits
+def test_ready_reports_a_stored_tree_whose_root_is_no_longer_the_signed_one(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    append_committed(app, 8)
+    assert (
+        client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=auth_headers("auditor")).status_code == 200
+    )
+    with bypassing_triggers(app.state.engine) as conn:
+        conn.execute(text("UPDATE ledger_node SET hash = :h WHERE level = 3 AND position = 0"), {"h": b"\x07" * 32})
+    ready = assert_problem(client.get("/ready"), 503)
+    assert ready["detail"] == (
+        "Ledger integrity failure: the stored tree does not have the root signed by checkpoint 8."
+    )
+
+
+@pytest.mark.real_commits
+def test_a_deleted_entry_is_named_once_however_long_the_log_after_it(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path
+) -> None:
+    auditor = auth_headers("auditor")
+    app.state.settings.ledger_checkpoint_max_entries = 16
+    append_committed(app, 300)
+    key = client.get(f"{LEDGER}/verifier-key", headers=auditor).json()["verifier_key"]
+    with bypassing_triggers(app.state.engine) as conn:
+        delete_one(conn)
+    exported = _export(client, auditor, tmp_path / "after.ndjson")
+    result = CliRunner().invoke(ledger_cli, ["verify", str(exported), "--key", key])
+    assert result.exit_code == 1, result.output
+    problems = _problem_lines(result.output)
+    assert problems[0] == "TAMPERED — first bad entry 7: entry 7 is missing (deleted): the next stored entry is 8"
+    # Besides the gap: every checkpoint after it (19 of them) leads to the same entry, in one line.
+    assert problems[1:] == [
+        "  - entry 7: entry differs from the one committed to by checkpoint 17 (export), checkpoint 300 (export) "
+        "and 17 others"
+    ]
+
+
+@pytest.mark.real_commits
+def test_a_service_that_saw_a_checkpoint_signs_nothing_smaller_after_the_tail_and_its_checkpoints_are_deleted(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """Without a witness only the running service remembers; it refuses to sign over the rewritten tail."""
+    auditor = auth_headers("auditor")
+    app.state.settings.ledger_checkpoint_max_entries = 4
+    append_committed(app, ENTRIES)
+    assert client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=auditor).json()["tree_size"] == ENTRIES
+    assert client.get("/ready").status_code == 200  # reads (and remembers) checkpoint 20
+
+    with bypassing_triggers(app.state.engine) as conn:
+        truncate_tail(conn)
+        conn.execute(text("DELETE FROM ledger_checkpoint WHERE tree_size > 15"))
+
+    ready = assert_problem(client.get("/ready"), 503)
+    assert ready["detail"] == "Ledger integrity failure: checkpoint 20, signed before, is no longer stored."
+    fresh = assert_problem(client.get(f"{LEDGER}/checkpoint", params={"fresh": True}, headers=auditor), 503)
+    assert fresh["detail"] == "checkpoint 20 was signed but the stored log has 15 entries"
+    assert_problem(client.post("/api/v1/cases", json=case_payload(), headers=auth_headers("BAWASLU")), 503)
+    assert client.get(f"{LEDGER}/checkpoint", headers=auditor).json()["tree_size"] == 13

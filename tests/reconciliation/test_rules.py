@@ -40,6 +40,7 @@ def test_catalogue_locality_is_the_declared_screens() -> None:
         "PHASE_CATEGORY_INCONSISTENT",
         "LAPORAN_FILED_LATE",
         "SANCTION_NOT_PER_RECOMMENDATION",
+        "SANCTION_DEPARTURE_EXPLAINED",
         "STAGE_INCONSISTENT",
         "STAGE_REGRESSION",
         "TIMELINE_INVALID",

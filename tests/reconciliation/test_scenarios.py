@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.db import transaction
 from app.reconciliation.models import ACTIVE_STATES, Finding, RunMode, RunStatus
+from app.reconciliation.rules import RULES
 from app.reconciliation.runner import create_run, execute_run
 from app.reconciliation.service import on_case_written
 from tests.reconciliation.builders import BASE_RECORDS, insert_case, insert_record, system_ctx
@@ -94,4 +95,4 @@ def test_scenario_set_covers_every_agency_and_rule() -> None:
     rules = {item["rule"] for s in SCENARIOS["scenarios"] for item in s["expected"]}
     assert agencies == {"BAWASLU", "KASN", "BKN", "KEMENDAGRI", "KEMENPANRB"}
     assert len(SCENARIOS["scenarios"]) >= 30
-    assert len(rules) == 16
+    assert rules == {rule.code for rule in RULES}

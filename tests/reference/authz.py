@@ -8,6 +8,7 @@ ROWS = [
         "agencies",
         "violation-forms",
         "sanctions",
+        "sanction-matrix",
         "employee-kinds",
         "position-categories",
         "provinces",

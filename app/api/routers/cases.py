@@ -31,6 +31,7 @@ from app.cases.schemas import (
     CaseCreate,
     CaseRead,
     ReopenCreate,
+    SanctionCorrectionCreate,
     TransitionCreate,
     TransitionRead,
 )
@@ -136,6 +137,26 @@ def transition_case(
     if_match: IfMatchHeader = None,
 ) -> CaseRead:
     return send(flows.transition_case(factory, settings, ctx, case_id, body, if_match, idempotency), response)
+
+
+@router.post(
+    "/{case_id}/sanction-corrections",
+    summary="Correct the recorded sanction of a sanctioned case, with a coded reason and a reference (If-Match "
+    "required); recorded as the step correct_sanction",
+    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag"),
+)
+def correct_sanction(
+    case_id: uuid.UUID,
+    body: SanctionCorrectionCreate,
+    idempotency: IdempotencyKeyDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    response: Response,
+    _: Mover,
+    if_match: IfMatchHeader = None,
+) -> CaseRead:
+    return send(flows.correct_sanction(factory, settings, ctx, case_id, body, if_match, idempotency), response)
 
 
 @router.post(

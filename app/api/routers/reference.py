@@ -13,12 +13,21 @@ from app.audit.exports import BOM, CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE
 from app.cases import template
 from app.core.actor import Principal, Scope
 from app.reference import repository
-from app.reference.models import AgencyRef, EmployeeKind, PositionCategory, Province, Sanction, ViolationForm
+from app.reference.models import (
+    AgencyRef,
+    EmployeeKind,
+    PositionCategory,
+    Province,
+    Sanction,
+    ViolationForm,
+    ViolationSanctionLevel,
+)
 from app.reference.schemas import (
     AgencyRead,
     EmployeeKindRead,
     PositionCategoryRead,
     ProvinceRead,
+    SanctionMatrixRow,
     SanctionRead,
     ViolationFormRead,
 )
@@ -39,10 +48,24 @@ def list_violation_forms(session: SessionDep, _: Reader) -> list[ViolationFormRe
     return [ViolationFormRead.model_validate(row) for row in rows]
 
 
-@router.get("/sanctions", summary="Sanction catalogue (moral, PP 94/2021, PTDH, legacy PP 53/2010)")
+@router.get(
+    "/sanctions",
+    summary="Sanction catalogue (moral, PP 94/2021, PTDH, legacy PP 53/2010, PPPK under PP 49/2018), with the "
+    "employee kind and the dates each may be given",
+)
 def list_sanctions(session: SessionDep, _: Reader) -> list[SanctionRead]:
     rows = repository.list_all(session, Sanction, Sanction.code)
     return [SanctionRead.model_validate(row) for row in rows]
+
+
+@router.get(
+    "/sanction-matrix",
+    summary="The SKB sanction matrix: the sanction levels each violation form allows (the sanctions of a level "
+    "follow from /reference/sanctions by employee kind and date)",
+)
+def list_sanction_matrix(session: SessionDep, _: Reader) -> list[SanctionMatrixRow]:
+    rows = repository.list_all(session, ViolationSanctionLevel, ViolationSanctionLevel.violation_code)
+    return [SanctionMatrixRow.model_validate(row) for row in rows]
 
 
 @router.get("/employee-kinds", summary="Employee kinds (PNS, PPPK)")
