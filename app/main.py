@@ -19,12 +19,16 @@ from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
 from app.api.routes import api_router, root_router
 from app.api.security_headers import install_security_headers
+from app.api.state_audit import install_state_audit, state_audit_lifespan
+from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 
 DESCRIPTION = """
 SBT (Sistem Berbagi Terintegrasi) is the shared record of ASN political-neutrality cases between Bawaslu, KASN,
-BKN, Kemendagri and KemenPANRB. Every error is `application/problem+json` (RFC 9457).
+BKN, Kemendagri and KemenPANRB. Every error is `application/problem+json` (RFC 9457), its `title` and `detail` in
+Indonesian when `Accept-Language` prefers it (`id`), else in English; `Content-Language` says which. The public
+monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
 """
 
 
@@ -44,6 +48,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         version="1.0.0",
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
+        lifespan=state_audit_lifespan,
     )
     app.state.settings = settings
     if isinstance(bind, Connection):
@@ -52,6 +57,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     else:
         app.state.engine = bind or make_engine(settings.sqlalchemy_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
+    install_state_audit(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

@@ -19,15 +19,15 @@ from sqlalchemy import select
 from app.audit import asof
 from app.audit.bridge import Period, Unit
 from app.audit.repository import statistics as current_statistics
-from app.cases.replay import CASE_ENTRY_PREFIXES
 from app.cases.repository import CaseFilters
 from app.core.clock import today_in_jakarta
 from app.core.config import Environment, Settings
 from app.core.db import make_engine, make_sessionmaker, utcnow
 from app.flows.bootstrap import prepare
 from app.flows.demo import load_demo_data
-from app.ledger.asof import payloads, position_at
+from app.ledger.asof import leaves, position_at
 from app.ledger.models import LedgerEntry
+from app.ledger.replay import CASE_ENTRY_PREFIXES
 from bench.common import scratch_database
 
 
@@ -65,7 +65,7 @@ def measure(url: str, cases: int, samples: int, data_dir: Path) -> dict[str, obj
             lambda: session.execute(select(LedgerEntry.leaf_data).where(LedgerEntry.seq < size)).all(), samples
         ),
         "floor_read_and_decode_case_entries_ms": _median_ms(
-            lambda: list(payloads(session, size, CASE_ENTRY_PREFIXES)), samples
+            lambda: list(leaves(session, size, CASE_ENTRY_PREFIXES)), samples
         ),
         "replay_ms": _median_ms(lambda: asof.case_data_at(session, moment), samples),
         "statistics_current_rows_ms": _median_ms(

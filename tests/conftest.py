@@ -211,6 +211,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         data_dir=tmp_path / "data",
         secret_key="test-secret-not-for-production",
+        state_audit_interval_seconds=0,  # tests that want the background audit turn it on
     )
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
+from app.core import i18n
 from app.core.config import Settings
 from app.core.problems import ContentTooLarge
 
@@ -26,7 +27,9 @@ class BodyLimitMiddleware:
         self.limit = settings.max_body_bytes
 
     def _refuse(self) -> ContentTooLarge:
-        return ContentTooLarge(f"The request body is larger than the limit of {self.limit} bytes.")
+        return ContentTooLarge(
+            i18n.Message("The request body is larger than the limit of {limit} bytes.", limit=self.limit)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +75,7 @@ class BodyLimitMiddleware:
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = self._refuse()
         # The unread rest of the body is not drained: the server closes the connection after this reply.
-        response = problem_response(error.to_problem(scope["path"]), {"Connection": "close"})
+        response = problem_response(scope, error, {"Connection": "close"})
         await response(scope, receive, send)
 
 

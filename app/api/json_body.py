@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.operations import matched_operation
 from app.api.problems import problem_response
+from app.core import i18n
 from app.core.problems import BadRequest, ProblemError, UnsupportedMediaType
 
 CHECKED_PREFIX = "/api/v1"
@@ -61,15 +62,19 @@ def body_problem(content_type: str | None, body: bytes) -> ProblemError | None:
     if problem is not None:
         return problem
     if body.startswith(_BOMS):
-        return UnsupportedMediaType("The request body starts with a byte order mark; send UTF-8 without a BOM.")
+        return UnsupportedMediaType(
+            i18n.Message("The request body starts with a byte order mark; send UTF-8 without a BOM.")
+        )
     if b"\x00" in body[:4]:  # JSON text starts with two ASCII characters: NULs among them are UTF-16 or UTF-32
-        return UnsupportedMediaType("The request body is not UTF-8 (it looks like UTF-16 or UTF-32).")
+        return UnsupportedMediaType(i18n.Message("The request body is not UTF-8 (it looks like UTF-16 or UTF-32)."))
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
-        return UnsupportedMediaType("The request body is not valid UTF-8.")
+        return UnsupportedMediaType(i18n.Message("The request body is not valid UTF-8."))
     if nesting_depth(body, MAX_DEPTH) > MAX_DEPTH:
-        return BadRequest(f"The request body nests arrays/objects deeper than {MAX_DEPTH} levels.")
+        return BadRequest(
+            i18n.Message("The request body nests arrays/objects deeper than {depth} levels.", depth=MAX_DEPTH)
+        )
     return None
 
 
@@ -98,7 +103,7 @@ class JsonBodyMiddleware:
             content_type = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"content-type"), None)
             problem = body_problem(content_type, body)
             if problem is not None:
-                response = problem_response(problem.to_problem(scope["path"]), problem.headers)
+                response = problem_response(scope, problem)
                 await response(scope, receive, send)
                 return
 

@@ -6,7 +6,8 @@
   series stays bounded; a path no route matches is ``unmatched``. Errors are the ``status=~"5.."`` (or ``"4.."``)
   part of the request counter.
 * State: a collector runs a few short aggregate queries when Prometheus scrapes (ledger tree size, latest
-  checkpoint, open findings by severity, overdue cases by stage, idempotency keys in flight); nothing is kept up to
+  checkpoint, open findings by severity, overdue cases by stage, idempotency keys in flight, the differences the
+  background state audit found and its age); nothing is kept up to
   date on the write path.
 * Database pool: connections checked out now, kept by pool events.
 
@@ -44,6 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.operations import route_template
+from app.audit import state as state_audit
 from app.cases import repository as cases
 from app.core.clock import today_in_jakarta
 from app.core.config import Settings
@@ -89,6 +91,7 @@ class ServiceStateCollector(Collector):
             overdue = cases.overdue_by_stage(session, today_in_jakarta())
             claimed_after = now - dt.timedelta(seconds=self.settings.idempotency_lock_seconds)
             in_flight = idempotency.in_flight(session, claimed_after)
+            audited = state_audit.latest(session)
         age = math.nan if checkpoint is None else (now - checkpoint.created_at).total_seconds()
         return [
             _gauge("sbt_ledger_tree_size", "Entries in the ledger", size),
@@ -101,6 +104,16 @@ class ServiceStateCollector(Collector):
             _labelled("sbt_findings_open", "Open reconciliation findings", "severity", findings),
             _labelled("sbt_cases_overdue", "Open cases past their stage deadline (Asia/Jakarta)", "stage", overdue),
             _gauge("sbt_idempotency_in_flight", "Idempotency keys claimed and not yet answered", in_flight),
+            _gauge(
+                "sbt_state_audit_differences",
+                "Differences between the tables and the ledger standing after the background state audit",
+                len(audited.differences),
+            ),
+            _gauge(
+                "sbt_state_audit_seconds_since_check",
+                "Age of the background state audit's latest round (NaN: none yet)",
+                math.nan if audited.checked_at is None else (now - audited.checked_at).total_seconds(),
+            ),
         ]
 
 

@@ -1,6 +1,6 @@
-"""OpenAPI post-processing: problem+json everywhere an error can come back; If-Match stated as required; the
-headers every response carries (rate limit, challenge, Retry-After, Idempotent-Replayed); ``security: []`` on the
-public operations.
+"""OpenAPI post-processing: problem+json everywhere an error can come back, in the language ``Accept-Language``
+asks for (``Content-Language``); If-Match stated as required; the headers every response carries (rate limit,
+challenge, Retry-After, Idempotent-Replayed); ``security: []`` on the public operations.
 
 ``If-Match`` is declared optional in Python so that a missing header reaches ``check_if_match`` and is answered
 428 Precondition Required (RFC 6585), not a generic 422; the contract states what the server enforces: required."""
@@ -19,6 +19,8 @@ from app.api.responses import declared
 from app.core.problems import PROBLEM_MEDIA_TYPE, BatchProblem, InvalidParam, Problem
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_CONTENT_LANGUAGE = {"Content-Language": {"$ref": "#/components/headers/Content-Language"}}
+"""Every problem response carries it: described once, referred to from each."""
 
 
 def _problem_content() -> dict[str, Any]:
@@ -70,6 +72,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     batch_problem = BatchProblem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(batch_problem.pop("$defs", {}))
     components["BatchProblem"] = batch_problem
+    schema["components"]["headers"] = declared("Content-Language")
     schemes = schema["components"].setdefault("securitySchemes", {})
     schemes["ClientSecretBasic"] = {
         "type": "http",
@@ -98,9 +101,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             operation.setdefault("security", [])  # public: health, discovery, the token endpoint itself
             takes_idempotency_key = any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
             for status, response in responses.items():
-                if status[:1] in {"4", "5"} and not (_has_own_error_model(response) or _states_own_problem(response)):
-                    response["content"] = _problem_content()
                 headers = response.setdefault("headers", {})
+                if status[:1] in {"4", "5"} and not _has_own_error_model(response):
+                    if not _states_own_problem(response):
+                        response["content"] = _problem_content()
+                    headers.update(_CONTENT_LANGUAGE)
                 if path.startswith(RATE_LIMITED_PREFIX):
                     headers.update(declared("RateLimit-Policy", "RateLimit"))
                 if status in {"401", "403"}:
@@ -113,7 +118,14 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     del response["headers"]
             if "422" in responses:
                 responses["422"]["description"] = "The request is not valid"
-            responses.setdefault("500", {"description": "Internal server error", "content": _problem_content()})
+            responses.setdefault(
+                "500",
+                {
+                    "description": "Internal server error",
+                    "content": _problem_content(),
+                    "headers": dict(_CONTENT_LANGUAGE),
+                },
+            )
     return schema
 
 

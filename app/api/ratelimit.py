@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.dependencies.auth import authenticate, check_scopes, route_scopes
 from app.api.operations import matched_operation
 from app.api.problems import problem_response
+from app.core import i18n
 from app.core.config import Settings
 from app.core.problems import Forbidden, ProblemError, ServiceUnavailable, TooManyRequests, Unauthorized
 
@@ -121,16 +122,20 @@ class RateLimitMiddleware:
             await send(message)
 
         if refusal is not None:
-            response = problem_response(refusal.to_problem(scope["path"]), refusal.headers)
+            response = problem_response(scope, refusal)
             await response(scope, receive, send_with_headers)
             return
         if not decision.allowed:
             error = TooManyRequests(
-                f"More than {self.limiter.limit} requests in {self.limiter.window_seconds} s from this client; "
-                f"retry after {decision.reset_seconds} s.",
+                i18n.Message(
+                    "More than {limit} requests in {window} s from this client; retry after {wait} s.",
+                    limit=self.limiter.limit,
+                    window=self.limiter.window_seconds,
+                    wait=decision.reset_seconds,
+                ),
                 headers=rate_headers | {"Retry-After": str(decision.reset_seconds)},
             )
-            response = problem_response(error.to_problem(scope["path"]), error.headers)
+            response = problem_response(scope, error)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send_with_headers)

@@ -48,6 +48,11 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "proof of what was submitted and check it with `GET /api/v1/ledger/proofs/inclusion`.",
         "schema": {"type": "string"},
     },
+    "Content-Language": {
+        "description": "The language of the problem's `title` and `detail`: `id` when `Accept-Language` prefers "
+        "Indonesian, else `en`.",
+        "schema": {"type": "string", "enum": ["id", "en"]},
+    },
     "Idempotent-Replayed": {
         "description": "`true` when this is the stored response of an earlier request with the same Idempotency-Key.",
         "schema": {"type": "string", "enum": ["true"]},

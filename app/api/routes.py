@@ -11,8 +11,10 @@ from app.api.routers.changes import router as changes_router
 from app.api.routers.health import router as health_router
 from app.api.routers.ledger import router as ledger_router
 from app.api.routers.metrics import router as metrics_router
+from app.api.routers.monitoring import router as monitoring_router
 from app.api.routers.reconciliation import router as reconciliation_router
 from app.api.routers.reference import router as reference_router
+from app.api.routers.state_audit import router as state_audit_router
 
 API_PREFIX = "/api/v1"
 
@@ -20,6 +22,7 @@ api_router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_unknown_q
 api_router.include_router(reference_router)
 api_router.include_router(cases_router)
 api_router.include_router(ledger_router)
+api_router.include_router(state_audit_router)
 api_router.include_router(reconciliation_router)
 api_router.include_router(clients_router)
 api_router.include_router(audit_router)
@@ -30,3 +33,4 @@ root_router = APIRouter()
 root_router.include_router(health_router)
 root_router.include_router(metrics_router)
 root_router.include_router(oauth_router)
+root_router.include_router(monitoring_router)

@@ -1,8 +1,9 @@
 """Security headers on every response, and a content security policy that fits what each response is.
 
 JSON needs no scripts at all; the documentation pages run Swagger UI or ReDoc from SBT's own assets
-(``fastapi-offline``), with their inline start-up script. ``Strict-Transport-Security`` is sent only when
-``SBT_HSTS_MAX_AGE_SECONDS`` says SBT is served over TLS.
+(``fastapi-offline``), with their inline start-up script. The public monitoring page runs no script and draws its
+charts as inline SVG: it sets ``MONITORING_POLICY`` itself, which allows SBT's own style sheet and nothing else.
+``Strict-Transport-Security`` is sent only when ``SBT_HSTS_MAX_AGE_SECONDS`` says SBT is served over TLS.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 DOCS_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'"
+)
+
+MONITORING_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
 

@@ -12,19 +12,19 @@ from sqlalchemy.orm import Session
 
 from app.audit.bridge import BridgeInput, CountBridgeRead, Period, Unit, count_bridge
 from app.audit.repository import Statistics, case_ids
-from app.cases.replay import CASE_ENTRY_PREFIXES, CaseReplay, replay
 from app.cases.repository import CaseFilters
 from app.cases.workflow import Stage
 from app.core.config import Settings
-from app.ledger.asof import LedgerPositionRead, payloads, position_at
+from app.ledger.asof import LedgerPositionRead, leaves, position_at
+from app.ledger.replay import CASE_ENTRY_PREFIXES, LedgerReplay, replay
 from app.reconciliation.facts import jakarta_day, reference_data, ruleset_of
 from app.reconciliation.rules import RULES
 
 
-def case_data_at(session: Session, moment: dt.datetime) -> tuple[CaseReplay, LedgerPositionRead]:
+def case_data_at(session: Session, moment: dt.datetime) -> tuple[LedgerReplay, LedgerPositionRead]:
     """Every case and agency record as the ledger held them at ``moment``, and that ledger position."""
     position = position_at(session, moment)
-    return replay(payloads(session, position.tree_size, CASE_ENTRY_PREFIXES)), position
+    return replay(leaves(session, position.tree_size, CASE_ENTRY_PREFIXES)), position
 
 
 def statistics_at(session: Session, filters: CaseFilters, moment: dt.datetime) -> tuple[Statistics, LedgerPositionRead]:

@@ -1,7 +1,7 @@
 """The count bridge: from the reconciled national number to the number each agency would publish from its own
 records, with every unit of the difference named and traced to a case.
 
-Both sides are read from the same replay of the ledger (``app.cases.replay``) at one moment, so the answer is
+Both sides are read from the same replay of the ledger (``app.ledger.replay``) at one moment, so the answer is
 consistent with one ledger position.
 
 **National number** (the shared record): the cases SBT holds, de-duplicated the way reconciliation flags
@@ -55,11 +55,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Date
 
 from app.cases.models import Case
-from app.cases.replay import CaseReplay
 from app.cases.workflow import Stage
 from app.core.actor import Agency
 from app.core.db import TZDateTime
 from app.ledger.asof import LedgerPositionRead
+from app.ledger.replay import LedgerReplay
 from app.reconciliation.facts import case_facts
 from app.reconciliation.normalize import MAIN_PATH_LAST_RANK, canonical_nip, stage_rank
 from app.reconciliation.rules import (
@@ -219,7 +219,7 @@ RULES: Mapping[Unit, UnitRule] = {
 
 @dataclass(frozen=True, slots=True)
 class BridgeInput:
-    replay: CaseReplay
+    replay: LedgerReplay
     period: Period
     unit: Unit
     today: dt.date

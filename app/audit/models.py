@@ -1,11 +1,13 @@
-"""Read audit of personal data. Append-only: database triggers (migration 0005) reject UPDATE and DELETE."""
+"""Read audit of personal data (append-only: database triggers, migration 0005, reject UPDATE and DELETE), and the
+latest state audit against the ledger."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import GUID, Base, TZDateTime
@@ -36,3 +38,23 @@ class ReadAuditEntry(Base):
     record_id: Mapped[uuid.UUID | None] = mapped_column(GUID())
     subject_nip_hash: Mapped[str | None] = mapped_column(String(64))
     """HMAC-SHA256 (key: SBT_SECRET_KEY) of the NIP returned: searchable by subject, no NIP stored in the log."""
+
+
+class StateAudit(Base):
+    """The service's latest state audit (one row): where it has audited to, and the differences still standing.
+
+    Written by the background audit (``app.audit.state.audit_cycle``) of whichever worker ran it last; ``/ready``,
+    ``GET /api/v1/ledger/state-audit`` and the metrics read it. Differences are kept without their values (those
+    may be names and NIPs; ``sbt ledger audit-state`` prints them)."""
+
+    __tablename__ = "ledger_state_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    audited_tree_size: Mapped[int] = mapped_column(BigInteger)
+    """Every entry before this position has been audited (the rows it touched compared)."""
+    scrub_after: Mapped[str | None] = mapped_column(String(36))
+    """The last case of the previous round of the rolling comparison of untouched rows (None: start over)."""
+    checked_at: Mapped[dt.datetime] = mapped_column(TZDateTime())
+    rows_checked: Mapped[int] = mapped_column(Integer)
+    """Rows compared in the latest cycle."""
+    differences: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from typing import Any
 
@@ -106,3 +107,34 @@ class ReadAuditRead(ReadSchema):
     operation: str = Field(description="operationId that returned the data.")
     case_id: uuid.UUID | None
     record_id: uuid.UUID | None
+
+
+class StateDifferenceKind(enum.StrEnum):
+    FIELD = "field"
+    MISSING = "missing"
+    EXTRA = "extra"
+
+
+class StateDifferenceRead(BaseModel):
+    kind: StateDifferenceKind = Field(
+        description="`field`: a column differs; `missing`: the ledger made the row, the table lacks it; `extra`: "
+        "the table holds a row no ledger entry made."
+    )
+    table: str = Field(examples=["case"])
+    row_id: str = Field(description="The row's id (a client's client_id).")
+    field: str | None = Field(description="The column that differs (null for a missing or extra row).")
+    seq: int | None = Field(
+        description="The ledger entry that set the ledger's value or made the row (null for an extra row)."
+    )
+    scope: str = Field(description="The case the row belongs to, or `clients`.")
+
+
+class StateAuditRead(BaseModel):
+    """The background state audit's standing result. Values are left out (they may be names and NIPs): read them
+    with `sbt ledger audit-state --case ID` or from the ledger entry `seq`."""
+
+    checked_at: dt.datetime | None = Field(description="When a round last finished (null: none yet).")
+    audited_tree_size: int = Field(description="Every ledger entry before this position has been audited.")
+    rows_checked: int = Field(description="Rows compared in the latest round.")
+    difference_count: int
+    differences: list[StateDifferenceRead]

@@ -24,8 +24,9 @@ from app.core.actor import Agency, Principal, Role, Scope, WriteContext
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.problems import Conflict, NotFound, ValidationProblem
+from app.ledger.replay import secret_fingerprint
 from app.ledger.schemas import LedgerChange
-from app.ledger.service import append_changes
+from app.ledger.service import append_changes, format_timestamp
 from app.reference import repository as reference
 from app.reference.repository import Retirement
 
@@ -60,6 +61,11 @@ def _ledger_payload(client: OAuthClient) -> dict[str, Any]:
         "agency": client.agency,
         "scopes": sorted(client.allowed_scopes.split()),
         "active": client.active,
+        # the rest lets the state audit (app.ledger.replay) rebuild the row; the secret only as a fingerprint
+        "secret_sha256": secret_fingerprint(client.secret_hash),
+        "created_at": format_timestamp(client.created_at),
+        "secret_rotated_at": format_timestamp(client.secret_rotated_at) if client.secret_rotated_at else None,
+        "disabled_at": format_timestamp(client.disabled_at) if client.disabled_at else None,
     }
 
 

@@ -29,6 +29,7 @@ from app.cases.schemas import (
     SanctionCorrectionCreate,
     SanctionStatus,
     TransitionCreate,
+    TransitionRead,
 )
 from app.cases.workflow import (
     REOPENINGS,
@@ -146,7 +147,8 @@ def _case_payload(case: Case) -> dict[str, Any]:
 
 
 def _record_payload(record: AgencyRecord) -> dict[str, Any]:
-    return AgencyRecordRead.model_validate(record).model_dump(mode="json", exclude={"created_at", "updated_at"})
+    # updated_at is bookkeeping (the row's last flush); everything else is replayed by app.ledger.replay
+    return AgencyRecordRead.model_validate(record).model_dump(mode="json", exclude={"updated_at"})
 
 
 def create_case(session: Session, settings: Settings, ctx: WriteContext, data: CaseCreate) -> tuple[Case, LedgerChange]:
@@ -304,6 +306,7 @@ def _transitioned(case: Case, step: CaseTransition, **extra: str | None) -> Ledg
             **extra,
             "case_version": case.version,
             "case": _case_payload(case),
+            "transition": TransitionRead.model_validate(step).model_dump(mode="json"),
         },
         case.id,
     )

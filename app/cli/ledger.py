@@ -1,10 +1,11 @@
-"""``sbt ledger ...``: export the log, verify it offline, sign a checkpoint."""
+"""``sbt ledger ...``: export the log, verify it offline, sign a checkpoint, audit the tables against it."""
 
 from __future__ import annotations
 
 import base64
 import sys
 import tempfile
+import uuid
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -283,3 +284,74 @@ def checkpoint_now() -> None:
         print(signed.note, end="")
     finally:
         engine.dispose()
+
+
+def _print_differences(lines: list[str], rows: int, scope: str) -> None:
+    for line in lines:
+        print(line)
+    if lines:
+        print(f"DIFFERENT: {len(lines)} difference(s) between the tables and the ledger ({scope}, {rows} rows)")
+    else:
+        print(f"OK: {rows} rows match the state the ledger implies ({scope})")
+
+
+def print_served_state_audit(http: httpx.Client, token: str | None) -> bool:
+    """Print a live service's standing background result (values left out: they may be names and NIPs); True
+    when it found no difference."""
+    from app.audit.state import Difference
+
+    try:
+        response = http.get(API_PREFIX + "/state-audit", headers=_headers(token))
+    except httpx.HTTPError as exc:
+        raise typer.BadParameter(f"state audit failed: {exc}") from exc
+    if response.status_code != httpx.codes.OK:
+        raise typer.BadParameter(f"state audit failed: HTTP {response.status_code} {response.text[:300]}")
+    served = response.json()
+    lines = [Difference(**item, ledger=None, actual=None).line(values=False) for item in served["differences"]]
+    _print_differences(lines, served["rows_checked"], f"the service's audit of {served['checked_at']}")
+    return not lines
+
+
+@ledger_cli.command("audit-state")
+def audit_state(
+    case: Annotated[uuid.UUID | None, typer.Option("--case", help="Audit only this case's rows.")] = None,
+    from_seq: Annotated[
+        int | None, typer.Option(min=0, help="Audit the rows the entries from this position on touched.")
+    ] = None,
+    to_seq: Annotated[int | None, typer.Option(min=0, help="... up to this position (inclusive).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="A live service: print its background audit (auditor token, audit:read).")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="SBT_AUDITOR_TOKEN", help="Bearer token with audit:read (with --url).")
+    ] = None,
+) -> None:
+    """Replay the ledger into the state it implies and compare it with the tables; exit 1 on any difference.
+
+    One line per difference: table, row id, column, the ledger's value and entry, the table's value; a row the
+    ledger made and the table lacks (missing), or one no entry made (extra)."""
+    if url:
+        with httpx.Client(base_url=url, timeout=30.0) as http:
+            raise typer.Exit(0 if print_served_state_audit(http, token) else 1)
+    from app.audit import state
+    from app.core.config import get_settings
+    from app.core.db import make_engine, make_sessionmaker
+
+    engine = make_engine(get_settings().sqlalchemy_url)
+    try:
+        with make_sessionmaker(engine, read_only=True)() as session:
+            state.use_snapshot(session)
+            if case is not None:
+                outcome, scope = state.audit_cases(session, [case]), f"case {case}"
+            elif from_seq is not None or to_seq is not None:
+                cases, clients = state.cases_in_range(session, from_seq or 0, to_seq)
+                outcome = state.audit_cases(session, cases)
+                if clients:
+                    outcome = state.combined(outcome, state.audit_clients(session))
+                scope = f"entries {from_seq or 0}..{'' if to_seq is None else to_seq}"
+            else:
+                outcome, scope = state.audit_everything(session), "everything"
+    finally:
+        engine.dispose()
+    _print_differences([difference.line() for difference in outcome.differences], outcome.rows, scope)
+    raise typer.Exit(1 if outcome.differences else 0)

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     def ledger_key_path(self) -> Path:
         return self.ledger_signing_key_file or self.keys_path / "ledger-signing.key"
 
+    state_audit_interval_seconds: int = Field(default=300, ge=0)
+    """Seconds between rounds of the background state audit (tables against the ledger); 0 turns it off."""
+    state_audit_scrub_cases: int = Field(default=2000, ge=1)
+    """Untouched cases compared per round, in turn, besides those the new entries touched."""
+
     # Reconciliation
     reconciliation_rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per-rule overrides, JSON: ``{"NAME_MISMATCH": {"severity": "HIGH", "params": {...}, "enabled": true}}``."""

@@ -1,7 +1,8 @@
 """RFC 9457 problem details: one error hierarchy and its schema, raised by every layer.
 
 Every 4xx/5xx leaves the service as ``application/problem+json`` with a stable ``type`` URI; the web layer
-(``app.api.problems``) renders them.
+(``app.api.problems``) renders them, with ``title`` and ``detail`` in the language the client asked for (the
+titles and ``Message`` details are in the catalogue, ``app.core.i18n``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.core.i18n import N_, Language, Message, translate
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://sbt.example.go.id/problems/"
@@ -21,7 +24,8 @@ class InvalidParam(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details; `title` and `detail` in the language of `Content-Language` (`Accept-Language`:
+    `id` for Indonesian, English otherwise)."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -51,18 +55,20 @@ class ProblemError(Exception):
 
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "internal-error"
-    title: ClassVar[str] = "Internal server error"
+    title: ClassVar[str] = N_("Internal server error")
 
     def __init__(
         self,
-        detail: str | None = None,
+        detail: str | Message | None = None,
         *,
         headers: Mapping[str, str] | None = None,
         invalid_params: Sequence[InvalidParam] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail
+        super().__init__(str(detail or self.title))
+        self.message = detail if isinstance(detail, Message) else None
+        """The detail's catalogue text, rendered in the client's language when there is one."""
+        self.detail = str(detail) if detail is not None else None
         self.headers = dict(headers or {})
         self.invalid_params = list(invalid_params) if invalid_params else None
         self.extra = dict(extra or {})
@@ -71,12 +77,13 @@ class ProblemError(Exception):
     def type_uri(cls) -> str:
         return PROBLEM_BASE + cls.slug
 
-    def to_problem(self, instance: str | None) -> Problem:
+    def to_problem(self, instance: str | None, language: Language = Language.ENGLISH) -> Problem:
+        detail = self.message.render(language) if self.message is not None else self.detail
         return Problem(
             type=self.type_uri(),
-            title=self.title,
+            title=translate(language, self.title),
             status=self.status,
-            detail=self.detail,
+            detail=detail,
             instance=instance,
             invalid_params=self.invalid_params,
             **self.extra,
@@ -84,55 +91,55 @@ class ProblemError(Exception):
 
 
 class BadRequest(ProblemError):
-    status, slug, title = 400, "bad-request", "Malformed request"
+    status, slug, title = 400, "bad-request", N_("Malformed request")
 
 
 class Unauthorized(ProblemError):
-    status, slug, title = 401, "unauthorized", "Authentication required"
+    status, slug, title = 401, "unauthorized", N_("Authentication required")
 
 
 class Forbidden(ProblemError):
-    status, slug, title = 403, "insufficient-scope", "Insufficient scope"
+    status, slug, title = 403, "insufficient-scope", N_("Insufficient scope")
 
 
 class AgencyNotPermitted(Forbidden):
-    slug, title = "agency-not-permitted", "This agency may not perform this action"
+    slug, title = "agency-not-permitted", N_("This agency may not perform this action")
 
 
 class NotFound(ProblemError):
-    status, slug, title = 404, "not-found", "Resource not found"
+    status, slug, title = 404, "not-found", N_("Resource not found")
 
 
 class MethodNotAllowed(ProblemError):
-    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+    status, slug, title = 405, "method-not-allowed", N_("Method not allowed")
 
 
 class Conflict(ProblemError):
-    status, slug, title = 409, "conflict", "Conflict with the current state"
+    status, slug, title = 409, "conflict", N_("Conflict with the current state")
 
 
 class IllegalTransition(Conflict):
-    slug, title = "illegal-transition", "Illegal workflow transition"
+    slug, title = "illegal-transition", N_("Illegal workflow transition")
 
 
 class IdempotencyInFlight(Conflict):
-    slug, title = "idempotency-in-flight", "A request with this Idempotency-Key is still being processed"
+    slug, title = "idempotency-in-flight", N_("A request with this Idempotency-Key is still being processed")
 
 
 class PreconditionFailed(ProblemError):
-    status, slug, title = 412, "precondition-failed", "The resource has changed (ETag mismatch)"
+    status, slug, title = 412, "precondition-failed", N_("The resource has changed (ETag mismatch)")
 
 
 class ContentTooLarge(ProblemError):
-    status, slug, title = 413, "content-too-large", "Request body too large"
+    status, slug, title = 413, "content-too-large", N_("Request body too large")
 
 
 class UnsupportedMediaType(ProblemError):
-    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+    status, slug, title = 415, "unsupported-media-type", N_("Unsupported media type")
 
 
 class ValidationProblem(ProblemError):
-    status, slug, title = 422, "validation-error", "The request is not valid"
+    status, slug, title = 422, "validation-error", N_("The request is not valid")
 
 
 class SanctionNotAllowed(ValidationProblem):
@@ -150,7 +157,7 @@ class SanctionReasonRequired(ValidationProblem):
 
 
 class IdempotencyMismatch(ValidationProblem):
-    slug, title = "idempotency-key-reused", "Idempotency-Key reused with a different request"
+    slug, title = "idempotency-key-reused", N_("Idempotency-Key reused with a different request")
 
 
 class BatchItemProblem(BaseModel):
@@ -207,19 +214,19 @@ class BatchRejected(ValidationProblem):
 
 
 class PreconditionRequired(ProblemError):
-    status, slug, title = 428, "precondition-required", "If-Match header required"
+    status, slug, title = 428, "precondition-required", N_("If-Match header required")
 
 
 class TooManyRequests(ProblemError):
-    status, slug, title = 429, "rate-limited", "Too many requests"
+    status, slug, title = 429, "rate-limited", N_("Too many requests")
 
 
 class ServiceUnavailable(ProblemError):
-    status, slug, title = 503, "unavailable", "Service unavailable"
+    status, slug, title = 503, "unavailable", N_("Service unavailable")
 
 
 class LedgerIntegrityFailure(ServiceUnavailable):
-    slug, title = "ledger-integrity-failure", "The stored ledger no longer matches its signed checkpoints"
+    slug, title = "ledger-integrity-failure", N_("The stored ledger no longer matches its signed checkpoints")
 
 
 ERROR_BY_STATUS: dict[int, type[ProblemError]] = {

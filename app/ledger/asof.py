@@ -50,14 +50,15 @@ def position_at(session: Session, moment: dt.datetime) -> LedgerPositionRead:
     )
 
 
-def payloads(session: Session, tree_size: int, type_prefixes: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(entry type, payload)`` of the first ``tree_size`` entries whose type has one of these prefixes, in order."""
+def leaves(session: Session, tree_size: int, type_prefixes: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """The decoded leaves (envelope and payload) of the first ``tree_size`` entries whose type has one of these
+    prefixes, in order: the input of ``app.ledger.replay``."""
     wanted = or_(false(), *(LedgerEntry.entry_type.startswith(prefix, autoescape=True) for prefix in type_prefixes))
     statement = (
-        select(LedgerEntry.entry_type, LedgerEntry.leaf_data)
+        select(LedgerEntry.leaf_data)
         .where(LedgerEntry.seq < tree_size, wanted)
         .order_by(LedgerEntry.seq)
         .execution_options(yield_per=REPLAY_BATCH)
     )
-    for entry_type, leaf in session.execute(statement):
-        yield entry_type, json.loads(leaf)["payload"]
+    for leaf in session.scalars(statement):
+        yield json.loads(leaf)

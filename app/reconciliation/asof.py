@@ -14,7 +14,8 @@ from collections import Counter
 
 from sqlalchemy.orm import Session
 
-from app.ledger.asof import LedgerPositionRead, payloads, position_at
+from app.ledger.asof import LedgerPositionRead, leaves, position_at
+from app.ledger.replay import FINDING, replay
 from app.reconciliation import repository
 from app.reconciliation.repository import FindingFilters
 from app.reconciliation.rules import Severity
@@ -27,9 +28,8 @@ def summary_at(
 ) -> tuple[dict[str, dict[str, int]], LedgerPositionRead]:
     """``repository.summary_counts`` as of ``moment``, and the ledger position it was replayed from."""
     position = position_at(session, moment)
-    latest: dict[str, tuple[str, str, str]] = {}
-    for _, payload in payloads(session, position.tree_size, FINDING_PREFIXES):
-        latest[payload["finding_id"]] = (payload["rule"], payload["severity"], payload["to_state"])
+    replayed = replay(leaves(session, position.tree_size, FINDING_PREFIXES)).tables[FINDING]
+    latest = {key: (row.values["rule"], row.values["severity"], row.values["state"]) for key, row in replayed.items()}
     fixed = dataclasses.replace(filters, state=None, severity=None, min_severity_rank=None)
     agencies = repository.finding_agencies(session, fixed)
     chosen = [

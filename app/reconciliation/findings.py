@@ -21,6 +21,7 @@ from app.core.db import utcnow
 from app.core.etag import check_if_match
 from app.core.problems import Conflict, IllegalTransition
 from app.ledger.schemas import LedgerChange
+from app.ledger.service import format_timestamp
 from app.reconciliation import repository
 from app.reconciliation.facts import Evaluation, evaluate_cases, jakarta_day, ruleset_of
 from app.reconciliation.models import ACTIVE_STATES, Finding, FindingAgency, FindingEvent, FindingState, Resolution
@@ -225,18 +226,18 @@ def _record_event(
     run_id: uuid.UUID | None,
     note: str | None,
 ) -> LedgerChange:
-    session.add(
-        FindingEvent(
-            finding_id=finding.id,
-            at=now,
-            actor=ctx.principal.client_id,
-            action=action,
-            from_state=previous,
-            to_state=finding.state,
-            note=note,
-            run_id=run_id,
-        )
+    event = FindingEvent(
+        id=uuid.uuid4(),  # named in the entry, so the state audit matches the row
+        finding_id=finding.id,
+        at=now,
+        actor=ctx.principal.client_id,
+        action=action,
+        from_state=previous,
+        to_state=finding.state,
+        note=note,
+        run_id=run_id,
     )
+    session.add(event)
     return LedgerChange(
         f"finding.{action}",
         {
@@ -251,9 +252,25 @@ def _record_event(
             "suppressed_until": finding.suppressed_until.isoformat() if finding.suppressed_until else None,
             "note": note,
             "run_id": str(run_id) if run_id else None,
-        },
+            "state_changed_at": format_timestamp(finding.state_changed_at),
+            "event_id": str(event.id),
+        }
+        | (_opened_fields(finding) if action == "opened" else {}),
         finding.case_id,
     )
+
+
+def _opened_fields(finding: Finding) -> dict[str, Any]:
+    """What a finding keeps from its opening on: recorded once, so the state audit can rebuild the row."""
+    return {
+        "case_number": finding.case_number,
+        "nip": finding.nip,
+        "province_code": finding.province_code,
+        "hint": finding.hint,
+        "observed": finding.observed,
+        "agencies": sorted({link.agency for link in finding.agencies}),
+        "first_seen_at": format_timestamp(finding.first_seen_at),
+    }
 
 
 _ALLOWED_FROM: dict[TriageAction, tuple[tuple[str, ...], FindingState, str]] = {

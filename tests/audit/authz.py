@@ -1,4 +1,5 @@
-"""Authorization matrix rows: the auditor surface (audit:read only) and the change feed (cases:read)."""
+"""Authorization matrix rows: the auditor surface (audit:read only, the state audit included) and the change feed
+(cases:read)."""
 
 from __future__ import annotations
 
@@ -38,4 +39,5 @@ ROWS = [
     Row("GET", "/api/v1/audit/exports/cases.xlsx", AUDITOR_ONLY),
     Row("GET", "/api/v1/audit/read-log", AUDITOR_ONLY),
     Row("GET", "/api/v1/changes", READERS),
+    Row("GET", "/api/v1/ledger/state-audit", AUDITOR_ONLY),
 ]

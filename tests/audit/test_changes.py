@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from typing import Any
 
@@ -11,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cases.models import AgencyRecord, Case
-from app.cases.replay import CaseReplay
-from app.cases.schemas import AgencyRecordRead
+from app.cases.models import AgencyRecord, Case, CaseTransition
+from app.cases.schemas import AgencyRecordRead, TransitionRead
 from app.cases.service import to_read
 from app.core.actor import Scope
+from app.ledger.replay import TRANSITION, LedgerReplay
 from tests.auth_helpers import AuthHeaders
 from tests.factories import create_case, transition
 
@@ -25,15 +27,15 @@ DERIVED = {"overdue", "allowed_actions", "updated_at"}
 
 
 class Mirror:
-    """What an agency system keeps: every case and agency record, rebuilt from the feed alone (with the same
-    replay the as-of statistics and the count bridge use)."""
+    """What an agency system keeps: every case, agency record and transition, rebuilt from the feed alone (with the
+    replay the as-of statistics, the count bridge and the state audit use)."""
 
     def __init__(self) -> None:
-        self.state = CaseReplay()
+        self.state = LedgerReplay()
         self.cursor: str | None = None
 
     def apply(self, entry: dict[str, Any]) -> None:
-        self.state.apply(entry["entry_type"], entry["payload"])
+        self.state.apply(json.loads(base64.b64decode(entry["leaf"])))  # the hashed leaf itself, provable
 
     def follow(self, client: TestClient, headers: dict[str, str], limit: int) -> None:
         while True:
@@ -46,7 +48,11 @@ class Mirror:
                 return
 
 
-def _database_view(session: Session) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+View = tuple[dict[str, dict[str, Any]], ...]
+TRANSITION_FIELDS = set(TransitionRead.model_fields) - {"created_at"}  # a timestamp's text depends on the session
+
+
+def _database_view(session: Session) -> View:
     session.rollback()  # end the previous read transaction: see every commit made since
     cases = {
         str(case.id): {k: v for k, v in to_read(case).model_dump(mode="json").items() if k not in DERIVED}
@@ -57,16 +63,24 @@ def _database_view(session: Session) -> tuple[dict[str, dict[str, Any]], dict[st
         str(record.id): AgencyRecordRead.model_validate(record).model_dump(mode="json", include=record_fields)
         for record in session.scalars(select(AgencyRecord))
     }
-    return cases, records
+    transitions = {
+        str(step.id): TransitionRead.model_validate(step).model_dump(mode="json", include=TRANSITION_FIELDS)
+        for step in session.scalars(select(CaseTransition))
+    }
+    return cases, records, transitions
 
 
-def _mirror_view(mirror: Mirror) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+def _mirror_view(mirror: Mirror) -> View:
     record_fields = set(AgencyRecordRead.model_fields) - {"created_at", "updated_at"}
     cases = {key: {k: v for k, v in case.items() if k not in DERIVED} for key, case in mirror.state.cases.items()}
     records = {
         key: {k: v for k, v in record.items() if k in record_fields} for key, record in mirror.state.records.items()
     }
-    return cases, records
+    transitions = {
+        key: {k: v for k, v in step.values.items() if k in TRANSITION_FIELDS}
+        for key, step in mirror.state.tables[TRANSITION].items()
+    }
+    return cases, records, transitions
 
 
 def _write_history(client: TestClient, auth_headers: AuthHeaders, cases: int) -> None:

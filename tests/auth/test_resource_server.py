@@ -99,8 +99,9 @@ BAD_CLAIMS: dict[str, dict[str, object]] = {
     "nbf a numeric string": {"nbf": str(NOW - 10)},
     "iat a numeric string": {"iat": str(NOW)},
     "expired beyond the clock skew": {"exp": NOW - 120, "iat": NOW - 600},
-    "not yet valid": {"nbf": NOW + 300},
-    "issued in the future": {"iat": NOW + 300, "exp": NOW + 900},
+    # a day ahead: NOW is taken at import, and a long session reaches NOW + 300 before these run
+    "not yet valid": {"nbf": NOW + 86_400},
+    "issued in the future": {"iat": NOW + 86_400, "exp": NOW + 90_000},
     "unknown role": {"role": "superuser"},
     "no role": {"role": None},
     "admin token naming an agency": {"agency": "BKN"},

@@ -32,6 +32,8 @@ def _examples_of(schema: dict[str, Any], where: str) -> Iterator[tuple[str, dict
 def _all_examples() -> Iterator[tuple[str, dict[str, Any], Any]]:
     for name, schema in CONTRACT["components"]["schemas"].items():
         yield from _examples_of(schema, name)
+    for name, header in CONTRACT["components"].get("headers", {}).items():
+        yield from _examples_of(header["schema"], f"header {name}")
     for path, item in CONTRACT["paths"].items():
         for method, operation in item.items():
             for parameter in operation.get("parameters", []):
@@ -44,6 +46,8 @@ def _all_examples() -> Iterator[tuple[str, dict[str, Any], Any]]:
                     yield f"{method.upper()} {path} body {media_type}", content["schema"], content["example"]
             for status, response in operation["responses"].items():
                 for header, declared in response.get("headers", {}).items():
+                    if "$ref" in declared:
+                        continue  # a components/headers entry, walked above
                     yield from _examples_of(declared["schema"], f"{method.upper()} {path} {status} header {header}")
 
 

@@ -27,6 +27,8 @@ SERIES = (
     "sbt_findings_open",
     "sbt_cases_overdue",
     "sbt_idempotency_in_flight",
+    "sbt_state_audit_differences",
+    "sbt_state_audit_seconds_since_check",
     "sbt_db_pool_connections_in_use",
     "sbt_db_pool_size",
     "sbt_database_up",

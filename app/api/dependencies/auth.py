@@ -22,6 +22,7 @@ from app.api.operations import dependants
 from app.auth.runtime import AuthRuntime, build_runtime
 from app.auth.verifier import InvalidToken, IssuerUnavailable
 from app.core.actor import SCOPE_DESCRIPTIONS, Principal, Scope
+from app.core.i18n import Message
 from app.core.problems import Forbidden, ServiceUnavailable, Unauthorized
 
 TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
@@ -91,12 +92,12 @@ def _challenge(**params: str) -> dict[str, str]:
 
 def _bearer_token(request: Request, authorization: str | None) -> str:
     if authorization is None:
-        raise Unauthorized("No access token was sent (Authorization: Bearer <token>).", headers=_challenge())
+        raise Unauthorized(Message("No access token was sent (Authorization: Bearer <token>)."), headers=_challenge())
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or " " in token or len(request.headers.getlist("authorization")) > 1:
         raise Unauthorized(
-            "The Authorization header must be exactly 'Bearer <token>'.",
+            Message("The Authorization header must be exactly 'Bearer <token>'."),
             headers=_challenge(error="invalid_request", error_description="Malformed Authorization header"),
         )
     return token
@@ -119,7 +120,7 @@ def authenticate(request: Request, authorization: str | None, required: list[str
         raise Unauthorized(f"{exc}.", headers=_challenge(error="invalid_token", error_description=str(exc))) from exc
     except IssuerUnavailable as exc:
         _log(request, "issuer_unavailable", None, required, reason=str(exc))
-        raise ServiceUnavailable("The token issuer's keys are unavailable; try again later.") from exc
+        raise ServiceUnavailable(Message("The token issuer's keys are unavailable; try again later.")) from exc
     setattr(request.state, PRINCIPAL_STATE, principal)
     return principal
 
@@ -130,7 +131,7 @@ def check_scopes(request: Request, principal: Principal, required: list[str]) ->
     if missing:
         _log(request, "insufficient_scope", principal, required)
         raise Forbidden(
-            f"This operation needs scope(s): {' '.join(missing)}.",
+            Message("This operation needs scope(s): {scopes}.", scopes=" ".join(missing)),
             headers=_challenge(error="insufficient_scope", scope=" ".join(required)),
             extra={"error": "insufficient_scope", "required_scopes": required},
         )

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.dependencies.auth import current_principal
 from app.core.actor import Principal
+from app.core.i18n import Message
 from app.core.problems import BadRequest
 from app.idempotency.service import IdempotencyKey, IdempotentReplay, request_fingerprint
 
@@ -38,7 +39,7 @@ async def idempotency_key(
     if key is None:
         return None
     if not KEY_PATTERN.fullmatch(key):
-        raise BadRequest("Idempotency-Key must be a non-empty printable ASCII string (a UUID is recommended).")
+        raise BadRequest(Message("Idempotency-Key must be a non-empty printable ASCII string (a UUID is recommended)."))
     cleaned = key.strip().strip('"')
     fingerprint = request_fingerprint(request.method, request.url.path, await request.body())
     return IdempotencyKey(principal.client_id, cleaned, fingerprint)

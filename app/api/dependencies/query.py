@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.dependencies.models import Dependant
 
 from app.api.operations import dependants
+from app.core.i18n import Message
 from app.core.problems import BadRequest, InvalidParam
 
 
@@ -22,9 +23,12 @@ def refuse_unknown_query_parameters(request: Request) -> None:
     declared = {param.alias for node in dependants(dependant) for param in node.query_params}
     unknown = sorted(set(request.query_params) - declared)
     if unknown:
-        takes = ", ".join(sorted(declared)) or "none"
         raise BadRequest(
-            f"Unknown query parameter(s): {', '.join(unknown)}. This operation takes: {takes}.",
+            Message(
+                "Unknown query parameter(s): {unknown}. This operation takes: {takes}.",
+                unknown=", ".join(unknown),
+                takes=", ".join(sorted(declared)) or "none",
+            ),
             invalid_params=[
                 InvalidParam(name=f"query.{name}", reason="not a parameter of this operation") for name in unknown
             ],

@@ -17,9 +17,9 @@ from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SettingsDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.problems import problem_responses
-from app.cases.replay import CASE_ENTRY_PREFIXES
 from app.changes import repository
 from app.core.actor import Principal, Scope
+from app.ledger.replay import CASE_ENTRY_PREFIXES
 from app.ledger.schemas import LedgerEntryRead
 
 router = APIRouter(prefix="/changes", tags=["changes"], responses=problem_responses(400, 401, 403, 422))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.problems import problem_responses
+from app.api.state_audit import readiness
+from app.audit.state import latest
 from app.core.db import READ_ONLY_OPTION
 from app.core.problems import LedgerIntegrityFailure, ServiceUnavailable
 from app.ledger import service as ledger_service
@@ -19,24 +24,46 @@ class HealthStatus(BaseModel):
     status: str
 
 
+class StateAuditReadiness(BaseModel):
+    differences: int = Field(description="Differences between the tables and the ledger standing now.")
+    checked_at: dt.datetime | None = Field(description="When the background audit last finished a round.")
+    detail: str = Field(description="Where an auditor reads them (audit:read).")
+
+
+class ReadyStatus(BaseModel):
+    status: str = Field(description="`ready`, or `degraded` while a check below reports a problem.")
+    state_audit: StateAuditReadiness | None = Field(
+        default=None, description="Present when the background state audit found the tables differ from the ledger."
+    )
+
+
 @router.get("/health", summary="Liveness probe")
 def health() -> HealthStatus:
     return HealthStatus(status="ok")
 
 
+def _checks(request: Request) -> dict[str, Any]:
+    """What the background checks add to readiness (each a small function of its own)."""
+    with request.app.state.state_audit.reader() as session:
+        return readiness(latest(session))
+
+
 @router.get(
     "/ready",
-    summary="Readiness probe (database reachable, stored ledger matching its latest signed checkpoint)",
+    summary=(
+        "Readiness probe (database reachable, stored ledger matching its latest signed checkpoint; degraded when "
+        "the tables differ from the ledger)"
+    ),
     responses=problem_responses(503),
 )
-def ready(request: Request) -> HealthStatus:
+def ready(request: Request) -> ReadyStatus:
     try:
         with request.app.state.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:
         raise ServiceUnavailable("The database is not reachable.") from exc
     _check_ledger_integrity(request)
-    return HealthStatus(status="ready")
+    return ReadyStatus.model_validate({"status": "ready"} | _checks(request))
 
 
 def _check_ledger_integrity(request: Request) -> None:
