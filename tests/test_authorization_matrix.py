@@ -53,6 +53,8 @@ CONTRACT_HEADERS = (
     "ETag",
     "Location",
     "Idempotent-Replayed",
+    "Ledger-Leaf-Hash",
+    "Ledger-Seq",
     "RateLimit",
     "RateLimit-Policy",
     "Retry-After",

@@ -8,6 +8,7 @@ from fastapi import Response
 from pydantic import BaseModel
 
 from app.idempotency.service import Reply
+from app.ledger.schemas import LEAF_HASH_HEADER, SEQ_HEADER
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -37,6 +38,16 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}},
+    SEQ_HEADER: {
+        "description": "Where the write was recorded: the ledger position of every entry it appended, in log order "
+        "(comma-separated; the first records the requested change). Also in the body's `receipt`.",
+        "schema": {"type": "string", "examples": ["41", "41, 42"]},
+    },
+    LEAF_HASH_HEADER: {
+        "description": "The leaf hash (base64 SHA-256) of each entry in `Ledger-Seq`, in the same order: keep it as "
+        "proof of what was submitted and check it with `GET /api/v1/ledger/proofs/inclusion`.",
+        "schema": {"type": "string"},
+    },
     "Content-Language": {
         "description": "The language of the problem's `title` and `detail`: `id` when `Accept-Language` prefers "
         "Indonesian, else `en`.",
@@ -49,6 +60,10 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
 }
 """Every response header the contract declares, described once: routes pick theirs with ``declared_headers``,
 the OpenAPI post-processing adds those every response of a kind carries."""
+
+
+RECEIPT_HEADERS = (SEQ_HEADER, LEAF_HASH_HEADER)
+"""A ledger-recording write's receipt (``LedgerReceipt.headers``)."""
 
 
 def declared_headers(status: int, *names: str) -> dict[int | str, dict[str, Any]]:

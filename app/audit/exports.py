@@ -164,11 +164,11 @@ class Labels:
         return columns
 
     def case_columns(self) -> list[Column]:
-        return self.columns(CaseRead.model_fields)
+        return self.columns(CaseRead.state_fields())
 
     def record_columns(self) -> list[Column]:
         """An agency record, with its case's number next to the case id for people."""
-        fields = list(AgencyRecordRead.model_fields)
+        fields = AgencyRecordRead.state_fields()
         fields.insert(fields.index("case_id") + 1, "case_number")
         return self.columns(fields)
 

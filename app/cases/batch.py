@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SkipValidation, StringConstraints
 
 from app.cases.schemas import AgencyRecordCreate, ArchivedRecordCreate, CaseCreate, TransitionCreate
 from app.core.schemas import InputSchema
+from app.ledger.schemas import Receipted
 
 MAX_BATCH_ITEMS = 1000
 """Items per request: a batch is one transaction, so its size bounds how long it holds the ledger's append lock."""
@@ -76,5 +77,5 @@ class BatchItemResult(BaseModel):
     ledger_seq: int = Field(description="Ledger position of the item's entry (its first, when a step writes two).")
 
 
-class BatchResult(BaseModel):
+class BatchResult(Receipted):
     items: list[BatchItemResult] = Field(description="One result per item, in request order.")

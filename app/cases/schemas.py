@@ -23,6 +23,7 @@ from app.core.schemas import (
     SingleLine,
     Text200,
 )
+from app.ledger.schemas import Receipted
 from app.reference import seed
 
 
@@ -233,7 +234,7 @@ class CaseCreate(InputSchema):
     )
 
 
-class CaseRead(ReadSchema):
+class CaseRead(ReadSchema, Receipted):
     id: uuid.UUID
     case_number: str
     nip: str
@@ -417,7 +418,7 @@ class AgencyRecordUpdate(AgencyRecordFields):
     """Fields to change (absent fields keep their value; null clears)."""
 
 
-class AgencyRecordRead(ReadSchema):
+class AgencyRecordRead(ReadSchema, Receipted):
     id: uuid.UUID
     case_id: uuid.UUID
     agency: Agency

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from app.ledger.merkle import ProofError, verify_consistency
 from app.ledger.note import NoteError, NoteVerifier, open_checkpoint
 from app.ledger.verify import ExportFormatError, VerificationReport, binary_chunks, ndjson_line, verify_export
+from app.ledger.verify_evidence import EvidenceError, verify_evidence
 
 ledger_cli = typer.Typer(help="Tamper-evident ledger: export, offline verification, checkpoints.", no_args_is_help=True)
 
@@ -229,6 +230,43 @@ def export(
         finally:
             engine.dispose()
     print(f"wrote {output}")
+
+
+@ledger_cli.command("verify-evidence")
+def verify_case_evidence(
+    file: Annotated[Path, typer.Argument(help="A bundle saved from GET /api/v1/ledger/cases/{case_id}/evidence.")],
+    key: Annotated[
+        str | None,
+        typer.Option(help="The log's verifier key (text, or a file holding it) obtained out of band."),
+    ] = None,
+) -> None:
+    """Check a case's evidence bundle offline: signatures, each entry's inclusion, the unbroken case history.
+
+    Exit 1 (one line) if the bundle does not prove it, 2 (one line) if the key or the file is unusable.
+    """
+    try:
+        pinned = _pinned_key(key)
+        data = file.read_bytes()
+    except Unusable as error:
+        raise _unusable_exit(error) from None
+    except OSError as exc:
+        raise _unusable_exit(Unusable(f"{file}: {exc.strerror or exc}")) from None
+    try:
+        report = verify_evidence(data, pinned)
+    except EvidenceError as exc:
+        typer.echo("FAILED: " + " ".join(str(exc).split()), err=True)
+        raise typer.Exit(1) from None
+    pin = "pinned" if report.key_pinned else "taken from the bundle — pin it with --key next time"
+    print(f"case:        {report.case_id}")
+    print(f"log:         {report.origin}")
+    print(f"key:         {report.verifier_key} ({pin})")
+    print(f"checkpoint:  tree size {report.tree_size}, signature verified")
+    print(
+        f"entries:     {len(report.seqs)} (entry {report.seqs[0]} to {report.seqs[-1]}), each in the checkpointed tree"
+    )
+    if report.unlinked:
+        print(f"note:        the first {report.unlinked} predate per-case links; the signed case head counts them")
+    print("OK: every entry names the one before it; the log's signed case head names the last.")
 
 
 @ledger_cli.command("checkpoint")

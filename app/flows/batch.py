@@ -43,7 +43,7 @@ from app.core.problems import BatchItemProblem, BatchRejected, InvalidParam, Pro
 from app.idempotency import service as idempotency
 from app.idempotency.service import IdempotencyKey, Reply
 from app.ledger import service as ledger
-from app.ledger.schemas import LedgerChange
+from app.ledger.schemas import LedgerChange, LedgerReceipt
 from app.reconciliation import service as reconciliation
 from app.reference import repository as reference
 
@@ -163,6 +163,7 @@ def write_batch(
                 )
             )
             position += len(w.changes)
-        reply = Reply(200, BatchResult(items=results), {})
+        # The receipt in the body only: a thousand items' leaf hashes would outgrow any HTTP header limit.
+        reply = Reply(200, LedgerReceipt.of(entries).attach(BatchResult(items=results)), {})
         idempotency.store(session, key, reply)  # 7.
     return reply

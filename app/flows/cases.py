@@ -8,7 +8,7 @@ Every flow runs the same pipeline (ARCHITECTURE.md, "The write pipeline"):
 3. the domain change (rows flushed, not committed), described as a ``LedgerChange``;
 4. reconcile the case incrementally (findings opened, refreshed or closed, each with its ``LedgerChange``);
 5. record the ledger changes (``append_changes``: takes the log lock, appends, signs a checkpoint when due);
-6. store the reply under the Idempotency-Key;
+6. store the reply under the Idempotency-Key, with the write's ledger receipt (header and body field);
 7. commit (``transaction``), which also releases the log lock;
 8. after the commit: nothing yet; notifications to agency systems belong here, never before the commit.
 
@@ -45,6 +45,7 @@ from app.core.etag import etag_of
 from app.idempotency import service as idempotency
 from app.idempotency.service import IdempotencyKey, Reply
 from app.ledger import service as ledger
+from app.ledger.schemas import LedgerReceipt
 from app.reconciliation import service as reconciliation
 
 CASES_PATH = "/api/v1/cases"
@@ -62,8 +63,10 @@ def create_case(
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case, created = cases.create_case(session, settings, ctx, data)  # 3. domain change
         reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)  # 4. reconcile
-        ledger.append_changes(session, settings, ctx, [created, *reconciled.ledger_changes])  # 5. ledger
-        reply = Reply(201, cases.to_read(case), {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version)})
+        appended = ledger.append_changes(session, settings, ctx, [created, *reconciled.ledger_changes])  # 5. ledger
+        receipt = LedgerReceipt.of(appended)
+        headers = {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version), **receipt.headers()}
+        reply = Reply(201, receipt.attach(cases.to_read(case)), headers)
         idempotency.store(session, key, reply)  # 6. store the reply
     return reply  # 8. after the commit: nothing yet
 
@@ -81,8 +84,10 @@ def transition_case(
         case = cases.require_case(session, case_id)
         case, transitioned = cases.transition_case(session, settings, ctx, case, data, if_match)
         reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        ledger.append_changes(session, settings, ctx, [*transitioned, *reconciled.ledger_changes])
-        reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
+        receipt = LedgerReceipt.of(
+            ledger.append_changes(session, settings, ctx, [*transitioned, *reconciled.ledger_changes])
+        )
+        reply = Reply(200, receipt.attach(cases.to_read(case)), {"ETag": etag_of(case.version), **receipt.headers()})
         idempotency.store(session, key, reply)
     return reply
 
@@ -120,8 +125,10 @@ def reopen_case(
         case = cases.require_case(session, case_id)
         case, reopened = cases.reopen_case(session, settings, ctx, case, data, if_match)
         reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        ledger.append_changes(session, settings, ctx, [*reopened, *reconciled.ledger_changes])
-        reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
+        receipt = LedgerReceipt.of(
+            ledger.append_changes(session, settings, ctx, [*reopened, *reconciled.ledger_changes])
+        )
+        reply = Reply(200, receipt.attach(cases.to_read(case)), {"ETag": etag_of(case.version), **receipt.headers()})
         idempotency.store(session, key, reply)
     return reply
 
@@ -142,11 +149,17 @@ def submit_record(
         else:
             record, submitted = cases.submit_record(session, ctx, case, data)
         reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        ledger.append_changes(session, settings, ctx, [submitted, *reconciled.ledger_changes])
+        receipt = LedgerReceipt.of(
+            ledger.append_changes(session, settings, ctx, [submitted, *reconciled.ledger_changes])
+        )
         reply = Reply(
             201,
-            AgencyRecordRead.model_validate(record),
-            {"Location": f"{CASES_PATH}/{case.id}/records/{record.id}", "ETag": etag_of(record.version)},
+            receipt.attach(AgencyRecordRead.model_validate(record)),
+            {
+                "Location": f"{CASES_PATH}/{case.id}/records/{record.id}",
+                "ETag": etag_of(record.version),
+                **receipt.headers(),
+            },
         )
         idempotency.store(session, key, reply)
     return reply
@@ -166,5 +179,6 @@ def update_record(
         record = cases.require_own_record(session, ctx.principal, case_id, record_id)
         record, updated = cases.update_record(session, ctx, record, data, if_match)
         reconciled = reconciliation.on_case_written(session, settings, ctx, record.case_id)
-        ledger.append_changes(session, settings, ctx, [updated, *reconciled.ledger_changes])
-        return Reply(200, AgencyRecordRead.model_validate(record), {"ETag": etag_of(record.version)})
+        receipt = LedgerReceipt.of(ledger.append_changes(session, settings, ctx, [updated, *reconciled.ledger_changes]))
+        body = receipt.attach(AgencyRecordRead.model_validate(record))
+        return Reply(200, body, {"ETag": etag_of(record.version), **receipt.headers()})

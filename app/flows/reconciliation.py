@@ -17,6 +17,7 @@ from app.core.config import Settings
 from app.core.db import transaction
 from app.core.problems import NotFound
 from app.ledger import service as ledger
+from app.ledger.schemas import LedgerReceipt
 from app.reconciliation import repository, runner
 from app.reconciliation import service as reconciliation
 from app.reconciliation.models import Finding, Run
@@ -34,24 +35,25 @@ def triage_finding(
     note: str | None,
     suppressed_until: dt.date | None,
     if_match: str | None,
-) -> Finding:
+) -> tuple[Finding, LedgerReceipt]:
+    """The triaged finding and where its change was recorded."""
     with transaction(factory) as session:
         finding, triaged = reconciliation.triage(
             session, settings, ctx, finding_id, action, note=note, suppressed_until=suppressed_until, if_match=if_match
         )
-        ledger.append_changes(session, settings, ctx, [triaged])
-    return finding
+        receipt = LedgerReceipt.of(ledger.append_changes(session, settings, ctx, [triaged]))
+    return finding, receipt
 
 
 def check_case(
     factory: sessionmaker[Session], settings: Settings, ctx: WriteContext, case_id: uuid.UUID, audit: ReadAudit
-) -> tuple[list[Finding], SyncOutcome]:
+) -> tuple[list[Finding], SyncOutcome, LedgerReceipt]:
     """Re-check one case; the findings it returns are read-audited in the check's own transaction."""
     with transaction(factory) as session:
         findings, outcome = reconciliation.check_case_now(session, settings, ctx, case_id)
         audit.in_session(session).findings(findings)
-        ledger.append_changes(session, settings, ctx, outcome.ledger_changes)
-    return findings, outcome
+        receipt = LedgerReceipt.of(ledger.append_changes(session, settings, ctx, outcome.ledger_changes))
+    return findings, outcome, receipt
 
 
 def queue_run(factory: sessionmaker[Session], settings: Settings, principal: Principal, body: RunCreate) -> Run:

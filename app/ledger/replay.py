@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.ledger.verify_evidence import CASE_LINK
+
 CASE_ENTRY_PREFIXES = ("case.", "agency_record.")
 """The ledger entry types that change case data (what the change feed shows a ``cases:read`` caller)."""
 
@@ -78,7 +80,8 @@ class LedgerReplay:
         row = self.tables[table].get(key)
         if row is None:
             row = self.tables[table][key] = Row(created_by=seq, case_id=case_id)
-        row.update(seq, values)
+        # The per-case link names the previous entry; it is evidence, not a column of any row.
+        row.update(seq, {name: value for name, value in values.items() if name != CASE_LINK})
 
     def apply(self, leaf: Mapping[str, Any]) -> None:
         """Apply one entry (its decoded leaf: the envelope with ``type``, ``seq`` and ``payload``); entries of

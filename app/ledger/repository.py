@@ -96,6 +96,24 @@ def case_is_recorded(session: Session, case_id: uuid.UUID) -> bool:
     return bool(session.scalar(select(exists().where(LedgerEntry.case_id == case_id))))
 
 
+def latest_case_entries(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, tuple[int, bytes]]:
+    """``case id -> (seq, leaf hash)`` of the newest entry about each of these cases that has one."""
+    if not case_ids:
+        return {}
+    by_case = LedgerEntry.case_id.in_(list(case_ids))
+    newest = select(func.max(LedgerEntry.seq)).where(by_case).group_by(LedgerEntry.case_id)
+    rows = session.execute(
+        select(LedgerEntry.case_id, LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(newest))
+    )
+    return {case_id: (seq, leaf_hash) for case_id, seq, leaf_hash in rows if case_id is not None}
+
+
+def case_entries(session: Session, case_id: uuid.UUID, tree_size: int) -> Sequence[LedgerEntry]:
+    """Every entry about the case among the first ``tree_size``, in log order."""
+    query = select(LedgerEntry).where(LedgerEntry.case_id == case_id, LedgerEntry.seq < tree_size)
+    return session.scalars(query.order_by(LedgerEntry.seq)).all()
+
+
 def list_entries(
     session: Session, *, after_seq: int, limit: int, case_id: uuid.UUID | None = None
 ) -> Sequence[LedgerEntry]:

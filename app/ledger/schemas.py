@@ -6,13 +6,15 @@ import base64
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from app.ledger.models import LedgerEntry
+from app.ledger.verify_evidence import CASE_LINK as CASE_LINK
+from app.ledger.verify_evidence import EVIDENCE_FORMAT  # the per-case link's payload field, re-exported
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +26,72 @@ class LedgerChange:
     case_id: uuid.UUID | None = None
 
 
+SEQ_HEADER = "Ledger-Seq"
+LEAF_HASH_HEADER = "Ledger-Leaf-Hash"
+
+
 def b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
+
+
+class ReceiptEntry(BaseModel):
+    seq: int = Field(description="0-based position in the log: `GET /api/v1/ledger/entries/{seq}`.")
+    entry_type: str = Field(examples=["case.created"])
+    leaf_hash: str = Field(description="SHA-256(0x00 || leaf), base64: the leaf an inclusion proof proves.")
+
+
+class LedgerReceipt(BaseModel):
+    """Where a write was recorded: keep it as proof of what was submitted (check it with an inclusion proof)."""
+
+    entries: list[ReceiptEntry] = Field(
+        description="Every ledger entry the write appended, in log order: the first records the requested change, "
+        "the others what it caused (the acting agency's own record, reconciliation findings). Empty when the write "
+        "changed nothing."
+    )
+
+    @classmethod
+    def of(cls, entries: Sequence[LedgerEntry]) -> LedgerReceipt:
+        return cls(
+            entries=[ReceiptEntry(seq=e.seq, entry_type=e.entry_type, leaf_hash=b64(e.leaf_hash)) for e in entries]
+        )
+
+    def headers(self) -> dict[str, str]:
+        """The same positions as HTTP list headers (comma-separated, in log order); none when nothing was appended."""
+        if not self.entries:
+            return {}
+        return {
+            SEQ_HEADER: ", ".join(str(entry.seq) for entry in self.entries),
+            LEAF_HASH_HEADER: ", ".join(entry.leaf_hash for entry in self.entries),
+        }
+
+    def attach(self, body: ReceiptedBody) -> ReceiptedBody:
+        return body.model_copy(update={"receipt": self})
+
+
+def _no_receipt(value: LedgerReceipt | None) -> bool:
+    return value is None
+
+
+class Receipted(BaseModel):
+    """A representation that, in the response of the write that produced it, carries the write's receipt.
+
+    The field is left out everywhere else (reads, exports, stored payloads): a v1 representation only gains it.
+    """
+
+    receipt: LedgerReceipt | None = Field(
+        default=None,
+        exclude_if=_no_receipt,
+        description="Only in the response of a write: the ledger entries it appended (also in the `Ledger-Seq` and "
+        "`Ledger-Leaf-Hash` headers).",
+    )
+
+    @classmethod
+    def state_fields(cls) -> list[str]:
+        """The fields describing the resource itself: every field but the receipt."""
+        return [name for name in cls.model_fields if name != "receipt"]
+
+
+ReceiptedBody = TypeVar("ReceiptedBody", bound=Receipted)
 
 
 class LedgerEntryRead(BaseModel):
@@ -95,3 +161,30 @@ class ConsistencyProofRead(BaseModel):
     hashes: list[str] = Field(description="RFC 9162 §2.1.4 consistency proof, base64.")
     first_root_hash: str
     second_root_hash: str
+
+
+class EvidenceEntryRead(BaseModel):
+    seq: int = Field(description="0-based position in the log (the Merkle leaf index).")
+    leaf: str = Field(description="The exact hashed bytes (canonical JSON), base64; personal data inside.")
+    leaf_hash: str = Field(description="SHA-256(0x00 || leaf), base64.")
+    inclusion_proof: list[str] = Field(
+        description="RFC 9162 §2.1.3 inclusion path in the checkpointed tree, leaf's sibling first, base64."
+    )
+
+
+class CaseEvidenceRead(BaseModel):
+    """One case's ledger history as offline evidence; check it with `sbt ledger verify-evidence FILE --key KEY`."""
+
+    format: str = Field(examples=[EVIDENCE_FORMAT])
+    case_id: str = Field(description="The case (UUID); every entry's leaf names it.")
+    key_name: str = Field(description="Name of the log's signing key (its origin).")
+    verifier_key: str = Field(description="C2SP note verifier key of the log; pin your own copy with `--key`.")
+    checkpoint: str = Field(description="C2SP signed checkpoint every inclusion proof leads to, verbatim.")
+    case_head: str = Field(
+        description="Signed note by the log's key: how many entries about the case the checkpointed tree holds "
+        "and which is the last (so that a bundle leaving out the newest entry fails)."
+    )
+    entries: list[EvidenceEntryRead] = Field(
+        description="Every entry about the case in the checkpointed tree, in log order; each names the previous "
+        "one in `payload.previous` (seq and leaf hash; null in the first)."
+    )

@@ -8,6 +8,7 @@ ledger entry become durable together or not at all.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
@@ -38,7 +39,7 @@ from app.ledger.merkle import (
 )
 from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
 from app.ledger.note import Checkpoint, NoteSigner
-from app.ledger.schemas import LedgerChange
+from app.ledger.schemas import CASE_LINK, LedgerChange, b64
 from app.ledger.signing import load_signer
 
 ENTRY_FORMAT_VERSION = 1
@@ -121,9 +122,13 @@ def append_changes(
     session.flush()
     repository.lock_log(session)
     tree = _stored_frontier(session)
+    # Read under the lock: the newest entry about each case is then the one the new entry follows.
+    latest = repository.latest_case_entries(session, {c.case_id for c in changes if c.case_id is not None})
     entries: list[LedgerEntry] = []
     for change in changes:
-        entry = _build_entry(tree.size, ctx, change, prev_root=tree.root())
+        entry = _build_entry(tree.size, ctx, _linked(change, latest), prev_root=tree.root())
+        if change.case_id is not None:
+            latest[change.case_id] = (entry.seq, entry.leaf_hash)
         session.add(entry)
         session.add_all(
             LedgerNode(level=level, position=position, hash=node)
@@ -154,6 +159,16 @@ def _stored_frontier(session: Session) -> CompactRange:
     stored = repository.fetch_nodes(session, [node for node in frontier_ids if node != (0, last_seq)])
     stored[(0, last_seq)] = last_hash
     return CompactRange(size, [stored[node] for node in frontier_ids])
+
+
+def _linked(change: LedgerChange, latest: Mapping[uuid.UUID, tuple[int, bytes]]) -> LedgerChange:
+    """A change about a case names the previous entry about the same case (null for its first), so that an
+    auditor holding a case's entries proves none is missing (``app.ledger.evidence``)."""
+    if change.case_id is None:
+        return change
+    previous = latest.get(change.case_id)
+    link = None if previous is None else {"seq": previous[0], "leaf_hash": b64(previous[1])}
+    return dataclasses.replace(change, payload={**change.payload, CASE_LINK: link})
 
 
 def _build_entry(seq: int, ctx: WriteContext, change: LedgerChange, *, prev_root: bytes) -> LedgerEntry:

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from app.core.schemas import TEXT_PATTERN, InputSchema, IsoDate, IsoDateTime, ReadSchema
 from app.ledger.asof import LedgerPositionRead
+from app.ledger.schemas import Receipted
 from app.reconciliation.models import Finding, RunMode
 from app.reconciliation.rules import Severity
 
@@ -112,7 +113,7 @@ class FindingEventRead(ReadSchema):
     run_id: uuid.UUID | None
 
 
-class FindingRead(ReadSchema):
+class FindingRead(ReadSchema, Receipted):
     id: uuid.UUID
     finding_key: str = Field(description="sha256 of (case, rule, fields, every source's normalised values).")
     case_id: uuid.UUID
@@ -148,7 +149,7 @@ class FindingRead(ReadSchema):
             "agencies": finding.agency_codes,
             "message_id": finding.message_indonesian,  # public name kept: "id" is the language code
         }
-        values = {name: getattr(finding, name) for name in cls.model_fields if name not in derived}
+        values = {name: getattr(finding, name) for name in cls.state_fields() if name not in derived}
         return cls.model_validate({**values, **derived})
 
 
@@ -156,7 +157,7 @@ class FindingDetail(FindingRead):
     events: list[FindingEventRead]
 
 
-class CaseCheckRead(ReadSchema):
+class CaseCheckRead(ReadSchema, Receipted):
     case_id: uuid.UUID
     findings: list[FindingRead] = Field(description="Active (open or acknowledged) findings after the check.")
     stats: dict[str, Any]

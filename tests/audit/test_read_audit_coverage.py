@@ -32,9 +32,9 @@ pytestmark = pytest.mark.slow  # a hardening suite: run by ./test and CI; ./test
 PERSONAL_PROPERTIES = frozenset({"nip", "name", "message_en", "message_id", "observed", "evidence"})
 """Properties holding personal data: a person's NIP and name; a finding's messages quote both, and its observed
 values and evidence hold each source's NIP and name."""
-OPAQUE_PERSONAL_SCHEMAS = frozenset({"LedgerEntryRead"})
+OPAQUE_PERSONAL_SCHEMAS = frozenset({"LedgerEntryRead", "CaseEvidenceRead"})
 """Schemas whose free-form members hold personal data the schema cannot show (a ledger entry's ``payload`` is the
-recorded case and agency record)."""
+recorded case and agency record; an evidence bundle holds the entries' leaves)."""
 NOT_PERSONAL_SCHEMAS = frozenset({"AgencyRead", "ProvinceRead", "InstansiRead", "ClientRead", "ClientCredentialsRead"})
 """``name`` here is an institution's, a province's or an API client's, not a person's."""
 STREAMED_ROWS = {
@@ -134,6 +134,7 @@ def test_the_contract_walk_finds_the_known_personal_data_routes(app: FastAPI) ->
         ("GET", "/api/v1/reconciliation/findings.csv"),
         ("POST", "/api/v1/reconciliation/cases/{case_id}/check"),
         ("GET", "/api/v1/ledger/export"),
+        ("GET", "/api/v1/ledger/cases/{case_id}/evidence"),
         ("GET", "/api/v1/changes"),
     } <= found
     assert not {("GET", "/api/v1/reference/agencies"), ("GET", "/api/v1/clients")} & found

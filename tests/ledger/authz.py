@@ -1,6 +1,7 @@
 """Authorization matrix rows: the ledger read API (scope ``ledger:read``).
 
-Every agency and the auditor read the whole shared log (that is its point); the admin manages clients only.
+Every agency and the auditor read the whole shared log (that is its point); the admin manages clients only. A
+case's evidence bundle is the exception: like the case itself, only for the agencies holding a record of it.
 Each row reads objects that exist: entries appended by two case reports, and a checkpoint signed over them.
 Unknown objects (404 for every reader, 401/403 before the lookup) are covered in tests/ledger/test_api.py.
 """
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.authz import READERS, Call, CallFactory, MatrixContext, Row
+from tests.authz import READERS, Call, CallFactory, MatrixContext, Row, statuses
 from tests.factories import case_payload
 
 LEDGER = "/api/v1/ledger"
+HOLDERS = statuses(anonymous=401, agencies=404, auditor=200, admin=403, BAWASLU=200)
+"""A case's evidence: the auditor, and the agencies holding a record of the case (here Bawaslu, who reported it)."""
 
 
 def _reported_cases(context: MatrixContext) -> list[dict[str, Any]]:
@@ -45,6 +48,11 @@ def _case_entries(context: MatrixContext, who: str) -> Call:
     return Call(f"{LEDGER}/cases/{_reported_cases(context)[0]['id']}/entries")
 
 
+def _case_evidence(context: MatrixContext, who: str) -> Call:
+    del who
+    return Call(f"{LEDGER}/cases/{_reported_cases(context)[0]['id']}/evidence")
+
+
 def _signed_checkpoint(context: MatrixContext, who: str) -> Call:
     del who
 
@@ -64,6 +72,7 @@ ROWS = [
     Row("GET", f"{LEDGER}/entries", READERS, _after_reports(f"{LEDGER}/entries")),
     Row("GET", f"{LEDGER}/entries/{{seq}}", READERS, _after_reports(f"{LEDGER}/entries/1")),
     Row("GET", f"{LEDGER}/cases/{{case_id}}/entries", READERS, _case_entries),
+    Row("GET", f"{LEDGER}/cases/{{case_id}}/evidence", HOLDERS, _case_evidence),
     Row("GET", f"{LEDGER}/checkpoint", READERS, _after_reports(f"{LEDGER}/checkpoint")),
     Row("GET", f"{LEDGER}/checkpoints/{{tree_size}}", READERS, _signed_checkpoint),
     Row("GET", f"{LEDGER}/verifier-key", READERS),

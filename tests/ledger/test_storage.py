@@ -52,7 +52,8 @@ def test_entry_records_who_what_and_the_request_inside_the_hashed_leaf(app: Fast
     assert entry.seq == 0
     assert entry.leaf_data.decode() == (
         '{"agency":"BKN","body_sha256":"' + "0" * 64 + '","case_id":"' + str(case_id) + '","client_id":"test-bkn",'
-        '"payload":{"nip":"199001012020121001"},"prev_root":"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",'
+        '"payload":{"nip":"199001012020121001","previous":null},'
+        '"prev_root":"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",'
         '"recorded_at":"'
         + entry.recorded_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         + '","request_id":"req-42","role":"agency","seq":0,"type":"case.created","v":1}'

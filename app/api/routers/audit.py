@@ -54,7 +54,7 @@ from app.core.db import transaction, utcnow
 from app.core.pagination import KeysetPager, Page, time_id_key
 from app.core.schemas import LINE_PATTERN, IsoDateTime
 from app.ledger import repository as ledger_repository
-from app.ledger.schemas import LedgerEntryRead
+from app.ledger.schemas import CASE_LINK, LedgerEntryRead
 from app.reconciliation.facts import jakarta_day
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=problem_responses(400, 401, 403, 422))
@@ -74,7 +74,7 @@ def _record_state(entry: LedgerEntryRead) -> dict[str, Any]:
     elif entry.entry_type == "agency_record.updated":
         state = {k: v for k, v in payload["changes"].items() if k != "changed"}
     else:
-        state = dict(payload)
+        state = {k: v for k, v in payload.items() if k != CASE_LINK}
     return state
 
 

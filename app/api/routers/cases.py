@@ -14,7 +14,7 @@ from app.api.dependencies.idempotency import IdempotencyKeyDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.parameters import CursorParam, IfMatchHeader, PageSizeParam
 from app.api.problems import problem_responses
-from app.api.responses import declared_headers, send
+from app.api.responses import RECEIPT_HEADERS, declared_headers, send
 from app.cases import repository, service
 from app.cases.batch import (
     ArchivedRecordBatchCreate,
@@ -74,7 +74,7 @@ CURSOR_SCOPE = "cases"
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Report a case (one ASN, one incident); creates the calling agency's record of it",
-    responses=problem_responses(409) | declared_headers(201, "Location", "ETag"),
+    responses=problem_responses(409) | declared_headers(201, "Location", "ETag", *RECEIPT_HEADERS),
 )
 def create_case(
     body: CaseCreate,
@@ -123,7 +123,7 @@ def get_case(case_id: uuid.UUID, session: SessionDep, response: Response, audit:
 @router.post(
     "/{case_id}/transitions",
     summary="Move the case through the workflow (If-Match required)",
-    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag"),
+    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag", *RECEIPT_HEADERS),
 )
 def transition_case(
     case_id: uuid.UUID,
@@ -163,7 +163,7 @@ def correct_sanction(
     "/{case_id}/reopen",
     summary="Reopen a case that ended, for a coded reason and the reference of the decision behind it (If-Match "
     "required)",
-    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag"),
+    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag", *RECEIPT_HEADERS),
 )
 def reopen_case(
     case_id: uuid.UUID,
@@ -199,7 +199,7 @@ def list_agency_records(
     "/{case_id}/records",
     status_code=status.HTTP_201_CREATED,
     summary="Submit the calling agency's own record of the case",
-    responses=problem_responses(404, 409) | declared_headers(201, "Location", "ETag"),
+    responses=problem_responses(404, 409) | declared_headers(201, "Location", "ETag", *RECEIPT_HEADERS),
 )
 def submit_agency_record(
     case_id: uuid.UUID,
@@ -218,7 +218,7 @@ def submit_agency_record(
     "/{case_id}/archived-records",
     status_code=status.HTTP_201_CREATED,
     summary="Import a retired agency's record of the case from its archive (by its successor: KASN's by BKN)",
-    responses=problem_responses(404, 409) | declared_headers(201, "Location", "ETag"),
+    responses=problem_responses(404, 409) | declared_headers(201, "Location", "ETag", *RECEIPT_HEADERS),
 )
 def import_archived_record(
     case_id: uuid.UUID,
@@ -255,7 +255,7 @@ def get_agency_record(
 @router.patch(
     "/{case_id}/records/{record_id}",
     summary="Update the calling agency's own record (If-Match required)",
-    responses=problem_responses(404, 412, 428) | declared_headers(200, "ETag"),
+    responses=problem_responses(404, 412, 428) | declared_headers(200, "ETag", *RECEIPT_HEADERS),
 )
 def update_agency_record(
     case_id: uuid.UUID,

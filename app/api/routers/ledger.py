@@ -21,10 +21,12 @@ from app.core.db import transaction
 from app.core.pagination import KeysetPager, Page
 from app.core.problems import BadRequest, NotFound
 from app.ledger import repository, service
+from app.ledger.evidence import case_evidence
 from app.ledger.export import export_records
 from app.ledger.merkle import hash_range, perfect_nodes
 from app.ledger.models import LedgerCheckpoint
 from app.ledger.schemas import (
+    CaseEvidenceRead,
     CheckpointRead,
     ConsistencyProofRead,
     InclusionProofRead,
@@ -33,6 +35,7 @@ from app.ledger.schemas import (
     b64,
 )
 from app.ledger.verify import ExportRecord, binary_chunks, ndjson_line
+from app.reconciliation.visibility import require_visible_case
 
 router = APIRouter(prefix="/ledger", tags=["ledger"], responses=problem_responses(400, 401, 403, 422))
 
@@ -102,6 +105,25 @@ def list_case_ledger_entries(
     if not repository.case_is_recorded(session, case_id):
         raise NotFound(f"The ledger holds no entry about case {case_id}.")
     return _page(session, settings, audit, case_id, limit, cursor)
+
+
+@router.get(
+    "/cases/{case_id}/evidence",
+    summary="One case's ledger history as a self-contained, offline-verifiable evidence bundle",
+    description="Every entry about the case, each with its RFC 9162 inclusion proof against one signed checkpoint "
+    "that covers every entry at the time of the request, the checkpoint itself, the log's verifier key and a signed "
+    "statement of the case's last entry. Save the answer and check it with `sbt ledger verify-evidence FILE --key "
+    "KEY`. Auditors read every case; an agency the cases it holds a record of (else 404).",
+    responses=problem_responses(404, 503),
+)
+def get_case_evidence(
+    case_id: uuid.UUID, session: SessionDep, settings: SettingsDep, audit: ReadAuditDep, principal: Reader
+) -> CaseEvidenceRead:
+    if principal.agency is not None:
+        require_visible_case(session, principal, case_id)
+    bundle, entries = case_evidence(session, settings, case_id)
+    audit.entries(entries)
+    return bundle
 
 
 def _checkpoint_read(checkpoint: LedgerCheckpoint, settings: SettingsDep) -> CheckpointRead:

@@ -25,7 +25,7 @@ from app.api.parameters import (
     checked_moment,
 )
 from app.api.problems import problem_responses
-from app.api.responses import declared_headers
+from app.api.responses import RECEIPT_HEADERS, declared_headers
 from app.audit import exports
 from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
@@ -223,7 +223,7 @@ def get_reconciliation_finding(
 @router.post(
     "/findings/{finding_id}/transitions",
     summary="Acknowledge, resolve (fixed at source), suppress (accepted difference) or reopen (If-Match)",
-    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag"),
+    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag", *RECEIPT_HEADERS),
 )
 def transition_reconciliation_finding(
     finding_id: uuid.UUID,
@@ -235,7 +235,7 @@ def transition_reconciliation_finding(
     _: Triager,
     if_match: IfMatchHeader = None,
 ) -> FindingRead:
-    finding = flows.triage_finding(
+    finding, receipt = flows.triage_finding(
         factory,
         settings,
         ctx,
@@ -245,8 +245,8 @@ def transition_reconciliation_finding(
         suppressed_until=body.suppressed_until,
         if_match=if_match,
     )
-    response.headers["ETag"] = etag_of(finding.version)
-    return FindingRead.of(finding)
+    response.headers.update({"ETag": etag_of(finding.version), **receipt.headers()})
+    return receipt.attach(FindingRead.of(finding))
 
 
 @router.get("/summary", summary="Counts of findings by rule, severity, state and agency (same filters)")
@@ -268,7 +268,7 @@ def get_reconciliation_summary(session: SessionDep, filters: Filters, as_of: AsO
 @router.post(
     "/cases/{case_id}/check",
     summary="Re-check one case now and return its active findings",
-    responses=problem_responses(404),
+    responses=problem_responses(404) | declared_headers(200, *RECEIPT_HEADERS),
 )
 def check_reconciliation_case(
     case_id: uuid.UUID,
@@ -276,10 +276,14 @@ def check_reconciliation_case(
     settings: SettingsDep,
     ctx: WriteContextDep,
     audit: ReadAuditDep,
+    response: Response,
     _: Runner,
 ) -> CaseCheckRead:
-    findings, stats = flows.check_case(factory, settings, ctx, case_id, audit)
-    return CaseCheckRead(case_id=case_id, findings=[FindingRead.of(f) for f in findings], stats=stats.as_dict())
+    findings, stats, receipt = flows.check_case(factory, settings, ctx, case_id, audit)
+    response.headers.update(receipt.headers())
+    return CaseCheckRead(
+        case_id=case_id, findings=[FindingRead.of(f) for f in findings], stats=stats.as_dict(), receipt=receipt
+    )
 
 
 @router.get("/rules", summary="The rule catalogue with the configured severity and parameters")

@@ -1,0 +1,49 @@
+"""A case's evidence bundle: its entries, their inclusion proofs against one signed checkpoint, and the log's
+signed statement of the case's last entry (format and offline check in ``app.ledger.verify_evidence``)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.problems import NotFound
+from app.ledger import repository, service
+from app.ledger.merkle import hash_range, inclusion_proof_ranges, nodes_for_ranges
+from app.ledger.schemas import CaseEvidenceRead, EvidenceEntryRead, LedgerEntryRead, b64
+from app.ledger.verify_evidence import EVIDENCE_FORMAT, case_head_text
+
+
+def case_evidence(
+    session: Session, settings: Settings, case_id: uuid.UUID
+) -> tuple[CaseEvidenceRead, list[LedgerEntryRead]]:
+    """The bundle over a checkpoint covering every entry now, and its entries as read (for the read audit)."""
+    checkpoint = service.current_checkpoint(session, settings, fresh=True)
+    size = checkpoint.tree_size
+    entries = repository.case_entries(session, case_id, size)
+    if not entries:
+        raise NotFound(f"The ledger holds no entry about case {case_id}.")
+    ranges = {entry.seq: inclusion_proof_ranges(entry.seq, size) for entry in entries}
+    nodes = repository.fetch_nodes(session, set().union(*(nodes_for_ranges(r) for r in ranges.values())))
+    signer = service.signer_for(settings)
+    last = entries[-1]
+    head = case_head_text(settings.ledger_origin, case_id, size, len(entries), last.seq, last.leaf_hash)
+    bundle = CaseEvidenceRead(
+        format=EVIDENCE_FORMAT,
+        case_id=str(case_id),
+        key_name=signer.name,
+        verifier_key=signer.verifier().text(),
+        checkpoint=checkpoint.note,
+        case_head=signer.sign(head),
+        entries=[
+            EvidenceEntryRead(
+                seq=entry.seq,
+                leaf=b64(entry.leaf_data),
+                leaf_hash=b64(entry.leaf_hash),
+                inclusion_proof=[b64(hash_range(start, end, nodes)) for start, end in ranges[entry.seq]],
+            )
+            for entry in entries
+        ],
+    )
+    return bundle, [LedgerEntryRead.of(entry) for entry in entries]
