@@ -291,13 +291,13 @@ def transition_case(
     case.stage = transition.target.value
     case.stage_entered_on = effective
     case.deadline_date = deadline_for(transition.target, effective, settings, case.election_type)
-    history = CaseTransition(
-        case_id=case.id,
+    return case, _step_taken(
+        session,
+        ctx,
+        case,
+        agency,
         action=data.action.value,
         from_stage=from_stage,
-        to_stage=case.stage,
-        agency=agency,
-        client_id=ctx.principal.client_id,
         effective_date=effective,
         reference_number=data.reference_number,
         sanction_code=data.sanction_code,
@@ -305,10 +305,25 @@ def transition_case(
         sanction_reason=data.sanction_reason,
         note=data.note,
     )
+
+
+def _step_taken(
+    session: Session,
+    ctx: WriteContext,
+    case: Case,
+    agency: str,
+    entry_extra: dict[str, str | None] | None = None,
+    **step: Any,
+) -> list[LedgerChange]:
+    """A step into the case's history (``step``: its own columns), the acting agency's record following it, and the
+    ledger entries of both."""
+    history = CaseTransition(
+        case_id=case.id, to_stage=case.stage, agency=agency, client_id=ctx.principal.client_id, **step
+    )
     session.add(history)
     recorded = _record_the_step(session, ctx, case, agency, history)
     session.flush()
-    return case, [_transitioned(case, history), recorded]
+    return [_transitioned(case, history, **(entry_extra or {})), recorded]
 
 
 def _transitioned(case: Case, step: CaseTransition, **extra: str | None) -> LedgerChange:
@@ -617,23 +632,20 @@ def correct_sanction(
     previous = case.imposed_sanction_code
     case.imposed_sanction_code = data.sanction_code
     case.imposed_sanction_reason = data.reason.value
-    history = CaseTransition(
-        case_id=case.id,
+    return case, _step_taken(
+        session,
+        ctx,
+        case,
+        agency,
+        {"previous_sanction_code": previous},
         action=Action.CORRECT_SANCTION.value,
         from_stage=case.stage,
-        to_stage=case.stage,
-        agency=agency,
-        client_id=ctx.principal.client_id,
         effective_date=effective,
         reference_number=data.reference_number,
         sanction_code=data.sanction_code,
         sanction_reason=data.reason.value,
         note=data.note,
     )
-    session.add(history)
-    recorded = _record_the_step(session, ctx, case, agency, history)
-    session.flush()
-    return case, [_transitioned(case, history, previous_sanction_code=previous), recorded]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -684,19 +696,15 @@ def reopen_case(
     case.stage = target.value
     case.stage_entered_on = effective
     case.deadline_date = deadline_for(target, effective, settings, case.election_type)
-    history = CaseTransition(
-        case_id=case.id,
+    return case, _step_taken(
+        session,
+        ctx,
+        case,
+        agency,
         action=Action.REOPEN.value,
         from_stage=stage.value,
-        to_stage=target.value,
-        agency=agency,
-        client_id=ctx.principal.client_id,
         effective_date=effective,
         reference_number=data.reference_number,
         reopen_reason=data.reason.value,
         note=data.note,
     )
-    session.add(history)
-    recorded = _record_the_step(session, ctx, case, agency, history)
-    session.flush()
-    return case, [_transitioned(case, history), recorded]
