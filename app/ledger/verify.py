@@ -41,6 +41,7 @@ from app.ledger.merkle import (
     HASH_SIZE,
     LEAF_PREFIX,
     NODE_PREFIX,
+    CompactRange,
     MemoryTree,
     NodeId,
     hash_range,
@@ -606,12 +607,7 @@ class _Verifier:
         return shift
 
     def _root(self) -> bytes:
-        if not self.frontier:
-            return EMPTY_ROOT
-        result = self.frontier[-1]
-        for left in reversed(self.frontier[:-1]):
-            result = node_hash(left, result)
-        return result
+        return CompactRange(frontier=self.frontier).root()
 
     def finish(self, export: _ExportFile) -> VerificationReport:
         report = self.report
