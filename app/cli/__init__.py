@@ -48,14 +48,16 @@ def migrate() -> None:
 
 
 @cli.command("demo-data")
-def demo_data(cases: int = 300, seed: int = 2024) -> None:
-    """Load a realistic sample of cases, with deliberate disagreements between agency records."""
+def demo_data(cases: int = 300, seed: int = 2024, disagreements: bool = True) -> None:
+    """Load a realistic sample of cases, with deliberate disagreements between agency records (unless
+    --no-disagreements)."""
     from app.flows.demo import load_demo_data
 
     settings = get_settings()
     prepare(settings)
-    created = load_demo_data(settings, cases=cases, seed=seed)
-    typer.echo(f"loaded {created} demo cases")
+    loaded = load_demo_data(settings, cases=cases, seed=seed, disagreements=disagreements)
+    planted = ", ".join(sorted(loaded.planted)) or "none"
+    typer.echo(f"loaded {loaded.cases} demo cases; planted disagreements: {planted}")
 
 
 def main() -> None:

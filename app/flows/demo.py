@@ -23,6 +23,7 @@ from app.cases.schemas import (
     Phase,
     ReportSource,
     SanctionLevel,
+    SanctionStatus,
     TransitionCreate,
 )
 from app.cases.workflow import TERMINAL_STAGES, Action, Stage, actions_from
@@ -32,6 +33,7 @@ from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker, transaction
 from app.core.etag import etag_of
 from app.flows import cases
+from app.reconciliation.rules import nip_issues
 from app.reference import repository as reference
 from app.reference.instansi import InstansiKind
 from app.reference.repository import agency_acting_for
@@ -73,10 +75,24 @@ VIOLATIONS = {
     "KE-6": 5,
 }
 POSITIONS = {"FUNGSIONAL": 23, "JPT": 23, "PELAKSANA": 18, "KEPALA_WILAYAH": 17, "ADMINISTRATOR": 10, "PENGAWAS": 9}
+REPEAT_SHARE = 0.1
+"""Cases of an ASN already reported in the other election (Pemilu 2024, then the Pilkada, or the reverse)."""
 LEVEL_ONLY_SHARE = 0.3
 """Recommendations that name only a level, as KASN letters often do ("Disiplin Sedang")."""
 GIVEN = ["Ahmad", "Siti", "Muhammad", "Nur", "Andi", "Dewi", "Budi", "Sri", "Agus", "Rina", "Hendra", "Wahyuni"]
 FAMILY = ["Santoso", "Susanto", "Rahman", "Hidayat", "Pratama", "Saputra", "Lestari", "Hasanuddin", "Nasution"]
+OLD_SPELLINGS = {
+    "Santoso": "Santosa",
+    "Susanto": "Soesanto",
+    "Rahman": "Rachman",
+    "Hidayat": "Hidajat",
+    "Pratama": "Pratomo",
+    "Saputra": "Saputro",
+    "Lestari": "Lestary",
+    "Hasanuddin": "Hasanudin",
+    "Nasution": "Nasoetion",
+}
+"""The family name as another agency keyed it (pre-1972 spelling, Javanese vowel): a name mismatch to review."""
 TITLES_BEFORE = ["", "", "Drs. ", "Dr. ", "Ir. ", "H. ", "Hj. "]
 TITLES_AFTER = ["", "", ", S.Pd.", ", M.Si.", ", S.H.", ", M.Hum."]
 # How far each case gets, roughly like the December 2024 status counts (many waiting, few sanctioned).
@@ -94,6 +110,15 @@ TARGET_STAGES = {
     Stage.SANKSI_DIJATUHKAN: 12,
     Stage.BLOKIR_DIBUKA: 2,
     Stage.DIBATALKAN: 3,
+}
+# The 2024 calendar: KPU fixed the presidential candidates on 13 Nov 2023 (voting 14 Feb 2024) and the Pilkada
+# candidates on 22 Sep 2024 (voting 27 Nov 2024). Kode etik forms concern bakal calon, before that day; disiplin
+# forms concern calon, from it to voting day (a few days after it for reports of the quiet period).
+PHASE_WINDOWS = {
+    (ElectionType.PEMILU, Phase.BAKAL_CALON): (dt.date(2023, 8, 1), dt.date(2023, 11, 12)),
+    (ElectionType.PEMILU, Phase.CALON): (dt.date(2023, 11, 13), dt.date(2024, 2, 14)),
+    (ElectionType.PILKADA, Phase.BAKAL_CALON): (dt.date(2024, 5, 1), dt.date(2024, 9, 21)),
+    (ElectionType.PILKADA, Phase.CALON): (dt.date(2024, 9, 22), dt.date(2024, 11, 27)),
 }
 HAPPY_PATH = [Action.VERIFY, Action.START_STUDY, Action.FORWARD, Action.RECOMMEND]
 ROUTES: dict[Stage, list[Action]] = {
@@ -119,6 +144,10 @@ class _Demo:
     settings: Settings
     factory: sessionmaker[Session]
     today: dt.date
+    disagreements: bool
+    planted: set[str]
+    """The reconciliation rule each planted disagreement is meant to trigger."""
+    created: list[CaseRead]
 
     def pick(self, weights: dict[str, int]) -> str:
         return self.rng.choices(list(weights), weights=list(weights.values()))[0]
@@ -155,28 +184,41 @@ def _instansi(demo: _Demo, province: str, regency: str) -> tuple[str, str]:
 
 def _create(demo: _Demo) -> CaseRead:
     violation = demo.pick(VIOLATIONS)
-    province = demo.pick(PROVINCES)
-    regency = demo.rng.choice(REGENCIES[province])
-    instansi_code, unit = _instansi(demo, province, regency)
     election = demo.rng.choice([ElectionType.PEMILU, ElectionType.PILKADA])
-    reported = dt.date(2024, 1, 3) + dt.timedelta(days=demo.rng.randint(0, 320))
+    earlier = [case for case in demo.created if case.election_type != election]
+    if earlier and demo.rng.random() < REPEAT_SHARE:  # the same ASN again, in the other election
+        person = demo.rng.choice(earlier)
+        nip, name, position = person.nip, person.name, person.position_category
+        instansi_code, unit = str(person.instansi_code), person.instansi
+        province, regency = person.province_code, person.regency
+    else:
+        province = demo.pick(PROVINCES)
+        regency = demo.rng.choice(REGENCIES[province])
+        instansi_code, unit = _instansi(demo, province, regency)
+        nip, name, position = demo.nip(), demo.name(), demo.pick(POSITIONS)
+    phase = Phase.BAKAL_CALON if violation.startswith("KE") else Phase.CALON
+    first, last = PHASE_WINDOWS[election, phase]
+    incident = first + dt.timedelta(days=demo.rng.randint(0, (last - first).days))
+    reported = incident + dt.timedelta(days=demo.rng.randint(0, 6))
     data = CaseCreate(
-        nip=demo.nip(),
-        name=demo.name(),
+        nip=nip,
+        name=name,
         instansi_code=instansi_code,
         instansi=unit,
-        position_category=demo.pick(POSITIONS),
+        position_category=position,
         province_code=province,
         regency=regency,
         election_type=election,
         election_year=2024,
         violation_code=violation,
-        phase=Phase.BAKAL_CALON if violation.startswith("KE") else Phase.CALON,
+        phase=phase,
         source=demo.rng.choice([ReportSource.LAPORAN, ReportSource.TEMUAN]),
-        incident_date=reported - dt.timedelta(days=demo.rng.randint(0, 6)),
+        incident_date=incident,
         reported_date=reported,
     )
-    return cases.create_case(demo.factory, demo.settings, demo.context("BAWASLU"), data, None).body
+    case = cases.create_case(demo.factory, demo.settings, demo.context("BAWASLU"), data, None).body
+    demo.created.append(case)
+    return case
 
 
 def _advance(demo: _Demo, case: CaseRead, target: Stage) -> CaseRead:
@@ -232,22 +274,34 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
             held = case_repository.get_record_of_agency(session, case.id, agency)
             held_version = (held.id, held.version) if held is not None else None
         if held_version is None and demo.rng.random() < 0.08:
-            continue  # missing at this agency
+            # Not a disagreement: an agency that must hold the case at its stage got its record from its own step.
+            continue  # this agency keeps no record of it
         view: dict[str, Any] = {}
         sanction = case.imposed_sanction_code or case.recommended_sanction_code
-        flaw = demo.rng.random()
+        status = SanctionStatus.IMPOSED if case.imposed_sanction_code else SanctionStatus.RECOMMENDED
+        flaw = demo.rng.random() if demo.disagreements else 1.0
         if flaw < 0.05:
             view["nip"] = case.nip[:10] + case.nip[11] + case.nip[10] + case.nip[12:]  # transposed digits
-        elif flaw < 0.12:
+            demo.planted.add("NIP_MISMATCH")
+            if nip_issues(view["nip"], demo.today)[0]:  # the swap can move the TMT past today or before birth
+                demo.planted.add("NIP_INVALID")
+        elif flaw < 0.09:  # titles dropped and upper case: the same name, which reconciliation rightly accepts
             view["name"] = case.name.split(",")[0].replace("Drs. ", "").replace("H. ", "").upper()
+        elif flaw < 0.12:
+            family = next(part for part in FAMILY if part in case.name)
+            view["name"] = case.name.replace(family, OLD_SPELLINGS[family])
+            demo.planted.add("NAME_MISMATCH")
         elif flaw < 0.16 and sanction is not None:  # another sanction of the same level keyed in (6 months for 12)
             others = [code for code, _ in _allowed_sanctions(demo, case, demo.today) if code != sanction]
             if others:
-                view["sanction_code"] = demo.rng.choice(others)
+                view["sanction_code"], view["sanction_status"] = demo.rng.choice(others), status
+                demo.planted.add("SANCTION_RECORD_MISMATCH")
         elif flaw < 0.22 and Stage(case.stage) not in TERMINAL_STAGES:
             view["stage"] = Stage.DITERIMA
+            demo.planted.update({"STAGE_INCONSISTENT", "STAGE_REGRESSION"})
         elif flaw < 0.25 and case.instansi_code != case.province_code:
             view["instansi_code"] = case.province_code  # the province's government instead of the ASN's instansi
+            demo.planted.add("INSTANSI_MISMATCH")
         context = demo.context(agency)
         if held_version is not None:
             if view:
@@ -264,6 +318,7 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
                 "violation_code": case.violation_code,
                 "stage": Stage(case.stage),
                 "sanction_code": sanction,
+                "sanction_status": status if sanction is not None else None,
                 "reported_date": case.reported_date,
                 "recommendation_date": case.recommendation_date,
                 "reference_number": case.recommendation_number,
@@ -274,16 +329,32 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
         cases.submit_record(demo.factory, demo.settings, context, case.id, record, None)
 
 
-def load_demo_data(settings: Settings, *, cases: int, seed: int) -> int:
-    """Load ``cases`` demo cases through the same write flows as the API (so the ledger and findings follow)."""
+@dataclass(frozen=True)
+class DemoLoad:
+    cases: int
+    planted: frozenset[str]
+    """The reconciliation rules the planted disagreements are meant to trigger (empty when switched off)."""
+
+
+def load_demo_data(settings: Settings, *, cases: int, seed: int, disagreements: bool = True) -> DemoLoad:
+    """Load ``cases`` demo cases through the same write flows as the API (so the ledger and findings follow).
+
+    With ``disagreements`` off no agency record departs from the case and every case runs to a terminal stage: a
+    2024 case still open on the load day is genuinely overdue (``DEADLINE_EXCEEDED``), so stalled cases are one of
+    the planted disagreements.
+    """
     engine = make_engine(settings.sqlalchemy_url)
     rng = random.Random(seed)  # noqa: S311 - demo data
-    demo = _Demo(rng=rng, settings=settings, factory=make_sessionmaker(engine), today=today_in_jakarta())
+    factory = make_sessionmaker(engine)
+    demo = _Demo(rng, settings, factory, today_in_jakarta(), disagreements, set(), [])
+    targets = {s.value: w for s, w in TARGET_STAGES.items() if disagreements or s in TERMINAL_STAGES}
     try:
         for _ in range(cases):
             case = _create(demo)
-            case = _advance(demo, case, Stage(demo.pick({s.value: w for s, w in TARGET_STAGES.items()})))
+            case = _advance(demo, case, Stage(demo.pick(targets)))
+            if Stage(case.stage) not in TERMINAL_STAGES:
+                demo.planted.add("DEADLINE_EXCEEDED")
             _agency_views(demo, case)
     finally:
         engine.dispose()
-    return cases
+    return DemoLoad(cases, frozenset(demo.planted))

@@ -1152,6 +1152,11 @@ def sanction_record_mismatch(context: CaseContext, config: RuleConfig) -> list[F
     return findings
 
 
+def _dissolved(agency: str, context: CaseContext) -> bool:
+    valid_to = context.reference.agency_valid_to.get(agency)
+    return valid_to is not None and context.as_of >= valid_to
+
+
 @rule(
     code="STAGE_INCONSISTENT",
     severity=Severity.MEDIUM,
@@ -1184,6 +1189,8 @@ def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[Finding
             continue
         elif case_rank is not None and rank < case_rank and HANDED_ON_AT.get(record.agency) == record.stage:
             continue  # the agency's part ended when it handed the case on
+        elif case_rank is not None and rank < case_rank and _dissolved(record.agency, context):
+            continue  # a dissolved agency's record is its archive: it stays where its part ended (KASN -> BKN)
         elif case_rank is not None and rank < case_rank:
             problems[record.agency] = f"behind the case by {case_rank - rank} stage(s)"
         else:

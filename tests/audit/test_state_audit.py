@@ -131,7 +131,7 @@ TAMPERS = {
 
 @pytest.fixture
 def demo(settings: Settings) -> Settings:
-    assert load_demo_data(settings, cases=DEMO_CASES, seed=11) == DEMO_CASES
+    assert load_demo_data(settings, cases=DEMO_CASES, seed=11).cases == DEMO_CASES
     return settings
 
 

@@ -11,16 +11,19 @@ from sqlalchemy.orm import Session
 from app.cases.models import AgencyRecord, Case
 from app.core.config import Settings
 from app.flows.demo import load_demo_data
-from app.reconciliation.models import Finding
+from app.reconciliation.models import Finding, FindingState
 from app.reference.instansi import InstansiKind
 from app.reference.models import Instansi
 
 END_OF_KASN = dt.date(2024, 8, 24)
+PEMILU_VOTING_DAY = dt.date(2024, 2, 14)
+PILKADA_CANDIDATES_FIXED = dt.date(2024, 9, 22)
+PILKADA_VOTING_DAY = dt.date(2024, 11, 27)
 
 
 @pytest.mark.real_commits  # the demo loader opens its own engine
 def test_demo_data_spans_stages_regions_agencies_and_disagreements(settings: Settings, session: Session) -> None:
-    assert load_demo_data(settings, cases=60, seed=7) == 60
+    assert load_demo_data(settings, cases=60, seed=7).cases == 60
     cases = session.scalars(select(Case)).all()
     records = session.scalars(select(AgencyRecord)).all()
     assert len(cases) == 60
@@ -83,3 +86,54 @@ def test_demo_instansi_are_real_central_and_regional_and_supervised_by_the_right
     }
     assert other
     assert set(flagged) == other
+
+
+MEDIUM_OR_ABOVE = ("MEDIUM", "HIGH", "CRITICAL")
+PLANTED_KINDS = {
+    "DEADLINE_EXCEEDED",  # a case left in an open stage since 2024
+    "INSTANSI_MISMATCH",
+    "NAME_MISMATCH",
+    "NIP_INVALID",  # some transposed NIPs are not valid NIPs any more
+    "NIP_MISMATCH",
+    "SANCTION_RECORD_MISMATCH",
+    "STAGE_INCONSISTENT",
+    "STAGE_REGRESSION",
+}
+
+
+def _open_findings(session: Session) -> list[Finding]:
+    return list(session.scalars(select(Finding).where(Finding.state == FindingState.OPEN)))
+
+
+@pytest.mark.real_commits  # the demo loader opens its own engine
+def test_demo_data_without_disagreements_raises_no_finding_a_reviewer_would_dispute(
+    settings: Settings, session: Session
+) -> None:
+    loaded = load_demo_data(settings, cases=40, seed=5, disagreements=False)
+    assert loaded.planted == frozenset()
+    cases = session.scalars(select(Case)).all()
+    assert len(cases) == 40
+    # the 2024 calendar: Pemilu conduct up to voting day, Pilkada calon only once KPU had fixed them
+    for case in cases:
+        if case.election_type == "PEMILU":
+            assert case.incident_date <= PEMILU_VOTING_DAY
+        elif case.phase == "CALON":
+            assert PILKADA_CANDIDATES_FIXED <= case.incident_date <= PILKADA_VOTING_DAY
+        else:
+            assert case.incident_date < PILKADA_CANDIDATES_FIXED
+    elections_of: dict[str, set[str]] = {}
+    for case in cases:
+        elections_of.setdefault(case.nip, set()).add(case.election_type)
+    assert any(len(elections) == 2 for elections in elections_of.values()), "a repeat offender across elections"
+    serious = [(f.rule, f.severity, f.message_en) for f in _open_findings(session) if f.severity in MEDIUM_OR_ABOVE]
+    assert serious == [], "\n".join(map(str, serious))
+
+
+@pytest.mark.real_commits  # the demo loader opens its own engine
+def test_demo_data_with_disagreements_raises_only_the_planted_ones(settings: Settings, session: Session) -> None:
+    loaded = load_demo_data(settings, cases=80, seed=3)
+    raised = {finding.rule for finding in _open_findings(session) if finding.severity in MEDIUM_OR_ABOVE}
+    assert raised <= loaded.planted
+    # 80 cases plant every kind the generator knows at least once, and reconciliation sees each of them
+    assert loaded.planted == PLANTED_KINDS
+    assert raised == loaded.planted

@@ -291,6 +291,26 @@ class TestStages:
     def test_one_stage_lag_is_allowed(self) -> None:
         assert by_rule(context(records={"BAWASLU": {"stage": "DITERUSKAN"}, "BKN": {}}), "STAGE_INCONSISTENT") == []
 
+    def test_dissolved_agency_record_stays_where_its_part_ended(self) -> None:
+        # KASN recommended in July 2024 and ceased on 2024-08-24; the PPK's sanction was recorded by BKN in August
+        case = {
+            "stage": "SANKSI_DIJATUHKAN",
+            "recommended_by": "KASN",
+            "recommendation_number": "R-12/KASN/7/2024",
+            "recommendation_date": "2024-07-10",
+            "stage_entered_on": "2024-08-20",
+            "deadline_date": None,
+            "imposed_sanction_code": "SEDANG_TUKIN_25_6",
+            "sanction_date": "2024-08-20",
+        }
+        records = {"BAWASLU": {"stage": "DITERUSKAN"}, "BKN": {}, "KASN": {"stage": "REKOMENDASI"}}
+        assert by_rule(context(case, records), "STAGE_INCONSISTENT") == []  # after 2024-08-24: KASN's archive
+        (finding,) = by_rule(context(case, records, as_of=dt.date(2024, 8, 22)), "STAGE_INCONSISTENT")
+        assert finding.agencies == ("KASN",)  # while KASN still worked, its record lagged the case
+        lagging = {**records, "BKN": {"stage": "REKOMENDASI"}}  # a working agency behind is still reported
+        (finding,) = [f for f in by_rule(context(case, lagging), "STAGE_INCONSISTENT") if f.fields == ("stage",)]
+        assert finding.agencies == ("BKN",)
+
     def test_record_ahead_of_the_case(self) -> None:
         ctx = context(records={"BAWASLU": {}, "BKN": {"stage": "SANKSI_DIJATUHKAN"}})
         assert [f.fields for f in by_rule(ctx, "STAGE_INCONSISTENT")] == [("stage",)]
