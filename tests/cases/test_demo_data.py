@@ -7,8 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from app.cases.models import AgencyRecord, Case
+from app.cli import cli
 from app.core.config import Settings
 from app.flows.demo import load_demo_data
 from app.reconciliation.models import Finding, FindingState
@@ -107,10 +109,11 @@ def _open_findings(session: Session) -> list[Finding]:
 
 @pytest.mark.real_commits  # the demo loader opens its own engine
 def test_demo_data_without_disagreements_raises_no_finding_a_reviewer_would_dispute(
-    settings: Settings, session: Session
+    cli_env: Settings, session: Session
 ) -> None:
-    loaded = load_demo_data(settings, cases=40, seed=5, disagreements=False)
-    assert loaded.planted == frozenset()
+    result = CliRunner().invoke(cli, ["demo-data", "--cases", "40", "--seed", "5", "--no-disagreements"])
+    assert result.exit_code == 0, result.output
+    assert "loaded 40 demo cases; planted disagreements: none" in result.stdout
     cases = session.scalars(select(Case)).all()
     assert len(cases) == 40
     # the 2024 calendar: Pemilu conduct up to voting day, Pilkada calon only once KPU had fixed them
