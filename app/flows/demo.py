@@ -318,7 +318,6 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
                 "violation_code": case.violation_code,
                 "stage": Stage(case.stage),
                 "sanction_code": sanction,
-                "sanction_status": status if sanction is not None else None,
                 "reported_date": case.reported_date,
                 "recommendation_date": case.recommendation_date,
                 "reference_number": case.recommendation_number,
