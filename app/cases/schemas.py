@@ -167,7 +167,9 @@ REGISTER_NUMBER_DESCRIPTION = (
     "Bawaslu's nomor register (or the channel's nomor aduan) of the incident: one line, 1-100 characters. The cases "
     "of every ASN in one incident share it and form one report (GET /api/v1/reports/{register_number})."
 )
-RegisterNumber = Annotated[Reference, Field(description=REGISTER_NUMBER_DESCRIPTION, examples=["045/Reg/LP/PB/Kab/27.03/X/2024"])]
+RegisterNumber = Annotated[
+    Reference, Field(description=REGISTER_NUMBER_DESCRIPTION, examples=["045/Reg/LP/PB/Kab/27.03/X/2024"])
+]
 ElectionYear = Annotated[int, Field(strict=True, ge=2004, le=2100)]
 Notes = Annotated[str, StringConstraints(max_length=4000, pattern=TEXT_PATTERN)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload, create_case, transition
 from tests.problems import assert_problem
@@ -16,10 +17,7 @@ def _three_asn_incident(client: TestClient, auth_headers: AuthHeaders) -> list[d
     """A camat and two lurah at one campaign event, registered once by Bawaslu Kabupaten Gowa."""
     headers = auth_headers("BAWASLU")
     names = ["Drs. Amir Santoso, M.Si.", "Siti Rahmawati, S.Sos.", "Andi Baso, S.IP."]
-    return [
-        create_case(client, headers, name=name, register_number=REGISTER, **INCIDENT)
-        for name in names
-    ]
+    return [create_case(client, headers, name=name, register_number=REGISTER, **INCIDENT) for name in names]
 
 
 def test_a_three_asn_incident_is_one_report_with_three_cases(client: TestClient, auth_headers: AuthHeaders) -> None:
@@ -59,9 +57,7 @@ def test_the_case_list_filters_by_register_number(client: TestClient, auth_heade
     assert sorted(item["id"] for item in response.json()["items"]) == sorted(str(case["id"]) for case in cases)
 
 
-def test_a_case_without_a_register_number_belongs_to_no_report(
-    client: TestClient, auth_headers: AuthHeaders
-) -> None:
+def test_a_case_without_a_register_number_belongs_to_no_report(client: TestClient, auth_headers: AuthHeaders) -> None:
     case = create_case(client, auth_headers("BAWASLU"))
     assert case["register_number"] is None
 
@@ -81,4 +77,3 @@ def test_a_register_number_over_100_characters_is_refused(client: TestClient, au
     )
     assert_problem(response, 422)
     assert_problem(client.get(f"/api/v1/reports/{'R' * 101}", headers=auth_headers("BKN")), 422)
-
