@@ -14,6 +14,7 @@ from app.api.routers.metrics import router as metrics_router
 from app.api.routers.monitoring import router as monitoring_router
 from app.api.routers.reconciliation import router as reconciliation_router
 from app.api.routers.reference import router as reference_router
+from app.api.routers.reports import router as reports_router
 from app.api.routers.state_audit import router as state_audit_router
 
 API_PREFIX = "/api/v1"
@@ -21,6 +22,7 @@ API_PREFIX = "/api/v1"
 api_router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(refuse_unknown_query_parameters)])
 api_router.include_router(reference_router)
 api_router.include_router(cases_router)
+api_router.include_router(reports_router)
 api_router.include_router(ledger_router)
 api_router.include_router(state_audit_router)
 api_router.include_router(reconciliation_router)

@@ -4,15 +4,16 @@ records, with every unit of the difference named and traced to a case.
 Both sides are read from the same replay of the ledger (``app.ledger.replay``) at one moment, so the answer is
 consistent with one ledger position.
 
-**National number** (the shared record): the cases SBT holds, de-duplicated the way reconciliation flags
-``DUPLICATE_CASE`` (same canonical NIP and incident date: the earliest case stands for the others), counted in the
-chosen unit:
+**National number** (the shared record): the cases SBT holds, de-duplicated by identity (same canonical NIP and
+incident date: the earliest case stands for the others; ``DUPLICATE_CASE`` also flags incidents of one violation
+form a few days apart, which stay separate cases here until an agency cancels one), counted in the chosen unit:
 
 ============== ================================== ============================================================
 unit           counted when                       one unit is
 ============== ================================== ============================================================
-reports        reported in the period             one report: the creating agency's register number (cases
-                                                  sharing it are one report with several ASN), else the case
+reports        reported in the period             one report: the case's register number (cases sharing it
+                                                  are one report with several ASN); without one, the creating
+                                                  agency's reference number; else the case
 cases          reported in the period, not        one case (one ASN in one incident)
                rejected at verification
 asn            as ``cases``                       one civil servant (canonical NIP)
@@ -283,6 +284,8 @@ class _Bridge:
         if self.data.unit is Unit.ASN:
             return f"nip:{canonical_nip(case['nip'])}"
         if self.data.unit is Unit.REPORTS:
+            if case.get("register_number"):  # the report, whoever created the case (GET /reports/{number})
+                return f"report:{case['register_number']}"
             creator = case["created_by_agency"]
             register = next(
                 (r.get("reference_number") for r in self.records[case["id"]] if r["agency"] == creator), None

@@ -32,6 +32,7 @@ class Case(Base):
         Index("ix_case_stage", "stage"),
         Index("ix_case_province_code", "province_code"),
         Index("ix_case_instansi_code", "instansi_code"),
+        Index("ix_case_register_number", "register_number"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(GUID(), primary_key=True, default=uuid.uuid4)
@@ -56,6 +57,9 @@ class Case(Base):
     known_date: Mapped[dt.date | None] = mapped_column(Date)
     """Day the incident became known to the reporter: the laporan filing period runs from it (migration 0008)."""
     summary: Mapped[str | None] = mapped_column(Text)
+    register_number: Mapped[str | None] = mapped_column(String(100))
+    """Bawaslu's nomor register (or the channel's nomor aduan): the cases sharing it are one report, the ASN of one
+    incident (migration 0011; no table of its own, decision in ARCHITECTURE.md)."""
 
     stage: Mapped[str] = mapped_column(String(24))
     stage_entered_on: Mapped[dt.date] = mapped_column(Date)

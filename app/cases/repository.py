@@ -31,6 +31,7 @@ class CaseFilters:
     election_year: int | None = None
     reported_from: dt.date | None = None
     reported_to: dt.date | None = None
+    register_number: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -84,6 +85,12 @@ def list_cases(
     return session.scalars(statement).all()
 
 
+def report_cases(session: Session, register_number: str) -> Sequence[Case]:
+    """The cases of one report (index ix_case_register_number); an incident has a handful of ASN."""
+    statement = select(Case).where(Case.register_number == register_number).order_by(Case.case_number)
+    return session.scalars(statement).all()
+
+
 def filtered_cases(filters: CaseFilters) -> Select[Case]:
     """The case list's query for these filters, unordered (auditor statistics and exports build on it)."""
     return _filtered(select(Case), filters)
@@ -100,6 +107,7 @@ def _filtered(statement: Select[Case], filters: CaseFilters) -> Select[Case]:
         Case.nip: filters.nip,
         Case.election_type: filters.election_type,
         Case.election_year: filters.election_year,
+        Case.register_number: filters.register_number,
     }
     statement = where_equal(statement, equalities)
     if filters.category is not None:

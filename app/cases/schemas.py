@@ -163,6 +163,13 @@ EndedAgency = Annotated[
 ]
 Regency = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=LINE_PATTERN), SingleLine]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=LINE_PATTERN), SingleLine]
+REGISTER_NUMBER_DESCRIPTION = (
+    "Bawaslu's nomor register (or the channel's nomor aduan) of the incident: one line, 1-100 characters. The cases "
+    "of every ASN in one incident share it and form one report (GET /api/v1/reports/{register_number})."
+)
+RegisterNumber = Annotated[
+    Reference, Field(description=REGISTER_NUMBER_DESCRIPTION, examples=["045/Reg/LP/PB/Kab/27.03/X/2024"])
+]
 ElectionYear = Annotated[int, Field(strict=True, ge=2004, le=2100)]
 Notes = Annotated[str, StringConstraints(max_length=4000, pattern=TEXT_PATTERN)]
 
@@ -196,6 +203,7 @@ class CaseCreate(InputSchema):
         "reported_date). A laporan's filing period (7 days for Pilkada) runs from it; absent, from incident_date.",
     )
     summary: Notes | None = None
+    register_number: RegisterNumber | None = None
     reference_number: Reference | None = Field(
         default=None, description="The creating agency's own reference (e.g. Bawaslu register number)."
     )
@@ -257,6 +265,7 @@ class CaseRead(ReadSchema, Receipted):
     reported_date: dt.date
     known_date: dt.date | None
     summary: str | None
+    register_number: str | None = Field(description="The report the case belongs to (its nomor register).")
     stage: Stage
     stage_entered_on: dt.date
     deadline_date: dt.date | None = Field(description="Last day (Asia/Jakarta) of the current stage's step.")
@@ -276,6 +285,13 @@ class CaseRead(ReadSchema, Receipted):
     updated_at: dt.datetime
     version: int
     allowed_actions: list[Action] = Field(description="Workflow actions possible from the current stage.")
+
+
+class ReportRead(ReadSchema):
+    """One report (nomor register): the cases of every ASN in the incident, oldest case number first."""
+
+    register_number: str
+    cases: list[CaseRead] = Field(description="Every case carrying the register number, each with its stage.")
 
 
 class TransitionCreate(InputSchema):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -219,6 +220,14 @@ def require_case(session: Session, case_id: uuid.UUID) -> Case:
     if case is None:
         raise NotFound(f"No case with id {case_id}.")
     return case
+
+
+def require_report(session: Session, register_number: str) -> Sequence[Case]:
+    """The cases of a report; a register number no case carries is no report (404)."""
+    cases = repository.report_cases(session, register_number)
+    if not cases:
+        raise NotFound(f"No case carries the register number {register_number!r}.")
+    return cases
 
 
 def _allowed_agencies(session: Session, transition: Transition, on: dt.date) -> set[str]:

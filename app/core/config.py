@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # Reconciliation
     reconciliation_rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per-rule overrides, JSON: ``{"NAME_MISMATCH": {"severity": "HIGH", "params": {...}, "enabled": true}}``."""
+    duplicate_window_days: int = Field(default=3, ge=0, le=366)
+    """DUPLICATE_CASE: days apart the incidents of two cases of one NIP and violation form may be and still be one
+    incident reported twice (0: the same day only)."""
     reconciliation_batch_size: int = Field(default=500, ge=1)
     """Cases evaluated (and committed) per transaction in a sweep."""
     reconciliation_run_stale_seconds: int = Field(default=3600, ge=1)

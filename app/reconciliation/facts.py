@@ -41,6 +41,8 @@ from app.reconciliation.rules import (
     SiblingCase,
     agency_mask,
     case_has_local_issue,
+    duplicate_case,
+    duplicate_window_days,
     evaluate,
     expected_agencies,
     live_deadline,
@@ -54,7 +56,13 @@ _REFERENCE_CACHE: dict[str, ReferenceData] = {}
 
 
 def ruleset_of(settings: Settings) -> Ruleset:
-    return Ruleset.with_overrides(settings.reconciliation_rules)
+    """The rules as configured; SBT_DUPLICATE_WINDOW_DAYS sets DUPLICATE_CASE's window unless
+    SBT_RECONCILIATION_RULES names one itself."""
+    overrides = dict(settings.reconciliation_rules)
+    duplicate = dict(overrides.get(duplicate_case.code, {}))
+    duplicate["params"] = {"window_days": settings.duplicate_window_days, **duplicate.get("params", {})}
+    overrides[duplicate_case.code] = duplicate
+    return Ruleset.with_overrides(overrides)
 
 
 def jakarta_day(moment: dt.datetime) -> dt.date:
@@ -181,8 +189,39 @@ def _high_water(record: AgencyRecord, stage: str | None) -> int | None:
 
 
 DuplicateKey = tuple[str, dt.date]
-"""(canonical NIP, incident date): live cases sharing one are duplicates of each other."""
+"""(canonical NIP, incident date), as stored in the case state: live cases of one NIP and one violation form whose
+incident dates are within the duplicate window are duplicates of each other (``is_duplicate``)."""
 RecordChange = tuple[AgencyRecord, dict[str, object]]
+
+
+def is_duplicate(row: repository.DuplicateRow, key: DuplicateKey, violation: str | None, window_days: int) -> bool:
+    """Same ASN, same violation form, incidents at most the window apart: one incident reported twice. Cases of one
+    report (one register number) are different ASN, so sharing the incident alone never makes them duplicates."""
+    nip, day = key
+    return (
+        row.nip_canonical == nip
+        and canonical_violation(row.violation_code) == violation
+        and abs((row.incident_date - day).days) <= window_days
+    )
+
+
+def duplicate_case_ids(session: Session, window_days: int) -> set[uuid.UUID]:
+    """Every live case that has a duplicate (the full run's screen)."""
+    by_nip: dict[str, list[repository.DuplicateRow]] = {}
+    for row in repository.live_cases_sharing_a_nip(session):
+        by_nip.setdefault(row.nip_canonical, []).append(row)
+    return {
+        row.case_id
+        for rows in by_nip.values()
+        for row in rows
+        if any(
+            other.case_id != row.case_id
+            and is_duplicate(
+                other, (row.nip_canonical, row.incident_date), canonical_violation(row.violation_code), window_days
+            )
+            for other in rows
+        )
+    }
 
 
 def duplicate_key(state: CaseState | None) -> DuplicateKey | None:
@@ -264,7 +303,7 @@ class Evaluation:
     deadline_date: dt.date | None
     evaluated_before: bool
     neighbours: frozenset[uuid.UUID]
-    """Other live cases sharing the case's duplicate key before or after this write: their duplicate findings
+    """Other live cases that were or are now its duplicates (before or after this write): their duplicate findings
     depend on this case."""
 
 
@@ -284,23 +323,28 @@ def evaluate_cases(
     ]
     repository.update_record_columns(session, [change for item in normalized for change in item.record_changes])
     session.flush()
-    keys = {key for item in normalized for key in (item.previous_key, duplicate_key(item.state)) if key is not None}
-    by_key: dict[DuplicateKey, list[SiblingCase]] = {}
-    for row in sorted(repository.live_cases_with_keys(session, keys), key=lambda row: str(row.case_id)):
-        by_key.setdefault((row.nip_canonical, row.incident_date), []).append(SiblingCase(row.case_id, row.case_number))
+    window = duplicate_window_days(ruleset)
+    nips = {key[0] for item in normalized for key in (item.previous_key, duplicate_key(item.state)) if key is not None}
+    by_nip: dict[str, list[repository.DuplicateRow]] = {}
+    for row in sorted(repository.live_cases_of_nips(session, nips), key=lambda row: str(row.case_id)):
+        by_nip.setdefault(row.nip_canonical, []).append(row)
     evaluations = []
     for item in normalized:
         current = duplicate_key(item.state)
-        same_person_and_day = by_key.get(current, []) if current is not None else []
-        duplicates = tuple(s for s in same_person_and_day if item.state.live and s.id != item.case.id)
+
+        def near(key: DuplicateKey | None, case: CaseFacts = item.case) -> list[SiblingCase]:
+            # a case's violation form never changes: its previous key is matched on the current one
+            if key is None:
+                return []
+            return [
+                SiblingCase(row.case_id, row.case_number)
+                for row in by_nip.get(key[0], [])
+                if row.case_id != case.id and is_duplicate(row, key, case.violation_code, window)
+            ]
+
+        duplicates = tuple(near(current)) if item.state.live else ()
         context = CaseContext(item.case, item.records, duplicates, reference, day)
         drafts = {draft.key(item.case.id): draft for draft in evaluate(context, ruleset)}
-        neighbours = frozenset(
-            sibling.id
-            for key in {item.previous_key, current}
-            if key is not None
-            for sibling in by_key.get(key, [])
-            if sibling.id != item.case.id
-        )
+        neighbours = frozenset(sibling.id for key in {item.previous_key, current} for sibling in near(key))
         evaluations.append(Evaluation(item.case, drafts, item.state.deadline_date, item.evaluated_before, neighbours))
     return evaluations

@@ -121,24 +121,32 @@ class DuplicateRow:
     case_number: str
     nip_canonical: str
     incident_date: dt.date
+    violation_code: str
 
 
-def live_cases_with_keys(session: Session, keys: Iterable[tuple[str, dt.date]]) -> list[DuplicateRow]:
-    """Live cases sharing any (canonical NIP, incident date) with the given keys."""
-    wanted = set(keys)
+def _duplicate_select() -> Select[uuid.UUID, str, str | None, dt.date, str]:
+    return select(
+        CaseState.case_id, Case.case_number, CaseState.nip_canonical, CaseState.incident_date, Case.violation_code
+    ).join(Case, Case.id == CaseState.case_id)
+
+
+def _duplicate_rows(
+    session: Session, statement: Select[uuid.UUID, str, str | None, dt.date, str]
+) -> list[DuplicateRow]:
+    return [
+        DuplicateRow(case_id, number, nip, day, violation)
+        for case_id, number, nip, day, violation in session.execute(statement)
+        if nip is not None
+    ]
+
+
+def live_cases_of_nips(session: Session, nips: Iterable[str]) -> list[DuplicateRow]:
+    """Live cases of any of these canonical NIPs: the candidates for their duplicate findings."""
+    wanted = sorted(set(nips))
     if not wanted:
         return []
-    nips = sorted({nip for nip, _ in wanted})
-    statement = (
-        select(CaseState.case_id, Case.case_number, CaseState.nip_canonical, CaseState.incident_date)
-        .join(Case, Case.id == CaseState.case_id)
-        .where(CaseState.live, CaseState.nip_canonical.in_(nips))
-    )
-    return [
-        DuplicateRow(row.case_id, row.case_number, row.nip_canonical, row.incident_date)
-        for row in session.execute(statement)
-        if (row.nip_canonical, row.incident_date) in wanted
-    ]
+    statement = _duplicate_select().where(CaseState.live, CaseState.nip_canonical.in_(wanted))
+    return _duplicate_rows(session, statement)
 
 
 def findings_for_cases(
@@ -230,19 +238,17 @@ def deadline_case_ids(session: Session, due_by: dt.date) -> set[uuid.UUID]:
     return set(session.scalars(statement))
 
 
-def duplicate_case_ids(session: Session) -> set[uuid.UUID]:
-    groups = (
-        select(CaseState.nip_canonical, CaseState.incident_date)
-        .where(CaseState.live)
-        .group_by(CaseState.nip_canonical, CaseState.incident_date)
+def live_cases_sharing_a_nip(session: Session) -> list[DuplicateRow]:
+    """Live cases whose canonical NIP another live case has too (index on nip_canonical, incident_date): the only
+    ones that can be duplicates; the full run's screen checks the window on these few."""
+    shared = (
+        select(CaseState.nip_canonical)
+        .where(CaseState.live, CaseState.nip_canonical.is_not(None))
+        .group_by(CaseState.nip_canonical)
         .having(func.count() > 1)
-        .subquery()
     )
-    statement = select(CaseState.case_id).join(
-        groups,
-        and_(CaseState.nip_canonical == groups.c.nip_canonical, CaseState.incident_date == groups.c.incident_date),
-    )
-    return set(session.scalars(statement.where(CaseState.live)))
+    statement = _duplicate_select().where(CaseState.live, CaseState.nip_canonical.in_(shared))
+    return _duplicate_rows(session, statement)
 
 
 def unnormalized_case_ids(session: Session) -> set[uuid.UUID]:

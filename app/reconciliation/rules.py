@@ -150,7 +150,7 @@ class CaseContext:
     records: tuple[RecordFacts, ...]
     """Sorted by agency."""
     duplicates: tuple[SiblingCase, ...]
-    """Other live cases with the same NIP and incident date, sorted by id."""
+    """Other live cases with the same NIP and violation form, incidents within the duplicate window, by id."""
     reference: ReferenceData
     as_of: dt.date
     """Evaluation day in Asia/Jakarta."""
@@ -1496,14 +1496,22 @@ def deadline_approaching(context: CaseContext, config: RuleConfig) -> list[Findi
 @rule(
     code="DUPLICATE_CASE",
     severity=Severity.HIGH,
-    description_en="Another live case has the same NIP and incident date.",
-    description_indonesian="Ada kasus aktif lain dengan NIP dan tanggal kejadian yang sama.",
+    params={"window_days": 3},
+    description_en=(
+        "Another live case has the same NIP and violation form, its incident within the configured days "
+        "(SBT_DUPLICATE_WINDOW_DAYS): the same incident reported twice."
+    ),
+    description_indonesian=(
+        "Ada kasus aktif lain dengan NIP dan bentuk pelanggaran yang sama, tanggal kejadiannya dalam rentang hari "
+        "yang ditetapkan (SBT_DUPLICATE_WINDOW_DAYS): kejadian yang sama dilaporkan dua kali."
+    ),
 )
 def duplicate_case(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     if not context.duplicates:
         return []
     numbers = [sibling.case_number for sibling in context.duplicates]
+    window = int(config.params["window_days"])
     return [
         FindingDraft(
             rule=config.code,
@@ -1519,15 +1527,22 @@ def duplicate_case(context: CaseContext, config: RuleConfig) -> list[FindingDraf
             },
             evidence={"other_cases": numbers},
             message_en=(
-                f"Case {case.case_number} has the same NIP {case.nip} and incident date "
-                f"{case.incident_date.isoformat()} as {', '.join(numbers)}."
+                f"Case {case.case_number} (incident {case.incident_date.isoformat()}) has the same NIP {case.nip} "
+                f"and violation form {case.violation_code} as {', '.join(numbers)}, incidents within {window} "
+                "day(s) of each other."
             ),
             message_indonesian=(
-                f"Kasus {case.case_number} memiliki NIP {case.nip} dan tanggal kejadian "
-                f"{case.incident_date.isoformat()} yang sama dengan {', '.join(numbers)}."
+                f"Kasus {case.case_number} (kejadian {case.incident_date.isoformat()}) memiliki NIP {case.nip} dan "
+                f"bentuk pelanggaran {case.violation_code} yang sama dengan {', '.join(numbers)}, kejadian dalam "
+                f"rentang {window} hari."
             ),
         )
     ]
+
+
+def duplicate_window_days(ruleset: Ruleset) -> int:
+    """Days apart two incidents of one ASN and one violation form may be and still count as one incident."""
+    return int(ruleset.config(duplicate_case).params["window_days"])
 
 
 @rule(

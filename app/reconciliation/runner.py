@@ -20,8 +20,15 @@ from app.core.problems import Conflict
 from app.ledger.service import append_changes
 from app.reconciliation import repository
 from app.reconciliation.models import Run, RunMode, RunStatus
-from app.reconciliation.rules import Ruleset, deadline_approaching, deadline_exceeded
-from app.reconciliation.service import SyncOutcome, jakarta_day, refresh_cases, ruleset_of, system_context
+from app.reconciliation.rules import Ruleset, deadline_approaching, deadline_exceeded, duplicate_window_days
+from app.reconciliation.service import (
+    SyncOutcome,
+    duplicate_case_ids,
+    jakarta_day,
+    refresh_cases,
+    ruleset_of,
+    system_context,
+)
 
 logger = logging.getLogger("sbt.reconciliation")
 DEADLINE_RULES = (deadline_exceeded.code, deadline_approaching.code)
@@ -96,7 +103,7 @@ def select_cases(session: Session, run: Run, ruleset: Ruleset) -> Selection:
         parts = {
             "fingerprint_screen": repository.screened_case_ids(session),
             "deadline": repository.deadline_case_ids(session, due_by),
-            "duplicate": repository.duplicate_case_ids(session),
+            "duplicate": duplicate_case_ids(session, duplicate_window_days(ruleset)),
             "not_normalized": repository.unnormalized_case_ids(session),
             "watched_findings": repository.watched_finding_case_ids(session),
         }

@@ -25,6 +25,7 @@ from app.reconciliation.facts import (
     build_reference,
     case_facts,
     compared_fingerprint,
+    duplicate_case_ids,
     evaluate_cases,
     jakarta_day,
     record_facts,
@@ -43,6 +44,7 @@ __all__ = [
     "case_facts",
     "check_case_now",
     "compared_fingerprint",
+    "duplicate_case_ids",
     "evaluate_cases",
     "jakarta_day",
     "on_case_written",
@@ -94,8 +96,8 @@ def on_cases_written(
     """Incremental re-check of every case a write touched, in one pass per batch of
     ``SBT_RECONCILIATION_BATCH_SIZE`` cases (a bulk import re-checks each case once, not once per item).
 
-    Cases that shared, or now share, a touched case's NIP and incident date are re-checked too: their duplicate
-    findings depend on it.
+    Cases that were, or now are, a touched case's duplicates (same NIP and violation form, incidents within the
+    window) are re-checked too: their duplicate findings depend on it.
     """
     moment = as_of or utcnow()
     ruleset = ruleset_of(settings)

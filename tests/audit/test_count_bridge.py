@@ -99,6 +99,18 @@ def test_every_cause_on_hand_built_cases(client: TestClient, auth_headers: AuthH
     assert causes_of(body, "BAWASLU") == {("duplicate_at_agency", 1): [duplicate["id"]]}
 
 
+def test_a_register_number_is_one_report_whoever_created_its_cases(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """Bawaslu's temuan and a laporan BKN received name two ASN of one incident under one nomor register."""
+    auditor, incident = auth_headers("auditor"), {"incident_date": "2024-01-08", "reported_date": "2024-01-10"}
+    for agency in ("BAWASLU", "BKN"):
+        create_case(client, auth_headers(agency), register_number="045/Reg/LP/PB/Kab/73.06/I/2024", **incident)
+    create_case(client, auth_headers("BAWASLU"), **incident)
+    assert _bridge(client, auditor, unit="reports", **JANUARY)["national"] == 2
+    assert _bridge(client, auditor, unit="cases", **JANUARY)["national"] == 3
+
+
 def test_one_report_or_one_person_with_several_cases_is_another_unit(
     client: TestClient, auth_headers: AuthHeaders
 ) -> None:

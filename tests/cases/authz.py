@@ -52,6 +52,12 @@ def _case_path(suffix: str = "") -> Any:
     return call
 
 
+def _report_path(context: MatrixContext, who: str) -> Call:
+    del who
+    case = context.remember("report", lambda: _new_case_on(context, register_number="045/Reg/LP/PB/Kab/73.06/X/2024"))
+    return Call(f"/api/v1/reports/{case['register_number']}")
+
+
 def _create(context: MatrixContext, who: str) -> Call:
     del context, who
     return Call(CASES, json=case_payload())
@@ -183,6 +189,7 @@ ROWS = [
     Row("POST", CASES, WRITERS, _create),
     Row("GET", CASES, READERS),
     Row("GET", f"{CASES}/{{case_id}}", READERS, _case_path()),
+    Row("GET", "/api/v1/reports/{register_number}", READERS, _report_path),
     Row(
         "POST",
         f"{CASES}/{{case_id}}/transitions",

@@ -32,6 +32,10 @@ def case_filters(
     election_year: Annotated[int | None, Query(ge=2004, le=2100)] = None,
     reported_from: DateParam = None,
     reported_to: DateParam = None,
+    register_number: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, pattern=LINE_PATTERN, description="Cases of this report (nomor register)"),
+    ] = None,
 ) -> CaseFilters:
     return CaseFilters(
         agency=agency.value if agency else None,
@@ -47,6 +51,7 @@ def case_filters(
         election_year=election_year,
         reported_from=reported_from,
         reported_to=reported_to,
+        register_number=register_number,
     )
 
 
