@@ -23,10 +23,12 @@ and then releases the key so that the client may retry (2); the error reaches th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.cases import service as cases
+from app.cases.models import Case
 from app.cases.schemas import (
     AgencyRecordCreate,
     AgencyRecordRead,
@@ -45,7 +47,7 @@ from app.core.etag import etag_of
 from app.idempotency import service as idempotency
 from app.idempotency.service import IdempotencyKey, Reply
 from app.ledger import service as ledger
-from app.ledger.schemas import LedgerReceipt
+from app.ledger.schemas import LedgerChange, LedgerReceipt
 from app.reconciliation import service as reconciliation
 
 CASES_PATH = "/api/v1/cases"
@@ -80,16 +82,9 @@ def transition_case(
     if_match: str | None,
     key: IdempotencyKey | None,
 ) -> Reply[CaseRead]:
-    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
-        case = cases.require_case(session, case_id)
-        case, transitioned = cases.transition_case(session, settings, ctx, case, data, if_match)
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        receipt = LedgerReceipt.of(
-            ledger.append_changes(session, settings, ctx, [*transitioned, *reconciled.ledger_changes])
-        )
-        reply = Reply(200, receipt.attach(cases.to_read(case)), {"ETag": etag_of(case.version), **receipt.headers()})
-        idempotency.store(session, key, reply)
-    return reply
+    return _step(
+        factory, settings, ctx, case_id, key, lambda s, c: cases.transition_case(s, settings, ctx, c, data, if_match)
+    )
 
 
 def correct_sanction(
@@ -102,14 +97,7 @@ def correct_sanction(
     key: IdempotencyKey | None,
 ) -> Reply[CaseRead]:
     """A recorded sanction corrected (``correct_sanction``): the same pipeline as a transition."""
-    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
-        case = cases.require_case(session, case_id)
-        case, corrected = cases.correct_sanction(session, ctx, case, data, if_match)
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        ledger.append_changes(session, settings, ctx, [*corrected, *reconciled.ledger_changes])
-        reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
-        idempotency.store(session, key, reply)
-    return reply
+    return _step(factory, settings, ctx, case_id, key, lambda s, c: cases.correct_sanction(s, ctx, c, data, if_match))
 
 
 def reopen_case(
@@ -121,12 +109,25 @@ def reopen_case(
     if_match: str | None,
     key: IdempotencyKey | None,
 ) -> Reply[CaseRead]:
+    return _step(
+        factory, settings, ctx, case_id, key, lambda s, c: cases.reopen_case(s, settings, ctx, c, data, if_match)
+    )
+
+
+def _step(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    case_id: uuid.UUID,
+    key: IdempotencyKey | None,
+    take: Callable[[Session, Case], tuple[Case, list[LedgerChange]]],
+) -> Reply[CaseRead]:
+    """One workflow step on a case (a transition, a reopening, a sanction correction), through steps 2-7."""
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
-        case = cases.require_case(session, case_id)
-        case, reopened = cases.reopen_case(session, settings, ctx, case, data, if_match)
+        case, changes = take(session, cases.require_case(session, case_id))
         reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
         receipt = LedgerReceipt.of(
-            ledger.append_changes(session, settings, ctx, [*reopened, *reconciled.ledger_changes])
+            ledger.append_changes(session, settings, ctx, [*changes, *reconciled.ledger_changes])
         )
         reply = Reply(200, receipt.attach(cases.to_read(case)), {"ETag": etag_of(case.version), **receipt.headers()})
         idempotency.store(session, key, reply)

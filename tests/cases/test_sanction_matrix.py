@@ -333,6 +333,8 @@ def test_a_wrong_sanction_is_corrected_in_the_ledger_and_reconciled(
         e for e in _ledger(client, auth_headers, corrected) if e["payload"].get("action") == "correct_sanction"
     )
     assert entry["entry_type"] == "case.transitioned"
+    assert response.headers["Ledger-Seq"].split(",")[0] == str(entry["seq"])  # the correction's receipt
+    assert corrected["receipt"]["entries"][0]["seq"] == entry["seq"]
     assert entry["agency"] == "BKN"
     assert (entry["payload"]["previous_sanction_code"], entry["payload"]["sanction_code"]) == (
         "BERAT_PDHTAPS",

@@ -143,7 +143,7 @@ def transition_case(
     "/{case_id}/sanction-corrections",
     summary="Correct the recorded sanction of a sanctioned case, with a coded reason and a reference (If-Match "
     "required); recorded as the step correct_sanction",
-    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag"),
+    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag", *RECEIPT_HEADERS),
 )
 def correct_sanction(
     case_id: uuid.UUID,
