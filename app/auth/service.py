@@ -26,7 +26,8 @@ from app.core.db import utcnow
 from app.core.problems import Conflict, NotFound, ValidationProblem
 from app.ledger.replay import secret_fingerprint
 from app.ledger.schemas import LedgerChange
-from app.ledger.service import append_changes, format_timestamp
+from app.ledger.sequencer import record_changes
+from app.ledger.service import format_timestamp
 from app.reference import repository as reference
 from app.reference.repository import Retirement
 
@@ -70,8 +71,9 @@ def _ledger_payload(client: OAuthClient) -> dict[str, Any]:
 
 
 def _record(session: Session, settings: Settings, ctx: WriteContext, entry_type: str, client: OAuthClient) -> None:
-    """Registry changes are single-domain writes: the service records them itself, as its last step."""
-    append_changes(session, settings, ctx, [LedgerChange(entry_type, _ledger_payload(client))])
+    """Registry changes are single-domain writes: the service records them itself, as its last step (pending:
+    the caller's commit makes them durable, the sequencer's next round gives them positions)."""
+    record_changes(session, settings, ctx, [LedgerChange(entry_type, _ledger_payload(client))])
 
 
 def _checked_scopes(role: Role, scopes: Iterable[Scope] | None) -> frozenset[Scope]:

@@ -96,6 +96,16 @@ class Settings(BaseSettings):
     """A write signs a new checkpoint when the latest one is at least this old."""
     ledger_checkpoint_max_entries: int = Field(default=1000, ge=1)
     """A write signs a new checkpoint when this many entries are not yet covered by one."""
+    ledger_batch_max_entries: int = Field(default=1000, ge=1)
+    """The sequencer integrates at most this many pending writes per round (one transaction)."""
+    ledger_batch_wait_ms: float = Field(default=1.0, ge=0)
+    """Once woken, the sequencer waits this long for more writes to join the round (0: the round's own duration
+    is the only window)."""
+    ledger_max_backlog: int = Field(default=5000, ge=1)
+    """Writes waiting for their ledger positions above which a new write is refused (503 with Retry-After)."""
+    ledger_sequence_timeout_seconds: float = Field(default=30, gt=0)
+    """How long a write waits for its ledger positions before answering 503 (it stays committed and is sequenced
+    later; its Idempotency-Key replay then returns the receipt)."""
 
     @property
     def keys_path(self) -> Path:
