@@ -169,7 +169,7 @@ class Sequencer:
 
     def drain(self) -> None:
         """Rounds until nothing is pending, or until another process's round holds the lock."""
-        while not self._stop.is_set():
+        while True:
             done = self.run_round()
             if done is None or len(done.receipts) < self.settings.ledger_batch_max_entries:
                 return
