@@ -17,6 +17,7 @@ from app.api.json_body import CHECKED_PREFIX as JSON_CHECKED_PREFIX
 from app.api.ratelimit import LIMITED_PREFIX as RATE_LIMITED_PREFIX
 from app.api.responses import declared
 from app.core.problems import PROBLEM_MEDIA_TYPE, BatchProblem, InvalidParam, Problem
+from app.ledger.schemas import SEQ_HEADER
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _CONTENT_LANGUAGE = {"Content-Language": {"$ref": "#/components/headers/Content-Language"}}
@@ -32,6 +33,13 @@ _RATE_LIMITED = {
 }
 
 
+CLIENTS_PATH = "/api/v1/clients"
+_LEDGER_BUSY = {
+    "description": "The ledger is busy (`ledger-busy`): more writes wait for their ledger positions than "
+    "`SBT_LEDGER_MAX_BACKLOG`, nothing was written; or this write is committed but not yet in the ledger after "
+    "`SBT_LEDGER_SEQUENCE_TIMEOUT_SECONDS` (retry with the same Idempotency-Key to read its receipt). Also "
+    "`ledger-integrity-failure` when the stored log contradicts its signed checkpoints. Retry after `Retry-After`."
+}
 _TOO_LARGE = {"description": "The request body is larger than `SBT_MAX_BODY_BYTES` (default 1 MiB)"}
 _MALFORMED = {"description": "The request body is not JSON, or nests arrays/objects deeper than 32 levels"}
 _UNSUPPORTED = {
@@ -85,7 +93,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         "description": "`SBT_METRICS_TOKEN` for `/metrics`, when the server sets one (not an OAuth access token).",
     }
     for path, path_item in schema.get("paths", {}).items():
-        for operation in path_item.values():
+        for method, operation in path_item.items():
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "header" and parameter["name"] == "If-Match":
                     parameter["required"] = True
@@ -99,6 +107,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     responses.setdefault("415", dict(_UNSUPPORTED))
                     responses.setdefault("400", dict(_MALFORMED))
             operation.setdefault("security", [])  # public: health, discovery, the token endpoint itself
+            if _records_to_ledger(path, method, responses):
+                responses.setdefault("503", dict(_LEDGER_BUSY))
             takes_idempotency_key = any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
             for status, response in responses.items():
                 headers = response.setdefault("headers", {})
@@ -127,6 +137,14 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 },
             )
     return schema
+
+
+def _records_to_ledger(path: str, method: str, responses: dict[str, Any]) -> bool:
+    """A write that records ledger changes: it carries a receipt (headers, or a batch's body), or changes the
+    client registry (not receipted)."""
+    success = [response for status, response in responses.items() if status[:1] == "2"]
+    receipted = any(SEQ_HEADER in response.get("headers", {}) for response in success)
+    return receipted or path.endswith(":batch") or (method == "post" and path.startswith(CLIENTS_PATH))
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -16,13 +16,14 @@ from app.core.db import transaction
 from app.ledger import sequencer
 from app.ledger.models import LedgerEntry, LedgerPending
 from app.ledger.schemas import LedgerChange
+from app.ledger.service import PendingWrite
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
 from tests.ledger.factories import write_context
 from tests.problems import assert_problem
 
 
-def _leave_pending(app: FastAPI, count: int) -> list[sequencer.PendingWrite]:
+def _leave_pending(app: FastAPI, count: int) -> list[PendingWrite]:
     """Committed writes nobody has waited for yet (no integrator thread: the test client is not started)."""
     written = []
     for number in range(count):
@@ -102,7 +103,7 @@ def test_an_idempotent_replay_while_the_write_is_pending_is_in_flight_then_carri
     assert replayed.headers["Ledger-Leaf-Hash"] == ", ".join(entry["leaf_hash"] for entry in receipt)
 
 
-class _integration_held:  # noqa: N801 - used as a context manager
+class _integration_held:
     """Another integrator holds the round (as another replica's would): this process's rounds find it taken."""
 
     def __init__(self, app: FastAPI) -> None:

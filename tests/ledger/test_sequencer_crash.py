@@ -66,7 +66,7 @@ def test_an_integrator_killed_mid_batch_loses_nothing_and_the_next_round_integra
             change = LedgerChange("case.created", {"number": number})
             written.append(sequencer.record_changes(writing, settings, write_context(), [change]))
 
-    integrator = subprocess.Popen(  # noqa: S603 - fixed arguments
+    integrator = subprocess.Popen(
         [sys.executable, "-m", "tests.ledger.integrator_process"],
         cwd=REPO_ROOT,
         env=_environment(settings),
