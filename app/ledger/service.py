@@ -26,7 +26,7 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository
-from app.ledger.canonical import canonical_json
+from app.ledger.canonical import canonical_json, encode_normalised, sorted_members
 from app.ledger.merkle import (
     CompactRange,
     ProofError,
@@ -227,10 +227,10 @@ def _entry_row(
         **template,
         "seq": seq,
         "recorded_at": format_timestamp(recorded_at),
-        "payload": payload,
+        "payload": sorted_members(payload),
         "prev_root": b64(tree.root()),
     }
-    data = canonical_json(leaf)
+    data = encode_normalised(sorted_members(leaf))  # the template was checked and made canonical by the request
     hashed = leaf_hash(data)
     if case_id is not None:
         latest[case_id] = (seq, hashed)
