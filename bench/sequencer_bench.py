@@ -52,7 +52,7 @@ def _settings(url: str, data_dir: Path, batch: int) -> Settings:
         database_url=url,
         data_dir=data_dir,
         secret_key="bench-secret-not-for-production",  # noqa: S106 - a scratch database
-        ledger_batch_max_entries=batch,
+        ledger_batch_max_writes=batch,
     )
 
 

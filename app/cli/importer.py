@@ -7,8 +7,9 @@ whole file. Every refused row is printed (row number, column, message) and nothi
 their records, ledger entries and findings are committed together. Rows are numbered as a spreadsheet shows them:
 the header is row 1.
 
-The whole file is one transaction: it holds the ledger's append lock from its first ledger entry to its commit,
-so other writes to the same database wait for it (split very large archives into files of some 10,000 rows).
+The whole file is one transaction and one pending ledger write, which one sequencer round integrates: other writes
+do not wait for the file, but its round holds the log while it builds the file's entries (split very large
+archives into files of some 10,000 rows).
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     """A write signs a new checkpoint when the latest one is at least this old."""
     ledger_checkpoint_max_entries: int = Field(default=1000, ge=1)
     """A write signs a new checkpoint when this many entries are not yet covered by one."""
-    ledger_batch_max_entries: int = Field(default=1000, ge=1)
+    ledger_batch_max_writes: int = Field(default=1000, ge=1)
     """The sequencer integrates at most this many pending writes per round (one transaction)."""
     ledger_batch_wait_ms: float = Field(default=1.0, ge=0)
     """Once woken, the sequencer waits this long for more writes to join the round (0: the round's own duration

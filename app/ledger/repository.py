@@ -25,7 +25,7 @@ class MissingNodes(LedgerIntegrityFailure):
 
 
 def lock_log(session: Session) -> None:
-    """Take the log's append lock until the transaction ends.
+    """Wait for the log's round lock and hold it until the transaction ends (signing a checkpoint on request).
 
     PostgreSQL: a transaction-scoped advisory lock (READ COMMITTED then lets the next statement see the
     previous holder's committed rows). SQLite: the engine opens every transaction with BEGIN IMMEDIATE, so

@@ -4,7 +4,7 @@ A write's transaction records its changes as one pending row (``record_changes``
 commit the write waits (``receipt``) until an integrator round has given them positions, and answers with the
 receipt. A round (``run_round``) is one transaction that holds the log's advisory lock through
 ``try_round_lock`` (PostgreSQL: ``pg_try_advisory_xact_lock``, PgBouncer-safe, released by the server if the
-holder dies, so any replica takes over; SQLite: the write lock), takes up to ``SBT_LEDGER_BATCH_MAX_ENTRIES``
+holder dies, so any replica takes over; SQLite: the write lock), takes up to ``SBT_LEDGER_BATCH_MAX_WRITES``
 pending writes in arrival order, writes their entries, nodes and write index with multi-row inserts, deletes
 the pending rows, signs a checkpoint when due and, on PostgreSQL, sends ``NOTIFY sbt_ledger_sequenced`` at its
 commit. Decision 0025.
@@ -143,7 +143,7 @@ class Sequencer:
             with transaction(self.factory) as session:
                 if not try_round_lock(session, repository.ADVISORY_LOCK_KEY):
                     return None
-                done = service.integrate_pending(session, self.settings, self.settings.ledger_batch_max_entries)
+                done = service.integrate_pending(session, self.settings, self.settings.ledger_batch_max_writes)
                 if done.receipts and session.get_bind().dialect.name == "postgresql":
                     session.execute(
                         text("SELECT pg_notify(:channel, :payload)"),
@@ -171,7 +171,7 @@ class Sequencer:
         """Rounds until nothing is pending, or until another process's round holds the lock."""
         while True:
             done = self.run_round()
-            if done is None or len(done.receipts) < self.settings.ledger_batch_max_entries:
+            if done is None or len(done.receipts) < self.settings.ledger_batch_max_writes:
                 return
 
     def _integrate_loop(self) -> None:
@@ -182,7 +182,7 @@ class Sequencer:
                 self._seen_arrivals = self._arrivals
                 if self.settings.ledger_batch_wait_ms > 0:  # let a batch gather (up to N waiters or M ms)
                     self._changed.wait_for(
-                        lambda: len(self._waiting) >= self.settings.ledger_batch_max_entries,
+                        lambda: len(self._waiting) >= self.settings.ledger_batch_max_writes,
                         self.settings.ledger_batch_wait_ms / 1000,
                     )
             try:

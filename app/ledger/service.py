@@ -249,7 +249,7 @@ def _entry_row(
 
 
 def _stored_frontier(session: Session) -> CompactRange:
-    """The log's right frontier, read from storage under the append lock (O(log n) rows, two queries)."""
+    """The log's right frontier, read from storage under the round lock (O(log n) rows, two queries)."""
     last = repository.last_leaf(session)
     if last is None:
         return CompactRange()

@@ -19,7 +19,7 @@ def main() -> None:
     factory = make_sessionmaker(make_engine(settings.sqlalchemy_url))
     with transaction(factory) as session:
         assert try_round_lock(session, repository.ADVISORY_LOCK_KEY)
-        done = service.integrate_pending(session, settings, settings.ledger_batch_max_entries)
+        done = service.integrate_pending(session, settings, settings.ledger_batch_max_writes)
         session.flush()
         sys.stdout.write(f"mid-batch {len(done.receipts)}\n")
         sys.stdout.flush()
