@@ -19,7 +19,7 @@ from app.ledger.verify_evidence import EVIDENCE_FORMAT  # the per-case link's pa
 
 @dataclass(frozen=True, slots=True)
 class LedgerChange:
-    """One change as the domain that made it describes it; the write flow records it with ``sequencer.record_changes``."""
+    """One change as the domain that made it describes it; the write flow records it (``sequencer.record_changes``)."""
 
     entry_type: str
     payload: Mapping[str, Any]
