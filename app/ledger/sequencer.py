@@ -80,6 +80,9 @@ class Sequencer:
         if self._integrated_through is None:
             self._integrated_through = repository.last_integrated_pending_id(session)
         backlog = pending.id - self._integrated_through
+        if backlog > limit:  # this process may have missed other processes' rounds: ask once before refusing
+            self._integrated(repository.last_integrated_pending_id(session))
+            backlog = pending.id - (self._integrated_through or 0)
         if backlog > limit:
             raise LedgerBusy(
                 f"{backlog} writes are waiting for their ledger positions; retry later.",
@@ -93,6 +96,7 @@ class Sequencer:
             self._waiting.add(pending.id)
             self._arrivals += 1
             self._changed.notify_all()
+        quiet = False  # a whole poll passed without a signal (a lost LISTEN connection): look in the database
         try:
             while True:
                 found = self._take(pending.id)
@@ -101,7 +105,7 @@ class Sequencer:
                 if not self.running:
                     self.drain()  # no integrator thread here: this waiter does the rounds
                     found = self._take(pending.id)
-                if found is None and (not self.running or self._maybe_integrated(pending.id)):
+                if found is None and (not self.running or quiet or self._maybe_integrated(pending.id)):
                     found = self._stored_receipt(pending.id)  # another process's round (or one before we waited)
                 if found is not None:
                     return found
@@ -114,7 +118,8 @@ class Sequencer:
                     )
                 with self._changed:
                     if pending.id not in self._receipts and self._failure is None:
-                        self._changed.wait(min(remaining, POLL_SECONDS if self.running else LOCK_RETRY_SECONDS))
+                        pause = min(remaining, POLL_SECONDS if self.running else LOCK_RETRY_SECONDS)
+                        quiet = not self._changed.wait(pause)
         finally:
             with self._changed:
                 self._waiting.discard(pending.id)
