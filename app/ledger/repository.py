@@ -165,16 +165,22 @@ def case_is_recorded(session: Session, case_id: uuid.UUID) -> bool:
     return bool(session.scalar(select(exists().where(LedgerEntry.case_id == case_id))))
 
 
+CASES_PER_QUERY = 5000
+"""Bound parameters per query stay far below SQLite's and PostgreSQL's limits (32,766 and 65,535)."""
+
+
 def latest_case_entries(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, tuple[int, bytes]]:
     """``case id -> (seq, leaf hash)`` of the newest entry about each of these cases that has one."""
-    if not case_ids:
-        return {}
-    by_case = LedgerEntry.case_id.in_(list(case_ids))
-    newest = select(func.max(LedgerEntry.seq)).where(by_case).group_by(LedgerEntry.case_id)
-    rows = session.execute(
-        select(LedgerEntry.case_id, LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(newest))
-    )
-    return {case_id: (seq, leaf_hash) for case_id, seq, leaf_hash in rows if case_id is not None}
+    wanted = list(case_ids)
+    latest: dict[uuid.UUID, tuple[int, bytes]] = {}
+    for start in range(0, len(wanted), CASES_PER_QUERY):  # a round of batch imports can name very many cases
+        by_case = LedgerEntry.case_id.in_(wanted[start : start + CASES_PER_QUERY])
+        newest = select(func.max(LedgerEntry.seq)).where(by_case).group_by(LedgerEntry.case_id)
+        rows = session.execute(
+            select(LedgerEntry.case_id, LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(newest))
+        )
+        latest.update((case_id, (seq, leaf_hash)) for case_id, seq, leaf_hash in rows if case_id is not None)
+    return latest
 
 
 def case_entries(session: Session, case_id: uuid.UUID, tree_size: int) -> Sequence[LedgerEntry]:
