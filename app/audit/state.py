@@ -315,12 +315,12 @@ def combined(first: AuditOutcome, second: AuditOutcome) -> AuditOutcome:
     return AuditOutcome(first.differences + second.differences, first.rows + second.rows, first.scopes | second.scopes)
 
 
-def audit_settled(session: Session, case_ids: set[uuid.UUID], *, clients: bool = True) -> AuditOutcome:
+def audit_settled(session: Session, case_ids: set[uuid.UUID]) -> AuditOutcome:
     """Audit these cases (and the clients), leaving out what committed writes not yet in the log touch: their rows
     are ahead of the ledger for the milliseconds the sequencer takes (decision 0025), the next audit sees them."""
     in_flight, clients_in_flight = pending_subjects(session)
     outcome = audit_cases(session, case_ids - in_flight)
-    if clients and not clients_in_flight:
+    if not clients_in_flight:
         outcome = combined(outcome, audit_clients(session))
     return outcome
 

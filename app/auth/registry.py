@@ -32,7 +32,8 @@ def registry_session(settings: Settings) -> Iterator[Session]:
         factory = make_sessionmaker(engine)
         with transaction(factory) as session:
             yield session
-        sequencer.settle(factory, settings)
+            recorded = sequencer.recorded_in(session)
+        sequencer.wait_for_all(factory, settings, recorded)
     finally:
         engine.dispose()
 

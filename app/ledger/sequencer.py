@@ -43,6 +43,8 @@ POLL_SECONDS = 0.5
 LOCK_RETRY_SECONDS = 0.002
 """How soon an integrator whose waiters are still pending retries the lock another process's round holds."""
 RETRY_AFTER_SECONDS = 1
+RECORDED_IN_SESSION = "ledger_recorded_pending"
+"""``session.info`` key: the pending writes a session recorded, for ``recorded_in``."""
 
 
 class Sequencer:
@@ -274,8 +276,10 @@ def record_changes(
     if sequencer is not None:
         sequencer.refuse_if_unwritable()
     pending = service.record_pending(session, ctx, changes)
-    if pending is not None and sequencer is not None:
-        sequencer.check_backlog(session, pending, settings.ledger_max_backlog)
+    if pending is not None:
+        if sequencer is not None:
+            sequencer.check_backlog(session, pending, settings.ledger_max_backlog)
+        session.info.setdefault(RECORDED_IN_SESSION, []).append(pending)
     return pending
 
 
@@ -286,6 +290,12 @@ def receipt(factory: sessionmaker[Session], settings: Settings, pending: Pending
     return sequencer_for(factory, settings).receipt(pending)
 
 
-def settle(factory: sessionmaker[Session], settings: Settings) -> None:
-    """Integrate what is pending now, unless another process's round is doing it (a command's own writes)."""
-    sequencer_for(factory, settings).drain()
+def recorded_in(session: Session) -> list[PendingWrite]:
+    """The pending writes recorded in this session (single-domain writes that do not wait themselves)."""
+    return list(session.info.get(RECORDED_IN_SESSION, []))
+
+
+def wait_for_all(factory: sessionmaker[Session], settings: Settings, recorded: list[PendingWrite]) -> None:
+    """After the commit of a session that recorded ledger changes: wait until they are in the log."""
+    for pending in recorded:
+        receipt(factory, settings, pending)
