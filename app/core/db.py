@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -137,6 +137,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's current transaction has committed (never if it rolls back): for telling
+    other processes about a change they must not read before it is visible."""
+    event.listen(session, "after_commit", lambda _session: action(), once=True)
 
 
 S = TypeVar("S", bound=Select[Any])
