@@ -103,7 +103,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    # No server-side prepared statements (psycopg prepares a query run five times on one connection): a prepared
+    # statement is session state, and behind PgBouncer's transaction pooling the next transaction may run on
+    # another server connection that never saw it, or one where another client prepared the same name (decision
+    # 0025). Nothing else SBT does outlives a transaction.
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"prepare_threshold": None}, **kwargs
+    )
 
 
 def make_sessionmaker(
