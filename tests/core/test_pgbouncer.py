@@ -96,7 +96,7 @@ def test_writes_and_reads_work_through_transaction_pooling(
                 client.get(f"/api/v1/cases/{case['id']}/records", headers=auditor),
                 client.get("/api/v1/cases", params={"stage": "TERVERIFIKASI"}, headers=auditor),
             ]
-            return max(answer.status_code for answer in answers)
+            return max(int(answer.status_code) for answer in answers)
 
         cases = list(pool.map(write, range(CASES)))
         statuses = list(pool.map(read, cases * 2))
