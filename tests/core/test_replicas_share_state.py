@@ -22,7 +22,8 @@ from sqlalchemy import create_engine, text
 
 from app.core.config import Environment, Settings
 from app.main import create_app
-from tests.auth_helpers import make_auth_headers, test_client_id
+from tests import auth_helpers
+from tests.auth_helpers import make_auth_headers
 from tests.factories import case_payload
 from tests.servers import free_port, wait_until_ready
 
@@ -32,6 +33,7 @@ REPLICAS = 3
 RATE_LIMIT = 30
 ISSUER = "https://sbt.example.go.id"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DISABLE = f"/api/v1/clients/{auth_helpers.test_client_id('KEMENDAGRI')}/disable"
 READ = "/api/v1/reference/provinces"
 DISABLE_DEADLINE_SECONDS = 1.0
 
@@ -152,7 +154,7 @@ def test_three_replicas_share_one_ledger_one_rate_limit_and_the_client_disable_s
 
         # Disabled through the first replica: refused by every replica within a second (each one has just
         # remembered the client as active, for SBT_AUTH_CLIENT_STATUS_CACHE_SECONDS=30).
-        disabled = clients[0].post(f"/api/v1/clients/{test_client_id('KEMENDAGRI')}/disable", headers=admin)
+        disabled = clients[0].post(DISABLE, headers=admin)
         assert disabled.status_code == 200, disabled.text
         started = time.monotonic()
         refused_after = [_seconds_until_refused(client, kemendagri, started) for client in clients]
