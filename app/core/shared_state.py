@@ -65,6 +65,18 @@ class SharedState:
         """Whether Redis is configured and not in a recent outage."""
         return self.redis is not None and time.monotonic() >= self._down_until
 
+    def unreachable(self) -> bool:
+        """Whether Redis is configured and does not answer a ping now (for ``/ready``)."""
+        if self.redis is None:
+            return False
+        try:
+            self.redis.ping()
+        except redis.RedisError as error:
+            self.mark_down(error)
+            return True
+        self.mark_up()
+        return False
+
     def mark_down(self, error: Exception) -> None:
         with self._lock:
             first = self._down_until == 0.0

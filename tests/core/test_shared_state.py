@@ -50,6 +50,7 @@ def test_processes_sharing_redis_share_one_rate_limit(redis_settings: Settings) 
         assert [answer.headers["RateLimit"].split(";")[1] for answer in spent] == ["r=2", "r=1", "r=0"]
         assert other.get(READ, headers=agency).status_code == 429
         assert one.get(READ, headers=agency).status_code == 429
+        assert one.get("/ready").json() == {"status": "ready"}
 
 
 def test_without_redis_each_process_counts_its_own(settings: Settings) -> None:
@@ -90,6 +91,9 @@ def test_an_unreachable_redis_degrades_to_per_process_limits_and_database_status
         with registry_session(unreachable) as session:  # disabled elsewhere (the CLI), no signal reaches anyone
             service.disable_client(session, unreachable, service.operator_context("test", {}), AGENCY_CLIENT)
         assert other.get(READ, headers=agency).status_code == 401  # read from the database, not remembered
+        ready = one.get("/ready")
+        assert ready.status_code == 200  # still in rotation: SBT serves without Redis
+        assert ready.json() == {"status": "degraded", "shared_state": {"redis": "unreachable"}}
     outages = [record.getMessage() for record in caplog.records if "unreachable" in record.getMessage()]
     assert len(outages) == 2, outages  # once per process, when the outage starts
     assert "rate limits and the token-endpoint throttle count per process" in outages[0]
