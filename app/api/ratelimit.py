@@ -67,6 +67,7 @@ class FixedWindowLimiter:
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings, shared: SharedState) -> None:
         self.app = app
+        self.shared = shared
         self.limiter = FixedWindowLimiter(shared, settings.rate_limit_requests, settings.rate_limit_window_seconds)
 
     def _policy(self) -> str:
@@ -102,7 +103,10 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         key, refusal = await self._identify(scope)
-        decision = await to_thread.run_sync(self.limiter.hit, key)  # a round trip to Redis when it is shared
+        if self.shared.is_shared:  # round trips to Redis, off the event loop
+            decision = await to_thread.run_sync(self.limiter.hit, key)
+        else:
+            decision = self.limiter.hit(key)
         rate_headers = {
             "RateLimit-Policy": self._policy(),
             "RateLimit": f'"{POLICY_NAME}";r={decision.remaining};t={decision.reset_seconds}',
