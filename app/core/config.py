@@ -141,7 +141,8 @@ class Settings(BaseSettings):
     auth_token_lifetime_seconds: int = Field(default=600, ge=30, le=3600)
     """Lifetime of tokens minted by the embedded issuer."""
     auth_client_status_cache_seconds: int = Field(default=30, ge=0)
-    """Embedded issuer: a disabled client's tokens stop working at most this long after it is disabled."""
+    """Embedded issuer: a disabled client's tokens stop working at most this long after it is disabled, in the
+    other processes when they share no ``redis_url`` (with it: within a second everywhere)."""
 
     auth_failures_per_client: int = Field(default=10, ge=1)
     """Failed authentications of one client id per window before ``/oauth/token`` answers 429 (shared
