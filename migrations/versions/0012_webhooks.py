@@ -121,7 +121,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_webhook_attempt_delivery_id"), ["delivery_id"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("webhook_attempt", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_attempt_delivery_id"))
