@@ -3,7 +3,7 @@
 The exports (audit cases CSV/NDJSON, findings CSV, the ledger) read the whole table in batches; one client running
 many at once would hold the process's database connections. The count is kept in process memory, unlike the rate
 limit (``app.api.ratelimit``, shared through Redis when configured): what it protects, the connection pool, is the
-process's own (decision 0025). A slot is taken when the
+process's own (decision 0026). A slot is taken when the
 handler returns its response and released when the stream ends, fails, or is dropped unread. Over the limit:
 429 problem+json with ``Retry-After``.
 """

@@ -3,7 +3,7 @@
 Without it (the embedded default) the same code keeps them in this process's memory: the ``limits`` library's
 ``MemoryStorage`` and a plain counter. While Redis cannot be reached, each call falls back to this process's memory
 for ``OUTAGE_RETRY_SECONDS`` before Redis is tried again, and the outage is logged once when it starts and once when
-it ends (decision 0025 says why the service degrades to per-process limits rather than refusing requests).
+it ends (decision 0026 says why the service degrades to per-process limits rather than refusing requests).
 """
 
 from __future__ import annotations

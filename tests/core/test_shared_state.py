@@ -1,6 +1,6 @@
 """Two SBT processes on one database (two apps here): with ``SBT_REDIS_URL`` they share one rate limit and the
 client-disable signal; without it each keeps its own; with Redis unreachable they degrade to per-process limits and
-read client status from the database on every request (decision 0025)."""
+read client status from the database on every request (decision 0026)."""
 
 from __future__ import annotations
 
