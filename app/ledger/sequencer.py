@@ -7,7 +7,7 @@ receipt. A round (``run_round``) is one transaction that holds the log's advisor
 holder dies, so any replica takes over; SQLite: the write lock), takes up to ``SBT_LEDGER_BATCH_MAX_WRITES``
 pending writes in arrival order, writes their entries, nodes and write index with multi-row inserts, deletes
 the pending rows, signs a checkpoint when due and, on PostgreSQL, sends ``NOTIFY sbt_ledger_sequenced`` at its
-commit. Decision 0025.
+commit. Decision 0027.
 
 Each process keeps one ``Sequencer`` per database: its waiters wait on an in-process condition, which the
 process's own rounds and (PostgreSQL) a LISTEN thread for other processes' rounds signal. The app's lifespan
@@ -231,7 +231,8 @@ class Sequencer:
                 self._stop.wait(POLL_SECONDS)
 
     def start(self) -> None:
-        if self.running:
+        """The integrator (and LISTEN) threads; none for a factory bound to one connection (tests)."""
+        if self.running or not isinstance(self.factory.kw.get("bind"), Engine):
             return
         self._stop.clear()
         self._threads = [threading.Thread(target=self._integrate_loop, name="sbt-ledger-sequencer", daemon=True)]
