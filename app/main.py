@@ -30,6 +30,8 @@ BKN, Kemendagri and KemenPANRB. Every error is `application/problem+json` (RFC 9
 Indonesian when `Accept-Language` prefers it (`id`), else in English; `Content-Language` says which. The public
 monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
 """
+LICENSE_INFO = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+"""The repository's LICENSE, stated in the contract for partners (decision 0025)."""
 
 
 def operation_id(route: APIRoute) -> str:
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         title="SBT API",
         version="1.0.0",
         description=DESCRIPTION,
+        license_info=LICENSE_INFO,
         generate_unique_id_function=operation_id,
         lifespan=state_audit_lifespan,
     )
