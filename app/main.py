@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -17,6 +19,7 @@ from app.api.metrics import install_metrics
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
+from app.api.routers.monitoring import compute_at_start
 from app.api.routes import api_router, root_router
 from app.api.security_headers import install_security_headers
 from app.api.state_audit import install_state_audit, state_audit_lifespan
@@ -39,6 +42,16 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the process's background work: the monitoring figures once, the state audit on its interval."""
+    figures = compute_at_start(app)
+    async with state_audit_lifespan(app):
+        yield
+    if figures is not None:
+        figures.join()  # a one-off: let it end before the engine goes
+
+
 def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> FastAPI:
     """``bind``: tests only. A ``Connection`` runs the app inside its transaction (the app's commits become
     savepoint releases, so the test can roll everything back); by default the app opens its own engine."""
@@ -51,7 +64,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         description=DESCRIPTION,
         license_info=LICENSE_INFO,
         generate_unique_id_function=operation_id,
-        lifespan=state_audit_lifespan,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     if isinstance(bind, Connection):
