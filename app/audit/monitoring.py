@@ -294,12 +294,14 @@ class _Kept(Generic[T]):
                 self._refreshing = False
                 self._settled.notify_all()
 
-    def current_or_compute(self, session: Session, compute: Callable[[Session], T]) -> T:
-        """The kept value; without one, the refresh under way (the one started with the process) once it ends,
-        else computed now."""
+    def current(self, session: Session, compute: Callable[[Session], T], key: tuple[int, dt.date]) -> T:
+        """The value for ``key``: once the refresh under way (the one started with the process) ends, its value if
+        it was computed for ``key`` (nothing written since), else one computed now."""
         with self._settled:
             self._settled.wait_for(lambda: not self._refreshing)
-        return self.value if self.value is not None else self.compute(session, compute)
+        if self.value is not None and self.key == key:
+            return self.value
+        return self.compute(session, compute)
 
     def compute(self, session: Session, compute: Callable[[Session], T]) -> T:
         now = utcnow()
@@ -317,11 +319,13 @@ class MonitoringCache:
     deadlines) says whether the kept figures are current. When they are not, the page shows them anyway and has them
     recomputed after the response (``due``/``refresh``): it is at most one recomputation behind the last write. The
     count bridge totals are recomputed the same way, at most every ``BRIDGE_MAX_AGE``. Each process computes the
-    figures once as it starts (``api/routers/monitoring.py::compute_at_start``), so a first view waits at most for
-    the rest of that computation."""
+    figures once as it starts (``api/routers/monitoring.py::compute_at_start``): the first view waits at most for
+    the rest of that computation, and computes them again only if something was written since."""
 
     figures: _Kept[Figures] = field(default_factory=_Kept)
     bridge: _Kept[BridgeTotals] = field(default_factory=_Kept)
+    shown: bool = False
+    """A view has shown figures: from then on a view may show kept ones (the first shows current ones)."""
 
     def key(self, session: Session, now: dt.datetime) -> tuple[int, dt.date]:
         return tree_size(session), jakarta_day(now)

@@ -171,8 +171,10 @@ def monitoring_page(
     key = kept.key(session, now)
 
     figures = kept.figures.value
-    if figures is None:  # the process is still computing them (it started as the process did), or failed to
-        figures = kept.figures.current_or_compute(session, lambda session: current_figures(session, settings))
+    if figures is None or not kept.shown:
+        # The first view shows current figures: those computed as the process started, unless written since.
+        figures = kept.figures.current(session, lambda session: current_figures(session, settings), key)
+        kept.shown = True
     elif kept.figures.due(key, now, dt.timedelta(0)):
         background.add_task(kept.figures.refresh, factory, lambda session: current_figures(session, settings))
     if kept.bridge.due(key, now, monitoring.BRIDGE_MAX_AGE):
