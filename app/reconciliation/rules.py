@@ -25,7 +25,7 @@ from app.cases.nip import NIP_LENGTH, InvalidNip, parse_nip
 from app.cases.schemas import DEPARTURE_REASONS
 from app.cases.workflow import HANDED_ON_AT, TERMINAL_STAGES, Stage
 from app.core.actor import Agency
-from app.core.i18n import N_, Language, Message
+from app.core.i18n import N_, Language, Message, translate
 from app.reconciliation.normalize import (
     MAIN_PATH_LAST_RANK,
     STAGE_RANK,
@@ -238,7 +238,7 @@ class Rule:
     local_screen: Local | None
 
     def describe(self, language: Language) -> str:
-        return Message(self.description).render(language)
+        return translate(language, self.description)
 
     @property
     def description_en(self) -> str:
