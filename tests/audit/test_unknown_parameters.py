@@ -19,7 +19,9 @@ IDENTITIES = ("auditor", "BAWASLU", "admin")
 def _reads(app: FastAPI) -> list[str]:
     paths = app.openapi()["paths"]
     return sorted(
-        path for path, operations in paths.items() if "get" in operations and "{" not in path and path.startswith("/api/")
+        path
+        for path, operations in paths.items()
+        if "get" in operations and "{" not in path and path.startswith("/api/")
     )
 
 

@@ -40,9 +40,7 @@ def test_a_finding_says_what_differs_in_indonesian_or_english(client: TestClient
 
     finding, response = _one_finding(client, bkn | INDONESIAN, "NAME_MISMATCH")
     assert (response.headers["content-language"], response.headers["vary"]) == ("id", "Accept-Language")
-    expected_indonesian = (
-        f"Nama berbeda untuk NIP {nip} (kasus {number}) setelah normalisasi: {values} (nama berbeda)."
-    )
+    expected_indonesian = f"Nama berbeda untuk NIP {nip} (kasus {number}) setelah normalisasi: {values} (nama berbeda)."
     assert finding["message"] == finding["message_id"] == expected_indonesian
     english = f"Names differ for NIP {nip} (case {number}) after normalisation: {values} (different)."
     assert finding["message_en"] == english  # the v1 fields carry both languages whatever was asked
