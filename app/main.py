@@ -22,8 +22,9 @@ from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
 from app.api.routers.monitoring import compute_at_start
 from app.api.routes import api_router, root_router
+from app.api.scheduler import install_scheduler
 from app.api.security_headers import install_security_headers
-from app.api.state_audit import install_state_audit, state_audit_lifespan
+from app.api.state_audit import install_state_audit
 from app.api.tracing import install_tracing, tracer_provider_from_environment
 from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
@@ -36,7 +37,7 @@ Indonesian when `Accept-Language` prefers it (`id`), else in English; `Content-L
 monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
 """
 LICENSE_INFO = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
-"""The repository's LICENSE, stated in the contract for partners (decision 0025)."""
+"""The repository's LICENSE, stated in the contract for partners (decision 0026)."""
 
 
 def operation_id(route: APIRoute) -> str:
@@ -45,13 +46,20 @@ def operation_id(route: APIRoute) -> str:
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start the process's background work: the monitoring figures once, the state audit on its interval."""
+async def background_work(app: FastAPI) -> AsyncIterator[None]:
+    """The process's background threads (state audit, scheduler) run while the app serves; the monitoring figures
+    are computed once as it starts."""
     figures = compute_at_start(app)
-    async with state_audit_lifespan(app):
+    workers = (app.state.state_audit, app.state.scheduler)
+    for worker in workers:
+        worker.start()
+    try:
         yield
-    if figures is not None:
-        figures.join()  # a one-off: let it end before the engine goes
+    finally:
+        for worker in reversed(workers):
+            worker.stop()
+        if figures is not None:
+            figures.join()  # a one-off: let it end before the engine goes
 
 
 def create_app(
@@ -73,7 +81,7 @@ def create_app(
         description=DESCRIPTION,
         license_info=LICENSE_INFO,
         generate_unique_id_function=operation_id,
-        lifespan=lifespan,
+        lifespan=background_work,
     )
     app.state.settings = settings
     if isinstance(bind, Connection):
@@ -84,6 +92,7 @@ def create_app(
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
     install_state_audit(app, settings)
+    install_scheduler(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

@@ -132,7 +132,7 @@ def figures(session: Session, today: dt.date, follow_up_days: int) -> Figures:
     (cases by every key the page breaks down by, agency records by province, cases by day). The national counts
     are the same as ``repository.statistics`` without filters gives (``tests/monitoring`` compares them).
 
-    Each scan reads one covering index (``ix_case_monitoring``, ``ix_case_reported_date``, migration 0012) in the
+    Each scan reads one covering index (``ix_case_monitoring``, ``ix_case_reported_date``, migration 0013) in the
     order of its GROUP BY, so none reads the wide case rows or sorts: grouped by the keys alone, the conditions
     (overdue, due, in time) are summed rather than grouped by, and the agencies are one sum each per province."""
     category_of = dict(session.execute(select(ViolationForm.code, ViolationForm.category)).all())

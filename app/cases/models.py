@@ -30,7 +30,7 @@ class Case(Base):
         Index("ix_case_created_at_id", "created_at", "id"),
         Index("ix_case_nip", "nip"),
         Index("ix_case_stage", "stage"),
-        # The monitoring page's aggregates read these alone (migration 0012); the first also serves province filters.
+        # The monitoring page's aggregates read these alone (migration 0013); the first also serves province filters.
         Index(
             "ix_case_monitoring",
             "province_code",

@@ -4,16 +4,16 @@
 what ``ix_case_province_code`` served, which it replaces), and the case id the agency-record join follows;
 ``ix_case_reported_date`` the day each case was reported (the weekly trend and the months).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
