@@ -1,4 +1,4 @@
-"""The ledger sequencer (decision 0027): appends/s and serialised time per append beside raw batched inserts,
+"""The ledger sequencer (decision 0028): appends/s and serialised time per append beside raw batched inserts,
 and HTTP case creation beside authenticated single reads, each pair measured in the same run.
 
 .venv/bin/python -m bench.sequencer_bench                                  # both parts, both databases

@@ -317,7 +317,7 @@ def combined(first: AuditOutcome, second: AuditOutcome) -> AuditOutcome:
 
 def audit_settled(session: Session, case_ids: set[uuid.UUID]) -> AuditOutcome:
     """Audit these cases (and the clients), leaving out what committed writes not yet in the log touch: their rows
-    are ahead of the ledger for the milliseconds the sequencer takes (decision 0027), the next audit sees them."""
+    are ahead of the ledger for the milliseconds the sequencer takes (decision 0028), the next audit sees them."""
     in_flight, clients_in_flight = pending_subjects(session)
     outcome = audit_cases(session, case_ids - in_flight)
     if not clients_in_flight:

@@ -13,7 +13,7 @@ Every flow runs the same pipeline (ARCHITECTURE.md, "The write pipeline"):
 8. after the commit: wait until the sequencer has given the entries their positions, and answer with the
    receipt (header and body field); notifications to agency systems belong here, never before the commit.
 
-Checkpoints are signed by the sequencer's rounds (decision 0027), never over entries that might still roll back;
+Checkpoints are signed by the sequencer's rounds (decision 0028), never over entries that might still roll back;
 a log that no longer matches its last checkpoint refuses the write (503) instead of acknowledging it.
 
 Failure path: any exception in 3–7 rolls the whole transaction back — no row, no ledger entry, no stored reply —

@@ -64,7 +64,7 @@ class LedgerCheckpoint(Base):
 
 
 class LedgerPending(Base):
-    """A write's ledger changes, committed with the write but not yet in the log (decision 0027).
+    """A write's ledger changes, committed with the write but not yet in the log (decision 0028).
 
     The request's transaction inserts one row and takes no lock; the sequencer (``app.ledger.sequencer``) turns
     pending rows into entries in arrival order and deletes them in the same transaction. Pending rows are not

@@ -7,7 +7,7 @@ receipt. A round (``run_round``) is one transaction that holds the log's advisor
 holder dies, so any replica takes over; SQLite: the write lock), takes up to ``SBT_LEDGER_BATCH_MAX_WRITES``
 pending writes in arrival order, writes their entries, nodes and write index with multi-row inserts, deletes
 the pending rows, signs a checkpoint when due and, on PostgreSQL, sends ``NOTIFY sbt_ledger_sequenced`` at its
-commit. Decision 0027.
+commit. Decision 0028.
 
 Each process keeps one ``Sequencer`` per database: its waiters wait on an in-process condition, which the
 process's own rounds and (PostgreSQL) a LISTEN thread for other processes' rounds signal. The app's lifespan

@@ -3,7 +3,7 @@
 Domain services describe what they changed as ``LedgerChange`` values; the write flow of the use case records
 them with ``record_pending`` in the same transaction as the change, so a change and its pending ledger record
 become durable together or not at all. The sequencer (``app.ledger.sequencer``) then gives pending writes their
-positions with ``integrate_pending`` (decision 0027).
+positions with ``integrate_pending`` (decision 0028).
 """
 
 from __future__ import annotations

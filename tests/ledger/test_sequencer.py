@@ -1,5 +1,5 @@
 """The sequencer seen from a client: back-pressure, receipts of writes integrated elsewhere, replays while pending,
-and readers that never see pending writes as entries (decision 0027)."""
+and readers that never see pending writes as entries (decision 0028)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Crashes around the sequencer: no acknowledged write is ever missing, and pending writes are integrated on
-restart exactly once (decision 0027). Killing is SIGKILL: no cleanup, no rollback by the process itself."""
+restart exactly once (decision 0028). Killing is SIGKILL: no cleanup, no rollback by the process itself."""
 
 from __future__ import annotations
 

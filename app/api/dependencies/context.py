@@ -25,7 +25,7 @@ def get_settings_from_app(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """The request's session; after its commit, the ledger changes it recorded (the client registry's) are
-    waited for, so that the answer follows their entries (decision 0027)."""
+    waited for, so that the answer follows their entries (decision 0028)."""
     factory = request.app.state.sessionmaker
     with transaction(factory) as session:
         yield session
