@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -17,9 +19,10 @@ from app.api.metrics import install_metrics
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
+from app.api.reconciliation_worker import install_outbox_worker
 from app.api.routes import api_router, root_router
 from app.api.security_headers import install_security_headers
-from app.api.state_audit import install_state_audit, state_audit_lifespan
+from app.api.state_audit import install_state_audit
 from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
@@ -30,6 +33,19 @@ BKN, Kemendagri and KemenPANRB. Every error is `application/problem+json` (RFC 9
 Indonesian when `Accept-Language` prefers it (`id`), else in English; `Content-Language` says which. The public
 monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
 """
+
+
+@asynccontextmanager
+async def background_workers(app: FastAPI) -> AsyncIterator[None]:
+    """The process's background threads (state audit, reconciliation outbox) run while the app serves."""
+    workers = (app.state.state_audit, app.state.reconciliation_outbox)
+    for worker in workers:
+        worker.start()
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.stop()
 
 
 def operation_id(route: APIRoute) -> str:
@@ -48,7 +64,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         version="1.0.0",
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
-        lifespan=state_audit_lifespan,
+        lifespan=background_workers,
     )
     app.state.settings = settings
     if isinstance(bind, Connection):
@@ -59,6 +75,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
     install_state_audit(app, settings)
+    install_outbox_worker(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

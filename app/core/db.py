@@ -8,7 +8,19 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    Select,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.session import JoinTransactionMode
@@ -103,7 +115,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    # No ping per checkout (a round trip before every request's first statement): a connection the server closed
+    # fails its statement, SQLAlchemy then invalidates the whole pool (every older connection is replaced on its
+    # next checkout), and the request answers 503; pool_recycle replaces connections before idle-timeout limits.
+    return create_engine(url, pool_pre_ping=False, pool_recycle=1800, pool_size=10, max_overflow=20, **kwargs)
 
 
 def make_sessionmaker(
@@ -137,6 +152,19 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def try_round_lock(session: Session, key: int) -> bool:
+    """Take the lock of one round of a background job (one holder per database), for this transaction only.
+
+    PostgreSQL: ``pg_try_advisory_xact_lock``, released by the commit or rollback, so that any replica may run
+    the next round and no connection keeps a lock across rounds (safe behind PgBouncer in transaction mode).
+    False when another replica's round holds it. SQLite: one process serves the file and the writing
+    transaction already holds the database's write lock, so the round may always run.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.execute(select(func.pg_try_advisory_xact_lock(key))).scalar_one())
 
 
 S = TypeVar("S", bound=Select[Any])

@@ -10,9 +10,10 @@
    the earlier ones wrote (a transition may follow the step before it). An item the service refuses is noted
    with its problem and the next item is still tried, so that one answer lists every refused item;
 4. if any item was refused: raise ``BatchRejected``, which rolls the whole batch back;
-5. reconcile every touched case once (``on_cases_written``), not once per item;
-6. record the ledger changes: one entry per item (two for a workflow step, as a single step writes), then the
-   findings' entries, in one ``append_changes`` call (one lock, one frontier read, one flush);
+5. note every touched case once in the reconciliation outbox (one INSERT; the outbox worker re-checks them
+   after the commit, in batches);
+6. record the ledger changes: one entry per item (two for a workflow step, as a single step writes), in one
+   ``append_changes`` call (one lock, one frontier read, one flush);
 7. store the reply under the key; 8. commit through ``transaction``.
 
 Items after a refused one are checked against the state the earlier accepted items left, which is what they
@@ -44,8 +45,8 @@ from app.idempotency import service as idempotency
 from app.idempotency.service import IdempotencyKey, Reply
 from app.ledger import service as ledger
 from app.ledger.schemas import LedgerChange, LedgerReceipt
+from app.reconciliation import outbox
 from app.reconciliation import service as reconciliation
-from app.reference import repository as reference
 
 CASES_PATH = "/api/v1/cases"
 
@@ -136,7 +137,6 @@ def write_batch(
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:  # 2. claim, 8. commit
         written: list[_Written] = []
         refused: list[BatchItemProblem] = []
-        _pinned = reference.load_into(session)  # held to the end: the items' code checks cost no SELECT each
         for index, item in enumerate(parsed):  # 3. each item through the single operation's service
             try:
                 written.append(kind.write(session, settings, ctx, item))
@@ -146,9 +146,11 @@ def write_batch(
                 progress(index + 1)
         if refused:
             raise BatchRejected(len(parsed), refused)  # 4. nothing is written
-        reconciled = reconciliation.on_cases_written(session, settings, ctx, {w.case_id for w in written})  # 5.
-        changes = [change for w in written for change in w.changes]
-        entries = ledger.append_changes(session, settings, ctx, [*changes, *reconciled.ledger_changes])  # 6.
+        touched = {w.case_id for w in written}
+        if kind is not BatchKind.CASES:  # new cases' records start at the lowest stage: nothing reached yet
+            reconciliation.note_stages_reached(session, touched)
+        outbox.record_touched(session, touched)  # 5.
+        entries = ledger.append_changes(session, settings, ctx, [change for w in written for change in w.changes])  # 6.
         results: list[BatchItemResult] = []
         position = 0
         for index, w in enumerate(written):  # every item was written: their positions are the request's

@@ -6,7 +6,9 @@ Every flow runs the same pipeline (ARCHITECTURE.md, "The write pipeline"):
    what the acting agency may do (its own record, the workflow's agency rules);
 2. claim the Idempotency-Key (its own short transaction);
 3. the domain change (rows flushed, not committed), described as a ``LedgerChange``;
-4. reconcile the case incrementally (findings opened, refreshed or closed, each with its ``LedgerChange``);
+4. note the touched case in the reconciliation outbox (and the stage each written record reached): the outbox
+   worker re-checks it after the commit (findings lag the write by about a poll interval;
+   ``POST /reconciliation/cases/{id}/check`` re-checks at once);
 5. record the ledger changes (``append_changes``: takes the log lock, appends, signs a checkpoint when due);
 6. store the reply under the Idempotency-Key, with the write's ledger receipt (header and body field);
 7. commit (``transaction``), which also releases the log lock;
@@ -48,6 +50,7 @@ from app.idempotency import service as idempotency
 from app.idempotency.service import IdempotencyKey, Reply
 from app.ledger import service as ledger
 from app.ledger.schemas import LedgerChange, LedgerReceipt
+from app.reconciliation import outbox
 from app.reconciliation import service as reconciliation
 
 CASES_PATH = "/api/v1/cases"
@@ -64,8 +67,8 @@ def create_case(
     # 2. claim the key (released if anything below fails) and 7. commit when the block ends.
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case, created = cases.create_case(session, settings, ctx, data)  # 3. domain change
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)  # 4. reconcile
-        appended = ledger.append_changes(session, settings, ctx, [created, *reconciled.ledger_changes])  # 5. ledger
+        outbox.record_touched(session, [case.id])  # 4. reconciled after the commit
+        appended = ledger.append_changes(session, settings, ctx, [created])  # 5. ledger
         receipt = LedgerReceipt.of(appended)
         headers = {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version), **receipt.headers()}
         reply = Reply(201, receipt.attach(cases.to_read(case)), headers)
@@ -125,10 +128,9 @@ def _step(
     """One workflow step on a case (a transition, a reopening, a sanction correction), through steps 2-7."""
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case, changes = take(session, cases.require_case(session, case_id))
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        receipt = LedgerReceipt.of(
-            ledger.append_changes(session, settings, ctx, [*changes, *reconciled.ledger_changes])
-        )
+        reconciliation.note_stages_reached(session, [case.id])
+        outbox.record_touched(session, [case.id])
+        receipt = LedgerReceipt.of(ledger.append_changes(session, settings, ctx, changes))
         reply = Reply(200, receipt.attach(cases.to_read(case)), {"ETag": etag_of(case.version), **receipt.headers()})
         idempotency.store(session, key, reply)
     return reply
@@ -149,10 +151,9 @@ def submit_record(
             record, submitted = cases.import_archived_record(session, ctx, case, data)
         else:
             record, submitted = cases.submit_record(session, ctx, case, data)
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        receipt = LedgerReceipt.of(
-            ledger.append_changes(session, settings, ctx, [submitted, *reconciled.ledger_changes])
-        )
+        reconciliation.note_stages_reached(session, [case.id])
+        outbox.record_touched(session, [case.id])
+        receipt = LedgerReceipt.of(ledger.append_changes(session, settings, ctx, [submitted]))
         reply = Reply(
             201,
             receipt.attach(AgencyRecordRead.model_validate(record)),
@@ -179,7 +180,8 @@ def update_record(
     with transaction(factory) as session:
         record = cases.require_own_record(session, ctx.principal, case_id, record_id)
         record, updated = cases.update_record(session, ctx, record, data, if_match)
-        reconciled = reconciliation.on_case_written(session, settings, ctx, record.case_id)
-        receipt = LedgerReceipt.of(ledger.append_changes(session, settings, ctx, [updated, *reconciled.ledger_changes]))
+        reconciliation.note_stages_reached(session, [record.case_id])
+        outbox.record_touched(session, [record.case_id])
+        receipt = LedgerReceipt.of(ledger.append_changes(session, settings, ctx, [updated]))
         body = receipt.attach(AgencyRecordRead.model_validate(record))
         return Reply(200, body, {"ETag": etag_of(record.version), **receipt.headers()})

@@ -10,12 +10,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.api import reconciliation_worker
 from app.api.problems import problem_responses
 from app.api.state_audit import readiness
 from app.audit.state import latest
 from app.core.db import READ_ONLY_OPTION
 from app.core.problems import LedgerIntegrityFailure, ServiceUnavailable
 from app.ledger import service as ledger_service
+from app.reconciliation import outbox
 
 router = APIRouter(tags=["health"])
 
@@ -30,10 +32,20 @@ class StateAuditReadiness(BaseModel):
     detail: str = Field(description="Where an auditor reads them (audit:read).")
 
 
+class ReconciliationReadiness(BaseModel):
+    backlog_cases: int = Field(description="Cases written and not yet re-checked by the reconciliation worker.")
+    lag_seconds: float = Field(description="How long the oldest of them has waited for its re-check.")
+
+
 class ReadyStatus(BaseModel):
     status: str = Field(description="`ready`, or `degraded` while a check below reports a problem.")
     state_audit: StateAuditReadiness | None = Field(
         default=None, description="Present when the background state audit found the tables differ from the ledger."
+    )
+    reconciliation: ReconciliationReadiness | None = Field(
+        default=None,
+        description="Present when a written case has waited longer than SBT_RECONCILIATION_LAG_DEGRADED_SECONDS "
+        "for its reconciliation re-check (findings are late).",
     )
 
 
@@ -45,14 +57,16 @@ def health() -> HealthStatus:
 def _checks(request: Request) -> dict[str, Any]:
     """What the background checks add to readiness (each a small function of its own)."""
     with request.app.state.state_audit.reader() as session:
-        return readiness(latest(session))
+        checks = readiness(latest(session))
+        lag = reconciliation_worker.readiness(outbox.backlog(session), request.app.state.settings)
+    return checks | lag
 
 
 @router.get(
     "/ready",
     summary=(
         "Readiness probe (database reachable, stored ledger matching its latest signed checkpoint; degraded when "
-        "the tables differ from the ledger)"
+        "the tables differ from the ledger or reconciliation lags behind the writes)"
     ),
     responses=problem_responses(503),
     response_model_exclude_none=True,  # a healthy service answers {"status": "ready"}, nothing more
