@@ -15,7 +15,7 @@ from tests.factories import case_payload
 
 TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE SAVEPOINT", "COMMIT", "ROLLBACK")
 STATEMENTS_PER_CREATE = 9
-"""Case and record INSERTs (the case number computed by the INSERT on PostgreSQL, one counter upsert on SQLite
+"""Case and record inserts (the case number computed by the INSERT on PostgreSQL, one counter upsert on SQLite
 instead of the advisory lock), the outbox row, and the ledger append's five (lock or counter, frontier, previous
 entry of the case, the entry and its node) plus its checkpoint check. No reference-code SELECT, no ping, no
 reconciliation: those moved to the process cache, the pool's error handling and the outbox worker."""
