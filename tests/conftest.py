@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -263,13 +264,21 @@ def app(settings: Settings, request: pytest.FixtureRequest) -> Iterator[FastAPI]
     yield from build_app(settings, request)
 
 
+def _read_then_drain(app: FastAPI) -> Callable[[httpx.Response], None]:
+    def hook(response: httpx.Response) -> None:
+        response.read()  # a streamed export ends (and closes its sessions) before the round runs
+        drain_outbox(app)
+
+    return hook
+
+
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     """The test client of the app; after every response, the reconciliation outbox is drained (the worker's own
     round, in its own transaction, after the write's commit), so that a test reads a write's findings
     deterministically, as a caller would once the worker's lag has passed. ``undrained_client``: without it."""
     with TestClient(app) as test_client:
-        test_client.event_hooks["response"].append(lambda _response: drain_outbox(app))
+        test_client.event_hooks["response"].append(_read_then_drain(app))
         yield test_client
 
 
