@@ -22,6 +22,7 @@ from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
 from app.api.reconciliation_worker import install_outbox_worker
 from app.api.routes import api_router, root_router
+from app.api.scheduler import install_scheduler
 from app.api.security_headers import install_security_headers
 from app.api.state_audit import install_state_audit
 from app.api.tracing import install_tracing, tracer_provider_from_environment
@@ -37,22 +38,22 @@ monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
 """
 
 
+def operation_id(route: APIRoute) -> str:
+    """Stable operationIds: the endpoint function's name (unique across the app, checked by tests)."""
+    return route.name
+
+
 @asynccontextmanager
-async def background_workers(app: FastAPI) -> AsyncIterator[None]:
-    """The process's background threads (state audit, reconciliation outbox) run while the app serves."""
-    workers = (app.state.state_audit, app.state.reconciliation_outbox)
+async def background_work(app: FastAPI) -> AsyncIterator[None]:
+    """The process's background threads (state audit, scheduler, reconciliation outbox) run while the app serves."""
+    workers = (app.state.state_audit, app.state.scheduler, app.state.reconciliation_outbox)
     for worker in workers:
         worker.start()
     try:
         yield
     finally:
-        for worker in workers:
+        for worker in reversed(workers):
             worker.stop()
-
-
-def operation_id(route: APIRoute) -> str:
-    """Stable operationIds: the endpoint function's name (unique across the app, checked by tests)."""
-    return route.name
 
 
 def create_app(
@@ -73,7 +74,7 @@ def create_app(
         version="1.0.0",
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
-        lifespan=background_workers,
+        lifespan=background_work,
     )
     app.state.settings = settings
     if isinstance(bind, Connection):
@@ -85,6 +86,7 @@ def create_app(
     app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
     install_state_audit(app, settings)
     install_outbox_worker(app, settings)
+    install_scheduler(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

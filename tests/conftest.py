@@ -217,6 +217,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key="test-secret-not-for-production",
         state_audit_interval_seconds=0,  # tests that want the background audit turn it on
         reconciliation_outbox_interval_seconds=0,  # tests drain the outbox themselves (the client fixture)
+        scheduler_interval_seconds=0,  # tests drive the scheduler round by round (or turn it on)
+        reconciliation_interval_seconds=0,  # no FULL run starts unless a test asks for one
     )
 
 

@@ -8,19 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Connection,
-    DateTime,
-    Engine,
-    MetaData,
-    Select,
-    String,
-    TypeDecorator,
-    create_engine,
-    event,
-    func,
-    select,
-)
+from sqlalchemy import Connection, DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.session import JoinTransactionMode
@@ -155,16 +143,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def try_round_lock(session: Session, key: int) -> bool:
-    """Take the lock of one round of a background job (one holder per database), for this transaction only.
+    """Whether this transaction is the one to do a round of background work shared by every replica.
 
-    PostgreSQL: ``pg_try_advisory_xact_lock``, released by the commit or rollback, so that any replica may run
-    the next round and no connection keeps a lock across rounds (safe behind PgBouncer in transaction mode).
-    False when another replica's round holds it. SQLite: one process serves the file and the writing
-    transaction already holds the database's write lock, so the round may always run.
+    PostgreSQL: ``pg_try_advisory_xact_lock`` (transaction-scoped, so safe behind PgBouncer's transaction
+    pooling; released by the commit or rollback, and by the server when the holder dies). SQLite: always, the
+    writing transaction already holds the database's write lock (``BEGIN IMMEDIATE``).
     """
     if session.get_bind().dialect.name != "postgresql":
         return True
-    return bool(session.execute(select(func.pg_try_advisory_xact_lock(key))).scalar_one())
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
 S = TypeVar("S", bound=Select[Any])
