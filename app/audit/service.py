@@ -65,7 +65,7 @@ class ReadAudit:
 
     def _record(self, subjects: Iterable[tuple[uuid.UUID | None, uuid.UUID | None, str | None]]) -> None:
         """One INSERT for everything a call returns (a page of 50 is one statement): the single-row INSERT run as
-        an executemany, short enough for the driver to keep prepared, with no ORM object per row."""
+        an executemany, one short statement, with no ORM object per row."""
         now = utcnow()
         rows = [row for subject in subjects if (row := self._row(*subject, now)) is not None]
         if rows:

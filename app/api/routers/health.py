@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -37,6 +37,13 @@ class ReconciliationReadiness(BaseModel):
     lag_seconds: float = Field(description="How long the oldest of them has waited for its re-check.")
 
 
+class SharedStateReadiness(BaseModel):
+    redis: Literal["unreachable"] = Field(
+        description="Redis (`SBT_REDIS_URL`) does not answer: until it does, rate limits and the token-endpoint "
+        "throttle count per replica and client status is read from the database on every request."
+    )
+
+
 class ReadyStatus(BaseModel):
     status: str = Field(description="`ready`, or `degraded` while a check below reports a problem.")
     state_audit: StateAuditReadiness | None = Field(
@@ -46,6 +53,9 @@ class ReadyStatus(BaseModel):
         default=None,
         description="Present when a written case has waited longer than SBT_RECONCILIATION_LAG_DEGRADED_SECONDS "
         "for its reconciliation re-check (findings are late).",
+    )
+    shared_state: SharedStateReadiness | None = Field(
+        default=None, description="Present while the state shared between replicas cannot be reached."
     )
 
 
@@ -58,15 +68,17 @@ def _checks(request: Request) -> dict[str, Any]:
     """What the background checks add to readiness (each a small function of its own)."""
     with request.app.state.state_audit.reader() as session:
         checks = readiness(latest(session))
-        lag = reconciliation_worker.readiness(outbox.backlog(session), request.app.state.settings)
-    return checks | lag
+        checks |= reconciliation_worker.readiness(outbox.backlog(session), request.app.state.settings)
+    if request.app.state.shared_state.unreachable():  # degraded, still in rotation: SBT serves without Redis
+        checks |= {"status": "degraded", "shared_state": {"redis": "unreachable"}}
+    return checks
 
 
 @router.get(
     "/ready",
     summary=(
         "Readiness probe (database reachable, stored ledger matching its latest signed checkpoint; degraded when "
-        "the tables differ from the ledger or reconciliation lags behind the writes)"
+        "the tables differ from the ledger, reconciliation lags behind the writes or Redis does not answer)"
     ),
     responses=problem_responses(503),
     response_model_exclude_none=True,  # a healthy service answers {"status": "ready"}, nothing more
