@@ -20,6 +20,7 @@ from app.api.metrics import install_metrics
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
+from app.api.reconciliation_worker import install_outbox_worker
 from app.api.routers.monitoring import compute_at_start
 from app.api.routes import api_router, root_router
 from app.api.scheduler import install_scheduler
@@ -49,10 +50,10 @@ def operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def background_work(app: FastAPI) -> AsyncIterator[None]:
-    """The process's background threads (ledger sequencer, state audit, scheduler) run while the app serves; the
-    monitoring figures are computed once as it starts."""
+    """The process's background threads (ledger sequencer, state audit, scheduler, reconciliation outbox) run
+    while the app serves; the monitoring figures are computed once as it starts."""
     figures = compute_at_start(app)
-    workers = (app.state.sequencer, app.state.state_audit, app.state.scheduler)
+    workers = (app.state.sequencer, app.state.state_audit, app.state.scheduler, app.state.reconciliation_outbox)
     for worker in workers:
         worker.start()
     try:
@@ -97,6 +98,7 @@ def create_app(
     # the ledger sequencer's integrator thread (none when bound to a test's connection: writers do the rounds)
     app.state.sequencer = sequencer_for(app.state.sessionmaker, settings)
     install_state_audit(app, settings)
+    install_outbox_worker(app, settings)
     install_scheduler(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)

@@ -53,6 +53,7 @@ from app.core.db import make_sessionmaker, utcnow
 from app.core.problems import NotFound, Unauthorized
 from app.idempotency import repository as idempotency
 from app.ledger import repository as ledger
+from app.reconciliation import outbox
 from app.reconciliation import repository as reconciliation
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -92,6 +93,7 @@ class ServiceStateCollector(Collector):
             claimed_after = now - dt.timedelta(seconds=self.settings.idempotency_lock_seconds)
             in_flight = idempotency.in_flight(session, claimed_after)
             audited = state_audit.latest(session)
+            waiting = outbox.backlog(session)
         age = math.nan if checkpoint is None else (now - checkpoint.created_at).total_seconds()
         return [
             _gauge("sbt_ledger_tree_size", "Entries in the ledger", size),
@@ -108,6 +110,16 @@ class ServiceStateCollector(Collector):
                 "sbt_state_audit_differences",
                 "Differences between the tables and the ledger standing after the background state audit",
                 len(audited.differences),
+            ),
+            _gauge(
+                "sbt_reconciliation_outbox_backlog",
+                "Cases written and not yet re-checked by the reconciliation outbox worker",
+                waiting.cases,
+            ),
+            _gauge(
+                "sbt_reconciliation_lag_seconds",
+                "How long the oldest written case has waited for its reconciliation re-check (0: none waits)",
+                waiting.lag_seconds(now),
             ),
             _gauge(
                 "sbt_state_audit_seconds_since_check",

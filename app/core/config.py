@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     """Cases evaluated (and committed) per transaction in a sweep."""
     reconciliation_run_stale_seconds: int = Field(default=3600, ge=1)
     """A queued or running FULL run that began longer ago than this (its worker died) no longer blocks a new one."""
+    reconciliation_outbox_interval_seconds: float = Field(default=0.1, ge=0)
+    """Seconds between looks of each serving process's outbox worker for touched cases to re-check (the most a
+    finding waits before its round starts); 0 turns the worker off (the cases wait for another process)."""
+    reconciliation_lag_degraded_seconds: float = Field(default=60, gt=0)
+    """``/ready`` is degraded while a touched case has waited longer than this for its re-check."""
 
     # Scheduler and webhooks (one background thread per process; leader work under an advisory lock per round)
     scheduler_interval_seconds: float = Field(default=1.0, ge=0)

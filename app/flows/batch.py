@@ -10,10 +10,11 @@
    the earlier ones wrote (a transition may follow the step before it). An item the service refuses is noted
    with its problem and the next item is still tried, so that one answer lists every refused item;
 4. if any item was refused: raise ``BatchRejected``, which rolls the whole batch back;
-5. reconcile every touched case once (``on_cases_written``), not once per item;
-6. record the ledger changes: one entry per item (two for a workflow step, as a single step writes), then the
-   findings' entries, as one pending write (``sequencer.record_changes``: one row; the sequencer gives them
-   consecutive positions in one round);
+5. note every touched case once in the reconciliation outbox (one INSERT; the outbox worker re-checks them
+   after the commit, in batches);
+6. record the ledger changes: one entry per item (two for a workflow step, as a single step writes), as one
+   pending write (``sequencer.record_changes``: one row; the sequencer gives them consecutive positions in one
+   round);
 7. store the reply under the key; 8. commit through ``transaction``; 9. wait for the positions and answer.
 
 Items after a refused one are checked against the state the earlier accepted items left, which is what they
@@ -45,8 +46,8 @@ from app.idempotency import service as idempotency
 from app.idempotency.service import IdempotencyKey, Reply
 from app.ledger import sequencer
 from app.ledger.schemas import LedgerChange
+from app.reconciliation import outbox
 from app.reconciliation import service as reconciliation
-from app.reference import repository as reference
 
 CASES_PATH = "/api/v1/cases"
 
@@ -137,7 +138,6 @@ def write_batch(
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:  # 2. claim, 8. commit
         written: list[_Written] = []
         refused: list[BatchItemProblem] = []
-        _pinned = reference.load_into(session)  # held to the end: the items' code checks cost no SELECT each
         for index, item in enumerate(parsed):  # 3. each item through the single operation's service
             try:
                 written.append(kind.write(session, settings, ctx, item))
@@ -147,9 +147,12 @@ def write_batch(
                 progress(index + 1)
         if refused:
             raise BatchRejected(len(parsed), refused)  # 4. nothing is written
-        reconciled = reconciliation.on_cases_written(session, settings, ctx, {w.case_id for w in written})  # 5.
+        touched = {w.case_id for w in written}
+        if kind is not BatchKind.CASES:  # new cases' records start at the lowest stage: nothing reached yet
+            reconciliation.note_stages_reached(session, touched)
+        outbox.record_touched(session, touched)  # 5.
         changes = [change for w in written for change in w.changes]
-        pending = sequencer.record_changes(session, settings, ctx, [*changes, *reconciled.ledger_changes])  # 6.
+        pending = sequencer.record_changes(session, settings, ctx, changes)  # 6.
         results: list[BatchItemResult] = []
         position = 0
         for index, w in enumerate(written):  # every item was written: their positions are the request's

@@ -6,7 +6,9 @@ Every flow runs the same pipeline (ARCHITECTURE.md, "The write pipeline"):
    what the acting agency may do (its own record, the workflow's agency rules);
 2. claim the Idempotency-Key (its own short transaction);
 3. the domain change (rows flushed, not committed), described as a ``LedgerChange``;
-4. reconcile the case incrementally (findings opened, refreshed or closed, each with its ``LedgerChange``);
+4. note the touched case in the reconciliation outbox (and the stage each written record reached): the outbox
+   worker re-checks it after the commit (findings lag the write by about a poll interval;
+   ``POST /reconciliation/cases/{id}/check`` re-checks at once);
 5. record the ledger changes as pending (``sequencer.record_changes``: one row, no lock; 503 above the backlog);
 6. store the reply under the Idempotency-Key, naming the pending record (a replay fills the receipt in);
 7. commit (``transaction``);
@@ -48,6 +50,7 @@ from app.idempotency import service as idempotency
 from app.idempotency.service import IdempotencyKey, Reply
 from app.ledger import sequencer
 from app.ledger.schemas import LedgerChange
+from app.reconciliation import outbox
 from app.reconciliation import service as reconciliation
 
 CASES_PATH = "/api/v1/cases"
@@ -64,8 +67,8 @@ def create_case(
     # 2. claim the key (released if anything below fails) and 7. commit when the block ends.
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case, created = cases.create_case(session, settings, ctx, data)  # 3. domain change
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)  # 4. reconcile
-        pending = sequencer.record_changes(session, settings, ctx, [created, *reconciled.ledger_changes])  # 5.
+        outbox.record_touched(session, [case.id])  # 4. reconciled after the commit
+        pending = sequencer.record_changes(session, settings, ctx, [created])  # 5. ledger, pending
         headers = {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version)}
         reply = Reply(201, cases.to_read(case), headers)
         idempotency.store(session, key, reply, pending)  # 6. store the reply
@@ -124,8 +127,9 @@ def _step(
     """One workflow step on a case (a transition, a reopening, a sanction correction), through steps 2-8."""
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case, changes = take(session, cases.require_case(session, case_id))
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        pending = sequencer.record_changes(session, settings, ctx, [*changes, *reconciled.ledger_changes])
+        reconciliation.note_stages_reached(session, [case.id])
+        outbox.record_touched(session, [case.id])
+        pending = sequencer.record_changes(session, settings, ctx, changes)
         reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
         idempotency.store(session, key, reply, pending)
     return reply.receipted(sequencer.receipt(factory, settings, pending))
@@ -146,8 +150,9 @@ def submit_record(
             record, submitted = cases.import_archived_record(session, ctx, case, data)
         else:
             record, submitted = cases.submit_record(session, ctx, case, data)
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        pending = sequencer.record_changes(session, settings, ctx, [submitted, *reconciled.ledger_changes])
+        reconciliation.note_stages_reached(session, [case.id])
+        outbox.record_touched(session, [case.id])
+        pending = sequencer.record_changes(session, settings, ctx, [submitted])
         reply = Reply(
             201,
             AgencyRecordRead.model_validate(record),
@@ -170,7 +175,8 @@ def update_record(
     with transaction(factory) as session:
         record = cases.require_own_record(session, ctx.principal, case_id, record_id)
         record, updated = cases.update_record(session, ctx, record, data, if_match)
-        reconciled = reconciliation.on_case_written(session, settings, ctx, record.case_id)
-        pending = sequencer.record_changes(session, settings, ctx, [updated, *reconciled.ledger_changes])
+        reconciliation.note_stages_reached(session, [record.case_id])
+        outbox.record_touched(session, [record.case_id])
+        pending = sequencer.record_changes(session, settings, ctx, [updated])
         reply = Reply(200, AgencyRecordRead.model_validate(record), {"ETag": etag_of(record.version)})
     return reply.receipted(sequencer.receipt(factory, settings, pending))
