@@ -153,12 +153,12 @@ def test_the_attack_of_a_kasn_client_writes_nothing_today_whatever_its_dates(
                 "sanction_code": "BERAT_PENURUNAN_JABATAN",
                 "reference_number": "R-2/KASN/8/2024",
             },
-            {"If-Match": etag_of(int(forwarded["version"]))},
+            {"If-Match": etag_of(int(str(forwarded["version"])))},
         ),
         (
             f"/api/v1/cases/{recommended['id']}/transitions",
             {"action": "impose_sanction", "effective_date": "2024-08-22", "sanction_code": "BERAT_PENURUNAN_JABATAN"},
-            {"If-Match": etag_of(int(recommended["version"]))},
+            {"If-Match": etag_of(int(str(recommended["version"])))},
         ),
     ]
     for path, body, extra in attempts:
