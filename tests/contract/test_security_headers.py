@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +12,7 @@ from fastapi.testclient import TestClient
 from app.core.config import Settings
 from app.main import create_app
 from tests.auth_helpers import AuthHeaders
-from tests.servers import free_port, wait_until_ready
+from tests.servers import sbt_serve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALWAYS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "DENY"}
@@ -55,21 +52,8 @@ def test_sbt_serve_sends_no_server_banner(settings: Settings, tmp_path: Path) ->
         "SBT_SECRET_KEY": settings.secret_key,
         "SBT_LOG_LEVEL": "WARNING",
     }
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(  # noqa: S603 - fixed arguments
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_ready(url, process, time.monotonic() + 120)
+    with sbt_serve(env, REPO_ROOT) as url:
         replies = [httpx.get(f"{url}{path}", timeout=10) for path in ("/health", "/api/v1/cases", "/docs")]
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
     for reply in replies:
         assert "server" not in reply.headers, reply.url
         assert {name: reply.headers.get(name) for name in ALWAYS} == ALWAYS
