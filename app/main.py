@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -19,8 +21,9 @@ from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
 from app.api.routes import api_router, root_router
+from app.api.scheduler import install_scheduler
 from app.api.security_headers import install_security_headers
-from app.api.state_audit import install_state_audit, state_audit_lifespan
+from app.api.state_audit import install_state_audit
 from app.api.tracing import install_tracing, tracer_provider_from_environment
 from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
@@ -37,6 +40,19 @@ monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
 def operation_id(route: APIRoute) -> str:
     """Stable operationIds: the endpoint function's name (unique across the app, checked by tests)."""
     return route.name
+
+
+@asynccontextmanager
+async def background_work(app: FastAPI) -> AsyncIterator[None]:
+    """The process's background threads (state audit, scheduler) run while the app serves."""
+    workers = (app.state.state_audit, app.state.scheduler)
+    for worker in workers:
+        worker.start()
+    try:
+        yield
+    finally:
+        for worker in reversed(workers):
+            worker.stop()
 
 
 def create_app(
@@ -57,7 +73,7 @@ def create_app(
         version="1.0.0",
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
-        lifespan=state_audit_lifespan,
+        lifespan=background_work,
     )
     app.state.settings = settings
     if isinstance(bind, Connection):
@@ -68,6 +84,7 @@ def create_app(
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
     install_state_audit(app, settings)
+    install_scheduler(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

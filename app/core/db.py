@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.session import JoinTransactionMode
@@ -137,6 +137,18 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def try_round_lock(session: Session, key: int) -> bool:
+    """Whether this transaction is the one to do a round of background work shared by every replica.
+
+    PostgreSQL: ``pg_try_advisory_xact_lock`` (transaction-scoped, so safe behind PgBouncer's transaction
+    pooling; released by the commit or rollback, and by the server when the holder dies). SQLite: always, the
+    writing transaction already holds the database's write lock (``BEGIN IMMEDIATE``).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
 S = TypeVar("S", bound=Select[Any])
