@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -28,3 +32,23 @@ def wait_until_ready(url: str, process: subprocess.Popen[str] | subprocess.Popen
         if process.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"server {url} did not start (exit status {process.poll()})")
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def sbt_serve(env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """``sbt serve`` on a free port with ``env``, ready; yields its base URL and stops it afterwards."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_ready(url, process, time.monotonic() + 120)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=60)

@@ -56,7 +56,9 @@ def test_every_error_is_a_documented_problem_and_every_api_operation_is_secured(
         assert {"401", "403", "429", "500"} <= responses.keys(), where
         if operation.get("parameters") or "requestBody" in operation:
             assert "422" in responses, where
-        if any(p["name"] == "If-Match" for p in operation.get("parameters", [])):
+        if_match = [p for p in operation.get("parameters", []) if p["name"] == "If-Match"]
+        if if_match:
+            assert if_match[0]["required"], where  # the server answers 428 without it
             assert {"412", "428"} <= responses.keys(), where
         (requirement,) = operation["security"]
         assert requirement["OAuth2"], where
