@@ -166,6 +166,7 @@ def test_secrets_are_never_stored_or_logged_in_clear(
     ok = client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic("bkn-sapk", bkn.client_secret))
     client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic("bkn-sapk", "guess-" + "x" * 20))
     stored = session.scalars(select(OAuthClient.secret_hash).where(OAuthClient.client_id == "bkn-sapk")).one()
+    assert stored is not None
     assert bkn.client_secret not in stored
     assert stored.startswith("scrypt$")
     everything_logged = "\n".join(record.getMessage() for record in caplog.records)
