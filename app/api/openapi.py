@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from app.api.json_body import CHECKED_PREFIX as JSON_CHECKED_PREFIX
 from app.api.ratelimit import LIMITED_PREFIX as RATE_LIMITED_PREFIX
 from app.api.responses import declared
+from app.auth.dpop import MAX_PROOF_LENGTH, PROOF_ALGORITHMS
 from app.core.problems import PROBLEM_MEDIA_TYPE, BatchProblem, InvalidParam, Problem
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -79,6 +80,15 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         "scheme": "basic",
         "description": "OAuth client authentication at `/oauth/token` (RFC 6749 §2.3.1): client_id and secret.",
     }
+    schemes["DPoP"] = {
+        "type": "http",
+        "scheme": "DPoP",
+        "description": "A DPoP-bound access token (RFC 9449: `token_type` `DPoP` from `/oauth/token` when the request "
+        "carried a DPoP proof, or from Keycloak): `Authorization: DPoP <token>` plus a `DPoP` header with a fresh "
+        "proof for this request (`typ` `dpop+jwt`, the public `jwk`, `htm`, `htu`, `iat`, unique `jti`, `ath`), "
+        f"signed with the key the token names in `cnf.jkt`; algorithms {', '.join(PROOF_ALGORITHMS)}. Same scopes "
+        "as OAuth2. A bound token sent as `Bearer` is refused.",
+    }
     schemes["MetricsToken"] = {
         "type": "http",
         "scheme": "bearer",
@@ -99,6 +109,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     responses.setdefault("415", dict(_UNSUPPORTED))
                     responses.setdefault("400", dict(_MALFORMED))
             operation.setdefault("security", [])  # public: health, discovery, the token endpoint itself
+            _offer_dpop(operation)
             takes_idempotency_key = any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
             for status, response in responses.items():
                 headers = response.setdefault("headers", {})
@@ -127,6 +138,23 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 },
             )
     return schema
+
+
+_DPOP_PROOF_PARAMETER = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "description": "With `Authorization: DPoP <token>` (and only then): the DPoP proof for this request (RFC 9449 §4).",
+    "schema": {"type": "string", "maxLength": MAX_PROOF_LENGTH},
+}
+
+
+def _offer_dpop(operation: dict[str, Any]) -> None:
+    """Where an OAuth2 access token is accepted, a DPoP-bound one is too (same scopes), with its proof header."""
+    for requirement in list(operation["security"]):
+        if "OAuth2" in requirement:
+            operation["security"].append({"DPoP": requirement["OAuth2"]})
+            operation.setdefault("parameters", []).append(dict(_DPOP_PROOF_PARAMETER))
 
 
 def install_openapi(app: FastAPI) -> None:
