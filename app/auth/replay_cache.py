@@ -1,7 +1,7 @@
 """One-time use of ``jti`` values (DPoP proofs, client assertions) within their lifetime.
 
 The interface is one call so that a shared store can stand in for the in-process default when several replicas
-serve one deployment: Redis does it with ``SET key 1 NX EXAT until``. The in-process store is exact for one
+serve one deployment: Redis does it with ``SET key 1 NX PXAT until-in-ms``. The in-process store is exact for one
 process; with several, a proof could be replayed once per other replica within its short window.
 """
 
