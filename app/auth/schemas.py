@@ -95,21 +95,27 @@ class JSONWebKeySet(BaseModel):
     keys: list[JSONWebKey]
 
 
+def _absent_unless_set(**constraints: Any) -> Any:
+    """An optional JWK member, left out of the JSON when not set (a JWK has no null members)."""
+    return Field(default=None, exclude_if=lambda value: value is None, **constraints)
+
+
 class ClientKey(BaseModel):
     """A public signature key (RFC 7517/7518): EC P-256 (`crv`, `x`, `y`) or RSA of 2048+ bits (`n`, `e`). Private
-    members (`d`, …) are not members of this schema, so a private key is refused."""
+    members (`d`, …) are not members of this schema, so a private key is refused. Members not set are left out of
+    answers, as in the key the client registered."""
 
     model_config = ConfigDict(extra="forbid")
 
     kty: Literal["EC", "RSA"]
-    kid: str | None = Field(default=None, max_length=200, description="Required when the set has several keys.")
-    alg: Literal["ES256", "PS256", "RS256"] | None = None
-    use: Literal["sig"] | None = None
-    crv: Literal["P-256"] | None = None
-    x: str | None = Field(default=None, max_length=100)
-    y: str | None = Field(default=None, max_length=100)
-    n: str | None = Field(default=None, max_length=1400)
-    e: str | None = Field(default=None, max_length=20)
+    kid: str | None = _absent_unless_set(max_length=200, description="Required when the set has several keys.")
+    alg: Literal["ES256", "PS256", "RS256"] | None = _absent_unless_set()
+    use: Literal["sig"] | None = _absent_unless_set()
+    crv: Literal["P-256"] | None = _absent_unless_set()
+    x: str | None = _absent_unless_set(max_length=100)
+    y: str | None = _absent_unless_set(max_length=100)
+    n: str | None = _absent_unless_set(max_length=1400)
+    e: str | None = _absent_unless_set(max_length=20)
 
 
 class ClientKeySet(BaseModel):

@@ -13,6 +13,7 @@ from jose import jwt
 from sqlalchemy.orm import Session
 
 from app.auth import service
+from app.auth.replay_cache import InProcessReplayCache
 from app.auth.service import IssuedCredentials
 from app.core.actor import Agency, Role, Scope
 from tests.auth.joserfc_signer import ClientKey
@@ -204,3 +205,15 @@ def test_the_token_endpoint_refuses_a_bad_proof(client: TestClient, bkn: IssuedC
 def test_metadata_lists_the_dpop_algorithms(client: TestClient) -> None:
     metadata = client.get("/.well-known/oauth-authorization-server").json()
     assert metadata["dpop_signing_alg_values_supported"] == ["ES256", "PS256", "RS256"]
+
+
+def test_the_replay_cache_forgets_a_key_once_it_expires() -> None:
+    now = [1000.0]
+    cache = InProcessReplayCache(clock=lambda: now[0])
+    assert cache.first_use("dpop:key:jti-1", until=1060)
+    assert not cache.first_use("dpop:key:jti-1", until=1060)
+    assert cache.first_use("dpop:key:jti-2", until=1010)
+    now[0] = 1060
+    assert cache.first_use("dpop:key:jti-1", until=1120)  # its proof is too old to pass the iat check by now
+    assert not cache.first_use("dpop:key:jti-1", until=1120)
+    assert len(cache._until) == 1  # jti-2 was forgotten too: memory follows the window, not the history
