@@ -10,34 +10,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from jose import jwt
-from sqlalchemy.orm import Session
 
-from app.auth import service
 from app.auth.replay_cache import InProcessReplayCache
 from app.auth.service import IssuedCredentials
-from app.core.actor import Agency, Role, Scope
 from tests.auth.joserfc_signer import ClientKey
 from tests.auth.test_token_endpoint import basic
 
 TOKEN = "/oauth/token"
 READ_ROUTE = "/api/v1/reference/agencies"
 BASE = "http://testserver"
-
-
-@pytest.fixture
-def bkn(app: FastAPI, session: Session) -> IssuedCredentials:
-    credentials = service.create_client(
-        session,
-        app.state.settings,
-        service.operator_context("test", {}),
-        name="BKN case system",
-        role=Role.AGENCY,
-        agency=Agency.BKN,
-        scopes=[Scope.CASES_READ],
-        client_id="bkn-sapk",
-    )
-    session.commit()
-    return credentials
 
 
 def bound_token(client: TestClient, bkn: IssuedCredentials, key: ClientKey) -> str:

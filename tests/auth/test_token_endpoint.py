@@ -17,26 +17,10 @@ from sqlalchemy.orm import Session
 from app.auth import hashing, service
 from app.auth.models import OAuthClient
 from app.auth.service import IssuedCredentials
-from app.core.actor import Agency, Role, Scope
+from app.core.actor import Scope
 from app.core.config import Settings
 
 TOKEN = "/oauth/token"
-
-
-@pytest.fixture
-def bkn(app: FastAPI, session: Session) -> IssuedCredentials:
-    credentials = service.create_client(
-        session,
-        app.state.settings,
-        service.operator_context("test", {}),
-        name="BKN case system",
-        role=Role.AGENCY,
-        agency=Agency.BKN,
-        scopes=[Scope.CASES_READ, Scope.CASES_WRITE],
-        client_id="bkn-sapk",
-    )
-    session.commit()
-    return credentials
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
