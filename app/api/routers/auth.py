@@ -262,7 +262,7 @@ def _embedded(request: Request) -> AuthRuntime:
     TOKEN_URL,
     summary="Get an access token (OAuth2 client-credentials grant)",
     response_model=TokenResponse,
-    # client_secret_basic, or client_secret_post (client_id and client_secret in the form, hence the empty one)
+    # client_secret_basic, or client_secret_post / private_key_jwt (credentials in the form, hence the empty one)
     openapi_extra={"security": [{"ClientSecretBasic": []}, {}]},
     responses={
         400: {
