@@ -144,8 +144,9 @@ _DPOP_PROOF_PARAMETER = {
     "name": "DPoP",
     "in": "header",
     "required": False,
-    "description": "With `Authorization: DPoP <token>` (and only then): the DPoP proof for this request (RFC 9449 §4).",
-    "schema": {"type": "string", "maxLength": MAX_PROOF_LENGTH},
+    "description": "With `Authorization: DPoP <token>`: the DPoP proof for this request (RFC 9449 §4), at most "
+    f"{MAX_PROOF_LENGTH} characters (a longer one is refused with 401 `invalid_dpop_proof`). Ignored with `Bearer`.",
+    "schema": {"type": "string"},
 }
 
 
