@@ -34,7 +34,8 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "WWW-Authenticate": {
-        "description": "The Bearer challenge (RFC 6750): `invalid_token`, `invalid_request` or `insufficient_scope`.",
+        "description": "The Bearer (RFC 6750) and DPoP (RFC 9449, with `algs`) challenges; the scheme the request "
+        "used carries the error: `invalid_token`, `invalid_request`, `insufficient_scope` or `invalid_dpop_proof`.",
         "schema": {"type": "string"},
     },
     "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}},
