@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -20,6 +22,7 @@ from app.api.ratelimit import install_rate_limit
 from app.api.routes import api_router, root_router
 from app.api.security_headers import install_security_headers
 from app.api.state_audit import install_state_audit, state_audit_lifespan
+from app.api.witnessing import install_witnessing, witnessing_lifespan
 from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
@@ -37,6 +40,13 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
+@asynccontextmanager
+async def background_work(app: FastAPI) -> AsyncIterator[None]:
+    """The threads a worker runs beside its requests: the state audit and the witnessing rounds."""
+    async with state_audit_lifespan(app), witnessing_lifespan(app):
+        yield
+
+
 def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> FastAPI:
     """``bind``: tests only. A ``Connection`` runs the app inside its transaction (the app's commits become
     savepoint releases, so the test can roll everything back); by default the app opens its own engine."""
@@ -48,7 +58,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         version="1.0.0",
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
-        lifespan=state_audit_lifespan,
+        lifespan=background_work,
     )
     app.state.settings = settings
     if isinstance(bind, Connection):
@@ -59,6 +69,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
     install_state_audit(app, settings)
+    install_witnessing(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

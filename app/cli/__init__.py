@@ -14,6 +14,7 @@ from app.cli.clients import clients_cli
 from app.cli.importer import import_command
 from app.cli.ledger import ledger_cli
 from app.cli.reconciliation import reconciliation_cli
+from app.cli.witness import witness_cli
 from app.core.config import ConfigurationError, get_settings
 from app.flows.bootstrap import prepare
 
@@ -22,6 +23,7 @@ cli.add_typer(audit_cli, name="audit")
 cli.add_typer(clients_cli, name="clients")
 cli.add_typer(ledger_cli, name="ledger")
 cli.add_typer(reconciliation_cli, name="reconciliation")
+cli.add_typer(witness_cli, name="witness")
 cli.command("import")(import_command)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger.merkle import NodeId
-from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+from app.ledger.models import LedgerCheckpoint, LedgerCosignature, LedgerEntry, LedgerNode
 
 # pg_advisory_xact_lock key serialising appends across every process sharing the database ("SBTLEDGR").
 ADVISORY_LOCK_KEY = int.from_bytes(b"SBTLEDGR", "big") & 0x7FFF_FFFF_FFFF_FFFF
@@ -135,3 +135,18 @@ def get_checkpoint(session: Session, tree_size: int) -> LedgerCheckpoint | None:
 def list_checkpoints(session: Session, *, after_size: int, limit: int) -> Sequence[LedgerCheckpoint]:
     query = select(LedgerCheckpoint).where(LedgerCheckpoint.tree_size > after_size)
     return session.scalars(query.order_by(LedgerCheckpoint.tree_size).limit(limit)).all()
+
+
+def cosignature_lines(session: Session, tree_sizes: Collection[int]) -> dict[int, list[str]]:
+    """``tree size -> stored witness cosignature lines`` (by witness name) of these checkpoints."""
+    if not tree_sizes:
+        return {}
+    rows = session.execute(
+        select(LedgerCosignature.tree_size, LedgerCosignature.line)
+        .where(LedgerCosignature.tree_size.in_(list(tree_sizes)))
+        .order_by(LedgerCosignature.tree_size, LedgerCosignature.witness)
+    )
+    lines: dict[int, list[str]] = {}
+    for size, line in rows:
+        lines.setdefault(size, []).append(line)
+    return lines

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.problems import problem_responses
 from app.api.state_audit import readiness
+from app.api.witnessing import readiness as witnessing_readiness
 from app.audit.state import latest
 from app.core.db import READ_ONLY_OPTION
 from app.core.problems import LedgerIntegrityFailure, ServiceUnavailable
@@ -30,10 +31,24 @@ class StateAuditReadiness(BaseModel):
     detail: str = Field(description="Where an auditor reads them (audit:read).")
 
 
+class WitnessingReadiness(BaseModel):
+    checkpoint_tree_size: int | None = Field(description="Tree size of the latest signed checkpoint.")
+    witnessed_tree_size: int | None = Field(
+        description="Tree size of the latest checkpoint with the quorum of witness cosignatures (null: none yet)."
+    )
+    quorum: str = Field(description="The witness policy's quorum (`SBT_WITNESSES`, `SBT_WITNESS_QUORUM`).")
+    problems: dict[str, str] = Field(description="Witness key name -> why its latest submission got no cosignature.")
+
+
 class ReadyStatus(BaseModel):
     status: str = Field(description="`ready`, or `degraded` while a check below reports a problem.")
     state_audit: StateAuditReadiness | None = Field(
         default=None, description="Present when the background state audit found the tables differ from the ledger."
+    )
+    witnessing: WitnessingReadiness | None = Field(
+        default=None,
+        description="Present while the latest checkpoint, older than `SBT_WITNESS_GRACE_SECONDS`, lacks the quorum "
+        "of witness cosignatures: writes go on, the checkpoint is not yet witnessed.",
     )
 
 
@@ -45,14 +60,18 @@ def health() -> HealthStatus:
 def _checks(request: Request) -> dict[str, Any]:
     """What the background checks add to readiness (each a small function of its own)."""
     with request.app.state.state_audit.reader() as session:
-        return readiness(latest(session))
+        checks = readiness(latest(session))
+    witnessing = witnessing_readiness(request.app.state.witnessing.status())
+    if witnessing:
+        return checks | witnessing
+    return checks
 
 
 @router.get(
     "/ready",
     summary=(
         "Readiness probe (database reachable, stored ledger matching its latest signed checkpoint; degraded when "
-        "the tables differ from the ledger)"
+        "the tables differ from the ledger or the latest checkpoint lacks its witnesses' quorum)"
     ),
     responses=problem_responses(503),
     response_model_exclude_none=True,  # a healthy service answers {"status": "ready"}, nothing more
