@@ -45,28 +45,40 @@ class WitnessProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        self._vkey: str | None = None
 
     @property
     def key_file(self) -> Path:
         return self.folder / f"{self.port}.key"
 
     def _command(self, *arguments: str) -> list[str]:
-        return [sys.executable, "-m", "app.cli", "witness", *arguments, "--key-file", str(self.key_file)]
+        return [sys.executable, "-m", "app.witness", *arguments, "--key-file", str(self.key_file)]
 
     def vkey(self) -> str:
-        result = subprocess.run(  # noqa: S603 - our own command
-            [*self._command("key"), "--name", self.name], capture_output=True, text=True, check=True
-        )
-        return result.stdout.strip()
+        """The witness's cosignature key, as ``sbt witness key`` prints it (asked once)."""
+        if self._vkey is None:
+            result = subprocess.run(  # noqa: S603 - our own command
+                [*self._command("key"), "--name", self.name], capture_output=True, text=True, check=True
+            )
+            self._vkey = result.stdout.strip()
+        return self._vkey
 
     def start(self) -> WitnessProcess:
+        self.launch()
+        return self.wait()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (start several, then ``wait`` for each)."""
         log_options = [option for key in self.log_keys for option in ("--log-key", key)]
         command = self._command("serve")
         command += ["--name", self.name, "--state", str(self.folder / f"{self.port}.db"), "--port", str(self.port)]
         self.process = subprocess.Popen(  # noqa: S603 - our own command
             command + log_options, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        wait_until_ready(self.url, self.process, time.monotonic() + 60)
+
+    def wait(self) -> WitnessProcess:
+        assert self.process is not None
+        wait_until_ready(self.url, self.process, time.monotonic() + 120)
         return self
 
     def kill(self) -> None:

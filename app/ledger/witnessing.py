@@ -180,9 +180,9 @@ def submit_round(
             return latest.tree_size
         _send(session, latest, pending, post)
         retries = [s for s in pending if s.retry_from is not None]
-        for submission in retries:
+        for submission in retries:  # a 409 named the witness's own size: once more, from there
             assert submission.retry_from is not None
-            submission.old_size, submission.retry_from = submission.retry_from, None
+            submission.old_size, submission.retry_from, submission.problem = submission.retry_from, None, None
         _send(session, latest, retries, post)
         _record(writer, latest, pending)  # still under the round lock
     return latest.tree_size
@@ -201,22 +201,25 @@ def _send(session: Session, checkpoint: LedgerCheckpoint, submissions: Sequence[
             proof = [] if old == 0 else service.consistency_proof(session, old, checkpoint.tree_size)
             bodies[old] = AddCheckpoint(old, proof, checkpoint.note).encode()
     sendable = [s for s in submissions if s.problem is None]
-    if not sendable:
-        return
-    with ThreadPoolExecutor(max_workers=len(sendable), thread_name_prefix="sbt-witness") as pool:
-        for submission, outcome in zip(
-            sendable,
-            pool.map(lambda s: _ask(post, s, bodies[s.old_size]), sendable),
-            strict=True,
-        ):
-            _read_answer(submission, outcome, checkpoint)
+    outcomes = ask_witnesses(post, [(s.witness.url, bodies[s.old_size]) for s in sendable])
+    for submission, outcome in zip(sendable, outcomes, strict=True):
+        _read_answer(submission, outcome, checkpoint)
 
 
-def _ask(post: Post, submission: _Submission, body: bytes) -> httpx.Response | str:
-    try:
-        return post(submission.witness.url, body)
-    except httpx.HTTPError as exc:
-        return f"unreachable: {type(exc).__name__} {exc}".strip()
+def ask_witnesses(post: Post, requests: Sequence[tuple[str, bytes]]) -> list[httpx.Response | str]:
+    """``add-checkpoint`` to every witness at once: each answer, or why there was none (a witness down costs its
+    own timeout, in parallel with the others)."""
+    if not requests:
+        return []
+
+    def ask(request: tuple[str, bytes]) -> httpx.Response | str:
+        try:
+            return post(*request)
+        except httpx.HTTPError as exc:
+            return f"unreachable: {type(exc).__name__} {exc}".strip()
+
+    with ThreadPoolExecutor(max_workers=len(requests), thread_name_prefix="sbt-witness") as pool:
+        return list(pool.map(ask, requests))
 
 
 def _read_answer(submission: _Submission, outcome: httpx.Response | str, checkpoint: LedgerCheckpoint) -> None:

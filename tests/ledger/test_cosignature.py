@@ -15,11 +15,11 @@ import pytest
 from app.ledger.cosignature import (
     COSIGNATURE_SIZE,
     AddCheckpoint,
-    Cosigner,
     CosignatureVerifier,
+    Cosigner,
     add_cosignatures,
-    cosigned_message,
     cosignatures_in,
+    cosigned_message,
     parse_cosignature_lines,
     parse_size_answer,
 )
@@ -39,7 +39,8 @@ COSIGNED_CHECKPOINT = (
     "e+mbIUBkBIfZ+qnA==\n"
 )
 COSIGNED_MESSAGE = (
-    "cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    "cosignature/v1\ntime 1679315147\n"
+    "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
 )
 ADD_CHECKPOINT_BODY = (
     "old 20852014\n"
@@ -92,7 +93,7 @@ def test_the_witness_response_example_is_signature_lines_of_cosignature_size() -
 def test_the_add_checkpoint_example_body_parses_and_encodes_back_to_the_same_bytes() -> None:
     request = AddCheckpoint.parse(ADD_CHECKPOINT_BODY.encode())
     assert request.old_size == 20852014
-    assert [base64.b64encode(node).decode() for node in request.proof][0] == "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw="
+    assert base64.b64encode(request.proof[0]).decode() == "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw="
     assert len(request.proof) == 4
     assert Checkpoint.parse_body(split_note(request.checkpoint)[0]).tree_size == 20852163
     assert len(split_note(request.checkpoint)[1]) == 2

@@ -1,4 +1,5 @@
-"""``sbt witness ...``: run a witness for SBT's ledger (C2SP tlog-witness), print its key."""
+"""``sbt witness ...`` (or ``python -m app.witness ...``): run a witness for SBT's ledger (C2SP tlog-witness),
+print its key."""
 
 from __future__ import annotations
 
