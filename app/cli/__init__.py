@@ -14,9 +14,9 @@ from app.cli.clients import clients_cli
 from app.cli.importer import import_command
 from app.cli.ledger import ledger_cli
 from app.cli.reconciliation import reconciliation_cli
-from app.witness.cli import witness_cli
 from app.core.config import ConfigurationError, get_settings
 from app.flows.bootstrap import prepare
+from app.witness.cli import witness_cli
 
 cli = typer.Typer(help="SBT — Sistem Berbagi Terintegrasi", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")

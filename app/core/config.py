@@ -101,7 +101,8 @@ class Settings(BaseSettings):
     """Witnesses (C2SP tlog-witness) each new checkpoint is submitted to: ``SBT_WITNESSES`` as comma-separated
     ``<submission URL> <cosignature vkey>`` pairs (``sbt witness key`` prints a witness's vkey)."""
     witness_quorum: int | None = Field(default=None, ge=0)
-    """How many of ``SBT_WITNESSES`` must cosign a checkpoint for it to count as witnessed; empty: a majority."""
+    """How many of ``SBT_WITNESSES`` must cosign a checkpoint for it to count as witnessed; unset: a majority.
+    Ignored while no witness is configured."""
     witness_interval_seconds: float = Field(default=1.0, ge=0)
     """Seconds between the background rounds that submit new checkpoints to the witnesses; 0 turns them off."""
     witness_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -126,9 +127,9 @@ class Settings(BaseSettings):
 
     @property
     def witness_quorum_needed(self) -> int:
-        if self.witness_quorum is None:
-            return len(self.witnesses) // 2 + 1 if self.witnesses else 0
-        return self.witness_quorum
+        if not self.witnesses:
+            return 0
+        return len(self.witnesses) // 2 + 1 if self.witness_quorum is None else self.witness_quorum
 
     @property
     def keys_path(self) -> Path:
@@ -230,7 +231,7 @@ class Settings(BaseSettings):
             problems += self._production_problems()
         if self.auth_jwks_url and self.auth_jwks_file is not None:
             problems.append("set either SBT_AUTH_JWKS_URL or SBT_AUTH_JWKS_FILE, not both")
-        if self.witness_quorum is not None and self.witness_quorum > len(self.witnesses):
+        if self.witnesses and self.witness_quorum is not None and self.witness_quorum > len(self.witnesses):
             problems.append(
                 f"SBT_WITNESS_QUORUM ({self.witness_quorum}) exceeds the {len(self.witnesses)} SBT_WITNESSES configured"
             )

@@ -49,7 +49,7 @@ def _log_key(text: str) -> NoteVerifier:
 @witness_cli.command("key")
 def key(key_file: KeyFileOption, name: NameOption) -> None:
     """Print the witness's cosignature verifier key (vkey, type 0x04) for the log's SBT_WITNESSES and policies."""
-    print(_cosigner(key_file, name).verifier().text())
+    typer.echo(_cosigner(key_file, name).verifier().text())
 
 
 @witness_cli.command("serve")
