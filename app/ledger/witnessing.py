@@ -24,7 +24,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.config import Settings
+from app.core.config import ConfigurationError, Settings
 from app.core.db import transaction, try_round_lock, utcnow
 from app.ledger import repository, service
 from app.ledger.cosignature import (
@@ -37,7 +37,7 @@ from app.ledger.cosignature import (
 )
 from app.ledger.models import LedgerCheckpoint, LedgerCosignature, LedgerWitness
 from app.ledger.note import NoteError, parse_signature_line
-from app.ledger.witness_policy import WitnessPolicy
+from app.ledger.witness_policy import PolicyError, WitnessPolicy
 
 logger = logging.getLogger("sbt.witnessing")
 ADD_CHECKPOINT = "/add-checkpoint"
@@ -45,10 +45,6 @@ ROUND_LOCK_KEY = int.from_bytes(b"SBTWITNS", "big") & 0x7FFF_FFFF_FFFF_FFFF
 """pg_try_advisory_xact_lock key: one replica at a time submits to the witnesses."""
 RECENT_CHECKPOINTS = 50
 """How many of the newest cosigned checkpoints the search for the latest witnessed one looks at."""
-
-
-class WitnessConfigurationError(ValueError):
-    """``SBT_WITNESSES`` names a key that cannot be read (one line)."""
 
 
 @dataclass(frozen=True)
@@ -75,9 +71,10 @@ class Witnesses:
     def of(cls, settings: Settings) -> Witnesses:
         try:
             members = tuple(ConfiguredWitness(url, CosignatureVerifier.parse(key)) for url, key in settings.witnesses)
-        except NoteError as exc:
-            raise WitnessConfigurationError(f"SBT_WITNESSES: {exc}") from exc
-        policy = WitnessPolicy.threshold([m.key for m in members], settings.witness_quorum_needed)
+            policy = WitnessPolicy.threshold([m.key for m in members], settings.witness_quorum_needed)
+        except (NoteError, PolicyError) as exc:
+            # One line naming the variable, like every other setting that must not start (no traceback).
+            raise ConfigurationError([f"SBT_WITNESSES: {exc}"]) from None
         return cls(members, policy)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +207,22 @@ def test_a_bad_policy_file_names_its_line(text: str, reason: str) -> None:
     key = Cosigner.generate("w.example").verifier().text()
     with pytest.raises(PolicyError, match=reason):
         WitnessPolicy.parse(text.format(key=key))
+
+
+def test_an_unusable_witness_policy_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli.ledger import ledger_cli
+
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text("{}")
+    runner = CliRunner()
+    for options in (["--witness", "not-a-key"], ["--quorum", "2"], ["--policy", str(tmp_path / "missing.policy")]):
+        result = runner.invoke(ledger_cli, ["verify-evidence", str(bundle), *options])
+        assert result.exit_code == 2, result.output
+        assert result.output.count("\n") == 1
+        assert result.output.startswith("error: ")
+    key = Cosigner.generate("w.example").verifier().text()
+    result = runner.invoke(ledger_cli, ["verify-evidence", str(bundle), "--witness", key, "--quorum", "2"])
+    assert result.exit_code == 2
+    assert "a quorum of 2 cannot be met by 1 witness" in result.output
