@@ -21,10 +21,11 @@ from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
 from app.api.routes import api_router, root_router
+from app.api.scheduler import install_scheduler
 from app.api.security_headers import install_security_headers
-from app.api.state_audit import install_state_audit, state_audit_lifespan
+from app.api.state_audit import install_state_audit
 from app.api.tracing import install_tracing, tracer_provider_from_environment
-from app.api.witnessing import install_witnessing, witnessing_lifespan
+from app.api.witnessing import install_witnessing
 from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
@@ -44,9 +45,15 @@ def operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def background_work(app: FastAPI) -> AsyncIterator[None]:
-    """The threads a worker runs beside its requests: the state audit and the witnessing rounds."""
-    async with state_audit_lifespan(app), witnessing_lifespan(app):
+    """The process's background threads (state audit, scheduler, witnessing rounds) run while the app serves."""
+    workers = (app.state.state_audit, app.state.scheduler, app.state.witnessing)
+    for worker in workers:
+        worker.start()
+    try:
         yield
+    finally:
+        for worker in reversed(workers):
+            worker.stop()
 
 
 def create_app(
@@ -78,6 +85,7 @@ def create_app(
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
     install_state_audit(app, settings)
+    install_scheduler(app, settings)
     install_witnessing(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)

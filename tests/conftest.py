@@ -213,6 +213,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         secret_key="test-secret-not-for-production",
         state_audit_interval_seconds=0,  # tests that want the background audit turn it on
+        scheduler_interval_seconds=0,  # tests drive the scheduler round by round (or turn it on)
+        reconciliation_interval_seconds=0,  # no FULL run starts unless a test asks for one
     )
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -93,13 +91,3 @@ def readiness(witnessing: WitnessingStatus | None) -> dict[str, Any]:
 
 def install_witnessing(app: FastAPI, settings: Settings) -> None:
     app.state.witnessing = BackgroundWitnessing(settings, app.state.sessionmaker)
-
-
-@asynccontextmanager
-async def witnessing_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    witnessing: BackgroundWitnessing = app.state.witnessing
-    witnessing.start()
-    try:
-        yield
-    finally:
-        witnessing.stop()

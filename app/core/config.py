@@ -155,6 +155,26 @@ class Settings(BaseSettings):
     reconciliation_run_stale_seconds: int = Field(default=3600, ge=1)
     """A queued or running FULL run that began longer ago than this (its worker died) no longer blocks a new one."""
 
+    # Scheduler and webhooks (one background thread per process; leader work under an advisory lock per round)
+    scheduler_interval_seconds: float = Field(default=1.0, ge=0)
+    """Seconds between scheduler rounds (webhook events and deliveries); 0 turns the scheduler off."""
+    deadline_sweep_interval_seconds: int = Field(default=300, ge=1)
+    """Seconds between deadline sweeps (``deadline.passed`` events for cases past their stage deadline)."""
+    reconciliation_interval_seconds: int = Field(default=86400, ge=0)
+    """Seconds between the FULL reconciliation runs the scheduler starts (a passed deadline, a retired agency's
+    data: findings no write triggers); 0: none."""
+    webhook_batch_size: int = Field(default=100, ge=1)
+    """Ledger entries turned into events, and deliveries attempted, per scheduler round."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a receiver has to answer one delivery."""
+    webhook_claim_seconds: int = Field(default=60, ge=1)
+    """A delivery being attempted is retried after this long if its replica died before recording the answer."""
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    """The first retry's delay; each further retry waits twice as long, up to ``webhook_retry_max_seconds``."""
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    """Attempts before a delivery is FAILED (about a day with the default delays); redeliver tries again."""
+
     # Auth (OAuth2 resource server + embedded client-credentials issuer)
     auth_issuer: str = DEVELOPMENT_ISSUER
     """Exact ``iss`` of accepted tokens. The embedded issuer stamps it; for Keycloak use the realm URL.

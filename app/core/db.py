@@ -140,9 +140,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def try_round_lock(session: Session, key: int) -> bool:
-    """Whether this session won a background round across replicas (PostgreSQL: ``pg_try_advisory_xact_lock``,
-    held until the session's transaction ends, so PgBouncer in transaction mode keeps it on one connection).
-    SQLite: one process serves the database, so its round always runs."""
+    """Whether this transaction is the one to do a round of background work shared by every replica.
+
+    PostgreSQL: ``pg_try_advisory_xact_lock`` (transaction-scoped, so safe behind PgBouncer's transaction
+    pooling; released by the commit or rollback, and by the server when the holder dies). SQLite: always, the
+    writing transaction already holds the database's write lock (``BEGIN IMMEDIATE``).
+    """
     if session.get_bind().dialect.name != "postgresql":
         return True
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
