@@ -78,7 +78,11 @@ class WitnessProcess:
 
     def wait(self) -> WitnessProcess:
         assert self.process is not None
-        wait_until_ready(self.url, self.process, time.monotonic() + 120)
+        try:
+            wait_until_ready(self.url, self.process, time.monotonic() + 120)
+        except BaseException:
+            self.kill()  # a witness that did not come up is not left running
+            raise
         return self
 
     def kill(self) -> None:

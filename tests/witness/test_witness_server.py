@@ -41,9 +41,11 @@ def log() -> Log:
 
 @pytest.fixture
 def witness(tmp_path: Path, log: Log) -> Iterator[WitnessProcess]:
-    process = WitnessProcess(tmp_path, "witness.bkn.test/sbt", [log.signer.verifier().text()]).start()
-    yield process
-    process.stop()
+    process = WitnessProcess(tmp_path, "witness.bkn.test/sbt", [log.signer.verifier().text()])
+    try:
+        yield process.start()
+    finally:
+        process.stop()
 
 
 def add(witness: WitnessProcess, body: bytes) -> httpx.Response:

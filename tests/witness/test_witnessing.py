@@ -39,13 +39,15 @@ def witnesses(tmp_path: Path, settings: Settings) -> Iterator[list[WitnessProces
     log_key = load_signer(settings.ledger_key_path, settings.ledger_origin).verifier().text()
     folder = tmp_path / "witnesses"
     processes = [WitnessProcess(folder, f"witness.{agency}.test/sbt", [log_key]) for agency in AGENCIES]
-    for process in processes:
-        process.launch()
-    for process in processes:
-        process.wait()
-    yield processes
-    for process in processes:
-        process.stop()
+    try:
+        for process in processes:
+            process.launch()
+        for process in processes:
+            process.wait()
+        yield processes
+    finally:  # also when one did not start: none is left running
+        for process in processes:
+            process.stop()
 
 
 @pytest.fixture
