@@ -29,6 +29,7 @@ from app.api.witnessing import install_witnessing
 from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
+from app.core.shared_state import SharedState
 
 DESCRIPTION = """
 SBT (Sistem Berbagi Terintegrasi) is the shared record of ASN political-neutrality cases between Bawaslu, KASN,
@@ -84,6 +85,7 @@ def create_app(
         app.state.engine = bind or make_engine(settings.sqlalchemy_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
+    app.state.shared_state = SharedState(settings)  # rate limits and client status: Redis, or this process
     install_state_audit(app, settings)
     install_scheduler(app, settings)
     install_witnessing(app, settings)
@@ -92,8 +94,8 @@ def create_app(
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads
     # the body), rate limit and authentication (anonymous → 401 before the body is parsed), JSON body checks.
     install_json_body(app)
-    install_rate_limit(app, settings)
-    install_token_throttle(app, settings)
+    install_rate_limit(app, settings, app.state.shared_state)
+    install_token_throttle(app, settings, app.state.shared_state)
     install_body_limit(app, settings)
     install_security_headers(app, settings)
     install_metrics(app, settings)  # counts every answer, refusals included

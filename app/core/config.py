@@ -195,17 +195,27 @@ class Settings(BaseSettings):
     auth_token_lifetime_seconds: int = Field(default=600, ge=30, le=3600)
     """Lifetime of tokens minted by the embedded issuer."""
     auth_client_status_cache_seconds: int = Field(default=30, ge=0)
-    """Embedded issuer: a disabled client's tokens stop working at most this long after it is disabled."""
+    """Embedded issuer: a disabled client's tokens stop working at most this long after it is disabled, in the
+    other processes when they share no ``redis_url`` (with it: within a second everywhere)."""
 
     auth_failures_per_client: int = Field(default=10, ge=1)
-    """Failed authentications of one client id per window before ``/oauth/token`` answers 429 (per process)."""
+    """Failed authentications of one client id per window before ``/oauth/token`` answers 429 (shared
+    by the replicas through ``redis_url``, else per process)."""
     auth_failures_per_address: int = Field(default=50, ge=1)
-    """Failed client authentications from one source address per window before 429 (per process)."""
+    """Failed client authentications from one source address per window before 429 (shared like the above)."""
     auth_failure_window_seconds: int = Field(default=300, ge=1)
+
+    # Shared state between replicas
+    redis_url: str = ""
+    """Redis (``redis://host:6379/0``) where replicas share rate limits, the token-endpoint throttle and the
+    client-disable signal. Empty (the embedded default): kept in each process's memory."""
+    redis_key_prefix: str = Field(default="sbt", min_length=1)
+    """Prefix of every key SBT writes in Redis (several deployments, or parallel tests, can share one server)."""
 
     # Audit, change feed, rate limiting, response headers
     rate_limit_requests: int = Field(default=6000, ge=1)
-    """Requests one client may make to /api/v1 per window (generous: agencies sync in bursts)."""
+    """Requests one client may make to /api/v1 per window (generous: agencies sync in bursts), counted over all
+    replicas through ``redis_url``, else per process."""
     rate_limit_window_seconds: int = Field(default=60, ge=1)
     export_concurrency_per_client: int = Field(default=2, ge=1)
     """Streaming exports (audit cases CSV/NDJSON, findings CSV, ledger) one client may run at once, per process."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -40,6 +40,13 @@ class WitnessingReadiness(BaseModel):
     problems: dict[str, str] = Field(description="Witness key name -> why its latest submission got no cosignature.")
 
 
+class SharedStateReadiness(BaseModel):
+    redis: Literal["unreachable"] = Field(
+        description="Redis (`SBT_REDIS_URL`) does not answer: until it does, rate limits and the token-endpoint "
+        "throttle count per replica and client status is read from the database on every request."
+    )
+
+
 class ReadyStatus(BaseModel):
     status: str = Field(description="`ready`, or `degraded` while a check below reports a problem.")
     state_audit: StateAuditReadiness | None = Field(
@@ -49,6 +56,9 @@ class ReadyStatus(BaseModel):
         default=None,
         description="Present while the latest checkpoint, older than `SBT_WITNESS_GRACE_SECONDS`, lacks the quorum "
         "of witness cosignatures: writes go on, the checkpoint is not yet witnessed.",
+    )
+    shared_state: SharedStateReadiness | None = Field(
+        default=None, description="Present while the state shared between replicas cannot be reached."
     )
 
 
@@ -61,9 +71,9 @@ def _checks(request: Request) -> dict[str, Any]:
     """What the background checks add to readiness (each a small function of its own)."""
     with request.app.state.state_audit.reader() as session:
         checks = readiness(latest(session))
-    witnessing = witnessing_readiness(request.app.state.witnessing.status())
-    if witnessing:
-        return checks | witnessing
+    checks |= witnessing_readiness(request.app.state.witnessing.status())
+    if request.app.state.shared_state.unreachable():  # degraded, still in rotation: SBT serves without Redis
+        checks |= {"status": "degraded", "shared_state": {"redis": "unreachable"}}
     return checks
 
 
@@ -71,7 +81,8 @@ def _checks(request: Request) -> dict[str, Any]:
     "/ready",
     summary=(
         "Readiness probe (database reachable, stored ledger matching its latest signed checkpoint; degraded when "
-        "the tables differ from the ledger or the latest checkpoint lacks its witnesses' quorum)"
+        "the tables differ from the ledger, the latest checkpoint lacks its witnesses' quorum or Redis does not "
+        "answer)"
     ),
     responses=problem_responses(503),
     response_model_exclude_none=True,  # a healthy service answers {"status": "ready"}, nothing more
