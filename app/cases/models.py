@@ -30,7 +30,21 @@ class Case(Base):
         Index("ix_case_created_at_id", "created_at", "id"),
         Index("ix_case_nip", "nip"),
         Index("ix_case_stage", "stage"),
-        Index("ix_case_province_code", "province_code"),
+        # The monitoring page's aggregates read these alone (migration 0013); the first also serves province filters.
+        Index(
+            "ix_case_monitoring",
+            "province_code",
+            "stage",
+            "violation_code",
+            "election_type",
+            "election_year",
+            "recommendation_date",
+            "deadline_date",
+            "imposed_sanction_code",
+            "sanction_date",
+            "id",
+        ),
+        Index("ix_case_reported_date", "reported_date"),
         Index("ix_case_instansi_code", "instansi_code"),
         Index("ix_case_register_number", "register_number"),
     )
