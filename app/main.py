@@ -27,6 +27,7 @@ from app.api.scheduler import install_scheduler
 from app.api.security_headers import install_security_headers
 from app.api.state_audit import install_state_audit
 from app.api.tracing import install_tracing, tracer_provider_from_environment
+from app.api.witnessing import install_witnessing
 from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
@@ -50,10 +51,16 @@ def operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def background_work(app: FastAPI) -> AsyncIterator[None]:
-    """The process's background threads (ledger sequencer, state audit, scheduler, reconciliation outbox) run
-    while the app serves; the monitoring figures are computed once as it starts."""
+    """The process's background threads (ledger sequencer, state audit, scheduler, reconciliation outbox,
+    witnessing rounds) run while the app serves; the monitoring figures are computed once as it starts."""
     figures = compute_at_start(app)
-    workers = (app.state.sequencer, app.state.state_audit, app.state.scheduler, app.state.reconciliation_outbox)
+    workers = (
+        app.state.sequencer,
+        app.state.state_audit,
+        app.state.scheduler,
+        app.state.reconciliation_outbox,
+        app.state.witnessing,
+    )
     for worker in workers:
         worker.start()
     try:
@@ -100,6 +107,7 @@ def create_app(
     install_state_audit(app, settings)
     install_outbox_worker(app, settings)
     install_scheduler(app, settings)
+    install_witnessing(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

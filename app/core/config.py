@@ -107,6 +107,40 @@ class Settings(BaseSettings):
     """How long a write waits for its ledger positions before answering 503 (it stays committed and is sequenced
     later; its Idempotency-Key replay then returns the receipt)."""
 
+    witnesses: Annotated[list[tuple[str, str]], NoDecode] = Field(default_factory=list)
+    """Witnesses (C2SP tlog-witness) each new checkpoint is submitted to: ``SBT_WITNESSES`` as comma-separated
+    ``<submission URL> <cosignature vkey>`` pairs (``sbt witness key`` prints a witness's vkey)."""
+    witness_quorum: int | None = Field(default=None, ge=0)
+    """How many of ``SBT_WITNESSES`` must cosign a checkpoint for it to count as witnessed; unset: a majority.
+    Ignored while no witness is configured."""
+    witness_interval_seconds: float = Field(default=1.0, ge=0)
+    """Seconds between the background rounds that submit new checkpoints to the witnesses; 0 turns them off."""
+    witness_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Per request to a witness: a witness that does not answer in time counts as down for that round."""
+    witness_grace_seconds: float = Field(default=30.0, ge=0)
+    """A checkpoint younger than this is not yet reported as unwitnessed (its round may still be running)."""
+
+    @field_validator("witnesses", mode="before")
+    @classmethod
+    def _url_key_pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs = []
+        for item in value.replace("\n", ",").split(","):
+            if not item.strip():
+                continue
+            fields = item.split()
+            if len(fields) != 2 or urlsplit(fields[0]).scheme not in ("http", "https"):
+                raise ValueError(f"each witness is `<http(s) URL> <vkey>`, not {item.strip()!r}")
+            pairs.append((fields[0].rstrip("/"), fields[1]))
+        return pairs
+
+    @property
+    def witness_quorum_needed(self) -> int:
+        if not self.witnesses:
+            return 0
+        return len(self.witnesses) // 2 + 1 if self.witness_quorum is None else self.witness_quorum
+
     @property
     def keys_path(self) -> Path:
         return self.key_dir or self.data_dir
@@ -244,6 +278,10 @@ class Settings(BaseSettings):
             problems += self._production_problems()
         if self.auth_jwks_url and self.auth_jwks_file is not None:
             problems.append("set either SBT_AUTH_JWKS_URL or SBT_AUTH_JWKS_FILE, not both")
+        if self.witnesses and self.witness_quorum is not None and self.witness_quorum > len(self.witnesses):
+            problems.append(
+                f"SBT_WITNESS_QUORUM ({self.witness_quorum}) exceeds the {len(self.witnesses)} SBT_WITNESSES configured"
+            )
         if self.page_size_default > self.page_size_max:
             problems.append("SBT_PAGE_SIZE_DEFAULT must not exceed SBT_PAGE_SIZE_MAX")
         if problems:

@@ -99,3 +99,30 @@ class LedgerWrite(Base):
     pending_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     first_seq: Mapped[int] = mapped_column(BigInteger)
     entry_count: Mapped[int] = mapped_column(Integer)
+
+
+class LedgerCosignature(Base):
+    """A witness's cosignature line (C2SP tlog-cosignature) of the checkpoint at ``tree_size``, verified against the
+    configured witness key before it was stored. Appended to the checkpoint's note when it is published."""
+
+    __tablename__ = "ledger_cosignature"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(255), primary_key=True)
+    """The witness's key name."""
+    line: Mapped[str] = mapped_column(Text)
+    cosigned_at: Mapped[dt.datetime] = mapped_column(TZDateTime)
+    """The timestamp inside the cosignature (the witness's clock)."""
+
+
+class LedgerWitness(Base):
+    """What the log knows of one configured witness: the size of the latest checkpoint it cosigned (the ``old``
+    size of the next submission) and the outcome of the latest submission."""
+
+    __tablename__ = "ledger_witness"
+
+    witness: Mapped[str] = mapped_column(String(255), primary_key=True)
+    known_size: Mapped[int] = mapped_column(BigInteger)
+    problem: Mapped[str | None] = mapped_column(Text)
+    """Why the latest submission got no cosignature (unreachable, refused), or None when it got one."""
+    checked_at: Mapped[dt.datetime] = mapped_column(TZDateTime)

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from app.core.db import utcnow
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger.merkle import NodeId
-from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode, LedgerPending, LedgerWrite
+from app.ledger.models import (
+    LedgerCheckpoint,
+    LedgerCosignature,
+    LedgerEntry,
+    LedgerNode,
+    LedgerPending,
+    LedgerWrite,
+)
 
 # Advisory lock key of the log's one writer across every process sharing the database ("SBTLEDGR"): the
 # sequencer's round holds it (pg_try_advisory_xact_lock), signing a checkpoint on request waits for it.
@@ -210,3 +217,18 @@ def get_checkpoint(session: Session, tree_size: int) -> LedgerCheckpoint | None:
 def list_checkpoints(session: Session, *, after_size: int, limit: int) -> Sequence[LedgerCheckpoint]:
     query = select(LedgerCheckpoint).where(LedgerCheckpoint.tree_size > after_size)
     return session.scalars(query.order_by(LedgerCheckpoint.tree_size).limit(limit)).all()
+
+
+def cosignature_lines(session: Session, tree_sizes: Collection[int]) -> dict[int, list[str]]:
+    """``tree size -> stored witness cosignature lines`` (by witness name) of these checkpoints."""
+    if not tree_sizes:
+        return {}
+    rows = session.execute(
+        select(LedgerCosignature.tree_size, LedgerCosignature.line)
+        .where(LedgerCosignature.tree_size.in_(list(tree_sizes)))
+        .order_by(LedgerCosignature.tree_size, LedgerCosignature.witness)
+    )
+    lines: dict[int, list[str]] = {}
+    for size, line in rows:
+        lines.setdefault(size, []).append(line)
+    return lines

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.api import reconciliation_worker
 from app.api.problems import problem_responses
 from app.api.state_audit import readiness
+from app.api.witnessing import readiness as witnessing_readiness
 from app.audit.state import latest
 from app.core.db import READ_ONLY_OPTION
 from app.core.problems import LedgerIntegrityFailure, ServiceUnavailable
@@ -37,6 +38,15 @@ class ReconciliationReadiness(BaseModel):
     lag_seconds: float = Field(description="How long the oldest of them has waited for its re-check.")
 
 
+class WitnessingReadiness(BaseModel):
+    checkpoint_tree_size: int | None = Field(description="Tree size of the latest signed checkpoint.")
+    witnessed_tree_size: int | None = Field(
+        description="Tree size of the latest checkpoint with the quorum of witness cosignatures (null: none yet)."
+    )
+    quorum: str = Field(description="The witness policy's quorum (`SBT_WITNESSES`, `SBT_WITNESS_QUORUM`).")
+    problems: dict[str, str] = Field(description="Witness key name -> why its latest submission got no cosignature.")
+
+
 class SharedStateReadiness(BaseModel):
     redis: Literal["unreachable"] = Field(
         description="Redis (`SBT_REDIS_URL`) does not answer: until it does, rate limits and the token-endpoint "
@@ -54,6 +64,11 @@ class ReadyStatus(BaseModel):
         description="Present when a written case has waited longer than SBT_RECONCILIATION_LAG_DEGRADED_SECONDS "
         "for its reconciliation re-check (findings are late).",
     )
+    witnessing: WitnessingReadiness | None = Field(
+        default=None,
+        description="Present while the latest checkpoint, older than `SBT_WITNESS_GRACE_SECONDS`, lacks the quorum "
+        "of witness cosignatures: writes go on, the checkpoint is not yet witnessed.",
+    )
     shared_state: SharedStateReadiness | None = Field(
         default=None, description="Present while the state shared between replicas cannot be reached."
     )
@@ -69,6 +84,7 @@ def _checks(request: Request) -> dict[str, Any]:
     with request.app.state.state_audit.reader() as session:
         checks = readiness(latest(session))
         checks |= reconciliation_worker.readiness(outbox.backlog(session), request.app.state.settings)
+    checks |= witnessing_readiness(request.app.state.witnessing.status())
     if request.app.state.shared_state.unreachable():  # degraded, still in rotation: SBT serves without Redis
         checks |= {"status": "degraded", "shared_state": {"redis": "unreachable"}}
     return checks
@@ -78,7 +94,8 @@ def _checks(request: Request) -> dict[str, Any]:
     "/ready",
     summary=(
         "Readiness probe (database reachable, stored ledger matching its latest signed checkpoint; degraded when "
-        "the tables differ from the ledger, reconciliation lags behind the writes or Redis does not answer)"
+        "the tables differ from the ledger, reconciliation lags behind the writes, the latest checkpoint lacks its "
+        "witnesses' quorum or Redis does not answer)"
     ),
     responses=problem_responses(503),
     response_model_exclude_none=True,  # a healthy service answers {"status": "ready"}, nothing more
