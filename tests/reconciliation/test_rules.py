@@ -40,6 +40,9 @@ def test_catalogue_locality_is_the_declared_screens() -> None:
     assert local == {
         "NIP_INVALID",
         "INSTANSI_MISMATCH",
+        "REGION_MISMATCH",
+        "ELECTION_MISMATCH",
+        "ENFORCEMENT_RECORD_MISMATCH",
         "PHASE_CATEGORY_INCONSISTENT",
         "LAPORAN_FILED_LATE",
         "SANCTION_NOT_PER_RECOMMENDATION",
@@ -61,7 +64,7 @@ def test_local_flags_are_set_exactly_when_a_local_rule_fires_on_one_source() -> 
     nothing_imposed = context(case=sanctioned)
     assert any(f.agencies == ("BAWASLU",) for f in by_rule(nothing_imposed, "STAGE_INCONSISTENT"))
     assert case_has_local_issue(nothing_imposed.case, nothing_imposed.reference, nothing_imposed.as_of)
-    premature = context(records={"BAWASLU": {"imposed_sanction_code": "SEDANG_TUKIN_25_6"}, "BKN": {}})
+    premature = context(records={"BAWASLU": {"stage": "KAJIAN", "imposed_sanction_code": "SEDANG_TUKIN_25_6"}, "BKN": {}})
     record = next(r for r in premature.records if r.agency == "BAWASLU")
     assert record_has_local_issue(record, premature.case, premature.reference, premature.as_of)
 
@@ -289,10 +292,13 @@ class TestRecordFieldsBesideTheCase:
     def _only(
         self, records: Mapping[str, Mapping[str, object]], rule: str, case: Mapping[str, object] | None = None
     ) -> list[FindingDraft]:
+        """The rule's findings; the local screen flags exactly the records they name."""
         ctx = context(case, {"BAWASLU": {}, **records})
+        found = by_rule(ctx, rule)
+        named = {agency for finding in found for agency in finding.agencies}
         for record in ctx.records:
-            assert record_has_local_issue(record, ctx.case, ctx.reference, ctx.as_of) == bool(by_rule(ctx, rule))
-        return by_rule(ctx, rule)
+            assert record_has_local_issue(record, ctx.case, ctx.reference, ctx.as_of) == (record.agency in named)
+        return found
 
     def test_a_record_without_them_disagrees_with_nothing(self) -> None:
         for rule in ("REGION_MISMATCH", "ELECTION_MISMATCH", "ENFORCEMENT_RECORD_MISMATCH"):
