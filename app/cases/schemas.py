@@ -252,6 +252,39 @@ class CaseCreate(InputSchema):
     )
 
 
+class CaseUpdate(InputSchema):
+    """What may be set on a case after it was reported: its instansi (a case recorded before instansi became
+    reference data, whose text matched no instansi, or an instansi reported wrongly) and its report (register
+    number). Absent fields keep their value; ``register_number: null`` takes the case out of its report."""
+
+    instansi_code: Annotated[
+        InstansiCode | None,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": INSTANSI_CODE_PATTERN,
+                "description": "Instansi code from /api/v1/reference/instansi (a regional instansi in the case's "
+                "province); cannot be cleared.",
+            }
+        ),
+    ] = None
+    register_number: RegisterNumber | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"minProperties": 1, "example": {"instansi_code": "73.71"}},
+    )
+
+    @model_validator(mode="after")
+    def _instansi_kept(self) -> CaseUpdate:
+        if "instansi_code" in self.model_fields_set and self.instansi_code is None:
+            raise ValueError("instansi_code cannot be cleared")
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
+
+
 class CaseRead(ReadSchema, Receipted):
     id: uuid.UUID
     case_number: str

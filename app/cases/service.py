@@ -26,6 +26,7 @@ from app.cases.schemas import (
     ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
+    CaseUpdate,
     ElectionType,
     ReopenCreate,
     SanctionCorrectionCreate,
@@ -47,7 +48,7 @@ from app.cases.workflow import (
     find_transition,
     sources_of,
 )
-from app.core.actor import Principal, WriteContext
+from app.core.actor import Agency, Principal, WriteContext
 from app.core.clock import add_working_days, today_in_jakarta
 from app.core.config import Settings
 from app.core.etag import check_if_match
@@ -103,14 +104,14 @@ def _check_codes(session: Session, **codes: str | None) -> None:
             raise _invalid(field, f"unknown code {code!r}; see /api/v1/reference")
 
 
-def _check_instansi(session: Session, data: CaseCreate) -> Instansi:
+def _check_instansi(session: Session, code: str, province_code: str) -> Instansi:
     """The case's instansi; a pemerintah daerah's ASN are reported in its own province."""
-    _check_codes(session, instansi_code=data.instansi_code)
-    instansi = reference.get(session, Instansi, data.instansi_code)
+    _check_codes(session, instansi_code=code)
+    instansi = reference.get(session, Instansi, code)
     assert instansi is not None  # checked just above
-    if instansi.province_code is not None and instansi.province_code != data.province_code:
+    if instansi.province_code is not None and instansi.province_code != province_code:
         reason = (
-            f"{instansi.name} ({instansi.code}) is in province {instansi.province_code}, not {data.province_code}: "
+            f"{instansi.name} ({instansi.code}) is in province {instansi.province_code}, not {province_code}: "
             "a regional instansi's case is in its own province"
         )
         raise ValidationProblem(
@@ -185,7 +186,7 @@ def create_case(session: Session, settings: Settings, ctx: WriteContext, data: C
         province_code=data.province_code,
         violation_code=data.violation_code,
     )
-    instansi = _check_instansi(session, data)
+    instansi = _check_instansi(session, data.instansi_code, data.province_code)
     today = today_in_jakarta()
     if data.reported_date > today:
         raise _invalid("reported_date", "reported_date cannot be in the future (Asia/Jakarta)")
@@ -217,6 +218,41 @@ def create_case(session: Session, settings: Settings, ctx: WriteContext, data: C
     return case, LedgerChange(
         "case.created", {"case": _case_payload(case), "agency_record": _record_payload(record)}, case.id
     )
+
+
+CASE_EDITORS = frozenset({Agency.BKN.value})
+"""Besides the agency that reported the case: BKN, which keeps the ASN's personnel data (SIASN), sets its instansi."""
+
+
+def update_case(
+    session: Session, ctx: WriteContext, case: Case, data: CaseUpdate, if_match: str | None
+) -> tuple[Case, list[LedgerChange]]:
+    """Set a case's instansi or register number: by the agency that reported it, or BKN; one ``case.updated``
+    entry with the case as it now is."""
+    agency = _acting_agency(session, ctx.principal, today_in_jakarta())
+    if agency != case.created_by_agency and agency not in CASE_EDITORS:
+        editors = ", ".join(sorted({case.created_by_agency, *CASE_EDITORS}))
+        raise AgencyNotPermitted(f"Case {case.case_number} is changed by {editors}, not {agency}.")
+    check_if_match(if_match, case.version)
+    changes = data.model_dump(exclude_unset=True)
+    if "instansi_code" in changes:
+        _check_instansi(session, changes["instansi_code"], case.province_code)
+    for field, value in changes.items():
+        setattr(case, field, value)
+    session.flush()
+    entry = {"case_id": str(case.id), "changed": sorted(changes), "case": _case_payload(case)}
+    updated = [LedgerChange("case.updated", entry, case.id)]
+    own = repository.get_record_of_agency(session, case.id, agency)
+    if "instansi_code" in changes and own is not None and own.instansi_code != case.instansi_code:
+        # the acting agency's own record follows what it just set, like a workflow step
+        own.instansi_code = case.instansi_code
+        own.submitted_by_client = ctx.principal.client_id
+        session.flush()
+        record_changes = _record_payload(own) | {"changed": ["instansi_code"]}
+        updated.append(
+            LedgerChange("agency_record.updated", {"record_id": str(own.id), "changes": record_changes}, case.id)
+        )
+    return case, updated
 
 
 def require_case(session: Session, case_id: uuid.UUID) -> Case:

@@ -93,7 +93,7 @@ class LedgerReplay:
         entry_type: str = leaf["type"]
         seq: int = leaf["seq"]
         payload: Mapping[str, Any] = leaf["payload"]
-        if entry_type in {"case.created", "case.transitioned"}:
+        if entry_type in {"case.created", "case.transitioned", "case.updated"}:
             case = payload["case"]
             self._put(CASE, case["id"], seq, case, case["id"])
         if entry_type == "case.created":

@@ -31,10 +31,10 @@ CASE_DATES = ("decision_date", "blocked_on", "block_lifted_on")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("case") as batch:
-        batch.add_column(sa.Column("decision_number", sa.String(length=100), nullable=True))
-        for name in CASE_DATES:
-            batch.add_column(sa.Column(name, sa.Date(), nullable=True))
+    # in place, not in batch mode: SQLite cannot copy a table other tables' rows refer to
+    op.add_column("case", sa.Column("decision_number", sa.String(length=100), nullable=True))
+    for name in CASE_DATES:
+        op.add_column("case", sa.Column(name, sa.Date(), nullable=True))
     with op.batch_alter_table("agency_record") as batch:
         batch.add_column(sa.Column("province_code", sa.String(length=2), nullable=True))
         batch.add_column(sa.Column("regency", sa.String(length=100), nullable=True))
@@ -130,6 +130,5 @@ def downgrade() -> None:
             "province_code",
         ):
             batch.drop_column(name)
-    with op.batch_alter_table("case") as batch:
-        for name in (*reversed(CASE_DATES), "decision_number"):
-            batch.drop_column(name)
+    for name in (*reversed(CASE_DATES), "decision_number"):
+        op.drop_column("case", name)  # in place (SQLite 3.35+): the records refer to the case rows

@@ -64,7 +64,9 @@ def test_local_flags_are_set_exactly_when_a_local_rule_fires_on_one_source() -> 
     nothing_imposed = context(case=sanctioned)
     assert any(f.agencies == ("BAWASLU",) for f in by_rule(nothing_imposed, "STAGE_INCONSISTENT"))
     assert case_has_local_issue(nothing_imposed.case, nothing_imposed.reference, nothing_imposed.as_of)
-    premature = context(records={"BAWASLU": {"stage": "KAJIAN", "imposed_sanction_code": "SEDANG_TUKIN_25_6"}, "BKN": {}})
+    premature = context(
+        records={"BAWASLU": {"stage": "KAJIAN", "imposed_sanction_code": "SEDANG_TUKIN_25_6"}, "BKN": {}}
+    )
     record = next(r for r in premature.records if r.agency == "BAWASLU")
     assert record_has_local_issue(record, premature.case, premature.reference, premature.as_of)
 
