@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from app.cases.nip import validate_nip
-from app.cases.workflow import Action, ReopenReason, Stage
+from app.cases.workflow import SANCTIONED_ENDS, Action, ReopenReason, Stage
 from app.core.actor import Agency
 from app.core.schemas import (
     LINE_PATTERN,
@@ -456,10 +456,8 @@ def _legacy_sanction_rules() -> list[JsonValue]:
     """The deprecated single sanction's rules, stated in the contract (``AgencyRecordFields._legacy_sanction``)."""
     not_null: JsonDict = {"not": {"type": "null"}}
 
-    def sent(names: Sequence[str], *, value: bool) -> JsonDict:
-        options: list[JsonValue] = [
-            {"required": [name], "properties": {name: not_null}} if value else {"required": [name]} for name in names
-        ]
+    def sent(names: Sequence[str]) -> JsonDict:
+        options: list[JsonValue] = [{"required": [name]} for name in names]
         return {"anyOf": options}
 
     def status_is(status: SanctionStatus, field: str) -> JsonDict:
@@ -469,11 +467,13 @@ def _legacy_sanction_rules() -> list[JsonValue]:
         }
 
     return [
+        {"if": sent(LEGACY_SANCTION_FIELDS), "then": {"not": sent(SPLIT_SANCTION_FIELDS)}},
         {
-            "if": sent(("sanction_code", "sanction_level", "sanction_reason"), value=True),
-            "then": {"required": ["sanction_status"], "properties": {"sanction_status": not_null}},
+            "not": {
+                "required": ["sanction_level", "sanction_reason"],
+                "properties": {"sanction_level": not_null, "sanction_reason": not_null},
+            }
         },
-        {"if": sent(LEGACY_SANCTION_FIELDS, value=False), "then": {"not": sent(SPLIT_SANCTION_FIELDS, value=False)}},
         status_is(SanctionStatus.RECOMMENDED, "sanction_reason"),
         status_is(SanctionStatus.IMPOSED, "sanction_level"),
     ]
@@ -519,8 +519,9 @@ class AgencyRecordFields(InputSchema):
     sanction_status: SanctionStatus | None = Field(
         default=None,
         json_schema_extra=DEPRECATED,
-        description="Which sanction sanction_code, sanction_level and sanction_reason are; required with them."
-        + _LEGACY,
+        description="Which sanction sanction_code, sanction_level and sanction_reason are; without it, the imposed "
+        "one with a sanction_reason, or when stage is SANKSI_DIJATUHKAN or BLOKIR_DIBUKA and no sanction_level is "
+        "sent, else the recommended one." + _LEGACY,
     )
     sanction_reason: SanctionReason | None = Field(
         default=None, json_schema_extra=DEPRECATED, description="With sanction_status IMPOSED: its reason." + _LEGACY
@@ -548,11 +549,9 @@ class AgencyRecordFields(InputSchema):
         level, reason = self.sanction_level, self.sanction_reason
         if status is None and code is None and level is None and reason is None:
             return self  # nothing said of the sanction
-        if status is None:
-            raise ValueError(
-                "the deprecated sanction_code, sanction_level and sanction_reason need sanction_status (RECOMMENDED "
-                "or IMPOSED); or send recommended_sanction_code / imposed_sanction_code"
-            )
+        if status is None:  # as migration 0012 split the rows that had no status
+            imposed = reason is not None or (self.stage in SANCTIONED_ENDS and level is None)
+            status = SanctionStatus.IMPOSED if imposed else SanctionStatus.RECOMMENDED
         if status is SanctionStatus.RECOMMENDED:
             if reason is not None:
                 raise ValueError("sanction_reason is the reason of an IMPOSED sanction")

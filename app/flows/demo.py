@@ -295,10 +295,13 @@ class _Flaw:
     plant: Callable[[_Demo, CaseRead], dict[str, Any] | None]
     share: float
     """How often an agency's record has this flaw."""
+    held_only: bool = False
+    """Only in a record the agency's own step made (keyed back: a regression below the stage it reached)."""
 
 
-def _transposed_nip(_demo: _Demo, case: CaseRead) -> dict[str, Any]:
-    return {"nip": case.nip[:10] + case.nip[11] + case.nip[10] + case.nip[12:]}
+def _transposed_nip(_demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
+    swapped = case.nip[:10] + case.nip[11] + case.nip[10] + case.nip[12:]
+    return {"nip": swapped} if swapped != case.nip else None
 
 
 def _old_spelling(_demo: _Demo, case: CaseRead) -> dict[str, Any]:
@@ -318,7 +321,8 @@ def _other_sanction(demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
 
 
 def _left_at_intake(_demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
-    return {"stage": Stage.DITERIMA} if Stage(case.stage) not in TERMINAL_STAGES else None
+    open_after_intake = Stage(case.stage) not in {*TERMINAL_STAGES, Stage.DITERIMA}
+    return {"stage": Stage.DITERIMA} if open_after_intake else None
 
 
 def _recorded_rejected(_demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
@@ -350,8 +354,9 @@ FLAWS = (
     _Flaw(frozenset({"NIP_MISMATCH"}), _transposed_nip, 0.05),
     _Flaw(frozenset({"NAME_MISMATCH"}), _old_spelling, 0.03),
     _Flaw(frozenset({"SANCTION_RECORD_MISMATCH"}), _other_sanction, 0.04),
-    _Flaw(frozenset({"STAGE_INCONSISTENT", "STAGE_REGRESSION"}), _left_at_intake, 0.05),
-    _Flaw(frozenset({"STAGE_INCONSISTENT", "STAGE_REGRESSION"}), _recorded_rejected, 0.02),
+    _Flaw(frozenset({"STAGE_INCONSISTENT"}), _left_at_intake, 0.03),
+    _Flaw(frozenset({"STAGE_INCONSISTENT", "STAGE_REGRESSION"}), _left_at_intake, 0.02, held_only=True),
+    _Flaw(frozenset({"STAGE_INCONSISTENT"}), _recorded_rejected, 0.02),
     _Flaw(frozenset({"INSTANSI_MISMATCH"}), _province_government, 0.03),
     _Flaw(frozenset({"REGION_MISMATCH"}), _neighbouring_regency, 0.02),
     _Flaw(frozenset({"ELECTION_MISMATCH"}), _other_election, 0.02),
@@ -361,8 +366,9 @@ FLAWS = (
 its share."""
 
 
-def _flawed_view(demo: _Demo, case: CaseRead) -> dict[str, Any]:
-    """The fields an agency keys otherwise than the case, and the rules that will see it."""
+def _flawed_view(demo: _Demo, case: CaseRead, *, held: bool) -> dict[str, Any]:
+    """The fields an agency keys otherwise than the case, and the rules that will see it (``held``: it corrects
+    the record its own step made, rather than submitting one)."""
     if not demo.disagreements:
         return {}
     roll = demo.rng.random()
@@ -375,13 +381,15 @@ def _flawed_view(demo: _Demo, case: CaseRead) -> dict[str, Any]:
             chosen.append(flaw)
             break
     for flaw in [*chosen, *pending]:
-        view = flaw.plant(demo, case)
+        view = flaw.plant(demo, case) if held or not flaw.held_only else None
         if view is None:
             continue
         demo.flaws_planted.add(flaw)
         demo.planted.update(flaw.rules)
         if "nip" in view and nip_issues(view["nip"], demo.today)[0]:
             demo.planted.add("NIP_INVALID")  # the swap can move the TMT past today or before birth
+        if held and view.get("stage") == Stage.DITERIMA:
+            demo.planted.add("STAGE_REGRESSION")  # back below the stage its own step had reached
         return view
     if roll < threshold + 0.04:  # titles dropped and upper case: the same name, which reconciliation rightly accepts
         return {"name": case.name.split(",")[0].replace("Drs. ", "").replace("H. ", "").upper()}
@@ -405,7 +413,7 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
         if held_version is None and demo.rng.random() < 0.08:
             # Not a disagreement: an agency that must hold the case at its stage got its record from its own step.
             continue  # this agency keeps no record of it
-        view = _flawed_view(demo, case)
+        view = _flawed_view(demo, case, held=held_version is not None)
         context = demo.context(agency)
         if held_version is not None:
             if view:
@@ -414,12 +422,11 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
                 cases.update_record(demo.factory, demo.settings, context, case.id, record_id, update, etag_of(version))
             continue
         shared = case.model_dump(include=set(RECORDED_FROM_CASE))
-        record = AgencyRecordCreate(
-            **shared,
-            reference_number=case.recommendation_number,
-            external_id=f"{agency}-{demo.rng.randint(10000, 99999)}",
-            **view,
-        )
+        own = {
+            "reference_number": case.recommendation_number,
+            "external_id": f"{agency}-{demo.rng.randint(10000, 99999)}",
+        }
+        record = AgencyRecordCreate(**(shared | own | view))
         cases.submit_record(demo.factory, demo.settings, context, case.id, record, None)
 
 
