@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Connection, Engine
 
 from app.api.auth_throttle import install_token_throttle
@@ -20,6 +21,7 @@ from app.api.ratelimit import install_rate_limit
 from app.api.routes import api_router, root_router
 from app.api.security_headers import install_security_headers
 from app.api.state_audit import install_state_audit, state_audit_lifespan
+from app.api.tracing import install_tracing, tracer_provider_from_environment
 from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
@@ -37,9 +39,16 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    bind: Engine | Connection | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> FastAPI:
     """``bind``: tests only. A ``Connection`` runs the app inside its transaction (the app's commits become
-    savepoint releases, so the test can roll everything back); by default the app opens its own engine."""
+    savepoint releases, so the test can roll everything back); by default the app opens its own engine.
+    ``tracer_provider``: where request and SQL spans go; by default what the ``OTEL_*`` variables ask for
+    (nothing unless they are set)."""
     settings = settings or get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     # Swagger UI and ReDoc assets are served by SBT itself: agencies' closed networks reach no CDN.
@@ -68,7 +77,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     install_token_throttle(app, settings)
     install_body_limit(app, settings)
     install_security_headers(app, settings)
-    install_metrics(app, settings)  # outermost, installed last: counts every answer, refusals included
+    install_metrics(app, settings)  # counts every answer, refusals included
+    install_tracing(app, app.state.engine, tracer_provider or tracer_provider_from_environment())  # outermost
     app.include_router(root_router)
     app.include_router(api_router)
     install_openapi(app)

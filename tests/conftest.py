@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -236,17 +237,22 @@ def _end_test_sessions_reads(connection: Connection) -> Callable[[Session, Sessi
     return settle
 
 
-@pytest.fixture
-def app(settings: Settings, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
+def build_app(settings: Settings, request: pytest.FixtureRequest, **options: Any) -> Iterator[FastAPI]:
+    """The test's app on its database (``options`` go to ``create_app``), for a module's own ``app`` fixture."""
     if rolls_back(request):
         connection: Connection = request.getfixturevalue("rollback_connection")
-        application = create_app(settings, bind=connection)
+        application = create_app(settings, bind=connection, **options)
         event.listen(application.state.sessionmaker, "after_transaction_create", _end_test_sessions_reads(connection))
         yield application
         return
-    application = create_app(settings)
+    application = create_app(settings, **options)
     yield application
     application.state.engine.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
+    yield from build_app(settings, request)
 
 
 @pytest.fixture

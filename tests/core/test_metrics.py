@@ -4,7 +4,9 @@ agree with what the API reports, and the endpoint is closed unless enabled and g
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -133,3 +135,19 @@ def test_metrics_need_the_metrics_token(client: TestClient, auth_headers: AuthHe
         response = client.get("/metrics", headers=headers)
         assert_problem(response, 401)
         assert response.headers["www-authenticate"] == 'Bearer realm="sbt-metrics"'
+
+
+def test_the_sample_grafana_dashboard_queries_only_series_sbt_exposes(client: TestClient) -> None:
+    dashboard = json.loads((Path(__file__).parents[2] / "deploy/grafana/sbt-dashboard.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    queried = {
+        re.sub(r"_(total|bucket)$", "", name)
+        for expression in expressions
+        for name in re.findall(r"\bsbt_[a-z_]+", expression)
+    }
+    client.get("/health")  # the request series have no family before their first sample
+    response = client.get("/metrics", headers=BEARER)
+    families = {name.removesuffix("_total") for name in re.findall(r"^# TYPE (\w+) ", response.text, flags=re.M)}
+    assert queried, "the dashboard queries nothing"
+    assert sorted(queried - families) == []
+    assert {series.removesuffix("_total") for series in SERIES} <= queried, "a named series has no panel"
