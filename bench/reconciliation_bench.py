@@ -137,6 +137,7 @@ class Generator:
             "province_code": rng.choice(self.provinces), "regency": None, "election_type": "PILKADA",
             "election_year": 2024, "violation_code": violation, "phase": self.reference.violation_phase[violation],
             "source": "LAPORAN", "incident_date": reported - dt.timedelta(days=2), "reported_date": reported,
+            "known_date": None,
             "stage": stage, "stage_entered_on": entered, "deadline_date": deadline, "recommended_by": recommender,
             "recommendation_number": f"R-{index}/{recommender}/2024" if recommender else None,
             "recommendation_date": rec_date, "recommended_sanction_code": sanction,
