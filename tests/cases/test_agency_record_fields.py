@@ -207,3 +207,38 @@ def test_a_case_gets_its_instansi_and_register_number_by_an_audited_update(
     assert mismatch["agencies"] == ["BAWASLU"]
     # the table is what the ledger says, the update included
     assert state.audit_cases(session, [uuid.UUID(case["id"])]).differences == []
+
+
+def test_a_kasn_archive_with_the_new_fields_dated_before_its_end_loads_with_zero_findings(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """History backfill: BKN imports KASN's own record of a case KASN held until it ended; the case went on to a
+    sanction under BKN. Attributed to KASN and dated as KASN recorded it, it disagrees with nothing."""
+    bawaslu, bkn = auth_headers("BAWASLU"), auth_headers("BKN")
+    case = create_case(client, bawaslu, incident_date="2024-07-29", reported_date="2024-08-01")
+    for action in ("verify", "start_study", "forward"):
+        case = transition(client, bawaslu, case, action, effective_date="2024-08-05")
+    case = transition(client, bkn, case, "recommend", effective_date="2024-09-11", **_fields(Action.RECOMMEND))
+    case = transition(
+        client, bkn, case, "impose_sanction", effective_date="2024-09-20", sanction_code=SANCTION, reference_number=SK
+    )
+    archive = {
+        "archive_of": "KASN",
+        "recorded_on": "2024-08-12",
+        "nip": case["nip"],
+        "name": case["name"],
+        "instansi_code": case["instansi_code"],
+        "province_code": case["province_code"],
+        "regency": case["regency"],
+        "election_type": case["election_type"],
+        "election_year": case["election_year"],
+        "phase": case["phase"],
+        "violation_code": case["violation_code"],
+        "stage": "DITERUSKAN",
+        "reported_date": case["reported_date"],
+        "reference_number": "B-77/KASN/08/2024",
+    }
+    imported = client.post(f"{CASES}/{case['id']}/archived-records", json=archive, headers=bkn)
+    assert imported.status_code == 201, imported.text
+    assert (imported.json()["agency"], imported.json()["imported_by"]) == ("KASN", "BKN")
+    assert _open_findings(client, auth_headers, case) == []
