@@ -1085,7 +1085,7 @@ def election_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingD
     )
 
 
-DECISION = RecordVsCase(
+ENFORCEMENT = RecordVsCase(
     (
         Compared(
             "decision_number",
@@ -1104,14 +1104,14 @@ DECISION = RecordVsCase(
 @rule(
     code="ENFORCEMENT_RECORD_MISMATCH",
     severity=Severity.MEDIUM,
-    local=Local(record=DECISION.screen),
+    local=Local(record=ENFORCEMENT.screen),
     description_en="An agency records another decision (SK) number or date, or other block dates, than the steps "
     "recorded on the case: the same outcome, evidenced differently.",
     description_indonesian="Lembaga mencatat nomor atau tanggal keputusan (SK), atau tanggal blokir, berbeda dari "
     "langkah yang dicatat pada kasus: hasil yang sama, dengan bukti berbeda.",
 )
 def enforcement_record_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
-    return DECISION.drafts(context, config, lambda _fields: config.severity)
+    return ENFORCEMENT.drafts(context, config, lambda _fields: config.severity)
 
 
 @rule(
