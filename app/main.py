@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -19,12 +21,14 @@ from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
 from app.api.routes import api_router, root_router
+from app.api.scheduler import install_scheduler
 from app.api.security_headers import install_security_headers
-from app.api.state_audit import install_state_audit, state_audit_lifespan
+from app.api.state_audit import install_state_audit
 from app.api.tracing import install_tracing, tracer_provider_from_environment
 from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
+from app.core.shared_state import SharedState
 
 DESCRIPTION = """
 SBT (Sistem Berbagi Terintegrasi) is the shared record of ASN political-neutrality cases between Bawaslu, KASN,
@@ -37,6 +41,19 @@ monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
 def operation_id(route: APIRoute) -> str:
     """Stable operationIds: the endpoint function's name (unique across the app, checked by tests)."""
     return route.name
+
+
+@asynccontextmanager
+async def background_work(app: FastAPI) -> AsyncIterator[None]:
+    """The process's background threads (state audit, scheduler) run while the app serves."""
+    workers = (app.state.state_audit, app.state.scheduler)
+    for worker in workers:
+        worker.start()
+    try:
+        yield
+    finally:
+        for worker in reversed(workers):
+            worker.stop()
 
 
 def create_app(
@@ -57,7 +74,7 @@ def create_app(
         version="1.0.0",
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
-        lifespan=state_audit_lifespan,
+        lifespan=background_work,
     )
     app.state.settings = settings
     if isinstance(bind, Connection):
@@ -67,14 +84,16 @@ def create_app(
         app.state.engine = bind or make_engine(settings.sqlalchemy_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
+    app.state.shared_state = SharedState(settings)  # rate limits and client status: Redis, or this process
     install_state_audit(app, settings)
+    install_scheduler(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads
     # the body), rate limit and authentication (anonymous → 401 before the body is parsed), JSON body checks.
     install_json_body(app)
-    install_rate_limit(app, settings)
-    install_token_throttle(app, settings)
+    install_rate_limit(app, settings, app.state.shared_state)
+    install_token_throttle(app, settings, app.state.shared_state)
     install_body_limit(app, settings)
     install_security_headers(app, settings)
     install_metrics(app, settings)  # counts every answer, refusals included

@@ -7,6 +7,7 @@ from app.idempotency import models as idempotency_models
 from app.ledger import models as ledger_models
 from app.reconciliation import models as reconciliation_models
 from app.reference import models as reference_models
+from app.webhooks import models as webhooks_models
 
 __all__ = [
     "audit_models",
@@ -16,4 +17,5 @@ __all__ = [
     "ledger_models",
     "reconciliation_models",
     "reference_models",
+    "webhooks_models",
 ]

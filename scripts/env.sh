@@ -1,4 +1,4 @@
-# Shared by ./run, ./test and .ci/run: a virtualenv with the project, and a running PostgreSQL.
+# Shared by ./run, ./test and .ci/run: a virtualenv with the project, a running PostgreSQL and Redis.
 # shellcheck shell=bash
 
 SBT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,6 +51,30 @@ ensure_postgres() {
         sleep 1
     done
     echo "ERROR: PostgreSQL did not come up on $host:$port within 30 s" >&2
+    return 1
+}
+
+# Redis shares rate limits and client status between replicas (SBT_REDIS_URL); the tests that cover it use it here.
+ensure_redis() {
+    local host=127.0.0.1 port=6379
+    if redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "==> Redis is not answering on $host:$port; trying to start it"
+    if ! command -v redis-server >/dev/null 2>&1; then
+        echo "ERROR: redis-server is not installed here (Debian package redis-server); SBT's tests need Redis at $host:$port" >&2
+        return 1
+    fi
+    redis-server --bind "$host" --port "$port" --save "" --appendonly no --daemonize yes || true
+    local attempt
+    for attempt in $(seq 1 30); do
+        if redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1; then
+            echo "==> Redis is up"
+            return 0
+        fi
+        sleep 1
+    done
+    echo "ERROR: Redis did not come up on $host:$port within 30 s" >&2
     return 1
 }
 

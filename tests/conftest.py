@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -40,6 +41,7 @@ from tests.auth_helpers import AuthHeaders, make_auth_headers
 
 TEST_DATABASE = os.environ.get("SBT_TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get("SBT_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TEST_REDIS_URL = os.environ.get("SBT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REAL_COMMITS = "real_commits"
 NO_SECOND_CONNECTION_DATABASE = "sbt_rolled_back_test__mark_it_real_commits"
 """What ``settings.database_url`` names in a rolled-back PostgreSQL test: a database that does not exist."""
@@ -213,7 +215,26 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         secret_key="test-secret-not-for-production",
         state_audit_interval_seconds=0,  # tests that want the background audit turn it on
+        scheduler_interval_seconds=0,  # tests drive the scheduler round by round (or turn it on)
+        reconciliation_interval_seconds=0,  # no FULL run starts unless a test asks for one
     )
+
+
+@pytest.fixture
+def redis_settings(settings: Settings) -> Iterator[Settings]:
+    """``settings`` sharing state through the test Redis (``SBT_TEST_REDIS_URL``), under a key prefix of this test's
+    own so that parallel tests never see each other's counters; its keys are deleted afterwards."""
+    prefix = f"sbt-test-{uuid.uuid4().hex[:12]}"
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.fail(f"Redis is not answering at {TEST_REDIS_URL} (scripts/env.sh ensure_redis starts it): {error}")
+    yield settings.model_copy(update={"redis_url": TEST_REDIS_URL, "redis_key_prefix": prefix})
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 TEST_SESSIONS = "sbt_test_sessions"

@@ -27,7 +27,7 @@ def _config(*env_file: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_compose_file_renders_three_production_replicas_sharing_one_key_volume() -> None:
+def test_compose_file_renders_three_production_replicas_sharing_keys_pgbouncer_and_redis() -> None:
     rendered = _config("--env-file", str(EXAMPLE_ENV))
     assert rendered.returncode == 0, rendered.stderr
     services = json.loads(rendered.stdout)["services"]
@@ -36,10 +36,13 @@ def test_compose_file_renders_three_production_replicas_sharing_one_key_volume()
     for name in replicas:
         environment = services[name]["environment"]
         assert environment["SBT_ENVIRONMENT"] == "production"
-        assert environment["SBT_DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert environment["SBT_DATABASE_URL"].startswith("postgresql+psycopg://sbt:")
+        assert environment["SBT_DATABASE_URL"].endswith("@pgbouncer:5432/sbt")  # transaction pooling
+        assert environment["SBT_REDIS_URL"] == "redis://redis:6379/0"
         assert environment["SBT_AUTH_ISSUER"] == "https://sbt.example.go.id"
         assert [volume["source"] for volume in services[name]["volumes"]] == ["sbt-keys"]
-    assert {"postgres", "redis", "proxy"} <= set(services)
+    assert {"postgres", "pgbouncer", "redis", "proxy"} <= set(services)
+    assert services["pgbouncer"]["environment"]["POOL_MODE"] == "transaction"
 
 
 def test_compose_file_refuses_to_render_without_its_secrets() -> None:

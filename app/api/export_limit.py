@@ -1,8 +1,9 @@
 """At most ``SBT_EXPORT_CONCURRENCY_PER_CLIENT`` streaming exports per client at once (bounded expensive work).
 
 The exports (audit cases CSV/NDJSON, findings CSV, the ledger) read the whole table in batches; one client running
-many at once would hold the database's connections. The count is kept in process memory, like the rate limiter
-(``app.api.ratelimit``): with several workers or replicas each enforces its own share. A slot is taken when the
+many at once would hold the process's database connections. The count is kept in process memory, unlike the rate
+limit (``app.api.ratelimit``, shared through Redis when configured): what it protects, the connection pool, is the
+process's own (decision 0026). A slot is taken when the
 handler returns its response and released when the stream ends, fails, or is dropped unread. Over the limit:
 429 problem+json with ``Retry-After``.
 """

@@ -1,8 +1,9 @@
 """Per-client rate limiting of ``/api/v1`` and ``Cache-Control: no-store`` on its responses.
 
-A fixed window per client (``SBT_RATE_LIMIT_REQUESTS`` per ``SBT_RATE_LIMIT_WINDOW_SECONDS``), kept in process
-memory: with several workers or replicas each enforces its own share, so put a gateway quota in front for a hard
-global limit. The client is the verified token's ``client_id``; requests without a valid token count against their
+A fixed window per client (``SBT_RATE_LIMIT_REQUESTS`` per ``SBT_RATE_LIMIT_WINDOW_SECONDS``), counted by the
+``limits`` library in the shared state (``app.core.shared_state``): in Redis across every replica when
+``SBT_REDIS_URL`` is set, else in this process's memory (each worker then enforces its own share). The client is the
+verified token's ``client_id``; requests without a valid token count against their
 source address and are answered 401 here, with the auth dependency's challenge, before FastAPI reads their body
 (an anonymous malformed body is a 401, not a 400); a token without the operation's scopes is answered 403 here,
 before its body is parsed or its ``Idempotency-Key`` looked at. Refusals come in the order authentication (401),
@@ -13,14 +14,14 @@ response carries the IETF draft ``RateLimit-Policy`` and ``RateLimit`` fields.
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from limits import RateLimitItemPerSecond
+from limits.strategies import FixedWindowRateLimiter
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +32,7 @@ from app.api.problems import problem_response
 from app.core import i18n
 from app.core.config import Settings
 from app.core.problems import Forbidden, ProblemError, ServiceUnavailable, TooManyRequests, Unauthorized
+from app.core.shared_state import SharedState
 
 LIMITED_PREFIX = "/api/v1"
 POLICY_NAME = "default"
@@ -44,35 +46,29 @@ class Decision:
 
 
 class FixedWindowLimiter:
-    """``limit`` requests per client per ``window_seconds``; thread-safe (sync endpoints run in a pool)."""
+    """``limit`` requests per client per ``window_seconds``, on the shared state's storage."""
 
-    def __init__(self, limit: int, window_seconds: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, shared: SharedState, limit: int, window_seconds: int) -> None:
         self.limit = limit
         self.window_seconds = window_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._windows: dict[str, tuple[int, int]] = {}  # key -> (window number, requests counted in it)
+        self._item = RateLimitItemPerSecond(limit, window_seconds)
+        self._limiter = shared.limiter(FixedWindowRateLimiter)
+
+    def _hit(self, limiter: FixedWindowRateLimiter, key: str) -> Decision:
+        allowed = limiter.hit(self._item, key)
+        stats = limiter.get_window_stats(self._item, key)
+        reset = max(1, math.ceil(stats.reset_time - time.time()))
+        return Decision(allowed=allowed, remaining=max(0, stats.remaining), reset_seconds=reset)
 
     def hit(self, key: str) -> Decision:
-        now = self._clock()
-        window = int(now // self.window_seconds)
-        reset = max(1, math.ceil((window + 1) * self.window_seconds - now))
-        with self._lock:
-            if len(self._windows) > 100_000:  # forget finished windows so addresses cannot grow the map forever
-                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
-            current, count = self._windows.get(key, (window, 0))
-            if current != window:
-                count = 0
-            if count >= self.limit:
-                return Decision(allowed=False, remaining=0, reset_seconds=reset)
-            self._windows[key] = (window, count + 1)
-            return Decision(allowed=True, remaining=self.limit - count - 1, reset_seconds=reset)
+        return self._limiter.run(lambda limiter: self._hit(limiter, key))
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, shared: SharedState) -> None:
         self.app = app
-        self.limiter = FixedWindowLimiter(settings.rate_limit_requests, settings.rate_limit_window_seconds)
+        self.shared = shared
+        self.limiter = FixedWindowLimiter(shared, settings.rate_limit_requests, settings.rate_limit_window_seconds)
 
     def _policy(self) -> str:
         return f'"{POLICY_NAME}";q={self.limiter.limit};w={self.limiter.window_seconds}'
@@ -107,7 +103,10 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         key, refusal = await self._identify(scope)
-        decision = self.limiter.hit(key)
+        if self.shared.is_shared:  # round trips to Redis, off the event loop
+            decision = await to_thread.run_sync(self.limiter.hit, key)
+        else:
+            decision = self.limiter.hit(key)
         rate_headers = {
             "RateLimit-Policy": self._policy(),
             "RateLimit": f'"{POLICY_NAME}";r={decision.remaining};t={decision.reset_seconds}',
@@ -141,5 +140,5 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def install_rate_limit(app: FastAPI, settings: Settings) -> None:
-    app.add_middleware(RateLimitMiddleware, settings=settings)
+def install_rate_limit(app: FastAPI, settings: Settings, shared: SharedState) -> None:
+    app.add_middleware(RateLimitMiddleware, settings=settings, shared=shared)

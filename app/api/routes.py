@@ -16,6 +16,8 @@ from app.api.routers.reconciliation import router as reconciliation_router
 from app.api.routers.reference import router as reference_router
 from app.api.routers.reports import router as reports_router
 from app.api.routers.state_audit import router as state_audit_router
+from app.api.routers.webhooks import deliveries_router as webhook_deliveries_router
+from app.api.routers.webhooks import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 
@@ -30,6 +32,8 @@ api_router.include_router(clients_router)
 api_router.include_router(audit_router)
 api_router.include_router(audit_bridge_router)
 api_router.include_router(changes_router)
+api_router.include_router(webhooks_router)
+api_router.include_router(webhook_deliveries_router)
 
 root_router = APIRouter()
 root_router.include_router(health_router)

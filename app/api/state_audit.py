@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -87,16 +85,6 @@ def readiness(summary: StateAuditSummary) -> dict[str, Any]:
             "detail": STATE_AUDIT_PATH,
         },
     }
-
-
-@asynccontextmanager
-async def state_audit_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    auditor: BackgroundStateAudit = app.state.state_audit
-    auditor.start()
-    try:
-        yield
-    finally:
-        auditor.stop()
 
 
 def install_state_audit(app: FastAPI, settings: Settings) -> None:

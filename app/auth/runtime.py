@@ -17,6 +17,7 @@ from app.auth.verifier import TokenVerifier
 from app.core.actor import Agency
 from app.core.clock import today_in_jakarta
 from app.core.config import Settings
+from app.core.shared_state import ChangeSignal, SharedState
 from app.reference import repository as reference
 from app.reference.repository import Retirement
 
@@ -24,30 +25,44 @@ from app.reference.repository import Retirement
 class ClientStatusCache:
     """Whether a client of the embedded issuer is still active, remembered for a few seconds.
 
-    This bounds how long a disabled client's unexpired tokens keep working: at most ``ttl_seconds``
-    (``forget`` makes it immediate inside the process that disabled the client).
+    A change of a client's status bumps ``signal`` once committed (``changed``); every process sharing the signal
+    (every replica, through Redis) drops what it remembered on its next request, so a disabled client is refused
+    everywhere within the signal's poll interval. Without a shared signal another process notices within
+    ``ttl_seconds``; while the shared signal cannot be read, status is read from the database on every request.
     """
 
     def __init__(
-        self, factory: sessionmaker[Session], ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        factory: sessionmaker[Session],
+        ttl_seconds: float,
+        signal: ChangeSignal,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._factory = factory
         self._ttl = ttl_seconds
+        self._signal = signal
         self._clock = clock
         self._known: dict[str, tuple[bool, float]] = {}
+        self._version: int | None = None
 
     def is_active(self, client_id: str) -> bool:
         now = self._clock()
+        version = self._signal.version()
+        if version is None or version != self._version:
+            self._known = {}
+            self._version = version
         cached = self._known.get(client_id)
         if cached is not None and now - cached[1] < self._ttl:
             return cached[0]
         with self._factory() as session:
             active = repository.client_is_active(session, client_id)
-        self._known[client_id] = (active, now)
+        if version is not None:
+            self._known[client_id] = (active, now)
         return active
 
-    def forget(self, client_id: str) -> None:
-        self._known.pop(client_id, None)
+    def changed(self) -> None:
+        """A client's status changed and was committed: tell every process to read it again."""
+        self._signal.bump()
 
 
 class AgencyLifetimes:
@@ -89,15 +104,29 @@ def load_issuer(settings: Settings) -> TokenIssuer:
     )
 
 
+CLIENT_STATUS_SIGNAL = "client-status"
+
+
+def client_status_signal(shared: SharedState) -> ChangeSignal:
+    """The signal a change of a client's status is announced on (the API and the ``sbt clients`` commands)."""
+    return shared.signal(CLIENT_STATUS_SIGNAL)
+
+
 def build_runtime(
-    settings: Settings, factory: sessionmaker[Session], *, jwks_fetcher: JWKSFetcher | None = None
+    settings: Settings,
+    factory: sessionmaker[Session],
+    shared: SharedState,
+    *,
+    jwks_fetcher: JWKSFetcher | None = None,
 ) -> AuthRuntime:
     """``jwks_fetcher`` overrides where an external issuer's keys come from (tests)."""
     issuer: TokenIssuer | None = None
     client_status: ClientStatusCache | None = None
     if settings.auth_embedded_issuer:
         issuer = load_issuer(settings)
-        client_status = ClientStatusCache(factory, settings.auth_client_status_cache_seconds)
+        client_status = ClientStatusCache(
+            factory, settings.auth_client_status_cache_seconds, client_status_signal(shared)
+        )
         fetch = jwks_fetcher or issuer.key.jwks
     elif jwks_fetcher is not None:
         fetch = jwks_fetcher

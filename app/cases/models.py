@@ -79,7 +79,7 @@ class Case(Base):
     a PPK decision), or why it was corrected."""
     sanction_date: Mapped[dt.date | None] = mapped_column(Date)
     decision_number: Mapped[str | None] = mapped_column(String(100))
-    """Number of the PPK's decision (SK) imposing the sanction, from the step that recorded it (migration 0012)."""
+    """Number of the PPK's decision (SK) imposing the sanction, from the step that recorded it (migration 0013)."""
     decision_date: Mapped[dt.date | None] = mapped_column(Date)
     blocked_on: Mapped[dt.date | None] = mapped_column(Date)
     """Day BKN blocked the ASN's personnel data in SIASN."""
@@ -112,7 +112,7 @@ class AgencyRecord(Base):
     position_category: Mapped[str | None] = mapped_column(ForeignKey("position_category.code"))
     instansi_code: Mapped[str | None] = mapped_column(ForeignKey("instansi.code"))
     province_code: Mapped[str | None] = mapped_column(ForeignKey("province.code"))
-    """The region as the agency recorded it: the province and (``regency``) the kabupaten/kota (migration 0012)."""
+    """The region as the agency recorded it: the province and (``regency``) the kabupaten/kota (migration 0013)."""
     regency: Mapped[str | None] = mapped_column(String(100))
     election_type: Mapped[str | None] = mapped_column(String(8))
     election_year: Mapped[int | None] = mapped_column(Integer)
@@ -121,7 +121,7 @@ class AgencyRecord(Base):
     stage: Mapped[str | None] = mapped_column(String(24))
     recommended_sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
     """The sanction the recommendation names, as this agency recorded it; the imposed one is kept beside it, so an
-    agency holds both (migration 0012 split the single sanction column by its status)."""
+    agency holds both (migration 0013 split the single sanction column by its status)."""
     recommended_sanction_level: Mapped[str | None] = mapped_column(String(16))
     imposed_sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
     imposed_sanction_reason: Mapped[str | None] = mapped_column(String(16))

@@ -9,11 +9,12 @@ import typer
 from app.auth import service
 from app.auth.models import OAuthClient
 from app.auth.registry import registry_session
-from app.auth.runtime import load_issuer
+from app.auth.runtime import client_status_signal, load_issuer
 from app.cli.errors import problem_exit
 from app.core.actor import Agency, Role, Scope
 from app.core.config import Settings, get_settings
 from app.core.problems import ProblemError
+from app.core.shared_state import SharedState
 from app.flows.bootstrap import prepare
 
 clients_cli = typer.Typer(help="OAuth clients of the embedded issuer.", no_args_is_help=True)
@@ -90,8 +91,15 @@ def disable(client_id: str) -> None:
             client = service.disable_client(session, settings, ctx, client_id)
     except ProblemError as error:
         raise problem_exit(error) from error
+    shared = SharedState(settings)
+    client_status_signal(shared).bump()
     typer.echo(_describe(client))
-    typer.echo(f"Tokens already issued stop working within {settings.auth_client_status_cache_seconds} s.", err=True)
+    if shared.is_shared:
+        typer.echo("Tokens already issued stop working on every replica within a second.", err=True)
+    else:
+        typer.echo(
+            f"Tokens already issued stop working within {settings.auth_client_status_cache_seconds} s.", err=True
+        )
 
 
 @clients_cli.command("token")

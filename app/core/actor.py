@@ -30,6 +30,7 @@ class Scope(enum.StrEnum):
     RECONCILIATION_TRIAGE = "reconciliation:triage"
     AUDIT_READ = "audit:read"
     ADMIN_CLIENTS = "admin:clients"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
     @property
     def description(self) -> str:
@@ -46,6 +47,7 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.RECONCILIATION_TRIAGE: "Acknowledge, resolve, suppress or reopen findings",
     Scope.AUDIT_READ: "Read the auditor surface: history, statistics, exports, read-audit log",
     Scope.ADMIN_CLIENTS: "Manage OAuth clients",
+    Scope.WEBHOOKS_MANAGE: "Manage the calling client's webhook subscriptions and read their delivery log",
 }
 
 AGENCY_SCOPES: frozenset[Scope] = frozenset(
@@ -57,14 +59,15 @@ AGENCY_SCOPES: frozenset[Scope] = frozenset(
         Scope.RECONCILIATION_RUN,
         Scope.RECONCILIATION_READ,
         Scope.RECONCILIATION_TRIAGE,
+        Scope.WEBHOOKS_MANAGE,
     }
 )
 """Scopes an agency client may be granted."""
 
 AUDITOR_SCOPES: frozenset[Scope] = frozenset(
-    {Scope.CASES_READ, Scope.LEDGER_READ, Scope.RECONCILIATION_READ, Scope.AUDIT_READ}
+    {Scope.CASES_READ, Scope.LEDGER_READ, Scope.RECONCILIATION_READ, Scope.AUDIT_READ, Scope.WEBHOOKS_MANAGE}
 )
-"""Read-only scopes of an auditor client."""
+"""Read-only scopes of an auditor client (its webhook subscriptions say where to be told, they change no data)."""
 
 
 class Role(enum.StrEnum):

@@ -121,6 +121,26 @@ class Settings(BaseSettings):
     reconciliation_run_stale_seconds: int = Field(default=3600, ge=1)
     """A queued or running FULL run that began longer ago than this (its worker died) no longer blocks a new one."""
 
+    # Scheduler and webhooks (one background thread per process; leader work under an advisory lock per round)
+    scheduler_interval_seconds: float = Field(default=1.0, ge=0)
+    """Seconds between scheduler rounds (webhook events and deliveries); 0 turns the scheduler off."""
+    deadline_sweep_interval_seconds: int = Field(default=300, ge=1)
+    """Seconds between deadline sweeps (``deadline.passed`` events for cases past their stage deadline)."""
+    reconciliation_interval_seconds: int = Field(default=86400, ge=0)
+    """Seconds between the FULL reconciliation runs the scheduler starts (a passed deadline, a retired agency's
+    data: findings no write triggers); 0: none."""
+    webhook_batch_size: int = Field(default=100, ge=1)
+    """Ledger entries turned into events, and deliveries attempted, per scheduler round."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a receiver has to answer one delivery."""
+    webhook_claim_seconds: int = Field(default=60, ge=1)
+    """A delivery being attempted is retried after this long if its replica died before recording the answer."""
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    """The first retry's delay; each further retry waits twice as long, up to ``webhook_retry_max_seconds``."""
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=12, ge=1)
+    """Attempts before a delivery is FAILED (about a day with the default delays); redeliver tries again."""
+
     # Auth (OAuth2 resource server + embedded client-credentials issuer)
     auth_issuer: str = DEVELOPMENT_ISSUER
     """Exact ``iss`` of accepted tokens. The embedded issuer stamps it; for Keycloak use the realm URL.
@@ -141,17 +161,27 @@ class Settings(BaseSettings):
     auth_token_lifetime_seconds: int = Field(default=600, ge=30, le=3600)
     """Lifetime of tokens minted by the embedded issuer."""
     auth_client_status_cache_seconds: int = Field(default=30, ge=0)
-    """Embedded issuer: a disabled client's tokens stop working at most this long after it is disabled."""
+    """Embedded issuer: a disabled client's tokens stop working at most this long after it is disabled, in the
+    other processes when they share no ``redis_url`` (with it: within a second everywhere)."""
 
     auth_failures_per_client: int = Field(default=10, ge=1)
-    """Failed authentications of one client id per window before ``/oauth/token`` answers 429 (per process)."""
+    """Failed authentications of one client id per window before ``/oauth/token`` answers 429 (shared
+    by the replicas through ``redis_url``, else per process)."""
     auth_failures_per_address: int = Field(default=50, ge=1)
-    """Failed client authentications from one source address per window before 429 (per process)."""
+    """Failed client authentications from one source address per window before 429 (shared like the above)."""
     auth_failure_window_seconds: int = Field(default=300, ge=1)
+
+    # Shared state between replicas
+    redis_url: str = ""
+    """Redis (``redis://host:6379/0``) where replicas share rate limits, the token-endpoint throttle and the
+    client-disable signal. Empty (the embedded default): kept in each process's memory."""
+    redis_key_prefix: str = Field(default="sbt", min_length=1)
+    """Prefix of every key SBT writes in Redis (several deployments, or parallel tests, can share one server)."""
 
     # Audit, change feed, rate limiting, response headers
     rate_limit_requests: int = Field(default=6000, ge=1)
-    """Requests one client may make to /api/v1 per window (generous: agencies sync in bursts)."""
+    """Requests one client may make to /api/v1 per window (generous: agencies sync in bursts), counted over all
+    replicas through ``redis_url``, else per process."""
     rate_limit_window_seconds: int = Field(default=60, ge=1)
     export_concurrency_per_client: int = Field(default=2, ge=1)
     """Streaming exports (audit cases CSV/NDJSON, findings CSV, ledger) one client may run at once, per process."""

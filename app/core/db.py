@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.session import JoinTransactionMode
@@ -103,7 +103,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    # No server-side prepared statements (psycopg prepares a query run five times on one connection): a prepared
+    # statement is session state, and behind PgBouncer's transaction pooling the next transaction may run on
+    # another server connection that never saw it, or one where another client prepared the same name (decision
+    # 0026). Nothing else SBT does outlives a transaction.
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"prepare_threshold": None}, **kwargs
+    )
 
 
 def make_sessionmaker(
@@ -137,6 +143,24 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's current transaction has committed (never if it rolls back): for telling
+    other processes about a change they must not read before it is visible."""
+    event.listen(session, "after_commit", lambda _session: action(), once=True)
+
+
+def try_round_lock(session: Session, key: int) -> bool:
+    """Whether this transaction is the one to do a round of background work shared by every replica.
+
+    PostgreSQL: ``pg_try_advisory_xact_lock`` (transaction-scoped, so safe behind PgBouncer's transaction
+    pooling; released by the commit or rollback, and by the server when the holder dies). SQLite: always, the
+    writing transaction already holds the database's write lock (``BEGIN IMMEDIATE``).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
 S = TypeVar("S", bound=Select[Any])

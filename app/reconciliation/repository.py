@@ -453,3 +453,8 @@ def open_findings_by_severity(session: Session) -> dict[str, int]:
         .order_by(Finding.severity)
     )
     return {severity: int(count) for severity, count in rows}
+
+
+def last_full_run_requested_at(session: Session) -> dt.datetime | None:
+    """When the latest FULL run was asked for, whatever became of it (the scheduler's "is one due?")."""
+    return session.scalar(select(func.max(Run.requested_at)).where(Run.mode == RunMode.FULL.value))

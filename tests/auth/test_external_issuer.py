@@ -129,6 +129,7 @@ def external_app(settings: Settings, keycloak: FakeKeycloak) -> Iterator[FastAPI
     application.state.auth = build_runtime(
         external,
         application.state.sessionmaker,
+        application.state.shared_state,
         jwks_fetcher=url_fetcher(CERTS, transport=httpx.MockTransport(keycloak.handler)),
     )
     yield application

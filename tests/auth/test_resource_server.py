@@ -145,7 +145,9 @@ def test_an_operator_may_accept_high_s_from_an_issuer_that_signs_either_form(
     twin = high_s(sign(app, claims_for(app, admin_id)))
     assert_invalid_token(*call(client, twin))
     app.state.settings = app.state.settings.model_copy(update={"auth_require_low_s": False})
-    app.state.auth = build_runtime(app.state.settings, app.state.sessionmaker)  # as SBT_AUTH_REQUIRE_LOW_S=false
+    app.state.auth = build_runtime(
+        app.state.settings, app.state.sessionmaker, app.state.shared_state
+    )  # as SBT_AUTH_REQUIRE_LOW_S=false
     assert call(client, twin)[0] == 200
 
 

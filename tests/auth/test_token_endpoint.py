@@ -7,6 +7,8 @@ import logging
 from typing import Any
 from urllib.parse import quote_plus
 
+import limits.storage.memory
+import limits.storage.redis
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -14,11 +16,13 @@ from jose import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.api import auth_throttle
 from app.auth import hashing, service
 from app.auth.models import OAuthClient
 from app.auth.service import IssuedCredentials
 from app.core.actor import Agency, Role, Scope
 from app.core.config import Settings
+from app.core.shared_state import SharedState
 
 TOKEN = "/oauth/token"
 
@@ -273,15 +277,33 @@ def test_failures_from_one_address_are_throttled_and_a_success_does_not_reset_th
     assert int(throttled.headers["retry-after"]) >= 1
 
 
-def test_failure_throttle_window_slides() -> None:
-    from app.api.auth_throttle import FailureThrottle
+class FrozenTime:
+    """``time.time()`` that the test moves by hand, for the ``limits`` storages and the throttle."""
 
-    now = [1000.0]
-    throttle = FailureThrottle(per_client=2, per_address=5, window_seconds=60, clock=lambda: now[0])
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_failure_throttle_window_slides(
+    store: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings: Settings = request.getfixturevalue("redis_settings" if store == "redis" else "settings")
+    clock = FrozenTime()
+    for module in (limits.storage.memory, limits.storage.redis, auth_throttle):
+        monkeypatch.setattr(module, "time", clock)
+    throttle = auth_throttle.FailureThrottle(SharedState(settings), per_client=2, per_address=5, window_seconds=60)
     throttle.failed("c", "a")
-    now[0] += 30
+    clock.now += 30
     throttle.failed("c", "a")
     assert throttle.retry_after("c", "a") == 30
     assert throttle.retry_after("other", "b") == 0
-    now[0] += 30
+    clock.now += 30.5
+    assert throttle.retry_after("c", "a") == 0
+    throttle.failed("c", "a")  # the second failure is still in the window: a fixed window would have reset it
+    assert throttle.retry_after("c", "a") == 30
+    throttle.succeeded("c")
     assert throttle.retry_after("c", "a") == 0

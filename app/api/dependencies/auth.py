@@ -57,7 +57,7 @@ def auth_runtime(app: Starlette) -> AuthRuntime:
         with _build_lock:
             runtime = getattr(state, "auth", None)
             if runtime is None:
-                runtime = build_runtime(state.settings, state.sessionmaker)
+                runtime = build_runtime(state.settings, state.sessionmaker, state.shared_state)
                 state.auth = runtime
     return runtime
 

@@ -34,6 +34,7 @@ from app.auth.schemas import (
 from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.actor import Scope
 from app.core.clock import today_in_jakarta
+from app.core.db import after_commit
 from app.core.problems import NotFound
 
 CLIENT_CREDENTIALS = "client_credentials"
@@ -331,5 +332,5 @@ def disable_client(
     client = service.disable_client(session, settings, ctx, client_id)
     runtime = auth_runtime(request.app)
     if runtime.client_status is not None:
-        runtime.client_status.forget(client_id)
+        after_commit(session, runtime.client_status.changed)  # announced before the commit, others re-read it active
     return ClientRead.of(client)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -30,10 +30,20 @@ class StateAuditReadiness(BaseModel):
     detail: str = Field(description="Where an auditor reads them (audit:read).")
 
 
+class SharedStateReadiness(BaseModel):
+    redis: Literal["unreachable"] = Field(
+        description="Redis (`SBT_REDIS_URL`) does not answer: until it does, rate limits and the token-endpoint "
+        "throttle count per replica and client status is read from the database on every request."
+    )
+
+
 class ReadyStatus(BaseModel):
     status: str = Field(description="`ready`, or `degraded` while a check below reports a problem.")
     state_audit: StateAuditReadiness | None = Field(
         default=None, description="Present when the background state audit found the tables differ from the ledger."
+    )
+    shared_state: SharedStateReadiness | None = Field(
+        default=None, description="Present while the state shared between replicas cannot be reached."
     )
 
 
@@ -45,14 +55,17 @@ def health() -> HealthStatus:
 def _checks(request: Request) -> dict[str, Any]:
     """What the background checks add to readiness (each a small function of its own)."""
     with request.app.state.state_audit.reader() as session:
-        return readiness(latest(session))
+        checks = readiness(latest(session))
+    if request.app.state.shared_state.unreachable():  # degraded, still in rotation: SBT serves without Redis
+        checks |= {"status": "degraded", "shared_state": {"redis": "unreachable"}}
+    return checks
 
 
 @router.get(
     "/ready",
     summary=(
         "Readiness probe (database reachable, stored ledger matching its latest signed checkpoint; degraded when "
-        "the tables differ from the ledger)"
+        "the tables differ from the ledger or Redis does not answer)"
     ),
     responses=problem_responses(503),
     response_model_exclude_none=True,  # a healthy service answers {"status": "ready"}, nothing more

@@ -1,0 +1,77 @@
+"""The scheduler of one process: a thread that, while the app runs, turns ledger entries into webhook events and
+delivers them every ``SBT_SCHEDULER_INTERVAL_SECONDS``, sweeps for passed deadlines every
+``SBT_DEADLINE_SWEEP_INTERVAL_SECONDS`` and starts the periodic FULL reconciliation when it is due.
+
+Every replica runs one; ``app.flows.scheduler`` makes sure work meant to happen once per database happens once.
+A FULL run it starts works in a thread of its own, so deliveries do not wait for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.config import Settings
+from app.flows import scheduler as jobs
+from app.reconciliation import runner
+
+logger = logging.getLogger("sbt.scheduler")
+
+
+class BackgroundScheduler:
+    def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.threaded = isinstance(factory.kw.get("bind"), Engine) and settings.scheduler_interval_seconds > 0
+        self.http = httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        self._next_sweep = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._runs: list[threading.Thread] = []
+
+    def run_once(self) -> None:
+        """One round: new events, due deliveries, and the sweeps when they are due (tests call it directly)."""
+        jobs.make_webhook_events(self.factory, self.settings)
+        jobs.deliver_webhooks(self.factory, self.settings, self.http)
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + self.settings.deadline_sweep_interval_seconds
+            jobs.sweep_deadlines(self.factory, self.settings)
+            run_id = jobs.queue_periodic_reconciliation(self.factory, self.settings)
+            if run_id is not None:
+                thread = threading.Thread(
+                    target=runner.execute_run, args=(self.factory, self.settings, run_id), name="sbt-reconciliation"
+                )
+                thread.start()
+                self._runs = [t for t in self._runs if t.is_alive()] + [thread]
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the next round tries again; deliveries keep their state in the database
+                logger.exception("scheduler round failed")
+            self._stop.wait(self.settings.scheduler_interval_seconds)
+
+    def start(self) -> None:
+        if self.threaded and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="sbt-scheduler", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        for run in self._runs:
+            run.join()
+        self.http.close()
+
+
+def install_scheduler(app: FastAPI, settings: Settings) -> None:
+    app.state.scheduler = BackgroundScheduler(settings, app.state.sessionmaker)
