@@ -20,6 +20,7 @@ from app.api.metrics import install_metrics
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
+from app.api.routers.monitoring import compute_at_start
 from app.api.routes import api_router, root_router
 from app.api.scheduler import install_scheduler
 from app.api.security_headers import install_security_headers
@@ -36,6 +37,8 @@ BKN, Kemendagri and KemenPANRB. Every error is `application/problem+json` (RFC 9
 Indonesian when `Accept-Language` prefers it (`id`), else in English; `Content-Language` says which. The public
 monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
 """
+LICENSE_INFO = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+"""The repository's LICENSE, stated in the contract for partners (decision 0027)."""
 
 
 def operation_id(route: APIRoute) -> str:
@@ -45,7 +48,9 @@ def operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def background_work(app: FastAPI) -> AsyncIterator[None]:
-    """The process's background threads (state audit, scheduler) run while the app serves."""
+    """The process's background threads (state audit, scheduler) run while the app serves; the monitoring figures
+    are computed once as it starts."""
+    figures = compute_at_start(app)
     workers = (app.state.state_audit, app.state.scheduler)
     for worker in workers:
         worker.start()
@@ -54,6 +59,8 @@ async def background_work(app: FastAPI) -> AsyncIterator[None]:
     finally:
         for worker in reversed(workers):
             worker.stop()
+        if figures is not None:
+            figures.join()  # a one-off: let it end before the engine goes
 
 
 def create_app(
@@ -73,6 +80,7 @@ def create_app(
         title="SBT API",
         version="1.0.0",
         description=DESCRIPTION,
+        license_info=LICENSE_INFO,
         generate_unique_id_function=operation_id,
         lifespan=background_work,
     )

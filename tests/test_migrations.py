@@ -159,11 +159,11 @@ SPLIT_QUERY = (
 
 
 @pytest.mark.real_commits  # migrations: a database of its own
-def test_0013_splits_the_single_sanction_of_existing_records_by_its_status_and_back(empty_database_url: str) -> None:
+def test_0014_splits_the_single_sanction_of_existing_records_by_its_status_and_back(empty_database_url: str) -> None:
     config = alembic_config(empty_database_url)
-    command.upgrade(config, "0012")
+    command.upgrade(config, "0013")
     engine = create_engine(empty_database_url)
-    record = table(  # the agency_record of revision 0012, with its single sanction
+    record = table(  # the agency_record of revision 0013, with its single sanction
         "agency_record",
         column("id", GUID()),
         column("case_id", GUID()),
@@ -202,7 +202,7 @@ def test_0013_splits_the_single_sanction_of_existing_records_by_its_status_and_b
             "KEMENDAGRI": (None, None, "SEDANG_TUKIN_25_12", None),
             "KEMENPANRB": ("SEDANG_TUKIN_25_6", None, None, None),
         }
-        command.downgrade(config, "0012")
+        command.downgrade(config, "0013")
         with engine.connect() as connection:
             back = connection.execute(
                 text(

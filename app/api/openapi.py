@@ -60,6 +60,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title,
         version=app.version,
         description=app.description,
+        license_info=app.license_info,
         routes=app.routes,
         servers=[{"url": "/"}],
     )

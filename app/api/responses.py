@@ -49,8 +49,8 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "Content-Language": {
-        "description": "The language of the problem's `title` and `detail`: `id` when `Accept-Language` prefers "
-        "Indonesian, else `en`.",
+        "description": "The language of the texts for people (a problem's `title` and `detail`, a finding's "
+        "`message`, a rule's `description`): `id` when `Accept-Language` prefers Indonesian, else `en`.",
         "schema": {"type": "string", "enum": ["id", "en"]},
     },
     "Idempotent-Replayed": {

@@ -30,7 +30,21 @@ class Case(Base):
         Index("ix_case_created_at_id", "created_at", "id"),
         Index("ix_case_nip", "nip"),
         Index("ix_case_stage", "stage"),
-        Index("ix_case_province_code", "province_code"),
+        # The monitoring page's aggregates read these alone (migration 0014); the first also serves province filters.
+        Index(
+            "ix_case_monitoring",
+            "province_code",
+            "stage",
+            "violation_code",
+            "election_type",
+            "election_year",
+            "recommendation_date",
+            "deadline_date",
+            "imposed_sanction_code",
+            "sanction_date",
+            "id",
+        ),
+        Index("ix_case_reported_date", "reported_date"),
         Index("ix_case_instansi_code", "instansi_code"),
         Index("ix_case_register_number", "register_number"),
     )
@@ -79,7 +93,7 @@ class Case(Base):
     a PPK decision), or why it was corrected."""
     sanction_date: Mapped[dt.date | None] = mapped_column(Date)
     decision_number: Mapped[str | None] = mapped_column(String(100))
-    """Number of the PPK's decision (SK) imposing the sanction, from the step that recorded it (migration 0013)."""
+    """Number of the PPK's decision (SK) imposing the sanction, from the step that recorded it (migration 0014)."""
     decision_date: Mapped[dt.date | None] = mapped_column(Date)
     blocked_on: Mapped[dt.date | None] = mapped_column(Date)
     """Day BKN blocked the ASN's personnel data in SIASN."""
@@ -112,7 +126,7 @@ class AgencyRecord(Base):
     position_category: Mapped[str | None] = mapped_column(ForeignKey("position_category.code"))
     instansi_code: Mapped[str | None] = mapped_column(ForeignKey("instansi.code"))
     province_code: Mapped[str | None] = mapped_column(ForeignKey("province.code"))
-    """The region as the agency recorded it: the province and (``regency``) the kabupaten/kota (migration 0013)."""
+    """The region as the agency recorded it: the province and (``regency``) the kabupaten/kota (migration 0014)."""
     regency: Mapped[str | None] = mapped_column(String(100))
     election_type: Mapped[str | None] = mapped_column(String(8))
     election_year: Mapped[int | None] = mapped_column(Integer)
@@ -121,7 +135,7 @@ class AgencyRecord(Base):
     stage: Mapped[str | None] = mapped_column(String(24))
     recommended_sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
     """The sanction the recommendation names, as this agency recorded it; the imposed one is kept beside it, so an
-    agency holds both (migration 0013 split the single sanction column by its status)."""
+    agency holds both (migration 0014 split the single sanction column by its status)."""
     recommended_sanction_level: Mapped[str | None] = mapped_column(String(16))
     imposed_sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
     imposed_sanction_reason: Mapped[str | None] = mapped_column(String(16))

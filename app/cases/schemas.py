@@ -549,7 +549,7 @@ class AgencyRecordFields(InputSchema):
         level, reason = self.sanction_level, self.sanction_reason
         if status is None and code is None and level is None and reason is None:
             return self  # nothing said of the sanction
-        if status is None:  # as migration 0013 split the rows that had no status
+        if status is None:  # as migration 0014 split the rows that had no status
             imposed = reason is not None or (self.stage in SANCTIONED_ENDS and level is None)
             status = SanctionStatus.IMPOSED if imposed else SanctionStatus.RECOMMENDED
         if status is SanctionStatus.RECOMMENDED:

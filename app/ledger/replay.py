@@ -32,9 +32,9 @@ CLIENT = "oauth_client"
 ALL_TABLES = (CASE, RECORD, TRANSITION, FINDING, FINDING_EVENT, CLIENT)
 """The tables the replay rebuilds, by their SQL names."""
 LEGACY_SANCTION = ("sanction_code", "sanction_level", "sanction_status", "sanction_reason")
-"""An agency record's single sanction, as entries before migration 0013 carry it."""
+"""An agency record's single sanction, as entries before migration 0014 carry it."""
 ENDED_SANCTIONED = frozenset({"SANKSI_DIJATUHKAN", "BLOKIR_DIBUKA"})
-"""The record stages that make a sanction recorded without a status the imposed one (as migration 0013 decides)."""
+"""The record stages that make a sanction recorded without a status the imposed one (as migration 0014 decides)."""
 
 
 @dataclass
@@ -157,7 +157,7 @@ class LedgerReplay:
 
 
 def split_legacy_sanction(record: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A record entry from before migration 0013 (one sanction and its status) with the recommended and the imposed
+    """A record entry from before migration 0014 (one sanction and its status) with the recommended and the imposed
     sanction apart, split exactly as the migration split the rows; a newer entry as it is."""
     if "sanction_status" not in record:
         return record

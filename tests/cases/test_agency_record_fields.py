@@ -134,7 +134,7 @@ def test_records_carry_the_new_fields_and_the_deprecated_sanction_maps_onto_them
     url = f"{CASES}/{case['id']}/records/{record['id']}"
     mixed = client.patch(url, json=legacy | {"imposed_sanction_code": SANCTION}, headers=kemendagri | etag)
     assert_problem(mixed, 422)
-    # without a status, as migration 0013 split such rows: by the stage (sanctioned: imposed), else recommended
+    # without a status, as migration 0014 split such rows: by the stage (sanctioned: imposed), else recommended
     without_status = client.patch(url, json={"sanction_code": "BERAT_PDHTAPS"}, headers=kemendagri | etag)
     assert without_status.status_code == 200, without_status.text
     assert without_status.json()["recommended_sanction_code"] == "BERAT_PDHTAPS"

@@ -326,7 +326,7 @@ class TestRecordFieldsBesideTheCase:
         assert (year.severity, year.fields) == (Severity.HIGH, ("election_year",))
         (phase,) = self._only({"KEMENDAGRI": {"phase": "BAKAL_CALON"}, "BKN": {}}, "ELECTION_MISMATCH")
         assert (phase.severity, phase.fields, phase.agencies) == (Severity.MEDIUM, ("phase",), ("KEMENDAGRI",))
-        assert "Pemilihan dicatat berbeda" in phase.message_indonesian
+        assert "dicatat berbeda dari kasus" in phase.message_indonesian
 
     def test_decision_and_block_dates(self) -> None:
         sanctioned = {

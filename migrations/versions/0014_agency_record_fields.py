@@ -13,8 +13,8 @@ recomputed by the next check (``NORMALIZER_VERSION`` 3 marks the old ones stale 
 Downgrade merges the two sanctions back into one column: the imposed one where a record holds both (the earlier
 schema could keep only one), with its status.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 from collections.abc import Sequence
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
