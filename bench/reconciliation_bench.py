@@ -77,17 +77,19 @@ CASE_COLUMNS = (
     "regency", "election_type", "election_year", "violation_code", "phase", "source", "incident_date",
     "reported_date", "stage", "stage_entered_on", "deadline_date", "recommended_by", "recommendation_number",
     "recommendation_date", "recommended_sanction_code", "imposed_sanction_code", "sanction_date",
-    "created_by_agency", "created_at", "updated_at", "version",
+    "decision_number", "decision_date", "created_by_agency", "created_at", "updated_at", "version",
 )  # fmt: skip
 RECORD_COLUMNS = (
-    "id", "case_id", "agency", "nip", "name", "position_category", "instansi_code", "violation_code", "stage",
-    "sanction_code",
-    "sanction_status", "reported_date", "recommendation_date", "sanction_date", "submitted_by_client",
-    "created_at", "updated_at", "version", "nip_canonical", "name_key", "violation_canonical", "stage_canonical",
-    "stage_high_water", "sanction_canonical", "fingerprint", "local_issue", "normalizer_version",
+    "id", "case_id", "agency", "nip", "name", "position_category", "instansi_code", "province_code",
+    "election_type", "election_year", "phase", "violation_code", "stage", "recommended_sanction_code",
+    "imposed_sanction_code", "decision_number", "decision_date", "reported_date", "recommendation_date",
+    "sanction_date", "submitted_by_client", "created_at", "updated_at", "version", "nip_canonical", "name_key",
+    "violation_canonical", "stage_canonical", "stage_high_water", "recommended_canonical", "imposed_canonical",
+    "fingerprint", "local_issue", "normalizer_version",
 )  # fmt: skip
 STATE_COLUMNS = (
-    "case_id", "nip_canonical", "name_key", "incident_date", "live", "deadline_date", "sanction_canonical",
+    "case_id", "nip_canonical", "name_key", "incident_date", "live", "deadline_date", "recommended_canonical",
+    "imposed_canonical",
     "fingerprint", "expected_mask", "local_issue", "normalizer_version", "updated_at",
 )  # fmt: skip
 
@@ -142,6 +144,9 @@ class Generator:
             "recommended_sanction_level": self.reference.sanction_level.get(sanction) if sanction else None,
             "imposed_sanction_code": sanction if imposed else None, "imposed_sanction_reason": None,
             "sanction_date": rec_date + dt.timedelta(days=5) if imposed and rec_date else None,
+            "decision_number": f"800/{index}/BKPSDM/2024" if imposed else None,
+            "decision_date": rec_date + dt.timedelta(days=5) if imposed and rec_date else None,
+            "blocked_on": None, "block_lifted_on": None,
             "created_by_agency": "BAWASLU", "created_at": AS_OF, "updated_at": AS_OF, "version": 1,
         }  # fmt: skip
         case["instansi_code"] = case["province_code"]  # the province's government: Kemendagri supervises its PPK
@@ -153,22 +158,26 @@ class Generator:
         return case, records
 
     def record(self, case: dict[str, Any], agency: str, core: str) -> dict[str, Any]:
-        status = None
-        sanction = None
-        if agency == case["recommended_by"]:
-            status, sanction = "RECOMMENDED", case["recommended_sanction_code"]
-        elif agency == "BKN" and case["imposed_sanction_code"]:
-            status, sanction = "IMPOSED", case["imposed_sanction_code"]
+        # the recommending agency holds the recommendation; BKN (I'DIS) the imposed sanction and its decision
+        recommended = case["recommended_sanction_code"] if agency == case["recommended_by"] else None
+        imposing = agency == "BKN" and case["imposed_sanction_code"] is not None
         created = case["recommendation_date"] if agency == "KASN" else case["reported_date"]
         moment = dt.datetime.combine(created, dt.time(10), tzinfo=JAKARTA).astimezone(dt.UTC)
         return {
             "id": uuid.uuid4(), "case_id": case["id"], "agency": agency, "nip": case["nip"],
             "name": core if agency != "BAWASLU" else case["name"], "position_category": "FUNGSIONAL",
             "instansi_code": case["instansi_code"],
-            "violation_code": case["violation_code"], "stage": case["stage"], "sanction_code": sanction,
-            "sanction_status": status, "reported_date": case["reported_date"],
-            "recommendation_date": case["recommendation_date"] if status else None,
-            "sanction_date": case["sanction_date"] if status == "IMPOSED" else None,
+            "province_code": case["province_code"], "regency": None, "election_type": case["election_type"],
+            "election_year": case["election_year"], "phase": case["phase"],
+            "violation_code": case["violation_code"], "stage": case["stage"],
+            "recommended_sanction_code": recommended, "recommended_sanction_level": None,
+            "imposed_sanction_code": case["imposed_sanction_code"] if imposing else None,
+            "imposed_sanction_reason": None,
+            "decision_number": case["decision_number"] if imposing else None,
+            "decision_date": case["decision_date"] if imposing else None, "blocked_on": None, "block_lifted_on": None,
+            "reported_date": case["reported_date"],
+            "recommendation_date": case["recommendation_date"] if recommended or imposing else None,
+            "sanction_date": case["sanction_date"] if imposing else None,
             "submitted_by_client": f"bench-{agency.lower()}", "created_at": moment, "updated_at": moment,
             "version": 1, "stage_high_water": None, "recorded_on": None, "imported_by": None,
         }  # fmt: skip
@@ -180,8 +189,10 @@ class Generator:
             target["name"] = target["name"].replace("a", "u", 1) + "o"
         elif kind == "nip_typo":
             target["nip"] = target["nip"][:16] + target["nip"][17] + target["nip"][16]
-        elif kind == "sanction_lighter" and target["sanction_status"]:
-            target["sanction_code"] = "RINGAN_TEGURAN_LISAN"
+        elif kind == "sanction_lighter" and target["imposed_sanction_code"]:
+            target["imposed_sanction_code"] = "RINGAN_TEGURAN_LISAN"
+        elif kind == "sanction_lighter" and target["recommended_sanction_code"]:
+            target["recommended_sanction_code"] = "RINGAN_TEGURAN_LISAN"
         elif kind == "stage_lag" and case["stage"] == "SANKSI_DIJATUHKAN":
             target["stage"], target["stage_high_water"] = "DITERUSKAN", 9
         elif kind == "missing_record" and len(records) > 1:
@@ -203,7 +214,7 @@ class Generator:
             record.update(
                 nip_canonical=item.nip, name_key=item.name.key, violation_canonical=item.violation_code,
                 stage_canonical=item.stage, stage_high_water=high_water,
-                sanction_canonical=item.sanction,
+                recommended_canonical=item.recommended, imposed_canonical=item.imposed,
                 fingerprint=compared_fingerprint(item.nip, item.name.key, item.violation_code, item.stage),
                 local_issue=record_has_local_issue(item, facts, self.reference, AS_OF_DAY),
                 normalizer_version=NORMALIZER_VERSION,
@@ -212,7 +223,7 @@ class Generator:
             "case_id": case["id"], "nip_canonical": facts.nip, "name_key": facts.name.key,
             "incident_date": facts.incident_date, "live": facts.stage not in {"DIBATALKAN", "DITOLAK"},
             "deadline_date": live_deadline(facts),
-            "sanction_canonical": facts.recommended_sanction or facts.imposed_sanction,
+            "recommended_canonical": facts.recommended_sanction, "imposed_canonical": facts.imposed_sanction,
             "fingerprint": compared_fingerprint(facts.nip, facts.name.key, facts.violation_code, facts.stage),
             "expected_mask": agency_mask(expected_agencies(facts, self.reference)),
             "local_issue": case_has_local_issue(facts, self.reference, AS_OF_DAY),

@@ -23,7 +23,7 @@ sanctions      sanction imposed, dated in period  one sanctioned case
 
 **Agency number**: an agency's register holds one row per case it knows (its ``agency_record``), and it counts the
 rows whose *own* dates and stage meet the same criteria (for recommendations: its record is at or past
-REKOMENDASI or says RECOMMENDED/IMPOSED; for sanctions: IMPOSED or a sanctioned stage).
+REKOMENDASI or holds a recommended or imposed sanction; for sanctions: an imposed sanction or a sanctioned stage).
 
 **Causes.** Each counted agency row is matched to the national unit of its case. Then every national unit and
 every agency row contributes ``agency − national`` for its part, classified into exactly one cause:
@@ -64,9 +64,7 @@ from app.ledger.replay import LedgerReplay
 from app.reconciliation.facts import case_facts
 from app.reconciliation.normalize import MAIN_PATH_LAST_RANK, canonical_nip, stage_rank
 from app.reconciliation.rules import (
-    IMPOSED,
     RECOMMENDATION_RANK,
-    RECOMMENDED,
     SANCTIONED_STAGES,
     CaseFacts,
     ReferenceData,
@@ -194,7 +192,8 @@ def _any(_row: Row) -> bool:
 
 
 def _recommended_record(row: Row) -> bool:
-    return row.get("sanction_status") in {RECOMMENDED, IMPOSED} or _rank_between(
+    holds = ("recommended_sanction_code", "recommended_sanction_level", "imposed_sanction_code")
+    return any(row.get(name) is not None for name in holds) or _rank_between(
         row.get("stage"), RECOMMENDATION_RANK, MAIN_PATH_LAST_RANK
     )
 
@@ -213,7 +212,7 @@ RULES: Mapping[Unit, UnitRule] = {
         "sanction_date",
         "sanction_date",
         lambda case: case.get("imposed_sanction_code") is not None,
-        lambda record: record.get("sanction_status") == IMPOSED or record.get("stage") in SANCTIONED_STAGES,
+        lambda record: record.get("imposed_sanction_code") is not None or record.get("stage") in SANCTIONED_STAGES,
     ),
 }
 

@@ -150,7 +150,6 @@ class Labels:
             "recommended_by": agency("recommended_by"),
             "recommended_sanction_code": sanction("recommended_sanction"),
             "imposed_sanction_code": sanction("imposed_sanction"),
-            "sanction_code": sanction("sanction"),
             "created_by_agency": agency("created_by_agency"),
         }
 

@@ -31,7 +31,7 @@ class Case(Base):
         Index("ix_case_created_at_id", "created_at", "id"),
         Index("ix_case_nip", "nip"),
         Index("ix_case_stage", "stage"),
-        # The monitoring page's aggregates read these alone (migration 0013); the first also serves province filters.
+        # The monitoring page's aggregates read these alone (migration 0014); the first also serves province filters.
         Index(
             "ix_case_monitoring",
             "province_code",
@@ -94,6 +94,12 @@ class Case(Base):
     """Why the imposed sanction is what it is when it departs from the recommendation's level (keberatan, banding,
     a PPK decision), or why it was corrected."""
     sanction_date: Mapped[dt.date | None] = mapped_column(Date)
+    decision_number: Mapped[str | None] = mapped_column(String(100))
+    """Number of the PPK's decision (SK) imposing the sanction, from the step that recorded it (migration 0014)."""
+    decision_date: Mapped[dt.date | None] = mapped_column(Date)
+    blocked_on: Mapped[dt.date | None] = mapped_column(Date)
+    """Day BKN blocked the ASN's personnel data in SIASN."""
+    block_lifted_on: Mapped[dt.date | None] = mapped_column(Date)
 
     created_by_agency: Mapped[str] = mapped_column(ForeignKey("agency.code"))
     created_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow)
@@ -122,15 +128,30 @@ class AgencyRecord(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     position_category: Mapped[str | None] = mapped_column(ForeignKey("position_category.code"))
     instansi_code: Mapped[str | None] = mapped_column(ForeignKey("instansi.code"))
+    province_code: Mapped[str | None] = mapped_column(ForeignKey("province.code"))
+    """The region as the agency recorded it: the province and (``regency``) the kabupaten/kota (migration 0014)."""
+    regency: Mapped[str | None] = mapped_column(String(100))
+    election_type: Mapped[str | None] = mapped_column(String(8))
+    election_year: Mapped[int | None] = mapped_column(Integer)
+    phase: Mapped[str | None] = mapped_column(String(16))
     violation_code: Mapped[str | None] = mapped_column(ForeignKey("violation_form.code"))
     stage: Mapped[str | None] = mapped_column(String(24))
-    sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
-    sanction_level: Mapped[str | None] = mapped_column(String(16))
-    sanction_status: Mapped[str | None] = mapped_column(String(16))
-    sanction_reason: Mapped[str | None] = mapped_column(String(16))
+    recommended_sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    """The sanction the recommendation names, as this agency recorded it; the imposed one is kept beside it, so an
+    agency holds both (migration 0014 split the single sanction column by its status)."""
+    recommended_sanction_level: Mapped[str | None] = mapped_column(String(16))
+    imposed_sanction_code: Mapped[str | None] = mapped_column(ForeignKey("sanction.code"))
+    imposed_sanction_reason: Mapped[str | None] = mapped_column(String(16))
     reported_date: Mapped[dt.date | None] = mapped_column(Date)
     recommendation_date: Mapped[dt.date | None] = mapped_column(Date)
     sanction_date: Mapped[dt.date | None] = mapped_column(Date)
+    decision_number: Mapped[str | None] = mapped_column(String(100))
+    """The PPK's decision (SK) imposing the sanction: its number and date."""
+    decision_date: Mapped[dt.date | None] = mapped_column(Date)
+    idis_reference: Mapped[str | None] = mapped_column(String(100))
+    """The sanction's entry in BKN's I'DIS."""
+    blocked_on: Mapped[dt.date | None] = mapped_column(Date)
+    block_lifted_on: Mapped[dt.date | None] = mapped_column(Date)
     reference_number: Mapped[str | None] = mapped_column(String(100))
     external_id: Mapped[str | None] = mapped_column(String(100))
     notes: Mapped[str | None] = mapped_column(Text)
@@ -152,7 +173,8 @@ class AgencyRecord(Base):
     stage_canonical: Mapped[str | None] = mapped_column(String(24))
     stage_high_water: Mapped[int | None] = mapped_column(Integer)
     """Highest workflow rank this record has reached (a lower current rank is a regression)."""
-    sanction_canonical: Mapped[str | None] = mapped_column(String(48))
+    recommended_canonical: Mapped[str | None] = mapped_column(String(48))
+    imposed_canonical: Mapped[str | None] = mapped_column(String(48))
     fingerprint: Mapped[int | None] = mapped_column(BigInteger)
     """Hash of the compared canonical fields; equal to the case's when the record agrees with it."""
     local_issue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -5,13 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, JsonValue, StringConstraints, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    WithJsonSchema,
+    computed_field,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from app.cases.nip import validate_nip
-from app.cases.workflow import Action, ReopenReason, Stage
+from app.cases.workflow import SANCTIONED_ENDS, Action, ReopenReason, Stage
 from app.core.actor import Agency
 from app.core.schemas import (
     LINE_PATTERN,
@@ -242,6 +252,39 @@ class CaseCreate(InputSchema):
     )
 
 
+class CaseUpdate(InputSchema):
+    """What may be set on a case after it was reported: its instansi (a case recorded before instansi became
+    reference data, whose text matched no instansi, or an instansi reported wrongly) and its report (register
+    number). Absent fields keep their value; ``register_number: null`` takes the case out of its report."""
+
+    instansi_code: Annotated[
+        InstansiCode | None,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "pattern": INSTANSI_CODE_PATTERN,
+                "description": "Instansi code from /api/v1/reference/instansi (a regional instansi in the case's "
+                "province); cannot be cleared.",
+            }
+        ),
+    ] = None
+    register_number: RegisterNumber | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"minProperties": 1, "example": {"instansi_code": "73.71"}},
+    )
+
+    @model_validator(mode="after")
+    def _instansi_kept(self) -> CaseUpdate:
+        if "instansi_code" in self.model_fields_set and self.instansi_code is None:
+            raise ValueError("instansi_code cannot be cleared")
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
+
+
 class CaseRead(ReadSchema, Receipted):
     id: uuid.UUID
     case_number: str
@@ -280,6 +323,10 @@ class CaseRead(ReadSchema, Receipted):
         description="Why the imposed sanction departs from the recommendation's level, or why it was corrected."
     )
     sanction_date: dt.date | None
+    decision_number: str | None = Field(description="Number of the PPK's decision (SK) imposing the sanction.")
+    decision_date: dt.date | None = Field(description="Date of that decision (the step that recorded it).")
+    blocked_on: dt.date | None = Field(description="Day BKN blocked the ASN's personnel data (SIASN).")
+    block_lifted_on: dt.date | None = Field(description="Day the block was lifted.")
     created_by_agency: Agency
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -316,7 +363,9 @@ class TransitionCreate(InputSchema):
         "recommendation's level (else 422 sanction-reason-required); KEBERATAN, BANDING or KEPUTUSAN_PPK.",
     )
     reference_number: Reference | None = Field(
-        default=None, description="Letter number, e.g. the recommendation number 'R-1194/KASN/4/2020'."
+        default=None,
+        description="Letter number, e.g. the recommendation number 'R-1194/KASN/4/2020'; for impose_sanction and "
+        "lift_block, the number of the PPK's decision (SK).",
     )
     note: Notes | None = None
 
@@ -390,18 +439,92 @@ class ReopenCreate(InputSchema):
     note: Notes | None = None
 
 
+LEGACY_SANCTION_FIELDS = ("sanction_code", "sanction_level", "sanction_status", "sanction_reason")
+"""The v1 record's single sanction (decision 0010 keeps the names): deprecated, mapped onto the recommended or the
+imposed sanction by ``sanction_status``."""
+SPLIT_SANCTION_FIELDS = (
+    "recommended_sanction_code",
+    "recommended_sanction_level",
+    "imposed_sanction_code",
+    "imposed_sanction_reason",
+)
+DEPRECATED: JsonDict = {"deprecated": True}
+_LEGACY = " Deprecated: use the recommended_sanction_* and imposed_sanction_* fields."
+
+
+def _legacy_sanction_rules() -> list[JsonValue]:
+    """The deprecated single sanction's rules, stated in the contract (``AgencyRecordFields._legacy_sanction``)."""
+    not_null: JsonDict = {"not": {"type": "null"}}
+
+    def sent(names: Sequence[str]) -> JsonDict:
+        options: list[JsonValue] = [{"required": [name]} for name in names]
+        return {"anyOf": options}
+
+    def status_is(status: SanctionStatus, field: str) -> JsonDict:
+        return {
+            "if": {"properties": {"sanction_status": {"const": status.value}}, "required": ["sanction_status"]},
+            "then": _null(field),
+        }
+
+    return [
+        {"if": sent(LEGACY_SANCTION_FIELDS), "then": {"not": sent(SPLIT_SANCTION_FIELDS)}},
+        {
+            "not": {
+                "required": ["sanction_level", "sanction_reason"],
+                "properties": {"sanction_level": not_null, "sanction_reason": not_null},
+            }
+        },
+        status_is(SanctionStatus.RECOMMENDED, "sanction_reason"),
+        status_is(SanctionStatus.IMPOSED, "sanction_level"),
+    ]
+
+
 class AgencyRecordFields(InputSchema):
     nip: RecordedNip | None = None
     name: Text200 | None = None
     position_category: PositionCategoryCode | None = None
     instansi_code: InstansiCode | None = None
+    province_code: ProvinceCode | None = Field(default=None, description="The region: the case's province.")
+    regency: Regency | None = Field(default=None, description="The region: the case's kabupaten/kota.")
+    election_type: ElectionType | None = None
+    election_year: ElectionYear | None = None
+    phase: Phase | None = None
     violation_code: ViolationCode | None = None
     stage: Stage | None = None
-    sanction_code: SanctionCode | None = None
-    sanction_level: SanctionLevel | None = Field(default=None, description="The level of a level-only recommendation.")
-    sanction_status: SanctionStatus | None = None
-    sanction_reason: SanctionReason | None = Field(
+    recommended_sanction_code: SanctionCode | None = Field(
+        default=None, description="The sanction the recommendation names, as this agency recorded it."
+    )
+    recommended_sanction_level: SanctionLevel | None = Field(
+        default=None, description="The level the recommendation names (alone, for a level-only recommendation)."
+    )
+    imposed_sanction_code: SanctionCode | None = Field(
+        default=None, description="The sanction the PPK imposed, as this agency recorded it."
+    )
+    imposed_sanction_reason: SanctionReason | None = Field(
         default=None, description="Why the imposed sanction departs from the recommendation, or was corrected."
+    )
+    decision_number: Reference | None = Field(default=None, description="Number of the PPK's decision (SK).")
+    decision_date: IsoDate | None = Field(default=None, description="Date of the PPK's decision (SK).")
+    idis_reference: Reference | None = Field(default=None, description="The sanction's entry in BKN's I'DIS.")
+    blocked_on: IsoDate | None = Field(default=None, description="Day the ASN's personnel data was blocked (SIASN).")
+    block_lifted_on: IsoDate | None = Field(default=None, description="Day the block was lifted.")
+    sanction_code: SanctionCode | None = Field(
+        default=None,
+        json_schema_extra=DEPRECATED,
+        description="The recommended or imposed sanction, by sanction_status." + _LEGACY,
+    )
+    sanction_level: SanctionLevel | None = Field(
+        default=None, json_schema_extra=DEPRECATED, description="With sanction_status RECOMMENDED: its level." + _LEGACY
+    )
+    sanction_status: SanctionStatus | None = Field(
+        default=None,
+        json_schema_extra=DEPRECATED,
+        description="Which sanction sanction_code, sanction_level and sanction_reason are; without it, the imposed "
+        "one with a sanction_reason, or when stage is SANKSI_DIJATUHKAN or BLOKIR_DIBUKA and no sanction_level is "
+        "sent, else the recommended one." + _LEGACY,
+    )
+    sanction_reason: SanctionReason | None = Field(
+        default=None, json_schema_extra=DEPRECATED, description="With sanction_status IMPOSED: its reason." + _LEGACY
     )
     reported_date: IsoDate | None = None
     recommendation_date: IsoDate | None = None
@@ -409,6 +532,39 @@ class AgencyRecordFields(InputSchema):
     reference_number: Reference | None = None
     external_id: Reference | None = None
     notes: Notes | None = None
+
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra={"allOf": _legacy_sanction_rules()}
+    )
+
+    @model_validator(mode="after")
+    def _legacy_sanction(self) -> AgencyRecordFields:
+        """The deprecated single sanction, moved to the side its status names."""
+        legacy = self.model_fields_set & set(LEGACY_SANCTION_FIELDS)
+        if not legacy:
+            return self
+        if self.model_fields_set & set(SPLIT_SANCTION_FIELDS):  # stated in the contract by _legacy_sanction_rules
+            raise ValueError("send the deprecated sanction_* fields or the recommended_/imposed_ ones, not both")
+        status, code = self.sanction_status, self.sanction_code
+        level, reason = self.sanction_level, self.sanction_reason
+        if status is None and code is None and level is None and reason is None:
+            return self  # nothing said of the sanction
+        if status is None:  # as migration 0014 split the rows that had no status
+            imposed = reason is not None or (self.stage in SANCTIONED_ENDS and level is None)
+            status = SanctionStatus.IMPOSED if imposed else SanctionStatus.RECOMMENDED
+        if status is SanctionStatus.RECOMMENDED:
+            if reason is not None:
+                raise ValueError("sanction_reason is the reason of an IMPOSED sanction")
+            self.recommended_sanction_code, self.recommended_sanction_level = code, level
+        else:
+            if level is not None:
+                raise ValueError("sanction_level is the level of a RECOMMENDED sanction")
+            self.imposed_sanction_code, self.imposed_sanction_reason = code, reason
+        return self
+
+    def columns(self, *, only_sent: bool = False) -> dict[str, Any]:
+        """The record's columns the body sets (``only_sent``: only the fields it sent, for an update)."""
+        return self.model_dump(exclude_unset=only_sent, exclude=set(LEGACY_SANCTION_FIELDS))
 
 
 class AgencyRecordCreate(AgencyRecordFields):
@@ -442,12 +598,22 @@ class AgencyRecordRead(ReadSchema, Receipted):
     name: str | None
     position_category: str | None
     instansi_code: str | None
+    province_code: str | None
+    regency: str | None
+    election_type: ElectionType | None
+    election_year: int | None
+    phase: Phase | None
     violation_code: str | None
     stage: Stage | None
-    sanction_code: str | None
-    sanction_level: SanctionLevel | None
-    sanction_status: SanctionStatus | None
-    sanction_reason: SanctionReason | None
+    recommended_sanction_code: str | None
+    recommended_sanction_level: SanctionLevel | None
+    imposed_sanction_code: str | None
+    imposed_sanction_reason: SanctionReason | None
+    decision_number: str | None
+    decision_date: dt.date | None
+    idis_reference: str | None
+    blocked_on: dt.date | None
+    block_lifted_on: dt.date | None
     reported_date: dt.date | None
     recommendation_date: dt.date | None
     sanction_date: dt.date | None
@@ -466,3 +632,27 @@ class AgencyRecordRead(ReadSchema, Receipted):
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
+
+    @computed_field(
+        json_schema_extra=DEPRECATED, description="The imposed sanction, else the recommended one." + _LEGACY
+    )
+    def sanction_code(self) -> str | None:
+        return self.imposed_sanction_code or self.recommended_sanction_code
+
+    @computed_field(
+        json_schema_extra=DEPRECATED, description="The recommended level, while no sanction is imposed." + _LEGACY
+    )
+    def sanction_level(self) -> SanctionLevel | None:
+        return None if self.imposed_sanction_code else self.recommended_sanction_level
+
+    @computed_field(json_schema_extra=DEPRECATED, description="Which sanction sanction_code is." + _LEGACY)
+    def sanction_status(self) -> SanctionStatus | None:
+        if self.imposed_sanction_code is not None:
+            return SanctionStatus.IMPOSED
+        if self.recommended_sanction_code is not None or self.recommended_sanction_level is not None:
+            return SanctionStatus.RECOMMENDED
+        return None
+
+    @computed_field(json_schema_extra=DEPRECATED, description="The imposed sanction's reason." + _LEGACY)
+    def sanction_reason(self) -> SanctionReason | None:
+        return self.imposed_sanction_reason

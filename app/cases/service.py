@@ -18,6 +18,7 @@ from app.cases.models import AgencyRecord, Case, CaseTransition
 from app.cases.nip import parse_nip
 from app.cases.schemas import (
     IMPOSING_ACTIONS,
+    LEGACY_SANCTION_FIELDS,
     AgencyRecordCreate,
     AgencyRecordFields,
     AgencyRecordRead,
@@ -25,10 +26,10 @@ from app.cases.schemas import (
     ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
+    CaseUpdate,
     ElectionType,
     ReopenCreate,
     SanctionCorrectionCreate,
-    SanctionStatus,
     TransitionCreate,
     TransitionRead,
 )
@@ -47,7 +48,7 @@ from app.cases.workflow import (
     find_transition,
     sources_of,
 )
-from app.core.actor import Principal, WriteContext
+from app.core.actor import Agency, Principal, WriteContext
 from app.core.clock import add_working_days, today_in_jakarta
 from app.core.config import Settings
 from app.core.etag import check_if_match
@@ -94,6 +95,8 @@ def _check_codes(session: Session, **codes: str | None) -> None:
         "province_code": Province,
         "violation_code": ViolationForm,
         "sanction_code": Sanction,
+        "recommended_sanction_code": Sanction,
+        "imposed_sanction_code": Sanction,
         "instansi_code": Instansi,
     }
     for field, code in codes.items():
@@ -101,14 +104,14 @@ def _check_codes(session: Session, **codes: str | None) -> None:
             raise _invalid(field, f"unknown code {code!r}; see /api/v1/reference")
 
 
-def _check_instansi(session: Session, data: CaseCreate) -> Instansi:
+def _check_instansi(session: Session, code: str, province_code: str) -> Instansi:
     """The case's instansi; a pemerintah daerah's ASN are reported in its own province."""
-    _check_codes(session, instansi_code=data.instansi_code)
-    instansi = reference.get(session, Instansi, data.instansi_code)
+    _check_codes(session, instansi_code=code)
+    instansi = reference.get(session, Instansi, code)
     assert instansi is not None  # checked just above
-    if instansi.province_code is not None and instansi.province_code != data.province_code:
+    if instansi.province_code is not None and instansi.province_code != province_code:
         reason = (
-            f"{instansi.name} ({instansi.code}) is in province {instansi.province_code}, not {data.province_code}: "
+            f"{instansi.name} ({instansi.code}) is in province {instansi.province_code}, not {province_code}: "
             "a regional instansi's case is in its own province"
         )
         raise ValidationProblem(
@@ -171,7 +174,9 @@ def _case_payload(case: Case) -> dict[str, Any]:
 
 def _record_payload(record: AgencyRecord) -> dict[str, Any]:
     # updated_at is bookkeeping (the row's last flush); everything else is replayed by app.ledger.replay
-    return AgencyRecordRead.model_validate(record).model_dump(mode="json", exclude={"updated_at"})
+    # the deprecated single sanction is derived from the two the entry carries
+    exclude = {"updated_at", *LEGACY_SANCTION_FIELDS}
+    return AgencyRecordRead.model_validate(record).model_dump(mode="json", exclude=exclude)
 
 
 def create_case(session: Session, settings: Settings, ctx: WriteContext, data: CaseCreate) -> tuple[Case, LedgerChange]:
@@ -181,7 +186,7 @@ def create_case(session: Session, settings: Settings, ctx: WriteContext, data: C
         province_code=data.province_code,
         violation_code=data.violation_code,
     )
-    instansi = _check_instansi(session, data)
+    instansi = _check_instansi(session, data.instansi_code, data.province_code)
     today = today_in_jakarta()
     if data.reported_date > today:
         raise _invalid("reported_date", "reported_date cannot be in the future (Asia/Jakarta)")
@@ -213,6 +218,41 @@ def create_case(session: Session, settings: Settings, ctx: WriteContext, data: C
     return case, LedgerChange(
         "case.created", {"case": _case_payload(case), "agency_record": _record_payload(record)}, case.id
     )
+
+
+CASE_EDITORS = frozenset({Agency.BKN.value})
+"""Besides the agency that reported the case: BKN, which keeps the ASN's personnel data (SIASN), sets its instansi."""
+
+
+def update_case(
+    session: Session, ctx: WriteContext, case: Case, data: CaseUpdate, if_match: str | None
+) -> tuple[Case, list[LedgerChange]]:
+    """Set a case's instansi or register number: by the agency that reported it, or BKN; one ``case.updated``
+    entry with the case as it now is."""
+    agency = _acting_agency(session, ctx.principal, today_in_jakarta())
+    if agency != case.created_by_agency and agency not in CASE_EDITORS:
+        editors = ", ".join(sorted({case.created_by_agency, *CASE_EDITORS}))
+        raise AgencyNotPermitted(f"Case {case.case_number} is changed by {editors}, not {agency}.")
+    check_if_match(if_match, case.version)
+    changes = data.model_dump(exclude_unset=True)
+    if "instansi_code" in changes:
+        _check_instansi(session, changes["instansi_code"], case.province_code)
+    for field, value in changes.items():
+        setattr(case, field, value)
+    session.flush()
+    entry = {"case_id": str(case.id), "changed": sorted(changes), "case": _case_payload(case)}
+    updated = [LedgerChange("case.updated", entry, case.id)]
+    own = repository.get_record_of_agency(session, case.id, agency)
+    if "instansi_code" in changes and own is not None and own.instansi_code != case.instansi_code:
+        # the acting agency's own record follows what it just set, like a workflow step
+        own.instansi_code = case.instansi_code
+        own.submitted_by_client = ctx.principal.client_id
+        session.flush()
+        record_changes = _record_payload(own) | {"changed": ["instansi_code"]}
+        updated.append(
+            LedgerChange("agency_record.updated", {"record_id": str(own.id), "changes": record_changes}, case.id)
+        )
+    return case, updated
 
 
 def require_case(session: Session, case_id: uuid.UUID) -> Case:
@@ -394,6 +434,11 @@ def _record_of(case: Case, agency: str, ctx: WriteContext, **fields: Any) -> Age
         name=case.name,
         position_category=case.position_category,
         instansi_code=case.instansi_code,
+        province_code=case.province_code,
+        regency=case.regency,
+        election_type=case.election_type,
+        election_year=case.election_year,
+        phase=case.phase,
         violation_code=case.violation_code,
         reported_date=case.reported_date,
         submitted_by_client=ctx.principal.client_id,
@@ -413,38 +458,34 @@ def _record_the_step(
         record = _record_of(case, agency, ctx, recorded_on=step.effective_date)
         session.add(record)
     changed: dict[str, object] = {"stage": case.stage}
-    if step.action == Action.RECOMMEND.value:
+    action = Action(step.action)
+    if action is Action.RECOMMEND:
         changed |= {
-            "sanction_code": step.sanction_code,
-            "sanction_level": step.sanction_level,
-            "sanction_status": SanctionStatus.RECOMMENDED.value,
+            "recommended_sanction_code": step.sanction_code,
+            "recommended_sanction_level": step.sanction_level,
             "recommendation_date": step.effective_date,
-            "reference_number": step.reference_number,
         }
-    elif step.action in {Action.IMPOSE_SANCTION.value, Action.LIFT_BLOCK.value}:
+    elif action in IMPOSING_ACTIONS:
         changed |= {
-            "sanction_code": step.sanction_code,
-            "sanction_level": None,
-            "sanction_status": SanctionStatus.IMPOSED.value,
-            "sanction_reason": step.sanction_reason,
+            "imposed_sanction_code": step.sanction_code,
+            "imposed_sanction_reason": step.sanction_reason,
             "sanction_date": step.effective_date,
+            "decision_number": step.reference_number,
+            "decision_date": step.effective_date,
         }
-    elif step.action == Action.CORRECT_SANCTION.value:  # the sanction as corrected; its date stays the PPK's
-        changed |= {
-            "sanction_code": step.sanction_code,
-            "sanction_status": SanctionStatus.IMPOSED.value,
-            "sanction_reason": step.sanction_reason,
-        }
-    elif step.action == Action.REOPEN.value and Stage(step.from_stage) in SANCTIONED_ENDS:
-        # the imposed sanction was annulled: the record keeps only the recommendation, if this agency made it
-        recommender = agency == case.recommended_by
-        changed |= {
-            "sanction_code": case.recommended_sanction_code if recommender else None,
-            "sanction_status": SanctionStatus.RECOMMENDED.value if recommender else None,
-            "sanction_level": case.recommended_sanction_level if recommender else None,
-            "sanction_reason": None,
-            "sanction_date": None,
-        }
+        if action is Action.LIFT_BLOCK:
+            changed["block_lifted_on"] = step.effective_date
+    elif action is Action.BLOCK:
+        changed["blocked_on"] = step.effective_date
+    elif action is Action.CORRECT_SANCTION:  # the sanction as corrected; its decision stays the PPK's
+        changed |= {"imposed_sanction_code": step.sanction_code, "imposed_sanction_reason": step.sanction_reason}
+    elif action is Action.REOPEN and Stage(step.from_stage) in SANCTIONED_ENDS:
+        # the imposed sanction was annulled: the record keeps the recommendation, if it holds one
+        changed |= dict.fromkeys(
+            ("imposed_sanction_code", "imposed_sanction_reason", "sanction_date", "decision_number", "decision_date")
+        )
+    if step.reference_number is not None and action not in {*IMPOSING_ACTIONS, Action.CORRECT_SANCTION}:
+        changed["reference_number"] = step.reference_number  # the agency's own letter (recommendation, reprimand)
     for field, value in changed.items():
         setattr(record, field, value)
     record.submitted_by_client = ctx.principal.client_id
@@ -464,9 +505,14 @@ def _apply_effects(case: Case, transition: Transition, data: TransitionCreate, a
         case.recommendation_number = data.reference_number
         case.recommendation_date = on
         case.recommended_sanction_code = data.sanction_code
-    elif transition.action in {Action.IMPOSE_SANCTION, Action.LIFT_BLOCK}:
+    elif transition.action in IMPOSING_ACTIONS:
         case.imposed_sanction_code = data.sanction_code
         case.sanction_date = on
+        case.decision_number, case.decision_date = data.reference_number, on
+        if transition.action is Action.LIFT_BLOCK:
+            case.block_lifted_on = on
+    elif transition.action is Action.BLOCK:
+        case.blocked_on = on
 
 
 def _check_sanction(
@@ -494,9 +540,7 @@ def submit_record(
     if repository.get_record_of_agency(session, case.id, agency) is not None:
         raise Conflict(f"{agency} already has a record of case {case.case_number}; update it with PATCH and If-Match.")
     _check_record_codes(session, data)
-    record = AgencyRecord(
-        case_id=case.id, agency=agency, submitted_by_client=ctx.principal.client_id, **data.model_dump()
-    )
+    record = AgencyRecord(case_id=case.id, agency=agency, submitted_by_client=ctx.principal.client_id, **data.columns())
     session.add(record)
     session.flush()
     return record, LedgerChange("agency_record.submitted", _record_payload(record), case.id)
@@ -525,7 +569,7 @@ def import_archived_record(
         agency=original,
         imported_by=importer,
         submitted_by_client=ctx.principal.client_id,
-        **data.model_dump(exclude={"archive_of"}),
+        **{name: value for name, value in data.columns().items() if name != "archive_of"},
     )
     _check_archive_dates(record, ended.ended_on)
     session.add(record)
@@ -543,7 +587,14 @@ def _check_archive_dates(record: AgencyRecord, ended_on: dt.date) -> None:
             f"{record.agency} ended on {ended_on.isoformat()}: its archive holds only records made before, "
             f"not on {recorded_on.isoformat()}",
         )
-    for field in ("reported_date", "recommendation_date", "sanction_date"):
+    for field in (
+        "reported_date",
+        "recommendation_date",
+        "sanction_date",
+        "decision_date",
+        "blocked_on",
+        "block_lifted_on",
+    ):
         value: dt.date | None = getattr(record, field)
         if value is not None and value > recorded_on:
             raise _invalid(
@@ -557,8 +608,10 @@ def _check_record_codes(session: Session, data: AgencyRecordFields) -> None:
         session,
         position_category=data.position_category,
         violation_code=data.violation_code,
-        sanction_code=data.sanction_code,
+        recommended_sanction_code=data.recommended_sanction_code,
+        imposed_sanction_code=data.imposed_sanction_code,
         instansi_code=data.instansi_code,
+        province_code=data.province_code,
     )
 
 
@@ -590,7 +643,7 @@ def update_record(
     _acting_agency(session, ctx.principal, today_in_jakarta())  # a record is changed as of today
     check_if_match(if_match, record.version)
     _check_record_codes(session, data)
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.columns(only_sent=True)
     if not changes:
         raise _invalid("body", "send at least one field to change")
     for field, value in changes.items():
@@ -702,6 +755,7 @@ def reopen_case(
         case.imposed_sanction_code = None
         case.imposed_sanction_reason = None
         case.sanction_date = None
+        case.decision_number = case.decision_date = None
     case.stage = target.value
     case.stage_entered_on = effective
     case.deadline_date = deadline_for(target, effective, settings, case.election_type)

@@ -38,6 +38,7 @@ from app.cases.schemas import (
     ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
+    CaseUpdate,
     ReopenCreate,
     SanctionCorrectionCreate,
     TransitionCreate,
@@ -89,6 +90,18 @@ def transition_case(
     )
 
 
+def update_case(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    case_id: uuid.UUID,
+    data: CaseUpdate,
+    if_match: str | None,
+) -> Reply[CaseRead]:
+    """A case's instansi or register number set (PATCH: idempotent by its If-Match precondition, no key)."""
+    return _step(factory, settings, ctx, case_id, None, lambda s, c: cases.update_case(s, ctx, c, data, if_match))
+
+
 def correct_sanction(
     factory: sessionmaker[Session],
     settings: Settings,
@@ -124,7 +137,7 @@ def _step(
     key: IdempotencyKey | None,
     take: Callable[[Session, Case], tuple[Case, list[LedgerChange]]],
 ) -> Reply[CaseRead]:
-    """One workflow step on a case (a transition, a reopening, a sanction correction), through steps 2-8."""
+    """One change to a case (a workflow step, a reopening, a sanction correction, an update), through steps 2-8."""
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case, changes = take(session, cases.require_case(session, case_id))
         reconciliation.note_stages_reached(session, [case.id])

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,7 +24,6 @@ from app.cases.schemas import (
     Phase,
     ReportSource,
     SanctionLevel,
-    SanctionStatus,
     TransitionCreate,
 )
 from app.cases.workflow import TERMINAL_STAGES, Action, Stage, actions_from
@@ -78,6 +78,8 @@ VIOLATIONS = {
 POSITIONS = {"FUNGSIONAL": 23, "JPT": 23, "PELAKSANA": 18, "KEPALA_WILAYAH": 17, "ADMINISTRATOR": 10, "PENGAWAS": 9}
 REPEAT_SHARE = 0.1
 """Cases of an ASN already reported in the other election (Pemilu 2024, then the Pilkada, or the reverse)."""
+MULTI_ASN_SHARE = 0.1
+"""Reports naming several ASN of one office in one incident (one register number, one case each)."""
 LEVEL_ONLY_SHARE = 0.3
 """Recommendations that name only a level, as KASN letters often do ("Disiplin Sedang")."""
 GIVEN = ["Ahmad", "Siti", "Muhammad", "Nur", "Andi", "Dewi", "Budi", "Sri", "Agus", "Rina", "Hendra", "Wahyuni"]
@@ -149,6 +151,7 @@ class _Demo:
     planted: set[str]
     """The reconciliation rule each planted disagreement is meant to trigger."""
     created: list[CaseRead]
+    flaws_planted: set[_Flaw] = field(default_factory=set)
 
     def pick(self, weights: dict[str, int]) -> str:
         return self.rng.choices(list(weights), weights=list(weights.values()))[0]
@@ -183,43 +186,59 @@ def _instansi(demo: _Demo, province: str, regency: str) -> tuple[str, str]:
     return str(_INSTANSI[f"Pemerintah {regency}"]["code"]), f"{unit} {regency}"
 
 
-def _create(demo: _Demo) -> CaseRead:
+def _report(demo: _Demo, size: int) -> list[CaseRead]:
+    """One incident reported with its register number: one case for each of its ``size`` ASN."""
     violation = demo.pick(VIOLATIONS)
     election = demo.rng.choice([ElectionType.PEMILU, ElectionType.PILKADA])
     earlier = [case for case in demo.created if case.election_type != election]
-    if earlier and demo.rng.random() < REPEAT_SHARE:  # the same ASN again, in the other election
+    if size == 1 and earlier and demo.rng.random() < REPEAT_SHARE:  # the same ASN again, in the other election
         person = demo.rng.choice(earlier)
-        nip, name, position = person.nip, person.name, person.position_category
-        instansi_code, unit = str(person.instansi_code), person.instansi
-        province, regency = person.province_code, person.regency
+        province, regency = person.province_code, str(person.regency)
+        people = [(person.nip, person.name, person.position_category, str(person.instansi_code), person.instansi)]
     else:
         province = demo.pick(PROVINCES)
         regency = demo.rng.choice(REGENCIES[province])
-        instansi_code, unit = _instansi(demo, province, regency)
-        nip, name, position = demo.nip(), demo.name(), demo.pick(POSITIONS)
+        instansi_code, unit = _instansi(demo, province, regency)  # colleagues of one office, in one incident
+        people = [(demo.nip(), demo.name(), demo.pick(POSITIONS), instansi_code, unit) for _ in range(size)]
     phase = Phase.BAKAL_CALON if violation.startswith("KE") else Phase.CALON
     first, last = PHASE_WINDOWS[election, phase]
     incident = first + dt.timedelta(days=demo.rng.randint(0, (last - first).days))
     reported = incident + dt.timedelta(days=demo.rng.randint(0, 6))
-    data = CaseCreate(
-        nip=nip,
-        name=name,
-        instansi_code=instansi_code,
-        instansi=unit,
-        position_category=position,
-        province_code=province,
-        regency=regency,
-        election_type=election,
-        election_year=2024,
-        violation_code=violation,
-        phase=phase,
-        source=demo.rng.choice([ReportSource.LAPORAN, ReportSource.TEMUAN]),
-        incident_date=incident,
-        reported_date=reported,
+    source = demo.rng.choice([ReportSource.LAPORAN, ReportSource.TEMUAN])
+    register = (
+        f"{len(demo.created) + 1:03d}/Reg/{'LP' if source is ReportSource.LAPORAN else 'TM'}/{province}/{incident.year}"
     )
-    case = cases.create_case(demo.factory, demo.settings, demo.context("BAWASLU"), data, None).body
-    demo.created.append(case)
-    return case
+    reported_cases = []
+    for nip, name, position, instansi_code, unit in people:
+        data = CaseCreate(
+            nip=nip,
+            name=name,
+            instansi_code=instansi_code,
+            instansi=unit,
+            position_category=position,
+            province_code=province,
+            regency=regency,
+            election_type=election,
+            election_year=2024,
+            violation_code=violation,
+            phase=phase,
+            source=source,
+            incident_date=incident,
+            reported_date=reported,
+            register_number=register,
+        )
+        case = cases.create_case(demo.factory, demo.settings, demo.context("BAWASLU"), data, None).body
+        demo.created.append(case)
+        reported_cases.append(case)
+    return reported_cases
+
+
+def _incident_size(demo: _Demo, remaining: int) -> int:
+    """How many ASN the next report names: the load's first report three (one incident, three cases), later ones
+    two or three in one of ten."""
+    if not demo.created:
+        return min(3, remaining)
+    return min(demo.rng.choice([2, 3]), remaining) if demo.rng.random() < MULTI_ASN_SHARE else 1
 
 
 def _advance(demo: _Demo, case: CaseRead, target: Stage) -> CaseRead:
@@ -242,13 +261,20 @@ def _advance(demo: _Demo, case: CaseRead, target: Stage) -> CaseRead:
             effective_date=on,
             sanction_code=sanction if edge.requires_sanction and not level_only else None,
             sanction_level=SanctionLevel(level) if level_only else None,
-            reference_number=f"R-{demo.rng.randint(100, 9999)}/{agency}/{on.month}/{on.year}"
-            if edge.requires_reference
-            else None,
+            reference_number=_letter_number(demo, action, agency, on),
         )
         etag = etag_of(case.version)
         case = cases.transition_case(demo.factory, demo.settings, demo.context(agency), case.id, data, etag, None).body
     return case
+
+
+def _letter_number(demo: _Demo, action: Action, agency: str, on: dt.date) -> str | None:
+    """The recommendation's letter number, or the PPK's decision (SK) imposing the sanction."""
+    if action is Action.RECOMMEND:
+        return f"R-{demo.rng.randint(100, 9999)}/{agency}/{on.month}/{on.year}"
+    if action in {Action.IMPOSE_SANCTION, Action.LIFT_BLOCK}:
+        return f"800/{demo.rng.randint(100, 9999)}/BKPSDM/{on.year}"
+    return None
 
 
 def _allowed_sanctions(demo: _Demo, case: CaseRead, on: dt.date) -> list[tuple[str, str]]:
@@ -258,6 +284,117 @@ def _allowed_sanctions(demo: _Demo, case: CaseRead, on: dt.date) -> list[tuple[s
         level = case.recommended_sanction_level
         levels = [level.value] if level is not None else reference.matrix_levels(session, case.violation_code)
         return [(row.code, row.level) for row in reference.sanctions_in_force(session, case.employee_kind, on, levels)]
+
+
+@dataclass(frozen=True)
+class _Flaw:
+    """A planted disagreement: an agency keys one thing differently from the case. ``plant`` returns the record
+    fields it keys otherwise, or None when the case gives it nothing to get wrong."""
+
+    rules: frozenset[str]
+    """The reconciliation rules it triggers."""
+    plant: Callable[[_Demo, CaseRead], dict[str, Any] | None]
+    share: float
+    """How often an agency's record has this flaw."""
+    held_only: bool = False
+    """Only in a record the agency's own step made (keyed back: a regression below the stage it reached)."""
+
+
+def _transposed_nip(_demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
+    swapped = case.nip[:10] + case.nip[11] + case.nip[10] + case.nip[12:]
+    return {"nip": swapped} if swapped != case.nip else None
+
+
+def _old_spelling(_demo: _Demo, case: CaseRead) -> dict[str, Any]:
+    family = next(part for part in FAMILY if part in case.name)
+    return {"name": case.name.replace(family, OLD_SPELLINGS[family])}
+
+
+def _other_sanction(demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
+    """Another sanction of the same level keyed in (6 months for 12), as imposed or as recommended."""
+    field, sanction = (
+        ("imposed_sanction_code", case.imposed_sanction_code)
+        if case.imposed_sanction_code
+        else ("recommended_sanction_code", case.recommended_sanction_code)
+    )
+    others = [code for code, _ in _allowed_sanctions(demo, case, demo.today) if code != sanction]
+    return {field: demo.rng.choice(others)} if sanction is not None and others else None
+
+
+def _left_at_intake(_demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
+    open_after_intake = Stage(case.stage) not in {*TERMINAL_STAGES, Stage.DITERIMA}
+    return {"stage": Stage.DITERIMA} if open_after_intake else None
+
+
+def _recorded_rejected(_demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
+    """The agency records the report as rejected while the case went on: it does not count it among the cases it
+    would publish (the count bridge's ``other_stage``)."""
+    return {"stage": Stage.DITOLAK} if Stage(case.stage) not in {Stage.DITOLAK, Stage.DITERIMA} else None
+
+
+def _province_government(_demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
+    """The province's government instead of the ASN's instansi."""
+    return {"instansi_code": case.province_code} if case.instansi_code != case.province_code else None
+
+
+def _neighbouring_regency(demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
+    others = [regency for regency in REGENCIES[case.province_code] if regency != case.regency]
+    return {"regency": demo.rng.choice(others)} if others else None
+
+
+def _other_election(_demo: _Demo, case: CaseRead) -> dict[str, Any]:
+    other = ElectionType.PILKADA if case.election_type is ElectionType.PEMILU else ElectionType.PEMILU
+    return {"election_type": other}
+
+
+def _other_decision_number(_demo: _Demo, case: CaseRead) -> dict[str, Any] | None:
+    return {"decision_number": f"{case.decision_number}-A"} if case.decision_number else None
+
+
+FLAWS = (
+    _Flaw(frozenset({"NIP_MISMATCH"}), _transposed_nip, 0.05),
+    _Flaw(frozenset({"NAME_MISMATCH"}), _old_spelling, 0.03),
+    _Flaw(frozenset({"SANCTION_RECORD_MISMATCH"}), _other_sanction, 0.04),
+    _Flaw(frozenset({"STAGE_INCONSISTENT"}), _left_at_intake, 0.03),
+    _Flaw(frozenset({"STAGE_INCONSISTENT", "STAGE_REGRESSION"}), _left_at_intake, 0.02, held_only=True),
+    _Flaw(frozenset({"STAGE_INCONSISTENT"}), _recorded_rejected, 0.02),
+    _Flaw(frozenset({"INSTANSI_MISMATCH"}), _province_government, 0.03),
+    _Flaw(frozenset({"REGION_MISMATCH"}), _neighbouring_regency, 0.02),
+    _Flaw(frozenset({"ELECTION_MISMATCH"}), _other_election, 0.02),
+    _Flaw(frozenset({"ENFORCEMENT_RECORD_MISMATCH"}), _other_decision_number, 0.03),
+)
+"""Every kind of disagreement the demo plants: each at least once (the first record it can go wrong in), then at
+its share."""
+
+
+def _flawed_view(demo: _Demo, case: CaseRead, *, held: bool) -> dict[str, Any]:
+    """The fields an agency keys otherwise than the case, and the rules that will see it (``held``: it corrects
+    the record its own step made, rather than submitting one)."""
+    if not demo.disagreements:
+        return {}
+    roll = demo.rng.random()
+    pending = [flaw for flaw in FLAWS if flaw not in demo.flaws_planted]
+    chosen: list[_Flaw] = []
+    threshold = 0.0
+    for flaw in FLAWS:
+        threshold += flaw.share
+        if roll < threshold:
+            chosen.append(flaw)
+            break
+    for flaw in [*chosen, *pending]:
+        view = flaw.plant(demo, case) if held or not flaw.held_only else None
+        if view is None:
+            continue
+        demo.flaws_planted.add(flaw)
+        demo.planted.update(flaw.rules)
+        if "nip" in view and nip_issues(view["nip"], demo.today)[0]:
+            demo.planted.add("NIP_INVALID")  # the swap can move the TMT past today or before birth
+        if held and view.get("stage") == Stage.DITERIMA:
+            demo.planted.add("STAGE_REGRESSION")  # back below the stage its own step had reached
+        return view
+    if roll < threshold + 0.04:  # titles dropped and upper case: the same name, which reconciliation rightly accepts
+        return {"name": case.name.split(",")[0].replace("Drs. ", "").replace("H. ", "").upper()}
+    return {}
 
 
 def _agency_views(demo: _Demo, case: CaseRead) -> None:
@@ -277,32 +414,7 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
         if held_version is None and demo.rng.random() < 0.08:
             # Not a disagreement: an agency that must hold the case at its stage got its record from its own step.
             continue  # this agency keeps no record of it
-        view: dict[str, Any] = {}
-        sanction = case.imposed_sanction_code or case.recommended_sanction_code
-        status = SanctionStatus.IMPOSED if case.imposed_sanction_code else SanctionStatus.RECOMMENDED
-        flaw = demo.rng.random() if demo.disagreements else 1.0
-        if flaw < 0.05:
-            view["nip"] = case.nip[:10] + case.nip[11] + case.nip[10] + case.nip[12:]  # transposed digits
-            demo.planted.add("NIP_MISMATCH")
-            if nip_issues(view["nip"], demo.today)[0]:  # the swap can move the TMT past today or before birth
-                demo.planted.add("NIP_INVALID")
-        elif flaw < 0.09:  # titles dropped and upper case: the same name, which reconciliation rightly accepts
-            view["name"] = case.name.split(",")[0].replace("Drs. ", "").replace("H. ", "").upper()
-        elif flaw < 0.12:
-            family = next(part for part in FAMILY if part in case.name)
-            view["name"] = case.name.replace(family, OLD_SPELLINGS[family])
-            demo.planted.add("NAME_MISMATCH")
-        elif flaw < 0.16 and sanction is not None:  # another sanction of the same level keyed in (6 months for 12)
-            others = [code for code, _ in _allowed_sanctions(demo, case, demo.today) if code != sanction]
-            if others:
-                view["sanction_code"], view["sanction_status"] = demo.rng.choice(others), status
-                demo.planted.add("SANCTION_RECORD_MISMATCH")
-        elif flaw < 0.22 and Stage(case.stage) not in TERMINAL_STAGES:
-            view["stage"] = Stage.DITERIMA
-            demo.planted.update({"STAGE_INCONSISTENT", "STAGE_REGRESSION"})
-        elif flaw < 0.25 and case.instansi_code != case.province_code:
-            view["instansi_code"] = case.province_code  # the province's government instead of the ASN's instansi
-            demo.planted.add("INSTANSI_MISMATCH")
+        view = _flawed_view(demo, case, held=held_version is not None)
         context = demo.context(agency)
         if held_version is not None:
             if view:
@@ -310,23 +422,42 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
                 update = AgencyRecordUpdate(**view)
                 cases.update_record(demo.factory, demo.settings, context, case.id, record_id, update, etag_of(version))
             continue
-        record = AgencyRecordCreate(
-            **{
-                "nip": case.nip,
-                "name": case.name,
-                "position_category": case.position_category,
-                "instansi_code": case.instansi_code,
-                "violation_code": case.violation_code,
-                "stage": Stage(case.stage),
-                "sanction_code": sanction,
-                "reported_date": case.reported_date,
-                "recommendation_date": case.recommendation_date,
-                "reference_number": case.recommendation_number,
-                "external_id": f"{agency}-{demo.rng.randint(10000, 99999)}",
-                **view,
-            }
-        )
+        shared = case.model_dump(include=set(RECORDED_FROM_CASE))
+        own = {
+            "reference_number": case.recommendation_number,
+            "external_id": f"{agency}-{demo.rng.randint(10000, 99999)}",
+        }
+        record = AgencyRecordCreate(**(shared | own | view))
         cases.submit_record(demo.factory, demo.settings, context, case.id, record, None)
+
+
+RECORDED_FROM_CASE = frozenset(
+    {
+        "nip",
+        "name",
+        "position_category",
+        "instansi_code",
+        "province_code",
+        "regency",
+        "election_type",
+        "election_year",
+        "phase",
+        "violation_code",
+        "stage",
+        "recommended_sanction_code",
+        "recommended_sanction_level",
+        "imposed_sanction_code",
+        "imposed_sanction_reason",
+        "decision_number",
+        "decision_date",
+        "blocked_on",
+        "block_lifted_on",
+        "reported_date",
+        "recommendation_date",
+        "sanction_date",
+    }
+)
+"""What an agency following the case keys into its own record: the case's own values."""
 
 
 @dataclass(frozen=True)
@@ -349,12 +480,12 @@ def load_demo_data(settings: Settings, *, cases: int, seed: int, disagreements: 
     demo = _Demo(rng, settings, factory, today_in_jakarta(), disagreements, set(), [])
     targets = {s.value: w for s, w in TARGET_STAGES.items() if disagreements or s in TERMINAL_STAGES}
     try:
-        for _ in range(cases):
-            case = _create(demo)
-            case = _advance(demo, case, Stage(demo.pick(targets)))
-            if Stage(case.stage) not in TERMINAL_STAGES:
-                demo.planted.add("DEADLINE_EXCEEDED")
-            _agency_views(demo, case)
+        while len(demo.created) < cases:
+            for reported in _report(demo, _incident_size(demo, cases - len(demo.created))):
+                case = _advance(demo, reported, Stage(demo.pick(targets)))
+                if Stage(case.stage) not in TERMINAL_STAGES:
+                    demo.planted.add("DEADLINE_EXCEEDED")
+                _agency_views(demo, case)
         outbox.drain(factory, settings)  # the findings of every demo case before the command ends
     finally:
         engine.dispose()

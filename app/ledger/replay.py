@@ -31,6 +31,10 @@ FINDING_EVENT = "reconciliation_finding_event"
 CLIENT = "oauth_client"
 ALL_TABLES = (CASE, RECORD, TRANSITION, FINDING, FINDING_EVENT, CLIENT)
 """The tables the replay rebuilds, by their SQL names."""
+LEGACY_SANCTION = ("sanction_code", "sanction_level", "sanction_status", "sanction_reason")
+"""An agency record's single sanction, as entries before migration 0014 carry it."""
+ENDED_SANCTIONED = frozenset({"SANKSI_DIJATUHKAN", "BLOKIR_DIBUKA"})
+"""The record stages that make a sanction recorded without a status the imposed one (as migration 0014 decides)."""
 
 
 @dataclass
@@ -89,19 +93,19 @@ class LedgerReplay:
         entry_type: str = leaf["type"]
         seq: int = leaf["seq"]
         payload: Mapping[str, Any] = leaf["payload"]
-        if entry_type in {"case.created", "case.transitioned"}:
+        if entry_type in {"case.created", "case.transitioned", "case.updated"}:
             case = payload["case"]
             self._put(CASE, case["id"], seq, case, case["id"])
         if entry_type == "case.created":
-            record = payload["agency_record"]
+            record = split_legacy_sanction(payload["agency_record"])
             self._put(RECORD, record["id"], seq, record, record["case_id"])
         elif entry_type == "case.transitioned":
             self._transition(seq, leaf, payload)
         elif entry_type == "agency_record.submitted":
-            self._put(RECORD, payload["id"], seq, payload, payload["case_id"])
+            self._put(RECORD, payload["id"], seq, split_legacy_sanction(payload), payload["case_id"])
         elif entry_type == "agency_record.updated":
             record = {key: value for key, value in payload["changes"].items() if key != "changed"}
-            self._put(RECORD, payload["record_id"], seq, record, record["case_id"])
+            self._put(RECORD, payload["record_id"], seq, split_legacy_sanction(record), record["case_id"])
         elif entry_type.startswith("finding."):
             self._finding(seq, leaf, entry_type.removeprefix("finding."), payload)
         elif entry_type.startswith("client."):
@@ -150,6 +154,24 @@ class LedgerReplay:
         values = {key: value for key, value in payload.items() if key != "scopes"}
         values["allowed_scopes"] = " ".join(sorted(payload["scopes"]))
         self._put(CLIENT, payload["client_id"], seq, values, None)
+
+
+def split_legacy_sanction(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A record entry from before migration 0014 (one sanction and its status) with the recommended and the imposed
+    sanction apart, split exactly as the migration split the rows; a newer entry as it is."""
+    if "sanction_status" not in record:
+        return record
+    code, level, status, reason = (record.get(name) for name in LEGACY_SANCTION)
+    imposed = code is not None and (
+        status == "IMPOSED" or (status is None and level is None and record.get("stage") in ENDED_SANCTIONED)
+    )
+    recommended = not imposed and status != "IMPOSED"
+    return {name: value for name, value in record.items() if name not in LEGACY_SANCTION} | {
+        "recommended_sanction_code": code if recommended else None,
+        "recommended_sanction_level": level if recommended else None,
+        "imposed_sanction_code": code if imposed else None,
+        "imposed_sanction_reason": reason if imposed else None,
+    }
 
 
 def legacy_key(parent: str, ordinal: int) -> str:

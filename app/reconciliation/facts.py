@@ -29,6 +29,7 @@ from app.reconciliation.normalize import (
     clean_text,
     fingerprint,
     name_key,
+    reference_key,
     stage_rank,
 )
 from app.reconciliation.rules import (
@@ -48,7 +49,7 @@ from app.reconciliation.rules import (
     live_deadline,
     record_has_local_issue,
 )
-from app.reference.instansi import InstansiKind
+from app.reference.instansi import InstansiKind, place_words
 from app.reference.models import AgencyRef, Instansi, Sanction, ViolationForm
 
 LIVE_EXCLUDED_STAGES = frozenset({Stage.DIBATALKAN.value, Stage.DITOLAK.value})
@@ -151,6 +152,14 @@ def case_facts(case: Case, reference: ReferenceData) -> CaseFacts:
         sanction_date=case.sanction_date,
         recommended_level=case.recommended_sanction_level,
         imposed_reason=case.imposed_sanction_reason,
+        regency_raw=case.regency,
+        regency=place_key(case.regency),
+        election_year=case.election_year,
+        decision_number_raw=case.decision_number,
+        decision_number=reference_key(case.decision_number),
+        decision_date=case.decision_date,
+        blocked_on=case.blocked_on,
+        block_lifted_on=case.block_lifted_on,
     )
 
 
@@ -167,14 +176,34 @@ def record_facts(record: AgencyRecord, reference: ReferenceData, high_water: int
         stage_raw=record.stage,
         stage=canonical_stage(record.stage),
         stage_high_water=high_water,
-        sanction_raw=record.sanction_code,
-        sanction=canonical_sanction(record.sanction_code, reference),
-        sanction_status=(clean_text(record.sanction_status) or "").upper() or None,
+        recommended_raw=record.recommended_sanction_code,
+        recommended=canonical_sanction(record.recommended_sanction_code, reference),
+        imposed_raw=record.imposed_sanction_code,
+        imposed=canonical_sanction(record.imposed_sanction_code, reference),
         reported_date=record.reported_date,
         recommendation_date=record.recommendation_date,
         sanction_date=record.sanction_date,
         created_on=record.recorded_on or jakarta_day(record.created_at),
+        recommended_level=record.recommended_sanction_level,
+        imposed_reason=record.imposed_sanction_reason,
+        province_code=record.province_code,
+        regency_raw=record.regency,
+        regency=place_key(record.regency),
+        election_type=record.election_type,
+        election_year=record.election_year,
+        phase=record.phase,
+        decision_number_raw=record.decision_number,
+        decision_number=reference_key(record.decision_number),
+        decision_date=record.decision_date,
+        blocked_on=record.blocked_on,
+        block_lifted_on=record.block_lifted_on,
     )
+
+
+def place_key(raw: str | None) -> str | None:
+    """A kabupaten/kota compared by its words ("Kab. Bone" = "KABUPATEN BONE")."""
+    text = clean_text(raw)
+    return None if text is None else " ".join(place_words(text)) or None
 
 
 def compared_fingerprint(nip: str | None, name: str | None, violation: str | None, stage: str | None) -> int:
@@ -285,7 +314,8 @@ def normalize_case(
             "violation_canonical": item.violation_code,
             "stage_canonical": item.stage,
             "stage_high_water": item.stage_high_water,
-            "sanction_canonical": item.sanction,
+            "recommended_canonical": item.recommended,
+            "imposed_canonical": item.imposed,
             "fingerprint": compared_fingerprint(item.nip, item.name.key, item.violation_code, item.stage),
             "local_issue": record_has_local_issue(item, facts, reference, as_of),
             "normalizer_version": NORMALIZER_VERSION,
@@ -301,7 +331,8 @@ def normalize_case(
         "incident_date": facts.incident_date,
         "live": facts.stage not in LIVE_EXCLUDED_STAGES,
         "deadline_date": live_deadline(facts),
-        "sanction_canonical": facts.recommended_sanction or facts.imposed_sanction,
+        "recommended_canonical": facts.recommended_sanction,
+        "imposed_canonical": facts.imposed_sanction,
         "fingerprint": compared_fingerprint(facts.nip, facts.name.key, facts.violation_code, facts.stage),
         "expected_mask": agency_mask(expected_agencies(facts, reference)),
         "local_issue": case_has_local_issue(facts, reference, as_of),

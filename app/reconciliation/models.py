@@ -75,7 +75,8 @@ class CaseState(Base):
     """Not cancelled or rejected: only live cases count as duplicates of each other."""
     deadline_date: Mapped[dt.date | None] = mapped_column(Date)
     """Deadline of the current stage while it is open (None once the case is terminal)."""
-    sanction_canonical: Mapped[str | None] = mapped_column(String(48))
+    recommended_canonical: Mapped[str | None] = mapped_column(String(48))
+    imposed_canonical: Mapped[str | None] = mapped_column(String(48))
     fingerprint: Mapped[int] = mapped_column(BigInteger)
     expected_mask: Mapped[int] = mapped_column(Integer)
     """Bit per agency (Agency enum order) that must hold a record at the current stage."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from app.cases.workflow import Stage
 
-NORMALIZER_VERSION = 2  # 2: the local screens of LAPORAN_FILED_LATE and STAGE_REGRESSION changed
+NORMALIZER_VERSION = 3  # 2: the local screens of LAPORAN_FILED_LATE and STAGE_REGRESSION changed; 3: the recommended
+# and the imposed sanction compared apart, and the region, election and decision rules screen records locally
 """Bump when a key below changes meaning; stored keys written by an older version must then be recomputed."""
 
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -95,6 +96,12 @@ def clean_text(value: str | None) -> str | None:
     text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", value))
     text = " ".join(text.split())
     return text or None
+
+
+def reference_key(raw: str | None) -> str | None:
+    """A letter or decision number compared without its spacing and letter case ("800/ 12 /bkd" = "800/12/BKD")."""
+    text = clean_text(raw)
+    return None if text is None else text.replace(" ", "").upper()
 
 
 def canonical_nip(raw: str | None) -> str | None:

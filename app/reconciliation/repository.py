@@ -207,7 +207,8 @@ def screen_statement() -> Select[uuid.UUID]:
         .group_by(
             CaseState.case_id,
             CaseState.fingerprint,
-            CaseState.sanction_canonical,
+            CaseState.recommended_canonical,
+            CaseState.imposed_canonical,
             CaseState.expected_mask,
             CaseState.local_issue,
         )
@@ -218,9 +219,18 @@ def screen_statement() -> Select[uuid.UUID]:
                 stale_record == 1,
                 func.min(AgencyRecord.fingerprint) != CaseState.fingerprint,
                 func.max(AgencyRecord.fingerprint) != CaseState.fingerprint,
-                func.min(AgencyRecord.sanction_canonical) != func.max(AgencyRecord.sanction_canonical),
-                func.min(AgencyRecord.sanction_canonical) != CaseState.sanction_canonical,
-                func.max(AgencyRecord.sanction_canonical) != CaseState.sanction_canonical,
+                *(
+                    condition
+                    for record_form, case_form in (
+                        (AgencyRecord.recommended_canonical, CaseState.recommended_canonical),
+                        (AgencyRecord.imposed_canonical, CaseState.imposed_canonical),
+                    )
+                    for condition in (
+                        func.min(record_form) != func.max(record_form),
+                        func.min(record_form) != case_form,
+                        func.max(record_form) != case_form,
+                    )
+                ),
                 present.op("&")(CaseState.expected_mask) != CaseState.expected_mask,
             )
         )

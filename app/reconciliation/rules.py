@@ -95,6 +95,16 @@ class CaseFacts:
     """The level the recommendation names (with or without a concrete sanction)."""
     imposed_reason: str | None = None
     """The coded reason recorded for the imposed sanction (keberatan, banding, the PPK's decision, a correction)."""
+    regency_raw: str | None = None
+    regency: str | None = None
+    """The kabupaten/kota's comparison key (``place_key``)."""
+    election_year: int | None = None
+    decision_number_raw: str | None = None
+    decision_number: str | None = None
+    """The decision (SK) number's comparison key (``reference_key``)."""
+    decision_date: dt.date | None = None
+    blocked_on: dt.date | None = None
+    block_lifted_on: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,15 +121,31 @@ class RecordFacts:
     stage: str | None
     stage_high_water: int | None
     """Highest workflow rank this agency's record has reached, kept across writes."""
-    sanction_raw: str | None
-    sanction: str | None
-    sanction_status: str | None
+    recommended_raw: str | None
+    recommended: str | None
+    """The recommended sanction's canonical code."""
+    imposed_raw: str | None
+    imposed: str | None
+    """The imposed sanction's canonical code."""
     reported_date: dt.date | None
     recommendation_date: dt.date | None
     sanction_date: dt.date | None
     created_on: dt.date
     """Day (Asia/Jakarta) the agency made this record: when it was submitted, or for a record imported from a
     retired agency's archive, the day that agency recorded it."""
+    recommended_level: str | None = None
+    imposed_reason: str | None = None
+    province_code: str | None = None
+    regency_raw: str | None = None
+    regency: str | None = None
+    election_type: str | None = None
+    election_year: int | None = None
+    phase: str | None = None
+    decision_number_raw: str | None = None
+    decision_number: str | None = None
+    decision_date: dt.date | None = None
+    blocked_on: dt.date | None = None
+    block_lifted_on: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,16 +495,24 @@ def record_retired_dates(record: RecordFacts) -> dict[str, dt.date | None]:
     }
 
 
+def record_sanction_status(record: RecordFacts) -> str | None:
+    """How far the record's sanctions go: IMPOSED, RECOMMENDED (a sanction or a level), or None."""
+    if record.imposed is not None:
+        return IMPOSED
+    if record.recommended is not None or record.recommended_level is not None:
+        return RECOMMENDED
+    return None
+
+
 def record_stage_combination_issues(record: RecordFacts) -> list[Message]:
-    """A sanction status that the record's own stage cannot have reached yet."""
-    if record.sanction_status == IMPOSED and record.sanction is None:
-        return [Message("sanction status IMPOSED without a sanction code")]
+    """A sanction that the record's own stage cannot have reached yet."""
+    status = record_sanction_status(record)
     rank = stage_rank(record.stage)
-    if record.sanction_status in {RECOMMENDED, IMPOSED} and rank is not None and rank < RECOMMENDATION_RANK:
+    if status is not None and rank is not None and rank < RECOMMENDATION_RANK:
         return [
             Message(
                 "sanction status {status} while the record is still at stage {stage}",
-                status=record.sanction_status,
+                status=status,
                 stage=record.stage,
             )
         ]
@@ -969,6 +1003,159 @@ def instansi_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingD
     ]
 
 
+Sourced = tuple[Any, Any]
+"""A field's (raw, normalised) value in one source."""
+
+
+@dataclass(frozen=True, slots=True)
+class Compared:
+    """A field an agency record holds beside the case: compared only where both hold a value."""
+
+    name: str
+    of_case: Callable[[CaseFacts], Sourced]
+    of_record: Callable[[RecordFacts], Sourced]
+
+
+def differing_fields(record: RecordFacts, case: CaseFacts, compared: Sequence[Compared]) -> list[str]:
+    """The fields the record holds otherwise than the case; a field either side does not hold (yet) differs from
+    nothing."""
+    differing = []
+    for item in compared:
+        mine, shared = item.of_record(record)[1], item.of_case(case)[1]
+        if mine is not None and shared is not None and mine != shared:
+            differing.append(item.name)
+    return differing
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVsCase:
+    """A rule comparing fields of every agency record with the case: one finding naming each differing agency."""
+
+    compared: tuple[Compared, ...]
+    what: str
+    """What the compared fields are ("Region"), in the finding's message."""
+
+    def screen(self, record: RecordFacts, case: CaseFacts, _reference: ReferenceData, _as_of: dt.date) -> bool:
+        return bool(differing_fields(record, case, self.compared))
+
+    def drafts(
+        self, context: CaseContext, config: RuleConfig, severity: Callable[[set[str]], Severity]
+    ) -> list[FindingDraft]:
+        case = context.case
+        per_agency = {record.agency: differing_fields(record, case, self.compared) for record in context.records}
+        per_agency = {agency: fields for agency, fields in per_agency.items() if fields}
+        if not per_agency:
+            return []
+        named = {name for fields in per_agency.values() for name in fields}
+        fields = [item for item in self.compared if item.name in named]
+        observed = {CASE_SOURCE: {item.name: _value(*item.of_case(case)) for item in fields}}
+        for record in context.records:
+            if record.agency in per_agency:
+                observed[record.agency] = {item.name: _value(*item.of_record(record)) for item in fields}
+        agencies = ", ".join(sorted(per_agency))
+        names = ", ".join(item.name for item in fields)
+        return [
+            FindingDraft(
+                rule=config.code,
+                severity=severity(named),
+                fields=tuple(item.name for item in fields),
+                agencies=tuple(sorted(per_agency)),
+                observed=observed,
+                evidence={"per_agency": per_agency},
+                message=Message(
+                    "{what} recorded otherwise than case {case_number} by {agencies}: {fields}.",
+                    what=self.what,
+                    case_number=case.case_number,
+                    agencies=agencies,
+                    fields=names,
+                ),
+            )
+        ]
+
+
+REGION = RecordVsCase(
+    (
+        Compared("province_code", lambda c: (c.province_code, c.province_code), lambda r: (r.province_code,) * 2),
+        Compared("regency", lambda c: (c.regency_raw, c.regency), lambda r: (r.regency_raw, r.regency)),
+    ),
+    "Region",
+)
+
+
+@rule(
+    code="REGION_MISMATCH",
+    severity=Severity.HIGH,
+    params={"regency_only_severity": "MEDIUM"},
+    local=Local(record=REGION.screen),
+    description=N_(
+        "An agency records the case in another province (HIGH: it is counted in another province's figures) or "
+        "another kabupaten/kota of the same province (MEDIUM)."
+    ),
+)
+def region_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    return REGION.drafts(
+        context,
+        config,
+        lambda fields: config.severity if "province_code" in fields else _severity(config, "regency_only_severity"),
+    )
+
+
+ELECTION = RecordVsCase(
+    (
+        Compared("election_type", lambda c: (c.election_type,) * 2, lambda r: (r.election_type,) * 2),
+        Compared("election_year", lambda c: (c.election_year,) * 2, lambda r: (r.election_year,) * 2),
+        Compared("phase", lambda c: (c.phase,) * 2, lambda r: (r.phase,) * 2),
+    ),
+    "Election",
+)
+
+
+@rule(
+    code="ELECTION_MISMATCH",
+    severity=Severity.HIGH,
+    params={"phase_only_severity": "MEDIUM"},
+    local=Local(record=ELECTION.screen),
+    description=N_(
+        "An agency records the case under another election or year (HIGH: it is counted in another election's "
+        "figures) or another phase, bakal calon vs calon (MEDIUM: another list of violation forms applies)."
+    ),
+)
+def election_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    return ELECTION.drafts(
+        context,
+        config,
+        lambda fields: config.severity if fields - {"phase"} else _severity(config, "phase_only_severity"),
+    )
+
+
+ENFORCEMENT = RecordVsCase(
+    (
+        Compared(
+            "decision_number",
+            lambda c: (c.decision_number_raw, c.decision_number),
+            lambda r: (r.decision_number_raw, r.decision_number),
+        ),
+        Compared("decision_date", lambda c: (c.decision_date,) * 2, lambda r: (r.decision_date,) * 2),
+        Compared("blocked_on", lambda c: (c.blocked_on,) * 2, lambda r: (r.blocked_on,) * 2),
+        Compared("block_lifted_on", lambda c: (c.block_lifted_on,) * 2, lambda r: (r.block_lifted_on,) * 2),
+    ),
+    "Enforcement",
+)
+
+
+@rule(
+    code="ENFORCEMENT_RECORD_MISMATCH",
+    severity=Severity.MEDIUM,
+    local=Local(record=ENFORCEMENT.screen),
+    description=N_(
+        "An agency records another decision (SK) number or date, or other block dates, than the steps recorded on "
+        "the case: the same outcome, evidenced differently."
+    ),
+)
+def enforcement_record_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
+    return ENFORCEMENT.drafts(context, config, lambda _fields: config.severity)
+
+
 @rule(
     code="PHASE_CATEGORY_INCONSISTENT",
     severity=Severity.MEDIUM,
@@ -1014,8 +1201,13 @@ def _sanctions(context: CaseContext, status: str) -> dict[str, tuple[str | None,
     if case_value is not None:
         found[CASE_SOURCE] = (case_raw, case_value)
     for record in context.records:
-        if record.sanction_status == status and record.sanction is not None:
-            found[record.agency] = (record.sanction_raw, record.sanction)
+        raw, value = (
+            (record.recommended_raw, record.recommended)
+            if status == RECOMMENDED
+            else (record.imposed_raw, record.imposed)
+        )
+        if value is not None:
+            found[record.agency] = (raw, value)
     return found
 
 
@@ -1264,8 +1456,8 @@ def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[Finding
     for source, item, issues in combos:
         if not issues:
             continue
-        status = item.sanction_status if isinstance(item, RecordFacts) else None
-        sanction = item.sanction if isinstance(item, RecordFacts) else item.imposed_sanction
+        status = record_sanction_status(item) if isinstance(item, RecordFacts) else None
+        sanction = (item.imposed or item.recommended) if isinstance(item, RecordFacts) else item.imposed_sanction
         findings.append(
             FindingDraft(
                 rule=config.code,

@@ -50,7 +50,9 @@ _ABBREVIATIONS = (
 _WORD = re.compile(r"[0-9a-z]+")
 
 
-def _words(text: str) -> list[str]:
+def place_words(text: str) -> list[str]:
+    """The words of an instansi or place name, case folded, abbreviations written out ("Kab. Bone" → kabupaten
+    bone): two spellings of one place have the same words."""
     folded = text.casefold()
     for pattern, replacement in _ABBREVIATIONS:
         folded = pattern.sub(replacement, folded)
@@ -71,10 +73,10 @@ class InstansiMatcher:
         self._regional: dict[tuple[str, ...], set[str]] = {}
         for row in rows:
             if row.kind.regional:
-                key = tuple(_words(row.name.removeprefix("Pemerintah ")))
+                key = tuple(place_words(row.name.removeprefix("Pemerintah ")))
                 self._regional.setdefault(key, set()).add(row.code)
             else:
-                for key in (tuple(_words(row.name)), tuple(_words(row.code))):
+                for key in (tuple(place_words(row.name)), tuple(place_words(row.code))):
                     self._central.setdefault(key, set()).add(row.code)
         self._longest = max(len(key) for key in (*self._central, *self._regional))
 
@@ -88,6 +90,6 @@ class InstansiMatcher:
         return set()
 
     def match(self, text: str) -> str | None:
-        words = _words(text)
+        words = place_words(text)
         codes = self._found(words, self._central) or self._found(words, self._regional)
         return codes.pop() if len(codes) == 1 else None

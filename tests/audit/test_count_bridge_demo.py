@@ -42,13 +42,18 @@ UNITS: dict[str, tuple[str, Callable[[Case], bool], str, Callable[[AgencyRecord]
         "recommendation_date",
         lambda c: c.recommended_by is not None,
         "recommendation_date",
-        lambda r: r.sanction_status in {"RECOMMENDED", "IMPOSED"} or r.stage in AFTER_RECOMMENDATION,
+        lambda r: (
+            r.recommended_sanction_code is not None
+            or r.recommended_sanction_level is not None
+            or r.imposed_sanction_code is not None
+            or r.stage in AFTER_RECOMMENDATION
+        ),
     ),
     "sanctions": (
         "sanction_date",
         lambda c: c.imposed_sanction_code is not None,
         "sanction_date",
-        lambda r: r.sanction_status == "IMPOSED" or r.stage in SANCTIONED,
+        lambda r: r.imposed_sanction_code is not None or r.stage in SANCTIONED,
     ),
 }
 

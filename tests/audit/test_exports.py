@@ -31,7 +31,7 @@ def exported(client: TestClient, auth_headers: AuthHeaders) -> dict[str, Any]:
     bkn_nip = make_nip()
     record = client.post(
         f"/api/v1/cases/{third['id']}/records",
-        json={"nip": bkn_nip, "name": "Amir Santoso", "sanction_code": "RINGAN_TEGURAN_TERTULIS"},
+        json={"nip": bkn_nip, "name": "Amir Santoso", "recommended_sanction_code": "RINGAN_TEGURAN_TERTULIS"},
         headers=auth_headers("BKN"),
     )
     assert record.status_code == 201, record.text
@@ -111,7 +111,7 @@ def test_the_workbook_keeps_every_nip_as_text_with_labels_next_to_codes(
     assert bkn["case_number"].value == expected[2]["case_number"]
     assert bkn["agency_name"].value == "Badan Kepegawaian Negara"
     sanctions = _by_code(exported["reference"]["sanctions"], "title")
-    assert bkn["sanction_title"].value == sanctions["RINGAN_TEGURAN_TERTULIS"]
+    assert bkn["recommended_sanction_title"].value == sanctions["RINGAN_TEGURAN_TERTULIS"]
     assert all(len(row["nip"].value) == 18 and row["nip"].data_type == "s" for row in record_rows)
     numeric_id = next(row["external_id"] for row in record_rows if row["case_id"].value == expected[1]["id"])
     assert (numeric_id.value, numeric_id.data_type, numeric_id.number_format) == ("000123", "s", "@")

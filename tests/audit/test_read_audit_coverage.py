@@ -61,6 +61,7 @@ WRITES_RECORDED_IN_LEDGER = frozenset(
     {
         ("POST", "/api/v1/cases"),
         ("POST", "/api/v1/cases/{case_id}/transitions"),
+        ("PATCH", "/api/v1/cases/{case_id}"),
         ("POST", "/api/v1/cases/{case_id}/sanction-corrections"),
         ("POST", "/api/v1/cases/{case_id}/reopen"),
         ("POST", "/api/v1/cases/{case_id}/records"),

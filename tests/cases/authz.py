@@ -161,6 +161,17 @@ def _update_bawaslu_record(context: MatrixContext, who: str) -> Call:
     )
 
 
+def _set_register_number(context: MatrixContext, who: str) -> Call:
+    """Each identity on its own fresh case (reported by Bawaslu): Bawaslu and BKN may set it."""
+    del who
+    case = _new_case(context)
+    return Call(
+        f"{CASES}/{case['id']}",
+        json={"register_number": "045/Reg/LP/PB/Kab/73.06/X/2024"},
+        headers={"If-Match": f'"{case["version"]}"'},
+    )
+
+
 def _batch_of(single: Any) -> Any:
     """The single operation's request as the one item of its batch operation."""
 
@@ -189,6 +200,12 @@ ROWS = [
     Row("POST", CASES, WRITERS, _create),
     Row("GET", CASES, READERS),
     Row("GET", f"{CASES}/{{case_id}}", READERS, _case_path()),
+    Row(
+        "PATCH",
+        f"{CASES}/{{case_id}}",
+        statuses(anonymous=401, agencies=403, auditor=403, admin=403, BAWASLU=200, BKN=200),  # KASN: 401 (ended)
+        _set_register_number,
+    ),
     Row("GET", "/api/v1/reports/{register_number}", READERS, _report_path),
     Row(
         "POST",

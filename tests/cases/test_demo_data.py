@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -16,6 +17,7 @@ from app.flows.demo import load_demo_data
 from app.reconciliation.models import Finding, FindingState
 from app.reference.instansi import InstansiKind
 from app.reference.models import Instansi
+from tests.auth_helpers import AuthHeaders
 
 END_OF_KASN = dt.date(2024, 8, 24)
 PEMILU_VOTING_DAY = dt.date(2024, 2, 14)
@@ -93,10 +95,13 @@ def test_demo_instansi_are_real_central_and_regional_and_supervised_by_the_right
 MEDIUM_OR_ABOVE = ("MEDIUM", "HIGH", "CRITICAL")
 PLANTED_KINDS = {
     "DEADLINE_EXCEEDED",  # a case left in an open stage since 2024
+    "ELECTION_MISMATCH",
+    "ENFORCEMENT_RECORD_MISMATCH",
     "INSTANSI_MISMATCH",
     "NAME_MISMATCH",
     "NIP_INVALID",  # some transposed NIPs are not valid NIPs any more
     "NIP_MISMATCH",
+    "REGION_MISMATCH",
     "SANCTION_RECORD_MISMATCH",
     "STAGE_INCONSISTENT",
     "STAGE_REGRESSION",
@@ -140,3 +145,28 @@ def test_demo_data_with_disagreements_raises_only_the_planted_ones(settings: Set
     # 80 cases plant every kind the generator knows at least once, and reconciliation sees each of them
     assert loaded.planted == PLANTED_KINDS
     assert raised == loaded.planted
+
+
+@pytest.mark.real_commits  # the demo loader opens its own engine
+def test_demo_reports_name_several_asn_of_one_incident(
+    settings: Settings, session: Session, client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    load_demo_data(settings, cases=30, seed=9, disagreements=False)
+    cases = session.scalars(select(Case)).all()
+    by_report: dict[str, list[Case]] = {}
+    for case in cases:
+        assert case.register_number is not None  # every demo report is registered
+        by_report.setdefault(case.register_number, []).append(case)
+    first = min(cases, key=lambda case: case.case_number)
+    incident = by_report[str(first.register_number)]
+    assert len(incident) == 3  # the load's first report: three ASN of one office
+    assert len({case.nip for case in incident}) == 3
+    assert len({(case.incident_date, case.violation_code, case.instansi_code) for case in incident}) == 1
+    response = client.get(f"/api/v1/reports/{first.register_number}", headers=auth_headers("auditor"))
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["register_number"] == first.register_number
+    assert sorted(item["id"] for item in report["cases"]) == sorted(str(case.id) for case in incident)
+    # colleagues reported together are three ASN, not duplicates of one another
+    duplicates = session.scalars(select(Finding).where(Finding.rule == "DUPLICATE_CASE")).all()
+    assert not {finding.case_id for finding in duplicates} & {case.id for case in incident}

@@ -145,6 +145,16 @@ def test_a_case_without_instansi_code_cannot_have_its_ppk_sanctioned(
         response = _sanction_ppk(client, auth_headers(agency), case)
         assert response.status_code == 409, response.text
         assert "no instansi code" in response.json()["detail"]
+    # BKN sets the instansi (an audited update with If-Match): the PPK's supervisor follows, and acts
+    coded = client.patch(
+        f"/api/v1/cases/{case['id']}",
+        json={"instansi_code": "73.06"},
+        headers=auth_headers("BKN") | {"If-Match": f'"{case["version"]}"'},
+    )
+    assert coded.status_code == 200, coded.text
+    assert _sanction_ppk(client, auth_headers("KEMENPANRB"), coded.json()).status_code == 403
+    sanctioned = _sanction_ppk(client, auth_headers("KEMENDAGRI"), coded.json())
+    assert sanctioned.status_code == 200, sanctioned.text
 
 
 def test_cases_are_filtered_by_instansi_code(client: TestClient, auth_headers: AuthHeaders) -> None:

@@ -60,6 +60,9 @@ DATE_FIELDS = {
     "deadline_date",
     "recommendation_date",
     "sanction_date",
+    "decision_date",
+    "blocked_on",
+    "block_lifted_on",
 }
 BASE_RECORDS = ("BAWASLU", "BKN")
 
@@ -92,11 +95,11 @@ def case_values(**overrides: Any) -> dict[str, Any]:
 
 def record_values(case: Mapping[str, Any], agency: str, **overrides: Any) -> dict[str, Any]:
     """What an agency that agrees with the case would record; sanctions only at the agency that holds them."""
-    status, sanction, sanction_date = None, None, None
+    recommended, imposed, sanction_date = None, None, None
     if agency == Agency.BKN and case.get("imposed_sanction_code"):
-        status, sanction, sanction_date = "IMPOSED", case["imposed_sanction_code"], case.get("sanction_date")
-    elif agency == case.get("recommended_by") and case.get("recommended_sanction_code"):
-        status, sanction = "RECOMMENDED", case["recommended_sanction_code"]
+        imposed, sanction_date = case["imposed_sanction_code"], case.get("sanction_date")
+    if agency == case.get("recommended_by") and case.get("recommended_sanction_code"):
+        recommended = case["recommended_sanction_code"]
     values: dict[str, Any] = {
         "agency": agency,
         "nip": case["nip"],
@@ -104,10 +107,10 @@ def record_values(case: Mapping[str, Any], agency: str, **overrides: Any) -> dic
         "position_category": case["position_category"],
         "violation_code": case["violation_code"],
         "stage": case["stage"],
-        "sanction_code": sanction,
-        "sanction_status": status,
+        "recommended_sanction_code": recommended,
+        "imposed_sanction_code": imposed,
         "reported_date": case["reported_date"],
-        "recommendation_date": case.get("recommendation_date") if status else None,
+        "recommendation_date": case.get("recommendation_date") if recommended else None,
         "sanction_date": sanction_date,
         "created_at": dt.datetime.combine(case["reported_date"], dt.time(9), tzinfo=JAKARTA),
     }

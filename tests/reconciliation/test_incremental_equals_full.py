@@ -53,14 +53,14 @@ record_writes = st.fixed_dictionaries(
         "stage": st.sampled_from(
             ["REKOMENDASI", "REKOMENDASI", "DITERUSKAN", "KAJIAN", "SANKSI_DIJATUHKAN", "Rekomendasi Terbit", None]
         ),
-        "sanction": st.sampled_from(
+        "sanction": st.sampled_from(  # (recommended, imposed) as the agency recorded them
             [
                 (None, None),
-                ("SEDANG_TUKIN_25_6", "RECOMMENDED"),
-                ("LEGACY_PENUNDAAN_KGB", "RECOMMENDED"),
-                ("RINGAN_TEGURAN_LISAN", "IMPOSED"),
-                ("SEDANG_TUKIN_25_6", "IMPOSED"),
-                (None, "IMPOSED"),
+                ("SEDANG_TUKIN_25_6", None),
+                ("LEGACY_PENUNDAAN_KGB", None),
+                (None, "RINGAN_TEGURAN_LISAN"),
+                (None, "SEDANG_TUKIN_25_6"),
+                ("SEDANG_TUKIN_25_6", "SEDANG_TUKIN_25_12"),
             ]
         ),
         "recommendation_date": st.sampled_from([None, dt.date(2024, 10, 1), dt.date(2024, 8, 1)]),
@@ -104,7 +104,7 @@ def _apply(session: Session, cases: dict[int, Case], nips: list[str | None], wri
         ).one_or_none() or insert_record(session, case, target)
         record.nip = nips[values["nip"]]
         record.name, record.violation_code, record.stage = values["name"], values["violation_code"], values["stage"]
-        record.sanction_code, record.sanction_status = values["sanction"]
+        record.recommended_sanction_code, record.imposed_sanction_code = values["sanction"]
         record.recommendation_date, record.created_at = values["recommendation_date"], values["created_at"]
     session.flush()
     return case

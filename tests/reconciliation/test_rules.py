@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 
 import pytest
 
 from app.reconciliation.rules import (
     RULES,
+    FindingDraft,
     Ruleset,
     Severity,
     SiblingCase,
@@ -38,6 +40,9 @@ def test_catalogue_locality_is_the_declared_screens() -> None:
     assert local == {
         "NIP_INVALID",
         "INSTANSI_MISMATCH",
+        "REGION_MISMATCH",
+        "ELECTION_MISMATCH",
+        "ENFORCEMENT_RECORD_MISMATCH",
         "PHASE_CATEGORY_INCONSISTENT",
         "LAPORAN_FILED_LATE",
         "SANCTION_NOT_PER_RECOMMENDATION",
@@ -59,7 +64,9 @@ def test_local_flags_are_set_exactly_when_a_local_rule_fires_on_one_source() -> 
     nothing_imposed = context(case=sanctioned)
     assert any(f.agencies == ("BAWASLU",) for f in by_rule(nothing_imposed, "STAGE_INCONSISTENT"))
     assert case_has_local_issue(nothing_imposed.case, nothing_imposed.reference, nothing_imposed.as_of)
-    premature = context(records={"BAWASLU": {"sanction_status": "IMPOSED"}, "BKN": {}})
+    premature = context(
+        records={"BAWASLU": {"stage": "KAJIAN", "imposed_sanction_code": "SEDANG_TUKIN_25_6"}, "BKN": {}}
+    )
     record = next(r for r in premature.records if r.agency == "BAWASLU")
     assert record_has_local_issue(record, premature.case, premature.reference, premature.as_of)
 
@@ -258,8 +265,7 @@ class TestSanctions:
         ctx = context(
             records={
                 "BAWASLU": {
-                    "sanction_code": "BERAT_PDHTAPS",
-                    "sanction_status": "RECOMMENDED",
+                    "recommended_sanction_code": "BERAT_PDHTAPS",
                     "recommendation_date": "2024-10-01",
                 },
                 "BKN": {},
@@ -273,14 +279,97 @@ class TestSanctions:
         ctx = context(
             records={
                 "BAWASLU": {
-                    "sanction_code": "LEGACY_PENUNDAAN_KGB",
-                    "sanction_status": "RECOMMENDED",
+                    "recommended_sanction_code": "LEGACY_PENUNDAAN_KGB",
                     "recommendation_date": "2024-10-01",
                 },
                 "BKN": {},
             }
         )
         assert by_rule(ctx, "SANCTION_RECORD_MISMATCH") == []
+
+
+class TestRecordFieldsBesideTheCase:
+    """Region, election, phase and the enforcement evidence: compared with the case where the record holds them."""
+
+    def _only(
+        self, records: Mapping[str, Mapping[str, object]], rule: str, case: Mapping[str, object] | None = None
+    ) -> list[FindingDraft]:
+        """The rule's findings; the local screen flags exactly the records they name."""
+        ctx = context(case, {"BAWASLU": {}, **records})
+        found = by_rule(ctx, rule)
+        named = {agency for finding in found for agency in finding.agencies}
+        for record in ctx.records:
+            assert record_has_local_issue(record, ctx.case, ctx.reference, ctx.as_of) == (record.agency in named)
+        return found
+
+    def test_a_record_without_them_disagrees_with_nothing(self) -> None:
+        for rule in ("REGION_MISMATCH", "ELECTION_MISMATCH", "ENFORCEMENT_RECORD_MISMATCH"):
+            assert by_rule(context(), rule) == []
+
+    def test_region(self) -> None:
+        same = {"province_code": "73", "regency": "KAB. GOWA"}  # "Kabupaten Gowa" written otherwise
+        assert self._only({"BKN": same}, "REGION_MISMATCH") == []
+        (neighbour,) = self._only({"BKN": {"province_code": "73", "regency": "Kabupaten Bone"}}, "REGION_MISMATCH")
+        assert (neighbour.severity, neighbour.fields, neighbour.agencies) == (Severity.MEDIUM, ("regency",), ("BKN",))
+        assert neighbour.observed["CASE"]["regency"] == {"raw": "Kabupaten Gowa", "normalized": "kabupaten gowa"}
+        (other,) = self._only({"BKN": {"province_code": "74"}}, "REGION_MISMATCH")
+        assert (other.severity, other.fields, other.evidence) == (
+            Severity.HIGH,
+            ("province_code",),
+            {"per_agency": {"BKN": ["province_code"]}},
+        )
+
+    def test_election_and_phase(self) -> None:
+        agreeing = {"election_type": "PILKADA", "election_year": 2024, "phase": "CALON"}
+        assert self._only({"BKN": agreeing}, "ELECTION_MISMATCH") == []
+        (year,) = self._only({"BKN": agreeing | {"election_year": 2020}}, "ELECTION_MISMATCH")
+        assert (year.severity, year.fields) == (Severity.HIGH, ("election_year",))
+        (phase,) = self._only({"KEMENDAGRI": {"phase": "BAKAL_CALON"}, "BKN": {}}, "ELECTION_MISMATCH")
+        assert (phase.severity, phase.fields, phase.agencies) == (Severity.MEDIUM, ("phase",), ("KEMENDAGRI",))
+        assert "dicatat berbeda dari kasus" in phase.message_indonesian
+
+    def test_decision_and_block_dates(self) -> None:
+        sanctioned = {
+            "stage": "BLOKIR_DIBUKA",
+            "deadline_date": None,
+            "imposed_sanction_code": "SEDANG_TUKIN_25_6",
+            "sanction_date": "2024-10-04",
+            "decision_number": "800/12/BKPSDM/2024",
+            "decision_date": "2024-10-04",
+            "blocked_on": "2024-10-02",
+            "block_lifted_on": "2024-10-04",
+        }
+        same = {"decision_number": "800/ 12 /bkpsdm/2024", "decision_date": "2024-10-04", "blocked_on": "2024-10-02"}
+        assert self._only({"BKN": same}, "ENFORCEMENT_RECORD_MISMATCH", sanctioned) == []
+        (found,) = self._only(
+            {"BKN": same | {"decision_number": "800/13/BKPSDM/2024", "block_lifted_on": "2024-10-05"}},
+            "ENFORCEMENT_RECORD_MISMATCH",
+            sanctioned,
+        )
+        assert (found.severity, found.fields) == (Severity.MEDIUM, ("decision_number", "block_lifted_on"))
+        # the case records no decision yet: an agency holding one disagrees with nothing
+        assert self._only({"BKN": same}, "ENFORCEMENT_RECORD_MISMATCH") == []
+
+    def test_recommended_and_imposed_sanctions_are_compared_apart(self) -> None:
+        sanctioned = {
+            "stage": "SANKSI_DIJATUHKAN",
+            "deadline_date": None,
+            "imposed_sanction_code": "SEDANG_TUKIN_25_6",
+            "sanction_date": "2024-10-04",
+        }
+        # KEMENDAGRI holds the recommendation the case holds, and another imposed sanction
+        other_imposed = {
+            "recommended_sanction_code": "SEDANG_TUKIN_25_6",
+            "imposed_sanction_code": "SEDANG_TUKIN_25_12",
+        }
+        (finding,) = by_rule(context(sanctioned, {"BKN": {}, "KEMENDAGRI": other_imposed}), "SANCTION_RECORD_MISMATCH")
+        assert (finding.fields, finding.agencies) == (("imposed_sanction",), ("BKN", "KEMENDAGRI"))
+        # holding only the recommendation, without the imposed sanction it has not recorded yet, is no disagreement
+        recommendation_only = {"recommended_sanction_code": "SEDANG_TUKIN_25_6"}
+        assert (
+            by_rule(context(sanctioned, {"BKN": {}, "KEMENDAGRI": recommendation_only}), "SANCTION_RECORD_MISMATCH")
+            == []
+        )
 
 
 class TestStages:

@@ -30,6 +30,7 @@ from app.cases.schemas import (
     ArchivedRecordCreate,
     CaseCreate,
     CaseRead,
+    CaseUpdate,
     ReopenCreate,
     SanctionCorrectionCreate,
     TransitionCreate,
@@ -137,6 +138,24 @@ def transition_case(
     if_match: IfMatchHeader = None,
 ) -> CaseRead:
     return send(flows.transition_case(factory, settings, ctx, case_id, body, if_match, idempotency), response)
+
+
+@router.patch(
+    "/{case_id}",
+    summary="Set the case's instansi or register number: by the agency that reported it, or BKN (If-Match required)",
+    responses=problem_responses(404, 412, 428) | declared_headers(200, "ETag", *RECEIPT_HEADERS),
+)
+def update_case(
+    case_id: uuid.UUID,
+    body: CaseUpdate,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    ctx: WriteContextDep,
+    response: Response,
+    _: Writer,
+    if_match: IfMatchHeader = None,
+) -> CaseRead:
+    return send(flows.update_case(factory, settings, ctx, case_id, body, if_match), response)
 
 
 @router.post(
