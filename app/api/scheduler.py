@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
 from app.flows import scheduler as jobs
+from app.ledger.witnessing import Witnesses
 from app.reconciliation import runner
 
 logger = logging.getLogger("sbt.scheduler")
@@ -30,6 +31,7 @@ class BackgroundScheduler:
         self.factory = factory
         self.threaded = isinstance(factory.kw.get("bind"), Engine) and settings.scheduler_interval_seconds > 0
         self.http = httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        self.witnesses = Witnesses.of(settings)
         self._next_sweep = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -38,6 +40,8 @@ class BackgroundScheduler:
     def run_once(self) -> None:
         """One round: new events, due deliveries, and the sweeps when they are due (tests call it directly)."""
         jobs.make_webhook_events(self.factory, self.settings)
+        if self.witnesses.enabled:
+            jobs.announce_witnessed(self.factory, self.witnesses)
         jobs.deliver_webhooks(self.factory, self.settings, self.http)
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + self.settings.deadline_sweep_interval_seconds

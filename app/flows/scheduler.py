@@ -23,6 +23,7 @@ from app.core.clock import today_in_jakarta
 from app.core.config import Settings
 from app.core.db import transaction, try_round_lock, utcnow
 from app.ledger.schemas import LedgerEntryRead
+from app.ledger.witnessing import Witnesses
 from app.reconciliation import repository as reconciliation_repository
 from app.reconciliation import runner
 from app.reconciliation.models import RunMode
@@ -36,6 +37,7 @@ WEBHOOK_EVENTS_LOCK_KEY = 0x5B7_0E7E
 """pg_try_advisory_xact_lock key of the round turning ledger entries into webhook events."""
 DEADLINE_SWEEP_LOCK_KEY = 0x5B7_DEAD
 RECONCILIATION_START_LOCK_KEY = 0x5B7_2EC0
+WITNESSED_LOCK_KEY = 0x5B7_C051
 SCHEDULER_CLIENT_ID = "sbt-scheduler"
 """Who the scheduler's FULL reconciliation runs name as requester."""
 
@@ -54,6 +56,14 @@ def sweep_deadlines(factory: sessionmaker[Session], settings: Settings, today: d
         if not try_round_lock(session, DEADLINE_SWEEP_LOCK_KEY):
             return 0
         return webhooks.announce_deadlines(session, today or today_in_jakarta(), settings.webhook_batch_size, utcnow())
+
+
+def announce_witnessed(factory: sessionmaker[Session], witnesses: Witnesses) -> int:
+    """Announce a newly witnessed checkpoint (``checkpoint.witnessed``), once per database."""
+    with transaction(factory) as session:
+        if not try_round_lock(session, WITNESSED_LOCK_KEY):
+            return 0
+        return webhooks.announce_witnessed(session, witnesses, utcnow())
 
 
 def queue_periodic_reconciliation(factory: sessionmaker[Session], settings: Settings) -> uuid.UUID | None:
@@ -113,8 +123,8 @@ def _audit_delivery(
     session: Session, settings: Settings, subscription: WebhookSubscription, event: WebhookEvent
 ) -> None:
     """A delivered event gave its receiver the NIPs and names in it: recorded like a read of the change feed."""
-    if event.event_type == EventType.DEADLINE_PASSED:
-        return  # the case id, number, stage and deadline only: no personal data
+    if event.event_type not in (EventType.CASE_CHANGED, EventType.FINDING_OPENED):
+        return  # a deadline (case id, number, stage, date) or a checkpoint: no personal data
     client = session.get(OAuthClient, subscription.client_id)
     if client is None:
         return

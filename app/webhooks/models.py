@@ -20,6 +20,8 @@ class EventType(enum.StrEnum):
     """Reconciliation opened (or reopened) a finding: the agencies disagree about a case."""
     DEADLINE_PASSED = "deadline.passed"
     """An open case passed its stage deadline (the scheduler's deadline sweep, Asia/Jakarta dates)."""
+    CHECKPOINT_WITNESSED = "checkpoint.witnessed"
+    """A larger checkpoint gathered its witnesses' quorum of cosignatures (the cosigned note is the data)."""
 
 
 class DeliveryState(enum.StrEnum):
@@ -101,7 +103,8 @@ class WebhookAttempt(Base):
 
 
 class WebhookCursor(Base):
-    """How far into the ledger events have been made (one row, ``name='ledger'``)."""
+    """How far events have been made: into the ledger (``name='ledger'``, the last entry's seq) and into the
+    witnessed checkpoints (``name='witnessed'``, the last announced tree size)."""
 
     __tablename__ = "webhook_cursor"
 

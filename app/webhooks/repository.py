@@ -23,6 +23,7 @@ from app.webhooks.models import (
 )
 
 LEDGER_CURSOR = "ledger"
+WITNESSED_CURSOR = "witnessed"
 
 
 def subscriptions_of(session: Session, client_id: str) -> Sequence[WebhookSubscription]:
@@ -60,6 +61,16 @@ def cursor(session: Session) -> WebhookCursor:
     if row is None:
         oldest = session.scalar(select(func.min(WebhookSubscription.from_seq)))
         row = WebhookCursor(name=LEDGER_CURSOR, last_seq=(ledger_size(session) if oldest is None else oldest) - 1)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def witnessed_cursor(session: Session) -> WebhookCursor:
+    """The tree size of the last announced witnessed checkpoint, locked for this round; 0 the first time."""
+    row = session.scalars(select(WebhookCursor).where(WebhookCursor.name == WITNESSED_CURSOR).with_for_update()).first()
+    if row is None:
+        row = WebhookCursor(name=WITNESSED_CURSOR, last_seq=0)
         session.add(row)
         session.flush()
     return row

@@ -39,10 +39,16 @@ class SubscriptionCreate(InputSchema):
     url: WebhookUrl
     event_types: EventTypes
     agencies: list[Agency] | None = Field(
-        default=None, max_length=len(Agency), description="Only events caused by these agencies (omit: any)."
+        default=None,
+        max_length=len(Agency),
+        description="Only events caused by these agencies (omit: any); a passed deadline or a witnessed checkpoint, "
+        "which no agency causes, is not filtered out.",
     )
     instansi_codes: list[InstansiCode] | None = Field(
-        default=None, min_length=1, max_length=600, description="Only events about cases of these instansi."
+        default=None,
+        min_length=1,
+        max_length=600,
+        description="Only events about cases of these instansi (a witnessed checkpoint, about no case, is sent).",
     )
 
 
@@ -121,5 +127,6 @@ class EventMessage(BaseModel):
     timestamp: dt.datetime = Field(description="When the event happened (UTC).")
     data: dict[str, Any] = Field(
         description="`case.changed` and `finding.opened`: the ledger entry (as `GET /api/v1/changes` lists it, "
-        "provable against a checkpoint). `deadline.passed`: the case id, number, stage and deadline."
+        "provable against a checkpoint). `deadline.passed`: the case id, number, stage and deadline. "
+        "`checkpoint.witnessed`: its tree size, root hash and note with the witnesses' cosignature lines."
     )

@@ -29,7 +29,8 @@ from app.core.config import Environment, Settings
 from app.core.db import utcnow
 from app.core.problems import Forbidden, InvalidParam, NotFound, ValidationProblem
 from app.ledger.models import LedgerEntry
-from app.ledger.schemas import LedgerEntryRead
+from app.ledger.schemas import LedgerEntryRead, b64
+from app.ledger.witnessing import Witnesses, latest_witnessed
 from app.webhooks import repository
 from app.webhooks.models import (
     DeadlineNotice,
@@ -46,6 +47,7 @@ EVENT_SCOPES: dict[EventType, Scope] = {
     EventType.CASE_CHANGED: Scope.CASES_READ,
     EventType.DEADLINE_PASSED: Scope.CASES_READ,
     EventType.FINDING_OPENED: Scope.RECONCILIATION_READ,
+    EventType.CHECKPOINT_WITNESSED: Scope.LEDGER_READ,
 }
 """The scope a client needs to be sent each event type (what it could read through the API anyway)."""
 EVENT_NAMESPACE = uuid.UUID("8f7e4b4e-5c1a-4a39-9a57-2f3d0c8b6a10")
@@ -142,20 +144,6 @@ def delete_subscription(session: Session, principal: Principal, subscription_id:
     session.flush()
 
 
-def _wants(
-    subscription: WebhookSubscription,
-    client: OAuthClient,
-    event_type: EventType,
-    agency: str | None,
-    instansi_code: str | None,
-) -> bool:
-    if event_type.value not in subscription.event_types or EVENT_SCOPES[event_type] not in client.scopes:
-        return False
-    if subscription.agencies is not None and agency not in subscription.agencies:
-        return False
-    return subscription.instansi_codes is None or instansi_code in subscription.instansi_codes
-
-
 @dataclass(frozen=True, slots=True)
 class Occurrence:
     """Something that may become an event: what, when, about which case, caused by whom, and its data."""
@@ -167,6 +155,19 @@ class Occurrence:
     agency: str | None
     instansi_code: str | None
     data: dict[str, Any]
+
+
+def _wants(subscription: WebhookSubscription, client: OAuthClient, occurrence: Occurrence) -> bool:
+    """The event types and scope always; the filters where the event has what they filter on (a deadline has no
+    causing agency, a checkpoint no case)."""
+    event_type = occurrence.event_type
+    if event_type.value not in subscription.event_types or EVENT_SCOPES[event_type] not in client.scopes:
+        return False
+    if subscription.agencies is not None and occurrence.agency not in (None, *subscription.agencies):
+        return False
+    if subscription.instansi_codes is not None and occurrence.case_id is not None:
+        return occurrence.instansi_code in subscription.instansi_codes
+    return True
 
 
 def fan_out(
@@ -185,8 +186,7 @@ def fan_out(
         wanted = [
             subscription
             for subscription, client in subscriptions
-            if (from_seq is None or from_seq >= subscription.from_seq)
-            and _wants(subscription, client, occurrence.event_type, occurrence.agency, occurrence.instansi_code)
+            if (from_seq is None or from_seq >= subscription.from_seq) and _wants(subscription, client, occurrence)
         ]
         if not wanted and not keep_unwanted:
             continue
@@ -285,6 +285,26 @@ def announce_deadlines(session: Session, today: dt.date, batch_size: int, now: d
         )
     session.flush()
     return made
+
+
+def announce_witnessed(session: Session, witnesses: Witnesses, now: dt.datetime) -> int:
+    """Announce the latest witnessed checkpoint once it is larger than the last one announced; deliveries made."""
+    latest = latest_witnessed(session, witnesses)
+    cursor = repository.witnessed_cursor(session)
+    if latest is None or latest[0].tree_size <= cursor.last_seq:
+        return 0
+    checkpoint, note = latest
+    cursor.last_seq = checkpoint.tree_size
+    occurrence = Occurrence(
+        source_key=f"witnessed:{checkpoint.tree_size}",
+        event_type=EventType.CHECKPOINT_WITNESSED,
+        occurred_at=now,
+        case_id=None,
+        agency=None,
+        instansi_code=None,
+        data={"tree_size": checkpoint.tree_size, "root_hash": b64(checkpoint.root_hash), "note": note},
+    )
+    return fan_out(session, [occurrence], repository.live_subscriptions(session), now)
 
 
 def claim(session: Session, settings: Settings, now: dt.datetime) -> list[tuple[WebhookDelivery, WebhookEvent]]:

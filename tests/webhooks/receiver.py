@@ -63,6 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class ReceiverServer:
     def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
         handler = type("Handler", (_Handler,), {"receiver": receiver})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sbt-webhooks"

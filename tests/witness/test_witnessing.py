@@ -28,6 +28,7 @@ from tests.factories import create_case
 from tests.ledger.factories import append_committed
 from tests.ledger.test_tamper import bypassing_triggers
 from tests.servers import WitnessProcess
+from tests.webhooks.receiver import Receiver, ReceiverServer
 
 pytestmark = [pytest.mark.real_commits, pytest.mark.slow]  # three witness processes per test, started for it
 LEDGER = "/api/v1/ledger"
@@ -113,6 +114,18 @@ def test_checkpoints_are_cosigned_by_the_quorum_and_published_with_the_cosignatu
         note = client.get(f"{LEDGER}/checkpoint", headers=headers("auditor")).json()["note"]
         assert (newer or 0) > (size or 0)
         assert policy.cosigned_by(note) == {w.name for w in witnesses}
+
+        # Subscribers to checkpoint.witnessed are told of the newest witnessed checkpoint, once.
+        with ReceiverServer(Receiver()) as receiver:
+            hook = {"url": receiver.url, "event_types": ["checkpoint.witnessed"], "instansi_codes": ["73.06"]}
+            assert client.post("/api/v1/webhooks", json=hook, headers=headers("KEMENDAGRI")).status_code == 201
+            service.state.scheduler.run_once()
+            service.state.scheduler.run_once()
+            [told] = receiver.receiver.processed.values()
+        assert told.message["type"] == "checkpoint.witnessed"
+        assert told.message["data"]["tree_size"] == newer
+        assert told.message["data"]["note"] == note
+        assert policy.cosigned_by(told.message["data"]["note"]) == {w.name for w in witnesses}
 
         bundle = client.get(f"{LEDGER}/cases/{case['id']}/evidence", headers=headers("auditor"))
         assert verify_evidence(bundle.content, policy=policy).witnessed_by == sorted(w.name for w in witnesses)
