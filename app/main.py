@@ -20,15 +20,19 @@ from app.api.metrics import install_metrics
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
+from app.api.reconciliation_worker import install_outbox_worker
+from app.api.routers.monitoring import compute_at_start
 from app.api.routes import api_router, root_router
 from app.api.scheduler import install_scheduler
 from app.api.security_headers import install_security_headers
 from app.api.state_audit import install_state_audit
 from app.api.tracing import install_tracing, tracer_provider_from_environment
+from app.api.witnessing import install_witnessing
 from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.shared_state import SharedState
+from app.ledger.sequencer import sequencer_for
 
 DESCRIPTION = """
 SBT (Sistem Berbagi Terintegrasi) is the shared record of ASN political-neutrality cases between Bawaslu, KASN,
@@ -36,6 +40,8 @@ BKN, Kemendagri and KemenPANRB. Every error is `application/problem+json` (RFC 9
 Indonesian when `Accept-Language` prefers it (`id`), else in English; `Content-Language` says which. The public
 monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
 """
+LICENSE_INFO = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+"""The repository's LICENSE, stated in the contract for partners (decision 0027)."""
 
 
 def operation_id(route: APIRoute) -> str:
@@ -45,8 +51,16 @@ def operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def background_work(app: FastAPI) -> AsyncIterator[None]:
-    """The process's background threads (state audit, scheduler) run while the app serves."""
-    workers = (app.state.state_audit, app.state.scheduler)
+    """The process's background threads (ledger sequencer, state audit, scheduler, reconciliation outbox,
+    witnessing rounds) run while the app serves; the monitoring figures are computed once as it starts."""
+    figures = compute_at_start(app)
+    workers = (
+        app.state.sequencer,
+        app.state.state_audit,
+        app.state.scheduler,
+        app.state.reconciliation_outbox,
+        app.state.witnessing,
+    )
     for worker in workers:
         worker.start()
     try:
@@ -54,6 +68,8 @@ async def background_work(app: FastAPI) -> AsyncIterator[None]:
     finally:
         for worker in reversed(workers):
             worker.stop()
+        if figures is not None:
+            figures.join()  # a one-off: let it end before the engine goes
 
 
 def create_app(
@@ -73,6 +89,7 @@ def create_app(
         title="SBT API",
         version="1.0.0",
         description=DESCRIPTION,
+        license_info=LICENSE_INFO,
         generate_unique_id_function=operation_id,
         lifespan=background_work,
     )
@@ -85,8 +102,12 @@ def create_app(
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
     app.state.shared_state = SharedState(settings)  # rate limits and client status: Redis, or this process
+    # the ledger sequencer's integrator thread (none when bound to a test's connection: writers do the rounds)
+    app.state.sequencer = sequencer_for(app.state.sessionmaker, settings)
     install_state_audit(app, settings)
+    install_outbox_worker(app, settings)
     install_scheduler(app, settings)
+    install_witnessing(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

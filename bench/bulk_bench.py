@@ -32,14 +32,15 @@ from app.core.config import Environment, Settings
 from app.core.db import make_engine, make_sessionmaker, utcnow
 from app.flows import batch
 from app.flows.bootstrap import prepare
-from app.ledger import service as ledger_service
+from app.ledger import sequencer
 from app.reconciliation import service as reconciliation_service
 from bench.common import scratch_database
 
 PHASES: dict[str, tuple[Any, str]] = {
     "domain rows": (cases_service, "create_case"),
     "reconciliation": (reconciliation_service, "on_cases_written"),
-    "ledger append": (ledger_service, "append_changes"),
+    "ledger record": (sequencer, "record_changes"),
+    "ledger sequencing": (sequencer, "receipt"),
     "validation": (batch, "validate_items"),
 }
 """Where the flow's time goes: the module attribute the flow calls through, wrapped with a timer."""

@@ -1,4 +1,8 @@
-"""Case-creation throughput over HTTP: uvicorn, N concurrent clients, SQLite vs PostgreSQL.
+"""Case writes and reads over HTTP: uvicorn, N concurrent clients, SQLite vs PostgreSQL, in one run.
+
+Per database: ``POST /api/v1/cases`` (creates), then authenticated ``GET /api/v1/cases/{id}`` (get-one, read-audited)
+and ``GET /api/v1/cases?limit=50`` (a list of 50, 50 read-audit rows) at the same concurrency, each ratio printed
+beside the get-one rate measured in the same run (targets, issue 14: creates >= 0.5x, list of 50 >= 0.3x).
 
 .venv/bin/python -m bench.cases_bench --requests 2000 --concurrency 16
 """
@@ -7,15 +11,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 
-from bench.common import describe_latencies, live_server, scratch_database
+from bench.common import describe_latencies, live_server, load_average, scratch_database
 from tests.factories import case_payload
 
+Sender = Callable[[httpx.AsyncClient, dict[str, str], int], Awaitable[httpx.Response]]
 
-async def _drive(base_url: str, token: str, total: int, concurrency: int) -> tuple[list[float], float, int]:
+
+async def _run(
+    base_url: str, token: str, total: int, concurrency: int, send: Sender, expected: int
+) -> tuple[list[float], float, int]:
     latencies: list[float] = []
     failures = 0
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -28,16 +38,54 @@ async def _drive(base_url: str, token: str, total: int, concurrency: int) -> tup
         async def worker() -> None:
             nonlocal failures
             while not queue.empty():
-                queue.get_nowait()
+                index = queue.get_nowait()
                 started = time.perf_counter()
-                response = await client.post("/api/v1/cases", json=case_payload(), headers=headers)
+                response = await send(client, headers, index)
                 latencies.append(time.perf_counter() - started)
-                failures += response.status_code != 201
+                failures += response.status_code != expected
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return latencies, elapsed, failures
+
+
+def _creating(created: list[str]) -> Sender:
+    async def create(client: httpx.AsyncClient, headers: dict[str, str], _index: int) -> httpx.Response:
+        response = await client.post("/api/v1/cases", json=_unique_case(), headers=headers)
+        if response.status_code == 201:
+            created.append(response.json()["id"])
+        return response
+
+    return create
+
+
+def _getting(created: list[str]) -> Sender:
+    async def get_one(client: httpx.AsyncClient, headers: dict[str, str], index: int) -> httpx.Response:
+        return await client.get(f"/api/v1/cases/{created[index % len(created)]}", headers=headers)
+
+    return get_one
+
+
+async def _list_50(client: httpx.AsyncClient, headers: dict[str, str], _index: int) -> httpx.Response:
+    return await client.get("/api/v1/cases", params={"limit": 50}, headers=headers)
+
+
+async def _drive(base_url: str, token: str, total: int, concurrency: int) -> tuple[list[float], float, int]:
+    """Creates only (``bench.ledger_bench`` drives them with and without the ledger)."""
+    return await _run(base_url, token, total, concurrency, _creating([]), 201)
+
+
+_nips = itertools.count(1)
+
+
+def _unique_case() -> dict[str, object]:
+    """A case of its own ASN (the factory's NIPs repeat after 999) reported today: no duplicate or overdue
+    finding, so the bench measures a plain create."""
+    serial = next(_nips)
+    nip = f"19800517{2005 + serial // 1000 % 15:04d}03{1 + serial // 15000 % 2}{serial % 1000:03d}"
+    today = time.strftime("%Y-%m-%d")
+    return case_payload(nip=nip, incident_date=today, reported_date=today)
 
 
 def main() -> None:
@@ -47,15 +95,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     args = parser.parse_args()
-    print(
-        f"POST /api/v1/cases, {args.requests} requests, {args.concurrency} concurrent clients, {args.workers} workers"
-    )
+    print(f"{args.requests} requests each, {args.concurrency} concurrent clients, {args.workers} workers")
     for kind in args.databases:
         with scratch_database(kind) as url, live_server(url, workers=args.workers) as server:
             token = server.token("demo-bawaslu")
-            asyncio.run(_drive(server.base_url, token, min(50, args.requests), args.concurrency))  # warm-up
-            latencies, elapsed, failures = asyncio.run(_drive(server.base_url, token, args.requests, args.concurrency))
-            print(describe_latencies(f"{kind:10s}", latencies, elapsed) + f"  failures={failures}")
+            created: list[str] = []
+            asyncio.run(_run(server.base_url, token, min(50, args.requests), args.concurrency, _creating(created), 201))
+            rates: dict[str, float] = {}
+            senders = (
+                ("create", _creating(created), 201),
+                ("get-one", _getting(created), 200),
+                ("list-50", _list_50, 200),
+            )
+            for label, send, expected in senders:
+                latencies, elapsed, failures = asyncio.run(
+                    _run(server.base_url, token, args.requests, args.concurrency, send, expected)
+                )
+                rates[label] = len(latencies) / elapsed
+                print(describe_latencies(f"{kind:10s} {label:8s}", latencies, elapsed) + f"  failures={failures}")
+            raw = rates["get-one"]
+            print(
+                f"{kind:10s} ratios to get-one ({raw:.1f}/s, same run): create {rates['create'] / raw:.2f}x "
+                f"(target >= 0.5), list of 50 {rates['list-50'] / raw:.2f}x (target >= 0.3); "
+                f"load average {load_average()}"
+            )
 
 
 if __name__ == "__main__":

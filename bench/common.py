@@ -116,7 +116,11 @@ def live_server(
             yield Server(base_url=base_url, data_dir=Path(data_dir), pid=process.pid)
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a background task (a count bridge replay) outlasted the grace
+                process.kill()
+                process.wait()
 
 
 def load_average() -> str:

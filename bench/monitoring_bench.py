@@ -4,8 +4,8 @@ same run.
 Bulk-loads N cases with their agency records (the reconciliation bench's generator), starts `sbt serve` (one
 worker) on that database and requests the page anonymously, as the public would. Printed in one run:
 
-* ``page_first_ms``: the first view of the server process, the only one that computes the figures before
-  answering;
+* ``page_first_ms``: the first view of the server process, once it answers ``/health``: the process computes the
+  figures as it starts, so this view waits for at most the rest of that computation (nothing is written meanwhile);
 * ``page_ms``: later views over HTTP, median and max: the kept figures, the template, the SVG charts and the
   ledger-size check (a view after a write answers the same way and has the figures recomputed after its response);
 * ``figures_ms``: the aggregate queries alone (``app.audit.monitoring.figures``, in this process, uncached): what
@@ -36,7 +36,7 @@ from app.cases.models import Case
 from app.core.clock import today_in_jakarta
 from app.core.db import make_engine, make_sessionmaker
 from app.core.migrations import upgrade_to_head
-from bench.common import live_server, scratch_database
+from bench.common import live_server, load_average, scratch_database
 from bench.reconciliation_bench import load
 
 
@@ -78,7 +78,8 @@ def main() -> None:
             report["page_english_ms"] = _timings_ms(
                 lambda: client.get("/monitoring", params={"lang": "en"}).raise_for_status(), args.samples
             )
-    print(json.dumps(report, indent=2))
+            report["load_average"] = load_average()
+            print(json.dumps(report, indent=2), flush=True)  # before the server stops: its stop may take long
 
 
 if __name__ == "__main__":

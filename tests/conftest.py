@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from fastapi import FastAPI
@@ -37,6 +38,8 @@ from app.core.config import Environment, Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
+from app.reconciliation import outbox
+from app.reconciliation.findings import SyncOutcome
 from tests.auth_helpers import AuthHeaders, make_auth_headers
 
 TEST_DATABASE = os.environ.get("SBT_TEST_DATABASE", "sqlite")
@@ -215,6 +218,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         secret_key="test-secret-not-for-production",
         state_audit_interval_seconds=0,  # tests that want the background audit turn it on
+        reconciliation_outbox_interval_seconds=0,  # tests drain the outbox themselves (the client fixture)
         scheduler_interval_seconds=0,  # tests drive the scheduler round by round (or turn it on)
         reconciliation_interval_seconds=0,  # no FULL run starts unless a test asks for one
     )
@@ -271,13 +275,37 @@ def build_app(settings: Settings, request: pytest.FixtureRequest, **options: Any
     application.state.engine.dispose()
 
 
+def drain_outbox(app: FastAPI) -> SyncOutcome:
+    """Re-check every case writes have touched, in the outbox worker's rounds, with the app's settings now."""
+    return outbox.drain(app.state.sessionmaker, app.state.settings)
+
+
 @pytest.fixture
 def app(settings: Settings, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
     yield from build_app(settings, request)
 
 
+def _read_then_drain(app: FastAPI) -> Callable[[httpx.Response], None]:
+    def hook(response: httpx.Response) -> None:
+        response.read()  # a streamed export ends (and closes its sessions) before the round runs
+        drain_outbox(app)
+
+    return hook
+
+
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
+    """The test client of the app; after every response, the reconciliation outbox is drained (the worker's own
+    round, in its own transaction, after the write's commit), so that a test reads a write's findings
+    deterministically, as a caller would once the worker's lag has passed. ``undrained_client``: without it."""
+    with TestClient(app) as test_client:
+        test_client.event_hooks["response"].append(_read_then_drain(app))
+        yield test_client
+
+
+@pytest.fixture
+def undrained_client(app: FastAPI) -> Iterator[TestClient]:
+    """The test client with the outbox left as the writes leave it (tests of the lag itself)."""
     with TestClient(app) as test_client:
         yield test_client
 

@@ -6,9 +6,9 @@
   series stays bounded; a path no route matches is ``unmatched``. Errors are the ``status=~"5.."`` (or ``"4.."``)
   part of the request counter.
 * State: a collector runs a few short aggregate queries when Prometheus scrapes (ledger tree size, latest
-  checkpoint, open findings by severity, overdue cases by stage, idempotency keys in flight, the differences the
-  background state audit found and its age); nothing is kept up to
-  date on the write path.
+  checkpoint and the latest witnessed one, open findings by severity, overdue cases by stage, idempotency keys in
+  flight, the differences the background state audit found and its age); nothing is kept up to date on the write
+  path.
 * Database pool: connections checked out now, kept by pool events.
 
 Several worker processes (``uvicorn --workers N``): each counts its own requests. With ``PROMETHEUS_MULTIPROC_DIR``
@@ -53,6 +53,8 @@ from app.core.db import make_sessionmaker, utcnow
 from app.core.problems import NotFound, Unauthorized
 from app.idempotency import repository as idempotency
 from app.ledger import repository as ledger
+from app.ledger.witnessing import Witnesses, latest_witnessed
+from app.reconciliation import outbox
 from app.reconciliation import repository as reconciliation
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -69,6 +71,7 @@ class ServiceStateCollector(Collector):
     def __init__(self, factory: sessionmaker[Session], settings: Settings) -> None:
         self.factory = factory
         self.settings = settings
+        self.witnesses = Witnesses.of(settings)
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("sbt_database_up", "1 when the scrape could read the service state from the database")
@@ -92,6 +95,8 @@ class ServiceStateCollector(Collector):
             claimed_after = now - dt.timedelta(seconds=self.settings.idempotency_lock_seconds)
             in_flight = idempotency.in_flight(session, claimed_after)
             audited = state_audit.latest(session)
+            waiting = outbox.backlog(session)
+            witnessed = latest_witnessed(session, self.witnesses) if self.witnesses.enabled else None
         age = math.nan if checkpoint is None else (now - checkpoint.created_at).total_seconds()
         return [
             _gauge("sbt_ledger_tree_size", "Entries in the ledger", size),
@@ -110,9 +115,24 @@ class ServiceStateCollector(Collector):
                 len(audited.differences),
             ),
             _gauge(
+                "sbt_reconciliation_outbox_backlog",
+                "Cases written and not yet re-checked by the reconciliation outbox worker",
+                waiting.cases,
+            ),
+            _gauge(
+                "sbt_reconciliation_lag_seconds",
+                "How long the oldest written case has waited for its reconciliation re-check (0: none waits)",
+                waiting.lag_seconds(now),
+            ),
+            _gauge(
                 "sbt_state_audit_seconds_since_check",
                 "Age of the background state audit's latest round (NaN: none yet)",
                 math.nan if audited.checked_at is None else (now - audited.checked_at).total_seconds(),
+            ),
+            _gauge(
+                "sbt_ledger_witnessed_tree_size",
+                "Tree size of the latest checkpoint cosigned by the witness quorum (NaN: none yet, or no witnesses)",
+                math.nan if witnessed is None else witnessed[0].tree_size,
             ),
         ]
 

@@ -16,7 +16,9 @@ from fastapi.openapi.utils import get_openapi
 from app.api.json_body import CHECKED_PREFIX as JSON_CHECKED_PREFIX
 from app.api.ratelimit import LIMITED_PREFIX as RATE_LIMITED_PREFIX
 from app.api.responses import declared
+from app.auth.dpop import MAX_PROOF_LENGTH, PROOF_ALGORITHMS
 from app.core.problems import PROBLEM_MEDIA_TYPE, BatchProblem, InvalidParam, Problem
+from app.ledger.schemas import SEQ_HEADER
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _CONTENT_LANGUAGE = {"Content-Language": {"$ref": "#/components/headers/Content-Language"}}
@@ -32,6 +34,13 @@ _RATE_LIMITED = {
 }
 
 
+CLIENTS_PATH = "/api/v1/clients"
+_LEDGER_BUSY = {
+    "description": "The ledger is busy (`ledger-busy`): more writes wait for their ledger positions than "
+    "`SBT_LEDGER_MAX_BACKLOG`, nothing was written; or this write is committed but not yet in the ledger after "
+    "`SBT_LEDGER_SEQUENCE_TIMEOUT_SECONDS` (retry with the same Idempotency-Key to read its receipt). Also "
+    "`ledger-integrity-failure` when the stored log contradicts its signed checkpoints. Retry after `Retry-After`."
+}
 _TOO_LARGE = {"description": "The request body is larger than `SBT_MAX_BODY_BYTES` (default 1 MiB)"}
 _MALFORMED = {"description": "The request body is not JSON, or nests arrays/objects deeper than 32 levels"}
 _UNSUPPORTED = {
@@ -60,6 +69,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title,
         version=app.version,
         description=app.description,
+        license_info=app.license_info,
         routes=app.routes,
         servers=[{"url": "/"}],
     )
@@ -79,13 +89,22 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         "scheme": "basic",
         "description": "OAuth client authentication at `/oauth/token` (RFC 6749 §2.3.1): client_id and secret.",
     }
+    schemes["DPoP"] = {
+        "type": "http",
+        "scheme": "DPoP",
+        "description": "A DPoP-bound access token (RFC 9449: `token_type` `DPoP` from `/oauth/token` when the request "
+        "carried a DPoP proof, or from Keycloak): `Authorization: DPoP <token>` plus a `DPoP` header with a fresh "
+        "proof for this request (`typ` `dpop+jwt`, the public `jwk`, `htm`, `htu`, `iat`, unique `jti`, `ath`), "
+        f"signed with the key the token names in `cnf.jkt`; algorithms {', '.join(PROOF_ALGORITHMS)}. Same scopes "
+        "as OAuth2. A bound token sent as `Bearer` is refused.",
+    }
     schemes["MetricsToken"] = {
         "type": "http",
         "scheme": "bearer",
         "description": "`SBT_METRICS_TOKEN` for `/metrics`, when the server sets one (not an OAuth access token).",
     }
     for path, path_item in schema.get("paths", {}).items():
-        for operation in path_item.values():
+        for method, operation in path_item.items():
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "header" and parameter["name"] == "If-Match":
                     parameter["required"] = True
@@ -99,6 +118,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     responses.setdefault("415", dict(_UNSUPPORTED))
                     responses.setdefault("400", dict(_MALFORMED))
             operation.setdefault("security", [])  # public: health, discovery, the token endpoint itself
+            if _records_to_ledger(path, method, responses):
+                responses.setdefault("503", dict(_LEDGER_BUSY))
+            _offer_dpop(operation)
             takes_idempotency_key = any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
             for status, response in responses.items():
                 headers = response.setdefault("headers", {})
@@ -127,6 +149,32 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 },
             )
     return schema
+
+
+def _records_to_ledger(path: str, method: str, responses: dict[str, Any]) -> bool:
+    """A write that records ledger changes: it carries a receipt (headers, or a batch's body), or changes the
+    client registry (not receipted)."""
+    success = [response for status, response in responses.items() if status[:1] == "2"]
+    receipted = any(SEQ_HEADER in response.get("headers", {}) for response in success)
+    return receipted or path.endswith(":batch") or (method == "post" and path.startswith(CLIENTS_PATH))
+
+
+_DPOP_PROOF_PARAMETER = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "description": "With `Authorization: DPoP <token>`: the DPoP proof for this request (RFC 9449 §4), at most "
+    f"{MAX_PROOF_LENGTH} characters (a longer one is refused with 401 `invalid_dpop_proof`). Ignored with `Bearer`.",
+    "schema": {"type": "string"},
+}
+
+
+def _offer_dpop(operation: dict[str, Any]) -> None:
+    """Where an OAuth2 access token is accepted, a DPoP-bound one is too (same scopes), with its proof header."""
+    for requirement in list(operation["security"]):
+        if "OAuth2" in requirement:
+            operation["security"].append({"DPoP": requirement["OAuth2"]})
+            operation.setdefault("parameters", []).append(dict(_DPOP_PROOF_PARAMETER))
 
 
 def install_openapi(app: FastAPI) -> None:

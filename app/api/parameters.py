@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import Depends, Header, Query
+from fastapi import Depends, Header, Query, Response
 
+from app.api.language import VARY, negotiate
 from app.audit.exports import CsvFormat, Separator
 from app.core.db import utcnow
+from app.core.i18n import Language
 from app.core.problems import InvalidParam, ValidationProblem
 from app.core.schemas import IsoDate, IsoDateTime
 
@@ -106,3 +108,26 @@ CsvFormatDep = Annotated[CsvFormat, Depends(csv_format)]
 """How a spreadsheet CSV export is written (``app.audit.exports.csv_chunks``); its answer varies by language."""
 CSV_EXPORT_HEADERS = {"Vary": "Accept-Language"}
 CSV_EXPORT_HEADERS_DOC = {"Vary": {"schema": {"type": "string"}, "description": "`Accept-Language`"}}
+
+
+TextLanguageHeader = Annotated[
+    str | None,
+    Header(
+        alias="Accept-Language",
+        max_length=200,
+        description="`id` (or `id-ID`) preferred: texts for people in Indonesian; otherwise English. "
+        "`Content-Language` says which.",
+    ),
+]
+
+
+def text_language(response: Response, accept_language: TextLanguageHeader = None) -> Language:
+    """The language of the texts for people in this answer (a finding's ``message``, a rule's ``description``),
+    said in ``Content-Language``; English unless the client prefers Indonesian, like problem details."""
+    language = negotiate(accept_language, Language.ENGLISH)
+    response.headers["Content-Language"] = language.value
+    response.headers["Vary"] = VARY
+    return language
+
+
+TextLanguageDep = Annotated[Language, Depends(text_language)]

@@ -34,7 +34,8 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "WWW-Authenticate": {
-        "description": "The Bearer challenge (RFC 6750): `invalid_token`, `invalid_request` or `insufficient_scope`.",
+        "description": "The Bearer (RFC 6750) and DPoP (RFC 9449, with `algs`) challenges; the scheme the request "
+        "used carries the error: `invalid_token`, `invalid_request`, `insufficient_scope` or `invalid_dpop_proof`.",
         "schema": {"type": "string"},
     },
     "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}},
@@ -49,8 +50,8 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "Content-Language": {
-        "description": "The language of the problem's `title` and `detail`: `id` when `Accept-Language` prefers "
-        "Indonesian, else `en`.",
+        "description": "The language of the texts for people (a problem's `title` and `detail`, a finding's "
+        "`message`, a rule's `description`): `id` when `Accept-Language` prefers Indonesian, else `en`.",
         "schema": {"type": "string", "enum": ["id", "en"]},
     },
     "Idempotent-Replayed": {

@@ -13,7 +13,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Integer, and_, case, func, not_, or_, select
 from sqlalchemy.ext.compiler import compiles
@@ -123,39 +123,48 @@ def _pairs(counts: Counter[str]) -> list[tuple[str, int]]:
     return sorted((key, count) for key, count in counts.items() if count)
 
 
+def _count_of(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
 def figures(session: Session, today: dt.date, follow_up_days: int) -> Figures:
     """Every figure the monitoring page shows except the count bridge, from the current rows in three grouped scans
     (cases by every key the page breaks down by, agency records by province, cases by day). The national counts
-    are the same as ``repository.statistics`` without filters gives (``tests/monitoring`` compares them)."""
+    are the same as ``repository.statistics`` without filters gives (``tests/monitoring`` compares them).
+
+    Each scan reads one covering index (``ix_case_monitoring``, ``ix_case_reported_date``, migration 0013) in the
+    order of its GROUP BY, so none reads the wide case rows or sorts: grouped by the keys alone, the conditions
+    (overdue, due, in time) are summed rather than grouped by, and the agencies are one sum each per province."""
     category_of = dict(session.execute(select(ViolationForm.code, ViolationForm.category)).all())
     overdue = and_(Case.stage == Stage.REKOMENDASI.value, Case.deadline_date < today)
     due, in_time = _follow_up(today, follow_up_days)
-    flags = [case((condition, 1), else_=0).label(name) for name, condition in
-             (("late", overdue), ("due", due), ("timely", in_time))]  # fmt: skip
-    keyed = select(
-        Case.province_code, Case.stage, Case.violation_code, Case.election_type, Case.election_year, *flags
-    ).subquery()
+    keys = (Case.province_code, Case.stage, Case.violation_code, Case.election_type, Case.election_year)
     by_province: dict[str, dict[str, Counter[str]]] = {
         name: defaultdict(Counter) for name in ("stage", "category", "election", "agency")
     }
     totals, late, due_by, timely_by = Counter[str](), Counter[str](), Counter[str](), Counter[str]()
-    grouped = select(*keyed.c, func.count()).group_by(*keyed.c)
+    grouped = select(*keys, func.count(), _count_of(overdue), _count_of(due), _count_of(in_time)).group_by(*keys)
     for row in session.execute(grouped):
-        province, stage, violation, election_type, election_year, is_late, is_due, timely, count = tuple(row)
+        province, stage, violation, election_type, election_year, count, is_late, is_due, timely = cast(
+            tuple[str, str, str, str, int, int, int, int, int], tuple(row)
+        )
         totals[province] += count
         by_province["stage"][province][stage] += count
         by_province["category"][province][category_of[violation]] += count
         by_province["election"][province][f"{election_type} {election_year}"] += count
-        late[province] += count * is_late
-        due_by[province] += count * is_due
-        timely_by[province] += count * timely
-    agency = (
-        select(Case.province_code, AgencyRecord.agency, func.count())
-        .join(Case, Case.id == AgencyRecord.case_id)
-        .group_by(Case.province_code, AgencyRecord.agency)
+        late[province] += is_late
+        due_by[province] += is_due
+        timely_by[province] += timely
+    holders = [agency.value for agency in Agency]
+    per_agency = (
+        select(Case.province_code, *(_count_of(AgencyRecord.agency == holder) for holder in holders))
+        .join(AgencyRecord, AgencyRecord.case_id == Case.id)
+        .group_by(Case.province_code)
     )  # one record per case and agency (a unique constraint): counting rows counts the cases each agency holds
-    for province, holder, count in session.execute(agency):
-        by_province["agency"][province][holder] += count
+    for province, *counts in session.execute(per_agency):
+        for holder, count in zip(holders, counts, strict=True):
+            if count:
+                by_province["agency"][province][holder] += count
     per_day = {day: int(count) for day, count in session.execute(
         select(Case.reported_date, func.count()).group_by(Case.reported_date)
     )}  # fmt: skip
@@ -246,6 +255,7 @@ class _Kept(Generic[T]):
     computed_at: dt.datetime | None = None
     _refreshing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _settled: threading.Condition = field(default_factory=threading.Condition)
 
     def due(self, key: tuple[int, dt.date], now: dt.datetime, max_age: dt.timedelta) -> bool:
         if self.value is None or self.computed_at is None:
@@ -253,16 +263,45 @@ class _Kept(Generic[T]):
         return key != self.key and now - self.computed_at >= max_age
 
     def refresh(self, factory: sessionmaker[Session], compute: Callable[[Session], T]) -> None:
+        if self._claim():
+            self._recompute(factory, compute)
+
+    def refresh_in_thread(
+        self, factory: sessionmaker[Session], compute: Callable[[Session], T], name: str
+    ) -> threading.Thread | None:
+        """``refresh`` in a thread of its own; claimed before the thread starts, so a view arriving meanwhile
+        waits for it (``current_or_compute``) instead of computing the same again."""
+        if not self._claim():
+            return None
+        thread = threading.Thread(target=self._recompute, args=(factory, compute), name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _claim(self) -> bool:
         with self._lock:
             if self._refreshing:
-                return
+                return False
             self._refreshing = True
+            return True
+
+    def _recompute(self, factory: sessionmaker[Session], compute: Callable[[Session], T]) -> None:
         try:
             # A read-only transaction: on SQLite a writing one would hold the write lock while this computes.
             with factory(execution_options={READ_ONLY_OPTION: True}) as session:
                 self.compute(session, compute)
         finally:
-            self._refreshing = False
+            with self._settled:
+                self._refreshing = False
+                self._settled.notify_all()
+
+    def current(self, session: Session, compute: Callable[[Session], T], key: tuple[int, dt.date]) -> T:
+        """The value for ``key``: once the refresh under way (the one started with the process) ends, its value if
+        it was computed for ``key`` (nothing written since), else one computed now."""
+        with self._settled:
+            self._settled.wait_for(lambda: not self._refreshing)
+        if self.value is not None and self.key == key:
+            return self.value
+        return self.compute(session, compute)
 
     def compute(self, session: Session, compute: Callable[[Session], T]) -> T:
         now = utcnow()
@@ -279,11 +318,14 @@ class MonitoringCache:
     Every write of case data appends to the ledger in its transaction, so the ledger's size (with the day, for the
     deadlines) says whether the kept figures are current. When they are not, the page shows them anyway and has them
     recomputed after the response (``due``/``refresh``): it is at most one recomputation behind the last write. The
-    count bridge totals are recomputed the same way, at most every ``BRIDGE_MAX_AGE``. Only the first view of a
-    process computes the figures before answering."""
+    count bridge totals are recomputed the same way, at most every ``BRIDGE_MAX_AGE``. Each process computes the
+    figures once as it starts (``api/routers/monitoring.py::compute_at_start``): the first view waits at most for
+    the rest of that computation, and computes them again only if something was written since."""
 
     figures: _Kept[Figures] = field(default_factory=_Kept)
     bridge: _Kept[BridgeTotals] = field(default_factory=_Kept)
+    shown: bool = False
+    """A view has shown figures: from then on a view may show kept ones (the first shows current ones)."""
 
     def key(self, session: Session, now: dt.datetime) -> tuple[int, dt.date]:
         return tree_size(session), jakarta_day(now)

@@ -9,13 +9,15 @@ be audited does not happen.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import hmac
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from app.audit.models import ReadAuditEntry
@@ -41,33 +43,39 @@ class ReadAudit:
     operation: str
     _seen: set[tuple[uuid.UUID | None, uuid.UUID | None, str | None]] = field(default_factory=set)
 
-    def _add(self, case_id: uuid.UUID | None, record_id: uuid.UUID | None, nip: str | None) -> None:
+    def _row(
+        self, case_id: uuid.UUID | None, record_id: uuid.UUID | None, nip: str | None, now: dt.datetime
+    ) -> dict[str, Any] | None:
         key = (case_id, record_id, nip)
         if key in self._seen:
-            return
+            return None
         self._seen.add(key)
-        self.session.add(
-            ReadAuditEntry(
-                recorded_at=utcnow(),
-                request_id=self.request_id,
-                client_id=self.principal.client_id,
-                role=self.principal.role.value,
-                agency=self.principal.agency.value if self.principal.agency else None,
-                purpose=self.purpose,
-                operation=self.operation,
-                case_id=case_id,
-                record_id=record_id,
-                subject_nip_hash=subject_hash(self.secret, nip) if nip else None,
-            )
-        )
+        return {
+            "recorded_at": now,
+            "request_id": self.request_id,
+            "client_id": self.principal.client_id,
+            "role": self.principal.role.value,
+            "agency": self.principal.agency.value if self.principal.agency else None,
+            "purpose": self.purpose,
+            "operation": self.operation,
+            "case_id": case_id,
+            "record_id": record_id,
+            "subject_nip_hash": subject_hash(self.secret, nip) if nip else None,
+        }
+
+    def _record(self, subjects: Iterable[tuple[uuid.UUID | None, uuid.UUID | None, str | None]]) -> None:
+        """One INSERT for everything a call returns (a page of 50 is one statement): the single-row INSERT run as
+        an executemany, one short statement, with no ORM object per row."""
+        now = utcnow()
+        rows = [row for subject in subjects if (row := self._row(*subject, now)) is not None]
+        if rows:
+            self.session.execute(insert(cast(Table, ReadAuditEntry.__table__)), rows)
 
     def cases(self, cases: Iterable[Case]) -> None:
-        for case in cases:
-            self._add(case.id, None, case.nip)
+        self._record((case.id, None, case.nip) for case in cases)
 
     def records(self, records: Iterable[AgencyRecord]) -> None:
-        for record in records:
-            self._add(record.case_id, record.id, record.nip)
+        self._record((record.case_id, record.id, record.nip) for record in records)
 
     def in_session(self, session: Session) -> ReadAudit:
         """The same audit writing into another transaction (a streamed batch, a write flow's own transaction)."""
@@ -80,23 +88,26 @@ class ReadAudit:
 
     def findings(self, findings: Iterable[Finding]) -> None:
         """Findings show the case's NIP and name and each source's observed values: audit every NIP they show."""
-        for finding in findings:
-            nips = {finding.nip} if finding.nip else set()
-            nips |= set(_observed_nips(finding.observed))
-            if not nips:
-                self._add(finding.case_id, None, None)
-            for nip in sorted(nips):
-                self._add(finding.case_id, None, nip)
+        self._record(subject for finding in findings for subject in _finding_subjects(finding))
 
     def subject(self, nip: str) -> None:
         """A data subject looked up by NIP alone (e.g. their access trail)."""
-        self._add(None, None, nip)
+        self._record([(None, None, nip)])
 
     def entries(self, entries: Iterable[LedgerEntryRead]) -> None:
         """Ledger entries carry the case and record states they recorded; audit every NIP inside."""
-        for entry in entries:
-            for record_id, nip in _personal_data(entry.payload):
-                self._add(entry.case_id, record_id, nip)
+        self._record(
+            (entry.case_id, record_id, nip) for entry in entries for record_id, nip in _personal_data(entry.payload)
+        )
+
+
+def _finding_subjects(finding: Finding) -> Iterable[tuple[uuid.UUID | None, uuid.UUID | None, str | None]]:
+    nips = {finding.nip} if finding.nip else set()
+    nips |= set(_observed_nips(finding.observed))
+    if not nips:
+        yield finding.case_id, None, None
+    for nip in sorted(nips):
+        yield finding.case_id, None, nip
 
 
 def _personal_data(payload: Mapping[str, Any]) -> Iterable[tuple[uuid.UUID | None, str | None]]:

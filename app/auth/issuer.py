@@ -23,6 +23,8 @@ class IssuedToken:
     access_token: str
     expires_in: int
     scopes: frozenset[Scope]
+    bound_to: str | None
+    """RFC 7638 thumbprint of the client's DPoP key the token is bound to (``cnf.jkt``), or None (Bearer)."""
 
 
 def low_s(token: str) -> str:
@@ -61,7 +63,15 @@ class TokenIssuer:
         )
         return low_s(token) if self.key.algorithm == "ES256" else token
 
-    def mint(self, *, client_id: str, role: Role, agency: Agency | None, scopes: Iterable[Scope]) -> IssuedToken:
+    def mint(
+        self,
+        *,
+        client_id: str,
+        role: Role,
+        agency: Agency | None,
+        scopes: Iterable[Scope],
+        dpop_thumbprint: str | None = None,
+    ) -> IssuedToken:
         granted = frozenset(scopes)
         issued_at = int(self._now())
         claims: dict[str, Any] = {
@@ -78,4 +88,11 @@ class TokenIssuer:
         }
         if agency is not None:
             claims[AGENCY_CLAIM] = agency.value
-        return IssuedToken(access_token=self.sign(claims), expires_in=self.lifetime_seconds, scopes=granted)
+        if dpop_thumbprint is not None:
+            claims["cnf"] = {"jkt": dpop_thumbprint}
+        return IssuedToken(
+            access_token=self.sign(claims),
+            expires_in=self.lifetime_seconds,
+            scopes=granted,
+            bound_to=dpop_thumbprint,
+        )

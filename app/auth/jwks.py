@@ -27,6 +27,8 @@ VerificationKey = Key | rsa.RSAPublicKey
 """A python-jose key, or for PS256 (which python-jose does not implement) a ``cryptography`` RSA key."""
 MAX_JWKS_BYTES = 256 * 1024
 MIN_RSA_MODULUS_BYTES = 256  # 2048 bits (RFC 8725 §3.5, FAPI 2.0)
+PRIVATE_KEY_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+"""JWK members of private or symmetric keys (RFC 7518 §6): a public key set never carries them."""
 
 _KEY_TYPE_OF_ALGORITHM = {"ES256": ("EC", "P-256"), "PS256": ("RSA", None), "RS256": ("RSA", None)}
 
@@ -61,8 +63,13 @@ def file_fetcher(path: Path) -> JWKSFetcher:
 
 
 def _usable(candidate: Mapping[str, Any]) -> bool:
-    """Signature keys of the allowed families only; symmetric (``oct``) keys are never trusted."""
-    if not isinstance(candidate.get("kid"), str) or candidate.get("use", "sig") != "sig":
+    """Signature keys of the allowed families only, named by ``kid``."""
+    return isinstance(candidate.get("kid"), str) and _strong_signature_key(candidate)
+
+
+def _strong_signature_key(candidate: Mapping[str, Any]) -> bool:
+    """EC P-256 or RSA of 2048+ bits for signatures; symmetric (``oct``) keys are never trusted."""
+    if candidate.get("use", "sig") != "sig":
         return False
     if candidate.get("kty") == "RSA":
         modulus = candidate.get("n")
@@ -91,6 +98,21 @@ def _matches(candidate: Mapping[str, Any], algorithm: str) -> bool:
     if candidate.get("kty") != kty or (crv is not None and candidate.get("crv") != crv):
         return False
     return bool(candidate.get("alg", algorithm) == algorithm)
+
+
+def public_key_for(candidate: object, algorithm: str) -> VerificationKey | None:
+    """The verification key a JWK that the signer supplies itself (a DPoP proof's header, a client's registered
+    key set) gives for ``algorithm``, or None unless it is a strong public signature key fitting that algorithm."""
+    if not isinstance(candidate, Mapping) or PRIVATE_KEY_MEMBERS & candidate.keys():
+        return None
+    if algorithm not in _KEY_TYPE_OF_ALGORITHM or not _strong_signature_key(candidate):
+        return None
+    if not _matches(candidate, algorithm):
+        return None
+    try:
+        return _construct(candidate, algorithm)
+    except Exception:  # python-jose and cryptography raise several types for malformed coordinates
+        return None
 
 
 class JWKSCache:

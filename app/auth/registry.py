@@ -15,6 +15,7 @@ from app.auth import repository, service
 from app.core.actor import Agency, Role
 from app.core.config import Environment, Settings
 from app.core.db import make_engine, make_sessionmaker, transaction
+from app.ledger import sequencer
 
 DEMO_CLIENTS_FILE = "demo-clients.json"
 DEMO_PREFIX = "demo-"
@@ -24,11 +25,15 @@ logger = logging.getLogger("sbt.auth")
 
 @contextlib.contextmanager
 def registry_session(settings: Settings) -> Iterator[Session]:
-    """A session committed when the block succeeds (command line and first start)."""
+    """A session committed when the block succeeds (command line and first start); its ledger changes are in the
+    log when the block returns."""
     engine = make_engine(settings.sqlalchemy_url)
     try:
-        with transaction(make_sessionmaker(engine)) as session:
+        factory = make_sessionmaker(engine)
+        with transaction(factory) as session:
             yield session
+            recorded = sequencer.recorded_in(session)
+        sequencer.wait_for_all(factory, settings, recorded)
     finally:
         engine.dispose()
 

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import repository
+from app.auth.assertion import ClientAssertionVerifier
+from app.auth.dpop import DPoPVerifier
 from app.auth.issuer import TokenIssuer
 from app.auth.jwks import JWKSCache, JWKSFetcher, file_fetcher, url_fetcher
 from app.auth.keys import load_or_create_signing_key
+from app.auth.replay_cache import InProcessReplayCache, ReplayCache
 from app.auth.verifier import TokenVerifier
 from app.core.actor import Agency
 from app.core.clock import today_in_jakarta
@@ -20,6 +23,8 @@ from app.core.config import Settings
 from app.core.shared_state import ChangeSignal, SharedState
 from app.reference import repository as reference
 from app.reference.repository import Retirement
+
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
 
 
 class ClientStatusCache:
@@ -92,6 +97,10 @@ class AuthRuntime:
     issuer: TokenIssuer | None
     """None when an external issuer (e.g. Keycloak) is configured."""
     client_status: ClientStatusCache | None
+    dpop: DPoPVerifier
+    """DPoP proofs, at the resource server and at the embedded token endpoint (one replay cache for both)."""
+    client_assertions: ClientAssertionVerifier | None
+    """``private_key_jwt`` at the embedded token endpoint; None with an external issuer."""
 
 
 def load_issuer(settings: Settings) -> TokenIssuer:
@@ -118,14 +127,23 @@ def build_runtime(
     shared: SharedState,
     *,
     jwks_fetcher: JWKSFetcher | None = None,
+    replay_cache: ReplayCache | None = None,
 ) -> AuthRuntime:
-    """``jwks_fetcher`` overrides where an external issuer's keys come from (tests)."""
+    """``jwks_fetcher`` overrides where an external issuer's keys come from (tests); ``replay_cache`` where used
+    DPoP proofs and client assertions are remembered (default: in this process)."""
     issuer: TokenIssuer | None = None
     client_status: ClientStatusCache | None = None
+    client_assertions: ClientAssertionVerifier | None = None
+    used_once = replay_cache or InProcessReplayCache()
     if settings.auth_embedded_issuer:
         issuer = load_issuer(settings)
         client_status = ClientStatusCache(
             factory, settings.auth_client_status_cache_seconds, client_status_signal(shared)
+        )
+        client_assertions = ClientAssertionVerifier(
+            audiences={settings.auth_issuer, token_endpoint_url(settings)},
+            replay_cache=used_once,
+            clock_skew_seconds=settings.auth_clock_skew_seconds,
         )
         fetch = jwks_fetcher or issuer.key.jwks
     elif jwks_fetcher is not None:
@@ -139,6 +157,11 @@ def build_runtime(
         ttl_seconds=settings.auth_jwks_cache_seconds,
         min_refetch_seconds=settings.auth_jwks_min_refetch_seconds,
     )
+    dpop = DPoPVerifier(
+        replay_cache=used_once,
+        max_age_seconds=settings.auth_dpop_proof_max_age_seconds,
+        clock_skew_seconds=settings.auth_clock_skew_seconds,
+    )
     verifier = TokenVerifier(
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
@@ -147,5 +170,13 @@ def build_runtime(
         client_is_active=client_status.is_active if client_status else None,
         agency_refusal=AgencyLifetimes(factory).refusal,
         require_low_s=settings.auth_require_low_s,
+        dpop=dpop,
     )
-    return AuthRuntime(verifier=verifier, issuer=issuer, client_status=client_status)
+    return AuthRuntime(
+        verifier=verifier, issuer=issuer, client_status=client_status, dpop=dpop, client_assertions=client_assertions
+    )
+
+
+def token_endpoint_url(settings: Settings) -> str:
+    """The embedded token endpoint as the metadata names it (the ``aud`` of client assertions, a DPoP ``htu``)."""
+    return settings.auth_issuer.rstrip("/") + TOKEN_PATH

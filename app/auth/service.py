@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.auth import repository
+from app.auth.assertion import ClientAssertionVerifier, InvalidAssertion, assertion_issuer, registered_key_set_problem
 from app.auth.hashing import hash_secret, new_client_secret, verify_secret
-from app.auth.models import OAuthClient
+from app.auth.models import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, OAuthClient
 from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.actor import Agency, Principal, Role, Scope, WriteContext
 from app.core.config import Settings
@@ -26,7 +27,8 @@ from app.core.db import utcnow
 from app.core.problems import Conflict, NotFound, ValidationProblem
 from app.ledger.replay import secret_fingerprint
 from app.ledger.schemas import LedgerChange
-from app.ledger.service import append_changes, format_timestamp
+from app.ledger.sequencer import record_changes
+from app.ledger.service import format_timestamp
 from app.reference import repository as reference
 from app.reference.repository import Retirement
 
@@ -62,6 +64,8 @@ def _ledger_payload(client: OAuthClient) -> dict[str, Any]:
         "scopes": sorted(client.allowed_scopes.split()),
         "active": client.active,
         # the rest lets the state audit (app.ledger.replay) rebuild the row; the secret only as a fingerprint
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "jwks": client.jwks,
         "secret_sha256": secret_fingerprint(client.secret_hash),
         "created_at": format_timestamp(client.created_at),
         "secret_rotated_at": format_timestamp(client.secret_rotated_at) if client.secret_rotated_at else None,
@@ -70,8 +74,9 @@ def _ledger_payload(client: OAuthClient) -> dict[str, Any]:
 
 
 def _record(session: Session, settings: Settings, ctx: WriteContext, entry_type: str, client: OAuthClient) -> None:
-    """Registry changes are single-domain writes: the service records them itself, as its last step."""
-    append_changes(session, settings, ctx, [LedgerChange(entry_type, _ledger_payload(client))])
+    """Registry changes are single-domain writes: the service records them itself, as its last step (pending:
+    the caller's commit makes them durable, the sequencer's next round gives them positions)."""
+    record_changes(session, settings, ctx, [LedgerChange(entry_type, _ledger_payload(client))])
 
 
 def _checked_scopes(role: Role, scopes: Iterable[Scope] | None) -> frozenset[Scope]:
@@ -98,6 +103,56 @@ def create_client(
     scopes: Iterable[Scope] | None = None,
     client_id: str | None = None,
 ) -> IssuedCredentials:
+    """A client that authenticates with a secret, generated here (``client_secret_basic`` or ``_post``)."""
+    secret = new_client_secret()
+    client = _new_client(
+        session,
+        settings,
+        ctx,
+        OAuthClient(
+            name=name, token_endpoint_auth_method=CLIENT_SECRET_BASIC, secret_hash=hash_secret(secret), jwks=None
+        ),
+        role=role,
+        agency=agency,
+        scopes=scopes,
+        client_id=client_id,
+    )
+    return IssuedCredentials(client=client, client_secret=secret)
+
+
+def create_key_client(
+    session: Session,
+    settings: Settings,
+    ctx: WriteContext,
+    *,
+    name: str,
+    jwks: Mapping[str, Any],
+    role: Role,
+    agency: Agency | None = None,
+    scopes: Iterable[Scope] | None = None,
+    client_id: str | None = None,
+) -> OAuthClient:
+    """A client that authenticates with ``private_key_jwt``: assertions signed by a key of ``jwks`` (public keys;
+    the client keeps the private halves). It has no secret."""
+    if (problem := registered_key_set_problem(jwks)) is not None:
+        raise ValidationProblem(f"{problem}.")
+    stored = {"keys": [dict(key) for key in jwks["keys"]]}
+    client = OAuthClient(name=name, token_endpoint_auth_method=PRIVATE_KEY_JWT, secret_hash=None, jwks=stored)
+    return _new_client(session, settings, ctx, client, role=role, agency=agency, scopes=scopes, client_id=client_id)
+
+
+def _new_client(
+    session: Session,
+    settings: Settings,
+    ctx: WriteContext,
+    client: OAuthClient,
+    *,
+    role: Role,
+    agency: Agency | None,
+    scopes: Iterable[Scope] | None,
+    client_id: str | None,
+) -> OAuthClient:
+    """Give ``client`` (its name and credentials set) its identity and scopes, add it and record it."""
     if (role is Role.AGENCY) != (agency is not None):
         raise ValidationProblem("An agency client needs an agency; auditor and admin clients have none.")
     chosen = _checked_scopes(role, scopes)
@@ -106,21 +161,16 @@ def create_client(
         raise ValidationProblem("client_id: 3-64 characters of a-z, 0-9, '.', '_' or '-', starting alphanumeric.")
     if repository.get_client(session, client_id) is not None:
         raise Conflict(f"Client {client_id!r} already exists.")
-    secret = new_client_secret()
-    client = OAuthClient(
-        client_id=client_id,
-        name=name,
-        role=role.value,
-        agency=agency.value if agency else None,
-        allowed_scopes=" ".join(sorted(chosen)),
-        secret_hash=hash_secret(secret),
-        active=True,
-        created_at=utcnow(),
-    )
+    client.client_id = client_id
+    client.role = role.value
+    client.agency = agency.value if agency else None
+    client.allowed_scopes = " ".join(sorted(chosen))
+    client.active = True
+    client.created_at = utcnow()
     session.add(client)
     session.flush()
     _record(session, settings, ctx, "client.created", client)
-    return IssuedCredentials(client=client, client_secret=secret)
+    return client
 
 
 def get_client(session: Session, client_id: str) -> OAuthClient:
@@ -139,6 +189,8 @@ def rotate_secret(session: Session, settings: Settings, ctx: WriteContext, clien
     client = get_client(session, client_id)
     if not client.active:
         raise Conflict(f"Client {client_id!r} is disabled.")
+    if client.token_endpoint_auth_method == PRIVATE_KEY_JWT:
+        raise Conflict(f"Client {client_id!r} authenticates with its keys (private_key_jwt); it has no secret.")
     secret = new_client_secret()
     client.secret_hash = hash_secret(secret)
     client.secret_rotated_at = utcnow()
@@ -162,10 +214,21 @@ def authenticate_client(session: Session, client_id: str, secret: str) -> OAuthC
     """The active client with this secret, or None. An unknown id is refused without any scrypt work: the
     token endpoint's failure throttle, checked first, bounds how fast ids can be probed."""
     client = repository.get_client(session, client_id)
-    if client is None:
+    if client is None or client.secret_hash is None:
         return None
     if not verify_secret(secret, client.secret_hash) or not client.active:
         return None
+    return client
+
+
+def authenticate_client_by_assertion(
+    session: Session, assertion: str, verifier: ClientAssertionVerifier
+) -> OAuthClient:
+    """The active ``private_key_jwt`` client the assertion authenticates; ``InvalidAssertion`` otherwise."""
+    client = repository.get_client(session, assertion_issuer(assertion))
+    if client is None or client.jwks is None or not client.active:
+        raise InvalidAssertion("Unknown or disabled client, or one that does not authenticate with private_key_jwt")
+    verifier.verify(assertion, client_id=client.client_id, key_set=client.jwks)
     return client
 
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwt
 from jose.backends.base import Key
 from jose.exceptions import ExpiredSignatureError
 
+from app.auth.dpop import DPoPVerifier, InvalidProof
 from app.auth.jwks import JWKSCache, KeysUnavailable, UnknownKey
+from app.auth.jws import BadSignature, verify_signature
 from app.core.actor import AGENCY_SCOPES, AUDITOR_SCOPES, Agency, Principal, Role, Scope
 
 ALLOWED_ALGORITHMS = frozenset({"ES256", "PS256", "RS256"})
@@ -44,6 +45,20 @@ class InvalidToken(Exception):
     """The token is not acceptable. The message is safe to return to the caller."""
 
 
+class InvalidDPoPProof(InvalidToken):
+    """The token may be fine but its DPoP proof is not (RFC 9449 ``invalid_dpop_proof``)."""
+
+
+@dataclass(frozen=True)
+class PresentedProof:
+    """A DPoP proof sent with a request (``DPoP`` header), and the request it must name."""
+
+    proof: str
+    method: str
+    uris: set[str]
+    """The request's URL as this service sees it (and its public form): ``htu`` must be one of them."""
+
+
 class IssuerUnavailable(Exception):
     """The issuer's keys could not be obtained."""
 
@@ -54,21 +69,6 @@ def parse_scopes(raw: object) -> frozenset[Scope]:
         raise InvalidToken("The scope claim must be a string")
     known = {scope.value for scope in Scope}
     return frozenset(Scope(token) for token in raw.split() if token in known)
-
-
-def _verify_pss_signature(token: str, key: rsa.RSAPublicKey) -> None:
-    """PS256 (RFC 7518 §3.5: RSASSA-PSS, SHA-256, MGF1-SHA-256, 32-byte salt), which python-jose lacks."""
-    signing_input, _, encoded = token.rpartition(".")
-    try:
-        signature = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        key.verify(
-            signature,
-            signing_input.encode("ascii"),
-            padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
-            hashes.SHA256(),
-        )
-    except (InvalidSignature, ValueError) as exc:
-        raise InvalidToken("The access token is invalid") from exc
 
 
 def _signature_bytes(token: str) -> bytes:
@@ -115,6 +115,7 @@ class TokenVerifier:
         client_is_active: Callable[[str], bool] | None = None,
         agency_refusal: Callable[[Agency], str | None] | None = None,
         require_low_s: bool = True,
+        dpop: DPoPVerifier,
         now: Callable[[], float] = time.time,
     ) -> None:
         """``agency_refusal`` says why an agency may no longer act (it has ceased to exist), or None.
@@ -129,10 +130,14 @@ class TokenVerifier:
         self._client_is_active = client_is_active
         self._agency_refusal = agency_refusal
         self._require_low_s = require_low_s
+        self._dpop = dpop
         self._now = now
 
-    def verify(self, token: str) -> Principal:
+    def verify(self, token: str, proof: PresentedProof | None = None) -> Principal:
+        """The principal of a valid token: sent as ``Bearer`` (``proof`` None) if it is not bound to a key, as
+        ``DPoP`` with a proof by its key if it is (``cnf.jkt``, RFC 9449 §7)."""
         claims = self._verified_claims(token)
+        self._check_binding(token, claims, proof)
         principal = self._principal(claims)
         if self._client_is_active is not None and not self._client_is_active(principal.client_id):
             raise InvalidToken("The client is disabled or unknown")
@@ -167,8 +172,11 @@ class TokenVerifier:
         except KeysUnavailable as exc:
             raise IssuerUnavailable("The token issuer's keys are unavailable") from exc
         jose_key: Key | str = ""  # python-jose still checks the claims when the signature was checked here
-        if isinstance(key, rsa.RSAPublicKey):
-            _verify_pss_signature(token, key)
+        if isinstance(key, rsa.RSAPublicKey):  # PS256: python-jose cannot check it
+            try:
+                verify_signature(token, key, algorithm)
+            except BadSignature as exc:
+                raise InvalidToken("The access token is invalid") from exc
         else:
             if algorithm == "ES256" and self._require_low_s:
                 _require_low_s(token)
@@ -201,9 +209,25 @@ class TokenVerifier:
             _numeric_date(claims, "nbf")
         if _numeric_date(claims, "iat") > self._now() + self._skew:
             raise InvalidToken("The access token was issued in the future")
-        if "cnf" in claims:
-            raise InvalidToken("Sender-constrained tokens are not supported by this service")
         return claims
+
+    def _check_binding(self, token: str, claims: Mapping[str, Any], proof: PresentedProof | None) -> None:
+        confirmation = claims.get("cnf")
+        if confirmation is None:
+            if proof is not None:
+                raise InvalidToken("The access token is not DPoP-bound; send it as Authorization: Bearer")
+            return
+        bound_to = confirmation.get("jkt") if isinstance(confirmation, Mapping) else None
+        if not isinstance(bound_to, str) or set(confirmation) != {"jkt"}:
+            raise InvalidToken("The token is bound to a key by a method this service does not support (cnf)")
+        if proof is None:
+            raise InvalidToken("The access token is DPoP-bound; send it as Authorization: DPoP with a DPoP proof")
+        try:
+            thumbprint = self._dpop.verify(proof.proof, method=proof.method, uris=proof.uris, access_token=token)
+        except InvalidProof as exc:
+            raise InvalidDPoPProof(str(exc)) from exc
+        if thumbprint != bound_to:
+            raise InvalidDPoPProof("The DPoP proof is signed by another key than the token is bound to (cnf.jkt)")
 
     def _principal(self, claims: Mapping[str, Any]) -> Principal:
         subject = _non_empty_string(claims, "sub")

@@ -18,7 +18,7 @@ from app.core.schemas import InputSchema
 from app.ledger.schemas import Receipted
 
 MAX_BATCH_ITEMS = 1000
-"""Items per request: a batch is one transaction, so its size bounds how long it holds the ledger's append lock."""
+"""Items per request: a batch is one transaction and one pending ledger write, so its size bounds both."""
 
 
 def _items(description: str) -> object:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -30,13 +31,28 @@ class Case(Base):
         Index("ix_case_created_at_id", "created_at", "id"),
         Index("ix_case_nip", "nip"),
         Index("ix_case_stage", "stage"),
-        Index("ix_case_province_code", "province_code"),
+        # The monitoring page's aggregates read these alone (migration 0013); the first also serves province filters.
+        Index(
+            "ix_case_monitoring",
+            "province_code",
+            "stage",
+            "violation_code",
+            "election_type",
+            "election_year",
+            "recommendation_date",
+            "deadline_date",
+            "imposed_sanction_code",
+            "sanction_date",
+            "id",
+        ),
+        Index("ix_case_reported_date", "reported_date"),
         Index("ix_case_instansi_code", "instansi_code"),
         Index("ix_case_register_number", "register_number"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(GUID(), primary_key=True, default=uuid.uuid4)
-    case_number: Mapped[str] = mapped_column(String(20), unique=True)
+    case_number: Mapped[str] = mapped_column(String(20), unique=True, server_default=FetchedValue())
+    """FetchedValue: on PostgreSQL the INSERT computes it (``repository.next_case_number``) and returns it."""
     nip: Mapped[str] = mapped_column(String(18))
     name: Mapped[str] = mapped_column(String(200))
     employee_kind: Mapped[str] = mapped_column(ForeignKey("employee_kind.code"))
@@ -84,7 +100,8 @@ class Case(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer)
 
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative convention
+    # eager_defaults: the case number, a SQL expression on PostgreSQL, comes back in the INSERT's RETURNING
+    __mapper_args__ = {"version_id_col": version, "eager_defaults": True}  # noqa: RUF012 - declarative convention
 
 
 class AgencyRecord(Base):

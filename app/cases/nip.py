@@ -11,6 +11,8 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from app.core.i18n import Message
+
 NIP_LENGTH = 18
 EARLIEST_BIRTH_YEAR = 1900
 MIN_APPOINTMENT_AGE = 18
@@ -27,7 +29,11 @@ class Gender(enum.StrEnum):
 
 
 class InvalidNip(ValueError):
-    """The NIP breaks a hard format rule; the message says which."""
+    """The NIP breaks a hard format rule; the message says which (``str()`` in English, as validation shows it)."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,31 +49,34 @@ class ParsedNip:
     sequence: int
 
     @property
-    def warnings(self) -> list[str]:
+    def warnings(self) -> list[Message]:
         """Soft findings that do not make the NIP invalid (legacy conversions contain such errors)."""
         age = self.appointment_year - self.birth_date.year
         if age < MIN_APPOINTMENT_AGE:
-            return [f"appointed at about {age} years old, younger than {MIN_APPOINTMENT_AGE}"]
+            return [Message("appointed at about {age} years old, younger than {minimum}", age=age,
+                            minimum=MIN_APPOINTMENT_AGE)]  # fmt: skip
         return []
 
 
 def parse_nip(value: str, *, today: dt.date | None = None) -> ParsedNip:
     """Parse and validate an 18-digit NIP or NI PPPK, raising InvalidNip with the broken rule."""
     if len(value) != NIP_LENGTH or not value.isascii() or not value.isdigit():
-        raise InvalidNip(f"a NIP is exactly {NIP_LENGTH} digits (got {len(value)} characters)")
+        raise InvalidNip(
+            Message("a NIP is exactly {length} digits (got {got} characters)", length=NIP_LENGTH, got=len(value))
+        )
     today = today or dt.date.today()
     try:
         birth = dt.date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
     except ValueError as exc:
-        raise InvalidNip(f"digits 1-8 ({value[0:8]}) are not a calendar date of birth") from exc
+        raise InvalidNip(Message("digits 1-8 ({digits}) are not a calendar date of birth", digits=value[0:8])) from exc
     if birth.year < EARLIEST_BIRTH_YEAR or birth > today:
-        raise InvalidNip(f"date of birth {birth.isoformat()} is not plausible")
+        raise InvalidNip(Message("date of birth {birth} is not plausible", birth=birth.isoformat()))
     gender_digit = value[14]
     if gender_digit not in "12":
-        raise InvalidNip(f"digit 15 is the gender and must be 1 or 2 (got {gender_digit})")
+        raise InvalidNip(Message("digit 15 is the gender and must be 1 or 2 (got {digit})", digit=gender_digit))
     sequence = int(value[15:18])
     if sequence == 0:
-        raise InvalidNip("digits 16-18 are a sequence number starting at 001")
+        raise InvalidNip(Message("digits 16-18 are a sequence number starting at 001"))
     year = int(value[8:12])
     marker = value[12:14]
     if marker[0] == "2" and marker[1] != "0":
@@ -75,10 +84,19 @@ def parse_nip(value: str, *, today: dt.date | None = None) -> ParsedNip:
     elif 1 <= int(marker) <= 12:
         kind, month, contracts = EmployeeKind.PNS, int(marker), None
     else:
-        raise InvalidNip(f"digits 13-14 ({marker}) are neither a TMT month 01-12 (PNS) nor a PPPK marker 21-29")
+        raise InvalidNip(
+            Message(
+                "digits 13-14 ({marker}) are neither a TMT month 01-12 (PNS) nor a PPPK marker 21-29", marker=marker
+            )
+        )
     appointment_first_day = dt.date(year, month or 1, 1)
     if appointment_first_day <= birth.replace(day=1) or appointment_first_day > today:
-        raise InvalidNip(f"appointment {year}-{month or 1:02d} must fall after the birth date and not in the future")
+        raise InvalidNip(
+            Message(
+                "appointment {appointment} must fall after the birth date and not in the future",
+                appointment=f"{year}-{month or 1:02d}",
+            )
+        )
     return ParsedNip(
         nip=value,
         kind=kind,

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, Text, cast, func, literal, select, tuple_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -40,26 +40,29 @@ class CaseFilters:
 CASE_NUMBER_SEQUENCE = "case_number_seq"
 
 
-def next_case_number(session: Session, year: int) -> str:
+def next_case_number(session: Session, year: int) -> str | ColumnElement[str]:
     """The next case number, e.g. SBT-2024-000123.
 
-    PostgreSQL takes it from a sequence, which never blocks concurrent writers (a rolled-back request leaves a
-    gap in the numbering, never a duplicate). SQLite has one writer at a time anyway and keeps a per-year counter
-    row, so its numbers restart at 1 each year and have no gaps.
+    PostgreSQL: a SQL expression over a sequence, evaluated by the case's own INSERT and read back with its
+    RETURNING (no round trip of its own); the sequence never blocks concurrent writers (a rolled-back request
+    leaves a gap in the numbering, never a duplicate). SQLite has one writer at a time anyway and keeps a
+    per-year counter row, so its numbers restart at 1 each year and have no gaps.
     """
     if session.get_bind().dialect.name == "postgresql":
-        value = session.execute(select(func.nextval(CASE_NUMBER_SEQUENCE))).scalar_one()
-    else:
-        statement = (
-            sqlite.insert(CaseNumberCounter)
-            .values(year=year, last_value=1)
-            .on_conflict_do_update(
-                index_elements=[CaseNumberCounter.year],
-                set_={"last_value": CaseNumberCounter.last_value + 1},
-            )
-            .returning(CaseNumberCounter.last_value)
+        number = select(func.nextval(CASE_NUMBER_SEQUENCE).label("n")).subquery()
+        digits = cast(number.c.n, Text)
+        padded = func.lpad(digits, func.greatest(6, func.length(digits)), "0")
+        return select(literal(f"SBT-{year}-") + padded).scalar_subquery()
+    statement = (
+        sqlite.insert(CaseNumberCounter)
+        .values(year=year, last_value=1)
+        .on_conflict_do_update(
+            index_elements=[CaseNumberCounter.year],
+            set_={"last_value": CaseNumberCounter.last_value + 1},
         )
-        value = session.execute(statement).scalar_one()
+        .returning(CaseNumberCounter.last_value)
+    )
+    value = session.execute(statement).scalar_one()
     return f"SBT-{year}-{value:06d}"
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -42,21 +44,54 @@ def create(
     role: Annotated[Role, typer.Option(help="agency (needs --agency), auditor or admin.")] = Role.AGENCY,
     scope: Annotated[list[Scope] | None, typer.Option(help="Repeat; default: all the role may hold.")] = None,
     client_id: Annotated[str | None, typer.Option(help="Default: generated.")] = None,
+    jwks: Annotated[
+        Path | None,
+        typer.Option(
+            help="The client's public keys (a JWK set, JSON): it then authenticates with private_key_jwt, no secret.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Register a client and print its secret (shown once)."""
+    """Register a client and print its secret (shown once), or, with --jwks, a client that signs in with its keys."""
     settings = _settings()
+    key_set = _key_set(jwks) if jwks is not None else None
     try:
         with registry_session(settings) as session:
             ctx = service.operator_context("clients.create", {"client_id": client_id, "agency": agency})
-            credentials = service.create_client(
-                session, settings, ctx, name=name, role=role, agency=agency, scopes=scope, client_id=client_id
-            )
+            if key_set is not None:
+                client = service.create_key_client(
+                    session, settings, ctx, name=name, jwks=key_set, role=role, agency=agency, scopes=scope,
+                    client_id=client_id,
+                )  # fmt: skip
+                secret = None
+            else:
+                credentials = service.create_client(
+                    session, settings, ctx, name=name, role=role, agency=agency, scopes=scope, client_id=client_id
+                )
+                client, secret = credentials.client, credentials.client_secret
     except ProblemError as error:
         raise problem_exit(error) from error
-    typer.echo(f"client_id:     {credentials.client.client_id}")
-    typer.echo(f"client_secret: {credentials.client_secret}")
-    typer.echo(f"scopes:        {credentials.client.allowed_scopes}")
-    typer.echo("The secret is not stored in clear and cannot be shown again.", err=True)
+    typer.echo(f"client_id:     {client.client_id}")
+    if secret is None:
+        typer.echo(f"auth method:   {client.token_endpoint_auth_method}")
+    else:
+        typer.echo(f"client_secret: {secret}")
+    typer.echo(f"scopes:        {client.allowed_scopes}")
+    if secret is not None:
+        typer.echo("The secret is not stored in clear and cannot be shown again.", err=True)
+
+
+def _key_set(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        typer.echo(f"error: {path} is not JSON: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if not isinstance(document, dict):
+        typer.echo(f"error: {path} is not a JWK set (a JSON object with keys)", err=True)
+        raise typer.Exit(1)
+    return document
 
 
 @clients_cli.command("list")

@@ -7,8 +7,9 @@ whole file. Every refused row is printed (row number, column, message) and nothi
 their records, ledger entries and findings are committed together. Rows are numbered as a spreadsheet shows them:
 the header is row 1.
 
-The whole file is one transaction: it holds the ledger's append lock from its first ledger entry to its commit,
-so other writes to the same database wait for it (split very large archives into files of some 10,000 rows).
+The whole file is one transaction and one pending ledger write, which one sequencer round integrates: other writes
+do not wait for the file, but its round holds the log while it builds the file's entries (split very large
+archives into files of some 10,000 rows).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from app.core.db import make_engine, make_sessionmaker
 from app.core.problems import BatchRejected, Problem, ProblemError
 from app.flows.batch import BatchKind, write_batch
 from app.flows.bootstrap import prepare
+from app.reconciliation import outbox
 
 HEADER_ROW = 1
 EXCEL_TEXT_FORMULA = ('="', '"')
@@ -158,9 +160,9 @@ def import_command(
     engine = make_engine(settings.sqlalchemy_url)
     try:
         with typer.progressbar(length=len(items), label=f"importing {len(items)} rows", file=sys.stderr) as bar:
-            reply = write_batch(
-                make_sessionmaker(engine), settings, ctx, BatchKind.CASES, items, None, lambda _: bar.update(1)
-            )
+            factory = make_sessionmaker(engine)
+            reply = write_batch(factory, settings, ctx, BatchKind.CASES, items, None, lambda _: bar.update(1))
+        checked = outbox.drain(factory, settings)  # the file's findings before the command ends
     except BatchRejected as rejected:
         for refused in rejected.errors:
             for line in describe(refused.problem, rows[refused.index][0]):
@@ -172,4 +174,7 @@ def import_command(
     finally:
         engine.dispose()
     first, last = reply.body.items[0], reply.body.items[-1]
-    typer.echo(f"imported {len(reply.body.items)} cases (ledger {first.ledger_seq}..{last.ledger_seq})")
+    typer.echo(
+        f"imported {len(reply.body.items)} cases (ledger {first.ledger_seq}..{last.ledger_seq}); "
+        f"reconciliation opened {checked.opened} findings"
+    )

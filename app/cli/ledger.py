@@ -14,16 +14,35 @@ import httpx
 import typer
 from tqdm import tqdm
 
+from app.ledger.cosignature import CosignatureVerifier
 from app.ledger.merkle import ProofError, verify_consistency
 from app.ledger.note import NoteError, NoteVerifier, open_checkpoint
 from app.ledger.verify import ExportFormatError, VerificationReport, binary_chunks, ndjson_line, verify_export
 from app.ledger.verify_evidence import EvidenceError, verify_evidence
+from app.ledger.witness_policy import PolicyError, WitnessPolicy
 
 ledger_cli = typer.Typer(help="Tamper-evident ledger: export, offline verification, checkpoints.", no_args_is_help=True)
 
 API_PREFIX = "/api/v1/ledger"
 TokenOption = Annotated[
     str | None, typer.Option(envvar="SBT_LEDGER_TOKEN", help="Bearer token with the ledger:read scope.")
+]
+
+WitnessOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--witness",
+        help="A witness's cosignature key (vkey text, or a file holding it), from `sbt witness key`; repeatable.",
+    ),
+]
+QuorumOption = Annotated[
+    int | None, typer.Option(min=0, help="How many of the --witness keys must have cosigned (default: all of them).")
+]
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy", help="A C2SP tlog-policy file (witness, group and quorum lines), instead of --witness/--quorum."
+    ),
 ]
 
 
@@ -108,6 +127,8 @@ def print_report(report: VerificationReport, extra_problems: list[str]) -> bool:
     latest = report.latest_checkpoint
     signed = f"{len(report.checkpoints)} valid" + (f", latest covers {latest.checkpoint.tree_size}" if latest else "")
     print(f"checkpoints: {signed}")
+    if report.witnessed_by is not None:
+        print(f"witnesses:   latest checkpoint cosigned by {', '.join(report.witnessed_by) or 'none'}")
     first = report.first_bad
     if first is None and not extra_problems:
         print("OK: every leaf hash and root recomputed; checkpoints signed, matching and consistent.")
@@ -130,6 +151,28 @@ def _pinned_key(key: str | None) -> NoteVerifier | None:
         return NoteVerifier.parse(text)
     except (OSError, UnicodeDecodeError, NoteError) as exc:
         raise Unusable(f"--key: {exc}") from exc
+
+
+def _witness_policy(witnesses: list[str] | None, quorum: int | None, policy_file: Path | None) -> WitnessPolicy | None:
+    """The witness policy the checkpoint must satisfy, or None when none is given."""
+    try:
+        if policy_file is not None:
+            if witnesses or quorum is not None:
+                raise Unusable("give either --policy or --witness/--quorum, not both")
+            return WitnessPolicy.parse(policy_file.read_text(encoding="utf-8"))
+        if not witnesses:
+            if quorum:
+                raise Unusable("--quorum needs --witness keys")
+            return None
+        keys = []
+        for text in witnesses:
+            path = Path(text)
+            keys.append(CosignatureVerifier.parse(path.read_text(encoding="utf-8") if path.is_file() else text))
+        return WitnessPolicy.threshold(keys, len(keys) if quorum is None else quorum)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Unusable(f"witness policy: {exc}") from exc
+    except (NoteError, PolicyError) as exc:
+        raise Unusable(f"witness policy: {exc}") from exc
 
 
 def _saved_checkpoints(paths: list[Path]) -> dict[str, str]:
@@ -158,13 +201,20 @@ def verify(
         Path | None, typer.Option(help="Write the newest verified checkpoint here for your next run.")
     ] = None,
     token: TokenOption = None,
+    witness: WitnessOption = None,
+    quorum: QuorumOption = None,
+    policy: PolicyOption = None,
 ) -> None:
-    """Recompute every leaf and root of an export and check signatures and consistency.
+    """Recompute every leaf and root of an export and check signatures and consistency; with a witness policy,
+    also that the latest checkpoint carries its quorum of valid witness cosignatures.
 
-    Exit 1 if the log was tampered with, 2 (one line on stderr) if the key, a file or the download is unusable.
+    Exit 1 if the log was tampered with (or is not witnessed), 2 (one line on stderr) if the key, the policy, a
+    file or the download is unusable.
     """
     try:
-        report, extra = _verify(source, _pinned_key(key), _saved_checkpoints(checkpoint or []), _headers(token))
+        witness_policy = _witness_policy(witness, quorum, policy)
+        saved = _saved_checkpoints(checkpoint or [])
+        report, extra = _verify(source, _pinned_key(key), saved, _headers(token), witness_policy)
     except Unusable as error:
         raise _unusable_exit(error) from None
     ok = print_report(report, extra)
@@ -176,7 +226,11 @@ def verify(
 
 
 def _verify(
-    source: str, pinned: NoteVerifier | None, saved: dict[str, str], headers: dict[str, str]
+    source: str,
+    pinned: NoteVerifier | None,
+    saved: dict[str, str],
+    headers: dict[str, str],
+    policy: WitnessPolicy | None,
 ) -> tuple[VerificationReport, list[str]]:
     is_url = source.startswith(("http://", "https://"))
     with tempfile.TemporaryDirectory() as scratch:
@@ -185,7 +239,9 @@ def _verify(
             download_export(source, path, headers, export_format=ExportFormat.binary)
         with tqdm(unit=" entries", desc="verifying", disable=None, file=sys.stderr) as bar:
             try:
-                report = verify_export(path, verifier_key=pinned, saved_checkpoints=saved, progress=bar.update)
+                report = verify_export(
+                    path, verifier_key=pinned, saved_checkpoints=saved, progress=bar.update, policy=policy
+                )
             except ExportFormatError as exc:
                 raise Unusable(f"{source}: {exc}") from exc
             except OSError as exc:
@@ -239,20 +295,25 @@ def verify_case_evidence(
         str | None,
         typer.Option(help="The log's verifier key (text, or a file holding it) obtained out of band."),
     ] = None,
+    witness: WitnessOption = None,
+    quorum: QuorumOption = None,
+    policy: PolicyOption = None,
 ) -> None:
-    """Check a case's evidence bundle offline: signatures, each entry's inclusion, the unbroken case history.
+    """Check a case's evidence bundle offline: signatures, each entry's inclusion, the unbroken case history; with
+    a witness policy, the checkpoint's quorum of witness cosignatures.
 
-    Exit 1 (one line) if the bundle does not prove it, 2 (one line) if the key or the file is unusable.
+    Exit 1 (one line) if the bundle does not prove it, 2 (one line) if the key, the policy or the file is unusable.
     """
     try:
         pinned = _pinned_key(key)
+        witness_policy = _witness_policy(witness, quorum, policy)
         data = file.read_bytes()
     except Unusable as error:
         raise _unusable_exit(error) from None
     except OSError as exc:
         raise _unusable_exit(Unusable(f"{file}: {exc.strerror or exc}")) from None
     try:
-        report = verify_evidence(data, pinned)
+        report = verify_evidence(data, pinned, witness_policy)
     except EvidenceError as exc:
         typer.echo("FAILED: " + " ".join(str(exc).split()), err=True)
         raise typer.Exit(1) from None
@@ -261,6 +322,8 @@ def verify_case_evidence(
     print(f"log:         {report.origin}")
     print(f"key:         {report.verifier_key} ({pin})")
     print(f"checkpoint:  tree size {report.tree_size}, signature verified")
+    if report.witnessed_by is not None:
+        print(f"witnesses:   cosigned by {', '.join(report.witnessed_by) or 'none'}, as the policy needs")
     print(
         f"entries:     {len(report.seqs)} (entry {report.seqs[0]} to {report.seqs[-1]}), each in the checkpointed tree"
     )

@@ -96,6 +96,50 @@ class Settings(BaseSettings):
     """A write signs a new checkpoint when the latest one is at least this old."""
     ledger_checkpoint_max_entries: int = Field(default=1000, ge=1)
     """A write signs a new checkpoint when this many entries are not yet covered by one."""
+    ledger_batch_max_writes: int = Field(default=1000, ge=1)
+    """The sequencer integrates at most this many pending writes per round (one transaction)."""
+    ledger_batch_wait_ms: float = Field(default=1.0, ge=0)
+    """Once woken, the sequencer waits this long for more writes to join the round (0: the round's own duration
+    is the only window)."""
+    ledger_max_backlog: int = Field(default=5000, ge=1)
+    """Writes waiting for their ledger positions above which a new write is refused (503 with Retry-After)."""
+    ledger_sequence_timeout_seconds: float = Field(default=30, gt=0)
+    """How long a write waits for its ledger positions before answering 503 (it stays committed and is sequenced
+    later; its Idempotency-Key replay then returns the receipt)."""
+
+    witnesses: Annotated[list[tuple[str, str]], NoDecode] = Field(default_factory=list)
+    """Witnesses (C2SP tlog-witness) each new checkpoint is submitted to: ``SBT_WITNESSES`` as comma-separated
+    ``<submission URL> <cosignature vkey>`` pairs (``sbt witness key`` prints a witness's vkey)."""
+    witness_quorum: int | None = Field(default=None, ge=0)
+    """How many of ``SBT_WITNESSES`` must cosign a checkpoint for it to count as witnessed; unset: a majority.
+    Ignored while no witness is configured."""
+    witness_interval_seconds: float = Field(default=1.0, ge=0)
+    """Seconds between the background rounds that submit new checkpoints to the witnesses; 0 turns them off."""
+    witness_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Per request to a witness: a witness that does not answer in time counts as down for that round."""
+    witness_grace_seconds: float = Field(default=30.0, ge=0)
+    """A checkpoint younger than this is not yet reported as unwitnessed (its round may still be running)."""
+
+    @field_validator("witnesses", mode="before")
+    @classmethod
+    def _url_key_pairs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        pairs = []
+        for item in value.replace("\n", ",").split(","):
+            if not item.strip():
+                continue
+            fields = item.split()
+            if len(fields) != 2 or urlsplit(fields[0]).scheme not in ("http", "https"):
+                raise ValueError(f"each witness is `<http(s) URL> <vkey>`, not {item.strip()!r}")
+            pairs.append((fields[0].rstrip("/"), fields[1]))
+        return pairs
+
+    @property
+    def witness_quorum_needed(self) -> int:
+        if not self.witnesses:
+            return 0
+        return len(self.witnesses) // 2 + 1 if self.witness_quorum is None else self.witness_quorum
 
     @property
     def keys_path(self) -> Path:
@@ -120,6 +164,11 @@ class Settings(BaseSettings):
     """Cases evaluated (and committed) per transaction in a sweep."""
     reconciliation_run_stale_seconds: int = Field(default=3600, ge=1)
     """A queued or running FULL run that began longer ago than this (its worker died) no longer blocks a new one."""
+    reconciliation_outbox_interval_seconds: float = Field(default=0.1, ge=0)
+    """Seconds between looks of each serving process's outbox worker for touched cases to re-check (the most a
+    finding waits before its round starts); 0 turns the worker off (the cases wait for another process)."""
+    reconciliation_lag_degraded_seconds: float = Field(default=60, gt=0)
+    """``/ready`` is degraded while a touched case has waited longer than this for its re-check."""
 
     # Scheduler and webhooks (one background thread per process; leader work under an advisory lock per round)
     scheduler_interval_seconds: float = Field(default=1.0, ge=0)
@@ -160,6 +209,8 @@ class Settings(BaseSettings):
     """Refuse the high-S twin of an ES256 signature; false only for an external ES256 issuer that signs either form."""
     auth_token_lifetime_seconds: int = Field(default=600, ge=30, le=3600)
     """Lifetime of tokens minted by the embedded issuer."""
+    auth_dpop_proof_max_age_seconds: int = Field(default=60, ge=5, le=600)
+    """How old (by its ``iat``) a DPoP proof may be; its ``jti`` is remembered that long (plus the clock skew)."""
     auth_client_status_cache_seconds: int = Field(default=30, ge=0)
     """Embedded issuer: a disabled client's tokens stop working at most this long after it is disabled, in the
     other processes when they share no ``redis_url`` (with it: within a second everywhere)."""
@@ -227,6 +278,10 @@ class Settings(BaseSettings):
             problems += self._production_problems()
         if self.auth_jwks_url and self.auth_jwks_file is not None:
             problems.append("set either SBT_AUTH_JWKS_URL or SBT_AUTH_JWKS_FILE, not both")
+        if self.witnesses and self.witness_quorum is not None and self.witness_quorum > len(self.witnesses):
+            problems.append(
+                f"SBT_WITNESS_QUORUM ({self.witness_quorum}) exceeds the {len(self.witnesses)} SBT_WITNESSES configured"
+            )
         if self.page_size_default > self.page_size_max:
             problems.append("SBT_PAGE_SIZE_DEFAULT must not exceed SBT_PAGE_SIZE_MAX")
         if problems:

@@ -103,12 +103,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin)
         return engine
+    # No ping per checkout (a round trip before every request's first statement): a connection the server closed
+    # fails its statement, SQLAlchemy then invalidates the whole pool (every older connection is replaced on its
+    # next checkout), and the request answers 503; pool_recycle replaces connections before idle-timeout limits.
     # No server-side prepared statements (psycopg prepares a query run five times on one connection): a prepared
     # statement is session state, and behind PgBouncer's transaction pooling the next transaction may run on
     # another server connection that never saw it, or one where another client prepared the same name (decision
     # 0026). Nothing else SBT does outlives a transaction.
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"prepare_threshold": None}, **kwargs
+        url,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"prepare_threshold": None},
+        **kwargs,
     )
 
 

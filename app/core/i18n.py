@@ -53,7 +53,19 @@ class Message:
         object.__setattr__(self, "params", params)
 
     def render(self, language: Language) -> str:
-        return translate(language, self.msgid).format(**self.params)
+        """The translated text with its values; a value that is itself a ``Message`` (or a tuple of them, joined
+        with "; ") is shown in the same language, so a text can be composed of translated parts."""
+        return translate(language, self.msgid).format(
+            **{name: _shown(value, language) for name, value in self.params.items()}
+        )
 
     def __str__(self) -> str:
         return self.render(Language.ENGLISH)
+
+
+def _shown(value: object, language: Language) -> object:
+    if isinstance(value, Message):
+        return value.render(language)
+    if isinstance(value, tuple) and value and all(isinstance(item, Message) for item in value):
+        return "; ".join(item.render(language) for item in value)
+    return value

@@ -21,6 +21,10 @@ from pydantic import BaseModel, Field
 from app.core.config import Settings
 from app.core.problems import BadRequest
 
+BIGINT_MAX = 2**63 - 1
+INTEGER_MAX = 2**31 - 1
+"""The largest values of 64-bit (``BIGINT``) and 32-bit (``INTEGER``) columns, the keys numbered listings use."""
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -107,12 +111,15 @@ class KeysetPager:
             raise _invalid_cursor()
         return moment, row_id
 
-    def after_number(self, cursor: str | None) -> int:
-        """Where a listing ordered by an integer (ledger seq, row id) resumes; -1 from the start."""
+    def after_number(self, cursor: str | None, maximum: int = BIGINT_MAX) -> int:
+        """Where a listing ordered by an integer (ledger seq, row id) resumes; -1 from the start.
+
+        ``maximum`` is the largest value of the column it is compared with: a larger one is no key this service
+        issued, and the database could not bind it (an out-of-range error, not an empty page)."""
         if cursor is None:
             return -1
         key = decode_cursor(self.secret, self.scope, cursor, self.filters)
-        if len(key) != 1 or type(key[0]) is not int or key[0] < -1:
+        if len(key) != 1 or type(key[0]) is not int or not -1 <= key[0] <= maximum:
             raise _invalid_cursor()
         number: int = key[0]
         return number
@@ -122,7 +129,7 @@ class KeysetPager:
         if cursor is None:
             return None
         key = decode_cursor(self.secret, self.scope, cursor, self.filters)
-        if len(key) != 1 or not isinstance(key[0], str):
+        if len(key) != 1 or not isinstance(key[0], str) or not key[0].isprintable():  # PostgreSQL refuses a NUL
             raise _invalid_cursor()
         text: str = key[0]
         return text

@@ -225,6 +225,12 @@ class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "unavailable", N_("Service unavailable")
 
 
+class LedgerBusy(ServiceUnavailable):
+    """Too many writes wait for their ledger positions (or one waited too long): back-pressure, retry later."""
+
+    slug, title = "ledger-busy", N_("The ledger is busy")
+
+
 class LedgerIntegrityFailure(ServiceUnavailable):
     slug, title = "ledger-integrity-failure", N_("The stored ledger no longer matches its signed checkpoints")
 

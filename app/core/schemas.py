@@ -88,7 +88,18 @@ def _iso_text_only(value: Any) -> Any:
     return value
 
 
+def _within_utc_range(value: dt.datetime) -> dt.datetime:
+    """An instant the database can store: ``0001-01-01T00:00:00+14:00`` is in year 0 in UTC, where Python and the
+    databases' timestamp columns (compared in UTC) cannot follow."""
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("must be an instant between years 1 and 9999 in UTC") from None
+    return value
+
+
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_only)]
 """A date in requests: ``YYYY-MM-DD`` text only."""
-IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text_only)]
-"""An instant in requests: ISO 8601 text with its offset only (naive date-times are refused too)."""
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text_only), AfterValidator(_within_utc_range)]
+"""An instant in requests: ISO 8601 text with its offset only (naive date-times are refused too), in years 1-9999
+once in UTC."""

@@ -10,10 +10,12 @@
    the earlier ones wrote (a transition may follow the step before it). An item the service refuses is noted
    with its problem and the next item is still tried, so that one answer lists every refused item;
 4. if any item was refused: raise ``BatchRejected``, which rolls the whole batch back;
-5. reconcile every touched case once (``on_cases_written``), not once per item;
-6. record the ledger changes: one entry per item (two for a workflow step, as a single step writes), then the
-   findings' entries, in one ``append_changes`` call (one lock, one frontier read, one flush);
-7. store the reply under the key; 8. commit through ``transaction``.
+5. note every touched case once in the reconciliation outbox (one INSERT; the outbox worker re-checks them
+   after the commit, in batches);
+6. record the ledger changes: one entry per item (two for a workflow step, as a single step writes), as one
+   pending write (``sequencer.record_changes``: one row; the sequencer gives them consecutive positions in one
+   round);
+7. store the reply under the key; 8. commit through ``transaction``; 9. wait for the positions and answer.
 
 Items after a refused one are checked against the state the earlier accepted items left, which is what they
 would meet had the refused item been fixed. The item count is bounded by the web layer (``MAX_BATCH_ITEMS``); the
@@ -42,10 +44,10 @@ from app.core.etag import etag_of
 from app.core.problems import BatchItemProblem, BatchRejected, InvalidParam, ProblemError, ValidationProblem
 from app.idempotency import service as idempotency
 from app.idempotency.service import IdempotencyKey, Reply
-from app.ledger import service as ledger
-from app.ledger.schemas import LedgerChange, LedgerReceipt
+from app.ledger import sequencer
+from app.ledger.schemas import LedgerChange
+from app.reconciliation import outbox
 from app.reconciliation import service as reconciliation
-from app.reference import repository as reference
 
 CASES_PATH = "/api/v1/cases"
 
@@ -136,7 +138,6 @@ def write_batch(
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:  # 2. claim, 8. commit
         written: list[_Written] = []
         refused: list[BatchItemProblem] = []
-        _pinned = reference.load_into(session)  # held to the end: the items' code checks cost no SELECT each
         for index, item in enumerate(parsed):  # 3. each item through the single operation's service
             try:
                 written.append(kind.write(session, settings, ctx, item))
@@ -146,9 +147,12 @@ def write_batch(
                 progress(index + 1)
         if refused:
             raise BatchRejected(len(parsed), refused)  # 4. nothing is written
-        reconciled = reconciliation.on_cases_written(session, settings, ctx, {w.case_id for w in written})  # 5.
+        touched = {w.case_id for w in written}
+        if kind is not BatchKind.CASES:  # new cases' records start at the lowest stage: nothing reached yet
+            reconciliation.note_stages_reached(session, touched)
+        outbox.record_touched(session, touched)  # 5.
         changes = [change for w in written for change in w.changes]
-        entries = ledger.append_changes(session, settings, ctx, [*changes, *reconciled.ledger_changes])  # 6.
+        pending = sequencer.record_changes(session, settings, ctx, changes)  # 6.
         results: list[BatchItemResult] = []
         position = 0
         for index, w in enumerate(written):  # every item was written: their positions are the request's
@@ -159,11 +163,11 @@ def write_batch(
                     case_id=w.case_id,
                     location=w.location,
                     etag=etag_of(w.resource.version),
-                    ledger_seq=entries[position].seq,
+                    ledger_seq=position,  # the index of its first entry, until the receipt fills it in
                 )
             )
             position += len(w.changes)
         # The receipt in the body only: a thousand items' leaf hashes would outgrow any HTTP header limit.
-        reply = Reply(200, LedgerReceipt.of(entries).attach(BatchResult(items=results)), {})
-        idempotency.store(session, key, reply)  # 7.
-    return reply
+        reply = Reply(200, BatchResult(items=results), {}, receipt_in_headers=False)
+        idempotency.store(session, key, reply, pending)  # 7.
+    return reply.receipted(sequencer.receipt(factory, settings, pending))  # 9.

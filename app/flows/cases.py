@@ -6,15 +6,17 @@ Every flow runs the same pipeline (ARCHITECTURE.md, "The write pipeline"):
    what the acting agency may do (its own record, the workflow's agency rules);
 2. claim the Idempotency-Key (its own short transaction);
 3. the domain change (rows flushed, not committed), described as a ``LedgerChange``;
-4. reconcile the case incrementally (findings opened, refreshed or closed, each with its ``LedgerChange``);
-5. record the ledger changes (``append_changes``: takes the log lock, appends, signs a checkpoint when due);
-6. store the reply under the Idempotency-Key, with the write's ledger receipt (header and body field);
-7. commit (``transaction``), which also releases the log lock;
-8. after the commit: nothing yet; notifications to agency systems belong here, never before the commit.
+4. note the touched case in the reconciliation outbox (and the stage each written record reached): the outbox
+   worker re-checks it after the commit (findings lag the write by about a poll interval;
+   ``POST /reconciliation/cases/{id}/check`` re-checks at once);
+5. record the ledger changes as pending (``sequencer.record_changes``: one row, no lock; 503 above the backlog);
+6. store the reply under the Idempotency-Key, naming the pending record (a replay fills the receipt in);
+7. commit (``transaction``);
+8. after the commit: wait until the sequencer has given the entries their positions, and answer with the
+   receipt (header and body field); notifications to agency systems belong here, never before the commit.
 
-The checkpoint is signed inside step 5, not after the commit: a signed tree then never names entries that might
-still roll back, and a log that no longer matches its last checkpoint refuses the write (503) instead of
-acknowledging it.
+Checkpoints are signed by the sequencer's rounds (decision 0028), never over entries that might still roll back;
+a log that no longer matches its last checkpoint refuses the write (503) instead of acknowledging it.
 
 Failure path: any exception in 3–7 rolls the whole transaction back — no row, no ledger entry, no stored reply —
 and then releases the key so that the client may retry (2); the error reaches the client as problem+json.
@@ -46,8 +48,9 @@ from app.core.db import transaction
 from app.core.etag import etag_of
 from app.idempotency import service as idempotency
 from app.idempotency.service import IdempotencyKey, Reply
-from app.ledger import service as ledger
-from app.ledger.schemas import LedgerChange, LedgerReceipt
+from app.ledger import sequencer
+from app.ledger.schemas import LedgerChange
+from app.reconciliation import outbox
 from app.reconciliation import service as reconciliation
 
 CASES_PATH = "/api/v1/cases"
@@ -64,13 +67,12 @@ def create_case(
     # 2. claim the key (released if anything below fails) and 7. commit when the block ends.
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case, created = cases.create_case(session, settings, ctx, data)  # 3. domain change
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)  # 4. reconcile
-        appended = ledger.append_changes(session, settings, ctx, [created, *reconciled.ledger_changes])  # 5. ledger
-        receipt = LedgerReceipt.of(appended)
-        headers = {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version), **receipt.headers()}
-        reply = Reply(201, receipt.attach(cases.to_read(case)), headers)
-        idempotency.store(session, key, reply)  # 6. store the reply
-    return reply  # 8. after the commit: nothing yet
+        outbox.record_touched(session, [case.id])  # 4. reconciled after the commit
+        pending = sequencer.record_changes(session, settings, ctx, [created])  # 5. ledger, pending
+        headers = {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version)}
+        reply = Reply(201, cases.to_read(case), headers)
+        idempotency.store(session, key, reply, pending)  # 6. store the reply
+    return reply.receipted(sequencer.receipt(factory, settings, pending))  # 8. once the entries have positions
 
 
 def transition_case(
@@ -122,16 +124,15 @@ def _step(
     key: IdempotencyKey | None,
     take: Callable[[Session, Case], tuple[Case, list[LedgerChange]]],
 ) -> Reply[CaseRead]:
-    """One workflow step on a case (a transition, a reopening, a sanction correction), through steps 2-7."""
+    """One workflow step on a case (a transition, a reopening, a sanction correction), through steps 2-8."""
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
         case, changes = take(session, cases.require_case(session, case_id))
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        receipt = LedgerReceipt.of(
-            ledger.append_changes(session, settings, ctx, [*changes, *reconciled.ledger_changes])
-        )
-        reply = Reply(200, receipt.attach(cases.to_read(case)), {"ETag": etag_of(case.version), **receipt.headers()})
-        idempotency.store(session, key, reply)
-    return reply
+        reconciliation.note_stages_reached(session, [case.id])
+        outbox.record_touched(session, [case.id])
+        pending = sequencer.record_changes(session, settings, ctx, changes)
+        reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
+        idempotency.store(session, key, reply, pending)
+    return reply.receipted(sequencer.receipt(factory, settings, pending))
 
 
 def submit_record(
@@ -149,21 +150,16 @@ def submit_record(
             record, submitted = cases.import_archived_record(session, ctx, case, data)
         else:
             record, submitted = cases.submit_record(session, ctx, case, data)
-        reconciled = reconciliation.on_case_written(session, settings, ctx, case.id)
-        receipt = LedgerReceipt.of(
-            ledger.append_changes(session, settings, ctx, [submitted, *reconciled.ledger_changes])
-        )
+        reconciliation.note_stages_reached(session, [case.id])
+        outbox.record_touched(session, [case.id])
+        pending = sequencer.record_changes(session, settings, ctx, [submitted])
         reply = Reply(
             201,
-            receipt.attach(AgencyRecordRead.model_validate(record)),
-            {
-                "Location": f"{CASES_PATH}/{case.id}/records/{record.id}",
-                "ETag": etag_of(record.version),
-                **receipt.headers(),
-            },
+            AgencyRecordRead.model_validate(record),
+            {"Location": f"{CASES_PATH}/{case.id}/records/{record.id}", "ETag": etag_of(record.version)},
         )
-        idempotency.store(session, key, reply)
-    return reply
+        idempotency.store(session, key, reply, pending)
+    return reply.receipted(sequencer.receipt(factory, settings, pending))
 
 
 def update_record(
@@ -179,7 +175,8 @@ def update_record(
     with transaction(factory) as session:
         record = cases.require_own_record(session, ctx.principal, case_id, record_id)
         record, updated = cases.update_record(session, ctx, record, data, if_match)
-        reconciled = reconciliation.on_case_written(session, settings, ctx, record.case_id)
-        receipt = LedgerReceipt.of(ledger.append_changes(session, settings, ctx, [updated, *reconciled.ledger_changes]))
-        body = receipt.attach(AgencyRecordRead.model_validate(record))
-        return Reply(200, body, {"ETag": etag_of(record.version), **receipt.headers()})
+        reconciliation.note_stages_reached(session, [record.case_id])
+        outbox.record_touched(session, [record.case_id])
+        pending = sequencer.record_changes(session, settings, ctx, [updated])
+        reply = Reply(200, AgencyRecordRead.model_validate(record), {"ETag": etag_of(record.version)})
+    return reply.receipted(sequencer.receipt(factory, settings, pending))

@@ -33,6 +33,7 @@ from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker, transaction
 from app.core.etag import etag_of
 from app.flows import cases
+from app.reconciliation import outbox
 from app.reconciliation.rules import nip_issues
 from app.reference import repository as reference
 from app.reference.instansi import InstansiKind
@@ -354,6 +355,7 @@ def load_demo_data(settings: Settings, *, cases: int, seed: int, disagreements: 
             if Stage(case.stage) not in TERMINAL_STAGES:
                 demo.planted.add("DEADLINE_EXCEEDED")
             _agency_views(demo, case)
+        outbox.drain(factory, settings)  # the findings of every demo case before the command ends
     finally:
         engine.dispose()
     return DemoLoad(cases, frozenset(demo.planted))

@@ -1,7 +1,8 @@
 """Write flows of reconciliation: triage a finding, re-check a case now, queue a sweep.
 
 Same pipeline as the case flows (``app.flows.cases``): scopes checked by the web layer, the change made by the
-domain service, its ledger changes appended last, then the commit; a failure rolls everything back.
+domain service, its ledger changes recorded as pending last, then the commit (a failure rolls everything back),
+then the wait for the entries' positions.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from app.core.actor import Principal, WriteContext
 from app.core.config import Settings
 from app.core.db import transaction
 from app.core.problems import NotFound
-from app.ledger import service as ledger
+from app.ledger import sequencer
 from app.ledger.schemas import LedgerReceipt
 from app.reconciliation import repository, runner
 from app.reconciliation import service as reconciliation
@@ -41,8 +42,8 @@ def triage_finding(
         finding, triaged = reconciliation.triage(
             session, settings, ctx, finding_id, action, note=note, suppressed_until=suppressed_until, if_match=if_match
         )
-        receipt = LedgerReceipt.of(ledger.append_changes(session, settings, ctx, [triaged]))
-    return finding, receipt
+        pending = sequencer.record_changes(session, settings, ctx, [triaged])
+    return finding, sequencer.receipt(factory, settings, pending)
 
 
 def check_case(
@@ -52,8 +53,8 @@ def check_case(
     with transaction(factory) as session:
         findings, outcome = reconciliation.check_case_now(session, settings, ctx, case_id)
         audit.in_session(session).findings(findings)
-        receipt = LedgerReceipt.of(ledger.append_changes(session, settings, ctx, outcome.ledger_changes))
-    return findings, outcome, receipt
+        pending = sequencer.record_changes(session, settings, ctx, outcome.ledger_changes)
+    return findings, outcome, sequencer.receipt(factory, settings, pending)
 
 
 def queue_run(factory: sessionmaker[Session], settings: Settings, principal: Principal, body: RunCreate) -> Run:

@@ -2,7 +2,9 @@
 
 The key is claimed in its own short transaction, so a concurrent retry sees it as in flight (409). The response
 is stored in the write's own transaction, so it exists exactly when the write committed; if the write fails,
-the claim is released and the client may retry with the same key.
+the claim is released and the client may retry with the same key. The write's ledger positions are given after
+its commit (``app.ledger.sequencer``), so the stored reply names the write's pending ledger record instead, and
+a replay fills the positions in from the ledger (409 while they are still pending).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from app.core.config import Settings
 from app.core.db import transaction, utcnow
 from app.core.problems import IdempotencyInFlight, IdempotencyMismatch
 from app.idempotency.models import IdempotencyRecord
+from app.ledger.schemas import LedgerReceipt
+from app.ledger.service import PendingWrite, written_receipt
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -48,11 +52,31 @@ class IdempotencyKey:
 
 @dataclass(frozen=True, slots=True)
 class Reply(Generic[Body]):
-    """The response of a write: stored under the key before the commit, and sent."""
+    """The response of a write: stored under the key before the commit, and sent once receipted.
+
+    Before the commit the body has no ``receipt`` and, in a batch, each item's ``ledger_seq`` is the index of
+    its first entry in the receipt; ``receipted`` fills both in (and, unless ``receipt_in_headers`` is off, the
+    receipt headers), the same way for the live answer and a replay.
+    """
 
     status: int
     body: Body
     headers: dict[str, str]
+    receipt_in_headers: bool = True
+
+    def receipted(self, receipt: LedgerReceipt) -> Reply[Body]:
+        body, headers = _with_receipt(self.body.model_dump(mode="json"), self.headers, receipt, self.receipt_in_headers)
+        return Reply(self.status, type(self.body).model_validate(body), headers, self.receipt_in_headers)
+
+
+def _with_receipt(
+    body: dict[str, Any], headers: dict[str, str], receipt: LedgerReceipt, in_headers: bool
+) -> tuple[dict[str, Any], dict[str, str]]:
+    entries = receipt.entries
+    filled = {**body, "receipt": receipt.model_dump(mode="json")}
+    if isinstance(body.get("items"), list):  # a batch: each item names the position of its first entry
+        filled["items"] = [{**item, "ledger_seq": entries[item["ledger_seq"]].seq} for item in body["items"]]
+    return filled, {**headers, **receipt.headers()} if in_headers else dict(headers)
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
@@ -80,8 +104,8 @@ def claimed(factory: sessionmaker[Session], settings: Settings, key: Idempotency
         raise
 
 
-def store(session: Session, key: IdempotencyKey | None, reply: Reply[Any]) -> None:
-    """Keep the reply under the key, in the write's own transaction."""
+def store(session: Session, key: IdempotencyKey | None, reply: Reply[Any], pending: PendingWrite | None) -> None:
+    """Keep the reply under the key, in the write's own transaction, with the write's pending ledger record."""
     if key is None:
         return
     record = session.get(IdempotencyRecord, (key.client_id, key.key))
@@ -90,6 +114,8 @@ def store(session: Session, key: IdempotencyKey | None, reply: Reply[Any]) -> No
     record.response_status = reply.status
     record.response_body = reply.body.model_dump(mode="json")
     record.response_headers = reply.headers
+    record.ledger_pending_id = None if pending is None else pending.id
+    record.ledger_receipt_headers = reply.receipt_in_headers
 
 
 def _claim(factory: sessionmaker[Session], settings: Settings, key: IdempotencyKey) -> None:
@@ -102,7 +128,7 @@ def _claim(factory: sessionmaker[Session], settings: Settings, key: IdempotencyK
                 session.flush()
                 existing = None
             if existing is not None:
-                _judge(existing, key.fingerprint)
+                _judge(session, existing, key.fingerprint)
             session.add(
                 IdempotencyRecord(
                     client_id=key.client_id,
@@ -123,7 +149,7 @@ def _expired_or_abandoned(record: IdempotencyRecord, settings: Settings, now: dt
     return record.response_status is None and lock_deadline <= now
 
 
-def _judge(existing: IdempotencyRecord, fingerprint: str) -> None:
+def _judge(session: Session, existing: IdempotencyRecord, fingerprint: str) -> None:
     if existing.fingerprint != fingerprint:
         raise IdempotencyMismatch(
             "This Idempotency-Key was already used with a different request body or target. "
@@ -133,7 +159,15 @@ def _judge(existing: IdempotencyRecord, fingerprint: str) -> None:
         raise IdempotencyInFlight(
             "The first request with this key has not finished; retry later.", headers={"Retry-After": "1"}
         )
-    raise IdempotentReplay(existing.response_status, existing.response_body, existing.response_headers or {})
+    body, headers = existing.response_body, existing.response_headers or {}
+    if existing.ledger_pending_id is not None:
+        receipt = written_receipt(session, existing.ledger_pending_id)
+        if receipt is None:
+            raise IdempotencyInFlight(
+                "The first request with this key is not yet in the ledger; retry later.", headers={"Retry-After": "1"}
+            )
+        body, headers = _with_receipt(body, headers, receipt, bool(existing.ledger_receipt_headers))
+    raise IdempotentReplay(existing.response_status, body, headers)
 
 
 def _release(factory: sessionmaker[Session], key: IdempotencyKey) -> None:

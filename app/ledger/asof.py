@@ -35,8 +35,8 @@ class LedgerPositionRead(BaseModel):
 
 
 def position_at(session: Session, moment: dt.datetime) -> LedgerPositionRead:
-    """Entries commit in position order under the append lock and are stamped then, so the entries recorded at or
-    before ``moment`` are exactly a prefix of the log."""
+    """Entries commit in position order, one sequencer round at a time, each round stamping its own, so the
+    entries recorded at or before ``moment`` are exactly a prefix of the log."""
     last = session.scalar(select(func.max(LedgerEntry.seq)).where(LedgerEntry.recorded_at <= moment))
     size = 0 if last is None else int(last) + 1
     checkpoint = session.scalars(

@@ -11,15 +11,18 @@ from app.core.config import Settings
 from app.core.problems import NotFound
 from app.ledger import repository, service
 from app.ledger.merkle import hash_range, inclusion_proof_ranges, nodes_for_ranges
+from app.ledger.models import LedgerCheckpoint
 from app.ledger.schemas import CaseEvidenceRead, EvidenceEntryRead, LedgerEntryRead, b64
 from app.ledger.verify_evidence import EVIDENCE_FORMAT, case_head_text
+from app.ledger.witnessing import Witnesses, cosigned_note, latest_witnessed
 
 
 def case_evidence(
     session: Session, settings: Settings, case_id: uuid.UUID
 ) -> tuple[CaseEvidenceRead, list[LedgerEntryRead]]:
-    """The bundle over a checkpoint covering every entry now, and its entries as read (for the read audit)."""
-    checkpoint = service.current_checkpoint(session, settings, fresh=True)
+    """The bundle over the latest witnessed checkpoint holding an entry about the case (with witnesses configured),
+    else over a checkpoint covering every entry now; and its entries as read (for the read audit)."""
+    checkpoint, note = _checkpoint(session, settings, case_id)
     size = checkpoint.tree_size
     entries = repository.case_entries(session, case_id, size)
     if not entries:
@@ -34,7 +37,7 @@ def case_evidence(
         case_id=str(case_id),
         key_name=signer.name,
         verifier_key=signer.verifier().text(),
-        checkpoint=checkpoint.note,
+        checkpoint=note,
         case_head=signer.sign(head),
         entries=[
             EvidenceEntryRead(
@@ -47,3 +50,14 @@ def case_evidence(
         ],
     )
     return bundle, [LedgerEntryRead.of(entry) for entry in entries]
+
+
+def _checkpoint(session: Session, settings: Settings, case_id: uuid.UUID) -> tuple[LedgerCheckpoint, str]:
+    """Entries newer than the witnessed checkpoint are left out: the bundle proves what the witnesses vouch for."""
+    witnesses = Witnesses.of(settings)
+    if witnesses.enabled:
+        witnessed = latest_witnessed(session, witnesses)
+        if witnessed is not None and repository.case_entries(session, case_id, witnessed[0].tree_size):
+            return witnessed
+    checkpoint = service.current_checkpoint(session, settings, fresh=True)
+    return checkpoint, cosigned_note(session, checkpoint)

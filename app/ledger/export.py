@@ -12,6 +12,7 @@ from app.core.config import Settings
 from app.core.db import READ_ONLY_OPTION, transaction
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository, service
+from app.ledger.cosignature import add_cosignatures
 from app.ledger.models import LedgerEntry, LedgerNode
 from app.ledger.schemas import LedgerEntryRead
 from app.ledger.verify import ExportCheckpoint, ExportEntry, ExportHeader, ExportNode, ExportRecord
@@ -48,8 +49,11 @@ def export_records(
         after = -1
         while batch := repository.list_checkpoints(session, after_size=after, limit=BATCH):
             # Every checkpoint ever signed, also those larger than the stored log: they are the evidence of a cut tail.
+            cosignatures = repository.cosignature_lines(session, [checkpoint.tree_size for checkpoint in batch])
             for checkpoint in batch:
-                yield ExportCheckpoint(checkpoint.note)
+                lines = cosignatures.get(checkpoint.tree_size)
+                # With the witnesses' cosignatures: a verifier holding a witness policy checks them.
+                yield ExportCheckpoint(add_cosignatures(checkpoint.note, lines) if lines else checkpoint.note)
             after = batch[-1].tree_size
         after = -1
         while True:

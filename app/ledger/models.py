@@ -61,3 +61,68 @@ class LedgerCheckpoint(Base):
     root_hash: Mapped[bytes] = mapped_column(LargeBinary)
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(TZDateTime)
+
+
+class LedgerPending(Base):
+    """A write's ledger changes, committed with the write but not yet in the log (decision 0028).
+
+    The request's transaction inserts one row and takes no lock; the sequencer (``app.ledger.sequencer``) turns
+    pending rows into entries in arrival order and deletes them in the same transaction. Pending rows are not
+    entries: nothing that reads the log reads this table. ``changes`` holds the canonical JSON list of the write's
+    leaves without what depends on their position (``seq``, ``recorded_at``, ``prev_root``, the case link) and
+    ``changes_hash`` its SHA-256, checked before the rows become entries.
+    """
+
+    __tablename__ = "ledger_pending"
+    __table_args__ = (
+        CheckConstraint("entry_count >= 1", name="entry_count_positive"),
+        CheckConstraint("length(changes_hash) = 32", name="changes_hash_length"),
+        {"sqlite_autoincrement": True},  # ids are never reused: ledger_write names them for good
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(TZDateTime)
+    entry_count: Mapped[int] = mapped_column(Integer)
+    changes: Mapped[bytes] = mapped_column(LargeBinary)
+    changes_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerWrite(Base):
+    """Where a pending write landed: its entries are ``first_seq .. first_seq + entry_count - 1``, in order.
+
+    Written by the sequencer with the entries; read by a request waiting for its receipt in another process and
+    by an Idempotency-Key replay, which fills the stored reply's ledger positions from it.
+    """
+
+    __tablename__ = "ledger_write"
+
+    pending_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    entry_count: Mapped[int] = mapped_column(Integer)
+
+
+class LedgerCosignature(Base):
+    """A witness's cosignature line (C2SP tlog-cosignature) of the checkpoint at ``tree_size``, verified against the
+    configured witness key before it was stored. Appended to the checkpoint's note when it is published."""
+
+    __tablename__ = "ledger_cosignature"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(255), primary_key=True)
+    """The witness's key name."""
+    line: Mapped[str] = mapped_column(Text)
+    cosigned_at: Mapped[dt.datetime] = mapped_column(TZDateTime)
+    """The timestamp inside the cosignature (the witness's clock)."""
+
+
+class LedgerWitness(Base):
+    """What the log knows of one configured witness: the size of the latest checkpoint it cosigned (the ``old``
+    size of the next submission) and the outcome of the latest submission."""
+
+    __tablename__ = "ledger_witness"
+
+    witness: Mapped[str] = mapped_column(String(255), primary_key=True)
+    known_size: Mapped[int] = mapped_column(BigInteger)
+    problem: Mapped[str | None] = mapped_column(Text)
+    """Why the latest submission got no cosignature (unreachable, refused), or None when it got one."""
+    checked_at: Mapped[dt.datetime] = mapped_column(TZDateTime)

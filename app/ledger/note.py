@@ -25,7 +25,7 @@ class NoteError(ValueError):
     """A note, key or checkpoint is malformed or its signature does not verify."""
 
 
-def _valid_name(name: str) -> bool:
+def valid_key_name(name: str) -> bool:
     return bool(name) and all(ch.isprintable() and not ch.isspace() and ch != "+" for ch in name)
 
 
@@ -63,7 +63,7 @@ class NoteSigner:
     @classmethod
     def from_private_key_text(cls, text: str) -> NoteSigner:
         parts = text.strip().split("+", 4)
-        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"] or not _valid_name(parts[2]):
+        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"] or not valid_key_name(parts[2]):
             raise NoteError("malformed private key")
         try:
             raw = base64.b64decode(parts[4], validate=True)
@@ -78,16 +78,14 @@ class NoteSigner:
 
     @classmethod
     def generate(cls, name: str) -> NoteSigner:
-        if not _valid_name(name):
+        if not valid_key_name(name):
             raise NoteError(f"invalid key name {name!r}")
         return cls(name, Ed25519PrivateKey.generate())
 
     def sign(self, text: str) -> str:
         """Return the signed note: ``text`` (must end in a newline), a blank line, one signature line."""
         _check_text(text)
-        signature = self.private_key.sign(text.encode())
-        encoded = base64.b64encode(self.key_id + signature).decode()
-        return f"{text}\n{SIGNATURE_PREFIX}{self.name} {encoded}\n"
+        return f"{text}\n{signature_line(self.name, self.key_id + self.private_key.sign(text.encode()))}"
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,7 @@ class NoteVerifier:
     @classmethod
     def parse(cls, text: str) -> NoteVerifier:
         parts = text.strip().split("+", 2)
-        if len(parts) != 3 or not _valid_name(parts[0]) or len(parts[1]) != 8:
+        if len(parts) != 3 or not valid_key_name(parts[0]) or len(parts[1]) != 8:
             raise NoteError("malformed verifier key")
         try:
             declared_id = bytes.fromhex(parts[1])
@@ -132,11 +130,24 @@ def _check_text(text: str) -> None:
         raise NoteError("note text contains control characters")
 
 
-def open_note(note: str, verifier: NoteVerifier) -> str:
-    """Return the note's text if ``verifier`` signed it; signatures by unknown keys are ignored.
+@dataclass(frozen=True)
+class NoteSignature:
+    """One signature line: the key name and the decoded bytes (key ID, then the signature of its type)."""
 
-    Follows C2SP signed-note: reject when no known key verified, or when a known key's signature fails.
-    """
+    name: str
+    raw: bytes
+
+    @property
+    def key_id(self) -> bytes:
+        return self.raw[:4]
+
+    @property
+    def signature(self) -> bytes:
+        return self.raw[4:]
+
+
+def split_note(note: str) -> tuple[str, list[NoteSignature]]:
+    """A note's text (with its final newline) and its signature lines, parsed but not verified."""
     text, sep, signature_block = note.rpartition("\n\n")
     if not sep:
         raise NoteError("note has no signature block")
@@ -148,21 +159,42 @@ def open_note(note: str, verifier: NoteVerifier) -> str:
     lines = lines[:-1]
     if not lines or len(lines) > MAX_SIGNATURES:
         raise NoteError("note has no or too many signatures")
+    return text, [parse_signature_line(line) for line in lines]
+
+
+def parse_signature_line(line: str) -> NoteSignature:
+    """``— <name> <base64(key ID || signature)>`` (without its newline)."""
+    if not line.startswith(SIGNATURE_PREFIX):
+        raise NoteError(f"malformed signature line {line!r}")
+    name, _, encoded = line.removeprefix(SIGNATURE_PREFIX).partition(" ")
+    if not valid_key_name(name):
+        raise NoteError(f"malformed signature line {line!r}")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except binascii.Error as exc:
+        raise NoteError("malformed signature encoding") from exc
+    if len(raw) < 5:
+        raise NoteError("signature too short")
+    return NoteSignature(name, raw)
+
+
+def signature_line(name: str, raw: bytes) -> str:
+    """The signature line (with its newline) for ``raw`` = key ID || signature."""
+    return f"{SIGNATURE_PREFIX}{name} {base64.b64encode(raw).decode()}\n"
+
+
+def open_note(note: str, verifier: NoteVerifier) -> str:
+    """Return the note's text if ``verifier`` signed it; signatures by unknown keys are ignored.
+
+    Follows C2SP signed-note: reject when no known key verified, or when a known key's signature fails.
+    """
+    text, signatures = split_note(note)
     verified = False
-    for line in lines:
-        if not line.startswith(SIGNATURE_PREFIX):
-            raise NoteError(f"malformed signature line {line!r}")
-        name, _, encoded = line.removeprefix(SIGNATURE_PREFIX).partition(" ")
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-        except binascii.Error as exc:
-            raise NoteError("malformed signature encoding") from exc
-        if len(raw) < 5:
-            raise NoteError("signature too short")
-        if name != verifier.name or raw[:4] != verifier.key_id:
+    for signature in signatures:
+        if signature.name != verifier.name or signature.key_id != verifier.key_id:
             continue
-        if not verifier.verify(text, raw[4:]):
-            raise NoteError(f"signature by {name} does not verify")
+        if not verifier.verify(text, signature.signature):
+            raise NoteError(f"signature by {signature.name} does not verify")
         verified = True
     if not verified:
         raise NoteError(f"note is not signed by {verifier.name}+{verifier.key_id.hex()}")

@@ -158,10 +158,10 @@ def legacy_key(parent: str, ordinal: int) -> str:
     return f"{parent}#{ordinal}"
 
 
-def secret_fingerprint(secret_hash: str) -> str:
+def secret_fingerprint(secret_hash: str | None) -> str | None:
     """What the ledger records of a client's stored secret hash: its SHA-256, so a swapped secret shows without
-    the ledger publishing the scrypt hash itself."""
-    return hashlib.sha256(secret_hash.encode()).hexdigest()
+    the ledger publishing the scrypt hash itself. None for a client without a secret (``private_key_jwt``)."""
+    return hashlib.sha256(secret_hash.encode()).hexdigest() if secret_hash is not None else None
 
 
 def replay(leaves: Iterable[Mapping[str, Any]]) -> LedgerReplay:

@@ -5,15 +5,25 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Collection, Sequence
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, text
+from sqlalchemy import Select, Table, and_, bindparam, delete, exists, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
+from app.core.db import utcnow
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger.merkle import NodeId
-from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+from app.ledger.models import (
+    LedgerCheckpoint,
+    LedgerCosignature,
+    LedgerEntry,
+    LedgerNode,
+    LedgerPending,
+    LedgerWrite,
+)
 
-# pg_advisory_xact_lock key serialising appends across every process sharing the database ("SBTLEDGR").
+# Advisory lock key of the log's one writer across every process sharing the database ("SBTLEDGR"): the
+# sequencer's round holds it (pg_try_advisory_xact_lock), signing a checkpoint on request waits for it.
 ADVISORY_LOCK_KEY = int.from_bytes(b"SBTLEDGR", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
@@ -22,7 +32,7 @@ class MissingNodes(LedgerIntegrityFailure):
 
 
 def lock_log(session: Session) -> None:
-    """Take the log's append lock until the transaction ends.
+    """Wait for the log's round lock and hold it until the transaction ends (signing a checkpoint on request).
 
     PostgreSQL: a transaction-scoped advisory lock (READ COMMITTED then lets the next statement see the
     previous holder's committed rows). SQLite: the engine opens every transaction with BEGIN IMMEDIATE, so
@@ -30,6 +40,72 @@ def lock_log(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+
+
+class PendingRow(NamedTuple):
+    id: int
+    changes: bytes
+    changes_hash: bytes
+
+
+_PENDING = cast(Table, LedgerPending.__table__)
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+_NODES = cast(Table, LedgerNode.__table__)
+_WRITES = cast(Table, LedgerWrite.__table__)
+_INSERT_PENDING = insert(_PENDING).returning(_PENDING.c.id)
+_PENDING_BATCH = (
+    select(LedgerPending.id, LedgerPending.changes, LedgerPending.changes_hash)
+    .order_by(LedgerPending.id)
+    .limit(bindparam("limit"))
+)
+
+
+def insert_pending(session: Session, entry_count: int, changes: bytes, changes_hash: bytes) -> int:
+    row = {"created_at": utcnow(), "entry_count": entry_count, "changes": changes, "changes_hash": changes_hash}
+    return int(session.execute(_INSERT_PENDING, row).scalar_one())
+
+
+def pending_batch(session: Session, limit: int) -> list[PendingRow]:
+    """The oldest pending writes, in arrival order (committed ones only: each round reads after the last)."""
+    return [PendingRow(*row) for row in session.execute(_PENDING_BATCH, {"limit": limit})]
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(LedgerPending)) or 0
+
+
+def pending_changes(session: Session) -> Sequence[bytes]:
+    return session.scalars(select(LedgerPending.changes)).all()
+
+
+def insert_integrated(
+    session: Session,
+    entries: list[dict[str, Any]],
+    nodes: list[dict[str, Any]],
+    writes: list[dict[str, Any]],
+    pending_ids: list[int],
+) -> None:
+    """One round's rows as Core multi-row inserts (no ORM unit of work), and its pending rows deleted."""
+    session.execute(insert(_ENTRIES), entries)
+    if nodes:
+        session.execute(insert(_NODES), nodes)
+    session.execute(insert(_WRITES), writes)
+    session.execute(delete(LedgerPending).where(LedgerPending.id.in_(pending_ids)))
+
+
+def last_integrated_pending_id(session: Session) -> int:
+    return session.scalar(select(func.max(LedgerWrite.pending_id))) or 0
+
+
+def written_entries(session: Session, pending_id: int) -> Sequence[tuple[int, str, bytes]] | None:
+    """``(seq, entry type, leaf hash)`` of a sequenced write's entries in log order; None while it is pending."""
+    write = session.get(LedgerWrite, pending_id)
+    if write is None:
+        return None
+    query = select(LedgerEntry.seq, LedgerEntry.entry_type, LedgerEntry.leaf_hash).where(
+        LedgerEntry.seq >= write.first_seq, LedgerEntry.seq < write.first_seq + write.entry_count
+    )
+    return [(seq, entry_type, leaf) for seq, entry_type, leaf in session.execute(query.order_by(LedgerEntry.seq))]
 
 
 def tree_size(session: Session) -> int:
@@ -96,16 +172,22 @@ def case_is_recorded(session: Session, case_id: uuid.UUID) -> bool:
     return bool(session.scalar(select(exists().where(LedgerEntry.case_id == case_id))))
 
 
+CASES_PER_QUERY = 5000
+"""Bound parameters per query stay far below SQLite's and PostgreSQL's limits (32,766 and 65,535)."""
+
+
 def latest_case_entries(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, tuple[int, bytes]]:
     """``case id -> (seq, leaf hash)`` of the newest entry about each of these cases that has one."""
-    if not case_ids:
-        return {}
-    by_case = LedgerEntry.case_id.in_(list(case_ids))
-    newest = select(func.max(LedgerEntry.seq)).where(by_case).group_by(LedgerEntry.case_id)
-    rows = session.execute(
-        select(LedgerEntry.case_id, LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(newest))
-    )
-    return {case_id: (seq, leaf_hash) for case_id, seq, leaf_hash in rows if case_id is not None}
+    wanted = list(case_ids)
+    latest: dict[uuid.UUID, tuple[int, bytes]] = {}
+    for start in range(0, len(wanted), CASES_PER_QUERY):  # a round of batch imports can name very many cases
+        by_case = LedgerEntry.case_id.in_(wanted[start : start + CASES_PER_QUERY])
+        newest = select(func.max(LedgerEntry.seq)).where(by_case).group_by(LedgerEntry.case_id)
+        rows = session.execute(
+            select(LedgerEntry.case_id, LedgerEntry.seq, LedgerEntry.leaf_hash).where(LedgerEntry.seq.in_(newest))
+        )
+        latest.update((case_id, (seq, leaf_hash)) for case_id, seq, leaf_hash in rows if case_id is not None)
+    return latest
 
 
 def case_entries(session: Session, case_id: uuid.UUID, tree_size: int) -> Sequence[LedgerEntry]:
@@ -135,3 +217,18 @@ def get_checkpoint(session: Session, tree_size: int) -> LedgerCheckpoint | None:
 def list_checkpoints(session: Session, *, after_size: int, limit: int) -> Sequence[LedgerCheckpoint]:
     query = select(LedgerCheckpoint).where(LedgerCheckpoint.tree_size > after_size)
     return session.scalars(query.order_by(LedgerCheckpoint.tree_size).limit(limit)).all()
+
+
+def cosignature_lines(session: Session, tree_sizes: Collection[int]) -> dict[int, list[str]]:
+    """``tree size -> stored witness cosignature lines`` (by witness name) of these checkpoints."""
+    if not tree_sizes:
+        return {}
+    rows = session.execute(
+        select(LedgerCosignature.tree_size, LedgerCosignature.line)
+        .where(LedgerCosignature.tree_size.in_(list(tree_sizes)))
+        .order_by(LedgerCosignature.tree_size, LedgerCosignature.witness)
+    )
+    lines: dict[int, list[str]] = {}
+    for size, line in rows:
+        lines.setdefault(size, []).append(line)
+    return lines

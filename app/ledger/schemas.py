@@ -19,7 +19,7 @@ from app.ledger.verify_evidence import EVIDENCE_FORMAT  # the per-case link's pa
 
 @dataclass(frozen=True, slots=True)
 class LedgerChange:
-    """One change as the domain that made it describes it; the write flow appends it with ``append_changes``."""
+    """One change as the domain that made it describes it; the write flow records it (``sequencer.record_changes``)."""
 
     entry_type: str
     payload: Mapping[str, Any]
@@ -136,7 +136,10 @@ class CheckpointRead(BaseModel):
     tree_size: int
     root_hash: str = Field(description="RFC 9162 root of the first `tree_size` entries, base64.")
     created_at: dt.datetime
-    note: str = Field(description="The C2SP signed-note checkpoint, verbatim. Save it to check the log later.")
+    note: str = Field(
+        description="The C2SP signed-note checkpoint, verbatim: the log's signature, then the cosignature lines "
+        "(C2SP tlog-cosignature) of the witnesses that cosigned it so far. Save it to check the log later."
+    )
     verifier_key: str = Field(description="C2SP note verifier key of the log (`<name>+<key id>+<key>`).")
 
 

@@ -1,15 +1,16 @@
-"""Appending to the ledger, signing checkpoints and answering proofs.
+"""Recording to the ledger, integrating pending writes, signing checkpoints and answering proofs.
 
-Domain services describe what they changed as ``LedgerChange`` values; the write flow of the use case appends
-them with ``append_changes`` in the same transaction as the change, just before its commit, so a change and its
-ledger entry become durable together or not at all.
+Domain services describe what they changed as ``LedgerChange`` values; the write flow of the use case records
+them with ``record_pending`` in the same transaction as the change, so a change and its pending ledger record
+become durable together or not at all. The sequencer (``app.ledger.sequencer``) then gives pending writes their
+positions with ``integrate_pending`` (decision 0028).
 """
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import datetime as dt
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository
-from app.ledger.canonical import canonical_json
+from app.ledger.canonical import canonical_json, encode_normalised, sorted_members
 from app.ledger.merkle import (
     CompactRange,
     ProofError,
@@ -37,9 +38,9 @@ from app.ledger.merkle import (
     perfect_nodes,
     verify_consistency,
 )
-from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
+from app.ledger.models import LedgerCheckpoint
 from app.ledger.note import Checkpoint, NoteSigner
-from app.ledger.schemas import CASE_LINK, LedgerChange, b64
+from app.ledger.schemas import CASE_LINK, LedgerChange, LedgerReceipt, ReceiptEntry, b64
 from app.ledger.signing import load_signer
 
 ENTRY_FORMAT_VERSION = 1
@@ -78,23 +79,19 @@ def format_timestamp(moment: dt.datetime) -> str:
 
 def entry_envelope(
     *,
-    seq: int,
-    recorded_at: dt.datetime,
     ctx: WriteContext,
     entry_type: str,
     payload: Mapping[str, Any],
     case_id: uuid.UUID | None,
 ) -> dict[str, Any]:
-    """Everything an auditor must be able to check lives inside the hashed leaf.
-
-    The leaf also carries ``prev_root``, the root of the tree before it: each entry commits to all history
-    before it, which lets the verifier name the exact entry an attacker rewrote (hashes included).
+    """Everything an auditor must be able to check lives inside the hashed leaf; this is all of it but what
+    depends on the entry's position, which the sequencer adds: ``seq``, ``recorded_at`` (stamped in log order)
+    and ``prev_root``, the root of the tree before it. Each entry so commits to all history before it, which
+    lets the verifier name the exact entry an attacker rewrote (hashes included).
     """
     principal = ctx.principal
     return {
         "v": ENTRY_FORMAT_VERSION,
-        "seq": seq,
-        "recorded_at": format_timestamp(recorded_at),
         "type": entry_type,
         "agency": principal.agency.value if principal.agency else None,
         "client_id": principal.client_id,
@@ -106,49 +103,153 @@ def entry_envelope(
     }
 
 
-def append_changes(
-    session: Session, settings: Settings, ctx: WriteContext, changes: Sequence[LedgerChange]
-) -> list[LedgerEntry]:
-    """Append a write's entries (and the perfect nodes they complete) in the caller's transaction; flush only.
+@dataclass(frozen=True, slots=True)
+class PendingWrite:
+    """A write's ledger changes as committed with it, waiting for their positions (``app.ledger.sequencer``)."""
 
-    Called by the write flow as its last step before the commit: the log lock taken here is then held only
-    for the append and the commit, not for the rest of the request's work. Entries keep the order given.
+    id: int
+    entry_count: int
+
+
+def record_pending(session: Session, ctx: WriteContext, changes: Sequence[LedgerChange]) -> PendingWrite | None:
+    """Record a write's changes in the caller's transaction as one pending row; no lock, one INSERT.
+
+    Everything of each leaf that does not depend on its position is fixed here (who, what, the request); the
+    sequencer adds ``seq``, ``recorded_at``, ``prev_root`` and the case link when it integrates the row.
     """
     if not changes:
-        return []
-    for change in changes:
-        canonical_json(change.payload)  # a payload that cannot be recorded fails before the lock is taken
-    # Flush the caller's pending changes first, so that their errors stay theirs and the lock is held briefly.
+        return None
+    templates = [
+        entry_envelope(ctx=ctx, entry_type=change.entry_type, payload=change.payload, case_id=change.case_id)
+        for change in changes
+    ]
+    data = canonical_json(templates)  # a payload that cannot be recorded fails here, before anything is written
+    # Flush the caller's pending changes first, so that their errors stay theirs.
     session.flush()
-    repository.lock_log(session)
+    pending_id = repository.insert_pending(session, len(templates), data, hashlib.sha256(data).digest())
+    return PendingWrite(pending_id, len(templates))
+
+
+@dataclass(frozen=True, slots=True)
+class IntegratedRound:
+    """What one sequencer round wrote: each pending write's receipt, by pending id."""
+
+    receipts: dict[int, LedgerReceipt]
+    tree_size: int
+
+
+def integrate_pending(session: Session, settings: Settings, limit: int) -> IntegratedRound:
+    """Turn up to ``limit`` pending writes, in arrival order, into entries and the Merkle nodes they complete.
+
+    The caller holds the round lock (``sequencer``). Entries, nodes and the write index are multi-row inserts,
+    the pending rows are deleted in the same transaction, and a checkpoint is signed when one is due: a crash at
+    any point leaves either the pending rows or their entries, never both and never neither.
+    """
+    rows = repository.pending_batch(session, limit)
+    if not rows:
+        return IntegratedRound({}, 0)
+    writes = [_pending_templates(row) for row in rows]
     tree = _stored_frontier(session)
-    # Read under the lock: the newest entry about each case is then the one the new entry follows.
-    latest = repository.latest_case_entries(session, {c.case_id for c in changes if c.case_id is not None})
-    entries: list[LedgerEntry] = []
-    for change in changes:
-        entry = _build_entry(tree.size, ctx, _linked(change, latest), prev_root=tree.root())
-        if change.case_id is not None:
-            latest[change.case_id] = (entry.seq, entry.leaf_hash)
-        session.add(entry)
-        session.add_all(
-            LedgerNode(level=level, position=position, hash=node)
-            for (level, position), node in tree.append(entry.leaf_hash)
-            if level > 0
-        )
-        entries.append(entry)
+    appended_from = tree.size
+    case_ids = {uuid.UUID(t["case_id"]) for _, templates in writes for t in templates if t["case_id"]}
+    latest = repository.latest_case_entries(session, case_ids)
+    recorded_at = utcnow()
+    entry_rows: list[dict[str, Any]] = []
+    node_rows: list[dict[str, Any]] = []
+    write_rows: list[dict[str, Any]] = []
+    receipts: dict[int, LedgerReceipt] = {}
+    for pending_id, templates in writes:
+        write_rows.append({"pending_id": pending_id, "first_seq": tree.size, "entry_count": len(templates)})
+        receipt: list[ReceiptEntry] = []
+        for template in templates:
+            row = _entry_row(tree, template, latest, recorded_at)
+            entry_rows.append(row)
+            node_rows.extend(
+                {"level": level, "position": position, "hash": node}
+                for (level, position), node in tree.append(row["leaf_hash"])
+                if level > 0
+            )
+            receipt.append(ReceiptEntry(seq=row["seq"], entry_type=row["entry_type"], leaf_hash=b64(row["leaf_hash"])))
+        receipts[pending_id] = LedgerReceipt(entries=receipt)
     try:
-        session.flush()
+        repository.insert_integrated(session, entry_rows, node_rows, write_rows, list(receipts))
     except IntegrityError as exc:
         # Only possible when stored rows were removed behind the service's back (the tail was cut).
         raise LedgerIntegrityFailure(
-            f"ledger positions {entries[0].seq}..{entries[-1].seq} or their tree nodes already exist"
+            f"ledger positions {appended_from}..{tree.size - 1} or their tree nodes already exist"
         ) from exc
-    _checkpoint_if_due(session, settings, tree, entries[-1].recorded_at, appended_from=entries[0].seq)
-    return entries
+    _checkpoint_if_due(session, settings, tree, recorded_at, appended_from=appended_from)
+    return IntegratedRound(receipts, tree.size)
+
+
+def pending_subjects(session: Session) -> tuple[set[uuid.UUID], bool]:
+    """The cases that committed writes still waiting for their positions are about, and whether any changes a
+    client: their rows already show what the log does not hold yet (the state audit leaves them for later)."""
+    cases: set[uuid.UUID] = set()
+    clients = False
+    for changes in repository.pending_changes(session):
+        for template in json.loads(changes):
+            if template["case_id"]:
+                cases.add(uuid.UUID(template["case_id"]))
+            clients = clients or template["type"].startswith("client.")
+    return cases, clients
+
+
+def written_receipt(session: Session, pending_id: int) -> LedgerReceipt | None:
+    """The receipt of a write a round has integrated (in any process); None while it is pending."""
+    entries = repository.written_entries(session, pending_id)
+    if entries is None:
+        return None
+    return LedgerReceipt(
+        entries=[ReceiptEntry(seq=seq, entry_type=kind, leaf_hash=b64(leaf)) for seq, kind, leaf in entries]
+    )
+
+
+def _pending_templates(row: repository.PendingRow) -> tuple[int, list[dict[str, Any]]]:
+    if hashlib.sha256(row.changes).digest() != row.changes_hash:
+        raise LedgerIntegrityFailure(f"pending ledger write {row.id} does not match its hash")
+    return row.id, json.loads(row.changes)
+
+
+def _entry_row(
+    tree: CompactRange,
+    template: dict[str, Any],
+    latest: dict[uuid.UUID, tuple[int, bytes]],
+    recorded_at: dt.datetime,
+) -> dict[str, Any]:
+    """The next entry's row: the template at position ``tree.size``, linked to its case's previous entry."""
+    seq = tree.size
+    case_id = uuid.UUID(template["case_id"]) if template["case_id"] else None
+    payload = template["payload"]
+    if case_id is not None:
+        payload = _linked(payload, latest.get(case_id))
+    leaf = {
+        **template,
+        "seq": seq,
+        "recorded_at": format_timestamp(recorded_at),
+        "payload": sorted_members(payload),
+        "prev_root": b64(tree.root()),
+    }
+    data = encode_normalised(sorted_members(leaf))  # the template was checked and made canonical by the request
+    hashed = leaf_hash(data)
+    if case_id is not None:
+        latest[case_id] = (seq, hashed)
+    return {
+        "seq": seq,
+        "recorded_at": recorded_at,
+        "entry_type": template["type"],
+        "agency": template["agency"],
+        "client_id": template["client_id"],
+        "case_id": case_id,
+        "request_id": template["request_id"],
+        "body_sha256": template["body_sha256"],
+        "leaf_data": data,
+        "leaf_hash": hashed,
+    }
 
 
 def _stored_frontier(session: Session) -> CompactRange:
-    """The log's right frontier, read from storage under the append lock (O(log n) rows, two queries)."""
+    """The log's right frontier, read from storage under the round lock (O(log n) rows, two queries)."""
     last = repository.last_leaf(session)
     if last is None:
         return CompactRange()
@@ -161,39 +262,11 @@ def _stored_frontier(session: Session) -> CompactRange:
     return CompactRange(size, [stored[node] for node in frontier_ids])
 
 
-def _linked(change: LedgerChange, latest: Mapping[uuid.UUID, tuple[int, bytes]]) -> LedgerChange:
+def _linked(payload: Mapping[str, Any], previous: tuple[int, bytes] | None) -> dict[str, Any]:
     """A change about a case names the previous entry about the same case (null for its first), so that an
     auditor holding a case's entries proves none is missing (``app.ledger.evidence``)."""
-    if change.case_id is None:
-        return change
-    previous = latest.get(change.case_id)
     link = None if previous is None else {"seq": previous[0], "leaf_hash": b64(previous[1])}
-    return dataclasses.replace(change, payload={**change.payload, CASE_LINK: link})
-
-
-def _build_entry(seq: int, ctx: WriteContext, change: LedgerChange, *, prev_root: bytes) -> LedgerEntry:
-    recorded_at = utcnow()
-    envelope = entry_envelope(
-        seq=seq,
-        recorded_at=recorded_at,
-        ctx=ctx,
-        entry_type=change.entry_type,
-        payload=change.payload,
-        case_id=change.case_id,
-    )
-    data = canonical_json({**envelope, "prev_root": base64.b64encode(prev_root).decode()})
-    return LedgerEntry(
-        seq=seq,
-        recorded_at=recorded_at,
-        entry_type=change.entry_type,
-        agency=ctx.principal.agency.value if ctx.principal.agency else None,
-        client_id=ctx.principal.client_id,
-        case_id=change.case_id,
-        request_id=ctx.request_id,
-        body_sha256=ctx.body_sha256,
-        leaf_data=data,
-        leaf_hash=leaf_hash(data),
-    )
+    return {**payload, CASE_LINK: link}
 
 
 def _checkpoint_due(settings: Settings, size: int, latest: LedgerCheckpoint | _SignedMark, now: dt.datetime) -> bool:

@@ -49,6 +49,7 @@ from app.ledger.merkle import (
     split_point,
 )
 from app.ledger.note import Checkpoint, NoteError, NoteVerifier, open_checkpoint
+from app.ledger.witness_policy import WitnessPolicy
 
 EXPORT_FORMAT = "sbt-ledger-export/1"
 BINARY_FORMAT = "sbt-ledger-binary/1"
@@ -136,6 +137,8 @@ class VerificationReport:
     root: bytes = b""
     checkpoints: list[CheckedCheckpoint] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    witnessed_by: list[str] | None = None
+    """Under a witness policy: the witnesses with a valid cosignature of the latest checkpoint."""
 
     @property
     def ok(self) -> bool:
@@ -701,8 +704,10 @@ def verify_export(
     verifier_key: NoteVerifier | None = None,
     saved_checkpoints: dict[str, str] | None = None,
     progress: Callable[[int], object] | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> VerificationReport:
-    """Verify an export file of either format. ``saved_checkpoints`` maps a label (e.g. file name) to a signed note.
+    """Verify an export file of either format. ``saved_checkpoints`` maps a label (e.g. file name) to a signed note;
+    under a witness ``policy`` the latest checkpoint must carry its quorum of valid cosignatures.
 
     Raises ``ExportFormatError`` (or ``OSError``) when the file cannot be read as an export.
     """
@@ -723,11 +728,27 @@ def verify_export(
                 verifier.checkpoint(record.note, "export")
         if not started:
             raise ExportFormatError("export does not start with a header")
-        return verifier.finish(export)
+        report = verifier.finish(export)
+        if policy is not None:
+            check_witnesses(report, policy)
+        return report
     except struct.error as exc:  # an entry's head runs past the end of the file
         raise ExportFormatError(_TRUNCATED) from exc
     finally:
         export.close()
+
+
+def check_witnesses(report: VerificationReport, policy: WitnessPolicy) -> None:
+    """The checkpoint the verdict rests on (the latest whose entries are all present) must be witnessed: without
+    that, a log that rewrote its history and signed it afresh would pass as long as nobody kept an old checkpoint."""
+    latest = report.latest_checkpoint
+    if latest is None:
+        report.findings.append(Finding(None, "no signed checkpoint covers the log, so none is witnessed"))
+        return
+    report.witnessed_by = sorted(policy.cosigned_by(latest.note))
+    shortfall = policy.shortfall(latest.note)
+    if shortfall is not None:
+        report.findings.append(Finding(None, f"{latest.label} is {shortfall}"))
 
 
 def exported_leaves(path: Path) -> Iterator[bytes]:

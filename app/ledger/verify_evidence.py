@@ -30,6 +30,7 @@ from typing import Any
 
 from app.ledger.merkle import HASH_SIZE, ProofError, leaf_hash, verify_inclusion
 from app.ledger.note import Checkpoint, NoteError, NoteVerifier, open_checkpoint, open_note
+from app.ledger.witness_policy import WitnessPolicy
 
 EVIDENCE_FORMAT = "sbt-case-evidence/1"
 CASE_HEAD_FORMAT = "sbt-case-head/v1"
@@ -55,6 +56,8 @@ class EvidenceReport:
     seqs: list[int]
     unlinked: int
     """Leading entries written before per-case links existed (covered by the signed count only)."""
+    witnessed_by: list[str] | None = None
+    """Under a witness policy: the witnesses with a valid cosignature of the bundle's checkpoint."""
 
 
 def case_head_text(
@@ -139,8 +142,11 @@ def _note(value: Any, what: str) -> str:
     return note
 
 
-def verify_evidence(data: bytes, pinned: NoteVerifier | None = None) -> EvidenceReport:
-    """Check a bundle; raise ``EvidenceError`` (one line) unless it proves the case's complete history."""
+def verify_evidence(
+    data: bytes, pinned: NoteVerifier | None = None, policy: WitnessPolicy | None = None
+) -> EvidenceReport:
+    """Check a bundle; raise ``EvidenceError`` (one line) unless it proves the case's complete history (and, under a
+    witness ``policy``, unless its checkpoint carries the quorum of valid cosignatures)."""
     bundle = _keys(_json(data, "bundle"), _BUNDLE_KEYS, "bundle")
     if bundle["format"] != EVIDENCE_FORMAT:
         raise EvidenceError(f"bundle format is {bundle['format']!r}, not {EVIDENCE_FORMAT!r}")
@@ -156,6 +162,12 @@ def verify_evidence(data: bytes, pinned: NoteVerifier | None = None) -> Evidence
         checkpoint = open_checkpoint(_note(bundle["checkpoint"], "checkpoint"), verifier)
     except NoteError as exc:
         raise EvidenceError(f"checkpoint: {exc}") from exc
+    witnessed_by = None
+    if policy is not None:
+        witnessed_by = sorted(policy.cosigned_by(bundle["checkpoint"]))
+        shortfall = policy.shortfall(bundle["checkpoint"])
+        if shortfall is not None:
+            raise EvidenceError(f"checkpoint {checkpoint.tree_size} is {shortfall}")
     entries = bundle["entries"]
     if not isinstance(entries, list) or not entries:
         raise EvidenceError("entries is not a non-empty list")
@@ -170,7 +182,7 @@ def verify_evidence(data: bytes, pinned: NoteVerifier | None = None) -> Evidence
     unlinked = _check_chain(seqs, hashes, links)
     _check_head(bundle, verifier, checkpoint, case_id, seqs, hashes)
     return EvidenceReport(
-        case_id, checkpoint.origin, key_text, pinned is not None, checkpoint.tree_size, seqs, unlinked
+        case_id, checkpoint.origin, key_text, pinned is not None, checkpoint.tree_size, seqs, unlinked, witnessed_by
     )
 
 

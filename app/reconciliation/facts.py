@@ -188,6 +188,24 @@ def _high_water(record: AgencyRecord, stage: str | None) -> int | None:
     return max(ranks) if ranks else None
 
 
+def note_stages_reached(session: Session, case_ids: Collection[uuid.UUID]) -> None:
+    """Raise the ``stage_high_water`` of the cases' records to their stage now, in the write's own transaction.
+
+    The outbox worker re-checks a case after its writes, possibly several at once, and sees only the last stage:
+    a record moved up and back down between two rounds would otherwise never show the stage it left
+    (``STAGE_REGRESSION``). One SELECT of the cases' records, and one UPDATE when a mark moved (not counted as a
+    change of the agency's record: its version and ETag stay). A new case's records start at the lowest stage,
+    so creating cases has nothing to note.
+    """
+    session.flush()
+    changes: list[RecordChange] = []
+    for record in repository.records_of(session, case_ids):
+        reached = _high_water(record, canonical_stage(record.stage))
+        if reached != record.stage_high_water:
+            changes.append((record, {"stage_high_water": reached}))
+    repository.update_record_columns(session, changes)
+
+
 DuplicateKey = tuple[str, dt.date]
 """(canonical NIP, incident date), as stored in the case state: live cases of one NIP and one violation form whose
 incident dates are within the duplicate window are duplicates of each other (``is_duplicate``)."""

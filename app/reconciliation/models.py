@@ -181,3 +181,18 @@ class Run(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(TZDateTime())
     stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class TouchedCase(Base):
+    """The reconciliation outbox: one row per write that touched a case, written in the write's transaction and
+    deleted by the worker round that re-checked the case (``app.reconciliation.outbox``).
+
+    A row per write, not per case: a round deletes the rows it read, so a write committed while the round ran
+    leaves its own row behind for the next round instead of being absorbed by an older one.
+    """
+
+    __tablename__ = "reconciliation_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID(), ForeignKey("case.id", ondelete="CASCADE"))
+    touched_at: Mapped[dt.datetime] = mapped_column(TZDateTime())

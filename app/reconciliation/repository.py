@@ -78,6 +78,10 @@ def load_cases_for_check(session: Session, case_ids: Collection[uuid.UUID]) -> d
     return loaded
 
 
+def records_of(session: Session, case_ids: Collection[uuid.UUID]) -> Sequence[AgencyRecord]:
+    return session.scalars(select(AgencyRecord).where(AgencyRecord.case_id.in_(sorted(case_ids)))).all()
+
+
 def cases_by_id(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Case]:
     return {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(list(case_ids))))}
 

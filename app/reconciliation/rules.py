@@ -3,7 +3,7 @@
 ``evaluate(context, ruleset)`` is the only entry point. It reads no database and no clock (``as_of`` is part of
 the context), so an incremental re-check on write, a full sweep and a test all produce the same findings.
 Every finding names its rule, the fields involved, each source's raw and normalised values, the evidence and a
-message in Indonesian and English.
+message (a ``Message`` of the catalogue, ``app/core/i18n.py``: English with its Indonesian translation).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from app.cases.nip import NIP_LENGTH, InvalidNip, parse_nip
 from app.cases.schemas import DEPARTURE_REASONS
 from app.cases.workflow import HANDED_ON_AT, TERMINAL_STAGES, Stage
 from app.core.actor import Agency
+from app.core.i18n import N_, Language, Message, translate
 from app.reconciliation.normalize import (
     MAIN_PATH_LAST_RANK,
     STAGE_RANK,
@@ -170,9 +171,17 @@ class FindingDraft:
     observed: Mapping[str, Mapping[str, Any]]
     """source -> field -> {"raw": ..., "normalized": ...}; the key is computed over the normalised values."""
     evidence: Mapping[str, Any]
-    message_indonesian: str
-    message_en: str
+    message: Message
+    """What the finding says, with its values; stored rendered in both languages (``message_en``, ``message_id``)."""
     hint: str | None = None
+
+    @property
+    def message_en(self) -> str:
+        return self.message.render(Language.ENGLISH)
+
+    @property
+    def message_indonesian(self) -> str:
+        return self.message.render(Language.INDONESIAN)
 
     def key(self, case_id: uuid.UUID) -> str:
         """Stable identity: case, rule, fields and every source's normalised values, JSON-encoded then hashed."""
@@ -223,10 +232,21 @@ class Rule:
     code: str
     severity: Severity
     params: Mapping[str, Any]
-    description_en: str
-    description_indonesian: str
+    description: str
+    """The catalogue text (English, the message id), marked with ``N_`` where the rule is declared."""
     check: Check
     local_screen: Local | None
+
+    def describe(self, language: Language) -> str:
+        return translate(language, self.description)
+
+    @property
+    def description_en(self) -> str:
+        return self.describe(Language.ENGLISH)
+
+    @property
+    def description_indonesian(self) -> str:
+        return self.describe(Language.INDONESIAN)
 
     @property
     def local(self) -> bool:
@@ -241,15 +261,14 @@ def rule(
     *,
     code: str,
     severity: Severity,
-    description_en: str,
-    description_indonesian: str,
+    description: str,
     params: Mapping[str, Any] | None = None,
     local: Local | None = None,
 ) -> Callable[[Check], Rule]:
     """Declare the decorated check as a rule; ``RULES`` lists the rules in declaration order."""
 
     def declare(check: Check) -> Rule:
-        declared = Rule(code, severity, dict(params or {}), description_en, description_indonesian, check, local)
+        declared = Rule(code, severity, dict(params or {}), description, check, local)
         _DECLARED.append(declared)
         return declared
 
@@ -366,31 +385,43 @@ def agency_mask(agencies: Iterable[str]) -> int:
 # Per-source checks (also used at write time to set the stored "local issue" flag of a row)
 
 
-def nip_issues(nip: str | None, as_of: dt.date) -> tuple[list[str], bool]:
+def nip_issues(nip: str | None, as_of: dt.date) -> tuple[list[Message], bool]:
     """Problems with one NIP and whether it is a legacy (pre-2009, 9-digit) number."""
     if nip is None:
         return [], False
     if nip.isdigit() and len(nip) == LEGACY_NIP_LENGTH:
-        return ["legacy 9-digit NIP (before 2009); needs mapping to the 18-digit NIP"], True
+        return [Message("legacy 9-digit NIP (before 2009); needs mapping to the 18-digit NIP")], True
     if is_scientific_notation(nip):
-        return [f"{nip} is a number in scientific notation (a spreadsheet artefact); the digits are lost"], False
+        return [Message("{nip} is a number in scientific notation (a spreadsheet artefact); the digits are lost",
+                        nip=nip)], False  # fmt: skip
     try:
         parsed = parse_nip(nip, today=as_of)
     except InvalidNip as exc:
-        return [str(exc)], False
+        return [exc.message], False
     return parsed.warnings, False
 
 
-def _ordered_dates(pairs: Sequence[tuple[str, dt.date | None]]) -> list[str]:
+def in_english(issues: Iterable[Message]) -> list[str]:
+    """Issues as the evidence keeps them: data for programs, in the catalogue's own language."""
+    return [str(issue) for issue in issues]
+
+
+def _ordered_dates(pairs: Sequence[tuple[str, dt.date | None]]) -> list[Message]:
     present = [(name, value) for name, value in pairs if value is not None]
     return [
-        f"{later} {later_value.isoformat()} is before {earlier} {earlier_value.isoformat()}"
+        Message(
+            "{later} {later_date} is before {earlier} {earlier_date}",
+            later=later,
+            later_date=later_value.isoformat(),
+            earlier=earlier,
+            earlier_date=earlier_value.isoformat(),
+        )
         for (earlier, earlier_value), (later, later_value) in itertools.pairwise(present)
         if later_value < earlier_value
     ]
 
 
-def case_timeline_issues(case: CaseFacts) -> list[str]:
+def case_timeline_issues(case: CaseFacts) -> list[Message]:
     return _ordered_dates(
         [
             ("incident_date", case.incident_date),
@@ -401,7 +432,7 @@ def case_timeline_issues(case: CaseFacts) -> list[str]:
     )
 
 
-def record_timeline_issues(record: RecordFacts, case: CaseFacts) -> list[str]:
+def record_timeline_issues(record: RecordFacts, case: CaseFacts) -> list[Message]:
     return _ordered_dates(
         [
             ("case.incident_date", case.incident_date),
@@ -412,12 +443,18 @@ def record_timeline_issues(record: RecordFacts, case: CaseFacts) -> list[str]:
     )
 
 
-def retired_agency_issues(agency: str, dates: Mapping[str, dt.date | None], reference: ReferenceData) -> list[str]:
+def retired_agency_issues(agency: str, dates: Mapping[str, dt.date | None], reference: ReferenceData) -> list[Message]:
     valid_to = reference.agency_valid_to.get(agency)
     if valid_to is None:
         return []
     return [
-        f"{name} {value.isoformat()} is on or after {agency}'s dissolution on {valid_to.isoformat()}"
+        Message(
+            "{field} {date} is on or after {agency}'s dissolution on {valid_to}",
+            field=name,
+            date=value.isoformat(),
+            agency=agency,
+            valid_to=valid_to.isoformat(),
+        )
         for name, value in dates.items()
         if value is not None and value >= valid_to
     ]
@@ -432,13 +469,19 @@ def record_retired_dates(record: RecordFacts) -> dict[str, dt.date | None]:
     }
 
 
-def record_stage_combination_issues(record: RecordFacts) -> list[str]:
+def record_stage_combination_issues(record: RecordFacts) -> list[Message]:
     """A sanction status that the record's own stage cannot have reached yet."""
     if record.sanction_status == IMPOSED and record.sanction is None:
-        return ["sanction status IMPOSED without a sanction code"]
+        return [Message("sanction status IMPOSED without a sanction code")]
     rank = stage_rank(record.stage)
     if record.sanction_status in {RECOMMENDED, IMPOSED} and rank is not None and rank < RECOMMENDATION_RANK:
-        return [f"sanction status {record.sanction_status} while the record is still at stage {record.stage}"]
+        return [
+            Message(
+                "sanction status {status} while the record is still at stage {stage}",
+                status=record.sanction_status,
+                stage=record.stage,
+            )
+        ]
     return []
 
 
@@ -454,13 +497,18 @@ def is_regression(record: RecordFacts, case: CaseFacts) -> bool:
     )
 
 
-def phase_issue(case: CaseFacts, reference: ReferenceData) -> str | None:
+def phase_issue(case: CaseFacts, reference: ReferenceData) -> Message | None:
     if case.violation_code is None:
         return None
     expected = reference.violation_phase.get(case.violation_code)
     if expected is None or expected == case.phase:
         return None
-    return f"violation {case.violation_code} applies to phase {expected}, the case is recorded in phase {case.phase}"
+    return Message(
+        "violation {violation} applies to phase {expected}, the case is recorded in phase {phase}",
+        violation=case.violation_code,
+        expected=expected,
+        phase=case.phase,
+    )
 
 
 def case_sanction_missing(case: CaseFacts) -> bool:
@@ -494,10 +542,7 @@ def _case_retired_dates(case: CaseFacts) -> dict[str, dt.date | None]:
     code="CASE_MISSING_AT_AGENCY",
     severity=Severity.HIGH,
     params={"grace_days": 7},
-    description_en="An agency that must hold a record at the case's stage has none after the grace period.",
-    description_indonesian=(
-        "Lembaga yang wajib mencatat kasus pada tahap ini belum memiliki catatan setelah masa tenggang."
-    ),
+    description=N_("An agency that must hold a record at the case's stage has none after the grace period."),
 )
 def case_missing_at_agency(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
@@ -531,13 +576,16 @@ def case_missing_at_agency(context: CaseContext, config: RuleConfig) -> list[Fin
                 "days_since_stage_entered": days,
                 "grace_days": config.params["grace_days"],
             },
-            message_en=(
-                f"Case {case.case_number} is at stage {case.stage} but has no record at {names} "
-                f"({days} days since the stage was entered on {case.stage_entered_on.isoformat()})."
-            ),
-            message_indonesian=(
-                f"Kasus {case.case_number} berada pada tahap {case.stage} tetapi belum tercatat di {names} "
-                f"({days} hari sejak tahap dimulai pada {case.stage_entered_on.isoformat()})."
+            message=Message(
+                (
+                    "Case {case_number} is at stage {stage} but has no record at {missing} ({days} "
+                    "days since the stage was entered on {entered_on})."
+                ),
+                case_number=case.case_number,
+                stage=case.stage,
+                missing=names,
+                days=days,
+                entered_on=case.stage_entered_on.isoformat(),
             ),
         )
     ]
@@ -568,8 +616,7 @@ def _linked_records(context: CaseContext) -> list[RecordFacts]:
 @rule(
     code="ORPHAN_AGENCY_RECORD",
     severity=Severity.HIGH,
-    description_en="An agency record names a different person (birth date in the NIP, and name) than its case.",
-    description_indonesian="Catatan lembaga menyebut orang lain (NIP dan nama) daripada kasus yang ditautkannya.",
+    description=N_("An agency record names a different person (birth date in the NIP, and name) than its case."),
 )
 def orphan_agency_record(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
@@ -591,15 +638,18 @@ def orphan_agency_record(context: CaseContext, config: RuleConfig) -> list[Findi
                     JaroWinkler.normalized_similarity(case.name.key or "", record.name.key or "")
                 ),
             },
-            message_en=(
-                f"The {record.agency} record attached to case {case.case_number} names another person "
-                f"(NIP {record.nip}, {record.name_raw!r}; the case has NIP {case.nip}, {case.name_raw!r}): "
-                "it probably belongs to a different case."
-            ),
-            message_indonesian=(
-                f"Catatan {record.agency} pada kasus {case.case_number} menyebut orang lain "
-                f"(NIP {record.nip}, {record.name_raw!r}; kasus mencatat NIP {case.nip}, {case.name_raw!r}): "
-                "kemungkinan milik kasus lain."
+            message=Message(
+                (
+                    "The {agency} record attached to case {case_number} names another person (NIP "
+                    "{record_nip}, {record_name}; the case has NIP {case_nip}, {case_name}): it "
+                    "probably belongs to a different case."
+                ),
+                agency=record.agency,
+                case_number=case.case_number,
+                record_nip=record.nip,
+                record_name=repr(record.name_raw),
+                case_nip=case.nip,
+                case_name=repr(case.name_raw),
             ),
         )
         for record in orphan_records(context)
@@ -645,11 +695,8 @@ def nip_difference_hint(reference_nip: str, other: str, same_name: bool) -> tupl
 @rule(
     code="NIP_MISMATCH",
     severity=Severity.CRITICAL,
-    description_en=(
+    description=N_(
         "Normalised NIPs differ; hinted probable_typo or different_person_likely, never merged automatically."
-    ),
-    description_indonesian=(
-        "NIP berbeda setelah normalisasi; diberi petunjuk salah ketik atau orang berbeda, tidak digabung otomatis."
     ),
 )
 def nip_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
@@ -679,24 +726,23 @@ def nip_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]
             observed={source: {"nip": _value(item.nip_raw, item.nip)} for source, item in _sources(context, records)},
             evidence={"per_agency": per_agency, "auto_merge": False},
             hint=hint,
-            message_en=(
-                f"NIP differs for case {case.case_number}: {_fmt(values)} ({hint.replace('_', ' ')}). "
-                "Records with different NIPs are never merged automatically."
-            ),
-            message_indonesian=(
-                f"NIP berbeda pada kasus {case.case_number}: {_fmt(values)} ({_HINT_INDONESIAN[hint]}). "
-                "Catatan dengan NIP berbeda tidak pernah digabung otomatis."
+            message=Message(
+                "NIP differs for case {case_number}: {values} ({hint}). Records with different NIPs are never merged "
+                "automatically.",
+                case_number=case.case_number,
+                values=_fmt(values),
+                hint=_NIP_HINT_TEXT[hint],
             ),
         )
     ]
 
 
 NIP_HINT_PRIORITY = ("different_person_likely", "probable_typo", "invalid_nip", "missing_value")
-_HINT_INDONESIAN = {
-    "invalid_nip": "NIP tidak valid",
-    "probable_typo": "kemungkinan salah ketik",
-    "different_person_likely": "kemungkinan orang berbeda",
-    "missing_value": "nilai tidak diisi",
+_NIP_HINT_TEXT = {
+    "invalid_nip": Message("invalid NIP"),
+    "probable_typo": Message("probable typo"),
+    "different_person_likely": Message("different person likely"),
+    "missing_value": Message("missing value"),
 }
 
 
@@ -708,10 +754,7 @@ _HINT_INDONESIAN = {
         case=lambda case, _reference, as_of: bool(nip_issues(case.nip, as_of)[0]),
         record=lambda record, _case, _reference, as_of: bool(nip_issues(record.nip, as_of)[0]),
     ),
-    description_en="A NIP breaks the Perka BKN 22/2007 layout (length, birth date, appointment, gender, sequence).",
-    description_indonesian=(
-        "NIP tidak sesuai format Perka BKN 22/2007 (panjang, tanggal lahir, TMT, jenis kelamin, nomor urut)."
-    ),
+    description=N_("A NIP breaks the Perka BKN 22/2007 layout (length, birth date, appointment, gender, sequence)."),
 )
 def nip_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     findings = []
@@ -726,10 +769,14 @@ def nip_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
                 fields=("nip",),
                 agencies=(source,) if source != CASE_SOURCE else (context.case.created_by_agency,),
                 observed={source: {"nip": _value(item.nip_raw, item.nip)}},
-                evidence={"issues": issues, "legacy": legacy},
+                evidence={"issues": in_english(issues), "legacy": legacy},
                 hint="legacy_nip" if legacy else None,
-                message_en=f"NIP {item.nip} recorded by {source} is not valid: {'; '.join(issues)}.",
-                message_indonesian=f"NIP {item.nip} yang dicatat {source} tidak valid: {'; '.join(issues)}.",
+                message=Message(
+                    "NIP {nip} recorded by {source} is not valid: {issues}.",
+                    nip=item.nip,
+                    source=source,
+                    issues=tuple(issues),
+                ),
             )
         )
     return findings
@@ -755,12 +802,12 @@ def classify_names(first: str, second: str, config: RuleConfig) -> tuple[str, di
     return "different", evidence
 
 
-_NAME_CLASS_INDONESIAN = {
-    "order": "urutan berbeda",
-    "partial": "sebagian nama",
-    "spelling_variant": "variasi ejaan",
-    "different": "nama berbeda",
-    "missing_value": "nama tidak diisi",
+_NAME_CLASS_TEXT = {
+    "order": Message("order"),
+    "partial": Message("partial"),
+    "spelling_variant": Message("spelling variant"),
+    "different": Message("different"),
+    "missing_value": Message("missing name"),
 }
 
 
@@ -774,10 +821,7 @@ _NAME_CLASS_INDONESIAN = {
         "variant_severity": "MEDIUM",
         "missing_severity": "MEDIUM",
     },
-    description_en="Names for the same NIP differ after removing titles, case, punctuation and old spellings.",
-    description_indonesian=(
-        "Nama untuk NIP yang sama berbeda setelah gelar, huruf besar, tanda baca dan ejaan lama dinormalkan."
-    ),
+    description=N_("Names for the same NIP differ after removing titles, case, punctuation and old spellings."),
 )
 def name_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
@@ -819,13 +863,12 @@ def name_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft
             observed=observed,
             evidence={"compared_with": CASE_SOURCE, "comparisons": comparisons},
             hint=worst,
-            message_en=(
-                f"Names differ for NIP {case.nip} (case {case.case_number}) after normalisation: "
-                f"{_fmt({s: i.name_raw for s, i in sources})} ({worst.replace('_', ' ')})."
-            ),
-            message_indonesian=(
-                f"Nama berbeda untuk NIP {case.nip} (kasus {case.case_number}) setelah normalisasi: "
-                f"{_fmt({s: i.name_raw for s, i in sources})} ({_NAME_CLASS_INDONESIAN[worst]})."
+            message=Message(
+                "Names differ for NIP {case_nip} (case {case_number}) after normalisation: {values} ({kind}).",
+                case_nip=case.nip,
+                case_number=case.case_number,
+                values=_fmt({s: i.name_raw for s, i in sources}),
+                kind=_NAME_CLASS_TEXT[worst],
             ),
         )
     ]
@@ -835,11 +878,8 @@ def name_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft
     code="CATEGORY_MISMATCH",
     severity=Severity.HIGH,
     params={"same_category_severity": "MEDIUM", "missing_severity": "LOW"},
-    description_en=(
+    description=N_(
         "Agencies record different violation forms (HIGH when the category, kode etik vs disiplin, differs)."
-    ),
-    description_indonesian=(
-        "Lembaga mencatat bentuk pelanggaran berbeda (HIGH bila kategori kode etik/disiplin berbeda)."
     ),
 )
 def category_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
@@ -879,8 +919,11 @@ def category_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingD
             agencies=tuple(sorted(kinds)),
             observed=observed,
             evidence={"per_agency": kinds},
-            message_en=f"Violation recorded differently for case {case.case_number}: {_fmt(codes)}.",
-            message_indonesian=f"Bentuk pelanggaran dicatat berbeda pada kasus {case.case_number}: {_fmt(codes)}.",
+            message=Message(
+                "Violation recorded differently for case {case_number}: {values}.",
+                case_number=case.case_number,
+                values=_fmt(codes),
+            ),
         )
     ]
 
@@ -895,13 +938,9 @@ def instansi_differs(record: RecordFacts, case: CaseFacts) -> bool:
     severity=Severity.HIGH,
     params={"same_supervisor_severity": "MEDIUM"},
     local=Local(record=lambda record, case, _reference, _as_of: instansi_differs(record, case)),
-    description_en=(
+    description=N_(
         "An agency records another instansi than the case (HIGH when that moves the PPK to another supervisor: "
         "Kemendagri for a pemerintah daerah, KemenPANRB for a kementerian/lembaga)."
-    ),
-    description_indonesian=(
-        "Lembaga mencatat tempat kerja ASN (K/L atau pemerintah daerah) berbeda dari kasus (HIGH bila pengawas PPK "
-        "ikut berbeda: Kemendagri untuk pemerintah daerah, KemenPANRB untuk kementerian/lembaga)."
     ),
 )
 def instansi_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
@@ -921,8 +960,11 @@ def instansi_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingD
             agencies=tuple(sorted(supervisors)),
             observed={source: {"instansi_code": _value(code, code)} for source, code in codes.items()},
             evidence={"ppk_supervisor": {CASE_SOURCE: supervisor} | supervisors},
-            message_en=f"Instansi recorded differently for case {case.case_number}: {_fmt(codes)}.",
-            message_indonesian=f"Tempat kerja ASN dicatat berbeda pada kasus {case.case_number}: {_fmt(codes)}.",
+            message=Message(
+                "Instansi recorded differently for case {case_number}: {values}.",
+                case_number=case.case_number,
+                values=_fmt(codes),
+            ),
         )
     ]
 
@@ -931,10 +973,7 @@ def instansi_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingD
     code="PHASE_CATEGORY_INCONSISTENT",
     severity=Severity.MEDIUM,
     local=Local(case=lambda case, reference, _as_of: phase_issue(case, reference) is not None),
-    description_en="The violation form belongs to another phase (bakal calon vs calon) than the case records.",
-    description_indonesian=(
-        "Bentuk pelanggaran berlaku untuk tahapan lain (bakal calon/calon) daripada yang dicatat kasus."
-    ),
+    description=N_("The violation form belongs to another phase (bakal calon vs calon) than the case records."),
 )
 def phase_category_inconsistent(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
@@ -958,11 +997,7 @@ def phase_category_inconsistent(context: CaseContext, config: RuleConfig) -> lis
                 "expected_phase": expected,
                 "category": context.reference.violation_category.get(case.violation_code or ""),
             },
-            message_en=f"Case {case.case_number}: {issue}.",
-            message_indonesian=(
-                f"Kasus {case.case_number}: pelanggaran {case.violation_code} berlaku untuk tahap {expected}, "
-                f"sedangkan kasus dicatat pada tahap {case.phase}."
-            ),
+            message=Message("Case {case_number}: {issue}.", case_number=case.case_number, issue=issue),
         )
     ]
 
@@ -989,10 +1024,10 @@ def _sanctions(context: CaseContext, status: str) -> dict[str, tuple[str | None,
     severity=Severity.HIGH,
     params={"heavier_severity": "MEDIUM"},
     local=Local(case=lambda case, reference, _as_of: case_sanction_departs(case, reference)),
-    description_en="The imposed sanction is outside the recommendation's level, lighter (HIGH) or heavier (MEDIUM), "
-    "with no reason recorded (keberatan, banding, the PPK's decision).",
-    description_indonesian="Sanksi yang dijatuhkan di luar tingkat rekomendasi, lebih ringan (HIGH) atau lebih berat "
-    "(MEDIUM), tanpa alasan yang dicatat (keberatan, banding, keputusan PPK).",
+    description=N_(
+        "The imposed sanction is outside the recommendation's level, lighter (HIGH) or heavier (MEDIUM), "
+        "with no reason recorded (keberatan, banding, the PPK's decision)."
+    ),
 )
 def sanction_not_per_recommendation(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     departure = _departure(context)
@@ -1010,10 +1045,10 @@ def sanction_not_per_recommendation(context: CaseContext, config: RuleConfig) ->
     local=Local(
         case=lambda case, reference, _as_of: _explains_departure(case) and case_sanction_departs(case, reference)
     ),
-    description_en="The imposed sanction is outside the recommendation's level, lighter (LOW) or heavier (INFO), and "
-    "the case records why (keberatan, banding, the PPK's decision): evidence to review, not a disagreement.",
-    description_indonesian="Sanksi yang dijatuhkan di luar tingkat rekomendasi, lebih ringan (LOW) atau lebih berat "
-    "(INFO), dan kasus mencatat alasannya (keberatan, banding, keputusan PPK): bukti untuk ditinjau.",
+    description=N_(
+        "The imposed sanction is outside the recommendation's level, lighter (LOW) or heavier (INFO), and "
+        "the case records why (keberatan, banding, the PPK's decision): evidence to review, not a disagreement."
+    ),
 )
 def sanction_departure_explained(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     departure = _departure(context)
@@ -1060,8 +1095,25 @@ class _Departure:
         ranks = self.reference.sanction_rank
         imposed_text = _fmt(differing)
         agencies = {source for source in differing if source != CASE_SOURCE} | {recommender_of(case, self.reference)}
-        because_en = f", with reason {case.imposed_reason}" if explained else ""
-        because_indonesian = f", dengan alasan {case.imposed_reason}" if explained else ""
+        said = {
+            "case_number": case.case_number,
+            "imposed": imposed_text,
+            "direction": Message("lighter") if lighter else Message("heavier"),
+            "recommended": self.recommended,
+        }
+        message = (
+            Message(
+                "Case {case_number}: sanction imposed ({imposed}) is {direction} than the recommended {recommended}, "
+                "with reason {reason}.",
+                **said,
+                reason=case.imposed_reason,
+            )
+            if explained
+            else Message(
+                "Case {case_number}: sanction imposed ({imposed}) is {direction} than the recommended {recommended}.",
+                **said,
+            )
+        )
         return FindingDraft(
             rule=code,
             severity=severity,
@@ -1080,15 +1132,7 @@ class _Departure:
                 "reason": case.imposed_reason if explained else None,
             },
             hint=direction,
-            message_en=(
-                f"Case {case.case_number}: sanction imposed ({imposed_text}) is {direction} than the "
-                f"recommended {self.recommended}{because_en}."
-            ),
-            message_indonesian=(
-                f"Kasus {case.case_number}: sanksi yang dijatuhkan ({imposed_text}) "
-                f"{'lebih ringan' if lighter else 'lebih berat'} daripada rekomendasi {self.recommended}"
-                f"{because_indonesian}."
-            ),
+            message=message,
         )
 
 
@@ -1117,16 +1161,17 @@ def _departure(context: CaseContext) -> _Departure | None:
 @rule(
     code="SANCTION_RECORD_MISMATCH",
     severity=Severity.HIGH,
-    description_en="Agencies record different recommended or imposed sanctions for the same case.",
-    description_indonesian="Lembaga mencatat rekomendasi atau sanksi yang berbeda untuk kasus yang sama.",
+    description=N_("Agencies record different recommended or imposed sanctions for the same case."),
 )
 def sanction_record_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     findings = []
-    for status, field_name, label_indonesian in (
-        (RECOMMENDED, "recommended_sanction", "rekomendasi sanksi"),
-        (IMPOSED, "imposed_sanction", "sanksi yang dijatuhkan"),
-    ):
+    for status, field_name, differs in (
+        (RECOMMENDED, "recommended_sanction", N_("Agencies record different recommended sanctions for case "
+                                                 "{case_number}: {values}.")),
+        (IMPOSED, "imposed_sanction", N_("Agencies record different imposed sanctions for case {case_number}: "
+                                         "{values}.")),
+    ):  # fmt: skip
         values = _sanctions(context, status)
         if len({value for _, value in values.values()}) <= 1:
             continue
@@ -1141,12 +1186,7 @@ def sanction_record_mismatch(context: CaseContext, config: RuleConfig) -> list[F
                 evidence={
                     "ranks": {source: context.reference.sanction_rank.get(v) for source, (_, v) in values.items()}
                 },
-                message_en=(
-                    f"Agencies record different {field_name.replace('_', ' ')}s for case {case.case_number}: {text}."
-                ),
-                message_indonesian=(
-                    f"Lembaga mencatat {label_indonesian} yang berbeda untuk kasus {case.case_number}: {text}."
-                ),
+                message=Message(differs, case_number=case.case_number, values=text),
             )
         )
     return findings
@@ -1165,13 +1205,9 @@ def _dissolved(agency: str, context: CaseContext) -> bool:
         case=lambda case, _reference, _as_of: case_sanction_missing(case),
         record=lambda record, _case, _reference, _as_of: bool(record_stage_combination_issues(record)),
     ),
-    description_en=(
+    description=N_(
         "An agency's stage is ahead of, diverges from or lags the case by more than the allowed lag, or "
         "contradicts its sanction status."
-    ),
-    description_indonesian=(
-        "Tahap di suatu lembaga mendahului, menyimpang, atau tertinggal lebih dari batas, atau bertentangan "
-        "dengan status sanksi."
     ),
 )
 def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
@@ -1211,15 +1247,20 @@ def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[Finding
                     for source, item in _sources(context)
                 },
                 evidence={"per_agency": problems, "allowed_lag": allowed_lag},
-                message_en=f"Stages disagree for case {case.case_number}: {_fmt(stages)}.",
-                message_indonesian=f"Tahap penanganan berbeda untuk kasus {case.case_number}: {_fmt(stages)}.",
+                message=Message(
+                    "Stages disagree for case {case_number}: {values}.",
+                    case_number=case.case_number,
+                    values=_fmt(stages),
+                ),
             )
         )
-    combos: list[tuple[str, Any, list[str]]] = [
+    combos: list[tuple[str, Any, list[Message]]] = [
         (record.agency, record, record_stage_combination_issues(record)) for record in context.records
     ]
     if case_sanction_missing(case):
-        combos.insert(0, (CASE_SOURCE, case, [f"stage {case.stage} but no imposed sanction recorded"]))
+        combos.insert(
+            0, (CASE_SOURCE, case, [Message("stage {stage} but no imposed sanction recorded", stage=case.stage)])
+        )
     for source, item, issues in combos:
         if not issues:
             continue
@@ -1238,10 +1279,12 @@ def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[Finding
                         "sanction_code": _value(sanction, sanction),
                     }
                 },
-                evidence={"issues": issues},
-                message_en=f"Case {case.case_number}, {source}: {'; '.join(issues)}.",
-                message_indonesian=(
-                    f"Kasus {case.case_number}, {source}: tahap dan status sanksi tidak sesuai ({'; '.join(issues)})."
+                evidence={"issues": in_english(issues)},
+                message=Message(
+                    "Case {case_number}, {source}: {issues}.",
+                    case_number=case.case_number,
+                    source=source,
+                    issues=tuple(issues),
                 ),
             )
         )
@@ -1252,8 +1295,7 @@ def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[Finding
     code="STAGE_REGRESSION",
     severity=Severity.MEDIUM,
     local=Local(record=lambda record, case, _reference, _as_of: is_regression(record, case)),
-    description_en="An agency's record went back to an earlier workflow stage.",
-    description_indonesian="Catatan lembaga kembali ke tahap penanganan yang lebih awal.",
+    description=N_("An agency's record went back to an earlier workflow stage."),
 )
 def stage_regression(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
@@ -1270,13 +1312,11 @@ def stage_regression(context: CaseContext, config: RuleConfig) -> list[FindingDr
                 }
             },
             evidence={"stage_rank": stage_rank(record.stage), "highest_rank_reached": record.stage_high_water},
-            message_en=(
-                f"{record.agency} moved case {case.case_number} back to stage {record.stage} after it had "
-                "reached a later stage."
-            ),
-            message_indonesian=(
-                f"{record.agency} mengembalikan kasus {case.case_number} ke tahap {record.stage} padahal "
-                "sebelumnya sudah mencapai tahap yang lebih lanjut."
+            message=Message(
+                ("{agency} moved case {case_number} back to stage {stage} after it had reached a later stage."),
+                agency=record.agency,
+                case_number=case.case_number,
+                stage=record.stage,
             ),
         )
         for record in context.records
@@ -1291,13 +1331,12 @@ def stage_regression(context: CaseContext, config: RuleConfig) -> list[FindingDr
         case=lambda case, _reference, _as_of: bool(case_timeline_issues(case)),
         record=lambda record, case, _reference, _as_of: bool(record_timeline_issues(record, case)),
     ),
-    description_en="Dates are in an impossible order (e.g. sanction before recommendation, report before incident).",
-    description_indonesian="Urutan tanggal tidak mungkin (mis. sanksi sebelum rekomendasi, laporan sebelum kejadian).",
+    description=N_("Dates are in an impossible order (e.g. sanction before recommendation, report before incident)."),
 )
 def timeline_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
     findings = []
-    checks: list[tuple[str, list[str], dict[str, dt.date | None]]] = [
+    checks: list[tuple[str, list[Message], dict[str, dt.date | None]]] = [
         (
             CASE_SOURCE,
             case_timeline_issues(case),
@@ -1334,10 +1373,12 @@ def timeline_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDr
                 fields=tuple(sorted(name for name, value in dates.items() if value is not None)),
                 agencies=(source,) if source != CASE_SOURCE else (case.created_by_agency,),
                 observed=observed,
-                evidence={"issues": issues},
-                message_en=f"Dates in impossible order for case {case.case_number} at {source}: {'; '.join(issues)}.",
-                message_indonesian=(
-                    f"Urutan tanggal tidak mungkin pada kasus {case.case_number} di {source}: {'; '.join(issues)}."
+                evidence={"issues": in_english(issues)},
+                message=Message(
+                    "Dates in impossible order for case {case_number} at {source}: {issues}.",
+                    case_number=case.case_number,
+                    source=source,
+                    issues=tuple(issues),
                 ),
             )
         )
@@ -1362,13 +1403,9 @@ LATE_FILING_PARAMS: Mapping[str, Any] = {"filing_days": 7, "election_types": ["P
     params=LATE_FILING_PARAMS,
     # the screen uses the default period: a longer configured period only finds fewer
     local=Local(case=lambda case, _reference, _as_of: late_filing_days(case, LATE_FILING_PARAMS) is not None),
-    description_en=(
+    description=N_(
         "A laporan was filed after the filing period (Pilkada: 7 days from the day the incident became known, "
         "else from the incident); Bawaslu registered it anyway."
-    ),
-    description_indonesian=(
-        "Laporan disampaikan melewati batas waktu (Pemilihan: 7 hari sejak diketahui, atau sejak kejadian), "
-        "namun tetap diregister."
     ),
 )
 def laporan_filed_late(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
@@ -1395,13 +1432,15 @@ def laporan_filed_late(context: CaseContext, config: RuleConfig) -> list[Finding
                 "days_late": late,
                 "counted_from": counted_from,
             },
-            message_en=(
-                f"Case {case.case_number}: the laporan was filed on {case.reported_date.isoformat()}, {late} day(s) "
-                f"after the {config.params['filing_days']}-day period from {counted_from} {start.isoformat()}."
-            ),
-            message_indonesian=(
-                f"Kasus {case.case_number}: laporan disampaikan {case.reported_date.isoformat()}, terlambat {late} "
-                f"hari dari batas {config.params['filing_days']} hari sejak {start.isoformat()}."
+            message=Message(
+                "Case {case_number}: the laporan was filed on {reported_date}, {late} day(s) after the "
+                "{filing_days}-day period from {counted_from} {start}.",
+                case_number=case.case_number,
+                reported_date=case.reported_date.isoformat(),
+                late=late,
+                filing_days=config.params["filing_days"],
+                counted_from=counted_from,
+                start=start.isoformat(),
             ),
         )
     ]
@@ -1420,9 +1459,9 @@ def responsible_agencies(case: CaseFacts, reference: ReferenceData) -> tuple[str
 
 
 def _deadline_finding(
-    context: CaseContext, config: RuleConfig, severity: Severity, days: int, days_en: str, days_indonesian: str
+    context: CaseContext, config: RuleConfig, severity: Severity, days: int, how_far: Message
 ) -> FindingDraft:
-    """``days_en`` and ``days_indonesian`` say how far the deadline is, in the wording of the calling rule."""
+    """``how_far`` says how far the deadline is, in the wording of the calling rule."""
     case = context.case
     deadline = case.deadline_date
     assert deadline is not None
@@ -1441,13 +1480,14 @@ def _deadline_finding(
             "timezone": "Asia/Jakarta",
             "responsible": list(responsible),
         },
-        message_en=(
-            f"Case {case.case_number}: the {case.stage} step was due on {deadline.isoformat()} (Asia/Jakarta); "
-            f"{days_en}. Responsible: {', '.join(responsible)}."
-        ),
-        message_indonesian=(
-            f"Kasus {case.case_number}: batas waktu tahap {case.stage} adalah {deadline.isoformat()} (WIB); "
-            f"{days_indonesian}. Penanggung jawab: {', '.join(responsible)}."
+        message=Message(
+            "Case {case_number}: the {stage} step was due on {deadline} (Asia/Jakarta); {how_far}. "
+            "Responsible: {responsible}.",
+            case_number=case.case_number,
+            stage=case.stage,
+            deadline=deadline.isoformat(),
+            how_far=how_far,
+            responsible=", ".join(responsible),
         ),
     )
 
@@ -1461,10 +1501,7 @@ def live_deadline(case: CaseFacts) -> dt.date | None:
     code="DEADLINE_EXCEEDED",
     severity=Severity.HIGH,
     params={"critical_after_days": 30},
-    description_en="The current stage's deadline (Asia/Jakarta) has passed; CRITICAL after the configured days.",
-    description_indonesian=(
-        "Batas waktu tahap saat ini (WIB) telah lewat; CRITICAL setelah jumlah hari yang ditetapkan."
-    ),
+    description=N_("The current stage's deadline (Asia/Jakarta) has passed; CRITICAL after the configured days."),
 )
 def deadline_exceeded(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     deadline = live_deadline(context.case)
@@ -1473,15 +1510,14 @@ def deadline_exceeded(context: CaseContext, config: RuleConfig) -> list[FindingD
     days = (context.as_of - deadline).days
     escalate = days > int(config.params["critical_after_days"])
     severity = Severity.CRITICAL if escalate else config.severity
-    return [_deadline_finding(context, config, severity, days, f"{days} day(s) overdue", f"terlambat {days} hari")]
+    return [_deadline_finding(context, config, severity, days, Message("{days} day(s) overdue", days=days))]
 
 
 @rule(
     code="DEADLINE_APPROACHING",
     severity=Severity.LOW,
     params={"days_before": 3},
-    description_en="The current stage's deadline (Asia/Jakarta) is within the configured number of days.",
-    description_indonesian="Batas waktu tahap saat ini (WIB) tinggal beberapa hari.",
+    description=N_("The current stage's deadline (Asia/Jakarta) is within the configured number of days."),
 )
 def deadline_approaching(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     deadline = live_deadline(context.case)
@@ -1490,20 +1526,16 @@ def deadline_approaching(context: CaseContext, config: RuleConfig) -> list[Findi
     days = (deadline - context.as_of).days
     if days > int(config.params["days_before"]):
         return []
-    return [_deadline_finding(context, config, config.severity, days, f"{days} day(s) left", f"tersisa {days} hari")]
+    return [_deadline_finding(context, config, config.severity, days, Message("{days} day(s) left", days=days))]
 
 
 @rule(
     code="DUPLICATE_CASE",
     severity=Severity.HIGH,
     params={"window_days": 3},
-    description_en=(
+    description=N_(
         "Another live case has the same NIP and violation form, its incident within the configured days "
         "(SBT_DUPLICATE_WINDOW_DAYS): the same incident reported twice."
-    ),
-    description_indonesian=(
-        "Ada kasus aktif lain dengan NIP dan bentuk pelanggaran yang sama, tanggal kejadiannya dalam rentang hari "
-        "yang ditetapkan (SBT_DUPLICATE_WINDOW_DAYS): kejadian yang sama dilaporkan dua kali."
     ),
 )
 def duplicate_case(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
@@ -1526,15 +1558,18 @@ def duplicate_case(context: CaseContext, config: RuleConfig) -> list[FindingDraf
                 }
             },
             evidence={"other_cases": numbers},
-            message_en=(
-                f"Case {case.case_number} (incident {case.incident_date.isoformat()}) has the same NIP {case.nip} "
-                f"and violation form {case.violation_code} as {', '.join(numbers)}, incidents within {window} "
-                "day(s) of each other."
-            ),
-            message_indonesian=(
-                f"Kasus {case.case_number} (kejadian {case.incident_date.isoformat()}) memiliki NIP {case.nip} dan "
-                f"bentuk pelanggaran {case.violation_code} yang sama dengan {', '.join(numbers)}, kejadian dalam "
-                f"rentang {window} hari."
+            message=Message(
+                (
+                    "Case {case_number} (incident {incident_date}) has the same NIP {case_nip} and "
+                    "violation form {violation} as {others}, incidents within {window_days} day(s) of"
+                    " each other."
+                ),
+                case_number=case.case_number,
+                incident_date=case.incident_date.isoformat(),
+                case_nip=case.nip,
+                violation=case.violation_code,
+                others=", ".join(numbers),
+                window_days=window,
             ),
         )
     ]
@@ -1556,10 +1591,7 @@ def duplicate_window_days(ruleset: Ruleset) -> int:
             retired_agency_issues(record.agency, record_retired_dates(record), reference)
         ),
     ),
-    description_en="Data attributed to an agency dated on or after its dissolution (KASN: 2024-08-24, duties to BKN).",
-    description_indonesian=(
-        "Data atas nama lembaga yang bertanggal pada/setelah pembubarannya (KASN: 24-08-2024, tugas ke BKN)."
-    ),
+    description=N_("Data attributed to an agency dated on or after its dissolution (KASN: 2024-08-24, duties to BKN)."),
 )
 def retired_agency_data(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
     case = context.case
@@ -1588,15 +1620,17 @@ def retired_agency_data(context: CaseContext, config: RuleConfig) -> list[Findin
                     "agency": agency,
                     "valid_to": _jsonable(reference.agency_valid_to.get(agency)),
                     "successor": successor,
-                    "issues": issues,
+                    "issues": in_english(issues),
                 },
-                message_en=(
-                    f"Case {case.case_number}: data attributed to {agency} after its dissolution "
-                    f"({'; '.join(issues)}); its duties passed to {successor}."
-                ),
-                message_indonesian=(
-                    f"Kasus {case.case_number}: data atas nama {agency} setelah lembaga tersebut dibubarkan "
-                    f"({'; '.join(issues)}); tugasnya beralih ke {successor}."
+                message=Message(
+                    (
+                        "Case {case_number}: data attributed to {agency} after its dissolution "
+                        "({issues}); its duties passed to {successor}."
+                    ),
+                    case_number=case.case_number,
+                    agency=agency,
+                    issues=tuple(issues),
+                    successor=successor,
                 ),
             )
         )

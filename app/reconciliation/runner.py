@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import Settings
 from app.core.db import transaction, utcnow
 from app.core.problems import Conflict
-from app.ledger.service import append_changes
+from app.ledger import sequencer
 from app.reconciliation import repository
 from app.reconciliation.models import Run, RunMode, RunStatus
 from app.reconciliation.rules import Ruleset, deadline_approaching, deadline_exceeded, duplicate_window_days
@@ -135,7 +135,8 @@ def execute_run(factory: sessionmaker[Session], settings: Settings, run_id: uuid
             with transaction(factory) as session:
                 chunk = selection.case_ids[offset : offset + batch]
                 batch_outcome = refresh_cases(session, ctx, chunk, as_of, ruleset, run_id=run_id)
-                append_changes(session, settings, ctx, batch_outcome.ledger_changes)
+                pending = sequencer.record_changes(session, settings, ctx, batch_outcome.ledger_changes)
+            sequencer.receipt(factory, settings, pending)  # the batch counts as done once its entries are in the log
             stats.add(batch_outcome)
     except Exception as exc:
         logger.exception("reconciliation run %s failed", run_id)

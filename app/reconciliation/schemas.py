@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
 
+from app.core.i18n import Language
 from app.core.schemas import TEXT_PATTERN, InputSchema, IsoDate, IsoDateTime, ReadSchema
 from app.ledger.asof import LedgerPositionRead
 from app.ledger.schemas import Receipted
@@ -131,6 +132,10 @@ class FindingRead(ReadSchema, Receipted):
     evidence: dict[str, Any]
     message_id: str
     message_en: str
+    message: str = Field(
+        description="The explanation in the language `Accept-Language` prefers (`Content-Language` says which): "
+        "`message_id` for Indonesian, else `message_en`."
+    )
     nip: str | None
     province_code: str
     deadline_date: dt.date | None
@@ -143,11 +148,13 @@ class FindingRead(ReadSchema, Receipted):
     version: int
 
     @classmethod
-    def of(cls, finding: Finding) -> FindingRead:
+    def of(cls, finding: Finding, language: Language) -> FindingRead:
+        """``language``: the reader's, for ``message`` (both stored texts are rendered from the catalogue)."""
         derived = {
             "fields": finding.fields.split(","),
             "agencies": finding.agency_codes,
             "message_id": finding.message_indonesian,  # public name kept: "id" is the language code
+            "message": finding.message_indonesian if language is Language.INDONESIAN else finding.message_en,
         }
         values = {name: getattr(finding, name) for name in cls.state_fields() if name not in derived}
         return cls.model_validate({**values, **derived})
@@ -170,6 +177,10 @@ class RuleRead(ReadSchema):
     params: dict[str, Any]
     description_en: str
     description_id: str
+    description: str = Field(
+        description="What the rule checks, in the language `Accept-Language` prefers (`Content-Language` says "
+        "which): `description_id` for Indonesian, else `description_en`."
+    )
     local: bool = Field(description="Decided on one source alone (read by the SQL screen from a stored flag).")
 
 

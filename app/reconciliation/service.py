@@ -1,8 +1,9 @@
 """Entry points of reconciliation: re-check cases after writes and in sweeps, check one case now, triage.
 
-``on_case_written`` is called by the cases service after every case or agency-record write, inside the same
-transaction; sweeps (app.reconciliation.runner) call ``refresh_cases`` on batches. Both go through the same
-normalise -> evaluate -> sync path (facts.py, then findings.py), which is what makes incremental and full runs
+``on_cases_written`` re-checks the cases a write touched, after its commit, in the rounds of the outbox worker
+(app.reconciliation.outbox); ``check_case_now`` re-checks one case inside a request; sweeps
+(app.reconciliation.runner) call ``refresh_cases`` on batches. All go through the same normalise -> evaluate ->
+sync path (facts.py, then findings.py), which is what makes incremental and full runs
 agree. Who may see what is decided in visibility.py.
 """
 
@@ -28,6 +29,7 @@ from app.reconciliation.facts import (
     duplicate_case_ids,
     evaluate_cases,
     jakarta_day,
+    note_stages_reached,
     record_facts,
     reference_data,
     ruleset_of,
@@ -47,6 +49,7 @@ __all__ = [
     "duplicate_case_ids",
     "evaluate_cases",
     "jakarta_day",
+    "note_stages_reached",
     "on_case_written",
     "on_cases_written",
     "record_facts",
@@ -81,7 +84,7 @@ def refresh_cases(
 def on_case_written(
     session: Session, settings: Settings, ctx: WriteContext, case_id: uuid.UUID, *, as_of: dt.datetime | None = None
 ) -> SyncOutcome:
-    """Incremental re-check after any write to a case or one of its agency records (same transaction)."""
+    """Incremental re-check of one case and its duplicates, in the caller's transaction."""
     return on_cases_written(session, settings, ctx, [case_id], as_of=as_of)
 
 
@@ -128,11 +131,12 @@ def check_case_now(
     return active, stats
 
 
-def system_context(run_id: uuid.UUID, request: dict[str, Any]) -> WriteContext:
-    """Who writes during a sweep: the service itself, on behalf of the run (ledger entries say which)."""
+def system_context(run_id: uuid.UUID, request: dict[str, Any], source: str = "reconciliation-run") -> WriteContext:
+    """Who writes during a sweep or an outbox round: the service itself, on behalf of the run or round (its
+    entries' ``request_id`` is ``<source>:<id>``)."""
     body = json.dumps(request, sort_keys=True, default=str).encode()
     return WriteContext(
         principal=Principal(client_id=SYSTEM_CLIENT_ID, role=Role.ADMIN),
         body_sha256=hashlib.sha256(body).hexdigest(),
-        request_id=f"reconciliation-run:{run_id}",
+        request_id=f"{source}:{run_id}",
     )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import threading
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, inspect, or_, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.core.db import Base
@@ -29,8 +32,71 @@ def list_all(session: Session, model: type[M], order_by: InstrumentedAttribute[s
     return session.scalars(select(model).order_by(order_by)).all()
 
 
+CACHED_TABLES: tuple[type[Base], ...] = (
+    AgencyRef,
+    EmployeeKind,
+    Instansi,
+    PositionCategory,
+    Province,
+    Sanction,
+    ViolationForm,
+)
+VERSION_RECHECK_SECONDS = 60.0
+"""How often a process asks the database whether its reference data (seeded by migrations) has changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    version: str | None
+    checked_at: float
+    rows: dict[type[Base], dict[str, Base]]
+
+
+_snapshots: dict[str, _Snapshot] = {}
+_snapshots_lock = threading.Lock()
+
+
+def _schema_version(session: Session) -> str | None:
+    version: str | None = session.scalar(text("SELECT version_num FROM alembic_version"))
+    return version
+
+
+def _load(session: Session, version: str | None) -> _Snapshot:
+    """Every cached table's rows as transient instances (never attached to a session: many threads read them)."""
+    rows: dict[type[Base], dict[str, Base]] = {}
+    for model in CACHED_TABLES:
+        mapper = inspect(model)
+        keys = {column.key: mapper.get_property_by_column(column).key for column in model.__table__.columns}
+        rows[model] = {
+            row.code: model(**{keys[name]: value for name, value in row._mapping.items()})
+            for row in session.execute(select(model.__table__))
+        }
+    return _Snapshot(version, time.monotonic(), rows)
+
+
+def _snapshot(session: Session) -> _Snapshot:
+    """This database's reference rows, kept in process: they change only with a migration, which changes the
+    schema version; the version is re-read at most every ``VERSION_RECHECK_SECONDS``, the rows when it moved."""
+    key = str(session.get_bind().engine.url)
+    snapshot = _snapshots.get(key)
+    if snapshot is not None and time.monotonic() - snapshot.checked_at < VERSION_RECHECK_SECONDS:
+        return snapshot
+    version = _schema_version(session)
+    if snapshot is not None and snapshot.version == version:
+        snapshot = dataclasses.replace(snapshot, checked_at=time.monotonic())
+    else:
+        snapshot = _load(session, version)
+    with _snapshots_lock:
+        _snapshots[key] = snapshot
+    return snapshot
+
+
 def get(session: Session, model: type[M], code: str) -> M | None:
-    return session.get(model, code)
+    """A reference row by code, from the process's snapshot (no SELECT per lookup). Read its fields only: it is
+    not attached to ``session``."""
+    found = _snapshot(session).rows[model].get(code)
+    assert found is None or isinstance(found, model)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,29 +129,13 @@ def list_instansi(session: Session, filters: InstansiFilters, after: str | None,
     return session.scalars(query).all()
 
 
-def load_into(session: Session) -> list[Base]:
-    """Every reference row, loaded into the session. The session's identity map holds rows only while something
-    else does: while the caller keeps this list, ``get`` of a code is answered from memory, without a SELECT (a
-    batch checks thousands of codes in one session)."""
-    tables: tuple[type[Base], ...] = (
-        AgencyRef,
-        EmployeeKind,
-        Instansi,
-        PositionCategory,
-        Province,
-        Sanction,
-        ViolationForm,
-    )
-    return [row for table in tables for row in session.scalars(select(table))]
-
-
 def agency_acting_for(session: Session, agency_code: str, on: dt.date) -> str:
     """The agency that holds ``agency_code``'s duties on a date: itself, or its successor once it has ended."""
-    agency = session.get(AgencyRef, agency_code)
+    agency = get(session, AgencyRef, agency_code)
     while agency is not None and agency.valid_to is not None and on >= agency.valid_to:
         if agency.successor_code is None:
             break
-        agency = session.get(AgencyRef, agency.successor_code)
+        agency = get(session, AgencyRef, agency.successor_code)
     return agency.code if agency is not None else agency_code
 
 
@@ -104,7 +154,7 @@ class Retirement:
 
 def retirement(session: Session, agency_code: str, on: dt.date) -> Retirement | None:
     """How ``agency_code`` ended, when it no longer exists on ``on`` (``valid_to`` is its first day gone)."""
-    agency = session.get(AgencyRef, agency_code)
+    agency = get(session, AgencyRef, agency_code)
     if agency is None or agency.valid_to is None or on < agency.valid_to:
         return None
     return Retirement(code=agency.code, ended_on=agency.valid_to, successor=agency.successor_code)

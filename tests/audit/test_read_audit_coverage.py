@@ -29,7 +29,7 @@ from tests.test_authorization_matrix import ROWS
 
 pytestmark = pytest.mark.slow  # a hardening suite: run by ./test and CI; ./test --fast leaves it out
 
-PERSONAL_PROPERTIES = frozenset({"nip", "name", "message_en", "message_id", "observed", "evidence"})
+PERSONAL_PROPERTIES = frozenset({"nip", "name", "message_en", "message_id", "message", "observed", "evidence"})
 """Properties holding personal data: a person's NIP and name; a finding's messages quote both, and its observed
 values and evidence hold each source's NIP and name."""
 OPAQUE_PERSONAL_SCHEMAS = frozenset({"LedgerEntryRead", "CaseEvidenceRead"})

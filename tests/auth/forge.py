@@ -67,5 +67,9 @@ def unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes = 
     return ".".join([*(b64url(part) for part in parts), b64url(signature)])
 
 
+BARE_CHALLENGE = 'Bearer realm="sbt", DPoP realm="sbt", algs="ES256 PS256 RS256"'
+"""What a request without credentials is answered: both schemes, no error."""
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

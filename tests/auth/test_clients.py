@@ -74,7 +74,7 @@ def test_admin_creates_rotates_and_disables_a_client(
     assert client.get(READ_ROUTE, headers=bearer(token)).status_code == 200
 
     listed = client.get(CLIENTS, headers=admin).json()
-    assert "client_secret" not in json.dumps(listed)
+    assert '"client_secret":' not in json.dumps(listed)
     assert "secret_hash" not in json.dumps(listed)
 
     rotated = client.post(f"{CLIENTS}/kemendagri-simpeg/rotate", headers=admin).json()
@@ -237,7 +237,13 @@ def test_openapi_declares_the_client_credentials_flow_and_per_operation_scopes(a
     flow = schema["components"]["securitySchemes"]["OAuth2"]["flows"]["clientCredentials"]
     assert flow["tokenUrl"] == "/oauth/token"
     assert flow["scopes"]["cases:read"] == "Read cases, agency records and reference data"
-    assert schema["paths"]["/api/v1/clients"]["get"]["security"] == [{"OAuth2": ["admin:clients"]}]
-    assert schema["paths"]["/api/v1/reference/agencies"]["get"]["security"] == [{"OAuth2": ["cases:read"]}]
+    assert schema["paths"]["/api/v1/clients"]["get"]["security"] == [
+        {"OAuth2": ["admin:clients"]},
+        {"DPoP": ["admin:clients"]},
+    ]
+    assert schema["paths"]["/api/v1/reference/agencies"]["get"]["security"] == [
+        {"OAuth2": ["cases:read"]},
+        {"DPoP": ["cases:read"]},
+    ]
     assert schema["paths"]["/health"]["get"]["security"] == []  # public, and says so
     assert schema["paths"]["/oauth/token"]["post"]["security"] == [{"ClientSecretBasic": []}, {}]

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from jose import jwk, jwt
+from joserfc.jwk import RSAKey
 
 from app.auth.issuer import low_s
 from app.auth.jwks import JWKSCache, KeysUnavailable, UnknownKey, url_fetcher
@@ -24,6 +25,7 @@ from app.auth.runtime import build_runtime
 from app.core.config import Settings
 from app.main import create_app
 from tests.auth.forge import b64url, bearer
+from tests.auth.joserfc_signer import ClientKey
 
 pytestmark = pytest.mark.real_commits  # each test's app is a second app with its own engine
 
@@ -313,3 +315,22 @@ class TestJWKSCache:
 
         with pytest.raises(KeysUnavailable):
             JWKSCache(broken, ttl_seconds=300, min_refetch_seconds=0).key_for("any", "ES256")
+
+
+def keycloak_dpop_token(keycloak: FakeKeycloak, bound_to: ClientKey) -> str:
+    """A DPoP-bound Keycloak token (claim ``typ`` DPoP, ``cnf.jkt``), signed with joserfc by the realm key."""
+    key = keycloak.keys[0]
+    claims = jwt.get_unverified_claims(keycloak.token(key, typ="DPoP", cnf={"jkt": bound_to.thumbprint}))
+    realm_key = ClientKey(key=RSAKey.import_key(key.private_pem), algorithm="RS256", kid=key.kid)
+    return realm_key.sign({"typ": "JWT", "kid": key.kid}, claims)
+
+
+def test_keycloak_dpop_bound_token_is_accepted_with_its_proof(api: TestClient, keycloak: FakeKeycloak) -> None:
+    client_key = ClientKey()
+    token = keycloak_dpop_token(keycloak, client_key)
+    proof = client_key.dpop_proof("GET", "http://testserver" + READ_ROUTE, access_token=token)
+    assert api.get(READ_ROUTE, headers={"Authorization": f"DPoP {token}", "DPoP": proof}).status_code == 200
+    replayed = api.get(READ_ROUTE, headers={"Authorization": f"DPoP {token}", "DPoP": proof})
+    assert replayed.status_code == 401
+    assert 'DPoP realm="sbt", error="invalid_dpop_proof"' in replayed.headers["www-authenticate"]
+    assert api.get(READ_ROUTE, headers=bearer(token)).status_code == 401  # bound: never as a bearer token

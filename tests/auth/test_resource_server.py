@@ -17,7 +17,7 @@ from app.api.dependencies.auth import auth_runtime
 from app.auth.runtime import build_runtime
 from app.auth.verifier import P256_ORDER
 from app.core.actor import Role
-from tests.auth.forge import b64url, bearer, claims_for, high_s, sign, unsigned
+from tests.auth.forge import BARE_CHALLENGE, b64url, bearer, claims_for, high_s, sign, unsigned
 from tests.auth_helpers import AuthHeaders, register_test_client
 
 ADMIN_ROUTE = "/api/v1/clients"
@@ -50,7 +50,7 @@ def test_a_valid_token_is_accepted(client: TestClient, app: FastAPI, admin_id: s
 def test_no_token_is_401_with_a_bare_challenge(client: TestClient) -> None:
     response = client.get(ADMIN_ROUTE)
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer realm="sbt"'
+    assert response.headers["www-authenticate"] == BARE_CHALLENGE
     assert response.headers["content-type"] == "application/problem+json"
 
 
@@ -209,7 +209,7 @@ def test_token_in_the_query_string_is_ignored(client: TestClient, app: FastAPI, 
     token = sign(app, claims_for(app, admin_id))
     response = client.get(ADMIN_ROUTE, params={"access_token": token})
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer realm="sbt"'
+    assert response.headers["www-authenticate"] == BARE_CHALLENGE
 
 
 def test_scope_with_extra_whitespace_is_parsed_token_by_token(client: TestClient, app: FastAPI) -> None:
@@ -244,7 +244,9 @@ def test_missing_scope_is_403_insufficient_scope(client: TestClient, auth_header
     response = client.get(READ_ROUTE, headers=auth_headers("BKN", scopes=[Scope.LEDGER_READ]))
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.headers["www-authenticate"] == 'Bearer realm="sbt", error="insufficient_scope", scope="cases:read"'
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="sbt", error="insufficient_scope", scope="cases:read", DPoP realm="sbt", algs="ES256 PS256 RS256"'
+    )
     assert response.json()["error"] == "insufficient_scope"
 
 

@@ -20,27 +20,11 @@ from app.api import auth_throttle
 from app.auth import hashing, service
 from app.auth.models import OAuthClient
 from app.auth.service import IssuedCredentials
-from app.core.actor import Agency, Role, Scope
+from app.core.actor import Scope
 from app.core.config import Settings
 from app.core.shared_state import SharedState
 
 TOKEN = "/oauth/token"
-
-
-@pytest.fixture
-def bkn(app: FastAPI, session: Session) -> IssuedCredentials:
-    credentials = service.create_client(
-        session,
-        app.state.settings,
-        service.operator_context("test", {}),
-        name="BKN case system",
-        role=Role.AGENCY,
-        agency=Agency.BKN,
-        scopes=[Scope.CASES_READ, Scope.CASES_WRITE],
-        client_id="bkn-sapk",
-    )
-    session.commit()
-    return credentials
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
@@ -170,6 +154,7 @@ def test_secrets_are_never_stored_or_logged_in_clear(
     ok = client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic("bkn-sapk", bkn.client_secret))
     client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic("bkn-sapk", "guess-" + "x" * 20))
     stored = session.scalars(select(OAuthClient.secret_hash).where(OAuthClient.client_id == "bkn-sapk")).one()
+    assert stored is not None
     assert bkn.client_secret not in stored
     assert stored.startswith("scrypt$")
     everything_logged = "\n".join(record.getMessage() for record in caplog.records)

@@ -10,6 +10,8 @@ import uuid
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.cases.schemas import AgencyRecordCreate, AgencyRecordUpdate, CaseCreate, CaseRead, TransitionCreate
 from app.cases.workflow import Action
@@ -17,8 +19,10 @@ from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role, WriteContext
 from app.core.etag import etag_of
 from app.core.problems import AgencyNotPermitted
 from app.flows import cases as flows
+from app.ledger.models import LedgerEntry
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload, create_case, transition
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.slow  # a hardening suite: run by ./test and CI; ./test --fast leaves it out
 
@@ -127,6 +131,45 @@ def test_kasn_tokens_are_refused_by_the_resource_server(client: TestClient, auth
     assert response.headers["www-authenticate"].startswith('Bearer realm="sbt", error="invalid_token"')
     assert END in response.json()["detail"]
     assert "BKN" in response.json()["detail"]
+
+
+def test_the_attack_of_a_kasn_client_writes_nothing_today_whatever_its_dates(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders, session: Session
+) -> None:
+    """The attacker's run: KASN creating a case dated today, then recommending and imposing back-dated."""
+    kasn_headers = auth_headers("KASN")
+    forwarded = _forwarded_case(client, auth_headers, "2024-08-05")
+    recommended = _forwarded_case(client, auth_headers, "2024-08-05")
+    recommended = _kasn_recommends(app, recommended, "2024-08-20").model_dump(mode="json")  # KASN's own history
+    ledger_before = session.scalar(select(func.count()).select_from(LedgerEntry))
+    today = dt.date.today().isoformat()
+    attempts = [
+        ("/api/v1/cases", case_payload(reported_date=today), {}),
+        (
+            f"/api/v1/cases/{forwarded['id']}/transitions",
+            {
+                "action": "recommend",
+                "effective_date": "2024-08-20",
+                "sanction_code": "BERAT_PENURUNAN_JABATAN",
+                "reference_number": "R-2/KASN/8/2024",
+            },
+            {"If-Match": etag_of(int(str(forwarded["version"])))},
+        ),
+        (
+            f"/api/v1/cases/{recommended['id']}/transitions",
+            {"action": "impose_sanction", "effective_date": "2024-08-22", "sanction_code": "BERAT_PENURUNAN_JABATAN"},
+            {"If-Match": etag_of(int(str(recommended["version"])))},
+        ),
+    ]
+    for path, body, extra in attempts:
+        response = client.post(path, json=body, headers=kasn_headers | extra)
+        assert_problem(response, 401)
+        assert END in response.json()["detail"]
+    session.rollback()  # see what the requests committed
+    assert session.scalar(select(func.count()).select_from(LedgerEntry)) == ledger_before
+    for case in (forwarded, recommended):
+        now = client.get(f"/api/v1/cases/{case['id']}", headers=auth_headers("auditor")).json()
+        assert (now["stage"], now["version"]) == (case["stage"], case["version"])
 
 
 def test_the_embedded_issuer_gives_a_kasn_client_no_token(app: FastAPI, client: TestClient) -> None:

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from app.cases.schemas import CaseCreate
 from tests.auth_helpers import AuthHeaders
-from tests.factories import case_payload
+from tests.factories import case_payload, create_case
 from tests.problems import assert_problem
 
 CASES = "/api/v1/cases"
@@ -41,6 +41,24 @@ def test_case_text_refuses_controls_and_bidi_overrides(
     body = assert_problem(client.post(CASES, json=payload, headers=auth_headers("BAWASLU")), 422)
     assert [param["name"] for param in body["invalid_params"]] == [f"body.{field}"]
     assert f"U+{ord(character):04X}" in body["invalid_params"][0]["reason"]
+
+
+@pytest.mark.parametrize("character", ["\u202e", "\x85", "\x9f"], ids=["U+202E", "U+0085", "U+009F"])
+def test_a_name_with_a_c1_control_or_a_right_to_left_override_is_not_stored(
+    client: TestClient, auth_headers: AuthHeaders, character: str
+) -> None:
+    """The attacker's run stored these in names: a case's and an agency record's name refuse them."""
+    headers = auth_headers("BAWASLU")
+    refused = client.post(CASES, json=case_payload(name=f"Amir{character}Santoso"), headers=headers)
+    assert [param["name"] for param in assert_problem(refused, 422)["invalid_params"]] == ["body.name"]
+    case = create_case(client, headers)
+    record = {"nip": case["nip"], "name": f"Amir{character}Santoso", "stage": "DITERIMA"}
+    refused = client.post(f"{CASES}/{case['id']}/records", json=record, headers=auth_headers("BKN"))
+    assert [param["name"] for param in assert_problem(refused, 422)["invalid_params"]] == ["body.name"]
+    listed = client.get(CASES, headers=auth_headers("auditor")).json()["items"]
+    assert [item["name"] for item in listed] == [case["name"]]
+    records = client.get(f"{CASES}/{case['id']}/records", headers=auth_headers("BKN")).json()
+    assert [(r["agency"], r["name"]) for r in records] == [("BAWASLU", case["name"])]  # its own, made with the case
 
 
 @pytest.mark.parametrize("field", ["name", "instansi", "reference_number"])

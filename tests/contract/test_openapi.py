@@ -54,13 +54,17 @@ def test_every_error_is_a_documented_problem_and_every_api_operation_is_secured(
         if not path.startswith("/api/v1"):
             continue
         assert {"401", "403", "429", "500"} <= responses.keys(), where
-        if operation.get("parameters") or "requestBody" in operation:
+        validated = [p for p in operation.get("parameters", []) if p["name"] != "DPoP"]  # answered 401, not 422
+        if validated or "requestBody" in operation:
             assert "422" in responses, where
-        if any(p["name"] == "If-Match" for p in operation.get("parameters", [])):
+        if_match = [p for p in operation.get("parameters", []) if p["name"] == "If-Match"]
+        if if_match:
+            assert if_match[0]["required"], where  # the server answers 428 without it
             assert {"412", "428"} <= responses.keys(), where
-        (requirement,) = operation["security"]
+        requirement, bound = operation["security"]  # a Bearer token, or a DPoP-bound one with the same scopes
         assert requirement["OAuth2"], where
         assert set(requirement["OAuth2"]) <= scopes.keys(), where
+        assert bound == {"DPoP": requirement["OAuth2"]}, where
 
 
 def test_main_schemas_carry_examples(app: FastAPI) -> None:

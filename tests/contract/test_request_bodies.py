@@ -18,6 +18,7 @@ from app.core.actor import Scope
 from app.core.config import Settings
 from app.core.problems import UnsupportedMediaType
 from app.main import create_app
+from tests.auth.forge import BARE_CHALLENGE
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
 from tests.problems import assert_problem
@@ -138,7 +139,7 @@ def test_the_contract_documents_413_on_operations_with_a_body(client: TestClient
 def test_an_anonymous_malformed_body_is_401_with_the_challenge(client: TestClient) -> None:
     response = client.post(CASES, content=b"{not json", headers={"Content-Type": "application/json"})
     body = assert_problem(response, 401)
-    assert response.headers["www-authenticate"] == 'Bearer realm="sbt"'
+    assert response.headers["www-authenticate"] == BARE_CHALLENGE
     assert body["type"].endswith("/unauthorized")
     assert "ratelimit" in response.headers
 

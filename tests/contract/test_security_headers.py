@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.main import create_app
 from tests.auth_helpers import AuthHeaders
+from tests.servers import sbt_serve
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ALWAYS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "DENY"}
 
 
@@ -35,3 +41,19 @@ def test_hsts_only_when_served_over_tls(settings: Settings) -> None:
             assert tls_client.get("/health").headers["strict-transport-security"] == "max-age=31536000"
     finally:
         behind_tls.state.engine.dispose()
+
+
+@pytest.mark.slow  # starts `sbt serve`
+@pytest.mark.real_commits  # the server opens its own engine on the test database
+def test_sbt_serve_sends_no_server_banner(settings: Settings, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBT_")} | {
+        "SBT_DATABASE_URL": settings.sqlalchemy_url,
+        "SBT_DATA_DIR": str(tmp_path / "data"),
+        "SBT_SECRET_KEY": settings.secret_key,
+        "SBT_LOG_LEVEL": "WARNING",
+    }
+    with sbt_serve(env, REPO_ROOT) as url:
+        replies = [httpx.get(f"{url}{path}", timeout=10) for path in ("/health", "/api/v1/cases", "/docs")]
+    for reply in replies:
+        assert "server" not in reply.headers, reply.url
+        assert {name: reply.headers.get(name) for name in ALWAYS} == ALWAYS

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from app.core.actor import Agency, Principal, Role, WriteContext
 from app.core.db import transaction
-from app.ledger.schemas import LedgerChange
-from app.ledger.service import append_changes
+from app.ledger import sequencer
+from app.ledger.schemas import LedgerChange, LedgerReceipt
 
 
 def write_context(agency: Agency = Agency.BKN, request_id: str | None = None) -> WriteContext:
@@ -25,8 +25,15 @@ def append_committed(app: FastAPI, count: int, *, case_id: uuid.UUID | None = No
     """Append ``count`` entries, each in its own committed transaction (as separate requests would)."""
     sequence: list[int] = []
     for number in range(count):
-        with transaction(app.state.sessionmaker) as session:
-            change = LedgerChange("case.created", {"number": number, **payload}, case_id)
-            (entry,) = append_changes(session, app.state.settings, write_context(), [change])
-            sequence.append(entry.seq)
+        change = LedgerChange("case.created", {"number": number, **payload}, case_id)
+        (entry,) = record_committed(app, [change]).entries
+        sequence.append(entry.seq)
     return sequence
+
+
+def record_committed(app: FastAPI, changes: list[LedgerChange], ctx: WriteContext | None = None) -> LedgerReceipt:
+    """Record ``changes`` as one write, commit, and wait for their positions (as a write flow does)."""
+    factory, settings = app.state.sessionmaker, app.state.settings
+    with transaction(factory) as session:
+        pending = sequencer.record_changes(session, settings, ctx or write_context(), changes)
+    return sequencer.receipt(factory, settings, pending)

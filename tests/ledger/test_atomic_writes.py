@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.cases.models import Case
-from app.ledger import repository
+from app.ledger import repository, sequencer
 from app.ledger.models import LedgerEntry
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload, create_case
@@ -67,7 +67,7 @@ def test_conflicting_write_leaves_neither_change_nor_entry(
     assert _counts(session) == before
 
 
-def test_database_error_during_the_ledger_append_rolls_back_the_change(
+def test_database_error_while_recording_the_pending_entry_rolls_back_the_change(
     app: FastAPI, auth_headers: AuthHeaders, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     headers = auth_headers("BAWASLU")
@@ -75,11 +75,42 @@ def test_database_error_during_the_ledger_append_rolls_back_the_change(
         create_case(client, headers)
         before = _counts(session)
 
-        def failing_read(_session: Session) -> tuple[int, bytes]:
-            raise OperationalError("SELECT seq, leaf_hash FROM ledger_entry", {}, Exception("connection lost"))
+        def failing_insert(*_args: object) -> int:
+            raise OperationalError("INSERT INTO ledger_pending", {}, Exception("connection lost"))
 
-        monkeypatch.setattr(repository, "last_leaf", failing_read)
+        monkeypatch.setattr(repository, "insert_pending", failing_insert)
         response = client.post("/api/v1/cases", json=case_payload(), headers=headers)
     assert response.status_code >= 500
     assert response.headers["content-type"] == "application/problem+json"
     assert _counts(session) == before
+
+
+def test_a_failed_sequencer_round_leaves_the_write_pending_and_the_next_round_integrates_it(
+    app: FastAPI, auth_headers: AuthHeaders, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = auth_headers("BAWASLU")
+    app.state.settings.ledger_sequence_timeout_seconds = 1  # when an integrator thread keeps failing
+    with TestClient(app, raise_server_exceptions=False) as client:
+        create_case(client, headers)
+        cases_before, entries_before = _counts(session)
+        real_last_leaf = repository.last_leaf
+
+        def failing_read(_session: Session) -> tuple[int, bytes]:
+            raise OperationalError("SELECT seq, leaf_hash FROM ledger_entry", {}, Exception("connection lost"))
+
+        monkeypatch.setattr(repository, "last_leaf", failing_read)
+        payload = case_payload()
+        refused = client.post("/api/v1/cases", json=payload, headers=headers | {"Idempotency-Key": "k-1"})
+        assert refused.status_code >= 500, "not acknowledged: its entry has no position yet"
+        assert _counts(session) == (cases_before + 1, entries_before), "the case is committed, its entry pending"
+
+        monkeypatch.setattr(repository, "last_leaf", real_last_leaf)
+        sequencer.sequencer_for(app.state.sessionmaker, app.state.settings).drain()  # the next round
+        retried = client.post("/api/v1/cases", json=payload, headers=headers | {"Idempotency-Key": "k-1"})
+    assert retried.status_code == 201, retried.text
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    entries = retried.json()["receipt"]["entries"]
+    assert retried.headers["Ledger-Seq"] == ", ".join(str(entry["seq"]) for entry in entries)
+    assert _counts(session) == (cases_before + 1, entries_before + len(entries))
+    recorded = session.get_one(LedgerEntry, entries[0]["seq"])
+    assert (recorded.entry_type, str(recorded.case_id)) == ("case.created", retried.json()["id"])

@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker, utcnow
-from app.ledger import service
+from app.ledger import sequencer, service
 from app.ledger.canonical import NotCanonicalizable
 from app.ledger.merkle import MemoryTree, verify_consistency, verify_inclusion
 from app.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerNode
 from app.ledger.note import open_checkpoint
 from app.ledger.schemas import LedgerChange
-from tests.ledger.factories import append_committed, write_context
+from tests.ledger.factories import append_committed, record_committed, write_context
 
 
 def _leaves(session: Session) -> list[bytes]:
@@ -45,10 +45,10 @@ def test_appends_form_a_gap_free_sequence_and_proofs_match_a_full_recomputation(
 def test_entry_records_who_what_and_the_request_inside_the_hashed_leaf(app: FastAPI, session: Session) -> None:
     case_id = uuid.uuid4()
     context = write_context(request_id="req-42")
-    (entry,) = service.append_changes(
-        session, app.state.settings, context, [LedgerChange("case.created", {"nip": "199001012020121001"}, case_id)]
-    )
-    session.commit()
+    (recorded,) = record_committed(
+        app, [LedgerChange("case.created", {"nip": "199001012020121001"}, case_id)], context
+    ).entries
+    entry = session.get_one(LedgerEntry, recorded.seq)
     assert entry.seq == 0
     assert entry.leaf_data.decode() == (
         '{"agency":"BKN","body_sha256":"' + "0" * 64 + '","case_id":"' + str(case_id) + '","client_id":"test-bkn",'
@@ -62,7 +62,7 @@ def test_entry_records_who_what_and_the_request_inside_the_hashed_leaf(app: Fast
 
 def test_floats_in_a_payload_are_refused_before_anything_is_written(app: FastAPI, session: Session) -> None:
     with pytest.raises(NotCanonicalizable):
-        service.append_changes(
+        sequencer.record_changes(
             session, app.state.settings, write_context(), [LedgerChange("case.created", {"score": 0.5})]
         )
     session.rollback()
@@ -70,7 +70,7 @@ def test_floats_in_a_payload_are_refused_before_anything_is_written(app: FastAPI
 
 
 def test_a_rolled_back_transaction_leaves_no_entry_and_no_gap(app: FastAPI, session: Session) -> None:
-    service.append_changes(session, app.state.settings, write_context(), [LedgerChange("case.created", {})])
+    sequencer.record_changes(session, app.state.settings, write_context(), [LedgerChange("case.created", {})])
     session.rollback()
     assert append_committed(app, 2) == [0, 1]
 

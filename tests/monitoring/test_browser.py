@@ -32,7 +32,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from app.core.clock import today_in_jakarta
 from app.core.config import Settings
-from tests.servers import free_port, wait_until_ready
+from tests.servers import sbt_serve
 
 pytestmark = pytest.mark.slow
 
@@ -66,21 +66,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         check=True,
         capture_output=True,
     )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(  # noqa: S603 - fixed arguments
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_ready(url, process, time.monotonic() + 120)
+    with sbt_serve(env, folder) as url:
         yield Server(url, folder / "data")
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")

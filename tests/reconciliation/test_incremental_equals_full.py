@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case
 from app.core.db import transaction
+from app.reconciliation import outbox
 from app.reconciliation.models import ACTIVE_STATES, Finding, RunMode, RunStatus
 from app.reconciliation.runner import create_run, execute_run
-from app.reconciliation.service import evaluate_cases, on_case_written, ruleset_of
-from tests.reconciliation.builders import AS_OF, insert_case, insert_record, system_ctx
+from app.reconciliation.service import evaluate_cases, note_stages_reached, ruleset_of
+from tests.reconciliation.builders import AS_OF, insert_case, insert_record
 
 AGENCIES = ("BAWASLU", "KASN", "BKN", "KEMENDAGRI", "KEMENPANRB")
 _examples = itertools.count()
@@ -139,11 +140,12 @@ def test_incremental_findings_equal_a_full_run(app: FastAPI, session: Session, s
 
 def _check(app: FastAPI, session: Session, nips: list[str | None], sequence: list[Any]) -> None:
     cases: dict[int, Case] = {}
-    ctx = system_ctx()
     for write in sequence:
         case = _apply(session, cases, nips, write)
-        on_case_written(session, app.state.settings, ctx, case.id, as_of=AS_OF)
+        note_stages_reached(session, [case.id])  # what a write flow does before it commits
+        outbox.record_touched(session, [case.id])
         session.commit()
+        outbox.drain(app.state.sessionmaker, app.state.settings, as_of=AS_OF)  # the worker's rounds after it
     case_ids = {case.id for case in cases.values()}
     incremental = _active_keys(session, case_ids)
 

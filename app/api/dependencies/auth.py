@@ -1,6 +1,7 @@
 """The one place that identifies the caller. Routes declare scopes with ``require(...)``.
 
-Bearer tokens are read from the ``Authorization`` header only (never the query string or body, FAPI 2.0), verified
+Access tokens are read from the ``Authorization`` header only (never the query string or body, FAPI 2.0): ``Bearer``,
+or ``DPoP`` with the request's ``DPoP`` proof for a token bound to the client's key (RFC 9449). They are verified
 by ``TokenVerifier`` and checked against the scopes every dependant of the operation declared (``SecurityScopes``).
 Every decision is logged as one JSON line on the ``sbt.auth`` logger.
 """
@@ -19,13 +20,14 @@ from fastapi.security import OAuth2, SecurityScopes
 from starlette.applications import Starlette
 
 from app.api.operations import dependants
-from app.auth.runtime import AuthRuntime, build_runtime
-from app.auth.verifier import InvalidToken, IssuerUnavailable
+from app.auth.dpop import PROOF_ALGORITHMS
+from app.auth.runtime import TOKEN_PATH, AuthRuntime, build_runtime
+from app.auth.verifier import InvalidDPoPProof, InvalidToken, IssuerUnavailable, PresentedProof
 from app.core.actor import SCOPE_DESCRIPTIONS, Principal, Scope
 from app.core.i18n import Message
 from app.core.problems import Forbidden, ServiceUnavailable, Unauthorized
 
-TOKEN_URL = "/oauth/token"  # noqa: S105 - a path, not a secret
+TOKEN_URL = TOKEN_PATH
 REALM = "sbt"
 
 logger = logging.getLogger("sbt.auth")
@@ -37,13 +39,18 @@ oauth2_scheme = OAuth2(
         )
     ),
     scheme_name="OAuth2",
-    description="Client-credentials grant (RFC 6749 §4.4); send the access token as `Authorization: Bearer`.",
+    description="Client-credentials grant (RFC 6749 §4.4); send the access token as `Authorization: Bearer`, or, "
+    "when it is DPoP-bound (`token_type` `DPoP`), as `Authorization: DPoP` with a `DPoP` proof (see the DPoP scheme).",
     auto_error=False,
 )
 
 PRINCIPAL_STATE = "sbt_principal"
 """``request.state`` attribute holding the verified principal: the token is verified once per request."""
 _LOGGED_STATE = "sbt_auth_logged"
+_SCHEME_STATE = "sbt_auth_scheme"
+"""Which scheme the request used (``Bearer`` or ``DPoP``): errors are stated in that scheme's challenge."""
+BEARER = "Bearer"
+DPOP = "DPoP"
 
 
 _build_lock = threading.Lock()
@@ -85,22 +92,49 @@ def _log(request: Request, outcome: str, principal: Principal | None, required: 
     logger.info(json.dumps(record, separators=(",", ":")))
 
 
-def _challenge(**params: str) -> dict[str, str]:
-    attributes = ", ".join(f'{name}="{value}"' for name, value in {"realm": REALM, **params}.items())
-    return {"WWW-Authenticate": f"Bearer {attributes}"}
+def _challenge(used: str = BEARER, **params: str) -> dict[str, str]:
+    """Both challenges (RFC 6750 Bearer, RFC 9449 DPoP with its ``algs``); ``params`` (``error`` …) go with the
+    scheme the request ``used``."""
+    challenges = []
+    for scheme, own in ((BEARER, {}), (DPOP, {"algs": " ".join(PROOF_ALGORITHMS)})):
+        attributes = {"realm": REALM, **(params if scheme == used else {}), **own}
+        challenges.append(f"{scheme} " + ", ".join(f'{name}="{value}"' for name, value in attributes.items()))
+    return {"WWW-Authenticate": ", ".join(challenges)}
 
 
-def _bearer_token(request: Request, authorization: str | None) -> str:
+def _presented_token(request: Request, authorization: str | None) -> tuple[str, PresentedProof | None]:
+    """The access token, and for ``Authorization: DPoP`` the proof sent with it."""
     if authorization is None:
-        raise Unauthorized(Message("No access token was sent (Authorization: Bearer <token>)."), headers=_challenge())
+        raise Unauthorized(
+            Message("No access token was sent (Authorization: Bearer <token>, or DPoP <token> with a DPoP proof)."),
+            headers=_challenge(),
+        )
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token or len(request.headers.getlist("authorization")) > 1:
+    used = DPOP if scheme.lower() == "dpop" else BEARER
+    if (
+        scheme.lower() not in {"bearer", "dpop"}
+        or not token
+        or " " in token
+        or len(request.headers.getlist("authorization")) > 1
+    ):
         raise Unauthorized(
-            Message("The Authorization header must be exactly 'Bearer <token>'."),
-            headers=_challenge(error="invalid_request", error_description="Malformed Authorization header"),
+            Message("The Authorization header must be exactly 'Bearer <token>' or 'DPoP <token>'."),
+            headers=_challenge(used, error="invalid_request", error_description="Malformed Authorization header"),
         )
-    return token
+    setattr(request.state, _SCHEME_STATE, used)
+    if used == BEARER:
+        return token, None
+    proofs = request.headers.getlist(DPOP)
+    if len(proofs) != 1:
+        raise InvalidDPoPProof("Send exactly one DPoP proof (DPoP header) with a DPoP token")
+    return token, PresentedProof(proof=proofs[0], method=request.method, uris=request_uris(request))
+
+
+def request_uris(request: Request) -> set[str]:
+    """The URL a DPoP proof must name (``htu``): the request's, without query, as the server sees it (behind a
+    proxy, with the forwarded scheme and host the ASGI server was told to trust)."""
+    return {str(request.url.replace(query="", fragment=""))}
 
 
 def authenticate(request: Request, authorization: str | None, required: list[str]) -> Principal:
@@ -110,14 +144,16 @@ def authenticate(request: Request, authorization: str | None, required: list[str
     if cached is not None:
         return cached
     try:
-        token = _bearer_token(request, authorization)
-        principal = auth_runtime(request.app).verifier.verify(token)
+        token, proof = _presented_token(request, authorization)
+        principal = auth_runtime(request.app).verifier.verify(token, proof)
     except Unauthorized as exc:
         _log(request, "missing_token" if authorization is None else "invalid_request", None, required)
         raise exc
     except InvalidToken as exc:
-        _log(request, "invalid_token", None, required, reason=str(exc))
-        raise Unauthorized(f"{exc}.", headers=_challenge(error="invalid_token", error_description=str(exc))) from exc
+        error = "invalid_dpop_proof" if isinstance(exc, InvalidDPoPProof) else "invalid_token"
+        _log(request, error, None, required, reason=str(exc))
+        used = getattr(request.state, _SCHEME_STATE, BEARER)
+        raise Unauthorized(f"{exc}.", headers=_challenge(used, error=error, error_description=str(exc))) from exc
     except IssuerUnavailable as exc:
         _log(request, "issuer_unavailable", None, required, reason=str(exc))
         raise ServiceUnavailable(Message("The token issuer's keys are unavailable; try again later.")) from exc
@@ -132,7 +168,9 @@ def check_scopes(request: Request, principal: Principal, required: list[str]) ->
         _log(request, "insufficient_scope", principal, required)
         raise Forbidden(
             Message("This operation needs scope(s): {scopes}.", scopes=" ".join(missing)),
-            headers=_challenge(error="insufficient_scope", scope=" ".join(required)),
+            headers=_challenge(
+                getattr(request.state, _SCHEME_STATE, BEARER), error="insufficient_scope", scope=" ".join(required)
+            ),
             extra={"error": "insufficient_scope", "required_scopes": required},
         )
 

@@ -15,6 +15,7 @@ from app.api.dependencies.auth import current_principal
 from app.core.actor import Principal, WriteContext
 from app.core.config import Settings
 from app.core.db import transaction
+from app.ledger import sequencer
 
 
 def get_settings_from_app(request: Request) -> Settings:
@@ -23,8 +24,13 @@ def get_settings_from_app(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with transaction(request.app.state.sessionmaker) as session:
+    """The request's session; after its commit, the ledger changes it recorded (the client registry's) are
+    waited for, so that the answer follows their entries (decision 0028)."""
+    factory = request.app.state.sessionmaker
+    with transaction(factory) as session:
         yield session
+        recorded = sequencer.recorded_in(session)
+    sequencer.wait_for_all(factory, request.app.state.settings, recorded)
 
 
 # scope="function": the commit runs when the handler returns, before the response is sent, so a failed commit

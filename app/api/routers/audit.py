@@ -51,7 +51,7 @@ from app.cases.schemas import AgencyRecordRead, CaseRead, TransitionRead
 from app.core.actor import Agency, Principal, Scope
 from app.core.clock import today_in_jakarta
 from app.core.db import transaction, utcnow
-from app.core.pagination import KeysetPager, Page, time_id_key
+from app.core.pagination import INTEGER_MAX, KeysetPager, Page, time_id_key
 from app.core.schemas import LINE_PATTERN, IsoDateTime
 from app.ledger import repository as ledger_repository
 from app.ledger.schemas import CASE_LINK, LedgerEntryRead
@@ -318,7 +318,8 @@ def list_read_audit(
     cursor_filters = {k: str(v) for k, v in dataclasses.asdict(filters).items() if v is not None}
     pager = KeysetPager.for_request(settings, "read-audit", cursor_filters, limit)
     rows, next_cursor = pager.split(
-        repository.read_audit_page(session, filters, pager.after_number(cursor), pager.fetch), lambda row: [row.id]
+        repository.read_audit_page(session, filters, pager.after_number(cursor, INTEGER_MAX), pager.fetch),
+        lambda row: [row.id],
     )
     if nip is not None:
         # Looking up a person's access trail is itself a processing of their personal data.

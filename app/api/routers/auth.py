@@ -6,20 +6,24 @@ import base64
 import binascii
 import json
 import logging
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, Form, Header, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from app.api.auth_throttle import token_throttle
-from app.api.dependencies.auth import TOKEN_URL, auth_runtime, require
+from app.api.dependencies.auth import BEARER, DPOP, TOKEN_URL, auth_runtime, request_uris, require
 from app.api.dependencies.context import SessionDep, SettingsDep, WriteContextDep
 from app.api.problems import problem_responses
 from app.auth import service
-from app.auth.runtime import AuthRuntime
+from app.auth.assertion import ASSERTION_ALGORITHMS, JWT_BEARER_ASSERTION, InvalidAssertion, assertion_issuer
+from app.auth.dpop import PROOF_ALGORITHMS, InvalidProof
+from app.auth.models import PRIVATE_KEY_JWT, OAuthClient
+from app.auth.runtime import AuthRuntime, token_endpoint_url
 from app.auth.schemas import (
     AuthorizationServerMetadata,
     ClientCreate,
@@ -34,6 +38,7 @@ from app.auth.schemas import (
 from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.actor import Scope
 from app.core.clock import today_in_jakarta
+from app.core.config import Settings
 from app.core.db import after_commit
 from app.core.problems import NotFound
 
@@ -42,6 +47,11 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 JWKS_PATH = "/.well-known/jwks.json"
 
 logger = logging.getLogger("sbt.auth")
+
+PROOF_HEADER_DESCRIPTION = (
+    "A DPoP proof (RFC 9449 §4: `typ` `dpop+jwt`, the public `jwk` in its header, `htm` POST, `htu` this URL, "
+    "fresh `iat`, unique `jti`): the token is then bound to that key and must be sent as `Authorization: DPoP`."
+)
 
 oauth_router = APIRouter(tags=["oauth"])
 clients_router = APIRouter(prefix="/clients", tags=["clients"], dependencies=[require(Scope.ADMIN_CLIENTS)])
@@ -136,27 +146,110 @@ def _requested_scopes(raw: str | None, allowed: frozenset[Scope]) -> frozenset[S
     return chosen
 
 
-def _issue(session: Session, runtime: AuthRuntime, client_id: str, secret: str, raw_scope: str | None) -> TokenResponse:
-    assert runtime.issuer is not None
-    client = service.authenticate_client(session, client_id, secret)
+@dataclass(frozen=True)
+class ClientCredential:
+    """What the client authenticated with: its secret, or a signed assertion (``private_key_jwt``)."""
+
+    client_id: str
+    secret: str | None = None
+    assertion: str | None = None
+
+
+def _authenticated_client(session: Session, runtime: AuthRuntime, credential: ClientCredential) -> OAuthClient:
+    if credential.assertion is not None:
+        assert runtime.client_assertions is not None
+        try:
+            return service.authenticate_client_by_assertion(session, credential.assertion, runtime.client_assertions)
+        except InvalidAssertion as exc:
+            raise OAuthFailure("invalid_client", f"{exc}.", client_id=credential.client_id) from exc
+    client = service.authenticate_client(session, credential.client_id, credential.secret or "")
     if client is None:
-        raise OAuthFailure("invalid_client", "Unknown client, wrong secret or disabled client.", client_id=client_id)
+        raise OAuthFailure(
+            "invalid_client", "Unknown client, wrong secret or disabled client.", client_id=credential.client_id
+        )
+    return client
+
+
+def _issue(
+    session: Session,
+    runtime: AuthRuntime,
+    credential: ClientCredential,
+    raw_scope: str | None,
+    dpop_thumbprint: str | None,
+) -> TokenResponse:
+    assert runtime.issuer is not None
+    client = _authenticated_client(session, runtime, credential)
     ended = service.ended_agency(session, client, today_in_jakarta())
     if ended is not None:
         successor = f" Use a client of {ended.successor}." if ended.successor else ""
         raise OAuthFailure(
             "unauthorized_client",
             f"{ended.describe()}; its clients get no tokens.{successor}",
-            client_id=client_id,
+            client_id=client.client_id,
         )
     scopes = _requested_scopes(raw_scope, client.scopes & GRANTABLE_SCOPES[client.role_enum])
     issued = runtime.issuer.mint(
-        client_id=client.client_id, role=client.role_enum, agency=client.agency_enum, scopes=scopes
+        client_id=client.client_id,
+        role=client.role_enum,
+        agency=client.agency_enum,
+        scopes=scopes,
+        dpop_thumbprint=dpop_thumbprint,
     )
-    _log_token("issued", client.client_id, agency=client.agency, scopes=sorted(issued.scopes))
+    _log_token(
+        "issued",
+        client.client_id,
+        agency=client.agency,
+        scopes=sorted(issued.scopes),
+        auth_method=client.token_endpoint_auth_method,
+        dpop_bound=issued.bound_to is not None,
+    )
     return TokenResponse(
-        access_token=issued.access_token, expires_in=issued.expires_in, scope=" ".join(sorted(issued.scopes))
+        access_token=issued.access_token,
+        token_type=DPOP if issued.bound_to is not None else BEARER,
+        expires_in=issued.expires_in,
+        scope=" ".join(sorted(issued.scopes)),
     )
+
+
+def _credential(
+    authorization: str | None,
+    form_id: str | None,
+    form_secret: str | None,
+    assertion_type: str | None,
+    assertion: str | None,
+) -> ClientCredential:
+    """The one client authentication method the request used (RFC 6749 §2.3: never more than one)."""
+    if assertion is None and assertion_type is None:
+        client_id, secret = _client_credentials(authorization, form_id, form_secret)
+        return ClientCredential(client_id=client_id, secret=secret)
+    if authorization is not None or form_secret is not None:
+        raise OAuthFailure("invalid_request", "Use one client authentication method, not two.")
+    if assertion_type != JWT_BEARER_ASSERTION or assertion is None:
+        raise OAuthFailure(
+            "invalid_request",
+            f"private_key_jwt needs client_assertion_type={JWT_BEARER_ASSERTION} and client_assertion.",
+        )
+    try:
+        client_id = assertion_issuer(assertion)
+    except InvalidAssertion as exc:
+        raise OAuthFailure("invalid_client", f"{exc}.", client_id=form_id) from exc
+    if form_id is not None and form_id != client_id:
+        raise OAuthFailure("invalid_request", "client_id differs from the client assertion's iss.")
+    return ClientCredential(client_id=client_id, assertion=assertion)
+
+
+def _dpop_thumbprint(request: Request, runtime: AuthRuntime, settings: Settings) -> str | None:
+    """With a ``DPoP`` proof (RFC 9449 §5), the thumbprint of its key, which the token will be bound to."""
+    proofs = request.headers.getlist(DPOP)
+    if not proofs:
+        return None
+    if len(proofs) > 1:
+        raise OAuthFailure("invalid_dpop_proof", "Send one DPoP proof, not several.")
+    uris = request_uris(request) | {token_endpoint_url(settings)}
+    try:
+        return runtime.dpop.verify(proofs[0], method="POST", uris=uris, access_token=None)
+    except InvalidProof as exc:
+        raise OAuthFailure("invalid_dpop_proof", f"{exc}.") from exc
 
 
 def _embedded(request: Request) -> AuthRuntime:
@@ -170,7 +263,7 @@ def _embedded(request: Request) -> AuthRuntime:
     TOKEN_URL,
     summary="Get an access token (OAuth2 client-credentials grant)",
     response_model=TokenResponse,
-    # client_secret_basic, or client_secret_post (client_id and client_secret in the form, hence the empty one)
+    # client_secret_basic, or client_secret_post / private_key_jwt (credentials in the form, hence the empty one)
     openapi_extra={"security": [{"ClientSecretBasic": []}, {}]},
     responses={
         400: {
@@ -187,11 +280,21 @@ def _embedded(request: Request) -> AuthRuntime:
         **problem_responses(404),
     },
 )
-async def issue_token(request: Request, session: SessionDep, form: Annotated[TokenRequest, Form()]) -> Response:
-    """Authenticate with HTTP Basic (`client_secret_basic`) or `client_id`/`client_secret` in the form
-    (`client_secret_post`). Errors follow RFC 6749 §5.2 (`application/json`), not problem+json, so that standard
-    OAuth2 client libraries understand them."""
-    del form  # declared for the OpenAPI description; read below with duplicate detection
+async def issue_token(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    form: Annotated[TokenRequest, Form()],
+    dpop: Annotated[str | None, Header(alias=DPOP, description=PROOF_HEADER_DESCRIPTION)] = None,
+) -> Response:
+    """Authenticate with HTTP Basic (`client_secret_basic`), `client_id`/`client_secret` in the form
+    (`client_secret_post`), or, for a client registered with keys, a signed JWT (`private_key_jwt`, RFC 7523:
+    `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, `client_assertion`;
+    `iss` = `sub` = client id, `aud` the token endpoint URL or the issuer, `exp` at most 300 s ahead, a `jti` used
+    once). With a `DPoP` proof header (RFC 9449 §5) the token is bound to the proof's key (`token_type` `DPoP`).
+    Errors follow RFC 6749 §5.2 (`application/json`), not problem+json, so that standard OAuth2 client libraries
+    understand them."""
+    del form, dpop  # declared for the OpenAPI description; read below with duplicate detection
     runtime = _embedded(request)
     throttle = token_throttle(request.app)
     address = request.client.host if request.client else "unknown"
@@ -202,14 +305,15 @@ async def issue_token(request: Request, session: SessionDep, form: Annotated[Tok
         grant_type = _single(fields, "grant_type")
         raw_scope = _single(fields, "scope")
         form_id, form_secret = _single(fields, "client_id"), _single(fields, "client_secret")
+        assertion_type, assertion = _single(fields, "client_assertion_type"), _single(fields, "client_assertion")
         provided_id = form_id
         if grant_type is None:
             raise OAuthFailure("invalid_request", "The grant_type parameter is required.")
         if grant_type != CLIENT_CREDENTIALS:
             raise OAuthFailure("unsupported_grant_type", "Only the client_credentials grant is supported.")
-        client_id, secret = _client_credentials(authorization, form_id, form_secret)
-        provided_id = client_id
-        wait = throttle.retry_after(client_id, address)  # before any scrypt work
+        credential = _credential(authorization, form_id, form_secret, assertion_type, assertion)
+        client_id = provided_id = credential.client_id
+        wait = throttle.retry_after(client_id, address)  # before any scrypt or signature work
         if wait:
             raise OAuthFailure(
                 "slow_down",
@@ -217,7 +321,8 @@ async def issue_token(request: Request, session: SessionDep, form: Annotated[Tok
                 client_id=client_id,
                 retry_after=wait,
             )
-        token = await run_in_threadpool(_issue, session, runtime, client_id, secret, raw_scope)
+        thumbprint = _dpop_thumbprint(request, runtime, settings)
+        token = await run_in_threadpool(_issue, session, runtime, credential, raw_scope, thumbprint)
     except OAuthFailure as failure:
         _log_token(failure.error, failure.client_id or provided_id)
         if failure.error == "invalid_client":
@@ -245,10 +350,12 @@ def authorization_server_metadata(request: Request, settings: SettingsDep) -> Au
     base = settings.auth_issuer.rstrip("/")
     return AuthorizationServerMetadata(
         issuer=settings.auth_issuer,
-        token_endpoint=base + TOKEN_URL,
+        token_endpoint=token_endpoint_url(settings),
         jwks_uri=base + JWKS_PATH,
         grant_types_supported=[CLIENT_CREDENTIALS],
-        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post"],
+        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT],
+        token_endpoint_auth_signing_alg_values_supported=list(ASSERTION_ALGORITHMS),
+        dpop_signing_alg_values_supported=list(PROOF_ALGORITHMS),
         scopes_supported=[scope.value for scope in Scope],
         response_types_supported=[],
     )
@@ -273,9 +380,9 @@ def list_clients(
 
 @clients_router.post(
     "",
-    summary="Register an OAuth client (the secret is returned once)",
+    summary="Register an OAuth client (a secret, returned once; or its public keys, for private_key_jwt)",
     status_code=status.HTTP_201_CREATED,
-    response_model=ClientCredentialsRead,
+    response_model=ClientCredentialsRead | ClientRead,
     responses=problem_responses(401, 403, 409, 422),
 )
 def create_client(
@@ -284,6 +391,21 @@ def create_client(
     settings: SettingsDep,
     ctx: WriteContextDep,
 ) -> JSONResponse:
+    """With `jwks` the client authenticates with `private_key_jwt` and the answer carries no secret; without, it
+    gets a secret (`client_secret`, shown only in this answer)."""
+    if body.jwks is not None:
+        client = service.create_key_client(
+            session,
+            settings,
+            ctx,
+            name=body.name,
+            jwks=body.jwks.model_dump(exclude_none=True),
+            role=body.role,
+            agency=body.agency,
+            scopes=body.scopes,
+            client_id=body.client_id,
+        )
+        return JSONResponse(ClientRead.of(client).model_dump(mode="json"), status_code=status.HTTP_201_CREATED)
     credentials = service.create_client(
         session,
         settings,

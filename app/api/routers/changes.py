@@ -1,7 +1,7 @@
 """``GET /api/v1/changes``: every change the caller may see, in ledger order, resumable from any position.
 
 An agency system mirrors SBT by applying the entries in order and remembering ``next_cursor``. The cursor is the
-last ledger position delivered; positions are assigned under the ledger's append lock and commit in order, so a
+last ledger position delivered; positions are assigned by one sequencer round at a time and commit in order, so a
 follower never skips an entry that commits later. Each item is the ledger entry itself (with its leaf and leaf
 hash), so a mirror can prove every change against a signed checkpoint.
 """

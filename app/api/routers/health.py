@@ -10,12 +10,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.api import reconciliation_worker
 from app.api.problems import problem_responses
 from app.api.state_audit import readiness
+from app.api.witnessing import readiness as witnessing_readiness
 from app.audit.state import latest
 from app.core.db import READ_ONLY_OPTION
 from app.core.problems import LedgerIntegrityFailure, ServiceUnavailable
 from app.ledger import service as ledger_service
+from app.reconciliation import outbox
 
 router = APIRouter(tags=["health"])
 
@@ -30,6 +33,20 @@ class StateAuditReadiness(BaseModel):
     detail: str = Field(description="Where an auditor reads them (audit:read).")
 
 
+class ReconciliationReadiness(BaseModel):
+    backlog_cases: int = Field(description="Cases written and not yet re-checked by the reconciliation worker.")
+    lag_seconds: float = Field(description="How long the oldest of them has waited for its re-check.")
+
+
+class WitnessingReadiness(BaseModel):
+    checkpoint_tree_size: int | None = Field(description="Tree size of the latest signed checkpoint.")
+    witnessed_tree_size: int | None = Field(
+        description="Tree size of the latest checkpoint with the quorum of witness cosignatures (null: none yet)."
+    )
+    quorum: str = Field(description="The witness policy's quorum (`SBT_WITNESSES`, `SBT_WITNESS_QUORUM`).")
+    problems: dict[str, str] = Field(description="Witness key name -> why its latest submission got no cosignature.")
+
+
 class SharedStateReadiness(BaseModel):
     redis: Literal["unreachable"] = Field(
         description="Redis (`SBT_REDIS_URL`) does not answer: until it does, rate limits and the token-endpoint "
@@ -41,6 +58,16 @@ class ReadyStatus(BaseModel):
     status: str = Field(description="`ready`, or `degraded` while a check below reports a problem.")
     state_audit: StateAuditReadiness | None = Field(
         default=None, description="Present when the background state audit found the tables differ from the ledger."
+    )
+    reconciliation: ReconciliationReadiness | None = Field(
+        default=None,
+        description="Present when a written case has waited longer than SBT_RECONCILIATION_LAG_DEGRADED_SECONDS "
+        "for its reconciliation re-check (findings are late).",
+    )
+    witnessing: WitnessingReadiness | None = Field(
+        default=None,
+        description="Present while the latest checkpoint, older than `SBT_WITNESS_GRACE_SECONDS`, lacks the quorum "
+        "of witness cosignatures: writes go on, the checkpoint is not yet witnessed.",
     )
     shared_state: SharedStateReadiness | None = Field(
         default=None, description="Present while the state shared between replicas cannot be reached."
@@ -56,6 +83,8 @@ def _checks(request: Request) -> dict[str, Any]:
     """What the background checks add to readiness (each a small function of its own)."""
     with request.app.state.state_audit.reader() as session:
         checks = readiness(latest(session))
+        checks |= reconciliation_worker.readiness(outbox.backlog(session), request.app.state.settings)
+    checks |= witnessing_readiness(request.app.state.witnessing.status())
     if request.app.state.shared_state.unreachable():  # degraded, still in rotation: SBT serves without Redis
         checks |= {"status": "degraded", "shared_state": {"redis": "unreachable"}}
     return checks
@@ -65,7 +94,8 @@ def _checks(request: Request) -> dict[str, Any]:
     "/ready",
     summary=(
         "Readiness probe (database reachable, stored ledger matching its latest signed checkpoint; degraded when "
-        "the tables differ from the ledger or Redis does not answer)"
+        "the tables differ from the ledger, reconciliation lags behind the writes, the latest checkpoint lacks its "
+        "witnesses' quorum or Redis does not answer)"
     ),
     responses=problem_responses(503),
     response_model_exclude_none=True,  # a healthy service answers {"status": "ready"}, nothing more

@@ -35,6 +35,7 @@ from app.ledger.schemas import (
     b64,
 )
 from app.ledger.verify import ExportRecord, binary_chunks, ndjson_line
+from app.ledger.witnessing import cosigned_note
 from app.reconciliation.visibility import require_visible_case
 
 router = APIRouter(prefix="/ledger", tags=["ledger"], responses=problem_responses(400, 401, 403, 422))
@@ -126,13 +127,13 @@ def get_case_evidence(
     return bundle
 
 
-def _checkpoint_read(checkpoint: LedgerCheckpoint, settings: SettingsDep) -> CheckpointRead:
+def _checkpoint_read(session: SessionDep, checkpoint: LedgerCheckpoint, settings: SettingsDep) -> CheckpointRead:
     return CheckpointRead(
         origin=settings.ledger_origin,
         tree_size=checkpoint.tree_size,
         root_hash=b64(checkpoint.root_hash),
         created_at=checkpoint.created_at,
-        note=checkpoint.note,
+        note=cosigned_note(session, checkpoint),
         verifier_key=service.signer_for(settings).verifier().text(),
     )
 
@@ -151,7 +152,7 @@ def get_latest_checkpoint(
         Query(description="Sign a checkpoint covering every entry now, instead of the periodic one."),
     ] = False,
 ) -> CheckpointRead:
-    return _checkpoint_read(service.current_checkpoint(session, settings, fresh=fresh), settings)
+    return _checkpoint_read(session, service.current_checkpoint(session, settings, fresh=fresh), settings)
 
 
 @router.get(
@@ -163,7 +164,7 @@ def get_checkpoint(
     checkpoint = repository.get_checkpoint(session, tree_size)
     if checkpoint is None:
         raise NotFound(f"No checkpoint was signed for tree size {tree_size}.")
-    return _checkpoint_read(checkpoint, settings)
+    return _checkpoint_read(session, checkpoint, settings)
 
 
 @router.get("/verifier-key", summary="The log's public key as a C2SP note verifier key")

@@ -9,16 +9,18 @@ English (``?lang=en``, or ``Accept-Language`` preferring English); the texts are
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.dependencies.context import SessionDep, SettingsDep
 from app.api.dependencies.query import refuse_unknown_query_parameters
@@ -28,6 +30,7 @@ from app.audit import monitoring
 from app.audit.bridge import Cause
 from app.audit.monitoring import Compliance, MonitoringCache
 from app.core.clock import today_in_jakarta
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.i18n import Language, translations
 from app.reference import labels as reference_labels
@@ -130,6 +133,23 @@ def _trend(weeks: list[tuple[dt.date, int]]) -> list[TrendPoint]:
     ]
 
 
+def current_figures(session: Session, settings: Settings) -> monitoring.Figures:
+    return monitoring.figures(session, today_in_jakarta(), settings.ppk_follow_up_days)
+
+
+def compute_at_start(app: FastAPI) -> threading.Thread | None:
+    """Compute the page's figures in a thread as the process starts, so that no visitor waits for all of it; not
+    for an app running inside a caller's connection (tests), whose session must stay on the caller's thread."""
+    factory: sessionmaker[Session] = app.state.sessionmaker
+    if not isinstance(factory.kw.get("bind"), Engine):
+        return None
+    kept: MonitoringCache = app.state.monitoring
+    settings: Settings = app.state.settings
+    return kept.figures.refresh_in_thread(
+        factory, lambda session: current_figures(session, settings), "sbt-monitoring-figures"
+    )
+
+
 def monitoring_cache(request: Request) -> MonitoringCache:
     kept: MonitoringCache = request.app.state.monitoring
     return kept
@@ -147,18 +167,16 @@ def monitoring_page(
     language = lang or requested_language(request.scope, Language.INDONESIAN)
     english = language is Language.ENGLISH
     factory = request.app.state.sessionmaker
-    days = settings.ppk_follow_up_days
     now = utcnow()
     key = kept.key(session, now)
 
-    def compute_figures(session: Session) -> monitoring.Figures:
-        return monitoring.figures(session, today_in_jakarta(), days)
-
     figures = kept.figures.value
-    if figures is None:  # the first view of this process computes them before answering
-        figures = kept.figures.compute(session, compute_figures)
+    if figures is None or not kept.shown:
+        # The first view shows current figures: those computed as the process started, unless written since.
+        figures = kept.figures.current(session, lambda session: current_figures(session, settings), key)
+        kept.shown = True
     elif kept.figures.due(key, now, dt.timedelta(0)):
-        background.add_task(kept.figures.refresh, factory, compute_figures)
+        background.add_task(kept.figures.refresh, factory, lambda session: current_figures(session, settings))
     if kept.bridge.due(key, now, monitoring.BRIDGE_MAX_AGE):
         background.add_task(
             kept.bridge.refresh, factory, lambda session: monitoring.bridge_totals(session, settings, utcnow())

@@ -14,6 +14,7 @@ from app.api.dependencies.auth import require
 from app.api.dependencies.context import SessionDep, SessionFactoryDep, SettingsDep, WriteContextDep
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
+from app.api.language import requested_language
 from app.api.parameters import (
     CSV_EXPORT_HEADERS,
     CSV_EXPORT_HEADERS_DOC,
@@ -22,6 +23,7 @@ from app.api.parameters import (
     CursorParam,
     IfMatchHeader,
     PageSizeParam,
+    TextLanguageDep,
     checked_moment,
 )
 from app.api.problems import problem_responses
@@ -139,12 +141,17 @@ def finding_filters(
 Filters = Annotated[FindingFilters, Depends(finding_filters)]
 
 
-@router.get("/findings", summary="List findings (filters, cursor pagination, oldest first)")
+@router.get(
+    "/findings",
+    summary="List findings (filters, cursor pagination, oldest first)",
+    responses=declared_headers(200, "Content-Language"),
+)
 def list_reconciliation_findings(
     session: SessionDep,
     settings: SettingsDep,
     filters: Filters,
     audit: ReadAuditDep,
+    language: TextLanguageDep,
     limit: PageSizeParam = None,
     cursor: CursorParam = None,
 ) -> Page[FindingRead]:
@@ -155,7 +162,7 @@ def list_reconciliation_findings(
         lambda finding: time_id_key(finding.first_seen_at, finding.id),
     )
     audit.findings(rows)
-    return Page[FindingRead](items=[FindingRead.of(f) for f in rows], next_cursor=next_cursor)
+    return Page[FindingRead](items=[FindingRead.of(f, language) for f in rows], next_cursor=next_cursor)
 
 
 @router.get(
@@ -181,6 +188,7 @@ def export_reconciliation_findings(
     form: CsvFormatDep,
 ) -> StreamingResponse:
     factory = request.app.state.sessionmaker
+    language = requested_language(request.scope)
 
     def batches() -> Iterator[list[dict[str, Any]]]:
         """Every filtered finding, read in batches; each batch's read audit commits before the batch is sent."""
@@ -189,7 +197,7 @@ def export_reconciliation_findings(
             with transaction(factory) as session:
                 page = repository.list_findings(session, filters, after, EXPORT_BATCH)
                 audit.in_session(session).findings(page)
-                batch = [FindingRead.of(finding).model_dump(mode="json") for finding in page]
+                batch = [FindingRead.of(finding, language).model_dump(mode="json") for finding in page]
                 last = (page[-1].first_seen_at, page[-1].id) if page else None
             yield batch
             if len(batch) < EXPORT_BATCH or last is None:
@@ -208,22 +216,28 @@ def export_reconciliation_findings(
 @router.get(
     "/findings/{finding_id}",
     summary="One finding with its history (ETag)",
-    responses=problem_responses(404) | declared_headers(200, "ETag"),
+    responses=problem_responses(404) | declared_headers(200, "ETag", "Content-Language"),
 )
 def get_reconciliation_finding(
-    finding_id: uuid.UUID, session: SessionDep, response: Response, audit: ReadAuditDep, principal: Reader
+    finding_id: uuid.UUID,
+    session: SessionDep,
+    response: Response,
+    audit: ReadAuditDep,
+    language: TextLanguageDep,
+    principal: Reader,
 ) -> FindingDetail:
     finding = service.visible_finding(session, principal, finding_id)
     audit.findings([finding])
     events = [FindingEventRead.model_validate(event) for event in repository.finding_events(session, finding.id)]
     response.headers["ETag"] = etag_of(finding.version)
-    return FindingDetail(**FindingRead.of(finding).model_dump(), events=events)
+    return FindingDetail(**FindingRead.of(finding, language).model_dump(), events=events)
 
 
 @router.post(
     "/findings/{finding_id}/transitions",
     summary="Acknowledge, resolve (fixed at source), suppress (accepted difference) or reopen (If-Match)",
-    responses=problem_responses(404, 409, 412, 428) | declared_headers(200, "ETag", *RECEIPT_HEADERS),
+    responses=problem_responses(404, 409, 412, 428)
+    | declared_headers(200, "ETag", "Content-Language", *RECEIPT_HEADERS),
 )
 def transition_reconciliation_finding(
     finding_id: uuid.UUID,
@@ -232,6 +246,7 @@ def transition_reconciliation_finding(
     settings: SettingsDep,
     ctx: WriteContextDep,
     response: Response,
+    language: TextLanguageDep,
     _: Triager,
     if_match: IfMatchHeader = None,
 ) -> FindingRead:
@@ -246,7 +261,7 @@ def transition_reconciliation_finding(
         if_match=if_match,
     )
     response.headers.update({"ETag": etag_of(finding.version), **receipt.headers()})
-    return receipt.attach(FindingRead.of(finding))
+    return receipt.attach(FindingRead.of(finding, language))
 
 
 @router.get("/summary", summary="Counts of findings by rule, severity, state and agency (same filters)")
@@ -268,7 +283,7 @@ def get_reconciliation_summary(session: SessionDep, filters: Filters, as_of: AsO
 @router.post(
     "/cases/{case_id}/check",
     summary="Re-check one case now and return its active findings",
-    responses=problem_responses(404) | declared_headers(200, *RECEIPT_HEADERS),
+    responses=problem_responses(404) | declared_headers(200, "Content-Language", *RECEIPT_HEADERS),
 )
 def check_reconciliation_case(
     case_id: uuid.UUID,
@@ -277,17 +292,25 @@ def check_reconciliation_case(
     ctx: WriteContextDep,
     audit: ReadAuditDep,
     response: Response,
+    language: TextLanguageDep,
     _: Runner,
 ) -> CaseCheckRead:
     findings, stats, receipt = flows.check_case(factory, settings, ctx, case_id, audit)
     response.headers.update(receipt.headers())
     return CaseCheckRead(
-        case_id=case_id, findings=[FindingRead.of(f) for f in findings], stats=stats.as_dict(), receipt=receipt
+        case_id=case_id,
+        findings=[FindingRead.of(f, language) for f in findings],
+        stats=stats.as_dict(),
+        receipt=receipt,
     )
 
 
-@router.get("/rules", summary="The rule catalogue with the configured severity and parameters")
-def list_reconciliation_rules(settings: SettingsDep, _: Reader) -> list[RuleRead]:
+@router.get(
+    "/rules",
+    summary="The rule catalogue with the configured severity and parameters",
+    responses=declared_headers(200, "Content-Language"),
+)
+def list_reconciliation_rules(settings: SettingsDep, language: TextLanguageDep, _: Reader) -> list[RuleRead]:
     ruleset = service.ruleset_of(settings)
     return [
         RuleRead(
@@ -297,6 +320,7 @@ def list_reconciliation_rules(settings: SettingsDep, _: Reader) -> list[RuleRead
             params=dict(ruleset.config(rule).params),
             description_en=rule.description_en,
             description_id=rule.description_indonesian,
+            description=rule.describe(language),
             local=rule.local,
         )
         for rule in ruleset.rules

@@ -1,0 +1,81 @@
+"""The reconciliation outbox worker of one serving process: a thread that looks every
+``SBT_RECONCILIATION_OUTBOX_INTERVAL_SECONDS`` for cases writes have touched and re-checks them in rounds
+(``app.reconciliation.outbox.run_round``) until none waits; started and stopped by the app's lifespan. And what
+``/ready`` says of the lag.
+
+Every process runs one; on PostgreSQL a round's advisory lock lets one replica at a time work, on SQLite the
+round's write lock does. The look itself is a read (SQLite: deferred, no write lock), so an idle worker costs
+one indexed SELECT per interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.config import Settings
+from app.core.db import make_sessionmaker, utcnow
+from app.reconciliation import outbox
+from app.reconciliation.outbox import Backlog
+
+logger = logging.getLogger("sbt.reconciliation.outbox")
+
+
+class OutboxWorker:
+    def __init__(self, settings: Settings, writer: sessionmaker[Session]) -> None:
+        bind = writer.kw.get("bind")
+        self.settings = settings
+        self.writer = writer
+        self.reader = make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else writer
+        # Bound to a test's connection, the app has no connection to spare for a thread: tests drain by run_once.
+        self.threaded = isinstance(bind, Engine) and settings.reconciliation_outbox_interval_seconds > 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> int:
+        """Rounds until no touched case waits or another replica holds the round; the cases re-checked."""
+        return outbox.drain(self.writer, self.settings).evaluated
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.reconciliation_outbox_interval_seconds):
+            try:
+                with self.reader() as session:
+                    waiting = outbox.has_backlog(session)
+                if waiting:
+                    self.run_once()
+            except Exception:  # the rows stay; the next look retries them, the lag metric shows the wait
+                logger.exception("reconciliation outbox round failed")
+
+    def start(self) -> None:
+        if self.threaded and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="sbt-reconciliation-outbox", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+def readiness(waiting: Backlog, settings: Settings) -> dict[str, Any]:
+    """What ``/ready`` adds for the outbox: degraded while a touched case has waited longer than
+    ``SBT_RECONCILIATION_LAG_DEGRADED_SECONDS`` (no worker running, or rounds failing or falling behind). The
+    service stays in rotation: writes are still recorded, only their findings are late."""
+    lag = waiting.lag_seconds(utcnow())
+    if lag <= settings.reconciliation_lag_degraded_seconds:
+        return {}
+    return {
+        "status": "degraded",
+        "reconciliation": {"backlog_cases": waiting.cases, "lag_seconds": round(lag, 3)},
+    }
+
+
+def install_outbox_worker(app: FastAPI, settings: Settings) -> None:
+    app.state.reconciliation_outbox = OutboxWorker(settings, app.state.sessionmaker)

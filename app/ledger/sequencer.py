@@ -1,0 +1,302 @@
+"""The ledger sequencer: pending writes become entries in batches, by one integrator per database at a time.
+
+A write's transaction records its changes as one pending row (``record_changes``) and takes no lock. After its
+commit the write waits (``receipt``) until an integrator round has given them positions, and answers with the
+receipt. A round (``run_round``) is one transaction that holds the log's advisory lock through
+``try_round_lock`` (PostgreSQL: ``pg_try_advisory_xact_lock``, PgBouncer-safe, released by the server if the
+holder dies, so any replica takes over; SQLite: the write lock), takes up to ``SBT_LEDGER_BATCH_MAX_WRITES``
+pending writes in arrival order, writes their entries, nodes and write index with multi-row inserts, deletes
+the pending rows, signs a checkpoint when due and, on PostgreSQL, sends ``NOTIFY sbt_ledger_sequenced`` at its
+commit. Decision 0028.
+
+Each process keeps one ``Sequencer`` per database: its waiters wait on an in-process condition, which the
+process's own rounds and (PostgreSQL) a LISTEN thread for other processes' rounds signal. The app's lifespan
+starts an integrator thread; without one (the CLI, tests bound to one connection) a waiter runs the rounds
+itself. Pending rows left by a crash are integrated by the next round anywhere: every integrator polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.actor import WriteContext
+from app.core.config import Settings
+from app.core.db import transaction, try_round_lock
+from app.core.problems import LedgerBusy, LedgerIntegrityFailure
+from app.ledger import repository, service
+from app.ledger.schemas import LedgerChange, LedgerReceipt
+from app.ledger.service import IntegratedRound, PendingWrite
+
+logger = logging.getLogger("sbt.ledger.sequencer")
+
+SEQUENCED_CHANNEL = "sbt_ledger_sequenced"
+"""PostgreSQL NOTIFY channel: a round committed; the payload is the highest pending id it integrated."""
+POLL_SECONDS = 0.5
+"""How often an idle integrator looks for pending rows nobody woke it for (another process's, or a crash's)."""
+LOCK_RETRY_SECONDS = 0.002
+"""How soon an integrator whose waiters are still pending retries the lock another process's round holds."""
+RETRY_AFTER_SECONDS = 1
+RECORDED_IN_SESSION = "ledger_recorded_pending"
+"""``session.info`` key: the pending writes a session recorded, for ``recorded_in``."""
+
+
+class Sequencer:
+    """This process's view of one database's sequencer: waiters, the integrator thread, the LISTEN thread."""
+
+    def __init__(self, factory: sessionmaker[Session], settings: Settings) -> None:
+        self.factory = factory
+        self.settings = settings
+        self._changed = threading.Condition()
+        self._waiting: set[int] = set()
+        self._receipts: dict[int, LedgerReceipt] = {}
+        self._integrated_through: int | None = None
+        """Highest pending id this process knows integrated (its rounds, other processes' notifications)."""
+        self._failure: LedgerIntegrityFailure | None = None
+        self._arrivals = 0
+        self._seen_arrivals = -1
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def running(self) -> bool:
+        return bool(self._threads)
+
+    # -- writers -------------------------------------------------------------------------------------------
+
+    def refuse_if_unwritable(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def check_backlog(self, session: Session, pending: PendingWrite, limit: int) -> None:
+        """Refuse (503, the write rolls back) when more writes wait than ``SBT_LEDGER_MAX_BACKLOG``.
+
+        Estimated from ids, no query per write: pending ids grow, and this process knows the highest one a
+        round integrated."""
+        if self._integrated_through is None:
+            self._integrated_through = repository.last_integrated_pending_id(session)
+        backlog = pending.id - self._integrated_through
+        if backlog > limit:  # this process may have missed other processes' rounds: ask once before refusing
+            self._integrated(repository.last_integrated_pending_id(session))
+            backlog = pending.id - (self._integrated_through or 0)
+        if backlog > limit:
+            raise LedgerBusy(
+                f"{backlog} writes are waiting for their ledger positions; retry later.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+
+    def receipt(self, pending: PendingWrite) -> LedgerReceipt:
+        """Wait until the committed ``pending`` write is in the log; its receipt (503 after the timeout)."""
+        deadline = time.monotonic() + self.settings.ledger_sequence_timeout_seconds
+        with self._changed:
+            self._waiting.add(pending.id)
+            self._arrivals += 1
+            self._changed.notify_all()
+        quiet = False  # a whole poll passed without a signal (a lost LISTEN connection): look in the database
+        try:
+            while True:
+                found = self._take(pending.id)
+                if found is not None:
+                    return found
+                if not self.running:
+                    self.drain()  # no integrator thread here: this waiter does the rounds
+                    found = self._take(pending.id)
+                if found is None and (not self.running or quiet or self._maybe_integrated(pending.id)):
+                    found = self._stored_receipt(pending.id)  # another process's round (or one before we waited)
+                if found is not None:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise LedgerBusy(
+                        "The write is committed but not yet in the ledger; retry it with its Idempotency-Key "
+                        "to read its receipt.",
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                    )
+                with self._changed:
+                    if pending.id not in self._receipts and self._failure is None:
+                        pause = min(remaining, POLL_SECONDS if self.running else LOCK_RETRY_SECONDS)
+                        quiet = not self._changed.wait(pause)
+        finally:
+            with self._changed:
+                self._waiting.discard(pending.id)
+                self._receipts.pop(pending.id, None)
+
+    def _take(self, pending_id: int) -> LedgerReceipt | None:
+        with self._changed:
+            if self._failure is not None:
+                raise self._failure
+            return self._receipts.pop(pending_id, None)
+
+    def _maybe_integrated(self, pending_id: int) -> bool:
+        with self._changed:
+            return self._integrated_through is not None and self._integrated_through >= pending_id
+
+    def _stored_receipt(self, pending_id: int) -> LedgerReceipt | None:
+        """A write another process integrated, read from the write index."""
+        with transaction(self.factory) as session:
+            return service.written_receipt(session, pending_id)
+
+    # -- the integrator ----------------------------------------------------------------------------------
+
+    def run_round(self) -> IntegratedRound | None:
+        """One round; None when another process's round holds the lock."""
+        try:
+            with transaction(self.factory) as session:
+                if not try_round_lock(session, repository.ADVISORY_LOCK_KEY):
+                    return None
+                done = service.integrate_pending(session, self.settings, self.settings.ledger_batch_max_writes)
+                if done.receipts and session.get_bind().dialect.name == "postgresql":
+                    session.execute(
+                        text("SELECT pg_notify(:channel, :payload)"),
+                        {"channel": SEQUENCED_CHANNEL, "payload": str(max(done.receipts))},
+                    )
+        except LedgerIntegrityFailure as failure:
+            with self._changed:
+                self._failure = failure
+                self._changed.notify_all()
+            raise
+        with self._changed:
+            self._failure = None
+            if done.receipts:
+                self._integrated(max(done.receipts))
+                for pending_id, receipt in done.receipts.items():
+                    if pending_id in self._waiting:
+                        self._receipts[pending_id] = receipt
+                self._changed.notify_all()
+        return done
+
+    def _integrated(self, through: int) -> None:
+        self._integrated_through = max(through, self._integrated_through or 0)
+
+    def drain(self) -> None:
+        """Rounds until nothing is pending, or until another process's round holds the lock."""
+        while True:
+            done = self.run_round()
+            if done is None or len(done.receipts) < self.settings.ledger_batch_max_writes:
+                return
+
+    def _integrate_loop(self) -> None:
+        self._seen_arrivals = -1
+        while not self._stop.is_set():
+            with self._changed:
+                self._changed.wait_for(self._woken, POLL_SECONDS)
+                self._seen_arrivals = self._arrivals
+                if self.settings.ledger_batch_wait_ms > 0:  # let a batch gather (up to N waiters or M ms)
+                    self._changed.wait_for(
+                        lambda: len(self._waiting) >= self.settings.ledger_batch_max_writes,
+                        self.settings.ledger_batch_wait_ms / 1000,
+                    )
+            try:
+                self._drain_for_waiters()
+            except Exception:  # the next round tries again; waiters time out with 503 meanwhile
+                logger.exception("ledger sequencer round failed")
+                self._stop.wait(POLL_SECONDS)
+
+    def _woken(self) -> bool:
+        return self._stop.is_set() or self._arrivals != self._seen_arrivals
+
+    def _drain_for_waiters(self) -> None:
+        while not self._stop.is_set():
+            done = self.run_round()
+            if done is None:  # another process's round: retry soon while this process's writes still wait
+                with self._changed:
+                    if not self._waiting - self._receipts.keys():
+                        return
+                self._stop.wait(LOCK_RETRY_SECONDS)
+                continue
+            if not done.receipts:
+                return
+
+    def _listen_loop(self, url: str) -> None:
+        """PostgreSQL: other processes' rounds, so that this process's waiters read their receipts."""
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {SEQUENCED_CHANNEL}")
+                    while not self._stop.is_set():
+                        for notification in connection.notifies(timeout=POLL_SECONDS):
+                            with self._changed:
+                                self._integrated(int(notification.payload))
+                                self._changed.notify_all()
+            except psycopg.Error:
+                logger.exception("ledger sequencer LISTEN connection lost; reconnecting")
+                self._stop.wait(POLL_SECONDS)
+
+    def start(self) -> None:
+        """The integrator (and LISTEN) threads; none for a factory bound to one connection (tests)."""
+        if self.running or not isinstance(self.factory.kw.get("bind"), Engine):
+            return
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._integrate_loop, name="sbt-ledger-sequencer", daemon=True)]
+        bind = self.factory.kw.get("bind")
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            url = bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._threads.append(
+                threading.Thread(target=self._listen_loop, args=(url,), name="sbt-ledger-listen", daemon=True)
+            )
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+
+
+_sequencers: WeakKeyDictionary[Engine | Connection, Sequencer] = WeakKeyDictionary()
+_registry_lock = threading.Lock()
+
+
+def sequencer_for(factory: sessionmaker[Session], settings: Settings) -> Sequencer:
+    """This process's sequencer of the factory's database (created on first use, not started)."""
+    bind = factory.kw["bind"]
+    with _registry_lock:
+        found = _sequencers.get(bind)
+        if found is None:
+            found = _sequencers[bind] = Sequencer(factory, settings)
+        return found
+
+
+def record_changes(
+    session: Session, settings: Settings, ctx: WriteContext, changes: Sequence[LedgerChange]
+) -> PendingWrite | None:
+    """Record a write's changes as pending in its own transaction (no lock); refused (503) above the backlog or
+    while the stored log contradicts its checkpoints (the last round here failed on it)."""
+    sequencer = _sequencers.get(session.get_bind())
+    if sequencer is not None:
+        sequencer.refuse_if_unwritable()
+    pending = service.record_pending(session, ctx, changes)
+    if pending is not None:
+        if sequencer is not None:
+            sequencer.check_backlog(session, pending, settings.ledger_max_backlog)
+        session.info.setdefault(RECORDED_IN_SESSION, []).append(pending)
+    return pending
+
+
+def receipt(factory: sessionmaker[Session], settings: Settings, pending: PendingWrite | None) -> LedgerReceipt:
+    """After the commit: wait for the write's positions (empty when it recorded nothing)."""
+    if pending is None:
+        return LedgerReceipt(entries=[])
+    return sequencer_for(factory, settings).receipt(pending)
+
+
+def recorded_in(session: Session) -> list[PendingWrite]:
+    """The pending writes recorded in this session (single-domain writes that do not wait themselves)."""
+    return list(session.info.get(RECORDED_IN_SESSION, []))
+
+
+def wait_for_all(factory: sessionmaker[Session], settings: Settings, recorded: list[PendingWrite]) -> None:
+    """After the commit of a session that recorded ledger changes: wait until they are in the log."""
+    for pending in recorded:
+        receipt(factory, settings, pending)

@@ -1,0 +1,183 @@
+"""The ledger sequencer (decision 0028): appends/s and serialised time per append beside raw batched inserts,
+and HTTP case creation beside authenticated single reads, each pair measured in the same run.
+
+.venv/bin/python -m bench.sequencer_bench                                  # both parts, both databases
+.venv/bin/python -m bench.sequencer_bench --skip http --writes 20000       # the sequencer only
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.actor import Agency, Principal, Role, WriteContext
+from app.core.config import Environment, Settings
+from app.core.db import make_engine, make_sessionmaker, transaction, utcnow
+from app.core.migrations import upgrade_to_head
+from app.ledger import service
+from app.ledger.canonical import canonical_json
+from app.ledger.merkle import leaf_hash
+from app.ledger.models import LedgerEntry
+from app.ledger.schemas import LedgerChange
+from app.ledger.sequencer import Sequencer
+from bench.cases_bench import _drive
+from bench.common import describe_latencies, live_server, load_average, percentile, scratch_database
+from tests.factories import case_payload
+
+CONTEXT = WriteContext(
+    principal=Principal(client_id="bench-bawaslu", role=Role.AGENCY, agency=Agency.BAWASLU),
+    body_sha256="0" * 64,
+    request_id="bench",
+)
+
+
+def _change(number: int) -> LedgerChange:
+    """A change shaped like a real ``case.created`` (the case as read back, ~600 bytes of payload)."""
+    return LedgerChange("case.created", {**case_payload(), "number": number}, uuid.uuid4())
+
+
+def _settings(url: str, data_dir: Path, batch: int) -> Settings:
+    return Settings(
+        _env_file=None,
+        environment=Environment.TESTING,
+        database_url=url,
+        data_dir=data_dir,
+        secret_key="bench-secret-not-for-production",  # noqa: S106 - a scratch database
+        ledger_batch_max_writes=batch,
+    )
+
+
+def _leave_pending(factory: sessionmaker[Session], writes: int) -> None:
+    for start in range(0, writes, 1000):
+        with transaction(factory) as session:
+            for number in range(start, min(writes, start + 1000)):
+                service.record_pending(session, CONTEXT, [_change(number)])
+
+
+def _entry_rows(writes: int) -> list[dict[str, Any]]:
+    """The raw limit's rows: entries of the same size, bytes and hashes computed beforehand (not timed)."""
+    rows = []
+    now = utcnow()
+    for number in range(writes):
+        change = _change(number)
+        data = canonical_json({"seq": number, "type": change.entry_type, "payload": change.payload})
+        rows.append(
+            {
+                "seq": number,
+                "recorded_at": now,
+                "entry_type": change.entry_type,
+                "agency": "BAWASLU",
+                "client_id": "bench-bawaslu",
+                "case_id": change.case_id,
+                "request_id": "bench",
+                "body_sha256": "0" * 64,
+                "leaf_data": data,
+                "leaf_hash": leaf_hash(data),
+            }
+        )
+    return rows
+
+
+def sequencer_rates(kind: str, writes: int, batch: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        with scratch_database(kind) as url:
+            upgrade_to_head(url)
+            engine = make_engine(url)
+            factory = make_sessionmaker(engine)
+            _leave_pending(factory, writes)
+            sequencer = Sequencer(factory, _settings(url, Path(folder), batch))
+            started = time.perf_counter()
+            sequencer.drain()  # one integrator: every second of it is serialised
+            integrated = time.perf_counter() - started
+            engine.dispose()
+        with scratch_database(kind) as url:
+            upgrade_to_head(url)
+            engine = make_engine(url)
+            rows = _entry_rows(writes)
+            started = time.perf_counter()
+            for start in range(0, writes, batch):
+                with engine.begin() as connection:
+                    connection.execute(insert(LedgerEntry.__table__), rows[start : start + batch])  # type: ignore[arg-type]
+            raw = time.perf_counter() - started
+            engine.dispose()
+    print(
+        f"  {kind:10s} sequencer {writes / integrated:8.0f} appends/s   raw batched inserts {writes / raw:8.0f} rows/s"
+        f"   ratio {raw / integrated:.2f} (target >= 0.3)"
+    )
+    print(
+        f"  {kind:10s} serialised time per append {integrated / writes * 1000:.3f} ms (target <= 0.2)   "
+        f"raw insert per row {raw / writes * 1000:.3f} ms   load {load_average()}"
+    )
+
+
+async def _drive_reads(base_url: str, token: str, path: str, total: int, concurrency: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    remaining = iter(range(total))
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def worker() -> None:
+            for _ in remaining:
+                started = time.perf_counter()
+                response = await client.get(path, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, time.perf_counter() - started
+
+
+def http_rates(kind: str, requests: int, concurrency: int, workers: int) -> None:
+    with scratch_database(kind) as url, live_server(url, workers=workers) as server:
+        token = server.token("demo-bawaslu")
+        created = httpx.post(
+            f"{server.base_url}/api/v1/cases", json=case_payload(), headers={"Authorization": f"Bearer {token}"}
+        )
+        created.raise_for_status()
+        path = f"/api/v1/cases/{created.json()['id']}"
+        asyncio.run(_drive(server.base_url, token, min(50, requests), concurrency))  # warm-up
+        asyncio.run(_drive_reads(server.base_url, token, path, min(50, requests), concurrency))
+        reads, read_seconds = asyncio.run(_drive_reads(server.base_url, token, path, requests, concurrency))
+        writes, write_seconds, failures = asyncio.run(_drive(server.base_url, token, requests, concurrency))
+        print(describe_latencies(f"  {kind:10s} GET /cases/{{id}}", reads, read_seconds))
+        print(describe_latencies(f"  {kind:10s} POST /cases     ", writes, write_seconds) + f"  failures={failures}")
+        ratio = (len(writes) / write_seconds) / (len(reads) / read_seconds)
+        print(
+            f"  {kind:10s} creates / reads = {ratio:.2f} (target >= 0.5), create p99 "
+            f"{percentile(writes, 0.99) * 1000:.0f} ms (target <= 100)   load {load_average()}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--writes", type=int, default=20000, help="pending writes the sequencer integrates")
+    parser.add_argument("--batch", type=int, default=1000, help="entries per round, and per raw insert batch")
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["appends", "http"])
+    args = parser.parse_args()
+    if "appends" not in args.skip:
+        print(f"ledger appends: {args.writes} pending writes, {args.batch} per round / per raw batch")
+        for kind in args.databases:
+            sequencer_rates(kind, args.writes, args.batch)
+    if "http" not in args.skip:
+        print(f"HTTP, {args.requests} requests each, {args.concurrency} clients, {args.workers} workers")
+        for kind in args.databases:
+            http_rates(kind, args.requests, args.concurrency, args.workers)
+
+
+if __name__ == "__main__":
+    main()

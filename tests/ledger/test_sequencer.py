@@ -1,0 +1,144 @@
+"""The sequencer seen from a client: back-pressure, receipts of writes integrated elsewhere, replays while pending,
+and readers that never see pending writes as entries (decision 0028)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.cases.models import Case
+from app.core.db import transaction
+from app.ledger import sequencer
+from app.ledger.models import LedgerEntry, LedgerPending
+from app.ledger.schemas import LedgerChange
+from app.ledger.service import PendingWrite
+from tests.auth_helpers import AuthHeaders
+from tests.factories import case_payload
+from tests.ledger.factories import write_context
+from tests.problems import assert_problem
+
+
+def _leave_pending(app: FastAPI, count: int) -> list[PendingWrite]:
+    """Committed writes nobody has waited for yet (no integrator thread: the test client is not started)."""
+    written = []
+    for number in range(count):
+        with transaction(app.state.sessionmaker) as session:
+            change = LedgerChange("case.created", {"number": number})
+            pending = sequencer.record_changes(session, app.state.settings, write_context(), [change])
+            assert pending is not None
+            written.append(pending)
+    return written
+
+
+def _counts(session: Session) -> tuple[int, int, int]:
+    counted = tuple(
+        session.scalar(select(func.count()).select_from(table)) or 0 for table in (Case, LedgerEntry, LedgerPending)
+    )
+    session.rollback()
+    return counted[0], counted[1], counted[2]
+
+
+def test_a_write_above_the_backlog_is_refused_with_retry_after_and_leaves_nothing(
+    app: FastAPI, auth_headers: AuthHeaders, session: Session
+) -> None:
+    app.state.settings.ledger_max_backlog = 3
+    _leave_pending(app, 3)
+    client = TestClient(app)  # not started: no integrator thread drains the backlog meanwhile
+    before = _counts(session)
+    refused = assert_problem(client.post("/api/v1/cases", json=case_payload(), headers=auth_headers("BAWASLU")), 503)
+    assert refused["type"].endswith("/ledger-busy")
+    assert "waiting for their ledger positions" in refused["detail"]
+    assert _counts(session) == before == (0, 0, 3), "the refused write rolled back"
+
+    app.state.sequencer.drain()
+    accepted = client.post("/api/v1/cases", json=case_payload(), headers=auth_headers("BAWASLU"))
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["receipt"]["entries"][0]["seq"] == 3
+
+
+def test_the_503_names_retry_after(app: FastAPI, auth_headers: AuthHeaders) -> None:
+    _leave_pending(app, 2)
+    app.state.settings.ledger_max_backlog = 1
+    response = TestClient(app).post("/api/v1/cases", json=case_payload(), headers=auth_headers("BKN"))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+
+
+def test_pending_writes_are_not_entries_for_readers(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders, session: Session
+) -> None:
+    app.state.sequencer.stop()  # hold the integrator: what follows stays pending
+    _leave_pending(app, 2)
+    auditor = auth_headers("auditor")
+    assert client.get("/api/v1/ledger/entries", headers=auditor).json()["items"] == []
+    assert client.get("/api/v1/ledger/checkpoint", params={"fresh": True}, headers=auditor).json()["tree_size"] == 0
+    app.state.sequencer.drain()
+    listed = client.get("/api/v1/ledger/entries", headers=auditor).json()["items"]
+    assert [entry["payload"]["number"] for entry in listed] == [0, 1]
+
+
+def test_an_idempotent_replay_while_the_write_is_pending_is_in_flight_then_carries_the_receipt(
+    app: FastAPI, auth_headers: AuthHeaders
+) -> None:
+    app.state.settings.ledger_sequence_timeout_seconds = 0.2
+    client = TestClient(app, raise_server_exceptions=False)
+    headers = auth_headers("BAWASLU") | {"Idempotency-Key": "pending-1"}
+    payload = case_payload()
+    with _integration_held(app):
+        first = client.post("/api/v1/cases", json=payload, headers=headers)
+        assert first.status_code == 503, "committed but not yet in the ledger: not acknowledged"
+        in_flight = assert_problem(client.post("/api/v1/cases", json=payload, headers=headers), 409)
+        assert "not yet in the ledger" in in_flight["detail"]
+    app.state.sequencer.drain()
+    replayed = client.post("/api/v1/cases", json=payload, headers=headers)
+    assert replayed.status_code == 201
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    receipt = replayed.json()["receipt"]["entries"]
+    assert replayed.headers["Ledger-Seq"] == ", ".join(str(entry["seq"]) for entry in receipt)
+    assert replayed.headers["Ledger-Leaf-Hash"] == ", ".join(entry["leaf_hash"] for entry in receipt)
+
+
+class _integration_held:
+    """Another integrator holds the round (as another replica's would): this process's rounds find it taken."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.sequencer: sequencer.Sequencer = app.state.sequencer
+        self.original = self.sequencer.run_round
+
+    def __enter__(self) -> None:
+        self.sequencer.run_round = lambda: None  # type: ignore[method-assign]
+
+    def __exit__(self, *_: object) -> None:
+        self.sequencer.run_round = self.original  # type: ignore[method-assign]
+
+
+@pytest.mark.real_commits  # waiters in several threads, one integrator thread
+def test_concurrent_writers_in_one_process_share_rounds_and_each_gets_its_own_receipt(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders, session: Session
+) -> None:
+    headers = auth_headers("BAWASLU")
+    receipts: list[list[int]] = []
+    lock = threading.Lock()
+
+    def write() -> None:
+        response = client.post("/api/v1/cases", json=case_payload(), headers=headers)
+        assert response.status_code == 201, response.text
+        seqs = [entry["seq"] for entry in response.json()["receipt"]["entries"]]
+        assert response.headers["Ledger-Seq"] == ", ".join(map(str, seqs))
+        with lock:
+            receipts.append(seqs)
+
+    threads = [threading.Thread(target=write) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = sorted(seq for seqs in receipts for seq in seqs)
+    assert every == list(range(len(every))), "each position given once, no gap"
+    created = session.scalars(select(LedgerEntry).where(LedgerEntry.entry_type == "case.created")).all()
+    assert {entry.seq for entry in created} == {seqs[0] for seqs in receipts}
