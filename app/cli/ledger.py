@@ -358,21 +358,42 @@ def _print_differences(lines: list[str], rows: int, scope: str) -> None:
         print(f"OK: {rows} rows match the state the ledger implies ({scope})")
 
 
-def print_served_state_audit(http: httpx.Client, token: str | None) -> bool:
-    """Print a live service's standing background result (values left out: they may be names and NIPs); True
-    when it found no difference."""
-    from app.audit.state import Difference
+def audit_live_service(
+    http: httpx.Client,
+    token: str | None,
+    pinned: NoteVerifier | None,
+    case: uuid.UUID | None,
+    from_seq: int | None,
+    to_seq: int | None,
+) -> bool:
+    """The state audit of a live service (``app.cli.remote_state_audit``), printed as the local one prints;
+    True when it found no difference. ``Unusable`` when the service cannot be read."""
+    from app.cli import remote_state_audit as remote
 
+    headers = _headers(token) | {"X-Purpose": "state audit against the ledger"}
     try:
-        response = http.get(API_PREFIX + "/state-audit", headers=_headers(token))
-    except httpx.HTTPError as exc:
-        raise typer.BadParameter(f"state audit failed: {exc}") from exc
-    if response.status_code != httpx.codes.OK:
-        raise typer.BadParameter(f"state audit failed: HTTP {response.status_code} {response.text[:300]}")
-    served = response.json()
-    lines = [Difference(**item, ledger=None, actual=None).line(values=False) for item in served["differences"]]
-    _print_differences(lines, served["rows_checked"], f"the service's audit of {served['checked_at']}")
-    return not lines
+        leaves = remote.proven_leaves(
+            pinned,
+            lambda path: download_export(str(http.base_url), path, headers, http, ExportFormat.binary),
+        )
+        outcome = remote.audit_served(http, headers, leaves, case=case, first_seq=from_seq, last_seq=to_seq)
+    except remote.LedgerNotProven as failed:
+        print_report(failed.report, [])
+        return False
+    except remote.ServiceUnusable as exc:
+        raise Unusable(f"state audit failed: {exc}") from exc
+    _print_differences(
+        [difference.line() for difference in outcome.differences], outcome.rows, _scope(case, from_seq, to_seq)
+    )
+    return not outcome.differences
+
+
+def _scope(case: uuid.UUID | None, from_seq: int | None, to_seq: int | None) -> str:
+    if case is not None:
+        return f"case {case}"
+    if from_seq is not None or to_seq is not None:
+        return f"entries {from_seq or 0}..{'' if to_seq is None else to_seq}"
+    return "everything"
 
 
 @ledger_cli.command("audit-state")
@@ -383,10 +404,19 @@ def audit_state(
     ] = None,
     to_seq: Annotated[int | None, typer.Option(min=0, help="... up to this position (inclusive).")] = None,
     url: Annotated[
-        str | None, typer.Option(help="A live service: print its background audit (auditor token, audit:read).")
+        str | None,
+        typer.Option(
+            help="A live service: audit what it serves (cases, agency records, transitions) against its verified "
+            "ledger export, with an auditor token."
+        ),
     ] = None,
     token: Annotated[
-        str | None, typer.Option(envvar="SBT_AUDITOR_TOKEN", help="Bearer token with audit:read (with --url).")
+        str | None,
+        typer.Option(envvar="SBT_AUDITOR_TOKEN", help="An auditor's bearer token (with --url): audit, ledger, cases."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(help="With --url: the log's verifier key (text, or a file holding it) obtained out of band."),
     ] = None,
 ) -> None:
     """Replay the ledger into the state it implies and compare it with the tables; exit 1 on any difference.
@@ -394,8 +424,12 @@ def audit_state(
     One line per difference: table, row id, column, the ledger's value and entry, the table's value; a row the
     ledger made and the table lacks (missing), or one no entry made (extra)."""
     if url:
-        with httpx.Client(base_url=url, timeout=30.0) as http:
-            raise typer.Exit(0 if print_served_state_audit(http, token) else 1)
+        try:
+            with httpx.Client(base_url=url, timeout=httpx.Timeout(30.0, read=None)) as http:
+                ok = audit_live_service(http, token, _pinned_key(key), case, from_seq, to_seq)
+        except Unusable as error:
+            raise _unusable_exit(error) from None
+        raise typer.Exit(0 if ok else 1)
     from app.audit import state
     from app.core.config import get_settings
     from app.core.db import make_engine, make_sessionmaker
@@ -405,16 +439,16 @@ def audit_state(
         with make_sessionmaker(engine, read_only=True)() as session:
             state.use_snapshot(session)
             if case is not None:
-                outcome, scope = state.audit_cases(session, [case]), f"case {case}"
+                outcome = state.audit_cases(session, [case])
             elif from_seq is not None or to_seq is not None:
                 cases, clients = state.cases_in_range(session, from_seq or 0, to_seq)
                 outcome = state.audit_cases(session, cases)
                 if clients:
                     outcome = state.combined(outcome, state.audit_clients(session))
-                scope = f"entries {from_seq or 0}..{'' if to_seq is None else to_seq}"
             else:
-                outcome, scope = state.audit_everything(session), "everything"
+                outcome = state.audit_everything(session)
     finally:
         engine.dispose()
-    _print_differences([difference.line() for difference in outcome.differences], outcome.rows, scope)
+    lines = [difference.line() for difference in outcome.differences]
+    _print_differences(lines, outcome.rows, _scope(case, from_seq, to_seq))
     raise typer.Exit(1 if outcome.differences else 0)

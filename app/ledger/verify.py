@@ -749,3 +749,20 @@ def check_witnesses(report: VerificationReport, policy: WitnessPolicy) -> None:
     shortfall = policy.shortfall(latest.note)
     if shortfall is not None:
         report.findings.append(Finding(None, f"{latest.label} is {shortfall}"))
+
+
+def exported_leaves(path: Path) -> Iterator[bytes]:
+    """Each entry's leaf, in log order, from an export of either format: the replay input once ``verify_export``
+    has proven the file (``sbt ledger audit-state --url``)."""
+    export = _ExportFile.open(path)
+    try:
+        for record in export.records(with_nodes=False):
+            if isinstance(record, _EntryBlock):
+                blob, offset = record.data, record.start
+                while offset < record.end:
+                    _, length = _ENTRY_HEAD.unpack_from(blob, offset)
+                    start = offset + _ENTRY_HEAD_SIZE
+                    offset = start + length
+                    yield bytes(blob[start:offset])
+    finally:
+        export.close()
