@@ -18,6 +18,7 @@ Choose the database with ``SBT_TEST_DATABASE=sqlite|postgresql`` (default sqlite
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -37,6 +38,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from app.core.config import Environment, Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.migrations import upgrade_to_head
+from app.core.problems import LedgerIntegrityFailure
 from app.main import create_app
 from app.reconciliation import outbox
 from app.reconciliation.findings import SyncOutcome
@@ -288,7 +290,10 @@ def app(settings: Settings, request: pytest.FixtureRequest) -> Iterator[FastAPI]
 def _read_then_drain(app: FastAPI) -> Callable[[httpx.Response], None]:
     def hook(response: httpx.Response) -> None:
         response.read()  # a streamed export ends (and closes its sessions) before the round runs
-        drain_outbox(app)
+        # A log cut under its checkpoints refuses the round's findings entries as it refuses every write: the
+        # worker logs it and retries; tests of it look at what the API answers.
+        with contextlib.suppress(LedgerIntegrityFailure):
+            drain_outbox(app)
 
     return hook
 
