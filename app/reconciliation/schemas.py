@@ -7,7 +7,7 @@ import enum
 import uuid
 from typing import Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, StrictBool, model_validator
 
 from app.core.i18n import Language
 from app.core.schemas import TEXT_PATTERN, InputSchema, IsoDate, IsoDateTime, ReadSchema
@@ -29,7 +29,7 @@ class RunCreate(InputSchema):
         "instant reproduces historical deadline findings.",
     )
     case_ids: list[uuid.UUID] | None = Field(default=None, max_length=10_000, description="Required for CASES.")
-    use_screen: bool = Field(
+    use_screen: StrictBool = Field(
         default=True, description="FULL only: false evaluates every case in Python (slow; for verification)."
     )
 
