@@ -11,13 +11,13 @@ one indexed SELECT per interval.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.background import RepeatingThread
 from app.core.config import Settings
 from app.core.db import make_sessionmaker, utcnow
 from app.reconciliation import outbox
@@ -26,42 +26,26 @@ from app.reconciliation.outbox import Backlog
 logger = logging.getLogger("sbt.reconciliation.outbox")
 
 
-class OutboxWorker:
+class OutboxWorker(RepeatingThread):
     def __init__(self, settings: Settings, writer: sessionmaker[Session]) -> None:
         bind = writer.kw.get("bind")
+        interval = settings.reconciliation_outbox_interval_seconds
+        threaded = isinstance(bind, Engine) and interval > 0
+        super().__init__("reconciliation-outbox", interval, threaded, logger, wait_first=True)
         self.settings = settings
         self.writer = writer
         self.reader = make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else writer
-        # Bound to a test's connection, the app has no connection to spare for a thread: tests drain by run_once.
-        self.threaded = isinstance(bind, Engine) and settings.reconciliation_outbox_interval_seconds > 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         """Rounds until no touched case waits or another replica holds the round; the cases re-checked."""
         return outbox.drain(self.writer, self.settings).evaluated
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.settings.reconciliation_outbox_interval_seconds):
-            try:
-                with self.reader() as session:
-                    waiting = outbox.has_backlog(session)
-                if waiting:
-                    self.run_once()
-            except Exception:  # the rows stay; the next look retries them, the lag metric shows the wait
-                logger.exception("reconciliation outbox round failed")
-
-    def start(self) -> None:
-        if self.threaded and self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="sbt-reconciliation-outbox", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+    def step(self) -> None:
+        # A failed round leaves the rows: the next look retries them, the lag metric shows the wait.
+        with self.reader() as session:
+            waiting = outbox.has_backlog(session)
+        if waiting:
+            self.run_once()
 
 
 def readiness(waiting: Backlog, settings: Settings) -> dict[str, Any]:

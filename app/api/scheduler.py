@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.background import RepeatingThread
 from app.core.config import Settings
 from app.flows import scheduler as jobs
 from app.ledger.witnessing import Witnesses
@@ -25,16 +26,15 @@ from app.reconciliation import runner
 logger = logging.getLogger("sbt.scheduler")
 
 
-class BackgroundScheduler:
+class BackgroundScheduler(RepeatingThread):
     def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
+        interval = settings.scheduler_interval_seconds
+        super().__init__("scheduler", interval, isinstance(factory.kw.get("bind"), Engine) and interval > 0, logger)
         self.settings = settings
         self.factory = factory
-        self.threaded = isinstance(factory.kw.get("bind"), Engine) and settings.scheduler_interval_seconds > 0
         self.http = httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
         self.witnesses = Witnesses.of(settings)
         self._next_sweep = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._runs: list[threading.Thread] = []
 
     def run_once(self) -> None:
@@ -54,24 +54,11 @@ class BackgroundScheduler:
                 thread.start()
                 self._runs = [t for t in self._runs if t.is_alive()] + [thread]
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # the next round tries again; deliveries keep their state in the database
-                logger.exception("scheduler round failed")
-            self._stop.wait(self.settings.scheduler_interval_seconds)
-
-    def start(self) -> None:
-        if self.threaded and self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="sbt-scheduler", daemon=True)
-            self._thread.start()
+    def step(self) -> None:
+        self.run_once()  # a failed round: the next tries again; deliveries keep their state in the database
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        super().stop()
         for run in self._runs:
             run.join()
         self.http.close()

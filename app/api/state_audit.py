@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.background import RepeatingThread
 from app.audit.state import StateAuditSummary, audit_cycle
 from app.core.config import Settings
 from app.core.db import make_sessionmaker
@@ -25,18 +26,17 @@ logger = logging.getLogger("sbt.state_audit")
 STATE_AUDIT_PATH = "/api/v1/ledger/state-audit"
 
 
-class BackgroundStateAudit:
+class BackgroundStateAudit(RepeatingThread):
     def __init__(self, settings: Settings, writer: sessionmaker[Session]) -> None:
         bind = writer.kw.get("bind")
+        interval = settings.state_audit_interval_seconds
+        super().__init__("state-audit", interval, isinstance(bind, Engine) and interval > 0, logger)
         self.settings = settings
         self.writer = writer
         # SQLite: the comparison reads in a deferred transaction, never holding the write lock
         self.reader = make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else writer
-        self.threaded = isinstance(bind, Engine) and settings.state_audit_interval_seconds > 0
         self.cycles = 0
         self._done = threading.Condition()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_once(self) -> StateAuditSummary:
         summary = audit_cycle(self.reader, self.writer, self.settings.state_audit_scrub_cases)
@@ -50,25 +50,8 @@ class BackgroundStateAudit:
         with self._done:
             return self._done.wait_for(lambda: self.cycles > after, timeout)
 
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.run_once()
-            except Exception:  # the next round tries again; the probe shows how old the result is
-                logger.exception("state audit round failed")
-            if self._stop.wait(self.settings.state_audit_interval_seconds):
-                return
-
-    def start(self) -> None:
-        if self.threaded and self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="sbt-state-audit", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+    def step(self) -> None:
+        self.run_once()  # a failed round: the next tries again; the probe shows how old the result is
 
 
 def readiness(summary: StateAuditSummary) -> dict[str, Any]:

@@ -9,7 +9,6 @@ outcome lives in the database, so every worker's ``/ready`` and metrics report t
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import httpx
@@ -17,6 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.background import RepeatingThread
 from app.core.config import Settings
 from app.core.db import make_sessionmaker, utcnow
 from app.ledger.witnessing import Witnesses, WitnessingStatus, http_post, status, submit_round
@@ -24,21 +24,22 @@ from app.ledger.witnessing import Witnesses, WitnessingStatus, http_post, status
 logger = logging.getLogger("sbt.witnessing")
 
 
-class BackgroundWitnessing:
+class BackgroundWitnessing(RepeatingThread):
     def __init__(self, settings: Settings, writer: sessionmaker[Session]) -> None:
         bind = writer.kw.get("bind")
+        witnesses = Witnesses.of(settings)
+        interval = settings.witness_interval_seconds
+        threaded = isinstance(bind, Engine) and witnesses.enabled and interval > 0
+        super().__init__("witnessing", interval, threaded, logger)
         self.settings = settings
-        self.witnesses = Witnesses.of(settings)
+        self.witnesses = witnesses
         self.writer = writer
         self.reader = make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else writer
-        self.threaded = isinstance(bind, Engine) and self.witnesses.enabled and settings.witness_interval_seconds > 0
         # Keep-alive connections to each witness (tlog-witness: clients SHOULD), one per parallel request.
         self.http = httpx.Client(
             timeout=settings.witness_timeout_seconds,
             limits=httpx.Limits(max_keepalive_connections=max(len(self.witnesses.members), 1)),
         )
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_once(self) -> int | None:
         """One round; the size of the checkpoint it submitted (None: no checkpoint, or another replica's turn)."""
@@ -52,24 +53,11 @@ class BackgroundWitnessing:
         with self.reader() as session:
             return status(session, self.settings, self.witnesses, utcnow())
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # the next round tries again; /ready shows what the witnesses last said
-                logger.exception("witnessing round failed")
-            self._stop.wait(self.settings.witness_interval_seconds)
-
-    def start(self) -> None:
-        if self.threaded and self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="sbt-witnessing", daemon=True)
-            self._thread.start()
+    def step(self) -> None:
+        self.run_once()  # a failed round: the next tries again; /ready shows what the witnesses last said
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        super().stop()
         self.http.close()
 
 

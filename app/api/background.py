@@ -1,0 +1,51 @@
+"""One daemon thread per background job of a process, started and stopped by the app's lifespan
+(``app.main.background_work``): the state audit, the scheduler, the reconciliation outbox, the witnessing rounds."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+
+class RepeatingThread:
+    """Runs ``step()`` every ``interval`` seconds while the app serves; a failing round is logged and the next one
+    tries again (the job's state lives in the database). Not ``threaded`` (an app bound to a test's connection,
+    which has none to spare, or an interval of 0): no thread, and the tests call the rounds themselves.
+    ``wait_first``: the first round comes one interval after the start instead of at once."""
+
+    def __init__(
+        self, name: str, interval: float, threaded: bool, logger: logging.Logger, *, wait_first: bool = False
+    ) -> None:
+        self.threaded = threaded
+        self._name = name
+        self._interval = interval
+        self._logger = logger
+        self._wait_first = wait_first
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        if self._wait_first and self._stop.wait(self._interval):
+            return
+        while True:
+            try:
+                self.step()
+            except Exception:
+                self._logger.exception("%s round failed", self._name)
+            if self._stop.wait(self._interval):
+                return
+
+    def start(self) -> None:
+        if self.threaded and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name=f"sbt-{self._name}", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
