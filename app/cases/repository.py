@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import ColumnElement, Select, Text, cast, func, literal, select, tuple_
@@ -76,6 +76,14 @@ def overdue_by_stage(session: Session, today: dt.date) -> dict[str, int]:
 
 def get_case(session: Session, case_id: uuid.UUID) -> Case | None:
     return session.get(Case, case_id)
+
+
+def lock_cases(session: Session, case_ids: Collection[uuid.UUID]) -> None:
+    """Lock the cases' rows in id order before writing to them or their records, as a reconciliation round does
+    (``load_cases_for_check``): a write that changed a record first and then met a round holding the case,
+    while the round waited for that record, would deadlock. The cases stay loaded: ``get_case`` then costs no
+    statement. SQLite has a single writer and no FOR UPDATE."""
+    session.scalars(select(Case).where(Case.id.in_(sorted(case_ids))).order_by(Case.id).with_for_update()).all()
 
 
 def list_cases(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -253,6 +253,11 @@ def update_case(
             LedgerChange("agency_record.updated", {"record_id": str(own.id), "changes": record_changes}, case.id)
         )
     return case, updated
+
+
+def lock_cases(session: Session, case_ids: Collection[uuid.UUID]) -> None:
+    """Every write to cases or their records starts here (``repository.lock_cases``)."""
+    repository.lock_cases(session, case_ids)
 
 
 def require_case(session: Session, case_id: uuid.UUID) -> Case:

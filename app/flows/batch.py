@@ -5,8 +5,9 @@
 1. validate every item with the single operation's schema (before the key is claimed, as a single write's body
    is validated before its handler runs); every invalid item is reported, with its index, and nothing is written;
 2. claim the Idempotency-Key;
-3. each item's domain change through the same service function as the single operation (``cases.create_case``,
-   ``submit_record``, ``import_archived_record``, ``transition_case``), in request order: a later item sees what
+3. lock the cases the items change (in id order, as a reconciliation round does); each item's domain change
+   through the same service function as the single operation (``cases.create_case``, ``submit_record``,
+   ``import_archived_record``, ``transition_case``), in request order: a later item sees what
    the earlier ones wrote (a transition may follow the step before it). An item the service refuses is noted
    with its problem and the next item is still tried, so that one answer lists every refused item;
 4. if any item was refused: raise ``BatchRejected``, which rolls the whole batch back;
@@ -86,6 +87,7 @@ def _transition(session: Session, settings: Settings, ctx: WriteContext, item: B
     return _Written(case, case.id, f"{CASES_PATH}/{case.id}", changes)
 
 
+_CaseItem = RecordBatchItem | ArchivedRecordBatchItem | TransitionBatchItem
 _Writer = Callable[[Session, Settings, WriteContext, BaseModel], _Written]
 
 
@@ -138,6 +140,8 @@ def write_batch(
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:  # 2. claim, 8. commit
         written: list[_Written] = []
         refused: list[BatchItemProblem] = []
+        if kind is not BatchKind.CASES:  # the cases its items change, locked in one go and in id order
+            cases.lock_cases(session, {item.case_id for item in parsed if isinstance(item, _CaseItem)})
         for index, item in enumerate(parsed):  # 3. each item through the single operation's service
             try:
                 written.append(kind.write(session, settings, ctx, item))

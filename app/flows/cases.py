@@ -5,7 +5,8 @@ Every flow runs the same pipeline (ARCHITECTURE.md, "The write pipeline"):
 1. authorise — the route's scopes are checked by the web layer before the flow runs; the domain service checks
    what the acting agency may do (its own record, the workflow's agency rules);
 2. claim the Idempotency-Key (its own short transaction);
-3. the domain change (rows flushed, not committed), described as a ``LedgerChange``;
+3. the domain change (rows flushed, not committed), described as a ``LedgerChange``; a change to an existing
+   case first locks the case row (``cases.lock_cases``), the order a reconciliation round locks in;
 4. note the touched case in the reconciliation outbox (and the stage each written record reached): the outbox
    worker re-checks it after the commit (findings lag the write by about a poll interval;
    ``POST /reconciliation/cases/{id}/check`` re-checks at once);
@@ -139,6 +140,7 @@ def _step(
 ) -> Reply[CaseRead]:
     """One change to a case (a workflow step, a reopening, a sanction correction, an update), through steps 2-8."""
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+        cases.lock_cases(session, [case_id])
         case, changes = take(session, cases.require_case(session, case_id))
         reconciliation.note_stages_reached(session, [case.id])
         outbox.record_touched(session, [case.id])
@@ -158,6 +160,7 @@ def submit_record(
 ) -> Reply[AgencyRecordRead]:
     """The calling agency's own record, or (``ArchivedRecordCreate``) a retired agency's from its archive."""
     with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+        cases.lock_cases(session, [case_id])
         case = cases.require_case(session, case_id)
         if isinstance(data, ArchivedRecordCreate):
             record, submitted = cases.import_archived_record(session, ctx, case, data)
@@ -186,6 +189,7 @@ def update_record(
 ) -> Reply[AgencyRecordRead]:
     """PATCH is idempotent by its If-Match precondition: no Idempotency-Key step."""
     with transaction(factory) as session:
+        cases.lock_cases(session, [case_id])
         record = cases.require_own_record(session, ctx.principal, case_id, record_id)
         record, updated = cases.update_record(session, ctx, record, data, if_match)
         reconciliation.note_stages_reached(session, [record.case_id])
