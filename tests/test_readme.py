@@ -24,6 +24,7 @@ import re
 import signal
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,17 +125,18 @@ def test_every_shell_block_of_the_readme_runs_against_a_live_service(tmp_path: P
             script += [f"echo '@@block {number}@@'", "set -e", f"source {path.name}", "set +e"]
             script.append(f"echo '@@ok {number}@@'")
         env = {key: value for key, value in os.environ.items() if not key.startswith("SBT_")}
-        log = clone / ".readme-output.txt"
-        with log.open("w") as sink:
-            shell = subprocess.Popen(  # noqa: S603 - the README's own blocks, which is the point
-                ["bash", "-c", "\n".join(script)],  # noqa: S607 - bash from PATH, as a reader's terminal
-                cwd=clone,
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,  # its own process group: what a block started in the background dies too
-            )
+        shell = subprocess.Popen(  # noqa: S603 - the README's own blocks, which is the point
+            ["bash", "-c", "\n".join(script)],  # noqa: S607 - bash from PATH, as a reader's terminal
+            cwd=clone,
+            env=env,
+            stdout=subprocess.PIPE,  # a pipe, not a file: a block's `curl -D /dev/stdout` would truncate a file
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # its own process group: what a block started in the background dies too
+        )
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            read = reader.submit(shell.communicate)  # until the pipe closes: after the group is killed
             try:
                 returncode: int | str = shell.wait(timeout=900)
             except subprocess.TimeoutExpired:
@@ -142,8 +144,7 @@ def test_every_shell_block_of_the_readme_runs_against_a_live_service(tmp_path: P
             finally:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(shell.pid, signal.SIGKILL)
-                shell.wait()
-    output = log.read_text(encoding="utf-8", errors="replace")
+            output = read.result()[0]
     for number, block in enumerate(blocks):
         start = output.find(f"@@block {number}@@")
         end = output.find(f"@@ok {number}@@")
