@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from collections.abc import Collection, Sequence
@@ -208,6 +209,18 @@ def list_entries(
 def latest_checkpoint(session: Session) -> LedgerCheckpoint | None:
     query = select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)
     return session.scalars(query).first()
+
+
+def first_checkpoint_covering(session: Session, size: int) -> LedgerCheckpoint | None:
+    """The smallest signed checkpoint of at least ``size`` entries."""
+    query = select(LedgerCheckpoint).where(LedgerCheckpoint.tree_size >= size)
+    return session.scalars(query.order_by(LedgerCheckpoint.tree_size).limit(1)).first()
+
+
+def pending_backlog(session: Session) -> tuple[int, dt.datetime | None]:
+    """How many writes wait for their positions, and when the oldest of them committed."""
+    count, oldest = session.execute(select(func.count(), func.min(LedgerPending.created_at))).one()
+    return int(count), oldest
 
 
 def get_checkpoint(session: Session, tree_size: int) -> LedgerCheckpoint | None:
