@@ -217,10 +217,20 @@ def first_checkpoint_covering(session: Session, size: int) -> LedgerCheckpoint |
     return session.scalars(query.order_by(LedgerCheckpoint.tree_size).limit(1)).first()
 
 
-def pending_backlog(session: Session) -> tuple[int, dt.datetime | None]:
-    """How many writes wait for their positions, and when the oldest of them committed."""
+class PendingBacklog(NamedTuple):
+    """The committed writes still waiting for their ledger positions (``/metrics``, ``/ready``)."""
+
+    writes: int
+    oldest_at: dt.datetime | None
+
+    def age_seconds(self, now: dt.datetime) -> float:
+        """How long the oldest waiting write has gone without its positions (0 with nothing waiting)."""
+        return 0.0 if self.oldest_at is None else max(0.0, (now - self.oldest_at).total_seconds())
+
+
+def pending_backlog(session: Session) -> PendingBacklog:
     count, oldest = session.execute(select(func.count(), func.min(LedgerPending.created_at))).one()
-    return int(count), oldest
+    return PendingBacklog(int(count), oldest)
 
 
 def get_checkpoint(session: Session, tree_size: int) -> LedgerCheckpoint | None:

@@ -173,6 +173,7 @@ def test_a_replayed_batch_asking_for_proofs_gets_them_in_the_body(
     replayed = client.post("/api/v1/cases:batch", json=body, headers=headers | PROOF)
     receipt = _proven(replayed, verifier)
     assert replayed.json()["items"] == first.json()["items"]
+    assert [e["leaf_hash"] for e in receipt["entries"]] == [e["leaf_hash"] for e in first.json()["receipt"]["entries"]]
     assert "Ledger-Seq" not in replayed.headers
 
 
