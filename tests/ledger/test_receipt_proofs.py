@@ -25,6 +25,7 @@ from app.ledger.models import LedgerCheckpoint
 from app.ledger.note import NoteVerifier, open_checkpoint
 from tests.auth_helpers import AuthHeaders
 from tests.authz import MatrixContext
+from tests.cases.test_statement_count import counted_statements
 from tests.factories import case_payload, create_case
 from tests.reconciliation.authz import _case_with_finding as case_with_finding
 
@@ -121,6 +122,22 @@ def test_without_the_preference_the_receipt_and_the_log_are_as_before(
         assert set(receipt) == {"entries"}
         assert all(set(entry) == {"seq", "entry_type", "leaf_hash"} for entry in receipt["entries"])
     assert _checkpoints(session) == before, "no checkpoint signed for a write that did not ask"
+
+
+def test_without_the_preference_a_write_reads_and_signs_no_checkpoint(
+    app: FastAPI, undrained_client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """The cost is zero when not asked: not one statement about checkpoints once the process knows the latest
+    (the first write here signs the log's first checkpoint, the next round reads it back once)."""
+    headers = auth_headers("BAWASLU")
+    for _ in range(2):
+        assert undrained_client.post("/api/v1/cases", json=case_payload(), headers=headers).status_code == 201
+    with counted_statements(app) as plain:
+        assert undrained_client.post("/api/v1/cases", json=case_payload(), headers=headers).status_code == 201
+    assert not [s for s in plain if "ledger_checkpoint" in s or "ledger_cosignature" in s], plain
+    with counted_statements(app) as asked:
+        assert undrained_client.post("/api/v1/cases", json=case_payload(), headers=headers | PROOF).status_code == 201
+    assert [s for s in asked if s.startswith("INSERT INTO ledger_checkpoint")], "its round signed a checkpoint"
 
 
 def test_the_preference_is_found_among_others_in_any_case(client: TestClient, auth_headers: AuthHeaders) -> None:
