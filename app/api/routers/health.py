@@ -122,8 +122,7 @@ def _sequencer_readiness(pending: PendingBacklog, settings: Settings) -> dict[st
     summary=(
         "Readiness probe (database reachable, stored ledger matching its latest signed checkpoint; degraded when "
         "the tables differ from the ledger, reconciliation or the ledger sequencer lags behind the writes, the "
-        "latest checkpoint lacks its "
-        "witnesses' quorum or Redis does not answer)"
+        "latest checkpoint lacks its witnesses' quorum or Redis does not answer)"
     ),
     responses=problem_responses(503),
     response_model_exclude_none=True,  # a healthy service answers {"status": "ready"}, nothing more
