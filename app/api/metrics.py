@@ -7,8 +7,10 @@
   part of the request counter.
 * State: a collector runs a few short aggregate queries when Prometheus scrapes (ledger tree size, latest
   checkpoint and the latest witnessed one, open findings by severity, overdue cases by stage, idempotency keys in
-  flight, the differences the background state audit found and its age); nothing is kept up to date on the write
-  path.
+  flight, the differences the background state audit found and its age, the writes waiting for their ledger
+  positions and the age of the oldest); nothing is kept up to date on the write path.
+* Ledger sequencer rounds this process ran (those that integrated writes): their duration and how many writes and
+  entries each took, as histograms observed by the round itself (``Sequencer.round_observer``).
 * Database pool: connections checked out now, kept by pool events.
 
 Several worker processes (``uvicorn --workers N``): each counts its own requests. With ``PROMETHEUS_MULTIPROC_DIR``
@@ -53,6 +55,7 @@ from app.core.db import make_sessionmaker, utcnow
 from app.core.problems import NotFound, Unauthorized
 from app.idempotency import repository as idempotency
 from app.ledger import repository as ledger
+from app.ledger.service import IntegratedRound
 from app.ledger.witnessing import Witnesses, latest_witnessed
 from app.reconciliation import outbox
 from app.reconciliation import repository as reconciliation
@@ -60,6 +63,8 @@ from app.reconciliation import repository as reconciliation
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ROUND_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
 # No ``*_created`` series: they double the output and Prometheus does not need them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -96,6 +101,7 @@ class ServiceStateCollector(Collector):
             in_flight = idempotency.in_flight(session, claimed_after)
             audited = state_audit.latest(session)
             waiting = outbox.backlog(session)
+            pending = ledger.pending_backlog(session)
             witnessed = latest_witnessed(session, self.witnesses) if self.witnesses.enabled else None
         age = math.nan if checkpoint is None else (now - checkpoint.created_at).total_seconds()
         return [
@@ -123,6 +129,16 @@ class ServiceStateCollector(Collector):
                 "sbt_reconciliation_lag_seconds",
                 "How long the oldest written case has waited for its reconciliation re-check (0: none waits)",
                 waiting.lag_seconds(now),
+            ),
+            _gauge(
+                "sbt_ledger_pending_writes",
+                "Committed writes waiting for the sequencer to give their entries ledger positions",
+                pending.writes,
+            ),
+            _gauge(
+                "sbt_ledger_pending_oldest_seconds",
+                "How long the oldest write waiting for its ledger positions has waited (0: none waits)",
+                pending.age_seconds(now),
             ),
             _gauge(
                 "sbt_state_audit_seconds_since_check",
@@ -192,6 +208,24 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=self.registry,
         )
+        self.round_duration = Histogram(
+            "sbt_ledger_round_duration_seconds",
+            "Time of a ledger sequencer round that integrated writes (its one transaction, commit included)",
+            buckets=ROUND_BUCKETS,
+            registry=self.registry,
+        )
+        self.round_writes = Histogram(
+            "sbt_ledger_round_writes",
+            "Pending writes a ledger sequencer round integrated (its batch, at most SBT_LEDGER_BATCH_MAX_WRITES)",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.round_entries = Histogram(
+            "sbt_ledger_round_entries",
+            "Ledger entries a sequencer round appended",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
         self.state = ServiceStateCollector(factory, settings)
         self.registry.register(self.state)
 
@@ -201,6 +235,11 @@ class Metrics:
             self.pool_size.set(size())
         event.listen(engine, "checkout", lambda *_: self.pool_in_use.inc())
         event.listen(engine, "checkin", lambda *_: self.pool_in_use.dec())
+
+    def observe_round(self, seconds: float, done: IntegratedRound) -> None:
+        self.round_duration.observe(seconds)
+        self.round_writes.observe(len(done.receipts))
+        self.round_entries.observe(sum(len(receipt.entries) for receipt in done.receipts.values()))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -264,4 +303,5 @@ def install_metrics(app: FastAPI, settings: Settings) -> None:
     else:  # a test's shared connection: no pool to watch
         metrics = Metrics(settings, app.state.sessionmaker)
     app.state.metrics = metrics
+    app.state.sequencer.round_observer = metrics.observe_round
     app.add_middleware(MetricsMiddleware, metrics=metrics)

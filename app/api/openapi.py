@@ -1,6 +1,7 @@
 """OpenAPI post-processing: problem+json everywhere an error can come back, in the language ``Accept-Language``
 asks for (``Content-Language``); If-Match stated as required; the headers every response carries (rate limit,
-challenge, Retry-After, Idempotent-Replayed); ``security: []`` on the public operations.
+challenge, Retry-After, Idempotent-Replayed); ``Prefer: ledger-proof`` and ``Preference-Applied`` on every write
+that answers with a receipt; ``security: []`` on the public operations.
 
 ``If-Match`` is declared optional in Python so that a missing header reaches ``check_if_match`` and is answered
 428 Precondition Required (RFC 6585), not a generic 422; the contract states what the server enforces: required."""
@@ -18,7 +19,7 @@ from app.api.ratelimit import LIMITED_PREFIX as RATE_LIMITED_PREFIX
 from app.api.responses import declared
 from app.auth.dpop import MAX_PROOF_LENGTH, PROOF_ALGORITHMS
 from app.core.problems import PROBLEM_MEDIA_TYPE, BatchProblem, InvalidParam, Problem
-from app.ledger.schemas import SEQ_HEADER
+from app.ledger.schemas import PREFERENCE_APPLIED_HEADER, PROOF_PREFERENCE, SEQ_HEADER
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _CONTENT_LANGUAGE = {"Content-Language": {"$ref": "#/components/headers/Content-Language"}}
@@ -118,8 +119,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     responses.setdefault("415", dict(_UNSUPPORTED))
                     responses.setdefault("400", dict(_MALFORMED))
             operation.setdefault("security", [])  # public: health, discovery, the token endpoint itself
-            if _records_to_ledger(path, method, responses):
+            receipted = _receipted(path, responses)
+            if receipted or (method == "post" and path.startswith(CLIENTS_PATH)):  # the registry: not receipted
                 responses.setdefault("503", dict(_LEDGER_BUSY))
+            if receipted:
+                operation.setdefault("parameters", []).append(dict(_PREFER_PARAMETER))
             _offer_dpop(operation)
             takes_idempotency_key = any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))
             for status, response in responses.items():
@@ -136,6 +140,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     headers.update(declared("Retry-After"))
                 if status[:1] == "2" and takes_idempotency_key:
                     headers.update(declared("Idempotent-Replayed"))
+                if status[:1] == "2" and receipted:
+                    headers.update(declared(PREFERENCE_APPLIED_HEADER))
                 if not headers:
                     del response["headers"]
             if "422" in responses:
@@ -151,12 +157,22 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def _records_to_ledger(path: str, method: str, responses: dict[str, Any]) -> bool:
-    """A write that records ledger changes: it carries a receipt (headers, or a batch's body), or changes the
-    client registry (not receipted)."""
+def _receipted(path: str, responses: dict[str, Any]) -> bool:
+    """A write that answers with a receipt: in its headers, or (a batch) in its body."""
     success = [response for status, response in responses.items() if status[:1] == "2"]
-    receipted = any(SEQ_HEADER in response.get("headers", {}) for response in success)
-    return receipted or path.endswith(":batch") or (method == "post" and path.startswith(CLIENTS_PATH))
+    return path.endswith(":batch") or any(SEQ_HEADER in response.get("headers", {}) for response in success)
+
+
+_PREFER_PARAMETER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": f"`{PROOF_PREFERENCE}` (RFC 7240; other preferences are ignored): the body's `receipt` then also "
+    "carries each entry's RFC 9162 `inclusion_proof` and the C2SP signed `checkpoint` they lead to, so the write "
+    f"can be verified offline without another call (answered with `{PREFERENCE_APPLIED_HEADER}: {PROOF_PREFERENCE}`)."
+    " An Idempotency-Key replay sending it gets the proofs too. Without it the write costs nothing more.",
+    "schema": {"type": "string", "examples": [PROOF_PREFERENCE]},
+}
 
 
 _DPOP_PROOF_PARAMETER = {

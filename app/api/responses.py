@@ -8,7 +8,7 @@ from fastapi import Response
 from pydantic import BaseModel
 
 from app.idempotency.service import Reply
-from app.ledger.schemas import LEAF_HASH_HEADER, SEQ_HEADER
+from app.ledger.schemas import LEAF_HASH_HEADER, PREFERENCE_APPLIED_HEADER, PROOF_PREFERENCE, SEQ_HEADER
 
 Body = TypeVar("Body", bound=BaseModel)
 
@@ -48,6 +48,12 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "description": "The leaf hash (base64 SHA-256) of each entry in `Ledger-Seq`, in the same order: keep it as "
         "proof of what was submitted and check it with `GET /api/v1/ledger/proofs/inclusion`.",
         "schema": {"type": "string"},
+    },
+    PREFERENCE_APPLIED_HEADER: {
+        "description": "`ledger-proof` when the request sent `Prefer: ledger-proof` (RFC 7240) and the body's "
+        "`receipt` carries each entry's `inclusion_proof` and the signed `checkpoint` they lead to. Absent when the "
+        "write appended no entry.",
+        "schema": {"type": "string", "enum": [PROOF_PREFERENCE]},
     },
     "Content-Language": {
         "description": "The language of the texts for people (a problem's `title` and `detail`, a finding's "

@@ -91,3 +91,5 @@ class WriteContext:
     principal: Principal
     body_sha256: str
     request_id: str
+    ledger_proof: bool = False
+    """The caller asked (``Prefer: ledger-proof``) for its receipt with inclusion proofs and their checkpoint."""

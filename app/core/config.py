@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     ledger_sequence_timeout_seconds: float = Field(default=30, gt=0)
     """How long a write waits for its ledger positions before answering 503 (it stays committed and is sequenced
     later; its Idempotency-Key replay then returns the receipt)."""
+    ledger_backlog_degraded_seconds: float = Field(default=10, gt=0)
+    """``/ready`` is degraded while a committed write has waited longer than this for its ledger positions (no
+    integrator gets the round, or rounds fail or fall behind)."""
 
     witnesses: Annotated[list[tuple[str, str]], NoDecode] = Field(default_factory=list)
     """Witnesses (C2SP tlog-witness) each new checkpoint is submitted to: ``SBT_WITNESSES`` as comma-separated

@@ -137,7 +137,8 @@ def write_batch(
     progress: Progress | None = None,
 ) -> Reply[BatchResult]:
     parsed = validate_items(kind, items)  # 1. validate every item
-    with idempotency.claimed(factory, settings, key), transaction(factory) as session:  # 2. claim, 8. commit
+    # 2. claim, 8. commit
+    with idempotency.claimed(factory, settings, key, proof=ctx.ledger_proof), transaction(factory) as session:
         written: list[_Written] = []
         refused: list[BatchItemProblem] = []
         if kind is not BatchKind.CASES:  # the cases its items change, locked in one go and in id order
@@ -174,4 +175,4 @@ def write_batch(
         # The receipt in the body only: a thousand items' leaf hashes would outgrow any HTTP header limit.
         reply = Reply(200, BatchResult(items=results), {}, receipt_in_headers=False)
         idempotency.store(session, key, reply, pending)  # 7.
-    return reply.receipted(sequencer.receipt(factory, settings, pending))  # 9.
+    return reply.receipted(sequencer.receipt(factory, settings, pending, proof=ctx.ledger_proof))  # 9.

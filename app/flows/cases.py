@@ -67,14 +67,15 @@ def create_case(
 ) -> Reply[CaseRead]:
     # 1. authorise: the route checked cases:write; create_case checks that the caller acts for an agency.
     # 2. claim the key (released if anything below fails) and 7. commit when the block ends.
-    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+    with idempotency.claimed(factory, settings, key, proof=ctx.ledger_proof), transaction(factory) as session:
         case, created = cases.create_case(session, settings, ctx, data)  # 3. domain change
         outbox.record_touched(session, [case.id])  # 4. reconciled after the commit
         pending = sequencer.record_changes(session, settings, ctx, [created])  # 5. ledger, pending
         headers = {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version)}
         reply = Reply(201, cases.to_read(case), headers)
         idempotency.store(session, key, reply, pending)  # 6. store the reply
-    return reply.receipted(sequencer.receipt(factory, settings, pending))  # 8. once the entries have positions
+    # 8. once the entries have positions (and, on request, their inclusion proofs)
+    return reply.receipted(sequencer.receipt(factory, settings, pending, proof=ctx.ledger_proof))
 
 
 def transition_case(
@@ -139,7 +140,7 @@ def _step(
     take: Callable[[Session, Case], tuple[Case, list[LedgerChange]]],
 ) -> Reply[CaseRead]:
     """One change to a case (a workflow step, a reopening, a sanction correction, an update), through steps 2-8."""
-    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+    with idempotency.claimed(factory, settings, key, proof=ctx.ledger_proof), transaction(factory) as session:
         cases.lock_cases(session, [case_id])
         case, changes = take(session, cases.require_case(session, case_id))
         reconciliation.note_stages_reached(session, [case.id])
@@ -147,7 +148,7 @@ def _step(
         pending = sequencer.record_changes(session, settings, ctx, changes)
         reply = Reply(200, cases.to_read(case), {"ETag": etag_of(case.version)})
         idempotency.store(session, key, reply, pending)
-    return reply.receipted(sequencer.receipt(factory, settings, pending))
+    return reply.receipted(sequencer.receipt(factory, settings, pending, proof=ctx.ledger_proof))
 
 
 def submit_record(
@@ -159,7 +160,7 @@ def submit_record(
     key: IdempotencyKey | None,
 ) -> Reply[AgencyRecordRead]:
     """The calling agency's own record, or (``ArchivedRecordCreate``) a retired agency's from its archive."""
-    with idempotency.claimed(factory, settings, key), transaction(factory) as session:
+    with idempotency.claimed(factory, settings, key, proof=ctx.ledger_proof), transaction(factory) as session:
         cases.lock_cases(session, [case_id])
         case = cases.require_case(session, case_id)
         if isinstance(data, ArchivedRecordCreate):
@@ -175,7 +176,7 @@ def submit_record(
             {"Location": f"{CASES_PATH}/{case.id}/records/{record.id}", "ETag": etag_of(record.version)},
         )
         idempotency.store(session, key, reply, pending)
-    return reply.receipted(sequencer.receipt(factory, settings, pending))
+    return reply.receipted(sequencer.receipt(factory, settings, pending, proof=ctx.ledger_proof))
 
 
 def update_record(
@@ -196,4 +197,4 @@ def update_record(
         outbox.record_touched(session, [record.case_id])
         pending = sequencer.record_changes(session, settings, ctx, [updated])
         reply = Reply(200, AgencyRecordRead.model_validate(record), {"ETag": etag_of(record.version)})
-    return reply.receipted(sequencer.receipt(factory, settings, pending))
+    return reply.receipted(sequencer.receipt(factory, settings, pending, proof=ctx.ledger_proof))

@@ -43,7 +43,7 @@ def triage_finding(
             session, settings, ctx, finding_id, action, note=note, suppressed_until=suppressed_until, if_match=if_match
         )
         pending = sequencer.record_changes(session, settings, ctx, [triaged])
-    return finding, sequencer.receipt(factory, settings, pending)
+    return finding, sequencer.receipt(factory, settings, pending, proof=ctx.ledger_proof)
 
 
 def check_case(
@@ -54,7 +54,7 @@ def check_case(
         findings, outcome = reconciliation.check_case_now(session, settings, ctx, case_id)
         audit.in_session(session).findings(findings)
         pending = sequencer.record_changes(session, settings, ctx, outcome.ledger_changes)
-    return findings, outcome, sequencer.receipt(factory, settings, pending)
+    return findings, outcome, sequencer.receipt(factory, settings, pending, proof=ctx.ledger_proof)
 
 
 def queue_run(factory: sessionmaker[Session], settings: Settings, principal: Principal, body: RunCreate) -> Run:

@@ -4,7 +4,8 @@ The key is claimed in its own short transaction, so a concurrent retry sees it a
 is stored in the write's own transaction, so it exists exactly when the write committed; if the write fails,
 the claim is released and the client may retry with the same key. The write's ledger positions are given after
 its commit (``app.ledger.sequencer``), so the stored reply names the write's pending ledger record instead, and
-a replay fills the positions in from the ledger (409 while they are still pending).
+a replay fills the positions in from the ledger (409 while they are still pending), and, when the retry sends
+``Prefer: ledger-proof``, the inclusion proofs of its entries (whether or not the first request asked for them).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.core.config import Settings
 from app.core.db import transaction, utcnow
 from app.core.problems import IdempotencyInFlight, IdempotencyMismatch
 from app.idempotency.models import IdempotencyRecord
+from app.ledger import sequencer
 from app.ledger.schemas import LedgerReceipt
 from app.ledger.service import PendingWrite, written_receipt
 
@@ -76,7 +78,23 @@ def _with_receipt(
     filled = {**body, "receipt": receipt.model_dump(mode="json")}
     if isinstance(body.get("items"), list):  # a batch: each item names the position of its first entry
         filled["items"] = [{**item, "ledger_seq": entries[item["ledger_seq"]].seq} for item in body["items"]]
-    return filled, {**headers, **receipt.headers()} if in_headers else dict(headers)
+    return filled, {**headers, **(receipt.headers() if in_headers else receipt.preference_headers())}
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredReply:
+    """A completed request's reply as stored, and the receipt of its write (None: it recorded nothing)."""
+
+    status: int
+    body: Any
+    headers: dict[str, str]
+    receipt: LedgerReceipt | None
+    receipt_in_headers: bool
+
+    def replay(self, receipt: LedgerReceipt | None) -> IdempotentReplay:
+        if receipt is None:
+            return IdempotentReplay(self.status, self.body, self.headers)
+        return IdempotentReplay(self.status, *_with_receipt(self.body, self.headers, receipt, self.receipt_in_headers))
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
@@ -87,8 +105,12 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 @contextmanager
-def claimed(factory: sessionmaker[Session], settings: Settings, key: IdempotencyKey | None) -> Iterator[None]:
-    """Claim the key for the block; release it if the block fails, so that the client may retry.
+def claimed(
+    factory: sessionmaker[Session], settings: Settings, key: IdempotencyKey | None, *, proof: bool = False
+) -> Iterator[None]:
+    """Claim the key for the block; release it if the block fails, so that the client may retry. A completed
+    request's retry raises ``IdempotentReplay`` instead, its receipt proved when ``proof`` (after the claim's
+    transaction: proving may sign a checkpoint, which must commit).
 
     A claim whose commit fails after the block is released by the abandonment timeout
     (``SBT_IDEMPOTENCY_LOCK_SECONDS``).
@@ -96,7 +118,12 @@ def claimed(factory: sessionmaker[Session], settings: Settings, key: Idempotency
     if key is None:
         yield
         return
-    _claim(factory, settings, key)
+    stored = _claim(factory, settings, key)
+    if stored is not None:
+        receipt = stored.receipt
+        if proof and receipt is not None:
+            receipt = sequencer.proven(factory, settings, receipt)
+        raise stored.replay(receipt)
     try:
         yield
     except BaseException:
@@ -118,7 +145,8 @@ def store(session: Session, key: IdempotencyKey | None, reply: Reply[Any], pendi
     record.ledger_receipt_headers = reply.receipt_in_headers
 
 
-def _claim(factory: sessionmaker[Session], settings: Settings, key: IdempotencyKey) -> None:
+def _claim(factory: sessionmaker[Session], settings: Settings, key: IdempotencyKey) -> _StoredReply | None:
+    """Claim the key; or, for a completed request, its stored reply."""
     now = utcnow()
     try:
         with transaction(factory) as session:
@@ -128,7 +156,7 @@ def _claim(factory: sessionmaker[Session], settings: Settings, key: IdempotencyK
                 session.flush()
                 existing = None
             if existing is not None:
-                _judge(session, existing, key.fingerprint)
+                return _judge(session, existing, key.fingerprint)
             session.add(
                 IdempotencyRecord(
                     client_id=key.client_id,
@@ -140,6 +168,7 @@ def _claim(factory: sessionmaker[Session], settings: Settings, key: IdempotencyK
             )
     except IntegrityError:
         raise IdempotencyInFlight("A request with this key is being processed.", headers={"Retry-After": "1"}) from None
+    return None
 
 
 def _expired_or_abandoned(record: IdempotencyRecord, settings: Settings, now: dt.datetime) -> bool:
@@ -149,7 +178,7 @@ def _expired_or_abandoned(record: IdempotencyRecord, settings: Settings, now: dt
     return record.response_status is None and lock_deadline <= now
 
 
-def _judge(session: Session, existing: IdempotencyRecord, fingerprint: str) -> None:
+def _judge(session: Session, existing: IdempotencyRecord, fingerprint: str) -> _StoredReply:
     if existing.fingerprint != fingerprint:
         raise IdempotencyMismatch(
             "This Idempotency-Key was already used with a different request body or target. "
@@ -159,15 +188,20 @@ def _judge(session: Session, existing: IdempotencyRecord, fingerprint: str) -> N
         raise IdempotencyInFlight(
             "The first request with this key has not finished; retry later.", headers={"Retry-After": "1"}
         )
-    body, headers = existing.response_body, existing.response_headers or {}
+    receipt = None
     if existing.ledger_pending_id is not None:
         receipt = written_receipt(session, existing.ledger_pending_id)
         if receipt is None:
             raise IdempotencyInFlight(
                 "The first request with this key is not yet in the ledger; retry later.", headers={"Retry-After": "1"}
             )
-        body, headers = _with_receipt(body, headers, receipt, bool(existing.ledger_receipt_headers))
-    raise IdempotentReplay(existing.response_status, body, headers)
+    return _StoredReply(
+        existing.response_status,
+        existing.response_body,
+        existing.response_headers or {},
+        receipt,
+        bool(existing.ledger_receipt_headers),
+    )
 
 
 def _release(factory: sessionmaker[Session], key: IdempotencyKey) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from collections.abc import Collection, Sequence
@@ -208,6 +209,28 @@ def list_entries(
 def latest_checkpoint(session: Session) -> LedgerCheckpoint | None:
     query = select(LedgerCheckpoint).order_by(LedgerCheckpoint.tree_size.desc()).limit(1)
     return session.scalars(query).first()
+
+
+def first_checkpoint_covering(session: Session, size: int) -> LedgerCheckpoint | None:
+    """The smallest signed checkpoint of at least ``size`` entries."""
+    query = select(LedgerCheckpoint).where(LedgerCheckpoint.tree_size >= size)
+    return session.scalars(query.order_by(LedgerCheckpoint.tree_size).limit(1)).first()
+
+
+class PendingBacklog(NamedTuple):
+    """The committed writes still waiting for their ledger positions (``/metrics``, ``/ready``)."""
+
+    writes: int
+    oldest_at: dt.datetime | None
+
+    def age_seconds(self, now: dt.datetime) -> float:
+        """How long the oldest waiting write has gone without its positions (0 with nothing waiting)."""
+        return 0.0 if self.oldest_at is None else max(0.0, (now - self.oldest_at).total_seconds())
+
+
+def pending_backlog(session: Session) -> PendingBacklog:
+    count, oldest = session.execute(select(func.count(), func.min(LedgerPending.created_at))).one()
+    return PendingBacklog(int(count), oldest)
 
 
 def get_checkpoint(session: Session, tree_size: int) -> LedgerCheckpoint | None:

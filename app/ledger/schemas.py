@@ -28,16 +28,29 @@ class LedgerChange:
 
 SEQ_HEADER = "Ledger-Seq"
 LEAF_HASH_HEADER = "Ledger-Leaf-Hash"
+PROOF_PREFERENCE = "ledger-proof"
+"""The ``Prefer`` token (RFC 7240) a write sends to get its receipt with inclusion proofs and their checkpoint."""
+PREFERENCE_APPLIED_HEADER = "Preference-Applied"
 
 
 def b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class ReceiptEntry(BaseModel):
     seq: int = Field(description="0-based position in the log: `GET /api/v1/ledger/entries/{seq}`.")
     entry_type: str = Field(examples=["case.created"])
     leaf_hash: str = Field(description="SHA-256(0x00 || leaf), base64: the leaf an inclusion proof proves.")
+    inclusion_proof: list[str] | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Only with `Prefer: ledger-proof`: the RFC 9162 §2.1.3 inclusion path of this entry in the tree "
+        "of the receipt's `checkpoint`, leaf's sibling first, base64.",
+    )
 
 
 class LedgerReceipt(BaseModel):
@@ -48,6 +61,18 @@ class LedgerReceipt(BaseModel):
         "the others what it caused (the acting agency's own record, reconciliation findings). Empty when the write "
         "changed nothing."
     )
+    checkpoint: str | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="Only with `Prefer: ledger-proof` (and at least one entry): the C2SP signed checkpoint, verbatim "
+        "(the log's signature, then any witness cosignatures), of the first tree that holds every entry of the "
+        "write; each entry's `inclusion_proof` leads to its root. Verify the note with the log's key "
+        "(`GET /api/v1/ledger/verifier-key`) and the proofs offline: no further call is needed.",
+    )
+
+    @property
+    def proven(self) -> bool:
+        return self.checkpoint is not None
 
     @classmethod
     def of(cls, entries: Sequence[LedgerEntry]) -> LedgerReceipt:
@@ -56,20 +81,21 @@ class LedgerReceipt(BaseModel):
         )
 
     def headers(self) -> dict[str, str]:
-        """The same positions as HTTP list headers (comma-separated, in log order); none when nothing was appended."""
+        """The same positions as HTTP list headers (comma-separated, in log order); none when nothing was appended.
+        And ``Preference-Applied`` when the receipt carries its proofs."""
         if not self.entries:
-            return {}
+            return self.preference_headers()
         return {
             SEQ_HEADER: ", ".join(str(entry.seq) for entry in self.entries),
             LEAF_HASH_HEADER: ", ".join(entry.leaf_hash for entry in self.entries),
-        }
+        } | self.preference_headers()
+
+    def preference_headers(self) -> dict[str, str]:
+        """RFC 7240 §3: say that ``Prefer: ledger-proof`` was honoured (a batch's only receipt header)."""
+        return {PREFERENCE_APPLIED_HEADER: PROOF_PREFERENCE} if self.proven else {}
 
     def attach(self, body: ReceiptedBody) -> ReceiptedBody:
         return body.model_copy(update={"receipt": self})
-
-
-def _no_receipt(value: LedgerReceipt | None) -> bool:
-    return value is None
 
 
 class Receipted(BaseModel):
@@ -80,7 +106,7 @@ class Receipted(BaseModel):
 
     receipt: LedgerReceipt | None = Field(
         default=None,
-        exclude_if=_no_receipt,
+        exclude_if=_absent,
         description="Only in the response of a write: the ledger entries it appended (also in the `Ledger-Seq` and "
         "`Ledger-Leaf-Hash` headers).",
     )

@@ -13,6 +13,10 @@ Each process keeps one ``Sequencer`` per database: its waiters wait on an in-pro
 process's own rounds and (PostgreSQL) a LISTEN thread for other processes' rounds signal. The app's lifespan
 starts an integrator thread; without one (the CLI, tests bound to one connection) a waiter runs the rounds
 itself. Pending rows left by a crash are integrated by the next round anywhere: every integrator polls.
+
+A waiter that asked for inclusion proofs (``Prefer: ledger-proof``) has its round sign a checkpoint (one per round,
+whatever the number of such waiters); the proofs are then read against it after the wait (``proven``). A write a
+round of another process integrated is proved against the next checkpoint, signed then if none covers it yet.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, text
@@ -31,6 +35,7 @@ from app.core.config import Settings
 from app.core.db import transaction, try_round_lock
 from app.core.problems import LedgerBusy, LedgerIntegrityFailure
 from app.ledger import repository, service
+from app.ledger.evidence import prove_receipt
 from app.ledger.schemas import LedgerChange, LedgerReceipt
 from app.ledger.service import IntegratedRound, PendingWrite
 
@@ -46,6 +51,9 @@ RETRY_AFTER_SECONDS = 1
 RECORDED_IN_SESSION = "ledger_recorded_pending"
 """``session.info`` key: the pending writes a session recorded, for ``recorded_in``."""
 
+RoundObserver = Callable[[float, IntegratedRound], None]
+"""Told of each round this process completed that integrated writes: its duration (seconds) and what it wrote."""
+
 
 class Sequencer:
     """This process's view of one database's sequencer: waiters, the integrator thread, the LISTEN thread."""
@@ -55,6 +63,8 @@ class Sequencer:
         self.settings = settings
         self._changed = threading.Condition()
         self._waiting: set[int] = set()
+        self._proofs_wanted: set[int] = set()
+        """Pending ids whose waiters want inclusion proofs: the round integrating one signs a checkpoint."""
         self._receipts: dict[int, LedgerReceipt] = {}
         self._integrated_through: int | None = None
         """Highest pending id this process knows integrated (its rounds, other processes' notifications)."""
@@ -63,6 +73,8 @@ class Sequencer:
         self._seen_arrivals = -1
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.round_observer: RoundObserver | None = None
+        """The serving app's metrics (``app.api.metrics``); None in the CLI."""
 
     @property
     def running(self) -> bool:
@@ -91,11 +103,25 @@ class Sequencer:
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
 
-    def receipt(self, pending: PendingWrite) -> LedgerReceipt:
-        """Wait until the committed ``pending`` write is in the log; its receipt (503 after the timeout)."""
+    def receipt(self, pending: PendingWrite, *, proof: bool = False) -> LedgerReceipt:
+        """Wait until the committed ``pending`` write is in the log; its receipt (503 after the timeout), with the
+        inclusion proofs of its entries when ``proof``."""
+        found = self._sequenced(pending, proof)
+        return self.proven(found) if proof else found
+
+    def proven(self, receipt: LedgerReceipt) -> LedgerReceipt:
+        """The receipt with its entries' inclusion proofs and the checkpoint they lead to (one short transaction)."""
+        if not receipt.entries:
+            return receipt
+        with transaction(self.factory) as session:
+            return prove_receipt(session, self.settings, receipt)
+
+    def _sequenced(self, pending: PendingWrite, proof: bool) -> LedgerReceipt:
         deadline = time.monotonic() + self.settings.ledger_sequence_timeout_seconds
         with self._changed:
             self._waiting.add(pending.id)
+            if proof:
+                self._proofs_wanted.add(pending.id)
             self._arrivals += 1
             self._changed.notify_all()
         quiet = False  # a whole poll passed without a signal (a lost LISTEN connection): look in the database
@@ -125,6 +151,7 @@ class Sequencer:
         finally:
             with self._changed:
                 self._waiting.discard(pending.id)
+                self._proofs_wanted.discard(pending.id)
                 self._receipts.pop(pending.id, None)
 
     def _take(self, pending_id: int) -> LedgerReceipt | None:
@@ -146,11 +173,16 @@ class Sequencer:
 
     def run_round(self) -> IntegratedRound | None:
         """One round; None when another process's round holds the lock."""
+        started = time.perf_counter()
+        with self._changed:
+            proofs_wanted = frozenset(self._proofs_wanted)
         try:
             with transaction(self.factory) as session:
                 if not try_round_lock(session, repository.ADVISORY_LOCK_KEY):
                     return None
-                done = service.integrate_pending(session, self.settings, self.settings.ledger_batch_max_writes)
+                done = service.integrate_pending(
+                    session, self.settings, self.settings.ledger_batch_max_writes, proofs_wanted=proofs_wanted
+                )
                 if done.receipts and session.get_bind().dialect.name == "postgresql":
                     session.execute(
                         text("SELECT pg_notify(:channel, :payload)"),
@@ -169,6 +201,8 @@ class Sequencer:
                     if pending_id in self._waiting:
                         self._receipts[pending_id] = receipt
                 self._changed.notify_all()
+        if done.receipts and self.round_observer is not None:
+            self.round_observer(time.perf_counter() - started, done)
         return done
 
     def _integrated(self, through: int) -> None:
@@ -284,11 +318,19 @@ def record_changes(
     return pending
 
 
-def receipt(factory: sessionmaker[Session], settings: Settings, pending: PendingWrite | None) -> LedgerReceipt:
-    """After the commit: wait for the write's positions (empty when it recorded nothing)."""
+def receipt(
+    factory: sessionmaker[Session], settings: Settings, pending: PendingWrite | None, *, proof: bool = False
+) -> LedgerReceipt:
+    """After the commit: wait for the write's positions (empty when it recorded nothing); with ``proof`` (the
+    caller sent ``Prefer: ledger-proof``), each entry's inclusion proof and the checkpoint they lead to."""
     if pending is None:
         return LedgerReceipt(entries=[])
-    return sequencer_for(factory, settings).receipt(pending)
+    return sequencer_for(factory, settings).receipt(pending, proof=proof)
+
+
+def proven(factory: sessionmaker[Session], settings: Settings, receipt: LedgerReceipt) -> LedgerReceipt:
+    """An already sequenced write's receipt (an Idempotency-Key replay's) with its inclusion proofs."""
+    return sequencer_for(factory, settings).proven(receipt)
 
 
 def recorded_in(session: Session) -> list[PendingWrite]:

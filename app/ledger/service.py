@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -138,12 +138,16 @@ class IntegratedRound:
     tree_size: int
 
 
-def integrate_pending(session: Session, settings: Settings, limit: int) -> IntegratedRound:
+def integrate_pending(
+    session: Session, settings: Settings, limit: int, *, proofs_wanted: Collection[int] = ()
+) -> IntegratedRound:
     """Turn up to ``limit`` pending writes, in arrival order, into entries and the Merkle nodes they complete.
 
     The caller holds the round lock (``sequencer``). Entries, nodes and the write index are multi-row inserts,
-    the pending rows are deleted in the same transaction, and a checkpoint is signed when one is due: a crash at
-    any point leaves either the pending rows or their entries, never both and never neither.
+    the pending rows are deleted in the same transaction, and a checkpoint is signed when one is due, or when a
+    write of the round is in ``proofs_wanted`` (its waiter asked for inclusion proofs: one checkpoint then serves
+    every such write of the round): a crash at any point leaves either the pending rows or their entries, never
+    both and never neither.
     """
     rows = repository.pending_batch(session, limit)
     if not rows:
@@ -178,7 +182,8 @@ def integrate_pending(session: Session, settings: Settings, limit: int) -> Integ
         raise LedgerIntegrityFailure(
             f"ledger positions {appended_from}..{tree.size - 1} or their tree nodes already exist"
         ) from exc
-    _checkpoint_if_due(session, settings, tree, recorded_at, appended_from=appended_from)
+    wanted = not receipts.keys().isdisjoint(proofs_wanted)
+    _checkpoint_if_due(session, settings, tree, recorded_at, appended_from=appended_from, wanted=wanted)
     return IntegratedRound(receipts, tree.size)
 
 
@@ -286,18 +291,18 @@ def _refuse_shorter_than(signed_size: int, stored_size: int) -> None:
 
 
 def _checkpoint_if_due(
-    session: Session, settings: Settings, tree: CompactRange, now: dt.datetime, *, appended_from: int
+    session: Session, settings: Settings, tree: CompactRange, now: dt.datetime, *, appended_from: int, wanted: bool
 ) -> None:
     database = session.get_bind()
     seen = _committed_checkpoint.get(database)
     if seen is not None:
         _refuse_shorter_than(seen.tree_size, appended_from)
-        if not _checkpoint_due(settings, tree.size, seen, now):
+        if not wanted and not _checkpoint_due(settings, tree.size, seen, now):
             return
     latest = repository.latest_checkpoint(session)
     if latest is not None:
         _refuse_shorter_than(latest.tree_size, appended_from)
-    if latest is None or _checkpoint_due(settings, tree.size, latest, now):
+    if latest is None or wanted or _checkpoint_due(settings, tree.size, latest, now):
         _sign_checkpoint(session, settings, tree.size, tree.root(), latest)
     else:
         _remember(session, latest)
@@ -356,6 +361,16 @@ def current_checkpoint(session: Session, settings: Settings, *, fresh: bool) -> 
     if latest is not None and latest.tree_size == size:
         return latest
     return _sign_checkpoint(session, settings, size, root_hash(session, size), latest)
+
+
+def checkpoint_covering(session: Session, settings: Settings, size: int) -> LedgerCheckpoint:
+    """The first signed checkpoint holding the first ``size`` (committed) entries; signed now when none does yet
+    (under the log's lock, so that writers asking together get one checkpoint, not one each)."""
+    found = repository.first_checkpoint_covering(session, size)
+    if found is None:
+        repository.lock_log(session)
+        found = repository.first_checkpoint_covering(session, size)  # signed while this one waited
+    return found or current_checkpoint(session, settings, fresh=True)
 
 
 def integrity_problem(session: Session) -> str | None:

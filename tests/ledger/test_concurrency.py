@@ -77,4 +77,9 @@ def test_concurrent_writers_on_several_servers_make_one_gap_free_tree(
     checkpoint = service.current_checkpoint(session, settings, fresh=True)
     session.commit()
     opened = open_checkpoint(checkpoint.note, service.signer_for(settings).verifier())
-    assert (opened.tree_size, opened.root_hash) == (len(entries), tree.root())
+    # The servers' reconciliation workers may append findings after the read above: the checkpoint covers it.
+    assert opened.tree_size >= len(entries)
+    signed = session.scalars(
+        select(LedgerEntry.leaf_data).where(LedgerEntry.seq < opened.tree_size).order_by(LedgerEntry.seq)
+    )
+    assert opened.root_hash == MemoryTree(leaf_hash(data) for data in signed).root()

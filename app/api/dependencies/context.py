@@ -16,6 +16,7 @@ from app.core.actor import Principal, WriteContext
 from app.core.config import Settings
 from app.core.db import transaction
 from app.ledger import sequencer
+from app.ledger.schemas import PROOF_PREFERENCE
 
 
 def get_settings_from_app(request: Request) -> Settings:
@@ -64,6 +65,16 @@ def request_id(request: Request) -> str:
     return known
 
 
+def prefers(request: Request, preference: str) -> bool:
+    """Whether a ``Prefer`` header (RFC 7240 §2: comma-separated, each maybe with ``=value`` and ``;`` parameters,
+    names case-insensitive, possibly in several headers) names ``preference``."""
+    return any(
+        item.split(";", 1)[0].split("=", 1)[0].strip().lower() == preference
+        for header in request.headers.getlist("prefer")
+        for item in header.split(",")
+    )
+
+
 async def get_write_context(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> WriteContext:
@@ -72,6 +83,7 @@ async def get_write_context(
         principal=principal,
         body_sha256=hashlib.sha256(body).hexdigest(),
         request_id=request_id(request),
+        ledger_proof=prefers(request, PROOF_PREFERENCE),
     )
 
 

@@ -15,9 +15,12 @@ from app.api.problems import problem_responses
 from app.api.state_audit import readiness
 from app.api.witnessing import readiness as witnessing_readiness
 from app.audit.state import latest
-from app.core.db import READ_ONLY_OPTION
+from app.core.config import Settings
+from app.core.db import READ_ONLY_OPTION, utcnow
 from app.core.problems import LedgerIntegrityFailure, ServiceUnavailable
+from app.ledger import repository as ledger_repository
 from app.ledger import service as ledger_service
+from app.ledger.repository import PendingBacklog
 from app.reconciliation import outbox
 
 router = APIRouter(tags=["health"])
@@ -36,6 +39,11 @@ class StateAuditReadiness(BaseModel):
 class ReconciliationReadiness(BaseModel):
     backlog_cases: int = Field(description="Cases written and not yet re-checked by the reconciliation worker.")
     lag_seconds: float = Field(description="How long the oldest of them has waited for its re-check.")
+
+
+class LedgerSequencerReadiness(BaseModel):
+    pending_writes: int = Field(description="Committed writes waiting for their ledger positions.")
+    oldest_seconds: float = Field(description="How long the oldest of them has waited.")
 
 
 class WitnessingReadiness(BaseModel):
@@ -64,6 +72,12 @@ class ReadyStatus(BaseModel):
         description="Present when a written case has waited longer than SBT_RECONCILIATION_LAG_DEGRADED_SECONDS "
         "for its reconciliation re-check (findings are late).",
     )
+    ledger_sequencer: LedgerSequencerReadiness | None = Field(
+        default=None,
+        description="Present when a committed write has waited longer than `SBT_LEDGER_BACKLOG_DEGRADED_SECONDS` "
+        "for its ledger positions (no sequencer round is integrating: writes answer 503 after "
+        "`SBT_LEDGER_SEQUENCE_TIMEOUT_SECONDS`).",
+    )
     witnessing: WitnessingReadiness | None = Field(
         default=None,
         description="Present while the latest checkpoint, older than `SBT_WITNESS_GRACE_SECONDS`, lacks the quorum "
@@ -84,18 +98,31 @@ def _checks(request: Request) -> dict[str, Any]:
     with request.app.state.state_audit.reader() as session:
         checks = readiness(latest(session))
         checks |= reconciliation_worker.readiness(outbox.backlog(session), request.app.state.settings)
+        checks |= _sequencer_readiness(ledger_repository.pending_backlog(session), request.app.state.settings)
     checks |= witnessing_readiness(request.app.state.witnessing.status())
     if request.app.state.shared_state.unreachable():  # degraded, still in rotation: SBT serves without Redis
         checks |= {"status": "degraded", "shared_state": {"redis": "unreachable"}}
     return checks
 
 
+def _sequencer_readiness(pending: PendingBacklog, settings: Settings) -> dict[str, Any]:
+    """Degraded while a committed write has waited past ``SBT_LEDGER_BACKLOG_DEGRADED_SECONDS`` for its positions;
+    still in rotation: the writes are durable, their acknowledgements are late."""
+    age = pending.age_seconds(utcnow())
+    if age <= settings.ledger_backlog_degraded_seconds:
+        return {}
+    return {
+        "status": "degraded",
+        "ledger_sequencer": {"pending_writes": pending.writes, "oldest_seconds": round(age, 3)},
+    }
+
+
 @router.get(
     "/ready",
     summary=(
         "Readiness probe (database reachable, stored ledger matching its latest signed checkpoint; degraded when "
-        "the tables differ from the ledger, reconciliation lags behind the writes, the latest checkpoint lacks its "
-        "witnesses' quorum or Redis does not answer)"
+        "the tables differ from the ledger, reconciliation or the ledger sequencer lags behind the writes, the "
+        "latest checkpoint lacks its witnesses' quorum or Redis does not answer)"
     ),
     responses=problem_responses(503),
     response_model_exclude_none=True,  # a healthy service answers {"status": "ready"}, nothing more
