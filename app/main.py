@@ -21,7 +21,6 @@ from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
 from app.api.reconciliation_worker import install_outbox_worker
-from app.api.routers.monitoring import compute_at_start
 from app.api.routes import api_router, root_router
 from app.api.scheduler import install_scheduler
 from app.api.security_headers import install_security_headers
@@ -52,8 +51,7 @@ def operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def background_work(app: FastAPI) -> AsyncIterator[None]:
     """The process's background threads (ledger sequencer, state audit, scheduler, reconciliation outbox,
-    witnessing rounds) run while the app serves; the monitoring figures are computed once as it starts."""
-    figures = compute_at_start(app)
+    witnessing rounds) run while the app serves."""
     workers = (
         app.state.sequencer,
         app.state.state_audit,
@@ -68,8 +66,6 @@ async def background_work(app: FastAPI) -> AsyncIterator[None]:
     finally:
         for worker in reversed(workers):
             worker.stop()
-        if figures is not None:
-            figures.join()  # a one-off: let it end before the engine goes
 
 
 def create_app(
@@ -100,7 +96,7 @@ def create_app(
     else:
         app.state.engine = bind or make_engine(settings.sqlalchemy_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
-    app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
+    app.state.monitoring = MonitoringCache()  # the count bridge totals the monitoring page shows, per process
     app.state.shared_state = SharedState(settings)  # rate limits and client status: Redis, or this process
     # the ledger sequencer's integrator thread (none when bound to a test's connection: writers do the rounds)
     app.state.sequencer = sequencer_for(app.state.sessionmaker, settings)

@@ -1,9 +1,10 @@
 """The public national monitoring figures: aggregates only (counts and rates), never a case, a NIP or a name.
 
-Every count is grouped in SQL in three scans (``figures``), national counts summed from the per-province ones. The
-count bridge totals come from ``asof.bridge_at`` (a ledger replay, seconds on 100k cases). A ``MonitoringCache``
-keeps both with the ledger size they were computed at; the page shows what it keeps and has it recomputed after
-the response when the ledger (which every write appends to) has grown.
+Every count is grouped in SQL in three scans (``figures``), national counts summed from the per-province ones, read
+for every view from the current rows (a few hundred milliseconds at 100k cases), so the page says what the API
+says at the moment it names. The count bridge totals come from ``asof.bridge_at`` (a ledger replay, seconds on
+100k cases): a ``MonitoringCache`` keeps them with the ledger size they are consistent with; the page shows what
+it keeps and has them recomputed after the response when the ledger (which every write appends to) has grown.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ Breakdown = Mapping[str, Mapping[str, int]]
 
 @dataclass(frozen=True, slots=True)
 class Figures:
+    read_at: dt.datetime
+    """When the figures were read, all in one snapshot of the database."""
+    ledger_size: int
+    """The ledger's size in that snapshot: every write it counts had committed by then (its entries may have been
+    awaiting their positions, decision 0028)."""
     today: dt.date
     national: Statistics
     compliance: Compliance
@@ -127,14 +133,17 @@ def _count_of(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def figures(session: Session, today: dt.date, follow_up_days: int) -> Figures:
+def figures(session: Session, moment: dt.datetime, follow_up_days: int) -> Figures:
     """Every figure the monitoring page shows except the count bridge, from the current rows in three grouped scans
     (cases by every key the page breaks down by, agency records by province, cases by day). The national counts
     are the same as ``repository.statistics`` without filters gives (``tests/monitoring`` compares them).
 
     Each scan reads one covering index (``ix_case_monitoring``, ``ix_case_reported_date``, migration 0013) in the
     order of its GROUP BY, so none reads the wide case rows or sorts: grouped by the keys alone, the conditions
-    (overdue, due, in time) are summed rather than grouped by, and the agencies are one sum each per province."""
+    (overdue, due, in time) are summed rather than grouped by, and the agencies are one sum each per province.
+    The page reads them in one snapshot (``api/routers/monitoring.py``): they and ``ledger_size`` are one moment."""
+    today = jakarta_day(moment)
+    ledger_size = tree_size(session)
     category_of = dict(session.execute(select(ViolationForm.code, ViolationForm.category)).all())
     overdue = and_(Case.stage == Stage.REKOMENDASI.value, Case.deadline_date < today)
     due, in_time = _follow_up(today, follow_up_days)
@@ -176,6 +185,8 @@ def figures(session: Session, today: dt.date, follow_up_days: int) -> Figures:
     for day, count in per_day.items():
         months[f"{day.year:04d}-{day.month:02d}"] += count
     return Figures(
+        read_at=moment,
+        ledger_size=ledger_size,
         today=today,
         national=Statistics(
             total=sum(totals.values()),
@@ -255,7 +266,6 @@ class _Kept(Generic[T]):
     computed_at: dt.datetime | None = None
     _refreshing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _settled: threading.Condition = field(default_factory=threading.Condition)
 
     def due(self, key: tuple[int, dt.date], now: dt.datetime, max_age: dt.timedelta) -> bool:
         if self.value is None or self.computed_at is None:
@@ -263,69 +273,29 @@ class _Kept(Generic[T]):
         return key != self.key and now - self.computed_at >= max_age
 
     def refresh(self, factory: sessionmaker[Session], compute: Callable[[Session], T]) -> None:
-        if self._claim():
-            self._recompute(factory, compute)
-
-    def refresh_in_thread(
-        self, factory: sessionmaker[Session], compute: Callable[[Session], T], name: str
-    ) -> threading.Thread | None:
-        """``refresh`` in a thread of its own; claimed before the thread starts, so a view arriving meanwhile
-        waits for it (``current_or_compute``) instead of computing the same again."""
-        if not self._claim():
-            return None
-        thread = threading.Thread(target=self._recompute, args=(factory, compute), name=name, daemon=True)
-        thread.start()
-        return thread
-
-    def _claim(self) -> bool:
         with self._lock:
             if self._refreshing:
-                return False
+                return
             self._refreshing = True
-            return True
-
-    def _recompute(self, factory: sessionmaker[Session], compute: Callable[[Session], T]) -> None:
         try:
             # A read-only transaction: on SQLite a writing one would hold the write lock while this computes.
             with factory(execution_options={READ_ONLY_OPTION: True}) as session:
-                self.compute(session, compute)
+                now = utcnow()
+                key = (tree_size(session), jakarta_day(now))  # read first: a write meanwhile is seen next time
+                self.value, self.key, self.computed_at = compute(session), key, now
         finally:
-            with self._settled:
+            with self._lock:
                 self._refreshing = False
-                self._settled.notify_all()
-
-    def current(self, session: Session, compute: Callable[[Session], T], key: tuple[int, dt.date]) -> T:
-        """The value for ``key``: once the refresh under way (the one started with the process) ends, its value if
-        it was computed for ``key`` (nothing written since), else one computed now."""
-        with self._settled:
-            self._settled.wait_for(lambda: not self._refreshing)
-        if self.value is not None and self.key == key:
-            return self.value
-        return self.compute(session, compute)
-
-    def compute(self, session: Session, compute: Callable[[Session], T]) -> T:
-        now = utcnow()
-        key = (tree_size(session), jakarta_day(now))  # read first: a write meanwhile is seen by the next view
-        value = compute(session)
-        self.value, self.key, self.computed_at = value, key, now
-        return value
 
 
 @dataclass
 class MonitoringCache:
-    """What the monitoring page shows, kept per process, so that a view costs a template and a ledger-size query.
+    """The count bridge totals the monitoring page shows, kept per process: a ledger replay takes seconds at 100k
+    cases, so a view shows the kept totals (with the ledger size they are consistent with) and has them
+    recomputed after its response once the ledger has grown and they are ``BRIDGE_MAX_AGE`` old. Every other
+    figure is read for each view (``figures``)."""
 
-    Every write of case data appends to the ledger in its transaction, so the ledger's size (with the day, for the
-    deadlines) says whether the kept figures are current. When they are not, the page shows them anyway and has them
-    recomputed after the response (``due``/``refresh``): it is at most one recomputation behind the last write. The
-    count bridge totals are recomputed the same way, at most every ``BRIDGE_MAX_AGE``. Each process computes the
-    figures once as it starts (``api/routers/monitoring.py::compute_at_start``): the first view waits at most for
-    the rest of that computation, and computes them again only if something was written since."""
-
-    figures: _Kept[Figures] = field(default_factory=_Kept)
     bridge: _Kept[BridgeTotals] = field(default_factory=_Kept)
-    shown: bool = False
-    """A view has shown figures: from then on a view may show kept ones (the first shows current ones)."""
 
     def key(self, session: Session, now: dt.datetime) -> tuple[int, dt.date]:
         return tree_size(session), jakarta_day(now)
