@@ -17,6 +17,7 @@ from app.api.body_limit import install_body_limit
 from app.api.dependencies.idempotency import install_replay_handler
 from app.api.json_body import install_json_body
 from app.api.metrics import install_metrics
+from app.api.monitoring_worker import install_bridge_worker
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
@@ -27,7 +28,6 @@ from app.api.security_headers import install_security_headers
 from app.api.state_audit import install_state_audit
 from app.api.tracing import install_tracing, tracer_provider_from_environment
 from app.api.witnessing import install_witnessing
-from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.shared_state import SharedState
@@ -51,13 +51,14 @@ def operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def background_work(app: FastAPI) -> AsyncIterator[None]:
     """The process's background threads (ledger sequencer, state audit, scheduler, reconciliation outbox,
-    witnessing rounds) run while the app serves."""
+    witnessing rounds, the monitoring page's count bridge) run while the app serves."""
     workers = (
         app.state.sequencer,
         app.state.state_audit,
         app.state.scheduler,
         app.state.reconciliation_outbox,
         app.state.witnessing,
+        app.state.monitoring_bridge,
     )
     for worker in workers:
         worker.start()
@@ -96,7 +97,6 @@ def create_app(
     else:
         app.state.engine = bind or make_engine(settings.sqlalchemy_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
-    app.state.monitoring = MonitoringCache()  # the count bridge totals the monitoring page shows, per process
     app.state.shared_state = SharedState(settings)  # rate limits and client status: Redis, or this process
     # the ledger sequencer's integrator thread (none when bound to a test's connection: writers do the rounds)
     app.state.sequencer = sequencer_for(app.state.sessionmaker, settings)
@@ -104,6 +104,7 @@ def create_app(
     install_outbox_worker(app, settings)
     install_scheduler(app, settings)
     install_witnessing(app, settings)
+    install_bridge_worker(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

@@ -10,11 +10,10 @@ it keeps and has them recomputed after the response when the ledger (which every
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Integer, and_, case, func, not_, or_, select
 from sqlalchemy.ext.compiler import compiles
@@ -24,13 +23,14 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.audit import asof
 from app.audit.bridge import Cause, Period, Unit
+from app.audit.models import MonitoringBridge
 from app.audit.repository import Statistics
+from app.audit.state import use_snapshot
 from app.cases.models import AgencyRecord, Case
 from app.cases.workflow import Stage
 from app.core.actor import Agency
 from app.core.config import Settings
-from app.core.db import READ_ONLY_OPTION, utcnow
-from app.ledger.asof import LedgerPositionRead
+from app.core.db import transaction, try_round_lock, utcnow
 from app.ledger.repository import tree_size
 from app.reconciliation.facts import jakarta_day
 from app.reference.models import ViolationForm
@@ -39,8 +39,6 @@ TREND_WEEKS = 52
 CLOSED_WITHOUT_SANCTION = (Stage.TIDAK_TERBUKTI.value, Stage.DIBATALKAN.value, Stage.ASN_NONAKTIF.value)
 """A recommendation the case then left without a sanction (not proven, cancelled, the ASN left service) is no
 longer the PPK's to follow up, so it is not counted for compliance."""
-BRIDGE_MAX_AGE = dt.timedelta(minutes=5)
-"""The bridge totals are recomputed at most this often while the ledger keeps growing."""
 
 
 class _DaysBetween(FunctionElement[int]):
@@ -228,12 +226,13 @@ class BridgeTotals:
     unit: Unit
     national: int
     agencies: list[AgencyTotals]
-    consistent_with: LedgerPositionRead
-    computed_at: dt.datetime
+    tree_size: int
+    """The ledger prefix replayed (the entries recorded at or before ``as_of``)."""
+    as_of: dt.datetime
 
 
 def bridge_totals(session: Session, settings: Settings, moment: dt.datetime) -> BridgeTotals:
-    """The count bridge in cases, from the first reported case to the day of ``moment``."""
+    """The count bridge in cases, from the first reported case to the day of ``moment``, as of ``moment``."""
     today = jakarta_day(moment)
     first = session.scalar(select(func.min(Case.reported_date)))
     period = Period(min(first or today, today), today)
@@ -249,53 +248,78 @@ def bridge_totals(session: Session, settings: Settings, moment: dt.datetime) -> 
         unit=Unit.CASES,
         national=bridge.national,
         agencies=agencies,
-        consistent_with=bridge.consistent_with,
-        computed_at=moment,
+        tree_size=bridge.consistent_with.tree_size,
+        as_of=moment,
     )
 
 
-T = TypeVar("T")
+BRIDGE_ROW = 1
+BRIDGE_LOCK_KEY = int.from_bytes(b"SBTMONBR", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-@dataclass
-class _Kept(Generic[T]):
-    """One kept answer, the key it was computed for (the ledger size and the day) and when; one refresh at a time."""
-
-    value: T | None = None
-    key: tuple[int, dt.date] | None = None
-    computed_at: dt.datetime | None = None
-    _refreshing: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def due(self, key: tuple[int, dt.date], now: dt.datetime, max_age: dt.timedelta) -> bool:
-        if self.value is None or self.computed_at is None:
-            return True
-        return key != self.key and now - self.computed_at >= max_age
-
-    def refresh(self, factory: sessionmaker[Session], compute: Callable[[Session], T]) -> None:
-        with self._lock:
-            if self._refreshing:
-                return
-            self._refreshing = True
-        try:
-            # A read-only transaction: on SQLite a writing one would hold the write lock while this computes.
-            with factory(execution_options={READ_ONLY_OPTION: True}) as session:
-                now = utcnow()
-                key = (tree_size(session), jakarta_day(now))  # read first: a write meanwhile is seen next time
-                self.value, self.key, self.computed_at = compute(session), key, now
-        finally:
-            with self._lock:
-                self._refreshing = False
+def stored_bridge(session: Session) -> BridgeTotals | None:
+    """The latest totals ``refresh_bridge`` stored, or None before the first."""
+    row = session.get(MonitoringBridge, BRIDGE_ROW)
+    if row is None:
+        return None
+    agencies = [
+        AgencyTotals(
+            agency=Agency(item["agency"]),
+            count=item["count"],
+            delta=item["delta"],
+            causes={Cause(cause): count for cause, count in item["causes"].items()},
+        )
+        for item in row.agencies
+    ]
+    return BridgeTotals(
+        period=Period(row.period_start, row.period_end),
+        unit=Unit.CASES,
+        national=row.national,
+        agencies=agencies,
+        tree_size=row.tree_size,
+        as_of=row.as_of,
+    )
 
 
-@dataclass
-class MonitoringCache:
-    """The count bridge totals the monitoring page shows, kept per process: a ledger replay takes seconds at 100k
-    cases, so a view shows the kept totals (with the ledger size they are consistent with) and has them
-    recomputed after its response once the ledger has grown and they are ``BRIDGE_MAX_AGE`` old. Every other
-    figure is read for each view (``figures``)."""
-
-    bridge: _Kept[BridgeTotals] = field(default_factory=_Kept)
-
-    def key(self, session: Session, now: dt.datetime) -> tuple[int, dt.date]:
-        return tree_size(session), jakarta_day(now)
+def refresh_bridge(reader: sessionmaker[Session], writer: sessionmaker[Session], settings: Settings) -> bool:
+    """Recompute and store the totals when the ledger has grown past the stored ones or the day (the period's end)
+    has changed; whether it did. The replay reads in a read-only transaction (SQLite: no write lock meanwhile),
+    on PostgreSQL under an advisory lock so that one replica at a time computes; the store is a short write that
+    never replaces newer totals with older ones."""
+    now = utcnow()
+    with transaction(reader) as session:
+        use_snapshot(session)
+        stored = stored_bridge(session)
+        if (
+            stored is not None
+            and stored.tree_size >= tree_size(session)
+            and jakarta_day(stored.as_of) == jakarta_day(now)
+        ):
+            return False
+        if not try_round_lock(session, BRIDGE_LOCK_KEY):
+            return False
+        totals = bridge_totals(session, settings, now)
+    with transaction(writer) as session:
+        row = session.get(MonitoringBridge, BRIDGE_ROW, with_for_update=True)
+        if row is not None and row.tree_size > totals.tree_size:
+            return False
+        session.merge(
+            MonitoringBridge(
+                id=BRIDGE_ROW,
+                tree_size=totals.tree_size,
+                as_of=totals.as_of,
+                period_start=totals.period.start,
+                period_end=totals.period.end,
+                national=totals.national,
+                agencies=[
+                    {
+                        "agency": item.agency.value,
+                        "count": item.count,
+                        "delta": item.delta,
+                        "causes": {cause.value: count for cause, count in item.causes.items()},
+                    }
+                    for item in totals.agencies
+                ],
+            )
+        )
+    return True

@@ -94,29 +94,54 @@ def test_compliance_overdue_and_provinces_from_hand_built_cases(client: TestClie
     assert "Kepatuhan PPK: 1 dari 3 rekomendasi ditindaklanjuti tepat waktu" in indonesian
 
 
-def test_the_count_bridge_totals_appear_once_computed_and_equal_the_api(
-    client: TestClient, auth_headers: AuthHeaders
-) -> None:
-    for _ in range(2):
-        _recommended(client, auth_headers, "2024-09-01")
-    first = client.get("/monitoring?lang=en").text
-    assert 'id="bridge-pending"' in first  # computed after this response (the test client runs it right away)
-    page = client.get("/monitoring?lang=en").text
-    period = re.search(r'id="table-bridge" data-from="([\d-]+)" data-to="([\d-]+)"', page)
-    assert period
-    bridge = client.get(
-        "/api/v1/audit/count-bridge",
-        params={"from": period.group(1), "to": period.group(2), "unit": "cases"},
-        headers=auth_headers("auditor"),
+def _bridge(client: TestClient, auth_headers: AuthHeaders, page: str, *, as_of: bool) -> dict[str, Any]:
+    """The count bridge API for the page's period, as of the moment the page names (or now), checked against the
+    page's table."""
+    table = re.search(r'id="table-bridge" data-from="([\d-]+)" data-to="([\d-]+)" data-as-of="([^"]+)"', page)
+    assert table
+    params = {"from": table.group(1), "to": table.group(2), "unit": "cases"} | (
+        {"as_of": table.group(3)} if as_of else {}
+    )
+    bridge: dict[str, Any] = client.get(
+        "/api/v1/audit/count-bridge", params=params, headers=auth_headers("auditor")
     ).json()
-    assert _figure(page, "bridge-national") == str(bridge["national"]) == "2"
-    table = page[period.start() :]
+    assert _figure(page, "bridge-national") == str(bridge["national"])
+    rows = page[table.start() :]
     for agency in bridge["agencies"]:
-        row = re.search(rf'<tr data-key="{agency["agency"]}"><th[^>]*>[^<]+</th>((?:<td class="n">[^<]*</td>)+)', table)
+        row = re.search(rf'<tr data-key="{agency["agency"]}"><th[^>]*>[^<]+</th>((?:<td class="n">[^<]*</td>)+)', rows)
         assert row, agency["agency"]
         count, delta, *causes = re.findall(r">([^<]*)</td>", row.group(1))
         assert (int(count), int(delta)) == (agency["count"], agency["delta"])
         assert sum(int(cause) for cause in causes) == agency["delta"]
+    return bridge
+
+
+def test_the_count_bridge_totals_are_the_apis_as_of_the_moment_they_name(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """The totals are stored by the background job (run here by hand: the test app has no threads) and read by
+    every view: before the job's next round they are the API's as of the moment they name, after it the API's now."""
+    job = client.app.state.monitoring_bridge  # type: ignore[attr-defined]
+    for _ in range(2):
+        _recommended(client, auth_headers, "2024-09-01")
+    assert 'id="bridge-pending"' in client.get("/monitoring?lang=en").text  # not computed yet
+    job.step()
+    page = client.get("/monitoring?lang=en").text
+    assert _bridge(client, auth_headers, page, as_of=True)["national"] == 2
+    assert _bridge(client, auth_headers, page, as_of=False)["national"] == 2
+
+    _recommended(client, auth_headers, "2024-09-02")  # a write: the stored totals are now one round behind
+    lagging = client.get("/monitoring?lang=en").text
+    assert _bridge(client, auth_headers, lagging, as_of=True)["national"] == 2
+    job.step()
+    current = client.get("/monitoring?lang=en").text
+    assert _bridge(client, auth_headers, current, as_of=False)["national"] == 3
+    size = re.search(r'data-ledger-size="(\d+)">', current)
+    assert size
+    assert (
+        int(size.group(1))
+        == client.get("/api/v1/ledger/checkpoint?fresh=true", headers=auth_headers("auditor")).json()["tree_size"]
+    )
 
 
 def test_language_follows_the_toggle_then_accept_language_then_indonesian(client: TestClient) -> None:

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +26,7 @@ from app.api.language import VARY, requested_language
 from app.api.security_headers import MONITORING_POLICY
 from app.audit import monitoring
 from app.audit.bridge import Cause
-from app.audit.monitoring import Compliance, MonitoringCache
+from app.audit.monitoring import Compliance
 from app.audit.state import use_snapshot
 from app.core.db import READ_ONLY_OPTION, utcnow
 from app.core.i18n import Language, translations
@@ -130,17 +130,10 @@ def _trend(weeks: list[tuple[dt.date, int]]) -> list[TrendPoint]:
     ]
 
 
-def monitoring_cache(request: Request) -> MonitoringCache:
-    kept: MonitoringCache = request.app.state.monitoring
-    return kept
-
-
 @router.get("/monitoring", response_class=HTMLResponse, dependencies=[Depends(refuse_unknown_query_parameters)])
 def monitoring_page(
     request: Request,
     settings: SettingsDep,
-    background: BackgroundTasks,
-    kept: Annotated[MonitoringCache, Depends(monitoring_cache)],
     lang: Annotated[Language | None, Query(description="`id` or `en`; else `Accept-Language`, else `id`")] = None,
 ) -> HTMLResponse:
     language = lang or requested_language(request.scope, Language.INDONESIAN)
@@ -153,11 +146,7 @@ def monitoring_page(
         figures = monitoring.figures(session, utcnow(), settings.ppk_follow_up_days)
         agencies = {a.code: a.name for a in reference_repository.list_all(session, AgencyRef, AgencyRef.code)}
         provinces = {p.code: p.name for p in reference_repository.list_all(session, Province, Province.code)}
-    key = (figures.ledger_size, figures.today)
-    if kept.bridge.due(key, figures.read_at, monitoring.BRIDGE_MAX_AGE):
-        background.add_task(
-            kept.bridge.refresh, factory, lambda session: monitoring.bridge_totals(session, settings, utcnow())
-        )
+        bridge = monitoring.stored_bridge(session)
     names = {
         "stage": reference_labels.titles("stage", english=english),
         "category": reference_labels.titles("violation_category", english=english),
@@ -191,7 +180,7 @@ def monitoring_page(
                 for code in sorted(set(figures.province_totals))
             ],
             trend=_trend(figures.weeks),
-            bridge=kept.bridge.value,
+            bridge=bridge,
             causes=list(Cause),
             agency_names=agencies,
         )
