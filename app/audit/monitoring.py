@@ -3,8 +3,9 @@
 Every count is grouped in SQL in three scans (``figures``), national counts summed from the per-province ones, read
 for every view from the current rows (a few hundred milliseconds at 100k cases), so the page says what the API
 says at the moment it names. The count bridge totals come from ``asof.bridge_at`` (a ledger replay, seconds on
-100k cases): a ``MonitoringCache`` keeps them with the ledger size they are consistent with; the page shows what
-it keeps and has them recomputed after the response when the ledger (which every write appends to) has grown.
+100k cases): a background job (``refresh_bridge``) stores them in ``monitoring_bridge`` with the ledger prefix and
+moment they are as of, again once the ledger (which every write appends to) has grown; the page shows the stored
+ones and names that moment, at which the count bridge API answers the same (decision 0033).
 """
 
 from __future__ import annotations
@@ -136,9 +137,10 @@ def figures(session: Session, moment: dt.datetime, follow_up_days: int) -> Figur
     (cases by every key the page breaks down by, agency records by province, cases by day). The national counts
     are the same as ``repository.statistics`` without filters gives (``tests/monitoring`` compares them).
 
-    Each scan reads one covering index (``ix_case_monitoring``, ``ix_case_reported_date``, migration 0013) in the
-    order of its GROUP BY, so none reads the wide case rows or sorts: grouped by the keys alone, the conditions
-    (overdue, due, in time) are summed rather than grouped by, and the agencies are one sum each per province.
+    Each scan reads one covering index (``ix_case_monitoring``, ``ix_case_reported_date``, migration 0013;
+    ``ix_agency_record_case_province``, migration 0020) in the order of its GROUP BY, so none reads the wide rows,
+    sorts or joins: grouped by the keys alone, the conditions (overdue, due, in time) are summed rather than grouped
+    by, and the records carry their case's province.
     The page reads them in one snapshot (``api/routers/monitoring.py``): they and ``ledger_size`` are one moment."""
     today = jakarta_day(moment)
     ledger_size = tree_size(session)
@@ -162,16 +164,11 @@ def figures(session: Session, moment: dt.datetime, follow_up_days: int) -> Figur
         late[province] += is_late
         due_by[province] += is_due
         timely_by[province] += timely
-    holders = [agency.value for agency in Agency]
-    per_agency = (
-        select(Case.province_code, *(_count_of(AgencyRecord.agency == holder) for holder in holders))
-        .join(AgencyRecord, AgencyRecord.case_id == Case.id)
-        .group_by(Case.province_code)
+    per_agency = select(AgencyRecord.case_province_code, AgencyRecord.agency, func.count()).group_by(
+        AgencyRecord.case_province_code, AgencyRecord.agency
     )  # one record per case and agency (a unique constraint): counting rows counts the cases each agency holds
-    for province, *counts in session.execute(per_agency):
-        for holder, count in zip(holders, counts, strict=True):
-            if count:
-                by_province["agency"][province][holder] += count
+    for record_province, holder, count in session.execute(per_agency):
+        by_province["agency"][cast(str, record_province)][holder] += count  # the triggers fill it on every record
     per_day = {day: int(count) for day, count in session.execute(
         select(Case.reported_date, func.count()).group_by(Case.reported_date)
     )}  # fmt: skip

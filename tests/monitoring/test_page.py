@@ -10,8 +10,11 @@ import re
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
 from app.api.security_headers import MONITORING_POLICY
+from app.cases.models import AgencyRecord, Case
+from app.core.db import transaction
 from tests.auth_helpers import AuthHeaders
 from tests.factories import create_case, transition
 
@@ -189,3 +192,22 @@ def test_the_view_right_after_a_write_shows_it_and_names_the_ledger_size(
             int(size.group(1))
             == client.get("/api/v1/ledger/checkpoint?fresh=true", headers=auditor).json()["tree_size"]
         )
+
+
+def test_records_carry_their_cases_province_for_the_agency_counts(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """Migration 0020's triggers: a record takes its case's province as it is inserted, and follows the case's
+    province if that ever changes (no API changes it; a correction in SQL must not leave the counts wrong)."""
+    case = _recommended(client, auth_headers, "2024-09-01")  # records of Bawaslu and BKN
+    factory = client.app.state.sessionmaker  # type: ignore[attr-defined]
+    copies = select(AgencyRecord.agency, AgencyRecord.case_province_code).where(AgencyRecord.case_id == case["id"])
+    with transaction(factory) as session:
+        assert dict(session.execute(copies).all()) == {"BAWASLU": "73", "BKN": "73"}
+        session.execute(update(Case).where(Case.id == case["id"]).values(province_code="31"))
+        assert dict(session.execute(copies).all()) == {"BAWASLU": "31", "BKN": "31"}
+    page = client.get("/monitoring").text
+    agency_by_province = page[page.index('id="province-agency"') :]
+    assert re.search(
+        r'<tr data-key="31"><th scope="row">[^<]+</th><td class="n">1</td><td class="n">1</td>', agency_by_province
+    )
