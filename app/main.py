@@ -17,18 +17,17 @@ from app.api.body_limit import install_body_limit
 from app.api.dependencies.idempotency import install_replay_handler
 from app.api.json_body import install_json_body
 from app.api.metrics import install_metrics
+from app.api.monitoring_worker import install_bridge_worker
 from app.api.openapi import install_openapi
 from app.api.problems import install_problem_handlers
 from app.api.ratelimit import install_rate_limit
 from app.api.reconciliation_worker import install_outbox_worker
-from app.api.routers.monitoring import compute_at_start
 from app.api.routes import api_router, root_router
 from app.api.scheduler import install_scheduler
 from app.api.security_headers import install_security_headers
 from app.api.state_audit import install_state_audit
 from app.api.tracing import install_tracing, tracer_provider_from_environment
 from app.api.witnessing import install_witnessing
-from app.audit.monitoring import MonitoringCache
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.shared_state import SharedState
@@ -52,14 +51,14 @@ def operation_id(route: APIRoute) -> str:
 @asynccontextmanager
 async def background_work(app: FastAPI) -> AsyncIterator[None]:
     """The process's background threads (ledger sequencer, state audit, scheduler, reconciliation outbox,
-    witnessing rounds) run while the app serves; the monitoring figures are computed once as it starts."""
-    figures = compute_at_start(app)
+    witnessing rounds, the monitoring page's count bridge) run while the app serves."""
     workers = (
         app.state.sequencer,
         app.state.state_audit,
         app.state.scheduler,
         app.state.reconciliation_outbox,
         app.state.witnessing,
+        app.state.monitoring_bridge,
     )
     for worker in workers:
         worker.start()
@@ -68,8 +67,6 @@ async def background_work(app: FastAPI) -> AsyncIterator[None]:
     finally:
         for worker in reversed(workers):
             worker.stop()
-        if figures is not None:
-            figures.join()  # a one-off: let it end before the engine goes
 
 
 def create_app(
@@ -100,7 +97,6 @@ def create_app(
     else:
         app.state.engine = bind or make_engine(settings.sqlalchemy_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
-    app.state.monitoring = MonitoringCache()  # what the monitoring page shows, per process
     app.state.shared_state = SharedState(settings)  # rate limits and client status: Redis, or this process
     # the ledger sequencer's integrator thread (none when bound to a test's connection: writers do the rounds)
     app.state.sequencer = sequencer_for(app.state.sessionmaker, settings)
@@ -108,6 +104,7 @@ def create_app(
     install_outbox_worker(app, settings)
     install_scheduler(app, settings)
     install_witnessing(app, settings)
+    install_bridge_worker(app, settings)
     install_problem_handlers(app)
     install_replay_handler(app)
     # Middleware runs in the reverse order of installation: security headers, body limit (before anything reads

@@ -52,7 +52,7 @@ async def _run(
 
 def _creating(created: list[str]) -> Sender:
     async def create(client: httpx.AsyncClient, headers: dict[str, str], _index: int) -> httpx.Response:
-        response = await client.post("/api/v1/cases", json=_unique_case(), headers=headers)
+        response = await client.post("/api/v1/cases", json=unique_case(), headers=headers)
         if response.status_code == 201:
             created.append(response.json()["id"])
         return response
@@ -79,7 +79,7 @@ async def _drive(base_url: str, token: str, total: int, concurrency: int) -> tup
 _nips = itertools.count(1)
 
 
-def _unique_case() -> dict[str, object]:
+def unique_case() -> dict[str, object]:
     """A case of its own ASN (the factory's NIPs repeat after 999) reported today: no duplicate or overdue
     finding, so the bench measures a plain create."""
     serial = next(_nips)

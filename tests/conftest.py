@@ -223,6 +223,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         reconciliation_outbox_interval_seconds=0,  # tests drain the outbox themselves (the client fixture)
         scheduler_interval_seconds=0,  # tests drive the scheduler round by round (or turn it on)
         reconciliation_interval_seconds=0,  # no FULL run starts unless a test asks for one
+        monitoring_bridge_interval_seconds=0,  # tests run the count bridge job's rounds themselves
     )
 
 

@@ -1,5 +1,5 @@
-"""Read audit of personal data (append-only: database triggers, migration 0005, reject UPDATE and DELETE), and the
-latest state audit against the ledger."""
+"""Read audit of personal data (append-only: database triggers, migration 0005, reject UPDATE and DELETE), the
+latest state audit against the ledger, and the monitoring page's count bridge totals."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import GUID, Base, TZDateTime
@@ -58,3 +58,23 @@ class StateAudit(Base):
     rows_checked: Mapped[int] = mapped_column(Integer)
     """Rows compared in the latest cycle."""
     differences: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class MonitoringBridge(Base):
+    """The count bridge totals the public monitoring page shows (one row, no case list): a ledger replay takes
+    seconds at 100k cases, so the background job ``app.api.monitoring_worker`` computes them
+    (``app.audit.monitoring.refresh_bridge``) and every process's page reads them from here, the first view after a
+    start included."""
+
+    __tablename__ = "monitoring_bridge"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+    """The ledger prefix replayed: the entries recorded at or before ``as_of``."""
+    as_of: Mapped[dt.datetime] = mapped_column(TZDateTime())
+    """The moment the totals are as of: ``GET /api/v1/audit/count-bridge?as_of=`` this moment answers the same."""
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    national: Mapped[int] = mapped_column(Integer)
+    agencies: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """Per agency: its own count, the delta and the signed count of each cause."""

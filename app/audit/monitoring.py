@@ -1,19 +1,20 @@
 """The public national monitoring figures: aggregates only (counts and rates), never a case, a NIP or a name.
 
-Every count is grouped in SQL in three scans (``figures``), national counts summed from the per-province ones. The
-count bridge totals come from ``asof.bridge_at`` (a ledger replay, seconds on 100k cases). A ``MonitoringCache``
-keeps both with the ledger size they were computed at; the page shows what it keeps and has it recomputed after
-the response when the ledger (which every write appends to) has grown.
+Every count is grouped in SQL in three scans (``figures``), national counts summed from the per-province ones, read
+for every view from the current rows (a few hundred milliseconds at 100k cases), so the page says what the API
+says at the moment it names. The count bridge totals come from ``asof.bridge_at`` (a ledger replay, seconds on
+100k cases): a background job (``refresh_bridge``) stores them in ``monitoring_bridge`` with the ledger prefix and
+moment they are as of, again once the ledger (which every write appends to) has grown; the page shows the stored
+ones and names that moment, at which the count bridge API answers the same (decision 0033).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Integer, and_, case, func, not_, or_, select
 from sqlalchemy.ext.compiler import compiles
@@ -23,13 +24,14 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.audit import asof
 from app.audit.bridge import Cause, Period, Unit
+from app.audit.models import MonitoringBridge
 from app.audit.repository import Statistics
+from app.audit.state import use_snapshot
 from app.cases.models import AgencyRecord, Case
 from app.cases.workflow import Stage
 from app.core.actor import Agency
 from app.core.config import Settings
-from app.core.db import READ_ONLY_OPTION, utcnow
-from app.ledger.asof import LedgerPositionRead
+from app.core.db import transaction, try_round_lock, utcnow
 from app.ledger.repository import tree_size
 from app.reconciliation.facts import jakarta_day
 from app.reference.models import ViolationForm
@@ -38,8 +40,6 @@ TREND_WEEKS = 52
 CLOSED_WITHOUT_SANCTION = (Stage.TIDAK_TERBUKTI.value, Stage.DIBATALKAN.value, Stage.ASN_NONAKTIF.value)
 """A recommendation the case then left without a sanction (not proven, cancelled, the ASN left service) is no
 longer the PPK's to follow up, so it is not counted for compliance."""
-BRIDGE_MAX_AGE = dt.timedelta(minutes=5)
-"""The bridge totals are recomputed at most this often while the ledger keeps growing."""
 
 
 class _DaysBetween(FunctionElement[int]):
@@ -80,6 +80,11 @@ Breakdown = Mapping[str, Mapping[str, int]]
 
 @dataclass(frozen=True, slots=True)
 class Figures:
+    read_at: dt.datetime
+    """When the figures were read, all in one snapshot of the database."""
+    ledger_size: int
+    """The ledger's size in that snapshot: every write it counts had committed by then (its entries may have been
+    awaiting their positions, decision 0028)."""
     today: dt.date
     national: Statistics
     compliance: Compliance
@@ -127,14 +132,18 @@ def _count_of(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def figures(session: Session, today: dt.date, follow_up_days: int) -> Figures:
+def figures(session: Session, moment: dt.datetime, follow_up_days: int) -> Figures:
     """Every figure the monitoring page shows except the count bridge, from the current rows in three grouped scans
     (cases by every key the page breaks down by, agency records by province, cases by day). The national counts
     are the same as ``repository.statistics`` without filters gives (``tests/monitoring`` compares them).
 
-    Each scan reads one covering index (``ix_case_monitoring``, ``ix_case_reported_date``, migration 0013) in the
-    order of its GROUP BY, so none reads the wide case rows or sorts: grouped by the keys alone, the conditions
-    (overdue, due, in time) are summed rather than grouped by, and the agencies are one sum each per province."""
+    Each scan reads one covering index (``ix_case_monitoring``, ``ix_case_reported_date``, migration 0013;
+    ``ix_agency_record_case_province``, migration 0020) in the order of its GROUP BY, so none reads the wide rows,
+    sorts or joins: grouped by the keys alone, the conditions (overdue, due, in time) are summed rather than grouped
+    by, and the records carry their case's province.
+    The page reads them in one snapshot (``api/routers/monitoring.py``): they and ``ledger_size`` are one moment."""
+    today = jakarta_day(moment)
+    ledger_size = tree_size(session)
     category_of = dict(session.execute(select(ViolationForm.code, ViolationForm.category)).all())
     overdue = and_(Case.stage == Stage.REKOMENDASI.value, Case.deadline_date < today)
     due, in_time = _follow_up(today, follow_up_days)
@@ -155,16 +164,11 @@ def figures(session: Session, today: dt.date, follow_up_days: int) -> Figures:
         late[province] += is_late
         due_by[province] += is_due
         timely_by[province] += timely
-    holders = [agency.value for agency in Agency]
-    per_agency = (
-        select(Case.province_code, *(_count_of(AgencyRecord.agency == holder) for holder in holders))
-        .join(AgencyRecord, AgencyRecord.case_id == Case.id)
-        .group_by(Case.province_code)
+    per_agency = select(AgencyRecord.case_province_code, AgencyRecord.agency, func.count()).group_by(
+        AgencyRecord.case_province_code, AgencyRecord.agency
     )  # one record per case and agency (a unique constraint): counting rows counts the cases each agency holds
-    for province, *counts in session.execute(per_agency):
-        for holder, count in zip(holders, counts, strict=True):
-            if count:
-                by_province["agency"][province][holder] += count
+    for record_province, holder, count in session.execute(per_agency):
+        by_province["agency"][cast(str, record_province)][holder] += count  # the triggers fill it on every record
     per_day = {day: int(count) for day, count in session.execute(
         select(Case.reported_date, func.count()).group_by(Case.reported_date)
     )}  # fmt: skip
@@ -176,6 +180,8 @@ def figures(session: Session, today: dt.date, follow_up_days: int) -> Figures:
     for day, count in per_day.items():
         months[f"{day.year:04d}-{day.month:02d}"] += count
     return Figures(
+        read_at=moment,
+        ledger_size=ledger_size,
         today=today,
         national=Statistics(
             total=sum(totals.values()),
@@ -217,12 +223,13 @@ class BridgeTotals:
     unit: Unit
     national: int
     agencies: list[AgencyTotals]
-    consistent_with: LedgerPositionRead
-    computed_at: dt.datetime
+    tree_size: int
+    """The ledger prefix replayed (the entries recorded at or before ``as_of``)."""
+    as_of: dt.datetime
 
 
 def bridge_totals(session: Session, settings: Settings, moment: dt.datetime) -> BridgeTotals:
-    """The count bridge in cases, from the first reported case to the day of ``moment``."""
+    """The count bridge in cases, from the first reported case to the day of ``moment``, as of ``moment``."""
     today = jakarta_day(moment)
     first = session.scalar(select(func.min(Case.reported_date)))
     period = Period(min(first or today, today), today)
@@ -238,94 +245,78 @@ def bridge_totals(session: Session, settings: Settings, moment: dt.datetime) -> 
         unit=Unit.CASES,
         national=bridge.national,
         agencies=agencies,
-        consistent_with=bridge.consistent_with,
-        computed_at=moment,
+        tree_size=bridge.consistent_with.tree_size,
+        as_of=moment,
     )
 
 
-T = TypeVar("T")
+BRIDGE_ROW = 1
+BRIDGE_LOCK_KEY = int.from_bytes(b"SBTMONBR", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-@dataclass
-class _Kept(Generic[T]):
-    """One kept answer, the key it was computed for (the ledger size and the day) and when; one refresh at a time."""
-
-    value: T | None = None
-    key: tuple[int, dt.date] | None = None
-    computed_at: dt.datetime | None = None
-    _refreshing: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _settled: threading.Condition = field(default_factory=threading.Condition)
-
-    def due(self, key: tuple[int, dt.date], now: dt.datetime, max_age: dt.timedelta) -> bool:
-        if self.value is None or self.computed_at is None:
-            return True
-        return key != self.key and now - self.computed_at >= max_age
-
-    def refresh(self, factory: sessionmaker[Session], compute: Callable[[Session], T]) -> None:
-        if self._claim():
-            self._recompute(factory, compute)
-
-    def refresh_in_thread(
-        self, factory: sessionmaker[Session], compute: Callable[[Session], T], name: str
-    ) -> threading.Thread | None:
-        """``refresh`` in a thread of its own; claimed before the thread starts, so a view arriving meanwhile
-        waits for it (``current_or_compute``) instead of computing the same again."""
-        if not self._claim():
-            return None
-        thread = threading.Thread(target=self._recompute, args=(factory, compute), name=name, daemon=True)
-        thread.start()
-        return thread
-
-    def _claim(self) -> bool:
-        with self._lock:
-            if self._refreshing:
-                return False
-            self._refreshing = True
-            return True
-
-    def _recompute(self, factory: sessionmaker[Session], compute: Callable[[Session], T]) -> None:
-        try:
-            # A read-only transaction: on SQLite a writing one would hold the write lock while this computes.
-            with factory(execution_options={READ_ONLY_OPTION: True}) as session:
-                self.compute(session, compute)
-        finally:
-            with self._settled:
-                self._refreshing = False
-                self._settled.notify_all()
-
-    def current(self, session: Session, compute: Callable[[Session], T], key: tuple[int, dt.date]) -> T:
-        """The value for ``key``: once the refresh under way (the one started with the process) ends, its value if
-        it was computed for ``key`` (nothing written since), else one computed now."""
-        with self._settled:
-            self._settled.wait_for(lambda: not self._refreshing)
-        if self.value is not None and self.key == key:
-            return self.value
-        return self.compute(session, compute)
-
-    def compute(self, session: Session, compute: Callable[[Session], T]) -> T:
-        now = utcnow()
-        key = (tree_size(session), jakarta_day(now))  # read first: a write meanwhile is seen by the next view
-        value = compute(session)
-        self.value, self.key, self.computed_at = value, key, now
-        return value
+def stored_bridge(session: Session) -> BridgeTotals | None:
+    """The latest totals ``refresh_bridge`` stored, or None before the first."""
+    row = session.get(MonitoringBridge, BRIDGE_ROW)
+    if row is None:
+        return None
+    agencies = [
+        AgencyTotals(
+            agency=Agency(item["agency"]),
+            count=item["count"],
+            delta=item["delta"],
+            causes={Cause(cause): count for cause, count in item["causes"].items()},
+        )
+        for item in row.agencies
+    ]
+    return BridgeTotals(
+        period=Period(row.period_start, row.period_end),
+        unit=Unit.CASES,
+        national=row.national,
+        agencies=agencies,
+        tree_size=row.tree_size,
+        as_of=row.as_of,
+    )
 
 
-@dataclass
-class MonitoringCache:
-    """What the monitoring page shows, kept per process, so that a view costs a template and a ledger-size query.
-
-    Every write of case data appends to the ledger in its transaction, so the ledger's size (with the day, for the
-    deadlines) says whether the kept figures are current. When they are not, the page shows them anyway and has them
-    recomputed after the response (``due``/``refresh``): it is at most one recomputation behind the last write. The
-    count bridge totals are recomputed the same way, at most every ``BRIDGE_MAX_AGE``. Each process computes the
-    figures once as it starts (``api/routers/monitoring.py::compute_at_start``): the first view waits at most for
-    the rest of that computation, and computes them again only if something was written since."""
-
-    figures: _Kept[Figures] = field(default_factory=_Kept)
-    bridge: _Kept[BridgeTotals] = field(default_factory=_Kept)
-    shown: bool = False
-    """A view has shown figures: from then on a view may show kept ones (the first shows current ones)."""
-
-    def key(self, session: Session, now: dt.datetime) -> tuple[int, dt.date]:
-        return tree_size(session), jakarta_day(now)
+def refresh_bridge(reader: sessionmaker[Session], writer: sessionmaker[Session], settings: Settings) -> bool:
+    """Recompute and store the totals when the ledger has grown past the stored ones or the day (the period's end)
+    has changed; whether it did. The replay reads in a read-only transaction (SQLite: no write lock meanwhile),
+    on PostgreSQL under an advisory lock so that one replica at a time computes; the store is a short write that
+    never replaces newer totals with older ones."""
+    now = utcnow()
+    with transaction(reader) as session:
+        use_snapshot(session)
+        stored = stored_bridge(session)
+        if (
+            stored is not None
+            and stored.tree_size >= tree_size(session)
+            and jakarta_day(stored.as_of) == jakarta_day(now)
+        ):
+            return False
+        if not try_round_lock(session, BRIDGE_LOCK_KEY):
+            return False
+        totals = bridge_totals(session, settings, now)
+    with transaction(writer) as session:
+        row = session.get(MonitoringBridge, BRIDGE_ROW, with_for_update=True)
+        if row is not None and row.tree_size > totals.tree_size:
+            return False
+        session.merge(
+            MonitoringBridge(
+                id=BRIDGE_ROW,
+                tree_size=totals.tree_size,
+                as_of=totals.as_of,
+                period_start=totals.period.start,
+                period_end=totals.period.end,
+                national=totals.national,
+                agencies=[
+                    {
+                        "agency": item.agency.value,
+                        "count": item.count,
+                        "delta": item.delta,
+                        "causes": {cause.value: count for cause, count in item.causes.items()},
+                    }
+                    for item in totals.agencies
+                ],
+            )
+        )
+    return True

@@ -62,7 +62,10 @@ DERIVED_BY_RECONCILIATION = (
 )
 NOT_RECORDED: dict[str, dict[str, str]] = {
     CASE: {"updated_at": "bookkeeping time of the row's last flush"},
-    RECORD: {"updated_at": "bookkeeping time of the row's last flush"}
+    RECORD: {
+        "updated_at": "bookkeeping time of the row's last flush",
+        "case_province_code": "a copy of the case's province, kept by database triggers (migration 0020)",
+    }
     | dict.fromkeys(DERIVED_BY_RECONCILIATION, "comparison form computed from the recorded columns"),
     TRANSITION: {},
     FINDING: dict.fromkeys(

@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     """Seconds between rounds of the background state audit (tables against the ledger); 0 turns it off."""
     state_audit_scrub_cases: int = Field(default=2000, ge=1)
     """Untouched cases compared per round, in turn, besides those the new entries touched."""
+    monitoring_bridge_interval_seconds: float = Field(default=60, ge=0)
+    """Seconds between looks of each serving process for a grown ledger, after which the count bridge totals of
+    the monitoring page are replayed again (one replica at a time); 0 turns the job off in this process."""
 
     # Reconciliation
     reconciliation_rules: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -137,7 +137,8 @@ def _matrix(browser: webdriver.Chrome, table_id: str) -> dict[str, dict[str, int
 
 
 def _open_with_bridge(browser: webdriver.Chrome, url: str) -> None:
-    """The first visit has the count bridge computed after the response; reload until the page shows it."""
+    """The count bridge totals are stored by the service's background job, which starts with it; reload until the
+    page shows them."""
     deadline = time.monotonic() + 120
     browser.get(url)
     while True:
@@ -192,7 +193,12 @@ def test_the_page_shows_the_apis_numbers_in_both_languages_and_asks_only_sbt(
     table = browser.find_element(By.ID, "table-bridge")
     bridge = auditor.get(
         "/api/v1/audit/count-bridge",
-        params={"from": table.get_attribute("data-from"), "to": table.get_attribute("data-to"), "unit": "cases"},
+        params={
+            "from": table.get_attribute("data-from"),
+            "to": table.get_attribute("data-to"),
+            "as_of": table.get_attribute("data-as-of"),
+            "unit": "cases",
+        },
     ).json()
     assert _number(browser.find_element(By.ID, "bridge-national").text) == bridge["national"]
     shown = _matrix(browser, "table-bridge")

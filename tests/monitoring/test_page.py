@@ -10,8 +10,11 @@ import re
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
 from app.api.security_headers import MONITORING_POLICY
+from app.cases.models import AgencyRecord, Case
+from app.core.db import transaction
 from tests.auth_helpers import AuthHeaders
 from tests.factories import create_case, transition
 
@@ -94,29 +97,54 @@ def test_compliance_overdue_and_provinces_from_hand_built_cases(client: TestClie
     assert "Kepatuhan PPK: 1 dari 3 rekomendasi ditindaklanjuti tepat waktu" in indonesian
 
 
-def test_the_count_bridge_totals_appear_once_computed_and_equal_the_api(
-    client: TestClient, auth_headers: AuthHeaders
-) -> None:
-    for _ in range(2):
-        _recommended(client, auth_headers, "2024-09-01")
-    first = client.get("/monitoring?lang=en").text
-    assert 'id="bridge-pending"' in first  # computed after this response (the test client runs it right away)
-    page = client.get("/monitoring?lang=en").text
-    period = re.search(r'id="table-bridge" data-from="([\d-]+)" data-to="([\d-]+)"', page)
-    assert period
-    bridge = client.get(
-        "/api/v1/audit/count-bridge",
-        params={"from": period.group(1), "to": period.group(2), "unit": "cases"},
-        headers=auth_headers("auditor"),
+def _bridge(client: TestClient, auth_headers: AuthHeaders, page: str, *, as_of: bool) -> dict[str, Any]:
+    """The count bridge API for the page's period, as of the moment the page names (or now), checked against the
+    page's table."""
+    table = re.search(r'id="table-bridge" data-from="([\d-]+)" data-to="([\d-]+)" data-as-of="([^"]+)"', page)
+    assert table
+    params = {"from": table.group(1), "to": table.group(2), "unit": "cases"} | (
+        {"as_of": table.group(3)} if as_of else {}
+    )
+    bridge: dict[str, Any] = client.get(
+        "/api/v1/audit/count-bridge", params=params, headers=auth_headers("auditor")
     ).json()
-    assert _figure(page, "bridge-national") == str(bridge["national"]) == "2"
-    table = page[period.start() :]
+    assert _figure(page, "bridge-national") == str(bridge["national"])
+    rows = page[table.start() :]
     for agency in bridge["agencies"]:
-        row = re.search(rf'<tr data-key="{agency["agency"]}"><th[^>]*>[^<]+</th>((?:<td class="n">[^<]*</td>)+)', table)
+        row = re.search(rf'<tr data-key="{agency["agency"]}"><th[^>]*>[^<]+</th>((?:<td class="n">[^<]*</td>)+)', rows)
         assert row, agency["agency"]
         count, delta, *causes = re.findall(r">([^<]*)</td>", row.group(1))
         assert (int(count), int(delta)) == (agency["count"], agency["delta"])
         assert sum(int(cause) for cause in causes) == agency["delta"]
+    return bridge
+
+
+def test_the_count_bridge_totals_are_the_apis_as_of_the_moment_they_name(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """The totals are stored by the background job (run here by hand: the test app has no threads) and read by
+    every view: before the job's next round they are the API's as of the moment they name, after it the API's now."""
+    job = client.app.state.monitoring_bridge  # type: ignore[attr-defined]
+    for _ in range(2):
+        _recommended(client, auth_headers, "2024-09-01")
+    assert 'id="bridge-pending"' in client.get("/monitoring?lang=en").text  # not computed yet
+    job.step()
+    page = client.get("/monitoring?lang=en").text
+    assert _bridge(client, auth_headers, page, as_of=True)["national"] == 2
+    assert _bridge(client, auth_headers, page, as_of=False)["national"] == 2
+
+    _recommended(client, auth_headers, "2024-09-02")  # a write: the stored totals are now one round behind
+    lagging = client.get("/monitoring?lang=en").text
+    assert _bridge(client, auth_headers, lagging, as_of=True)["national"] == 2
+    job.step()
+    current = client.get("/monitoring?lang=en").text
+    assert _bridge(client, auth_headers, current, as_of=False)["national"] == 3
+    size = re.search(r'data-ledger-size="(\d+)">', current)
+    assert size
+    assert (
+        int(size.group(1))
+        == client.get("/api/v1/ledger/checkpoint?fresh=true", headers=auth_headers("auditor")).json()["tree_size"]
+    )
 
 
 def test_language_follows_the_toggle_then_accept_language_then_indonesian(client: TestClient) -> None:
@@ -146,15 +174,40 @@ def test_unknown_or_invalid_parameters_are_problems(client: TestClient) -> None:
     assert client.get("/monitoring?lang=fr").status_code == 422
 
 
-def test_the_figures_are_at_most_one_recomputation_behind_a_write(
+def test_the_view_right_after_a_write_shows_it_and_names_the_ledger_size(
     client: TestClient, auth_headers: AuthHeaders
 ) -> None:
-    """The figures are kept between views; a view after a write (every write appends to the ledger) still shows
-    the kept ones and has them recomputed after its response (the test client runs that before returning)."""
-    bawaslu = auth_headers("BAWASLU")
-    create_case(client, bawaslu)
-    assert _figure(client.get("/monitoring").text, "total-cases") == "1"  # the first view computes them
-    create_case(client, bawaslu)
-    assert _figure(client.get("/monitoring").text, "total-cases") == "1"
-    assert _figure(client.get("/monitoring").text, "total-cases") == "2"
-    assert _figure(client.get("/monitoring").text, "total-cases") == "2"
+    """Nothing is kept between views: each reads the current rows, so the page equals the API after every write and
+    names the ledger size its figures were read at."""
+    bawaslu, auditor = auth_headers("BAWASLU"), auth_headers("auditor")
+    for expected in (1, 2):
+        create_case(client, bawaslu)
+        page = client.get("/monitoring").text
+        statistics = client.get("/api/v1/audit/statistics", headers=auditor).json()
+        assert _figure(page, "total-cases") == str(statistics["total_cases"]) == str(expected)
+        assert _counts(page, "table-stage") == {pair["key"]: pair["count"] for pair in statistics["by_stage"]}
+        size = re.search(r'id="consistent-with" data-ledger-size="(\d+)"', page)
+        assert size
+        assert (
+            int(size.group(1))
+            == client.get("/api/v1/ledger/checkpoint?fresh=true", headers=auditor).json()["tree_size"]
+        )
+
+
+def test_records_carry_their_cases_province_for_the_agency_counts(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    """Migration 0020's triggers: a record takes its case's province as it is inserted, and follows the case's
+    province if that ever changes (no API changes it; a correction in SQL must not leave the counts wrong)."""
+    case = _recommended(client, auth_headers, "2024-09-01")  # records of Bawaslu and BKN
+    factory = client.app.state.sessionmaker  # type: ignore[attr-defined]
+    copies = select(AgencyRecord.agency, AgencyRecord.case_province_code).where(AgencyRecord.case_id == case["id"])
+    with transaction(factory) as session:
+        assert dict(session.execute(copies).all()) == {"BAWASLU": "73", "BKN": "73"}
+        session.execute(update(Case).where(Case.id == case["id"]).values(province_code="31"))
+        assert dict(session.execute(copies).all()) == {"BAWASLU": "31", "BKN": "31"}
+    page = client.get("/monitoring").text
+    agency_by_province = page[page.index('id="province-agency"') :]
+    assert re.search(
+        r'<tr data-key="31"><th scope="row">[^<]+</th><td class="n">1</td><td class="n">1</td>', agency_by_province
+    )

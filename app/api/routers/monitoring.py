@@ -9,29 +9,26 @@ English (``?lang=en``, or ``Accept-Language`` preferring English); the texts are
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.api.dependencies.context import SessionDep, SettingsDep
+from app.api.dependencies.context import SettingsDep
 from app.api.dependencies.query import refuse_unknown_query_parameters
 from app.api.language import VARY, requested_language
 from app.api.security_headers import MONITORING_POLICY
 from app.audit import monitoring
 from app.audit.bridge import Cause
-from app.audit.monitoring import Compliance, MonitoringCache
-from app.core.clock import today_in_jakarta
-from app.core.config import Settings
-from app.core.db import utcnow
+from app.audit.monitoring import Compliance
+from app.audit.state import use_snapshot
+from app.core.db import READ_ONLY_OPTION, utcnow
 from app.core.i18n import Language, translations
 from app.reference import labels as reference_labels
 from app.reference import repository as reference_repository
@@ -133,56 +130,23 @@ def _trend(weeks: list[tuple[dt.date, int]]) -> list[TrendPoint]:
     ]
 
 
-def current_figures(session: Session, settings: Settings) -> monitoring.Figures:
-    return monitoring.figures(session, today_in_jakarta(), settings.ppk_follow_up_days)
-
-
-def compute_at_start(app: FastAPI) -> threading.Thread | None:
-    """Compute the page's figures in a thread as the process starts, so that no visitor waits for all of it; not
-    for an app running inside a caller's connection (tests), whose session must stay on the caller's thread."""
-    factory: sessionmaker[Session] = app.state.sessionmaker
-    if not isinstance(factory.kw.get("bind"), Engine):
-        return None
-    kept: MonitoringCache = app.state.monitoring
-    settings: Settings = app.state.settings
-    return kept.figures.refresh_in_thread(
-        factory, lambda session: current_figures(session, settings), "sbt-monitoring-figures"
-    )
-
-
-def monitoring_cache(request: Request) -> MonitoringCache:
-    kept: MonitoringCache = request.app.state.monitoring
-    return kept
-
-
 @router.get("/monitoring", response_class=HTMLResponse, dependencies=[Depends(refuse_unknown_query_parameters)])
 def monitoring_page(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
-    background: BackgroundTasks,
-    kept: Annotated[MonitoringCache, Depends(monitoring_cache)],
     lang: Annotated[Language | None, Query(description="`id` or `en`; else `Accept-Language`, else `id`")] = None,
 ) -> HTMLResponse:
     language = lang or requested_language(request.scope, Language.INDONESIAN)
     english = language is Language.ENGLISH
-    factory = request.app.state.sessionmaker
-    now = utcnow()
-    key = kept.key(session, now)
-
-    figures = kept.figures.value
-    if figures is None or not kept.shown:
-        # The first view shows current figures: those computed as the process started, unless written since.
-        figures = kept.figures.current(session, lambda session: current_figures(session, settings), key)
-        kept.shown = True
-    elif kept.figures.due(key, now, dt.timedelta(0)):
-        background.add_task(kept.figures.refresh, factory, lambda session: current_figures(session, settings))
-    if kept.bridge.due(key, now, monitoring.BRIDGE_MAX_AGE):
-        background.add_task(
-            kept.bridge.refresh, factory, lambda session: monitoring.bridge_totals(session, settings, utcnow())
-        )
-    agencies = {a.code: a.name for a in reference_repository.list_all(session, AgencyRef, AgencyRef.code)}
-    provinces = {p.code: p.name for p in reference_repository.list_all(session, Province, Province.code)}
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    # Read-only (SQLite: no write lock while the scans run) and one snapshot, so that every figure and the ledger
+    # size the page names describe the same moment.
+    with factory(execution_options={READ_ONLY_OPTION: True}) as session:
+        use_snapshot(session)
+        figures = monitoring.figures(session, utcnow(), settings.ppk_follow_up_days)
+        agencies = {a.code: a.name for a in reference_repository.list_all(session, AgencyRef, AgencyRef.code)}
+        provinces = {p.code: p.name for p in reference_repository.list_all(session, Province, Province.code)}
+        bridge = monitoring.stored_bridge(session)
     names = {
         "stage": reference_labels.titles("stage", english=english),
         "category": reference_labels.titles("violation_category", english=english),
@@ -216,7 +180,7 @@ def monitoring_page(
                 for code in sorted(set(figures.province_totals))
             ],
             trend=_trend(figures.weeks),
-            bridge=kept.bridge.value,
+            bridge=bridge,
             causes=list(Cause),
             agency_names=agencies,
         )
