@@ -29,7 +29,7 @@ def case_evidence(
         raise NotFound(f"The ledger holds no entry about case {case_id}.")
     ranges = {entry.seq: inclusion_proof_ranges(entry.seq, size) for entry in entries}
     nodes = repository.fetch_nodes(session, set().union(*(nodes_for_ranges(r) for r in ranges.values())))
-    signer = service.signer_for(settings)
+    signer = service.signer_at(session, settings, size)  # the checkpoint's key signs the case head too
     last = entries[-1]
     head = case_head_text(settings.ledger_origin, case_id, size, len(entries), last.seq, last.leaf_hash)
     bundle = CaseEvidenceRead(

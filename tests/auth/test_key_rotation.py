@@ -78,7 +78,9 @@ def test_another_replica_reads_the_rotated_ring_without_a_restart(tmp_path: Path
     # A separate process reading the same key directory sees the same ring.
     script = "import json, sys; from pathlib import Path; from app.auth.keys import KeyRing; "
     script += "print(json.dumps(KeyRing(Path(sys.argv[1])).jwks()))"
-    output = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, check=True, text=True)
+    output = subprocess.run(  # noqa: S603 - fixed arguments
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, check=True, text=True
+    )
     assert {key["kid"] for key in json.loads(output.stdout)["keys"]} == {old, rotation.new_kid}
 
 
@@ -143,5 +145,3 @@ def test_the_command_rotates_the_issuer_key(cli_env: Settings, client: TestClien
     assert client.get(READ_ROUTE, headers=old).status_code == 200
     assert CliRunner().invoke(cli, ["keys", "rotate"]).exit_code == 2
     assert CliRunner().invoke(cli, ["keys", "rotate", "--oauth", "--ledger"]).exit_code == 2
-
-
