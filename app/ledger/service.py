@@ -124,9 +124,12 @@ def record_key_rotation(session: Session, settings: Settings, ctx: WriteContext)
         raise RotationRefused("a key rotation is already waiting to be sequenced; run the command again later")
     size = repository.tree_size(session)
     current = verifier_at(session, settings, size + 1)
-    # A rotation whose entry is sequenced but whose key has not signed yet: move it in before preparing the next.
-    load_signer(settings.ledger_key_path, settings.ledger_origin, current)
-    new = prepare_next(settings.ledger_key_path, settings.ledger_origin).verifier()
+    try:
+        # A rotation whose entry is sequenced but whose key has not signed yet: move it in before preparing the next.
+        load_signer(settings.ledger_key_path, settings.ledger_origin, current)
+        new = prepare_next(settings.ledger_key_path, settings.ledger_origin).verifier()
+    except NoteError as exc:
+        raise RotationRefused(str(exc)) from exc
     rotation = KeyRotation(new, current)
     pending = record_pending(session, ctx, [LedgerChange(KEY_ROTATION, rotation_payload(new, current), None)])
     assert pending is not None

@@ -7,6 +7,7 @@ signs, which moves it over the key file (the retired private key is then gone: n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -62,12 +63,25 @@ def load_signer(path: Path, origin: str, current: NoteVerifier | None = None) ->
             _create_exclusively(path, origin)
         signer = _read(path, origin)
         if current is not None and signer.key_id != current.key_id:
-            waiting = next_key_path(path)
-            if not waiting.exists() or (signer := _read(waiting, origin)).key_id != current.key_id:
-                raise NoteError(f"the log's signing key {current.text()} is neither in {path} nor in {waiting}")
-            os.replace(waiting, path)
+            signer = _move_in(path, origin, current)
         _cache[cache_key] = signer
         return signer
+
+
+def _move_in(path: Path, origin: str, current: NoteVerifier) -> NoteSigner:
+    """The waiting key the log names, moved over the key file (by this process or, meanwhile, another one)."""
+    waiting = next_key_path(path)
+    try:
+        signer = _read(waiting, origin)
+    except FileNotFoundError:
+        signer = _read(path, origin)
+    else:
+        if signer.key_id == current.key_id:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(waiting, path)
+    if signer.key_id != current.key_id:
+        raise NoteError(f"the log's signing key {current.text()} is neither in {path} nor in {waiting}")
+    return signer
 
 
 def prepare_next(path: Path, origin: str) -> NoteSigner:

@@ -263,3 +263,26 @@ def test_the_commands_prepare_rotate_export_and_verify(cli_env: Settings, app: F
     assert f"rotation 1:  {announced}" in verified.stdout
     audited = runner.invoke(cli, ["ledger", "audit-state"])
     assert audited.exit_code == 0, audited.output
+
+
+def test_a_second_rotation_waits_for_the_first_and_the_chain_of_three_keys_verifies(
+    app: FastAPI, client: TestClient, auth_headers: AuthHeaders, tmp_path: Path
+) -> None:
+    factory, settings = app.state.sessionmaker, app.state.settings
+    append_committed(app, 2)
+    with transaction(factory) as session:
+        pending, first = service.record_key_rotation(session, settings, write_context())
+    with (
+        pytest.raises(service.RotationRefused, match="already waiting to be sequenced"),
+        transaction(factory) as session,
+    ):
+        service.record_key_rotation(session, settings, write_context())
+    sequencer.receipt(factory, settings, pending)
+    _, second = rotate(app)
+    assert second.previous == first.new, "the second rotation replaces the key the first introduced"
+    append_committed(app, 2)
+    path = tmp_path / "ledger.sbtlog"
+    path.write_bytes(client.get(LEDGER + "/export.bin", headers=auth_headers("auditor")).content)
+    report = verify_export(path, verifier_key=first.previous)
+    assert report.ok, report.findings
+    assert report.keys == [first.previous.text(), first.new.text(), second.new.text()]
