@@ -49,7 +49,9 @@ def free_port() -> int:
         return port
 
 
-def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+def wait_until_ready(
+    base_url: str, process: subprocess.Popen[str] | subprocess.Popen[bytes], seconds: float = 60
+) -> None:
     """Poll ``/ready`` until the server answers 200; ``RuntimeError`` when it exits or stays silent too long."""
     deadline = time.monotonic() + seconds
     while True:

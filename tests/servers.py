@@ -5,55 +5,61 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from bench import common as bench_common
+from bench.common import free_port as free_port  # the tests take it from here
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[str] | subprocess.Popen[bytes], deadline: float) -> None:
     """Poll ``url/ready`` until it answers 200; fail the test if the process exits or the deadline passes."""
-    while True:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"server {url} did not start (exit status {process.poll()})")
-        time.sleep(0.2)
+    try:
+        bench_common.wait_until_ready(url, process, seconds=max(0.0, deadline - time.monotonic()))
+    except RuntimeError:
+        pytest.fail(f"server {url} did not start (exit status {process.poll()})")
+
+
+@contextlib.contextmanager
+def sbt_servers(
+    env: dict[str, str], cwd: Path, count: int, *, log_dir: Path | None = None, seconds: float = 120
+) -> Iterator[list[str]]:
+    """``count`` ``sbt serve`` processes on free ports with ``env``, all ready; yields their base URLs and stops
+    them afterwards. With ``log_dir`` each one's standard error goes to ``replica-<port>.log`` there."""
+    ports = [free_port() for _ in range(count)]
+    processes = [
+        subprocess.Popen(  # noqa: S603 - fixed arguments
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL if log_dir is None else (log_dir / f"replica-{port}.log").open("w"),
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        deadline = time.monotonic() + seconds
+        for url, process in zip(urls, processes, strict=True):
+            wait_until_ready(url, process, deadline)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=60)
 
 
 @contextlib.contextmanager
 def sbt_serve(env: dict[str, str], cwd: Path) -> Iterator[str]:
     """``sbt serve`` on a free port with ``env``, ready; yields its base URL and stops it afterwards."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(  # noqa: S603 - fixed arguments
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_ready(url, process, time.monotonic() + 120)
+    with sbt_servers(env, cwd, 1) as (url,):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 class WitnessProcess:

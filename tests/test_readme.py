@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -123,23 +124,32 @@ def test_every_shell_block_of_the_readme_runs_against_a_live_service(tmp_path: P
             script += [f"echo '@@block {number}@@'", "set -e", f"source {path.name}", "set +e"]
             script.append(f"echo '@@ok {number}@@'")
         env = {key: value for key, value in os.environ.items() if not key.startswith("SBT_")}
-        done = subprocess.run(  # noqa: S603 - the README's own blocks, which is the point
-            ["bash", "-c", "\n".join(script)],  # noqa: S607 - bash from PATH, as a reader's terminal
-            cwd=clone,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-    output = done.stdout
+        log = clone / ".readme-output.txt"
+        with log.open("w") as sink:
+            shell = subprocess.Popen(  # noqa: S603 - the README's own blocks, which is the point
+                ["bash", "-c", "\n".join(script)],  # noqa: S607 - bash from PATH, as a reader's terminal
+                cwd=clone,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,  # its own process group: what a block started in the background dies too
+            )
+            try:
+                returncode: int | str = shell.wait(timeout=900)
+            except subprocess.TimeoutExpired:
+                returncode = "timed out after 900 s"
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(shell.pid, signal.SIGKILL)
+                shell.wait()
+    output = log.read_text(encoding="utf-8", errors="replace")
     for number, block in enumerate(blocks):
         start = output.find(f"@@block {number}@@")
         end = output.find(f"@@ok {number}@@")
         if start < 0 or end < 0:
             shown = output[start:] if start >= 0 else output
             pytest.fail(
-                f"README.md block at line {block.line} failed (bash exit {done.returncode}):\n{block.text}\n"
+                f"README.md block at line {block.line} failed (bash exit {returncode}):\n{block.text}\n"
                 f"--- its output ---\n{shown[-6000:]}"
             )

@@ -25,7 +25,7 @@ from app.main import create_app
 from tests import auth_helpers
 from tests.auth_helpers import make_auth_headers
 from tests.factories import case_payload
-from tests.servers import free_port, wait_until_ready
+from tests.servers import sbt_servers
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only, pytest.mark.real_commits]
 
@@ -67,28 +67,8 @@ def replicas(shared_settings: Settings, tmp_path: Path) -> Iterator[list[str]]:
         "SBT_STATE_AUDIT_INTERVAL_SECONDS": "0",
         "SBT_LOG_LEVEL": "WARNING",
     }
-    ports = [free_port() for _ in range(REPLICAS)]
-    processes = [
-        subprocess.Popen(  # noqa: S603 - fixed arguments
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(tmp_path / f"replica-{port}.log").open("w"),
-        )
-        for port in ports
-    ]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        deadline = time.monotonic() + 120
-        for url, process in zip(urls, processes, strict=True):
-            wait_until_ready(url, process, deadline)
+    with sbt_servers(env, REPO_ROOT, REPLICAS, log_dir=tmp_path) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 def _ledger_seqs(database_url: str) -> list[int]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +20,7 @@ from app.ledger.models import LedgerEntry
 from app.ledger.note import open_checkpoint
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
-from tests.servers import free_port, wait_until_ready
+from tests.servers import sbt_servers
 
 SERVERS = 2
 WRITERS_PER_SERVER = 16
@@ -33,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def servers(settings: Settings) -> Iterator[list[str]]:
-    """Uvicorn processes serving the test database, sharing one data directory (keys)."""
+    """``sbt serve`` processes serving the test database, sharing one data directory (keys)."""
     env = {
         **os.environ,
         "SBT_DATABASE_URL": settings.database_url,
@@ -42,29 +39,11 @@ def servers(settings: Settings) -> Iterator[list[str]]:
         "SBT_SECRET_KEY": settings.secret_key,
         "SBT_LOG_LEVEL": "WARNING",
     }
-    ports = [free_port() for _ in range(SERVERS)]
-    processes = [
-        subprocess.Popen(  # noqa: S603 - fixed arguments
-            [sys.executable, "-m", "uvicorn", "app.asgi:app", "--port", str(port), "--log-level", "warning"],
-            cwd=REPO_ROOT,
-            env=env,
-        )
-        for port in ports
-    ]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        deadline = time.monotonic() + 60
-        for url, process in zip(urls, processes, strict=True):
-            wait_until_ready(url, process, deadline)
+    with sbt_servers(env, REPO_ROOT, SERVERS) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
-@pytest.mark.real_commits  # uvicorn processes share the database
+@pytest.mark.real_commits  # server processes share the database
 @pytest.mark.postgres_only
 @pytest.mark.slow
 def test_concurrent_writers_on_several_servers_make_one_gap_free_tree(
