@@ -5,7 +5,7 @@ for every view from the current rows (a few hundred milliseconds at 100k cases),
 says at the moment it names. The count bridge totals come from ``asof.bridge_at`` (a ledger replay, seconds on
 100k cases): a background job (``refresh_bridge``) stores them in ``monitoring_bridge`` with the ledger prefix and
 moment they are as of, again once the ledger (which every write appends to) has grown; the page shows the stored
-ones and names that moment, at which the count bridge API answers the same (decision 0033).
+ones and names that moment, at which the count bridge API answers the same (decision 0034).
 """
 
 from __future__ import annotations

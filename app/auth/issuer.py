@@ -11,7 +11,7 @@ from typing import Any
 
 from jose import jwt
 
-from app.auth.keys import SigningKey
+from app.auth.keys import KeyRing, SigningKey
 from app.auth.verifier import AGENCY_CLAIM, P256_ORDER, ROLE_CLAIM
 from app.core.actor import Agency, Role, Scope
 
@@ -44,24 +44,27 @@ class TokenIssuer:
         *,
         issuer: str,
         audience: str,
-        key: SigningKey,
+        keys: KeyRing,
         lifetime_seconds: int,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
-        self.key = key
+        self.keys = keys
         self.lifetime_seconds = lifetime_seconds
         self._now = now
 
+    @property
+    def key(self) -> SigningKey:
+        """The ring's key that signs now."""
+        return self.keys.signing_key()
+
     def sign(self, claims: dict[str, Any]) -> str:
+        key = self.key
         token: str = jwt.encode(
-            claims,
-            self.key.private_key,
-            algorithm=self.key.algorithm,
-            headers={"kid": self.key.kid, "typ": ACCESS_TOKEN_TYPE},
+            claims, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
         )
-        return low_s(token) if self.key.algorithm == "ES256" else token
+        return low_s(token) if key.algorithm == "ES256" else token
 
     def mint(
         self,

@@ -170,10 +170,11 @@ class JWKSCache:
         for candidate in keys:
             if isinstance(candidate, Mapping) and _usable(candidate):
                 by_kid.setdefault(candidate["kid"], []).append(candidate)
+        if by_kid != self._by_kid:
+            self._constructed = {}
+            logger.info("JWKS loaded: %s", json.dumps(sorted(by_kid)))
         self._by_kid = by_kid
-        self._constructed = {}
         self._fetched_at = now
-        logger.info("JWKS loaded: %s", json.dumps(sorted(by_kid)))
 
     def _select(self, kid: str, algorithm: str) -> VerificationKey | None:
         cached = self._constructed.get((kid, algorithm))

@@ -14,7 +14,7 @@ from app.auth.assertion import ClientAssertionVerifier
 from app.auth.dpop import DPoPVerifier
 from app.auth.issuer import TokenIssuer
 from app.auth.jwks import JWKSCache, JWKSFetcher, file_fetcher, url_fetcher
-from app.auth.keys import load_or_create_signing_key
+from app.auth.keys import KeyRing
 from app.auth.replay_cache import InProcessReplayCache, ReplayCache
 from app.auth.verifier import TokenVerifier
 from app.core.actor import Agency
@@ -103,13 +103,14 @@ class AuthRuntime:
     """``private_key_jwt`` at the embedded token endpoint; None with an external issuer."""
 
 
-def load_issuer(settings: Settings) -> TokenIssuer:
-    """The embedded issuer with its key from ``key_dir`` (created on first use)."""
+def load_issuer(settings: Settings, now: Callable[[], float] = time.time) -> TokenIssuer:
+    """The embedded issuer with its key ring in ``key_dir`` (the first key created on first use)."""
     return TokenIssuer(
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
-        key=load_or_create_signing_key(settings.keys_path),
+        keys=KeyRing(settings.keys_path, now=now),
         lifetime_seconds=settings.auth_token_lifetime_seconds,
+        now=now,
     )
 
 
@@ -145,7 +146,7 @@ def build_runtime(
             replay_cache=used_once,
             clock_skew_seconds=settings.auth_clock_skew_seconds,
         )
-        fetch = jwks_fetcher or issuer.key.jwks
+        fetch = jwks_fetcher or issuer.keys.jwks
     elif jwks_fetcher is not None:
         fetch = jwks_fetcher
     elif settings.auth_jwks_file is not None:
@@ -155,7 +156,9 @@ def build_runtime(
     keys = JWKSCache(
         fetch,
         ttl_seconds=settings.auth_jwks_cache_seconds,
-        min_refetch_seconds=settings.auth_jwks_min_refetch_seconds,
+        # The embedded ring is a local file, read again only when it changed: an unknown kid (a key another
+        # replica's rotation added) looks at it at once, where a remote JWKS is spared a fetch per stray kid.
+        min_refetch_seconds=0 if issuer is not None else settings.auth_jwks_min_refetch_seconds,
     )
     dpop = DPoPVerifier(
         replay_cache=used_once,

@@ -12,6 +12,7 @@ import uvicorn
 from app.cli.audit import audit_cli
 from app.cli.clients import clients_cli
 from app.cli.importer import import_command
+from app.cli.keys import keys_cli
 from app.cli.ledger import ledger_cli
 from app.cli.reconciliation import reconciliation_cli
 from app.core.config import ConfigurationError, get_settings
@@ -21,6 +22,7 @@ from app.witness.cli import witness_cli
 cli = typer.Typer(help="SBT — Sistem Berbagi Terintegrasi", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(clients_cli, name="clients")
+cli.add_typer(keys_cli, name="keys")
 cli.add_typer(ledger_cli, name="ledger")
 cli.add_typer(reconciliation_cli, name="reconciliation")
 cli.add_typer(witness_cli, name="witness")

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from app.ledger.cosignature import CosignatureVerifier
 from app.ledger.merkle import ProofError, verify_consistency
-from app.ledger.note import NoteError, NoteVerifier, open_checkpoint
+from app.ledger.note import NoteError, NoteVerifier
 from app.ledger.verify import ExportFormatError, VerificationReport, binary_chunks, ndjson_line, verify_export
 from app.ledger.verify_evidence import EvidenceError, verify_evidence
 from app.ledger.witness_policy import PolicyError, WitnessPolicy
@@ -92,14 +92,13 @@ def check_served_consistency(
 ) -> list[str]:
     """Ask the live service for RFC 9162 consistency proofs from each saved checkpoint; verify them."""
     latest = report.latest_checkpoint
-    verifier = NoteVerifier.parse(report.verifier_key)
+    accepted = {checked.source: checked.checkpoint for checked in report.checkpoints}
     problems: list[str] = []
     if latest is None:
         return problems
-    for source, note in saved.items():
-        try:
-            old = open_checkpoint(note, verifier)
-        except NoteError:
+    for source in saved:
+        old = accepted.get(source)
+        if old is None:
             continue  # already reported by the offline check
         new = latest.checkpoint
         if not 0 < old.tree_size < new.tree_size:
@@ -122,6 +121,8 @@ def print_report(report: VerificationReport, extra_problems: list[str]) -> bool:
     pin = "pinned" if report.key_pinned else "taken from the export — pin it with --key next time"
     print(f"log:         {report.origin}")
     print(f"key:         {report.verifier_key} ({pin})")
+    for number, rotated in enumerate(report.keys[1:], start=1):
+        print(f"rotation {number}:  {rotated} (introduced and authorised in the log)")
     print(f"entries:     {report.entries}")
     print(f"root:        {base64.b64encode(report.root).decode()}")
     latest = report.latest_checkpoint

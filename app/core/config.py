@@ -215,6 +215,9 @@ class Settings(BaseSettings):
     """Refuse the high-S twin of an ES256 signature; false only for an external ES256 issuer that signs either form."""
     auth_token_lifetime_seconds: int = Field(default=600, ge=30, le=3600)
     """Lifetime of tokens minted by the embedded issuer."""
+    auth_key_prepublish_seconds: int = Field(default=600, ge=0)
+    """``sbt keys rotate --oauth``: how long a new key is published in the JWKS before it signs (longer than any
+    verifier caches the JWKS; the JWKS answer's ``max-age`` is at most this)."""
     auth_dpop_proof_max_age_seconds: int = Field(default=60, ge=5, le=600)
     """How old (by its ``iat``) a DPoP proof may be; its ``jti`` is remembered that long (plus the clock skew)."""
     auth_client_status_cache_seconds: int = Field(default=30, ge=0)

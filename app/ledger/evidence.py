@@ -30,7 +30,7 @@ def case_evidence(
     if not entries:
         raise NotFound(f"The ledger holds no entry about case {case_id}.")
     proofs = _inclusion_proofs(session, [entry.seq for entry in entries], size)
-    signer = service.signer_for(settings)
+    signer = service.signer_at(session, settings, size)  # the checkpoint's key signs the case head too
     last = entries[-1]
     head = case_head_text(settings.ledger_origin, case_id, size, len(entries), last.seq, last.leaf_hash)
     bundle = CaseEvidenceRead(

@@ -44,7 +44,7 @@ def export_records(
     # A read-only transaction: on SQLite a writing one would hold the write lock for the whole export.
     with factory(execution_options={READ_ONLY_OPTION: True}) as session:
         size = repository.tree_size(session)
-        verifier_key = service.signer_for(settings).verifier().text()
+        verifier_key = service.first_verifier(session, settings).text()
         yield ExportHeader(settings.ledger_origin, verifier_key, size)
         after = -1
         while batch := repository.list_checkpoints(session, after_size=after, limit=BATCH):

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import GUID, Base, TZDateTime
+from app.ledger.key_rotation import KEY_ROTATION
+
+IS_KEY_ROTATION = text(f"entry_type = '{KEY_ROTATION}'")
+"""The partial index's condition, written the same in queries (SQLite uses such an index only for a literal)."""
 
 
 class LedgerEntry(Base):
@@ -19,6 +23,8 @@ class LedgerEntry(Base):
     __table_args__ = (
         CheckConstraint("seq >= 0", name="seq_not_negative"),
         CheckConstraint("length(leaf_hash) = 32", name="leaf_hash_length"),
+        # Signing a checkpoint looks up the latest rotation: a partial index holds only those few entries.
+        Index("ix_ledger_entry_key_rotation", "seq", sqlite_where=IS_KEY_ROTATION, postgresql_where=IS_KEY_ROTATION),
     )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -15,6 +15,7 @@ from app.core.db import utcnow
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger.merkle import NodeId
 from app.ledger.models import (
+    IS_KEY_ROTATION,
     LedgerCheckpoint,
     LedgerCosignature,
     LedgerEntry,
@@ -204,6 +205,17 @@ def list_entries(
     if case_id is not None:
         query = query.where(LedgerEntry.case_id == case_id)
     return session.scalars(query.order_by(LedgerEntry.seq).limit(limit)).all()
+
+
+def key_rotation_before(session: Session, seq: int) -> bytes | None:
+    """The leaf of the latest ``ledger.key_rotated`` entry before position ``seq`` (the partial index)."""
+    query = select(LedgerEntry.leaf_data).where(IS_KEY_ROTATION, LedgerEntry.seq < seq)
+    return session.scalars(query.order_by(LedgerEntry.seq.desc()).limit(1)).first()
+
+
+def first_key_rotation(session: Session) -> bytes | None:
+    query = select(LedgerEntry.leaf_data).where(IS_KEY_ROTATION)
+    return session.scalars(query.order_by(LedgerEntry.seq).limit(1)).first()
 
 
 def latest_checkpoint(session: Session) -> LedgerCheckpoint | None:

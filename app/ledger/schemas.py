@@ -166,12 +166,21 @@ class CheckpointRead(BaseModel):
         description="The C2SP signed-note checkpoint, verbatim: the log's signature, then the cosignature lines "
         "(C2SP tlog-cosignature) of the witnesses that cosigned it so far. Save it to check the log later."
     )
-    verifier_key: str = Field(description="C2SP note verifier key of the log (`<name>+<key id>+<key>`).")
+    verifier_key: str = Field(
+        description="C2SP note verifier key (`<name>+<key id>+<key>`) of the log's key that signed this checkpoint."
+    )
 
 
 class VerifierKeyRead(BaseModel):
     origin: str
-    verifier_key: str = Field(description="C2SP note verifier key: pin it in `sbt ledger verify --key`.")
+    verifier_key: str = Field(
+        description="C2SP note verifier key that signs the log's new checkpoints (give it to the witnesses); pin "
+        "it, or any earlier key of the log, in `sbt ledger verify --key`."
+    )
+    first_verifier_key: str = Field(
+        description="The log's first key, where the chain of `ledger.key_rotated` entries starts (the same as "
+        "`verifier_key` until the first rotation)."
+    )
     algorithm: str = "Ed25519"
 
 

@@ -27,6 +27,7 @@ from app.core.db import utcnow
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository
 from app.ledger.canonical import canonical_json, encode_normalised, sorted_members
+from app.ledger.key_rotation import KEY_ROTATION, KeyRotation, parse_rotation, rotation_payload
 from app.ledger.merkle import (
     CompactRange,
     ProofError,
@@ -39,9 +40,9 @@ from app.ledger.merkle import (
     verify_consistency,
 )
 from app.ledger.models import LedgerCheckpoint
-from app.ledger.note import Checkpoint, NoteSigner
+from app.ledger.note import Checkpoint, NoteError, NoteSigner, NoteVerifier
 from app.ledger.schemas import CASE_LINK, LedgerChange, LedgerReceipt, ReceiptEntry, b64
-from app.ledger.signing import load_signer
+from app.ledger.signing import load_signer, prepare_next
 
 ENTRY_FORMAT_VERSION = 1
 SIGNED_IN_SESSION = "ledger_signed_checkpoint"
@@ -70,7 +71,69 @@ def _remember(session: Session, latest: LedgerCheckpoint) -> None:
 
 
 def signer_for(settings: Settings) -> NoteSigner:
+    """The key in the key file (created on first start); since a rotation, the log says which key signs
+    (``signer_at``)."""
     return load_signer(settings.ledger_key_path, settings.ledger_origin)
+
+
+def _rotation(leaf: bytes | None) -> KeyRotation | None:
+    return None if leaf is None else parse_rotation(json.loads(leaf)["payload"])
+
+
+def verifier_at(session: Session, settings: Settings, size: int) -> NoteVerifier:
+    """The key that signs the checkpoint of ``size``: the one the latest rotation before its last entry introduced;
+    before the first rotation, the key that rotation replaced (the log's first key); without one, the key file's.
+
+    The checkpoint ending with a rotation entry is so still signed by the previous key: it authorises the rotation.
+    """
+    rotation = _rotation(repository.key_rotation_before(session, size - 1))
+    if rotation is not None:
+        return rotation.new
+    first = _rotation(repository.first_key_rotation(session))
+    return first.previous if first is not None else signer_for(settings).verifier()
+
+
+def first_verifier(session: Session, settings: Settings) -> NoteVerifier:
+    """The log's first key, where the verifier's chain of rotations starts (the export header names it)."""
+    return verifier_at(session, settings, 0)
+
+
+def signer_at(session: Session, settings: Settings, size: int) -> NoteSigner:
+    try:
+        return load_signer(settings.ledger_key_path, settings.ledger_origin, verifier_at(session, settings, size))
+    except NoteError as exc:
+        raise LedgerIntegrityFailure(str(exc)) from exc
+
+
+class RotationRefused(Exception):
+    """``sbt keys rotate --ledger`` cannot start a rotation now (the message says why)."""
+
+
+def record_key_rotation(session: Session, settings: Settings, ctx: WriteContext) -> tuple[PendingWrite, KeyRotation]:
+    """Record the ``ledger.key_rotated`` entry that introduces the waiting ``.next`` key (created if missing).
+
+    Under the log's lock, so the previous key it names is the log's key when it is sequenced: a second rotation
+    waits until the first is in the log (and refuses while one is pending).
+    """
+    repository.lock_log(session)
+    if any(
+        template["type"] == KEY_ROTATION
+        for changes in repository.pending_changes(session)
+        for template in json.loads(changes)
+    ):
+        raise RotationRefused("a key rotation is already waiting to be sequenced; run the command again later")
+    size = repository.tree_size(session)
+    current = verifier_at(session, settings, size + 1)
+    try:
+        # A rotation whose entry is sequenced but whose key has not signed yet: move it in before preparing the next.
+        load_signer(settings.ledger_key_path, settings.ledger_origin, current)
+        new = prepare_next(settings.ledger_key_path, settings.ledger_origin).verifier()
+    except NoteError as exc:
+        raise RotationRefused(str(exc)) from exc
+    rotation = KeyRotation(new, current)
+    pending = record_pending(session, ctx, [LedgerChange(KEY_ROTATION, rotation_payload(new, current), None)])
+    assert pending is not None
+    return pending, rotation
 
 
 def format_timestamp(moment: dt.datetime) -> str:
@@ -152,7 +215,7 @@ def integrate_pending(
     rows = repository.pending_batch(session, limit)
     if not rows:
         return IntegratedRound({}, 0)
-    writes = [_pending_templates(row) for row in rows]
+    writes, rotates = _through_first_rotation([_pending_templates(row) for row in rows])
     tree = _stored_frontier(session)
     appended_from = tree.size
     case_ids = {uuid.UUID(t["case_id"]) for _, templates in writes for t in templates if t["case_id"]}
@@ -183,8 +246,22 @@ def integrate_pending(
             f"ledger positions {appended_from}..{tree.size - 1} or their tree nodes already exist"
         ) from exc
     wanted = not receipts.keys().isdisjoint(proofs_wanted)
-    _checkpoint_if_due(session, settings, tree, recorded_at, appended_from=appended_from, wanted=wanted)
+    _checkpoint_if_due(session, settings, tree, recorded_at, appended_from=appended_from, force=rotates or wanted)
     return IntegratedRound(receipts, tree.size)
+
+
+def _through_first_rotation(
+    writes: list[tuple[int, list[dict[str, Any]]]],
+) -> tuple[list[tuple[int, list[dict[str, Any]]]], bool]:
+    """The writes up to the first key rotation, and whether it is among them: a rotation ends its round, whose
+    checkpoint then ends with the rotation entry and is signed by the previous key (``verifier_at``)."""
+    for index, (pending_id, templates) in enumerate(writes):
+        kinds = [template["type"] for template in templates]
+        if KEY_ROTATION in kinds:
+            if kinds[-1] != KEY_ROTATION or kinds.count(KEY_ROTATION) > 1:
+                raise LedgerIntegrityFailure(f"pending ledger write {pending_id}: a key rotation must end its write")
+            return writes[: index + 1], True
+    return writes, False
 
 
 def pending_subjects(session: Session) -> tuple[set[uuid.UUID], bool]:
@@ -291,18 +368,18 @@ def _refuse_shorter_than(signed_size: int, stored_size: int) -> None:
 
 
 def _checkpoint_if_due(
-    session: Session, settings: Settings, tree: CompactRange, now: dt.datetime, *, appended_from: int, wanted: bool
+    session: Session, settings: Settings, tree: CompactRange, now: dt.datetime, *, appended_from: int, force: bool
 ) -> None:
     database = session.get_bind()
     seen = _committed_checkpoint.get(database)
     if seen is not None:
         _refuse_shorter_than(seen.tree_size, appended_from)
-        if not wanted and not _checkpoint_due(settings, tree.size, seen, now):
+        if not force and not _checkpoint_due(settings, tree.size, seen, now):
             return
     latest = repository.latest_checkpoint(session)
     if latest is not None:
         _refuse_shorter_than(latest.tree_size, appended_from)
-    if latest is None or wanted or _checkpoint_due(settings, tree.size, latest, now):
+    if force or latest is None or _checkpoint_due(settings, tree.size, latest, now):
         _sign_checkpoint(session, settings, tree.size, tree.root(), latest)
     else:
         _remember(session, latest)
@@ -335,7 +412,7 @@ def _sign_checkpoint(
             raise LedgerIntegrityFailure(
                 f"stored tree of size {size} is not consistent with checkpoint {earlier.tree_size}: {exc}"
             ) from exc
-    note = signer_for(settings).sign(Checkpoint(settings.ledger_origin, size, root).body())
+    note = signer_at(session, settings, size).sign(Checkpoint(settings.ledger_origin, size, root).body())
     checkpoint = LedgerCheckpoint(tree_size=size, root_hash=root, note=note, created_at=utcnow())
     session.add(checkpoint)
     session.flush()

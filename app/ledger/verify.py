@@ -20,6 +20,13 @@ frontier. Stored hashes are only *hints*, read in a second pass when a root diff
 the exact entry that differs, and only after they are themselves authenticated against the signed root.
 Checkpoints the auditor saved earlier are checked like the exported ones: the root recomputed at their size
 must be theirs, which also proves them consistent with every later checkpoint.
+
+Signing keys follow the log's chain of ``ledger.key_rotated`` entries from its first key (the header's, or a
+pinned one; decision 0036): each rotation must name the key signing before it and be authorised by it, in the
+checkpoint of size ``seq + 1`` (the log ending with the rotation entry) signed by that previous key; a key signs
+only the checkpoints from that size on, and its predecessor none after it. The rotation entries are noticed in the
+same pass (their ``type`` follows ``seq`` in the canonical leaf), so checkpoints are authenticated once the
+entries are read.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import json
 import mmap
 import struct
@@ -36,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from app.ledger.canonical import NotCanonicalizable, canonical_json
+from app.ledger.key_rotation import KEY_ROTATION, parse_rotation
 from app.ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -48,7 +57,7 @@ from app.ledger.merkle import (
     node_hash,
     split_point,
 )
-from app.ledger.note import Checkpoint, NoteError, NoteVerifier, open_checkpoint
+from app.ledger.note import Checkpoint, NoteError, NoteSignature, NoteVerifier, split_note
 from app.ledger.witness_policy import WitnessPolicy
 
 EXPORT_FORMAT = "sbt-ledger-export/1"
@@ -122,6 +131,7 @@ class CheckedCheckpoint:
     source: str
     """"export" or the path of a checkpoint the auditor saved earlier."""
     note: str
+    signed_by: NoteVerifier
 
     @property
     def label(self) -> str:
@@ -129,9 +139,34 @@ class CheckedCheckpoint:
 
 
 @dataclass
+class _Claimed:
+    """A checkpoint as read, before its signature is checked against the key chain."""
+
+    checkpoint: Checkpoint
+    source: str
+    note: str
+    text: str
+    signatures: list[NoteSignature]
+
+
+@dataclass
+class _KeyPeriod:
+    """One key of the chain and the checkpoint sizes it may sign (``last_size`` None: until further notice)."""
+
+    key: NoteVerifier
+    first_size: int
+    last_size: int | None = None
+    introduced_at: int | None = None
+    """The position of the rotation entry that introduced it (None for the first key)."""
+
+
+@dataclass
 class VerificationReport:
     origin: str = ""
     verifier_key: str = ""
+    """The log's first key, where the chain starts."""
+    keys: list[str] = field(default_factory=list)
+    """Every key of the chain, first to current (verifier keys)."""
     key_pinned: bool = False
     entries: int = 0
     root: bytes = b""
@@ -434,6 +469,7 @@ def _inspect_leaf(data: bytes) -> list[str]:
 
 
 _SEQ_KEY = b',"seq":'
+_ROTATION_TYPE = b'"type":"' + KEY_ROTATION.encode() + b'"'
 _LEAF_HASHER = hashlib.sha256(LEAF_PREFIX)
 _NODE_HASHER = hashlib.sha256(NODE_PREFIX)
 
@@ -492,8 +528,13 @@ class _Verifier:
         self.saved = saved_checkpoints
         self.progress = progress
         self.report = VerificationReport(key_pinned=verifier_key is not None)
-        self.verifier: NoteVerifier | None = verifier_key
+        self.pinned = verifier_key
+        self.first_key: NoteVerifier | None = None
         self.announced_entries = 0
+        self.claimed: list[_Claimed] = []
+        self.wanted: set[int] = set()
+        """Sizes whose roots a checkpoint claims, recomputed in the pass over the entries."""
+        self.rotations: list[tuple[int, bytes]] = []
         self.expected_roots: dict[int, list[CheckedCheckpoint]] = {}
         self.computed_roots: dict[int, bytes] = {0: EMPTY_ROOT}
         self.frontier: list[bytes] = []
@@ -508,37 +549,121 @@ class _Verifier:
     def header(self, header: ExportHeader) -> None:
         self.report.origin = header.origin
         self.announced_entries = header.entries
-        if self.verifier is None:
-            try:
-                self.verifier = NoteVerifier.parse(header.verifier_key)
-            except NoteError as exc:
+        try:
+            self.first_key = NoteVerifier.parse(header.verifier_key)
+        except NoteError as exc:
+            if self.pinned is None:
                 raise ExportFormatError(f"export has no usable verifier key: {exc}") from exc
-        elif header.verifier_key != self.verifier.text():
+            self.first_key = self.pinned
             self.finding(
-                None, f"export publishes key {header.verifier_key!r}, not the pinned key {self.verifier.text()!r}"
+                None, f"export publishes key {header.verifier_key!r}, not the pinned key {self.pinned.text()!r}"
             )
-        self.report.verifier_key = self.verifier.text()
+        self.report.verifier_key = self.first_key.text()
         for source, note in self.saved.items():
             self.checkpoint(note, source)
 
     def checkpoint(self, note: str, source: str) -> None:
-        if self.verifier is None:
+        """Read now, authenticated at the end (``_authenticate``): the key chain is in the entries that follow."""
+        if self.first_key is None:
             raise ExportFormatError("export does not start with a header")
         try:
-            checkpoint = open_checkpoint(note, self.verifier, self.report.origin or None)
+            text, signatures = split_note(note)
+            checkpoint = Checkpoint.parse_body(text)
         except NoteError as exc:
             self.finding(None, f"checkpoint from {source} rejected: {exc}")
             return
-        checked = CheckedCheckpoint(checkpoint, source, note)
-        self.report.checkpoints.append(checked)
-        self.expected_roots.setdefault(checkpoint.tree_size, []).append(checked)
+        expected = self.report.origin or self.first_key.name
+        if checkpoint.origin != expected:
+            self.finding(
+                None, f"checkpoint from {source} rejected: checkpoint origin {checkpoint.origin!r} is not {expected!r}"
+            )
+            return
+        self.claimed.append(_Claimed(checkpoint, source, note, text, signatures))
+        self.wanted.add(checkpoint.tree_size)
+
+    def _key_chain(self) -> list[_KeyPeriod]:
+        """The first key, then each key a rotation entry introduced, if it names the key signing before it."""
+        assert self.first_key is not None
+        chain = [_KeyPeriod(self.first_key, 0)]
+        for seq, data in self.rotations:
+            try:
+                rotation = parse_rotation(json.loads(data)["payload"])
+            except (ValueError, KeyError, TypeError) as exc:  # NoteError and JSON errors are ValueErrors
+                self.finding(seq, f"key rotation entry is malformed: {exc}")
+                continue
+            current = chain[-1]
+            if rotation.previous != current.key:
+                self.finding(
+                    seq,
+                    f"key rotation to {rotation.new.text()} is not authorised: it names {rotation.previous.text()} "
+                    f"as the key it replaces, but the log's key there is {current.key.text()}",
+                )
+                continue
+            current.last_size = seq + 1
+            chain.append(_KeyPeriod(rotation.new, seq + 1, introduced_at=seq))
+        return chain
+
+    def _authenticate(self) -> None:
+        """Each checkpoint against the key of the chain that may sign its size; then each rotation's authorisation."""
+        chain = self._key_chain()
+        self.report.keys = [period.key.text() for period in chain]
+        if self.pinned is not None and self.pinned not in [period.key for period in chain]:
+            self.finding(
+                None, f"the pinned key {self.pinned.text()!r} is not one of the log's keys: {self.report.keys}"
+            )
+        for claimed in self.claimed:
+            checked = self._signed(claimed, chain)
+            if checked is not None:
+                self.report.checkpoints.append(checked)
+                self.expected_roots.setdefault(claimed.checkpoint.tree_size, []).append(checked)
+        for previous, period in itertools.pairwise(chain):
+            assert period.introduced_at is not None
+            size = period.introduced_at + 1
+            if not any(c.signed_by == previous.key for c in self.expected_roots.get(size, [])):
+                self.finding(
+                    period.introduced_at,
+                    f"key rotation to {period.key.text()} is not authorised by the previous key: no checkpoint of "
+                    f"size {size} signed by {previous.key.text()}",
+                )
+
+    def _signed(self, claimed: _Claimed, chain: list[_KeyPeriod]) -> CheckedCheckpoint | None:
+        """C2SP signed-note: a signature by a known key that fails rejects the note; unknown signers are ignored,
+        but one known signer is needed. Known here: a key of the chain allowed to sign this size."""
+        size = claimed.checkpoint.tree_size
+        label = f"checkpoint {size} from {claimed.source}"
+        signers = [
+            (signature, period)
+            for signature in claimed.signatures
+            for period in chain
+            if signature.name == period.key.name and signature.key_id == period.key.key_id
+        ]
+        if not signers:
+            named = ", ".join(sorted({f"{s.name}+{s.key_id.hex()}" for s in claimed.signatures}))
+            self.finding(None, f"{label} rejected: signed by {named}, not by a key the log recorded")
+            return None
+        allowed = None
+        for signature, period in signers:
+            if not period.key.verify(claimed.text, signature.signature):
+                self.finding(None, f"{label} rejected: signature by {period.key.text()} does not verify")
+                return None
+            if period.first_size <= size and (period.last_size is None or size <= period.last_size):
+                allowed = period
+        if allowed is None:
+            _, period = signers[0]
+            if period.last_size is None or size < period.first_size:
+                why = f"it signs only from size {period.first_size}, after its rotation entry {period.introduced_at}"
+            else:
+                why = f"it was retired after size {period.last_size} by the rotation at entry {period.last_size - 1}"
+            self.finding(None, f"{label} rejected: signed by {period.key.text()}, but {why}")
+            return None
+        return CheckedCheckpoint(claimed.checkpoint, claimed.source, claimed.note, allowed.key)
 
     def entries(self, block: _EntryBlock, *, inspect_json: bool, collect: _StoredTree | None = None) -> None:
         """The hot path: per entry one SHA-256 of the leaf, about one of a node, no JSON unless ``inspect_json``.
 
         It reads the block's entries itself: a record object per entry would cost a third of the time.
         """
-        unpack, frontier, expected = _ENTRY_HEAD.unpack_from, self.frontier, self.expected_roots
+        unpack, frontier, expected = _ENTRY_HEAD.unpack_from, self.frontier, self.wanted
         # Copying a hash primed with the RFC 9162 prefix is cheaper than hashing prefix + bytes afresh.
         leaf_hasher, node_hasher = _LEAF_HASHER.copy, _NODE_HASHER.copy
         size, next_seq, claim_shift = self.size, self.next_seq, self.claim_shift
@@ -565,6 +690,8 @@ class _Verifier:
                 claim_shift = 0
             else:
                 claim_shift = self._claim_differs(data, seq, size, claim_shift)
+            if at >= 0 and data.find(_ROTATION_TYPE, at) >= 0:
+                self.rotations.append((size, data))
             if inspect_json:
                 for problem in _inspect_leaf(data):
                     self.finding(size, problem)
@@ -616,6 +743,7 @@ class _Verifier:
         report = self.report
         report.entries = self.size
         report.root = self._root()
+        self._authenticate()
         if self.next_seq < self.announced_entries:
             self.finding(
                 None,

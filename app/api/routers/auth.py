@@ -45,6 +45,7 @@ from app.core.problems import NotFound
 CLIENT_CREDENTIALS = "client_credentials"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 JWKS_PATH = "/.well-known/jwks.json"
+JWKS_MAX_AGE_SECONDS = 300
 
 logger = logging.getLogger("sbt.auth")
 
@@ -333,11 +334,13 @@ async def issue_token(
 
 
 @oauth_router.get(JWKS_PATH, summary="Public keys of the embedded issuer (JWKS)", responses=problem_responses(404))
-def jwks(request: Request, response: Response) -> JSONWebKeySet:
+def jwks(request: Request, response: Response, settings: SettingsDep) -> JSONWebKeySet:
     runtime = _embedded(request)
     assert runtime.issuer is not None
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return JSONWebKeySet.model_validate(runtime.issuer.key.jwks())
+    # Never cached longer than a rotated key is published before it signs: a cached set always has the signer.
+    max_age = min(JWKS_MAX_AGE_SECONDS, settings.auth_key_prepublish_seconds)
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    return JSONWebKeySet.model_validate(runtime.issuer.keys.jwks())
 
 
 @oauth_router.get(

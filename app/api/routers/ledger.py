@@ -134,7 +134,7 @@ def _checkpoint_read(session: SessionDep, checkpoint: LedgerCheckpoint, settings
         root_hash=b64(checkpoint.root_hash),
         created_at=checkpoint.created_at,
         note=cosigned_note(session, checkpoint),
-        verifier_key=service.signer_for(settings).verifier().text(),
+        verifier_key=service.verifier_at(session, settings, checkpoint.tree_size).text(),
     )
 
 
@@ -168,8 +168,13 @@ def get_checkpoint(
 
 
 @router.get("/verifier-key", summary="The log's public key as a C2SP note verifier key")
-def get_verifier_key(settings: SettingsDep, _: Reader) -> VerifierKeyRead:
-    return VerifierKeyRead(origin=settings.ledger_origin, verifier_key=service.signer_for(settings).verifier().text())
+def get_verifier_key(session: SessionDep, settings: SettingsDep, _: Reader) -> VerifierKeyRead:
+    next_size = repository.tree_size(session) + 1
+    return VerifierKeyRead(
+        origin=settings.ledger_origin,
+        verifier_key=service.verifier_at(session, settings, next_size).text(),
+        first_verifier_key=service.first_verifier(session, settings).text(),
+    )
 
 
 def _require_size(session: SessionDep, tree_size: int) -> None:
