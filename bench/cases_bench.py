@@ -83,7 +83,8 @@ def unique_case() -> dict[str, object]:
     """A case of its own ASN (the factory's NIPs repeat after 999) reported today: no duplicate or overdue
     finding, so the bench measures a plain create."""
     serial = next(_nips)
-    nip = f"19800517{2005 + serial // 1000 % 15:04d}03{1 + serial // 15000 % 2}{serial % 1000:03d}"
+    sequence, rest = serial % 999 + 1, serial // 999  # a NIP's sequence number runs 001-999
+    nip = f"19800517{2005 + rest % 15:04d}03{1 + rest // 15 % 2}{sequence:03d}"
     today = time.strftime("%Y-%m-%d")
     return case_payload(nip=nip, incident_date=today, reported_date=today)
 
