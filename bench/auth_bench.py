@@ -5,7 +5,7 @@ parsing, no signature check, no client-status lookup); "with" sends a real ES256
 Runs in-process (httpx ASGI transport, sequential requests) on a temporary SQLite database, so the numbers isolate
 the service's own cost.
 
-    .venv/bin/python bench/auth_bench.py [--seconds 3]
+    .venv/bin/python -m bench.auth_bench [--seconds 3]
 """
 
 from __future__ import annotations

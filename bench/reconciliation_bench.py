@@ -10,8 +10,8 @@ columns the write hook would have stored, then measures in a fresh child process
 * the incremental per-case re-check (``on_case_written``) on random cases: p50 / p99;
 * the child's peak resident memory.
 
-    .venv/bin/python bench/reconciliation_bench.py --database postgresql --cases 1000000
-    .venv/bin/python bench/reconciliation_bench.py --database sqlite --cases 100000
+    .venv/bin/python -m bench.reconciliation_bench --database postgresql --cases 1000000
+    .venv/bin/python -m bench.reconciliation_bench --database sqlite --cases 100000
 """
 
 from __future__ import annotations

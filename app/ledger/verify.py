@@ -668,46 +668,50 @@ class _Verifier:
         leaf_hasher, node_hasher = _LEAF_HASHER.copy, _NODE_HASHER.copy
         size, next_seq, claim_shift = self.size, self.next_seq, self.claim_shift
         blob, offset, end = block.data, block.start, block.end
-        while offset < end:
-            seq, length = unpack(blob, offset)
-            start = offset + _ENTRY_HEAD_SIZE
-            offset = start + length
-            if offset > end:
-                raise ExportFormatError(f"entry {seq} runs past the end of its block")
-            data = blob[start:offset]
-            if seq != next_seq:
-                self._out_of_place(seq, next_seq, size)
-            next_seq = seq + 1
-            hasher = leaf_hasher()
-            hasher.update(data)
-            leaf = hasher.digest()
-            if leaf != blob[start - HASH_SIZE : start]:
-                self.finding(size, "content changed after it was recorded: leaf hash does not match its bytes")
-            # The leaf names its own seq. Canonical JSON sorts keys, so only `type` and `v` follow it: a look at the
-            # last `,"seq":` finds it, and the leaf is parsed only when that look does not show the stored position.
-            at = data.rfind(_SEQ_KEY)
-            if at >= 0 and data.startswith(b"%d," % seq, at + len(_SEQ_KEY)):
-                claim_shift = 0
-            else:
-                claim_shift = self._claim_differs(data, seq, size, claim_shift)
-            if at >= 0 and data.find(_ROTATION_TYPE, at) >= 0:
-                self.rotations.append((size, data))
-            if inspect_json:
-                for problem in _inspect_leaf(data):
-                    self.finding(size, problem)
-            if collect is not None:
-                collect.add(data, blob[start - HASH_SIZE : start], leaf)
-            node, index = leaf, size
-            while index & 1:
-                hasher = node_hasher()
-                hasher.update(frontier.pop())
-                hasher.update(node)
-                node = hasher.digest()
-                index >>= 1
-            frontier.append(node)
-            size += 1
-            if size in expected:
-                self.computed_roots[size] = self._root()
+        if not isinstance(blob, bytes):  # a mapped file: one copy of the block, which the checks below read in place
+            blob, offset, end = blob[offset:end], 0, end - offset
+        try:
+            while offset < end:
+                seq, length = unpack(blob, offset)
+                start = offset + _ENTRY_HEAD_SIZE
+                offset = start + length
+                if offset > end:
+                    raise ExportFormatError(f"entry {seq} runs past the end of its block")
+                if seq != next_seq:
+                    self._out_of_place(seq, next_seq, size)
+                next_seq = seq + 1
+                hasher = leaf_hasher()
+                hasher.update(blob[start:offset])
+                leaf = hasher.digest()
+                if not blob.startswith(leaf, start - HASH_SIZE):
+                    self.finding(size, "content changed after it was recorded: leaf hash does not match its bytes")
+                # The leaf names its own seq. Canonical JSON sorts keys, so only `type` and `v` follow it: a look at the
+                # last `,"seq":` finds it, and the leaf is parsed only when that look does not show the stored position.
+                at = blob.rfind(_SEQ_KEY, start, offset)
+                if at >= 0 and blob.startswith(b"%d," % seq, at + len(_SEQ_KEY), offset):
+                    claim_shift = 0
+                else:
+                    claim_shift = self._claim_differs(blob[start:offset], seq, size, claim_shift)
+                if at >= 0 and blob.find(_ROTATION_TYPE, at, offset) >= 0:
+                    self.rotations.append((size, blob[start:offset]))
+                if inspect_json:
+                    for problem in _inspect_leaf(blob[start:offset]):
+                        self.finding(size, problem)
+                if collect is not None:
+                    collect.add(blob[start:offset], blob[start - HASH_SIZE : start], leaf)
+                node, index = leaf, size
+                while index & 1:
+                    hasher = node_hasher()
+                    hasher.update(frontier.pop())
+                    hasher.update(node)
+                    node = hasher.digest()
+                    index >>= 1
+                frontier.append(node)
+                size += 1
+                if size in expected:
+                    self.computed_roots[size] = self._root()
+        except struct.error:  # the block ends inside an entry's head
+            raise ExportFormatError(f"entry {next_seq} runs past the end of its block") from None
         if self.progress:
             self.progress(size - self.size)
         self.size, self.next_seq, self.claim_shift = size, next_seq, claim_shift
