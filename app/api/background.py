@@ -6,17 +6,35 @@ from __future__ import annotations
 import logging
 import threading
 
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.db import make_sessionmaker
+
 
 class RepeatingThread:
     """Runs ``step()`` every ``interval`` seconds while the app serves; a failing round is logged and the next one
     tries again (the job's state lives in the database). Not ``threaded`` (an app bound to a test's connection,
-    which has none to spare, or an interval of 0): no thread, and the tests call the rounds themselves.
-    ``wait_first``: the first round comes one interval after the start instead of at once."""
+    which has none to spare, an interval of 0, or not ``enabled``): no thread, and the tests call the rounds
+    themselves. ``wait_first``: the first round comes one interval after the start instead of at once.
+
+    ``writer`` is the app's sessionmaker; ``reader`` one on the same engine whose sessions only read (SQLite: a
+    deferred transaction, never holding the write lock), or the writer itself when bound to a test's connection."""
 
     def __init__(
-        self, name: str, interval: float, threaded: bool, logger: logging.Logger, *, wait_first: bool = False
+        self,
+        name: str,
+        interval: float,
+        writer: sessionmaker[Session],
+        logger: logging.Logger,
+        *,
+        enabled: bool = True,
+        wait_first: bool = False,
     ) -> None:
-        self.threaded = threaded
+        bind = writer.kw.get("bind")
+        self.threaded = isinstance(bind, Engine) and enabled and interval > 0
+        self.writer = writer
+        self.reader = make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else writer
         self._name = name
         self._interval = interval
         self._logger = logger

@@ -11,25 +11,19 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.background import RepeatingThread
 from app.audit.monitoring import refresh_bridge
 from app.core.config import Settings
-from app.core.db import make_sessionmaker
 
 logger = logging.getLogger("sbt.monitoring")
 
 
 class BridgeWorker(RepeatingThread):
     def __init__(self, settings: Settings, writer: sessionmaker[Session]) -> None:
-        bind = writer.kw.get("bind")
-        interval = settings.monitoring_bridge_interval_seconds
-        super().__init__("monitoring-bridge", interval, isinstance(bind, Engine) and interval > 0, logger)
+        super().__init__("monitoring-bridge", settings.monitoring_bridge_interval_seconds, writer, logger)
         self.settings = settings
-        self.writer = writer
-        self.reader = make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else writer
 
     def step(self) -> None:
         refresh_bridge(self.reader, self.writer, self.settings)

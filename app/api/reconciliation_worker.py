@@ -14,12 +14,11 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.background import RepeatingThread
 from app.core.config import Settings
-from app.core.db import make_sessionmaker, utcnow
+from app.core.db import utcnow
 from app.reconciliation import outbox
 from app.reconciliation.outbox import Backlog
 
@@ -28,13 +27,9 @@ logger = logging.getLogger("sbt.reconciliation.outbox")
 
 class OutboxWorker(RepeatingThread):
     def __init__(self, settings: Settings, writer: sessionmaker[Session]) -> None:
-        bind = writer.kw.get("bind")
         interval = settings.reconciliation_outbox_interval_seconds
-        threaded = isinstance(bind, Engine) and interval > 0
-        super().__init__("reconciliation-outbox", interval, threaded, logger, wait_first=True)
+        super().__init__("reconciliation-outbox", interval, writer, logger, wait_first=True)
         self.settings = settings
-        self.writer = writer
-        self.reader = make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else writer
 
     def run_once(self) -> int:
         """Rounds until no touched case waits or another replica holds the round; the cases re-checked."""

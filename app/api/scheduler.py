@@ -14,7 +14,6 @@ import time
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.background import RepeatingThread
@@ -28,10 +27,8 @@ logger = logging.getLogger("sbt.scheduler")
 
 class BackgroundScheduler(RepeatingThread):
     def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
-        interval = settings.scheduler_interval_seconds
-        super().__init__("scheduler", interval, isinstance(factory.kw.get("bind"), Engine) and interval > 0, logger)
+        super().__init__("scheduler", settings.scheduler_interval_seconds, factory, logger)
         self.settings = settings
-        self.factory = factory
         self.http = httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
         self.witnesses = Witnesses.of(settings)
         self._next_sweep = 0.0
@@ -39,17 +36,17 @@ class BackgroundScheduler(RepeatingThread):
 
     def run_once(self) -> None:
         """One round: new events, due deliveries, and the sweeps when they are due (tests call it directly)."""
-        jobs.make_webhook_events(self.factory, self.settings)
+        jobs.make_webhook_events(self.writer, self.settings)
         if self.witnesses.enabled:
-            jobs.announce_witnessed(self.factory, self.witnesses)
-        jobs.deliver_webhooks(self.factory, self.settings, self.http)
+            jobs.announce_witnessed(self.writer, self.witnesses)
+        jobs.deliver_webhooks(self.writer, self.settings, self.http)
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + self.settings.deadline_sweep_interval_seconds
-            jobs.sweep_deadlines(self.factory, self.settings)
-            run_id = jobs.queue_periodic_reconciliation(self.factory, self.settings)
+            jobs.sweep_deadlines(self.writer, self.settings)
+            run_id = jobs.queue_periodic_reconciliation(self.writer, self.settings)
             if run_id is not None:
                 thread = threading.Thread(
-                    target=runner.execute_run, args=(self.factory, self.settings, run_id), name="sbt-reconciliation"
+                    target=runner.execute_run, args=(self.writer, self.settings, run_id), name="sbt-reconciliation"
                 )
                 thread.start()
                 self._runs = [t for t in self._runs if t.is_alive()] + [thread]

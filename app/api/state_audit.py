@@ -14,13 +14,11 @@ import threading
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.background import RepeatingThread
 from app.audit.state import StateAuditSummary, audit_cycle
 from app.core.config import Settings
-from app.core.db import make_sessionmaker
 
 logger = logging.getLogger("sbt.state_audit")
 STATE_AUDIT_PATH = "/api/v1/ledger/state-audit"
@@ -28,13 +26,8 @@ STATE_AUDIT_PATH = "/api/v1/ledger/state-audit"
 
 class BackgroundStateAudit(RepeatingThread):
     def __init__(self, settings: Settings, writer: sessionmaker[Session]) -> None:
-        bind = writer.kw.get("bind")
-        interval = settings.state_audit_interval_seconds
-        super().__init__("state-audit", interval, isinstance(bind, Engine) and interval > 0, logger)
+        super().__init__("state-audit", settings.state_audit_interval_seconds, writer, logger)
         self.settings = settings
-        self.writer = writer
-        # SQLite: the comparison reads in a deferred transaction, never holding the write lock
-        self.reader = make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else writer
         self.cycles = 0
         self._done = threading.Condition()
 

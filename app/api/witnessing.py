@@ -13,12 +13,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.background import RepeatingThread
 from app.core.config import Settings
-from app.core.db import make_sessionmaker, utcnow
+from app.core.db import utcnow
 from app.ledger.witnessing import Witnesses, WitnessingStatus, http_post, status, submit_round
 
 logger = logging.getLogger("sbt.witnessing")
@@ -26,15 +25,10 @@ logger = logging.getLogger("sbt.witnessing")
 
 class BackgroundWitnessing(RepeatingThread):
     def __init__(self, settings: Settings, writer: sessionmaker[Session]) -> None:
-        bind = writer.kw.get("bind")
         witnesses = Witnesses.of(settings)
-        interval = settings.witness_interval_seconds
-        threaded = isinstance(bind, Engine) and witnesses.enabled and interval > 0
-        super().__init__("witnessing", interval, threaded, logger)
+        super().__init__("witnessing", settings.witness_interval_seconds, writer, logger, enabled=witnesses.enabled)
         self.settings = settings
         self.witnesses = witnesses
-        self.writer = writer
-        self.reader = make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else writer
         # Keep-alive connections to each witness (tlog-witness: clients SHOULD), one per parallel request.
         self.http = httpx.Client(
             timeout=settings.witness_timeout_seconds,
