@@ -218,28 +218,26 @@ def integrate_pending(
     writes, rotates = _through_first_rotation([_pending_templates(row) for row in rows])
     tree = _stored_frontier(session)
     appended_from = tree.size
-    case_ids = {uuid.UUID(t["case_id"]) for _, templates in writes for t in templates if t["case_id"]}
-    latest = repository.latest_case_entries(session, case_ids)
+    cases = {t["case_id"]: uuid.UUID(t["case_id"]) for _, templates in writes for t in templates if t["case_id"]}
+    latest = repository.latest_case_entries(session, cases.values())
     recorded_at = utcnow()
+    stamp = format_timestamp(recorded_at)  # one for the round: every entry of it is recorded at that moment
     entry_rows: list[dict[str, Any]] = []
-    node_rows: list[dict[str, Any]] = []
-    write_rows: list[dict[str, Any]] = []
+    node_rows: list[tuple[int, int, bytes]] = []
+    write_rows: list[tuple[int, int, int]] = []
     receipts: dict[int, LedgerReceipt] = {}
     for pending_id, templates in writes:
-        write_rows.append({"pending_id": pending_id, "first_seq": tree.size, "entry_count": len(templates)})
+        write_rows.append((pending_id, tree.size, len(templates)))
         receipt: list[ReceiptEntry] = []
         for template in templates:
-            row = _entry_row(tree, template, latest, recorded_at)
+            row = _entry_row(tree, template, cases.get(template["case_id"]), latest, recorded_at, stamp)
             entry_rows.append(row)
-            node_rows.extend(
-                {"level": level, "position": position, "hash": node}
-                for (level, position), node in tree.append(row["leaf_hash"])
-                if level > 0
-            )
+            created = tree.append(row["leaf_hash"])
+            node_rows.extend((level, position, node) for (level, position), node in created[1:])  # [0]: the leaf
             receipt.append(ReceiptEntry(seq=row["seq"], entry_type=row["entry_type"], leaf_hash=b64(row["leaf_hash"])))
         receipts[pending_id] = LedgerReceipt(entries=receipt)
     try:
-        repository.insert_integrated(session, entry_rows, node_rows, write_rows, list(receipts))
+        repository.insert_integrated(session, entry_rows, node_rows, write_rows)
     except IntegrityError as exc:
         # Only possible when stored rows were removed behind the service's back (the tail was cut).
         raise LedgerIntegrityFailure(
@@ -296,19 +294,21 @@ def _pending_templates(row: repository.PendingRow) -> tuple[int, list[dict[str, 
 def _entry_row(
     tree: CompactRange,
     template: dict[str, Any],
+    case_id: uuid.UUID | None,
     latest: dict[uuid.UUID, tuple[int, bytes]],
     recorded_at: dt.datetime,
+    stamp: str,
 ) -> dict[str, Any]:
-    """The next entry's row: the template at position ``tree.size``, linked to its case's previous entry."""
+    """The next entry's row: the template at position ``tree.size``, linked to its case's previous entry;
+    ``stamp`` is ``recorded_at`` as the leaf writes it."""
     seq = tree.size
-    case_id = uuid.UUID(template["case_id"]) if template["case_id"] else None
     payload = template["payload"]
     if case_id is not None:
         payload = _linked(payload, latest.get(case_id))
     leaf = {
         **template,
         "seq": seq,
-        "recorded_at": format_timestamp(recorded_at),
+        "recorded_at": stamp,
         "payload": sorted_members(payload),
         "prev_root": b64(tree.root()),
     }
