@@ -99,7 +99,7 @@ def insert_integrated(
 
     Entries are a Core multi-row insert. Nodes ``(level, position, hash)`` and writes ``(pending id, first seq,
     entry count)`` are small rows, one of each per entry or write: on PostgreSQL one ``INSERT ... SELECT FROM
-    unnest(arrays)`` each (a pipelined statement per row cost half a round), elsewhere the driver's executemany.
+    unnest(arrays)`` each (a pipelined statement per row cost half a round), elsewhere Core executemany.
     """
     session.execute(insert(_ENTRIES), entries)
     pending_ids = [pending_id for pending_id, _, _ in writes]

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from app.cli.ledger import ledger_cli
 from app.core.config import Settings
 from app.ledger import service
-from app.ledger.verify import BINARY_MAGIC, verify_export
+from app.ledger import verify
+from app.ledger.verify import BINARY_MAGIC, ExportFormatError, verify_export
 from tests.auth_helpers import AuthHeaders
 from tests.ledger.factories import append_committed
 
@@ -168,6 +169,26 @@ def test_both_formats_verify_alike_and_the_binary_one_is_read_in_one_pass(export
     result = CliRunner().invoke(ledger_cli, ["verify", str(exports["binary"]), "--key", str(exports["key"])])
     assert result.exit_code == 0, result.output
     assert "OK:" in result.output
+
+
+def test_the_first_pass_skips_node_records_a_run_at_a_time(
+    exports: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs shorter than the log's nodes: each run ends where the next starts, and a foreign tag inside one or a
+    node cut short still stops the reading."""
+    monkeypatch.setattr(verify, "NODE_RUN", 2)
+    data = exports["binary"].read_bytes()
+    assert verify_export(exports["binary"]).ok
+    nodes = sum(12 >> level for level in range(1, 4))  # the stored nodes of 12 leaves: 42 bytes each, then Z
+    first_node = len(data) - 1 - 42 * nodes
+    assert data[first_node : -1 : 42] == b"N" * nodes
+    for garbled, message in (
+        (data[: first_node + 3 * 42] + b"Q" + data[first_node + 3 * 42 + 1 :], "unknown record tag 0x51"),
+        (data[: first_node + 5 * 42 + 20], "cut short"),
+    ):
+        exports["binary"].write_bytes(garbled)
+        with pytest.raises(ExportFormatError, match=message):
+            verify_export(exports["binary"])
 
 
 @pytest.mark.real_commits  # the command opens its own engine
