@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from app.cli.ledger import ledger_cli
 from app.core.config import Settings
-from app.ledger import service
-from app.ledger import verify
+from app.ledger import service, verify
 from app.ledger.verify import BINARY_MAGIC, ExportFormatError, verify_export
 from tests.auth_helpers import AuthHeaders
 from tests.ledger.factories import append_committed
@@ -181,7 +180,7 @@ def test_the_first_pass_skips_node_records_a_run_at_a_time(
     assert verify_export(exports["binary"]).ok
     nodes = sum(12 >> level for level in range(1, 4))  # the stored nodes of 12 leaves: 42 bytes each, then Z
     first_node = len(data) - 1 - 42 * nodes
-    assert data[first_node : -1 : 42] == b"N" * nodes
+    assert data[first_node:-1:42] == b"N" * nodes
     for garbled, message in (
         (data[: first_node + 3 * 42] + b"Q" + data[first_node + 3 * 42 + 1 :], "unknown record tag 0x51"),
         (data[: first_node + 5 * 42 + 20], "cut short"),
