@@ -62,7 +62,7 @@ def _plain(value: Any) -> bool:
     if kind is str or kind is bool or value is None:
         return True
     if kind is int:
-        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
     if kind is dict:
         for key, item in value.items():  # noqa: SIM110 - a generator in all() makes this walk half as slow again
             if type(key) is not str or not key.isascii() or not _plain(item):
