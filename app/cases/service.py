@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -262,7 +262,7 @@ def create_cases(
             "id": uuid.uuid4(),
             "case_id": case_id,
             "agency": derived["created_by_agency"],
-            **{name: case[name] for name in RECORD_FROM_CASE},
+            **{name: case[name] for name in _RECORD_FROM_CASE},
             "stage": Stage.DITERIMA.value,
             "reference_number": data.reference_number,
             "external_id": data.external_id,
@@ -293,59 +293,47 @@ _NEW_CASE = dict.fromkeys(_CASE_COLUMNS)
 _NEW_RECORD = dict.fromkeys(AgencyRecordRead.state_fields())
 
 
-def _outcome(check: Callable[[], _T]) -> _T | ProblemError:
-    """What a check returns, or the problem it raises (kept, to be raised for every item that meets it)."""
-    try:
-        return check()
-    except ProblemError as problem:
-        return problem
-
-
 class _CreateChecks:
-    """The checks of a new case, each against the reference data once per write for each value it meets (a batch
-    holds many cases of one instansi, day or election), and the columns they derive."""
+    """The checks of a new case, each run once per write for each value it meets (a batch holds many cases of one
+    instansi, day or election), and the columns they derive."""
 
     def __init__(self, session: Session, settings: Settings, principal: Principal, today: dt.date) -> None:
         self._session, self._settings, self._principal, self._today = session, settings, principal, today
-        self._codes: dict[tuple[str, str, str], ProblemError | None] = {}
-        self._instansi: dict[tuple[str, str], Instansi | ProblemError] = {}
-        self._agency: dict[dt.date, str | ProblemError] = {}
-        self._deadline: dict[tuple[dt.date, str], dt.date | None] = {}
+        self._outcomes: dict[Hashable, Any] = {}
+
+    def _once(self, key: Hashable, check: Callable[[], _T]) -> _T:
+        """``check()``, run the first time ``key`` is met; its problem is raised again for every later item."""
+        if key not in self._outcomes:
+            try:
+                self._outcomes[key] = check()
+            except ProblemError as problem:
+                self._outcomes[key] = problem
+        outcome = self._outcomes[key]
+        if isinstance(outcome, ProblemError):
+            raise outcome
+        return cast(_T, outcome)
 
     def derived(self, data: CaseCreate) -> dict[str, Any]:
         """The columns the service adds to a report (raising the problem a single create would answer)."""
-        session = self._session
+        session, on = self._session, data.reported_date
         codes = (data.position_category, data.province_code, data.violation_code)
-        if codes not in self._codes:
-            self._codes[codes] = _outcome(
-                lambda: _check_codes(
-                    session, position_category=codes[0], province_code=codes[1], violation_code=codes[2]
-                )
-            )
-        if (problem := self._codes[codes]) is not None:
-            raise problem
+        self._once(
+            ("codes", *codes),
+            lambda: _check_codes(session, position_category=codes[0], province_code=codes[1], violation_code=codes[2]),
+        )
         place = (data.instansi_code, data.province_code)
-        if place not in self._instansi:
-            self._instansi[place] = _outcome(lambda: _check_instansi(session, *place))
-        instansi = self._instansi[place]
-        if isinstance(instansi, ProblemError):
-            raise instansi
-        if data.reported_date > self._today:
+        instansi = self._once(("instansi", *place), lambda: _check_instansi(session, *place))
+        if on > self._today:
             raise _invalid("reported_date", "reported_date cannot be in the future (Asia/Jakarta)")
-        if data.reported_date not in self._agency:
-            self._agency[data.reported_date] = _outcome(
-                lambda: _acting_agency(session, self._principal, data.reported_date)
-            )
-        agency = self._agency[data.reported_date]
-        if isinstance(agency, ProblemError):
-            raise agency
-        election = (data.reported_date, data.election_type.value)
-        if election not in self._deadline:
-            self._deadline[election] = deadline_for(Stage.DITERIMA, data.reported_date, self._settings, election[1])
+        agency = self._once(("agency", on), lambda: _acting_agency(session, self._principal, on))
+        election = data.election_type.value
+        deadline = self._once(
+            ("deadline", on, election), lambda: deadline_for(Stage.DITERIMA, on, self._settings, election)
+        )
         return {
             "instansi": data.instansi or instansi.name,
             "employee_kind": parse_nip(data.nip).kind.value,
-            "deadline_date": self._deadline[election],
+            "deadline_date": deadline,
             "created_by_agency": agency,
         }
 
@@ -560,7 +548,7 @@ def _require_ppk_supervisor(session: Session, case: Case, agency: str, action: A
         )
 
 
-RECORD_FROM_CASE = (
+_RECORD_FROM_CASE = (
     "nip",
     "name",
     "position_category",
@@ -581,7 +569,7 @@ def _record_of(case: Case, agency: str, ctx: WriteContext, **fields: Any) -> Age
     return AgencyRecord(
         case_id=case.id,
         agency=agency,
-        **{name: getattr(case, name) for name in RECORD_FROM_CASE},
+        **{name: getattr(case, name) for name in _RECORD_FROM_CASE},
         submitted_by_client=ctx.principal.client_id,
         **fields,
     )

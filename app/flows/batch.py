@@ -5,11 +5,17 @@
 1. validate every item with the single operation's schema (before the key is claimed, as a single write's body
    is validated before its handler runs); every invalid item is reported, with its index, and nothing is written;
 2. claim the Idempotency-Key;
-3. lock the cases the items change (in id order, as a reconciliation round does); each item's domain change
-   through the same service function as the single operation (``cases.create_case``, ``submit_record``,
-   ``import_archived_record``, ``transition_case``), in request order: a later item sees what
-   the earlier ones wrote (a transition may follow the step before it). An item the service refuses is noted
-   with its problem and the next item is still tried, so that one answer lists every refused item;
+3. the items' domain changes (``BatchKind.write``), through the service the single operation uses:
+
+   - cases: all at once, ``cases.create_cases``, set-based (each item checked as a single create checks it, the
+     case numbers taken in one statement, one multi-row INSERT for the cases and one for their creator's records);
+     the single create is that function's batch of one;
+   - records, archived records, transitions: locked first (the cases they change, in id order, as a reconciliation
+     round locks), then each item through its single service function (``submit_record``,
+     ``import_archived_record``, ``transition_case``) in request order: a later item sees what the earlier ones
+     wrote (a transition may follow the step before it).
+
+   Either way every refused item is noted with its index and problem, so that one answer lists them all;
 4. if any item was refused: raise ``BatchRejected``, which rolls the whole batch back;
 5. note every touched case once in the reconciliation outbox (one INSERT; the outbox worker re-checks them
    after the commit, in batches);
@@ -19,8 +25,9 @@
 7. store the reply under the key; 8. commit through ``transaction``; 9. wait for the positions and answer.
 
 Items after a refused one are checked against the state the earlier accepted items left, which is what they
-would meet had the refused item been fixed. The item count is bounded by the web layer (``MAX_BATCH_ITEMS``); the
-``sbt import`` command sends a whole file through this flow, so that a file is imported all or nothing too.
+would meet had the refused item been fixed (new cases depend on no other item). The item count is bounded by the
+web layer (``MAX_BATCH_ITEMS``); the ``sbt import`` command sends a whole file through this flow, so that a file
+is imported all or nothing too.
 """
 
 from __future__ import annotations
