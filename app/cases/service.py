@@ -262,7 +262,7 @@ def create_cases(
             "id": uuid.uuid4(),
             "case_id": case_id,
             "agency": derived["created_by_agency"],
-            **{name: case[name] for name in _RECORD_FROM_CASE},
+            **{name: case[name] for name in RECORD_FROM_CASE},
             "stage": Stage.DITERIMA.value,
             "reference_number": data.reference_number,
             "external_id": data.external_id,
@@ -548,7 +548,7 @@ def _require_ppk_supervisor(session: Session, case: Case, agency: str, action: A
         )
 
 
-_RECORD_FROM_CASE = (
+RECORD_FROM_CASE = (
     "nip",
     "name",
     "position_category",
@@ -569,7 +569,7 @@ def _record_of(case: Case, agency: str, ctx: WriteContext, **fields: Any) -> Age
     return AgencyRecord(
         case_id=case.id,
         agency=agency,
-        **{name: getattr(case, name) for name in _RECORD_FROM_CASE},
+        **{name: getattr(case, name) for name in RECORD_FROM_CASE},
         submitted_by_client=ctx.principal.client_id,
         **fields,
     )
