@@ -10,7 +10,7 @@ drains before it ends (issue 14's target counts it). Its raw limit is the same
 cases and their creator's records written with multi-row inserts (SQLAlchemy Core executemany), one transaction per
 batch, into a fresh database of the same kind: what the database does with the rows alone. Issue 14's target is
 5,000 cases/s through the flow. The phase lines say where the flow's time goes (wall-clock time inside each step;
-"of which inserts", the cases' and records' multi-row INSERTs, is part of "domain rows").
+"of which inserts", the cases' and records' multi-row inserts, is part of "domain rows").
 """
 
 from __future__ import annotations
