@@ -4,10 +4,13 @@
 .venv/bin/python -m bench.bulk_bench --databases postgresql --cases 20000
 
 The flow figure is everything `POST /api/v1/cases:batch` and `sbt import` do per batch (validation, the service's
-checks and rows, one reconciliation pass, one ledger append, the commit), without HTTP. Its raw limit is the same
+checks and rows, the outbox note, the ledger's pending write, the commit, the wait for the entries' positions),
+without HTTP; the second line adds the outbox's reconciliation of those cases after the batches, which `sbt import`
+drains before it ends (issue 14's target counts it). Its raw limit is the same
 cases and their creator's records written with multi-row inserts (SQLAlchemy Core executemany), one transaction per
 batch, into a fresh database of the same kind: what the database does with the rows alone. Issue 14's target is
-5,000 cases/s through the flow. The phase lines say where the flow's time goes (wall-clock time inside each step).
+5,000 cases/s through the flow. The phase lines say where the flow's time goes (wall-clock time inside each step;
+"of which inserts", the cases' and records' multi-row inserts, is part of "domain rows").
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from app.cases import repository as cases_repository
 from app.cases import service as cases_service
 from app.cases.models import AgencyRecord, Case
 from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role, WriteContext
@@ -33,12 +37,12 @@ from app.core.db import make_engine, make_sessionmaker, utcnow
 from app.flows import batch
 from app.flows.bootstrap import prepare
 from app.ledger import sequencer
-from app.reconciliation import service as reconciliation_service
+from app.reconciliation import outbox
 from bench.common import scratch_database
 
 PHASES: dict[str, tuple[Any, str]] = {
-    "domain rows": (cases_service, "create_case"),
-    "reconciliation": (reconciliation_service, "on_cases_written"),
+    "domain rows": (cases_service, "create_cases"),
+    "  of which inserts": (cases_repository, "insert_cases"),
     "ledger record": (sequencer, "record_changes"),
     "ledger sequencing": (sequencer, "receipt"),
     "validation": (batch, "validate_items"),
@@ -126,7 +130,9 @@ class _Phases:
             setattr(owner, attribute, original)
 
 
-def through_flow(kind: str, items: list[dict[str, Any]], size: int) -> tuple[float, _Phases]:
+def through_flow(kind: str, items: list[dict[str, Any]], size: int) -> tuple[float, float, _Phases]:
+    """The batches' time, then the outbox's reconciliation of their cases (as ``sbt import`` drains it before it
+    ends), and the batches' phases."""
     with scratch_database(kind) as url, tempfile.TemporaryDirectory() as data_dir:
         settings = _settings(url, Path(data_dir))
         prepare(settings)
@@ -139,8 +145,11 @@ def through_flow(kind: str, items: list[dict[str, Any]], size: int) -> tuple[flo
             for chunk in _chunks(items, size):
                 batch.write_batch(factory, settings, ctx, batch.BatchKind.CASES, chunk, None)
             elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        outbox.drain(factory, settings)
+        reconciled = time.perf_counter() - started
         engine.dispose()
-        return elapsed, phases
+        return elapsed, reconciled, phases
 
 
 def _raw_rows(items: list[dict[str, Any]], offset: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -210,16 +219,19 @@ def main() -> None:
     items = case_items(args.cases)
     print(f"bulk import of {args.cases:,} cases in batches of {args.batch:,}; load average {os.getloadavg()}")
     for kind in args.databases:
-        flow_seconds, phases = through_flow(kind, items, args.batch)
+        flow_seconds, reconcile_seconds, phases = through_flow(kind, items, args.batch)
         raw_seconds = raw_inserts(kind, items, args.batch)
         flow_rate, raw_rate = args.cases / flow_seconds, args.cases / raw_seconds
-        verdict = "met" if flow_rate >= TARGET else "not met"
+        imported_rate = args.cases / (flow_seconds + reconcile_seconds)
+        verdict = "met" if imported_rate >= TARGET else "not met"
         print(
             f"  {kind:10s} batch flow {flow_rate:8.0f} cases/s | raw batched inserts {raw_rate:8.0f} cases/s | "
-            f"flow / raw = {flow_rate / raw_rate:.3f} | target {TARGET:,} cases/s: {verdict}"
+            f"flow / raw = {flow_rate / raw_rate:.3f}\n"
+            f"  {kind:10s} with the outbox's reconciliation after it {imported_rate:8.0f} cases/s "
+            f"(drain {reconcile_seconds:.2f} s) | target {TARGET:,} cases/s: {verdict}"
         )
         for name, seconds in sorted(phases.seconds.items(), key=lambda item: -item[1]):
-            print(f"  {kind:10s}   {name:15s} {seconds:6.2f} s  ({seconds / flow_seconds:4.0%} of the flow)")
+            print(f"  {kind:10s}   {name:18s} {seconds:6.2f} s  ({seconds / flow_seconds:4.0%} of the flow)")
     print(f"load average after: {os.getloadavg()}")
 
 

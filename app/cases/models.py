@@ -51,8 +51,8 @@ class Case(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(GUID(), primary_key=True, default=uuid.uuid4)
-    case_number: Mapped[str] = mapped_column(String(20), unique=True, server_default=FetchedValue())
-    """FetchedValue: on PostgreSQL the INSERT computes it (``repository.next_case_number``) and returns it."""
+    case_number: Mapped[str] = mapped_column(String(20), unique=True)
+    """Taken before the insert, a batch's in one statement (``repository.next_case_numbers``)."""
     nip: Mapped[str] = mapped_column(String(18))
     name: Mapped[str] = mapped_column(String(200))
     employee_kind: Mapped[str] = mapped_column(ForeignKey("employee_kind.code"))
@@ -106,8 +106,7 @@ class Case(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(TZDateTime(), default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer)
 
-    # eager_defaults: the case number, a SQL expression on PostgreSQL, comes back in the INSERT's RETURNING
-    __mapper_args__ = {"version_id_col": version, "eager_defaults": True}  # noqa: RUF012 - declarative convention
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - declarative convention
 
 
 class AgencyRecord(Base):

@@ -6,8 +6,9 @@ import datetime as dt
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Text, cast, func, literal, select, tuple_
+from sqlalchemy import Select, Table, func, insert, select, tuple_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -40,30 +41,36 @@ class CaseFilters:
 CASE_NUMBER_SEQUENCE = "case_number_seq"
 
 
-def next_case_number(session: Session, year: int) -> str | ColumnElement[str]:
-    """The next case number, e.g. SBT-2024-000123.
+def next_case_numbers(session: Session, year: int, count: int) -> list[str]:
+    """The next ``count`` case numbers in order, e.g. SBT-2024-000123, taken in one statement.
 
-    PostgreSQL: a SQL expression over a sequence, evaluated by the case's own INSERT and read back with its
-    RETURNING (no round trip of its own); the sequence never blocks concurrent writers (a rolled-back request
-    leaves a gap in the numbering, never a duplicate). SQLite has one writer at a time anyway and keeps a
-    per-year counter row, so its numbers restart at 1 each year and have no gaps.
+    PostgreSQL: from a sequence, which never blocks concurrent writers (a rolled-back request leaves a gap in the
+    numbering, never a duplicate; concurrent batches may interleave their numbers). SQLite has one writer at a
+    time anyway and keeps a per-year counter row, so its numbers restart at 1 each year and have no gaps.
     """
     if session.get_bind().dialect.name == "postgresql":
-        number = select(func.nextval(CASE_NUMBER_SEQUENCE).label("n")).subquery()
-        digits = cast(number.c.n, Text)
-        padded = func.lpad(digits, func.greatest(6, func.length(digits)), "0")
-        return select(literal(f"SBT-{year}-") + padded).scalar_subquery()
-    statement = (
-        sqlite.insert(CaseNumberCounter)
-        .values(year=year, last_value=1)
-        .on_conflict_do_update(
-            index_elements=[CaseNumberCounter.year],
-            set_={"last_value": CaseNumberCounter.last_value + 1},
+        taken = select(func.nextval(CASE_NUMBER_SEQUENCE)).select_from(func.generate_series(1, count))
+        values: Sequence[int] = sorted(session.scalars(taken))
+    else:
+        statement = (
+            sqlite.insert(CaseNumberCounter)
+            .values(year=year, last_value=count)
+            .on_conflict_do_update(
+                index_elements=[CaseNumberCounter.year],
+                set_={"last_value": CaseNumberCounter.last_value + count},
+            )
+            .returning(CaseNumberCounter.last_value)
         )
-        .returning(CaseNumberCounter.last_value)
-    )
-    value = session.execute(statement).scalar_one()
-    return f"SBT-{year}-{value:06d}"
+        last = session.execute(statement).scalar_one()
+        values = range(last - count + 1, last + 1)
+    return [f"SBT-{year}-{value:06d}" for value in values]
+
+
+def insert_cases(session: Session, cases: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]]) -> None:
+    """New cases and their records, one multi-row INSERT per table (Core: no ORM unit of work). The cases go
+    first: a record's insert trigger copies its case's province (migration 0020)."""
+    session.execute(insert(cast(Table, Case.__table__)), cases)
+    session.execute(insert(cast(Table, AgencyRecord.__table__)), records)
 
 
 def overdue_by_stage(session: Session, today: dt.date) -> dict[str, int]:

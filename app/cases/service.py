@@ -7,9 +7,11 @@ Each write flushes its rows and returns the ``LedgerChange`` describing it; the 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Collection, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
@@ -51,6 +53,7 @@ from app.cases.workflow import (
 from app.core.actor import Agency, Principal, WriteContext
 from app.core.clock import add_working_days, today_in_jakarta
 from app.core.config import Settings
+from app.core.db import utcnow
 from app.core.etag import check_if_match
 from app.core.problems import (
     AgencyNotPermitted,
@@ -59,6 +62,7 @@ from app.core.problems import (
     IllegalTransition,
     InvalidParam,
     NotFound,
+    ProblemError,
     ValidationProblem,
 )
 from app.ledger.schemas import LedgerChange
@@ -154,70 +158,184 @@ def deadline_for(stage: Stage, entered_on: dt.date, settings: Settings, election
 
 
 def to_read(case: Case) -> CaseRead:
-    today = today_in_jakarta()
+    return _read_of(
+        {column: getattr(case, column) for column in _CASE_COLUMNS if hasattr(case, column)}, today_in_jakarta()
+    )
+
+
+_CASE_COLUMNS = CaseRead.state_fields()
+"""What a case's representation reads from its row (``overdue`` and ``allowed_actions`` are derived)."""
+
+
+def _read_of(columns: Mapping[str, Any], today: dt.date) -> CaseRead:
+    """A case's representation from its columns, on ``today`` (Asia/Jakarta)."""
+    deadline = columns["deadline_date"]
     return CaseRead.model_validate(
         {
-            **{column: getattr(case, column) for column in CaseRead.model_fields if hasattr(case, column)},
-            "overdue": case.deadline_date is not None and today > case.deadline_date,
-            "allowed_actions": sorted({t.action for t in actions_from(Stage(case.stage))} | _reopen_action(case)),
+            **columns,
+            "overdue": deadline is not None and today > deadline,
+            "allowed_actions": _allowed_actions(Stage(columns["stage"])),
         }
     )
 
 
-def _reopen_action(case: Case) -> set[Action]:
-    return {Action.REOPEN} if Stage(case.stage) in REOPENINGS else set()
+@functools.cache
+def _allowed_actions(stage: Stage) -> tuple[Action, ...]:
+    reopen = {Action.REOPEN} if stage in REOPENINGS else set()
+    return tuple(sorted({t.action for t in actions_from(stage)} | reopen))
+
+
+_CASE_PAYLOAD_EXCLUDED = {"overdue", "allowed_actions", "updated_at"}
 
 
 def _case_payload(case: Case) -> dict[str, Any]:
-    return to_read(case).model_dump(mode="json", exclude={"overdue", "allowed_actions", "updated_at"})
+    return to_read(case).model_dump(mode="json", exclude=_CASE_PAYLOAD_EXCLUDED)
 
 
-def _record_payload(record: AgencyRecord) -> dict[str, Any]:
-    # updated_at is bookkeeping (the row's last flush); everything else is replayed by app.ledger.replay
-    # the deprecated single sanction is derived from the two the entry carries
-    exclude = {"updated_at", *LEGACY_SANCTION_FIELDS}
-    return AgencyRecordRead.model_validate(record).model_dump(mode="json", exclude=exclude)
+_RECORD_PAYLOAD_EXCLUDED = {"updated_at", *LEGACY_SANCTION_FIELDS}
+"""updated_at is bookkeeping (the row's last flush); everything else is replayed by app.ledger.replay; the deprecated
+single sanction is derived from the two the entry carries."""
 
 
-def create_case(session: Session, settings: Settings, ctx: WriteContext, data: CaseCreate) -> tuple[Case, LedgerChange]:
-    _check_codes(
-        session,
-        position_category=data.position_category,
-        province_code=data.province_code,
-        violation_code=data.violation_code,
-    )
-    instansi = _check_instansi(session, data.instansi_code, data.province_code)
+def _record_payload(record: AgencyRecord | Mapping[str, Any]) -> dict[str, Any]:
+    return AgencyRecordRead.model_validate(record).model_dump(mode="json", exclude=_RECORD_PAYLOAD_EXCLUDED)
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    """A case a write created: as read back (the single create's reply) and its ``case.created`` change."""
+
+    read: CaseRead
+    created: LedgerChange
+
+
+def create_case(session: Session, settings: Settings, ctx: WriteContext, data: CaseCreate) -> NewCase:
+    """One new case: the batch of one (``create_cases``), its refusal raised."""
+    created, refused = create_cases(session, settings, ctx, [data])
+    for _, problem in refused:
+        raise problem
+    return created[0]
+
+
+def create_cases(
+    session: Session, settings: Settings, ctx: WriteContext, items: Sequence[CaseCreate]
+) -> tuple[list[NewCase], list[tuple[int, ProblemError]]]:
+    """New cases, each with its creator's agency record and one ``case.created`` change, written set-based.
+
+    Every item is checked as a single create checks it (reference codes, the instansi's province, no future
+    reported date, an agency that exists on that date); each refused item comes back with its index and its
+    problem, and then nothing is written. Otherwise the case numbers are taken in one statement and the cases and
+    records are written with one multi-row INSERT per table (``repository.insert_cases``); each change carries the
+    rows exactly as written, as the ledger's replay and the state audit read them.
+    """
     today = today_in_jakarta()
-    if data.reported_date > today:
-        raise _invalid("reported_date", "reported_date cannot be in the future (Asia/Jakarta)")
-    agency = _acting_agency(session, ctx.principal, data.reported_date)
-    fields = data.model_dump(exclude={"reference_number", "external_id", "instansi"})
-    case = Case(
-        **fields,
-        instansi=data.instansi or instansi.name,
-        id=uuid.uuid4(),
-        case_number=repository.next_case_number(session, today.year),
-        employee_kind=parse_nip(data.nip).kind.value,
-        stage=Stage.DITERIMA.value,
-        stage_entered_on=data.reported_date,
-        deadline_date=deadline_for(Stage.DITERIMA, data.reported_date, settings, data.election_type.value),
-        created_by_agency=agency,
-    )
-    session.add(case)
-    session.flush()  # no ORM relationship orders the inserts: the case row must exist before its first record
-    record = _record_of(
-        case,
-        agency,
-        ctx,
-        stage=Stage.DITERIMA.value,
-        reference_number=data.reference_number,
-        external_id=data.external_id,
-    )
-    session.add(record)
-    session.flush()
-    return case, LedgerChange(
-        "case.created", {"case": _case_payload(case), "agency_record": _record_payload(record)}, case.id
-    )
+    checks = _CreateChecks(session, settings, ctx.principal, today)
+    accepted: list[tuple[CaseCreate, dict[str, Any]]] = []
+    refused: list[tuple[int, ProblemError]] = []
+    for index, data in enumerate(items):
+        try:
+            accepted.append((data, checks.derived(data)))
+        except ProblemError as problem:
+            refused.append((index, problem))
+    if refused or not accepted:
+        return [], refused
+    numbers = repository.next_case_numbers(session, today.year, len(accepted))
+    client = ctx.principal.client_id
+    case_rows: list[dict[str, Any]] = []
+    record_rows: list[dict[str, Any]] = []
+    created: list[NewCase] = []
+    for (data, derived), number in zip(accepted, numbers, strict=True):
+        now = utcnow()
+        case_id = uuid.uuid4()
+        case = {
+            **{name: getattr(data, name) for name in _REPORTED},
+            **derived,
+            "id": case_id,
+            "case_number": number,
+            "stage": Stage.DITERIMA.value,
+            "stage_entered_on": data.reported_date,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        }
+        record = {
+            "id": uuid.uuid4(),
+            "case_id": case_id,
+            "agency": derived["created_by_agency"],
+            **{name: case[name] for name in RECORD_FROM_CASE},
+            "stage": Stage.DITERIMA.value,
+            "reference_number": data.reference_number,
+            "external_id": data.external_id,
+            "submitted_by_client": client,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        }
+        case_rows.append(case)
+        record_rows.append(record)
+        read = _read_of(_NEW_CASE | case, today)
+        payload = {
+            "case": read.model_dump(mode="json", exclude=_CASE_PAYLOAD_EXCLUDED),
+            "agency_record": _record_payload(_NEW_RECORD | record),
+        }
+        created.append(NewCase(read, LedgerChange("case.created", payload, case_id)))
+    repository.insert_cases(session, case_rows, record_rows)
+    return created, []
+
+
+_T = TypeVar("_T")
+_REPORTED = tuple(
+    name for name in CaseCreate.model_fields if name not in {"reference_number", "external_id", "instansi"}
+)
+"""What a new case takes from its report as sent; the reference number and external id are its creator's record's."""
+_NEW_CASE = dict.fromkeys(_CASE_COLUMNS)
+"""A new case's columns before it is filled in: the workflow's fields start empty."""
+_NEW_RECORD = dict.fromkeys(AgencyRecordRead.state_fields())
+
+
+class _CreateChecks:
+    """The checks of a new case, each run once per write for each value it meets (a batch holds many cases of one
+    instansi, day or election), and the columns they derive."""
+
+    def __init__(self, session: Session, settings: Settings, principal: Principal, today: dt.date) -> None:
+        self._session, self._settings, self._principal, self._today = session, settings, principal, today
+        self._outcomes: dict[Hashable, Any] = {}
+
+    def _once(self, key: Hashable, check: Callable[[], _T]) -> _T:
+        """``check()``, run the first time ``key`` is met; its problem is raised again for every later item."""
+        if key not in self._outcomes:
+            try:
+                self._outcomes[key] = check()
+            except ProblemError as problem:
+                self._outcomes[key] = problem
+        outcome = self._outcomes[key]
+        if isinstance(outcome, ProblemError):
+            raise outcome
+        return cast(_T, outcome)
+
+    def derived(self, data: CaseCreate) -> dict[str, Any]:
+        """The columns the service adds to a report (raising the problem a single create would answer)."""
+        session, on = self._session, data.reported_date
+        codes = (data.position_category, data.province_code, data.violation_code)
+        self._once(
+            ("codes", *codes),
+            lambda: _check_codes(session, position_category=codes[0], province_code=codes[1], violation_code=codes[2]),
+        )
+        place = (data.instansi_code, data.province_code)
+        instansi = self._once(("instansi", *place), lambda: _check_instansi(session, *place))
+        if on > self._today:
+            raise _invalid("reported_date", "reported_date cannot be in the future (Asia/Jakarta)")
+        agency = self._once(("agency", on), lambda: _acting_agency(session, self._principal, on))
+        election = data.election_type.value
+        deadline = self._once(
+            ("deadline", on, election), lambda: deadline_for(Stage.DITERIMA, on, self._settings, election)
+        )
+        return {
+            "instansi": data.instansi or instansi.name,
+            "employee_kind": parse_nip(data.nip).kind.value,
+            "deadline_date": deadline,
+            "created_by_agency": agency,
+        }
 
 
 CASE_EDITORS = frozenset({Agency.BKN.value})
@@ -430,22 +548,28 @@ def _require_ppk_supervisor(session: Session, case: Case, agency: str, action: A
         )
 
 
+RECORD_FROM_CASE = (
+    "nip",
+    "name",
+    "position_category",
+    "instansi_code",
+    "province_code",
+    "regency",
+    "election_type",
+    "election_year",
+    "phase",
+    "violation_code",
+    "reported_date",
+)
+"""What an agency's new record holds of the shared case: the ASN and the report."""
+
+
 def _record_of(case: Case, agency: str, ctx: WriteContext, **fields: Any) -> AgencyRecord:
     """A new record of ``agency`` holding what the shared case says of the ASN and the report."""
     return AgencyRecord(
         case_id=case.id,
         agency=agency,
-        nip=case.nip,
-        name=case.name,
-        position_category=case.position_category,
-        instansi_code=case.instansi_code,
-        province_code=case.province_code,
-        regency=case.regency,
-        election_type=case.election_type,
-        election_year=case.election_year,
-        phase=case.phase,
-        violation_code=case.violation_code,
-        reported_date=case.reported_date,
+        **{name: getattr(case, name) for name in RECORD_FROM_CASE},
         submitted_by_client=ctx.principal.client_id,
         **fields,
     )

@@ -161,7 +161,9 @@ def import_command(
     try:
         with typer.progressbar(length=len(items), label=f"importing {len(items)} rows", file=sys.stderr) as bar:
             factory = make_sessionmaker(engine)
-            reply = write_batch(factory, settings, ctx, BatchKind.CASES, items, None, lambda _: bar.update(1))
+            reply = write_batch(
+                factory, settings, ctx, BatchKind.CASES, items, None, lambda done: bar.update(done - bar.pos)
+            )
         checked = outbox.drain(factory, settings)  # the file's findings before the command ends
     except BatchRejected as rejected:
         for refused in rejected.errors:

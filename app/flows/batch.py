@@ -5,11 +5,17 @@
 1. validate every item with the single operation's schema (before the key is claimed, as a single write's body
    is validated before its handler runs); every invalid item is reported, with its index, and nothing is written;
 2. claim the Idempotency-Key;
-3. lock the cases the items change (in id order, as a reconciliation round does); each item's domain change
-   through the same service function as the single operation (``cases.create_case``, ``submit_record``,
-   ``import_archived_record``, ``transition_case``), in request order: a later item sees what
-   the earlier ones wrote (a transition may follow the step before it). An item the service refuses is noted
-   with its problem and the next item is still tried, so that one answer lists every refused item;
+3. the items' domain changes (``BatchKind.write``), through the service the single operation uses:
+
+   - cases: all at once, ``cases.create_cases``, set-based (each item checked as a single create checks it, the
+     case numbers taken in one statement, one multi-row INSERT for the cases and one for their creator's records);
+     the single create is that function's batch of one;
+   - records, archived records, transitions: locked first (the cases they change, in id order, as a reconciliation
+     round locks), then each item through its single service function (``submit_record``,
+     ``import_archived_record``, ``transition_case``) in request order: a later item sees what the earlier ones
+     wrote (a transition may follow the step before it).
+
+   Either way every refused item is noted with its index and problem, so that one answer lists them all;
 4. if any item was refused: raise ``BatchRejected``, which rolls the whole batch back;
 5. note every touched case once in the reconciliation outbox (one INSERT; the outbox worker re-checks them
    after the commit, in batches);
@@ -19,8 +25,9 @@
 7. store the reply under the key; 8. commit through ``transaction``; 9. wait for the positions and answer.
 
 Items after a refused one are checked against the state the earlier accepted items left, which is what they
-would meet had the refused item been fixed. The item count is bounded by the web layer (``MAX_BATCH_ITEMS``); the
-``sbt import`` command sends a whole file through this flow, so that a file is imported all or nothing too.
+would meet had the refused item been fixed (new cases depend on no other item). The item count is bounded by the
+web layer (``MAX_BATCH_ITEMS``); the ``sbt import`` command sends a whole file through this flow, so that a file
+is imported all or nothing too.
 """
 
 from __future__ import annotations
@@ -36,7 +43,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.cases import service as cases
 from app.cases.batch import ArchivedRecordBatchItem, BatchItemResult, BatchResult, RecordBatchItem, TransitionBatchItem
-from app.cases.models import AgencyRecord, Case
 from app.cases.schemas import ArchivedRecordCreate, CaseCreate
 from app.core.actor import WriteContext
 from app.core.config import Settings
@@ -58,16 +64,57 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True, slots=True)
 class _Written:
-    resource: Case | AgencyRecord
+    id: uuid.UUID
+    version: int
     case_id: uuid.UUID
     location: str
     changes: list[LedgerChange]
 
 
-def _create_case(session: Session, settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
-    assert isinstance(item, CaseCreate)
-    case, created = cases.create_case(session, settings, ctx, item)
-    return _Written(case, case.id, f"{CASES_PATH}/{case.id}", [created])
+_Refused = list[BatchItemProblem]
+_Writer = Callable[[Session, Settings, WriteContext, list[BaseModel], Progress | None], tuple[list[_Written], _Refused]]
+
+
+def _refused(index: int, error: ProblemError) -> BatchItemProblem:
+    return BatchItemProblem(index=index, problem=error.to_problem(None))
+
+
+def _create_cases(
+    session: Session, settings: Settings, ctx: WriteContext, items: list[BaseModel], progress: Progress | None
+) -> tuple[list[_Written], _Refused]:
+    """All the cases at once (``cases.create_cases``: set-based, the single create is its batch of one)."""
+    reports = [item for item in items if isinstance(item, CaseCreate)]
+    assert len(reports) == len(items)  # validated with CaseCreate
+    created, refused = cases.create_cases(session, settings, ctx, reports)
+    if progress is not None:
+        progress(len(items))
+    written = [
+        _Written(new.read.id, new.read.version, new.read.id, f"{CASES_PATH}/{new.read.id}", [new.created])
+        for new in created
+    ]
+    return written, [_refused(index, error) for index, error in refused]
+
+
+def _one_by_one(write: Callable[[Session, Settings, WriteContext, BaseModel], _Written]) -> _Writer:
+    """Each item through the single operation's service, in request order: a later item sees what the earlier
+    ones wrote (a transition may follow the step before it). A refused item is noted with its problem and the
+    next item is still tried, so that one answer lists every refused item."""
+
+    def write_each(
+        session: Session, settings: Settings, ctx: WriteContext, items: list[BaseModel], progress: Progress | None
+    ) -> tuple[list[_Written], _Refused]:
+        written: list[_Written] = []
+        refused: _Refused = []
+        for index, item in enumerate(items):
+            try:
+                written.append(write(session, settings, ctx, item))
+            except ProblemError as error:
+                refused.append(_refused(index, error))
+            if progress is not None:
+                progress(index + 1)
+        return written, refused
+
+    return write_each
 
 
 def _submit_record(session: Session, _settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
@@ -77,27 +124,27 @@ def _submit_record(session: Session, _settings: Settings, ctx: WriteContext, ite
         record, submitted = cases.import_archived_record(session, ctx, case, item.record)
     else:
         record, submitted = cases.submit_record(session, ctx, case, item.record)
-    return _Written(record, case.id, f"{CASES_PATH}/{case.id}/records/{record.id}", [submitted])
+    location = f"{CASES_PATH}/{case.id}/records/{record.id}"
+    return _Written(record.id, record.version, case.id, location, [submitted])
 
 
 def _transition(session: Session, settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
     assert isinstance(item, TransitionBatchItem)
     case = cases.require_case(session, item.case_id)
     case, changes = cases.transition_case(session, settings, ctx, case, item.transition, item.if_match)
-    return _Written(case, case.id, f"{CASES_PATH}/{case.id}", changes)
+    return _Written(case.id, case.version, case.id, f"{CASES_PATH}/{case.id}", changes)
 
 
 _CaseItem = RecordBatchItem | ArchivedRecordBatchItem | TransitionBatchItem
-_Writer = Callable[[Session, Settings, WriteContext, BaseModel], _Written]
 
 
 class BatchKind(enum.Enum):
-    """What a batch holds: the item schema and the service call of the single operation."""
+    """What a batch holds: the item schema and how its items are written."""
 
-    CASES = (CaseCreate, _create_case)
-    RECORDS = (RecordBatchItem, _submit_record)
-    ARCHIVED_RECORDS = (ArchivedRecordBatchItem, _submit_record)
-    TRANSITIONS = (TransitionBatchItem, _transition)
+    CASES = (CaseCreate, _create_cases)
+    RECORDS = (RecordBatchItem, _one_by_one(_submit_record))
+    ARCHIVED_RECORDS = (ArchivedRecordBatchItem, _one_by_one(_submit_record))
+    TRANSITIONS = (TransitionBatchItem, _one_by_one(_transition))
 
     def __init__(self, schema: type[BaseModel], write: _Writer) -> None:
         self.schema = schema
@@ -121,7 +168,7 @@ def validate_items(kind: BatchKind, items: Sequence[Any]) -> list[BaseModel]:
         try:
             parsed.append(kind.schema.model_validate(item, from_attributes=True))  # as FastAPI validates a body
         except ValidationError as error:
-            refused.append(BatchItemProblem(index=index, problem=_invalid_item(error).to_problem(None)))
+            refused.append(_refused(index, _invalid_item(error)))
     if refused:
         raise BatchRejected(len(items), refused)
     return parsed
@@ -139,17 +186,9 @@ def write_batch(
     parsed = validate_items(kind, items)  # 1. validate every item
     # 2. claim, 8. commit
     with idempotency.claimed(factory, settings, key, proof=ctx.ledger_proof), transaction(factory) as session:
-        written: list[_Written] = []
-        refused: list[BatchItemProblem] = []
         if kind is not BatchKind.CASES:  # the cases its items change, locked in one go and in id order
             cases.lock_cases(session, {item.case_id for item in parsed if isinstance(item, _CaseItem)})
-        for index, item in enumerate(parsed):  # 3. each item through the single operation's service
-            try:
-                written.append(kind.write(session, settings, ctx, item))
-            except ProblemError as error:
-                refused.append(BatchItemProblem(index=index, problem=error.to_problem(None)))
-            if progress is not None:
-                progress(index + 1)
+        written, refused = kind.write(session, settings, ctx, parsed, progress)  # 3. the items' domain changes
         if refused:
             raise BatchRejected(len(parsed), refused)  # 4. nothing is written
         touched = {w.case_id for w in written}
@@ -164,10 +203,10 @@ def write_batch(
             results.append(
                 BatchItemResult(
                     index=index,
-                    id=w.resource.id,
+                    id=w.id,
                     case_id=w.case_id,
                     location=w.location,
-                    etag=etag_of(w.resource.version),
+                    etag=etag_of(w.version),
                     ledger_seq=position,  # the index of its first entry, until the receipt fills it in
                 )
             )

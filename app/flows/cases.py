@@ -68,11 +68,11 @@ def create_case(
     # 1. authorise: the route checked cases:write; create_case checks that the caller acts for an agency.
     # 2. claim the key (released if anything below fails) and 7. commit when the block ends.
     with idempotency.claimed(factory, settings, key, proof=ctx.ledger_proof), transaction(factory) as session:
-        case, created = cases.create_case(session, settings, ctx, data)  # 3. domain change
-        outbox.record_touched(session, [case.id])  # 4. reconciled after the commit
-        pending = sequencer.record_changes(session, settings, ctx, [created])  # 5. ledger, pending
-        headers = {"Location": f"{CASES_PATH}/{case.id}", "ETag": etag_of(case.version)}
-        reply = Reply(201, cases.to_read(case), headers)
+        case = cases.create_case(session, settings, ctx, data)  # 3. domain change
+        outbox.record_touched(session, [case.read.id])  # 4. reconciled after the commit
+        pending = sequencer.record_changes(session, settings, ctx, [case.created])  # 5. ledger, pending
+        headers = {"Location": f"{CASES_PATH}/{case.read.id}", "ETag": etag_of(case.read.version)}
+        reply = Reply(201, case.read, headers)
         idempotency.store(session, key, reply, pending)  # 6. store the reply
     # 8. once the entries have positions (and, on request, their inclusion proofs)
     return reply.receipted(sequencer.receipt(factory, settings, pending, proof=ctx.ledger_proof))

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.cases import repository as case_repository
+from app.cases import service as case_service
 from app.cases.schemas import (
     AgencyRecordCreate,
     AgencyRecordUpdate,
@@ -433,16 +434,7 @@ def _agency_views(demo: _Demo, case: CaseRead) -> None:
 
 RECORDED_FROM_CASE = frozenset(
     {
-        "nip",
-        "name",
-        "position_category",
-        "instansi_code",
-        "province_code",
-        "regency",
-        "election_type",
-        "election_year",
-        "phase",
-        "violation_code",
+        *case_service.RECORD_FROM_CASE,
         "stage",
         "recommended_sanction_code",
         "recommended_sanction_level",
@@ -452,7 +444,6 @@ RECORDED_FROM_CASE = frozenset(
         "decision_date",
         "blocked_on",
         "block_lifted_on",
-        "reported_date",
         "recommendation_date",
         "sanction_date",
     }

@@ -22,17 +22,20 @@ from app.ledger.models import LedgerEntry
 from app.ledger.replay import ALL_TABLES, TRANSITION, legacy_key, replay
 from app.ledger.repository import tree_size
 from tests.auth_helpers import AuthHeaders
-from tests.factories import create_case, transition
+from tests.factories import case_payload, create_case, make_nip, transition
 
 API = "/api/v1/reconciliation"
 EVERY_TYPE = ("case.", "agency_record.", "finding.", "client.")
 
 
 def _history(client: TestClient, auth_headers: AuthHeaders) -> None:
-    """One write of every kind: a case, its steps, another agency's record and its correction, a finding triaged,
-    a client created, rotated and disabled."""
+    """One write of every kind: a case, its steps, a batch of cases, another agency's record and its correction,
+    a finding triaged, a client created, rotated and disabled."""
     bawaslu, bkn, admin = auth_headers("BAWASLU"), auth_headers("BKN"), auth_headers("admin")
     case = transition(client, bawaslu, create_case(client, bawaslu, name="Budi Santoso"), "verify")
+    items = [case_payload(nip=make_nip(seq=5)), case_payload(nip=make_nip(seq=6), register_number="001/Reg/TM/73")]
+    batch = client.post("/api/v1/cases:batch", json={"items": items}, headers=bawaslu)
+    assert batch.status_code == 200, batch.text
     record = client.post(f"/api/v1/cases/{case['id']}/records", json={"name": "Budi Susanto"}, headers=bkn)
     assert record.status_code == 201, record.text
     patched = client.patch(

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -13,6 +14,11 @@ from sqlalchemy.orm import Session
 
 from app.cases.batch import MAX_BATCH_ITEMS
 from app.cases.models import AgencyRecord, Case, CaseTransition
+from app.cases.schemas import CaseCreate
+from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role, WriteContext
+from app.core.problems import AgencyNotPermitted, BatchRejected
+from app.flows import cases as flows
+from app.flows.batch import BatchKind, write_batch
 from app.ledger.models import LedgerEntry
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload, create_case, make_nip, transition
@@ -115,6 +121,88 @@ class TestCaseBatch:
             (0, "body.province_code"),
             (2, "body.reported_date"),
         ]
+
+    def test_refused_items_at_several_indexes_each_get_the_single_create_problem(
+        self, client: TestClient, auth_headers: AuthHeaders, session: Session
+    ) -> None:
+        """Checked together, each item is still refused for what a single create of it would answer, and two items
+        with the same fault are both listed."""
+        bawaslu = auth_headers("BAWASLU")
+        items = distinct_cases(8)
+        items[0]["position_category"] = "ASTRONAUT"
+        items[2]["instansi_code"] = "31"  # DKI Jakarta's government: not a case of province 73
+        items[4]["position_category"] = "ASTRONAUT"
+        items[5]["reported_date"] = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+        items[7]["instansi_code"] = "99.99"
+        response = client.post(f"{CASES}:batch", json={"items": items}, headers=bawaslu)
+        problem = _refused(response, 422, "batch-rejected")
+        assert [error["index"] for error in problem["errors"]] == [0, 2, 4, 5, 7]
+        for error in problem["errors"]:
+            single = client.post(CASES, json=items[error["index"]], headers=bawaslu).json()
+            assert error["problem"] == {key: value for key, value in single.items() if key != "instance"}
+        assert _count(session, Case) == 0
+
+    def test_a_retired_agency_is_refused_only_the_items_dated_from_its_end(
+        self, app: FastAPI, session: Session
+    ) -> None:
+        """KASN (ended 2024-08-24; its tokens are refused, so its principal is built here, as in
+        tests/cases/test_retired_agency.py): history before the end is written, an item dated from it refused."""
+        factory, settings = app.state.sessionmaker, app.state.settings
+        principal = Principal(client_id="archive-kasn", role=Role.AGENCY, agency=Agency.KASN, scopes=AGENCY_SCOPES)
+        kasn = WriteContext(principal=principal, body_sha256="0" * 64, request_id=str(uuid.uuid4()))
+        before, after = (
+            case_payload(nip=make_nip(seq=seq), incident_date="2024-08-20", reported_date=reported)
+            for seq, reported in ((1, "2024-08-23"), (2, "2024-08-24"))
+        )
+        with pytest.raises(BatchRejected) as rejected:
+            write_batch(factory, settings, kasn, BatchKind.CASES, [before, after, before], None)
+        with pytest.raises(AgencyNotPermitted) as single:
+            flows.create_case(factory, settings, kasn, CaseCreate.model_validate(after), None)
+        assert [(e.index, e.problem.status) for e in rejected.value.errors] == [(1, 403)]
+        assert rejected.value.errors[0].problem.detail == single.value.detail
+        reply = write_batch(factory, settings, kasn, BatchKind.CASES, [before], None)
+        assert _count(session, Case, Case.created_by_agency == "KASN") == len(reply.body.items) == 1
+
+    def test_each_entry_holds_the_rows_as_stored_as_a_single_create_entry_does(
+        self, client: TestClient, auth_headers: AuthHeaders
+    ) -> None:
+        """The batch's entries and a single create's: the same shape, each the case and its creator's record as
+        they are read back (what the ledger's replay and the state audit compare)."""
+        bawaslu, bkn = auth_headers("BAWASLU"), auth_headers("BKN")
+        items = distinct_cases(3)
+        items[1] |= {"reference_number": "001/LP/73", "external_id": "E-1", "known_date": "2024-01-03"}
+        items[1] |= {"register_number": "001/Reg/LP/73/2024", "election_type": "PEMILU"}
+        del items[2]["instansi"]  # the reference instansi's name
+        response = client.post(f"{CASES}:batch", json={"items": items}, headers=bawaslu)
+        assert response.status_code == 200, response.text
+        single = create_case(client, bawaslu, **(items[1] | {"nip": make_nip(seq=999)}))
+
+        def entry_of(seq: int) -> dict[str, Any]:
+            entry = client.get(f"/api/v1/ledger/entries/{seq}", headers=bkn).json()
+            assert entry["entry_type"] == "case.created"
+            payload: dict[str, Any] = entry["payload"]
+            return payload
+
+        payloads = [entry_of(result["ledger_seq"]) for result in response.json()["items"]]
+        for payload, result in zip(payloads, response.json()["items"], strict=True):
+            case = client.get(result["location"], headers=bkn).json()
+            (record,) = client.get(f"{result['location']}/records", headers=bkn).json()
+            assert payload["case"] == {
+                k: v for k, v in case.items() if k not in {"overdue", "allowed_actions", "updated_at"}
+            }
+            legacy = {"updated_at", "sanction_code", "sanction_level", "sanction_status", "sanction_reason"}
+            assert payload["agency_record"] == {k: v for k, v in record.items() if k not in legacy}
+        assert payloads[2]["case"]["instansi"] == "Pemerintah Kabupaten Gowa"
+        assert (payloads[1]["agency_record"]["reference_number"], payloads[1]["case"]["deadline_date"]) == (
+            "001/LP/73",
+            single["deadline_date"],
+        )
+        alone = entry_of(single["receipt"]["entries"][0]["seq"])
+        assert list(alone) == list(payloads[1])
+        for part in ("case", "agency_record"):
+            differ = {k for k in alone[part] if alone[part][k] != payloads[1][part][k]}
+            assert differ <= {"id", "case_id", "case_number", "nip", "created_at"}, part
+            assert list(alone[part]) == list(payloads[1][part])
 
     def test_more_than_the_maximum_is_refused(
         self, app: FastAPI, client: TestClient, auth_headers: AuthHeaders, session: Session

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -64,3 +65,28 @@ def test_round_trip_is_stable_and_independent_of_key_order(value: Any) -> None:
     assert canonical_json(decoded) == encoded
     if isinstance(value, dict):
         assert canonical_json(dict(reversed(list(value.items())))) == encoded
+
+
+def test_every_code_point_is_written_as_the_standard_library_writes_it() -> None:
+    """orjson writes the bytes; JCS strings are what ``json.dumps(ensure_ascii=False)`` writes (RFC 8785 §3.2.2.2),
+    for every character, in a value and in a key (ASCII keys take orjson's own sort, others the UTF-16 one)."""
+    characters = [chr(point) for point in range(0x110000) if not 0xD800 <= point <= 0xDFFF]
+    for start in range(0, len(characters), 4096):
+        chunk = characters[start : start + 4096]
+        value = {
+            "text": "".join(chunk),
+            "each": chunk,
+            **{f"k{point}{char}": point for point, char in enumerate(chunk)},
+        }
+        expected = {key: value[key] for key in sorted(value, key=lambda key: key.encode("utf-16-be"))}
+        assert canonical_json(value) == json.dumps(expected, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_deep_nesting_and_subclasses_are_written_like_plain_values() -> None:
+    deep: Any = "x"
+    for _ in range(300):  # deeper than orjson nests (254)
+        deep = [deep]
+    assert canonical_json({"deep": deep}) == b'{"deep":' + b"[" * 300 + b'"x"' + b"]" * 300 + b"}"
+    assert (
+        canonical_json({"t": (1, "a"), "m": MappingProxyType({"b": 2, "a": 1})}) == b'{"m":{"a":1,"b":2},"t":[1,"a"]}'
+    )
