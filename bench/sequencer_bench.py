@@ -1,28 +1,27 @@
 """The ledger sequencer (decision 0028): appends/s and serialised time per append beside raw batched inserts
-(wall clock, and this process's CPU time, which a busy machine disturbs less), and HTTP case creation beside
-authenticated single reads, each pair measured in the same run.
+(wall clock, and this process's CPU time, which a busy machine disturbs less), measured in the same run. HTTP
+case creation beside authenticated single reads is ``bench.cases_bench``.
 
-.venv/bin/python -m bench.sequencer_bench                                  # both parts, both databases
-.venv/bin/python -m bench.sequencer_bench --skip http --writes 20000       # the sequencer only
+.venv/bin/python -m bench.sequencer_bench                          # both databases
+.venv/bin/python -m bench.sequencer_bench --databases sqlite --writes 50000
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.actor import Agency, Principal, Role, WriteContext
 from app.core.config import Environment, Settings
 from app.core.db import make_engine, make_sessionmaker, transaction, utcnow
+from app.core.heap import freeze_startup_heap
 from app.core.migrations import upgrade_to_head
 from app.ledger import service
 from app.ledger.canonical import canonical_json
@@ -30,8 +29,7 @@ from app.ledger.merkle import leaf_hash
 from app.ledger.models import LedgerEntry
 from app.ledger.schemas import LedgerChange
 from app.ledger.sequencer import Sequencer
-from bench.cases_bench import _drive
-from bench.common import describe_latencies, live_server, load_average, percentile, scratch_database
+from bench.common import load_average, scratch_database
 from tests.factories import case_payload
 
 CONTEXT = WriteContext(
@@ -126,64 +124,16 @@ def sequencer_rates(kind: str, writes: int, batch: int) -> None:
     )
 
 
-async def _drive_reads(base_url: str, token: str, path: str, total: int, concurrency: int) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    remaining = iter(range(total))
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
-        headers = {"Authorization": f"Bearer {token}"}
-
-        async def worker() -> None:
-            for _ in remaining:
-                started = time.perf_counter()
-                response = await client.get(path, headers=headers)
-                latencies.append(time.perf_counter() - started)
-                response.raise_for_status()
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, time.perf_counter() - started
-
-
-def http_rates(kind: str, requests: int, concurrency: int, workers: int) -> None:
-    with scratch_database(kind) as url, live_server(url, workers=workers) as server:
-        token = server.token("demo-bawaslu")
-        created = httpx.post(
-            f"{server.base_url}/api/v1/cases", json=case_payload(), headers={"Authorization": f"Bearer {token}"}
-        )
-        created.raise_for_status()
-        path = f"/api/v1/cases/{created.json()['id']}"
-        asyncio.run(_drive(server.base_url, token, min(50, requests), concurrency))  # warm-up
-        asyncio.run(_drive_reads(server.base_url, token, path, min(50, requests), concurrency))
-        reads, read_seconds = asyncio.run(_drive_reads(server.base_url, token, path, requests, concurrency))
-        writes, write_seconds, failures = asyncio.run(_drive(server.base_url, token, requests, concurrency))
-        print(describe_latencies(f"  {kind:10s} GET /cases/{{id}}", reads, read_seconds))
-        print(describe_latencies(f"  {kind:10s} POST /cases     ", writes, write_seconds) + f"  failures={failures}")
-        ratio = (len(writes) / write_seconds) / (len(reads) / read_seconds)
-        print(
-            f"  {kind:10s} creates / reads = {ratio:.2f} (target >= 0.5), create p99 "
-            f"{percentile(writes, 0.99) * 1000:.0f} ms (target <= 100)   load {load_average()}"
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--writes", type=int, default=20000, help="pending writes the sequencer integrates")
     parser.add_argument("--batch", type=int, default=1000, help="entries per round, and per raw insert batch")
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
-    parser.add_argument("--skip", nargs="*", default=[], choices=["appends", "http"])
     args = parser.parse_args()
-    if "appends" not in args.skip:
-        print(f"ledger appends: {args.writes} pending writes, {args.batch} per round / per raw batch")
-        for kind in args.databases:
-            sequencer_rates(kind, args.writes, args.batch)
-    if "http" not in args.skip:
-        print(f"HTTP, {args.requests} requests each, {args.concurrency} clients, {args.workers} workers")
-        for kind in args.databases:
-            http_rates(kind, args.requests, args.concurrency, args.workers)
+    freeze_startup_heap()  # as the serving process does
+    print(f"ledger appends: {args.writes} pending writes, {args.batch} per round / per raw batch")
+    for kind in args.databases:
+        sequencer_rates(kind, args.writes, args.batch)
 
 
 if __name__ == "__main__":
