@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from dataclasses import field as dc_field
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    insert,
     or_,
     select,
     text,
@@ -28,9 +31,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.cases.models import AgencyRecord, Case
-from app.core.db import where_equal
+from app.core.db import Base, where_equal
 from app.reconciliation.models import (
     ACTIVE_STATES,
     CaseState,
@@ -153,17 +157,105 @@ def live_cases_of_nips(session: Session, nips: Iterable[str]) -> list[DuplicateR
     return _duplicate_rows(session, statement)
 
 
+def _findings_condition(case_ids: Collection[uuid.UUID], keys: Collection[str]) -> ColumnElement[bool]:
+    """Watched findings of the cases, plus any finding (e.g. resolved) whose key is produced again."""
+    condition = and_(Finding.case_id.in_(list(case_ids)), Finding.state.in_(WATCHED_STATES))
+    return or_(condition, Finding.finding_key.in_(list(keys))) if keys else condition
+
+
 def findings_for_cases(
     session: Session, case_ids: Collection[uuid.UUID], keys: Collection[str]
 ) -> dict[uuid.UUID, list[Finding]]:
     """Watched findings of the cases, plus any finding (e.g. resolved) whose key is produced again."""
     grouped: dict[uuid.UUID, list[Finding]] = {case_id: [] for case_id in case_ids}
-    condition = and_(Finding.case_id.in_(list(case_ids)), Finding.state.in_(WATCHED_STATES))
-    if keys:
-        condition = or_(condition, Finding.finding_key.in_(list(keys)))
-    for finding in session.scalars(select(Finding).where(condition)):
+    for finding in session.scalars(select(Finding).where(_findings_condition(case_ids, keys))):
         grouped.setdefault(finding.case_id, []).append(finding)
     return grouped
+
+
+@dataclass(slots=True)
+class StoredFinding:
+    """The columns of a finding a re-check reads and may change, as plain values (no ORM object: a sweep reads
+    and writes findings in multi-row statements). Attribute names are those of ``Finding``."""
+
+    id: uuid.UUID
+    finding_key: str
+    case_id: uuid.UUID
+    rule: str
+    fields: str
+    severity: str
+    severity_rank: int
+    state: str
+    resolution: str | None
+    suppressed_until: dt.date | None
+    note: str | None
+    evidence: dict[str, Any]
+    message_en: str
+    message_indonesian: str
+    deadline_date: dt.date | None
+    state_changed_at: dt.datetime
+    state_changed_by: str
+    version: int
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in STORED_FINDING_FIELDS}
+
+
+STORED_FINDING_FIELDS = tuple(item.name for item in fields(StoredFinding))
+
+
+def stored_findings(
+    session: Session, case_ids: Collection[uuid.UUID], keys: Collection[str]
+) -> dict[uuid.UUID, list[StoredFinding]]:
+    """``findings_for_cases`` as plain values, in one statement (no ORM objects, no agency links)."""
+    columns = [getattr(Finding, name) for name in STORED_FINDING_FIELDS]
+    grouped: dict[uuid.UUID, list[StoredFinding]] = {case_id: [] for case_id in case_ids}
+    for row in session.execute(select(*columns).where(_findings_condition(case_ids, keys))):
+        finding = StoredFinding(*row)
+        grouped.setdefault(finding.case_id, []).append(finding)
+    return grouped
+
+
+@dataclass(slots=True)
+class FindingWrites:
+    """What bringing a batch's findings in line writes, collected for a few multi-row statements."""
+
+    new: list[dict[str, Any]] = dc_field(default_factory=list)
+    """Finding rows to insert (``Finding`` attribute names)."""
+    agencies: list[dict[str, Any]] = dc_field(default_factory=list)
+    changed: list[StoredFinding] = dc_field(default_factory=list)
+    """Existing findings whose details or state changed."""
+    events: list[dict[str, Any]] = dc_field(default_factory=list)
+    seen: list[uuid.UUID] = dc_field(default_factory=list)
+    """Existing findings produced again."""
+
+
+def write_findings(session: Session, writes: FindingWrites, now: dt.datetime, run_id: uuid.UUID | None) -> None:
+    """Insert the new findings, their agencies and every event, update the changed findings by primary key, and
+    mark the re-seen ones: one executemany each. ORM objects of the changed findings loaded in the session are
+    expired (their rows changed underneath)."""
+    if writes.new:
+        session.execute(insert(Finding), writes.new)
+    if writes.agencies:
+        session.execute(insert(FindingAgency), writes.agencies)
+    if writes.changed:
+        session.execute(update(Finding), [finding.values() for finding in writes.changed])
+        expire_loaded(session, Finding, [finding.id for finding in writes.changed])
+    insert_finding_events(session, writes.events)
+    mark_seen(session, writes.seen, now, run_id)
+
+
+def insert_finding_events(session: Session, events: Sequence[dict[str, Any]]) -> None:
+    if events:
+        session.execute(insert(FindingEvent), events)
+
+
+def expire_loaded(session: Session, model: type[Base], ids: Iterable[uuid.UUID]) -> None:
+    """Expire the session's objects of these rows, if it holds any, after a statement wrote their rows."""
+    for ident in ids:
+        loaded = session.identity_map.get(identity_key(model, ident))
+        if loaded is not None:
+            session.expire(loaded)
 
 
 # ---------------------------------------------------------------------------------------------------------
