@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Exists,
+    Row,
     Select,
     and_,
     bindparam,
@@ -56,29 +57,30 @@ WATCHED_STATES = (*ACTIVE_STATES, FindingState.SUPPRESSED.value)
 
 @dataclass(slots=True)
 class LoadedCase:
-    case: Case
-    state: CaseState | None
-    records: list[AgencyRecord]
+    """A case's row, its stored comparison state and its agency records, as plain rows (attribute names are
+    those of ``Case``, ``CaseState`` and ``AgencyRecord``): a sweep reads them, it never changes them as objects."""
+
+    case: Row[Any]
+    state: Row[Any] | None
+    records: list[Row[Any]]
     """In agency order."""
 
 
 def load_cases_for_check(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LoadedCase]:
-    """The cases with their stored comparison state and agency records, in one round trip. On PostgreSQL the
-    case rows are locked to serialise re-checks of the same case (SQLite already has a single writer)."""
-    statement = (
-        select(Case, CaseState, AgencyRecord)
-        .outerjoin(CaseState, CaseState.case_id == Case.id)
-        .outerjoin(AgencyRecord, AgencyRecord.case_id == Case.id)
-        .where(Case.id.in_(sorted(case_ids)))
-        .order_by(Case.id, AgencyRecord.agency)
-    )
+    """The cases with their stored comparison state and agency records: three statements, rows rather than ORM
+    objects. On PostgreSQL the case rows are locked, in id order, to serialise re-checks of the same case
+    (SQLite already has a single writer)."""
+    wanted = sorted(case_ids)
+    cases, states, records = Case.__table__, CaseState.__table__, AgencyRecord.__table__
+    statement = select(cases).where(cases.c.id.in_(wanted)).order_by(cases.c.id)
     if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(of=Case)
-    loaded: dict[uuid.UUID, LoadedCase] = {}
-    for row_case, state, record in session.execute(statement):
-        item = loaded.setdefault(row_case.id, LoadedCase(row_case, state, []))
-        if record is not None:
-            item.records.append(record)
+        statement = statement.with_for_update()
+    loaded = {row.id: LoadedCase(row, None, []) for row in session.execute(statement)}
+    for row in session.execute(select(states).where(states.c.case_id.in_(wanted))):
+        loaded[row.case_id].state = row
+    by_agency = select(records).where(records.c.case_id.in_(wanted)).order_by(records.c.case_id, records.c.agency)
+    for row in session.execute(by_agency):
+        loaded[row.case_id].records.append(row)
     return loaded
 
 
@@ -90,10 +92,10 @@ def cases_by_id(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.
     return {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(list(case_ids))))}
 
 
-def update_record_columns(session: Session, changes: Sequence[tuple[AgencyRecord, dict[str, object]]]) -> None:
-    """Write derived columns of many records in one executemany, without touching the records' version or
-    updated_at: those describe the agency's own data (its ETag and last change), not the comparison forms.
-    Every change must carry the same columns."""
+def update_record_columns(session: Session, changes: Sequence[tuple[uuid.UUID, dict[str, object]]]) -> None:
+    """Write derived columns of many records (by id) in one executemany, without touching the records' version
+    or updated_at: those describe the agency's own data (its ETag and last change), not the comparison forms.
+    Every change must carry the same columns. Records the session holds as objects are kept in step."""
     if not changes:
         return
     columns = list(changes[0][1])
@@ -103,13 +105,35 @@ def update_record_columns(session: Session, changes: Sequence[tuple[AgencyRecord
         .values({**{name: bindparam(f"new_{name}") for name in columns}, "updated_at": AgencyRecord.updated_at})
     )
     parameters = [
-        {"record_id": record.id, **{f"new_{name}": value for name, value in values.items()}}
-        for record, values in changes
+        {"record_id": record_id, **{f"new_{name}": value for name, value in values.items()}}
+        for record_id, values in changes
     ]
     session.connection().execute(statement, parameters)
-    for record, values in changes:  # the rows now hold these values: keep the loaded objects in step, unflagged
-        for name, value in values.items():
-            set_committed_value(record, name, value)
+    for record_id, values in changes:  # the rows now hold these values: keep loaded objects in step, unflagged
+        record = session.identity_map.get(identity_key(AgencyRecord, record_id))
+        if record is not None:
+            for name, value in values.items():
+                set_committed_value(record, name, value)
+
+
+def write_case_states(session: Session, new: Sequence[dict[str, Any]], changed: Sequence[dict[str, Any]]) -> None:
+    """Insert the new case states and update the changed ones (every change carries the same columns), one
+    executemany each; ``updated_at`` is set by the column's default. Loaded objects of changed states expire."""
+    if new:
+        session.connection().execute(insert(CaseState), list(new))
+    if changed:
+        columns = [name for name in changed[0] if name != "case_id"]
+        statement = (
+            update(CaseState)
+            .where(CaseState.case_id == bindparam("state_case_id"))
+            .values({name: bindparam(f"new_{name}") for name in columns})
+        )
+        parameters = [
+            {"state_case_id": values["case_id"], **{f"new_{name}": values[name] for name in columns}}
+            for values in changed
+        ]
+        session.connection().execute(statement, parameters)
+        expire_loaded(session, CaseState, [values["case_id"] for values in changed])
 
 
 def mark_seen(session: Session, finding_ids: Sequence[uuid.UUID], now: dt.datetime, run_id: uuid.UUID | None) -> None:
