@@ -259,7 +259,7 @@ def write_findings(session: Session, writes: FindingWrites, now: dt.datetime, ru
     mark the re-seen ones: one executemany each. ORM objects of the changed findings loaded in the session are
     expired (their rows changed underneath)."""
     if writes.new:
-        session.execute(insert(Finding), writes.new)
+        session.execute(insert(Finding).execution_options(render_nulls=True), writes.new)
     if writes.agencies:
         session.execute(insert(FindingAgency), writes.agencies)
     if writes.changed:
@@ -270,8 +270,8 @@ def write_findings(session: Session, writes: FindingWrites, now: dt.datetime, ru
 
 
 def insert_finding_events(session: Session, events: Sequence[dict[str, Any]]) -> None:
-    if events:
-        session.execute(insert(FindingEvent), events)
+    if events:  # render_nulls: one batch, not one per pattern of absent values
+        session.execute(insert(FindingEvent).execution_options(render_nulls=True), events)
 
 
 def expire_loaded(session: Session, model: type[Base], ids: Iterable[uuid.UUID]) -> None:
@@ -369,11 +369,13 @@ def deadline_case_ids(session: Session, due_by: dt.date) -> set[uuid.UUID]:
 
 
 def live_cases_sharing_a_nip(session: Session) -> list[DuplicateRow]:
-    """Live cases whose canonical NIP another live case has too (index on nip_canonical, incident_date): the only
-    ones that can be duplicates; the full run's screen checks the window on these few."""
+    """Live cases whose canonical NIP another case has too: the only ones that can be duplicates; the full run's
+    screen checks liveness of the pair and the window on these few. The NIPs of more than one case, live or not,
+    come from the index on (nip_canonical, incident_date) alone, without reading a row; a live case whose only
+    namesake is not live then has no other case among the rows returned."""
     shared = (
         select(CaseState.nip_canonical)
-        .where(CaseState.live, CaseState.nip_canonical.is_not(None))
+        .where(CaseState.nip_canonical.is_not(None))
         .group_by(CaseState.nip_canonical)
         .having(func.count() > 1)
     )
@@ -382,7 +384,19 @@ def live_cases_sharing_a_nip(session: Session) -> list[DuplicateRow]:
 
 
 def unnormalized_case_ids(session: Session) -> set[uuid.UUID]:
-    """Cases written before reconciliation existed (or by an older normaliser): no usable state row."""
+    """Cases written before reconciliation existed (or by an older normaliser): no usable state row.
+
+    A state row belongs to one case (its primary and foreign key): as many current states as cases means none is
+    missing or stale, which two counts in one statement (one snapshot) tell without joining every case."""
+    cases = select(func.count()).select_from(Case).scalar_subquery()
+    current = (
+        select(func.count())
+        .select_from(CaseState)
+        .where(CaseState.normalizer_version == NORMALIZER_VERSION)
+        .scalar_subquery()
+    )
+    if session.execute(select(cases == current)).scalar_one():
+        return set()
     statement = (
         select(Case.id)
         .outerjoin(CaseState, CaseState.case_id == Case.id)
