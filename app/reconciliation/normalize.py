@@ -6,6 +6,7 @@ process, which is what lets incremental and full runs agree and lets a stored fi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -123,6 +124,10 @@ def is_scientific_notation(value: str) -> bool:
     return bool(_SCIENTIFIC.match(value))
 
 
+NAME_KEY_CACHE_SIZE = 16_384
+"""Names whose keys are kept per process (a few MiB)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NameKey:
     key: str | None
@@ -148,10 +153,13 @@ def _respell(token: str) -> str:
     return _DOUBLED.sub(r"\1", token)
 
 
+@functools.lru_cache(maxsize=NAME_KEY_CACHE_SIZE)
 def name_key(raw: str | None) -> NameKey:
     """Comparison key of a person's name: no titles, case, punctuation, old spellings or odd whitespace.
 
     A name that is nothing but a title ("H.") keeps that token: an empty key would compare equal to nothing.
+    Pure, and the costliest form to compute: the keys of recently seen names are kept (a case's records mostly
+    spell its name the same way, and a sweep meets the cases still flagged since the last one again).
     """
     if raw is None:
         return NameKey(None, ())
