@@ -88,6 +88,7 @@ STAGE_RANK: Mapping[Stage, int] = {
     Stage.ASN_NONAKTIF: 20,
 }
 MAIN_PATH_LAST_RANK = 10
+_RANK_BY_CODE = {stage.value: rank for stage, rank in STAGE_RANK.items()}
 
 
 def clean_text(value: str | None) -> str | None:
@@ -124,8 +125,8 @@ def is_scientific_notation(value: str) -> bool:
     return bool(_SCIENTIFIC.match(value))
 
 
-NAME_KEY_CACHE_SIZE = 16_384
-"""Names whose keys are kept per process (a few MiB)."""
+KEY_CACHE_SIZE = 16_384
+"""Recent inputs whose comparison forms (name keys, NIP checks) each process keeps: a few MiB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ def _respell(token: str) -> str:
     return _DOUBLED.sub(r"\1", token)
 
 
-@functools.lru_cache(maxsize=NAME_KEY_CACHE_SIZE)
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def name_key(raw: str | None) -> NameKey:
     """Comparison key of a person's name: no titles, case, punctuation, old spellings or odd whitespace.
 
@@ -222,9 +223,7 @@ def canonical_stage(raw: str | None) -> str | None:
 
 
 def stage_rank(stage: str | None) -> int | None:
-    if stage is None or stage not in Stage.__members__:
-        return None
-    return STAGE_RANK[Stage(stage)]
+    return None if stage is None else _RANK_BY_CODE.get(stage)
 
 
 def fingerprint(values: Sequence[str | int | None]) -> int:
