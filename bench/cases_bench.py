@@ -4,7 +4,11 @@ Per database: ``POST /api/v1/cases`` (creates), then authenticated ``GET /api/v1
 and ``GET /api/v1/cases?limit=50`` (a list of 50, 50 read-audit rows) at the same concurrency, each ratio printed
 beside the get-one rate measured in the same run (targets, issue 14: creates >= 0.5x, list of 50 >= 0.3x).
 
-.venv/bin/python -m bench.cases_bench --requests 2000 --concurrency 16
+.venv/bin/python -m bench.cases_bench --seconds 30 --concurrency 16
+.venv/bin/python -m bench.cases_bench --load-generator httpx --requests 2000   # where wrk is not installed
+
+The load comes from wrk (``apt-get install wrk``: a compiled client, which leaves the cores to the server) when it
+is installed, else from Python's httpx in this process, which competes with the server for the same cores.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from bench.common import describe_latencies, live_server, load_average, scratch_database
+from bench import wrk
+from bench.common import Server, describe_latencies, live_server, load_average, scratch_database
 from tests.factories import case_payload
 
 Sender = Callable[[httpx.AsyncClient, dict[str, str], int], Awaitable[httpx.Response]]
@@ -89,31 +94,51 @@ def unique_case() -> dict[str, object]:
     return case_payload(nip=nip, incident_date=today, reported_date=today)
 
 
+def _with_httpx(
+    kind: str, server: Server, token: str, created: list[str], requests: int, concurrency: int
+) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    senders = (("create", _creating(created), 201), ("get-one", _getting(created), 200), ("list-50", _list_50, 200))
+    for label, send, expected in senders:
+        latencies, elapsed, failures = asyncio.run(_run(server.base_url, token, requests, concurrency, send, expected))
+        rates[label] = len(latencies) / elapsed
+        print(describe_latencies(f"{kind:10s} {label:8s}", latencies, elapsed) + f"  failures={failures}")
+    return rates
+
+
+def _with_wrk(
+    kind: str, server: Server, token: str, created: list[str], seconds: float, concurrency: int
+) -> dict[str, float]:
+    loads = {
+        "create": wrk.creates(server.base_url, token, unique_case(), concurrency, seconds),
+        "get-one": wrk.gets(server.base_url, token, [f"/api/v1/cases/{id_}" for id_ in created], concurrency, seconds),
+        "list-50": wrk.gets(server.base_url, token, ["/api/v1/cases?limit=50"], concurrency, seconds),
+    }
+    for label, load in loads.items():
+        print(load.describe(f"{kind:10s} {label:8s}"))
+    return {label: load.rate for label, load in loads.items()}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=1000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1000, help="per operation, with the httpx load generator")
+    parser.add_argument("--seconds", type=float, default=20, help="per operation, with wrk")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--load-generator", choices=["wrk", "httpx"], default="wrk" if wrk.available() else "httpx")
     args = parser.parse_args()
-    print(f"{args.requests} requests each, {args.concurrency} concurrent clients, {args.workers} workers")
+    size = f"{args.seconds:.0f} s" if args.load_generator == "wrk" else f"{args.requests} requests"
+    print(f"{size} per operation, {args.concurrency} concurrent clients, {args.workers} workers, {args.load_generator}")
     for kind in args.databases:
         with scratch_database(kind) as url, live_server(url, workers=args.workers) as server:
             token = server.token("demo-bawaslu")
-            created: list[str] = []
-            asyncio.run(_run(server.base_url, token, min(50, args.requests), args.concurrency, _creating(created), 201))
-            rates: dict[str, float] = {}
-            senders = (
-                ("create", _creating(created), 201),
-                ("get-one", _getting(created), 200),
-                ("list-50", _list_50, 200),
-            )
-            for label, send, expected in senders:
-                latencies, elapsed, failures = asyncio.run(
-                    _run(server.base_url, token, args.requests, args.concurrency, send, expected)
-                )
-                rates[label] = len(latencies) / elapsed
-                print(describe_latencies(f"{kind:10s} {label:8s}", latencies, elapsed) + f"  failures={failures}")
+            created: list[str] = []  # the warm-up's cases: what get-one reads
+            asyncio.run(_run(server.base_url, token, 50, args.concurrency, _creating(created), 201))
+            if args.load_generator == "wrk":
+                rates = _with_wrk(kind, server, token, created, args.seconds, args.concurrency)
+            else:
+                rates = _with_httpx(kind, server, token, created, args.requests, args.concurrency)
             raw = rates["get-one"]
             print(
                 f"{kind:10s} ratios to get-one ({raw:.1f}/s, same run): create {rates['create'] / raw:.2f}x "

@@ -108,7 +108,7 @@ def export_limiter(request: Request) -> ExportLimiter:
     return limiter
 
 
-def get_export_gate(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> ExportGate:
+async def get_export_gate(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> ExportGate:
     return ExportGate(export_limiter(request), principal.client_id)
 
 

@@ -98,7 +98,7 @@ AcceptLanguageHeader = Annotated[
 ]
 
 
-def csv_format(
+async def csv_format(
     accept_language: AcceptLanguageHeader = None, sep: CsvSeparatorParam = None, excel: CsvExcelParam = True
 ) -> CsvFormat:
     return CsvFormat(sep=sep or csv_separator_for(accept_language), excel=excel)
@@ -121,7 +121,7 @@ TextLanguageHeader = Annotated[
 ]
 
 
-def text_language(response: Response, accept_language: TextLanguageHeader = None) -> Language:
+async def text_language(response: Response, accept_language: TextLanguageHeader = None) -> Language:
     """The language of the texts for people in this answer (a finding's ``message``, a rule's ``description``),
     said in ``Content-Language``; English unless the client prefers Indonesian, like problem details."""
     language = negotiate(accept_language, Language.ENGLISH)

@@ -62,7 +62,10 @@ class Sequencer:
         self.factory = factory
         self.settings = settings
         self._changed = threading.Condition()
-        self._waiting: set[int] = set()
+        """Guards the state below; the integrator thread waits on it for arrivals."""
+        self._waiting: dict[int, threading.Event] = {}
+        """Each waiting writer's own signal: a round wakes only the writers it integrated (``notify_all`` on one
+        condition woke every waiting thread each round, a seventh of a loaded worker's time)."""
         self._proofs_wanted: set[int] = set()
         """Pending ids whose waiters want inclusion proofs: the round integrating one signs a checkpoint."""
         self._receipts: dict[int, LedgerReceipt] = {}
@@ -118,8 +121,9 @@ class Sequencer:
 
     def _sequenced(self, pending: PendingWrite, proof: bool) -> LedgerReceipt:
         deadline = time.monotonic() + self.settings.ledger_sequence_timeout_seconds
+        signal = threading.Event()
         with self._changed:
-            self._waiting.add(pending.id)
+            self._waiting[pending.id] = signal
             if proof:
                 self._proofs_wanted.add(pending.id)
             self._arrivals += 1
@@ -127,6 +131,7 @@ class Sequencer:
         quiet = False  # a whole poll passed without a signal (a lost LISTEN connection): look in the database
         try:
             while True:
+                signal.clear()  # before looking: a signal set after this is not lost
                 found = self._take(pending.id)
                 if found is not None:
                     return found
@@ -144,13 +149,10 @@ class Sequencer:
                         "to read its receipt.",
                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
                     )
-                with self._changed:
-                    if pending.id not in self._receipts and self._failure is None:
-                        pause = min(remaining, POLL_SECONDS if self.running else LOCK_RETRY_SECONDS)
-                        quiet = not self._changed.wait(pause)
+                quiet = not signal.wait(min(remaining, POLL_SECONDS if self.running else LOCK_RETRY_SECONDS))
         finally:
             with self._changed:
-                self._waiting.discard(pending.id)
+                self._waiting.pop(pending.id, None)
                 self._proofs_wanted.discard(pending.id)
                 self._receipts.pop(pending.id, None)
 
@@ -191,22 +193,27 @@ class Sequencer:
         except LedgerIntegrityFailure as failure:
             with self._changed:
                 self._failure = failure
-                self._changed.notify_all()
+                self._signal_all()
             raise
         with self._changed:
             self._failure = None
             if done.receipts:
                 self._integrated(max(done.receipts))
                 for pending_id, receipt in done.receipts.items():
-                    if pending_id in self._waiting:
+                    signal = self._waiting.get(pending_id)
+                    if signal is not None:
                         self._receipts[pending_id] = receipt
-                self._changed.notify_all()
+                        signal.set()
         if done.receipts and self.round_observer is not None:
             self.round_observer(time.perf_counter() - started, done)
         return done
 
     def _integrated(self, through: int) -> None:
         self._integrated_through = max(through, self._integrated_through or 0)
+
+    def _signal_all(self) -> None:
+        for signal in self._waiting.values():
+            signal.set()
 
     def drain(self) -> None:
         """Rounds until nothing is pending, or until another process's round holds the lock."""
@@ -240,7 +247,7 @@ class Sequencer:
             done = self.run_round()
             if done is None:  # another process's round: retry soon while this process's writes still wait
                 with self._changed:
-                    if not self._waiting - self._receipts.keys():
+                    if not self._waiting.keys() - self._receipts.keys():
                         return
                 self._stop.wait(LOCK_RETRY_SECONDS)
                 continue
@@ -257,9 +264,12 @@ class Sequencer:
                     connection.execute(f"LISTEN {SEQUENCED_CHANNEL}")
                     while not self._stop.is_set():
                         for notification in connection.notifies(timeout=POLL_SECONDS):
+                            through = int(notification.payload)
                             with self._changed:
-                                self._integrated(int(notification.payload))
-                                self._changed.notify_all()
+                                self._integrated(through)
+                                for pending_id, signal in self._waiting.items():
+                                    if pending_id <= through:
+                                        signal.set()
             except psycopg.Error:
                 logger.exception("ledger sequencer LISTEN connection lost; reconnecting")
                 self._stop.wait(POLL_SECONDS)
@@ -283,6 +293,7 @@ class Sequencer:
         self._stop.set()
         with self._changed:
             self._changed.notify_all()
+            self._signal_all()
         for thread in self._threads:
             thread.join()
         self._threads = []

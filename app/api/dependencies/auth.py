@@ -18,6 +18,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 
 from app.api.operations import dependants
 from app.auth.dpop import PROOF_ALGORITHMS
@@ -180,13 +181,17 @@ def route_scopes(dependant: Dependant) -> list[str]:
     return sorted({scope for node in dependants(dependant) for scope in node.own_oauth_scopes or ()})
 
 
-def current_principal(
+async def current_principal(
     security_scopes: SecurityScopes,
     request: Request,
     authorization: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
+    """On the event loop: the rate limiter has usually verified the token already. A first verification runs in
+    a worker thread, since an external issuer's keys may have to be fetched."""
     required = sorted(security_scopes.scopes)
-    principal = authenticate(request, authorization, required)
+    principal: Principal | None = getattr(request.state, PRINCIPAL_STATE, None)
+    if principal is None:
+        principal = await run_in_threadpool(authenticate, request, authorization, required)
     check_scopes(request, principal, required)
     # Dependants without scopes of their own (e.g. the write context) reuse the route's decision: only a call
     # that checked scopes logs the outcome, once per request.

@@ -19,7 +19,7 @@ from app.ledger import sequencer
 from app.ledger.schemas import PROOF_PREFERENCE
 
 
-def get_settings_from_app(request: Request) -> Settings:
+async def get_settings_from_app(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -36,7 +36,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 # scope="function": the commit runs when the handler returns, before the response is sent, so a failed commit
 # is an error response rather than an acknowledged write that was never stored.
-def get_session_factory(request: Request) -> sessionmaker[Session]:
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
     """For write flows, which open their own transactions (``app.core.db.transaction``)."""
     factory: sessionmaker[Session] = request.app.state.sessionmaker
     return factory

@@ -16,7 +16,7 @@ from app.core.schemas import LINE_PATTERN
 CODE = r"^[A-Z0-9_-]+$"
 
 
-def case_filters(
+async def case_filters(
     agency: Annotated[Agency | None, Query(description="Cases this agency has a record of")] = None,
     stage: Stage | None = None,
     province_code: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,

@@ -15,7 +15,7 @@ from app.core.i18n import Message
 from app.core.problems import BadRequest, InvalidParam
 
 
-def refuse_unknown_query_parameters(request: Request) -> None:
+async def refuse_unknown_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
     dependant: Dependant | None = getattr(route, "dependant", None)
     if dependant is None or not request.query_params:

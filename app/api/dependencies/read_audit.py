@@ -14,7 +14,7 @@ from app.core.actor import Principal
 PURPOSE_HEADER = "X-Purpose"
 
 
-def get_read_audit(
+async def get_read_audit(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,

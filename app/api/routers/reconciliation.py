@@ -111,7 +111,7 @@ RegionQ = Annotated[str | None, Query(pattern=r"^[0-9]{2}$", description="Provin
 OverdueQ = Annotated[bool | None, Query(description="Only cases whose stage deadline (Asia/Jakarta) has passed")]
 
 
-def finding_filters(
+async def finding_filters(
     principal: Reader,
     severity: SeverityQ = None,
     min_severity: MinSeverityQ = None,
