@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -300,12 +300,16 @@ class Normalized:
 
 
 def normalize_case(
-    case: CaseRow, records: Sequence[RecordRow], state: Row[Any] | None, reference: ReferenceData, as_of: dt.date
+    case: CaseRow,
+    records: Sequence[RecordRow],
+    state: Mapping[str, Any] | None,
+    reference: ReferenceData,
+    as_of: dt.date,
 ) -> Normalized:
     """Compute the comparison forms of the case and each record; list the records whose derived values changed
     and say whether the case state did, for the caller to write in one batch."""
     facts = case_facts(case, reference)
-    previous_key = None if state is None else duplicate_key(state.nip_canonical, state.incident_date)
+    previous_key = None if state is None else duplicate_key(state["nip_canonical"], state["incident_date"])
     record_list: list[RecordFacts] = []
     record_changes: list[RecordChange] = []
     for record in records:
@@ -343,7 +347,7 @@ def normalize_case(
     if state is None:
         stored: Literal["new", "changed", "same"] = "new"
     else:
-        stored = "changed" if any(getattr(state, name) != value for name, value in values.items()) else "same"
+        stored = "changed" if any(state[name] != value for name, value in values.items()) else "same"
     return Normalized(facts, tuple(record_list), values, stored, previous_key, state is not None, record_changes)
 
 

@@ -57,27 +57,40 @@ WATCHED_STATES = (*ACTIVE_STATES, FindingState.SUPPRESSED.value)
 
 @dataclass(slots=True)
 class LoadedCase:
-    """A case's row, its stored comparison state and its agency records, as plain rows (attribute names are
-    those of ``Case``, ``CaseState`` and ``AgencyRecord``): a sweep reads them, it never changes them as objects."""
+    """A case's row, its stored comparison state and its agency records, as plain values (attribute names, and the
+    state's keys, are those of ``Case``, ``AgencyRecord`` and ``CaseState``): a re-check reads them, it never
+    changes them as objects."""
 
     case: Row[Any]
-    state: Row[Any] | None
+    state: dict[str, Any] | None
     records: list[Row[Any]]
     """In agency order."""
 
 
+_STATE_PREFIX = "state_"
+
+
 def load_cases_for_check(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LoadedCase]:
-    """The cases with their stored comparison state and agency records: three statements, rows rather than ORM
-    objects. On PostgreSQL the case rows are locked, in id order, to serialise re-checks of the same case
+    """The cases with their stored comparison state, then their agency records: two statements, rows rather than
+    ORM objects. On PostgreSQL the case rows are locked, in id order, to serialise re-checks of the same case
     (SQLite already has a single writer)."""
     wanted = sorted(case_ids)
     cases, states, records = Case.__table__, CaseState.__table__, AgencyRecord.__table__
-    statement = select(cases).where(cases.c.id.in_(wanted)).order_by(cases.c.id)
+    statement = (
+        select(cases, *(column.label(f"{_STATE_PREFIX}{column.name}") for column in states.c))
+        .outerjoin(states, states.c.case_id == cases.c.id)
+        .where(cases.c.id.in_(wanted))
+        .order_by(cases.c.id)
+    )
     if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update()
-    loaded = {row.id: LoadedCase(row, None, []) for row in session.execute(statement)}
-    for row in session.execute(select(states).where(states.c.case_id.in_(wanted))):
-        loaded[row.case_id].state = row
+        statement = statement.with_for_update(of=cases)
+    loaded: dict[uuid.UUID, LoadedCase] = {}
+    for row in session.execute(statement):
+        stored = row._mapping
+        state = None
+        if stored[f"{_STATE_PREFIX}case_id"] is not None:
+            state = {column.name: stored[f"{_STATE_PREFIX}{column.name}"] for column in states.c}
+        loaded[row.id] = LoadedCase(row, state, [])
     by_agency = select(records).where(records.c.case_id.in_(wanted)).order_by(records.c.case_id, records.c.agency)
     for row in session.execute(by_agency):
         loaded[row.case_id].records.append(row)
