@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -64,22 +64,8 @@ class SyncOutcome:
         }
 
 
-class Lifecycle(Protocol):
-    """What a state change reads and sets: a ``Finding`` (triage) or a ``StoredFinding`` (a re-check)."""
-
-    id: uuid.UUID
-    finding_key: str
-    case_id: uuid.UUID
-    rule: str
-    fields: str
-    severity: str
-    state: str
-    resolution: str | None
-    suppressed_until: dt.date | None
-    note: str | None
-    state_changed_at: dt.datetime
-    state_changed_by: str
-    version: int
+Lifecycle = Finding | StoredFinding
+"""What a state change reads and sets: a ``Finding`` (triage) or a ``StoredFinding`` (a re-check)."""
 
 
 def sync_findings(
