@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+import threading
+import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.session import JoinTransactionMode
 
@@ -82,26 +87,76 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
 
 
 READ_ONLY_OPTION = "sbt_read_only"
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 
-def _begin(conn: Any) -> None:
-    # SQLite: a writing transaction takes the write lock when it starts, so that concurrent writers queue on
-    # busy_timeout instead of failing with "database is locked" on lock upgrade. Reads (engine option
-    # sbt_read_only) begin deferred and never block anyone under WAL.
-    read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
-    conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+class _SqliteWriters:
+    """The writers of one SQLite file take turns on a lock before ``BEGIN IMMEDIATE``: a thread lock within the
+    process, then a file lock next to the database between processes.
+
+    A writer that finds SQLite's write lock taken otherwise waits in SQLite's busy handler, which sleeps up to
+    100 ms at a time and lets any writer arriving meanwhile pass: under load some requests waited seconds (a
+    p99 of 2.8 s beside a p50 of 36 ms for read-audited GETs). Here the next writer of the process wakes as soon
+    as the last one's connection goes back to the pool, its transaction finished; between processes one writer
+    of each polls the file lock every millisecond. A writer that cannot get the locks within the busy timeout
+    goes on without them and waits in SQLite as before, so a stuck holder fails requests as it always did.
+    """
+
+    def __init__(self, database: str | None) -> None:
+        self._lock = threading.Lock()
+        self._holders: dict[object, bool] = {}
+        """The pool's connection records whose transaction holds the locks (released at their check-in), and
+        whether the file lock too."""
+        self._file = None if not database or database == ":memory:" else f"{database}-writers.lock"
+        self._descriptor: int | None = None
+
+    def begin(self, conn: Any) -> None:
+        # Reads (engine option sbt_read_only) begin deferred and never block anyone under WAL. A writing
+        # transaction takes SQLite's write lock when it starts, so that concurrent writers queue instead of
+        # failing with "database is locked" on lock upgrade.
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        if not read_only:
+            record = conn.connection._connection_record
+            if record is not None and record not in self._holders:
+                deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+                if self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_SECONDS):
+                    self._holders[record] = self._lock_file(deadline)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+    def _lock_file(self, deadline: float) -> bool:
+        if self._file is None:
+            return False
+        if self._descriptor is None:
+            self._descriptor = os.open(self._file, os.O_RDWR | os.O_CREAT, 0o600)
+            weakref.finalize(self, os.close, self._descriptor)  # with the engine whose listener this is
+        while True:
+            try:
+                fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.001)
+
+    def checkin(self, _dbapi_connection: Any, record: object) -> None:
+        if record in self._holders:
+            if self._holders.pop(record) and self._descriptor is not None:
+                fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+            self._lock.release()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None}, **kwargs)
+        writers = _SqliteWriters(make_url(url).database)
         event.listen(engine, "connect", _configure_sqlite)
-        event.listen(engine, "begin", _begin)
+        event.listen(engine, "begin", writers.begin)
+        event.listen(engine, "checkin", writers.checkin)
         return engine
     # No ping per checkout (a round trip before every request's first statement): a connection the server closed
     # fails its statement, SQLAlchemy then invalidates the whole pool (every older connection is replaced on its

@@ -82,6 +82,13 @@ def entries_after(session: Session, after_seq: int, limit: int) -> Sequence[Ledg
     ).all()
 
 
+def last_seq_after(session: Session, after_seq: int, limit: int) -> int | None:
+    """The seq ``limit`` entries after ``after_seq`` (or the last one, if fewer follow); None if none follows."""
+    following = select(LedgerEntry.seq).where(LedgerEntry.seq > after_seq).order_by(LedgerEntry.seq).limit(limit)
+    last: int | None = session.scalar(select(func.max(following.subquery().c.seq)))
+    return last
+
+
 def instansi_of_cases(session: Session, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, str | None]:
     if not case_ids:
         return {}

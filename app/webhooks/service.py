@@ -224,27 +224,29 @@ def events_from_ledger(session: Session, batch_size: int, now: dt.datetime) -> i
     One transaction: the cursor moves together with the events it made, so every entry becomes its events once.
     """
     cursor = repository.cursor(session)
+    subscriptions = repository.live_subscriptions(session)
+    if not subscriptions:  # nobody to tell: the cursor passes the entries without reading them
+        cursor.last_seq = repository.last_seq_after(session, cursor.last_seq, batch_size) or cursor.last_seq
+        return 0
     entries = repository.entries_after(session, cursor.last_seq, batch_size)
     if not entries:
         return 0
-    subscriptions = repository.live_subscriptions(session)
     made = 0
-    if subscriptions:
-        instansi = repository.instansi_of_cases(session, {e.case_id for e in entries if e.case_id is not None})
-        for entry in entries:
-            event_type = event_type_of(entry)
-            if event_type is None:
-                continue
-            occurrence = Occurrence(
-                source_key=f"ledger:{entry.seq}",
-                event_type=event_type,
-                occurred_at=entry.recorded_at,
-                case_id=entry.case_id,
-                agency=entry.agency,
-                instansi_code=instansi.get(entry.case_id) if entry.case_id is not None else None,
-                data=LedgerEntryRead.of(entry).model_dump(mode="json"),
-            )
-            made += fan_out(session, [occurrence], subscriptions, now, from_seq=entry.seq)
+    instansi = repository.instansi_of_cases(session, {e.case_id for e in entries if e.case_id is not None})
+    for entry in entries:
+        event_type = event_type_of(entry)
+        if event_type is None:
+            continue
+        occurrence = Occurrence(
+            source_key=f"ledger:{entry.seq}",
+            event_type=event_type,
+            occurred_at=entry.recorded_at,
+            case_id=entry.case_id,
+            agency=entry.agency,
+            instansi_code=instansi.get(entry.case_id) if entry.case_id is not None else None,
+            data=LedgerEntryRead.of(entry).model_dump(mode="json"),
+        )
+        made += fan_out(session, [occurrence], subscriptions, now, from_seq=entry.seq)
     cursor.last_seq = entries[-1].seq
     return made
 
