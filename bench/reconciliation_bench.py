@@ -5,8 +5,10 @@ disagreements), bulk-loads them (COPY on PostgreSQL, executemany on SQLite) toge
 columns the write hook would have stored, then measures in a fresh child process:
 
 * the bare screen query (GROUP BY over stored fingerprints) and the complete case selection of a full run;
-* a full run (screen, then the rules on flagged cases, findings written with their ledger entries), twice:
-  the first opens every finding, the second is the steady state;
+* a full run, twice: the screen and the four small selections (deadlines, duplicates, unnormalised cases,
+  watched findings), then per batch of flagged cases a few set reads (rows, not ORM objects), the rules in
+  Python, the finding changes in multi-row statements and their ledger entries; the first run opens every
+  finding, the second is the steady state (it re-sees them);
 * the incremental per-case re-check (``on_case_written``) on random cases: p50 / p99;
 * the child's peak resident memory.
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case
 from app.cases.workflow import Stage
 from app.core.config import JAKARTA, Settings
 from app.reconciliation import repository
-from app.reconciliation.models import CaseState
 from app.reconciliation.normalize import (
     NORMALIZER_VERSION,
     canonical_nip,
@@ -52,6 +52,9 @@ from app.reconciliation.rules import (
 from app.reference.instansi import InstansiKind, place_words
 from app.reference.models import AgencyRef, Instansi, Sanction, ViolationForm
 
+CaseRow = Case | Row[Any]
+"""A case as an object (a write's) or as a row (``repository.load_cases_for_check``): same attribute names."""
+RecordRow = AgencyRecord | Row[Any]
 LIVE_EXCLUDED_STAGES = frozenset({Stage.DIBATALKAN.value, Stage.DITOLAK.value})
 _REFERENCE_CACHE: dict[str, ReferenceData] = {}
 
@@ -122,7 +125,7 @@ def canonical_sanction(raw: str | None, reference: ReferenceData) -> str | None:
     return reference.canonical_sanction.get(code, code)
 
 
-def case_facts(case: Case, reference: ReferenceData) -> CaseFacts:
+def case_facts(case: CaseRow, reference: ReferenceData) -> CaseFacts:
     return CaseFacts(
         id=case.id,
         case_number=case.case_number,
@@ -163,7 +166,7 @@ def case_facts(case: Case, reference: ReferenceData) -> CaseFacts:
     )
 
 
-def record_facts(record: AgencyRecord, reference: ReferenceData, high_water: int | None) -> RecordFacts:
+def record_facts(record: RecordRow, reference: ReferenceData, high_water: int | None) -> RecordFacts:
     return RecordFacts(
         agency=record.agency,
         nip_raw=record.nip,
@@ -212,7 +215,7 @@ def compared_fingerprint(nip: str | None, name: str | None, violation: str | Non
     return fingerprint([nip, name, violation, stage])
 
 
-def _high_water(record: AgencyRecord, stage: str | None) -> int | None:
+def _high_water(record: RecordRow, stage: str | None) -> int | None:
     ranks = [rank for rank in (record.stage_high_water, stage_rank(stage)) if rank is not None]
     return max(ranks) if ranks else None
 
@@ -231,14 +234,15 @@ def note_stages_reached(session: Session, case_ids: Collection[uuid.UUID]) -> No
     for record in repository.records_of(session, case_ids):
         reached = _high_water(record, canonical_stage(record.stage))
         if reached != record.stage_high_water:
-            changes.append((record, {"stage_high_water": reached}))
+            changes.append((record.id, {"stage_high_water": reached}))
     repository.update_record_columns(session, changes)
 
 
 DuplicateKey = tuple[str, dt.date]
 """(canonical NIP, incident date), as stored in the case state: live cases of one NIP and one violation form whose
 incident dates are within the duplicate window are duplicates of each other (``is_duplicate``)."""
-RecordChange = tuple[AgencyRecord, dict[str, object]]
+RecordChange = tuple[uuid.UUID, dict[str, object]]
+"""A record's id and its derived columns' new values."""
 
 
 def is_duplicate(row: repository.DuplicateRow, key: DuplicateKey, violation: str | None, window_days: int) -> bool:
@@ -271,17 +275,18 @@ def duplicate_case_ids(session: Session, window_days: int) -> set[uuid.UUID]:
     }
 
 
-def duplicate_key(state: CaseState | None) -> DuplicateKey | None:
-    if state is None or state.nip_canonical is None:
-        return None
-    return (state.nip_canonical, state.incident_date)
+def duplicate_key(nip: str | None, incident_date: dt.date) -> DuplicateKey | None:
+    return None if nip is None else (nip, incident_date)
 
 
 @dataclass(slots=True)
 class Normalized:
     case: CaseFacts
     records: tuple[RecordFacts, ...]
-    state: CaseState
+    state: dict[str, Any]
+    """The case state's columns as they are now."""
+    stored: Literal["new", "changed", "same"]
+    """How ``state`` compares with the stored row (the caller writes new and changed ones in one batch)."""
     previous_key: DuplicateKey | None
     """The duplicate key stored before this write (None for a case never checked, or without a NIP)."""
     evaluated_before: bool
@@ -289,19 +294,22 @@ class Normalized:
     record_changes: list[RecordChange]
     """Records whose stored comparison forms are out of date, with the new values (written in one batch)."""
 
+    @property
+    def key(self) -> DuplicateKey | None:
+        return duplicate_key(self.state["nip_canonical"], self.state["incident_date"])
+
 
 def normalize_case(
-    session: Session,
-    case: Case,
-    records: Sequence[AgencyRecord],
-    state: CaseState | None,
+    case: CaseRow,
+    records: Sequence[RecordRow],
+    state: Mapping[str, Any] | None,
     reference: ReferenceData,
     as_of: dt.date,
 ) -> Normalized:
-    """Compute the comparison forms of the case and each record; update the case state, and list the records
-    whose derived values changed for the caller to write in one batch."""
+    """Compute the comparison forms of the case and each record; list the records whose derived values changed
+    and say whether the case state did, for the caller to write in one batch."""
     facts = case_facts(case, reference)
-    previous_key, evaluated_before = duplicate_key(state), state is not None
+    previous_key = None if state is None else duplicate_key(state["nip_canonical"], state["incident_date"])
     record_list: list[RecordFacts] = []
     record_changes: list[RecordChange] = []
     for record in records:
@@ -321,11 +329,9 @@ def normalize_case(
             "normalizer_version": NORMALIZER_VERSION,
         }
         if any(getattr(record, name) != value for name, value in derived.items()):
-            record_changes.append((record, derived))
-    if state is None:
-        state = CaseState(case_id=case.id)
-        session.add(state)
+            record_changes.append((record.id, derived))
     values: dict[str, Any] = {
+        "case_id": case.id,
         "nip_canonical": facts.nip,
         "name_key": facts.name.key,
         "incident_date": facts.incident_date,
@@ -338,10 +344,11 @@ def normalize_case(
         "local_issue": case_has_local_issue(facts, reference, as_of),
         "normalizer_version": NORMALIZER_VERSION,
     }
-    for name, value in values.items():
-        if getattr(state, name) != value:
-            setattr(state, name, value)
-    return Normalized(facts, tuple(record_list), state, previous_key, evaluated_before, record_changes)
+    if state is None:
+        stored: Literal["new", "changed", "same"] = "new"
+    else:
+        stored = "changed" if any(state[name] != value for name, value in values.items()) else "same"
+    return Normalized(facts, tuple(record_list), values, stored, previous_key, state is not None, record_changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,19 +374,22 @@ def evaluate_cases(
     reference = reference_data(session)
     loaded = repository.load_cases_for_check(session, case_ids)
     normalized = [
-        normalize_case(session, item.case, item.records, item.state, reference, day)
-        for _, item in sorted(loaded.items())
+        normalize_case(item.case, item.records, item.state, reference, day) for _, item in sorted(loaded.items())
     ]
     repository.update_record_columns(session, [change for item in normalized for change in item.record_changes])
-    session.flush()
+    repository.write_case_states(
+        session,
+        [item.state for item in normalized if item.stored == "new"],
+        [item.state for item in normalized if item.stored == "changed"],
+    )
     window = duplicate_window_days(ruleset)
-    nips = {key[0] for item in normalized for key in (item.previous_key, duplicate_key(item.state)) if key is not None}
+    nips = {key[0] for item in normalized for key in (item.previous_key, item.key) if key is not None}
     by_nip: dict[str, list[repository.DuplicateRow]] = {}
     for row in sorted(repository.live_cases_of_nips(session, nips), key=lambda row: str(row.case_id)):
         by_nip.setdefault(row.nip_canonical, []).append(row)
     evaluations = []
     for item in normalized:
-        current = duplicate_key(item.state)
+        current = item.key
 
         def near(key: DuplicateKey | None, case: CaseFacts = item.case) -> list[SiblingCase]:
             # a case's violation form never changes: its previous key is matched on the current one
@@ -391,9 +401,10 @@ def evaluate_cases(
                 if row.case_id != case.id and is_duplicate(row, key, case.violation_code, window)
             ]
 
-        duplicates = tuple(near(current)) if item.state.live else ()
+        duplicates = tuple(near(current)) if item.state["live"] else ()
         context = CaseContext(item.case, item.records, duplicates, reference, day)
         drafts = {draft.key(item.case.id): draft for draft in evaluate(context, ruleset)}
         neighbours = frozenset(sibling.id for key in {item.previous_key, current} for sibling in near(key))
-        evaluations.append(Evaluation(item.case, drafts, item.state.deadline_date, item.evaluated_before, neighbours))
+        deadline = item.state["deadline_date"]
+        evaluations.append(Evaluation(item.case, drafts, deadline, item.evaluated_before, neighbours))
     return evaluations

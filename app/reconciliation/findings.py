@@ -24,7 +24,8 @@ from app.ledger.schemas import LedgerChange
 from app.ledger.service import format_timestamp
 from app.reconciliation import repository
 from app.reconciliation.facts import Evaluation, evaluate_cases, jakarta_day, ruleset_of
-from app.reconciliation.models import ACTIVE_STATES, Finding, FindingAgency, FindingEvent, FindingState, Resolution
+from app.reconciliation.models import ACTIVE_STATES, Finding, FindingState, Resolution
+from app.reconciliation.repository import FindingWrites, StoredFinding
 from app.reconciliation.rules import FindingDraft
 from app.reconciliation.schemas import TriageAction
 from app.reconciliation.visibility import visible_finding
@@ -63,6 +64,10 @@ class SyncOutcome:
         }
 
 
+Lifecycle = Finding | StoredFinding
+"""What a state change reads and sets: a ``Finding`` (triage) or a ``StoredFinding`` (a re-check)."""
+
+
 def sync_findings(
     session: Session,
     ctx: WriteContext,
@@ -72,33 +77,32 @@ def sync_findings(
     stats: SyncOutcome,
 ) -> SyncOutcome:
     """Bring the stored findings of the evaluated cases in line with their drafts (open, keep, reopen,
-    auto-resolve), counting into ``stats``."""
+    auto-resolve), counting into ``stats``. The findings are read in one statement and written in a few
+    multi-row ones (``repository.write_findings``)."""
     checked_before = [evaluation for evaluation in evaluations if evaluation.evaluated_before]
-    existing: dict[uuid.UUID, list[Finding]] = {}
+    existing: dict[uuid.UUID, list[StoredFinding]] = {}
     if checked_before:
         keys = {key for evaluation in checked_before for key in evaluation.drafts}
-        existing = repository.findings_for_cases(session, [e.case.id for e in checked_before], keys)
+        existing = repository.stored_findings(session, [e.case.id for e in checked_before], keys)
     now = utcnow()
-    seen: list[uuid.UUID] = []
+    writes = FindingWrites()
     for evaluation in evaluations:
         stats.evaluated += 1
         found = existing.get(evaluation.case.id, [])
-        _sync_case(session, ctx, evaluation, found, now, as_of, run_id, stats, seen)
-    session.flush()
-    repository.mark_seen(session, seen, now, run_id)
+        _sync_case(ctx, evaluation, found, now, as_of, run_id, stats, writes)
+    repository.write_findings(session, writes, now, run_id)
     return stats
 
 
 def _sync_case(
-    session: Session,
     ctx: WriteContext,
     evaluation: Evaluation,
-    existing: Iterable[Finding],
+    existing: Iterable[StoredFinding],
     now: dt.datetime,
     as_of: dt.datetime,
     run_id: uuid.UUID | None,
     stats: SyncOutcome,
-    seen: list[uuid.UUID],
+    writes: FindingWrites,
 ) -> None:
     by_key = {finding.finding_key: finding for finding in existing}
     day = jakarta_day(as_of)
@@ -106,56 +110,64 @@ def _sync_case(
         stats.by_rule[draft.rule] = stats.by_rule.get(draft.rule, 0) + 1
         finding = by_key.get(key)
         if finding is None:
-            finding, opened = _new_finding(session, evaluation, key, draft, now, run_id, ctx)
-            stats.ledger_changes.append(opened)
+            stats.ledger_changes.append(_new_finding(ctx, evaluation, key, draft, now, run_id, writes))
             stats.opened += 1
             continue
-        _refresh_details(finding, draft, evaluation)
-        seen.append(finding.id)
+        changed = _refresh_details(finding, draft, evaluation)
+        writes.seen.append(finding.id)
         expired = finding.suppressed_until is not None and finding.suppressed_until < day
         if finding.state == FindingState.RESOLVED or (finding.state == FindingState.SUPPRESSED and expired):
             stats.ledger_changes.append(
-                _change_state(session, ctx, finding, FindingState.OPEN, "reopened", now, run_id=run_id,
+                _change_state(ctx, finding, FindingState.OPEN, "reopened", now, writes.events, run_id=run_id,
                               note="produced again by a re-check")
             )  # fmt: skip
             stats.reopened += 1
+            changed = True
         else:
             stats.unchanged += 1
+        if changed:
+            writes.changed.append(finding)
     for finding in by_key.values():
         if finding.finding_key in evaluation.drafts or finding.state not in repository.WATCHED_STATES:
             continue
         stats.ledger_changes.append(
-            _change_state(session, ctx, finding, FindingState.RESOLVED, "resolved", now, run_id=run_id,
+            _change_state(ctx, finding, FindingState.RESOLVED, "resolved", now, writes.events, run_id=run_id,
                           resolution=Resolution.AUTO_CLEARED, note="no longer produced by a re-check")
         )  # fmt: skip
+        writes.changed.append(finding)
         stats.resolved += 1
 
 
-def _refresh_details(finding: Finding, draft: FindingDraft, evaluation: Evaluation) -> None:
-    """Keep evidence and messages current (days overdue grow) without dirtying rows that did not change."""
+def _refresh_details(finding: StoredFinding, draft: FindingDraft, evaluation: Evaluation) -> bool:
+    """Keep evidence and messages current (days overdue grow); whether anything changed (only changed rows are
+    written)."""
     evidence = _plain(draft.evidence)
+    messages = (draft.message_en, draft.message_indonesian)
+    changed = False
     if finding.evidence != evidence:
-        finding.evidence = evidence
-    if (finding.message_en, finding.message_indonesian) != (draft.message_en, draft.message_indonesian):
-        finding.message_en, finding.message_indonesian = draft.message_en, draft.message_indonesian
+        finding.evidence, changed = evidence, True
+    if (finding.message_en, finding.message_indonesian) != messages:
+        (finding.message_en, finding.message_indonesian), changed = messages, True
     if finding.deadline_date != evaluation.deadline_date:
-        finding.deadline_date = evaluation.deadline_date
+        finding.deadline_date, changed = evaluation.deadline_date, True
     if finding.severity != draft.severity.value:
         finding.severity, finding.severity_rank = draft.severity.value, draft.severity.rank
         finding.version += 1
+        changed = True
+    return changed
 
 
 def _new_finding(
-    session: Session,
+    ctx: WriteContext,
     evaluation: Evaluation,
     key: str,
     draft: FindingDraft,
     now: dt.datetime,
     run_id: uuid.UUID | None,
-    ctx: WriteContext,
-) -> tuple[Finding, LedgerChange]:
+    writes: FindingWrites,
+) -> LedgerChange:
     case = evaluation.case
-    finding = Finding(
+    finding = StoredFinding(
         id=uuid.uuid4(),
         finding_key=key,
         case_id=case.id,
@@ -163,27 +175,30 @@ def _new_finding(
         fields=",".join(draft.fields),
         severity=draft.severity.value,
         severity_rank=draft.severity.rank,
-        hint=draft.hint,
         state=FindingState.OPEN.value,
-        observed=_plain(draft.observed),
+        resolution=None,
+        suppressed_until=None,
+        note=None,
         evidence=_plain(draft.evidence),
-        message_indonesian=draft.message_indonesian,
         message_en=draft.message_en,
-        case_number=case.case_number,
-        nip=case.nip,
-        province_code=case.province_code,
+        message_indonesian=draft.message_indonesian,
         deadline_date=evaluation.deadline_date,
-        first_seen_at=now,
-        last_seen_at=now,
-        first_seen_run_id=run_id,
-        last_seen_run_id=run_id,
         state_changed_at=now,
         state_changed_by=ctx.principal.client_id,
         version=1,
-        agencies=[FindingAgency(agency=agency) for agency in sorted(set(draft.agencies))],
     )
-    session.add(finding)
-    return finding, _record_event(session, ctx, finding, "opened", None, now, run_id=run_id, note=None)
+    agencies = sorted(set(draft.agencies))
+    kept = {"case_number": case.case_number, "nip": case.nip, "province_code": case.province_code,
+            "hint": draft.hint, "observed": _plain(draft.observed)}  # fmt: skip
+    writes.new.append(
+        finding.values()
+        | kept
+        | {"first_seen_at": now, "last_seen_at": now, "first_seen_run_id": run_id, "last_seen_run_id": run_id}
+    )
+    writes.agencies.extend({"finding_id": finding.id, "agency": agency} for agency in agencies)
+    # what a finding keeps from its opening on: recorded once, so the state audit can rebuild the row
+    opened = kept | {"agencies": agencies, "first_seen_at": format_timestamp(now)}
+    return _record_event(ctx, finding, "opened", None, now, writes.events, run_id=run_id, note=None, opened=opened)
 
 
 def _plain(value: Any) -> Any:
@@ -192,12 +207,12 @@ def _plain(value: Any) -> Any:
 
 
 def _change_state(
-    session: Session,
     ctx: WriteContext,
-    finding: Finding,
+    finding: Lifecycle,
     target: FindingState,
     action: str,
     now: dt.datetime,
+    events: list[dict[str, Any]],
     *,
     run_id: uuid.UUID | None = None,
     resolution: Resolution | None = None,
@@ -212,32 +227,37 @@ def _change_state(
     finding.state_changed_at = now
     finding.state_changed_by = ctx.principal.client_id
     finding.version += 1
-    return _record_event(session, ctx, finding, action, previous, now, run_id=run_id, note=note)
+    return _record_event(ctx, finding, action, previous, now, events, run_id=run_id, note=note)
 
 
 def _record_event(
-    session: Session,
     ctx: WriteContext,
-    finding: Finding,
+    finding: Lifecycle,
     action: str,
     previous: str | None,
     now: dt.datetime,
+    events: list[dict[str, Any]],
     *,
     run_id: uuid.UUID | None,
     note: str | None,
+    opened: dict[str, Any] | None = None,
 ) -> LedgerChange:
-    event = FindingEvent(
-        id=uuid.uuid4(),  # named in the entry, so the state audit matches the row
-        finding_id=finding.id,
-        at=now,
-        actor=ctx.principal.client_id,
-        action=action,
-        from_state=previous,
-        to_state=finding.state,
-        note=note,
-        run_id=run_id,
+    """Append the finding event's row to ``events`` (inserted by the caller) and return its ledger change;
+    ``opened``: what an opened finding keeps from then on."""
+    event_id = uuid.uuid4()  # named in the entry, so the state audit matches the row
+    events.append(
+        {
+            "id": event_id,
+            "finding_id": finding.id,
+            "at": now,
+            "actor": ctx.principal.client_id,
+            "action": action,
+            "from_state": previous,
+            "to_state": finding.state,
+            "note": note,
+            "run_id": run_id,
+        }
     )
-    session.add(event)
     return LedgerChange(
         f"finding.{action}",
         {
@@ -253,24 +273,11 @@ def _record_event(
             "note": note,
             "run_id": str(run_id) if run_id else None,
             "state_changed_at": format_timestamp(finding.state_changed_at),
-            "event_id": str(event.id),
+            "event_id": str(event_id),
         }
-        | (_opened_fields(finding) if action == "opened" else {}),
+        | (opened or {}),
         finding.case_id,
     )
-
-
-def _opened_fields(finding: Finding) -> dict[str, Any]:
-    """What a finding keeps from its opening on: recorded once, so the state audit can rebuild the row."""
-    return {
-        "case_number": finding.case_number,
-        "nip": finding.nip,
-        "province_code": finding.province_code,
-        "hint": finding.hint,
-        "observed": finding.observed,
-        "agencies": sorted({link.agency for link in finding.agencies}),
-        "first_seen_at": format_timestamp(finding.first_seen_at),
-    }
 
 
 _ALLOWED_FROM: dict[TriageAction, tuple[tuple[str, ...], FindingState, str]] = {
@@ -316,16 +323,18 @@ def triage(
                 extra={"finding_key": finding.finding_key},
             )
         resolution = Resolution.FIXED_AT_SOURCE
+    events: list[dict[str, Any]] = []
     triaged = _change_state(
-        session,
         ctx,
         finding,
         target,
         verb,
         utcnow(),
+        events,
         resolution=resolution,
         note=note,
         suppressed_until=suppressed_until if action == TriageAction.SUPPRESS else None,
     )
     session.flush()
+    repository.insert_finding_events(session, events)
     return finding, triaged

@@ -6,6 +6,7 @@ process, which is what lets incremental and full runs agree and lets a stored fi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -87,6 +88,7 @@ STAGE_RANK: Mapping[Stage, int] = {
     Stage.ASN_NONAKTIF: 20,
 }
 MAIN_PATH_LAST_RANK = 10
+_RANK_BY_CODE = {stage.value: rank for stage, rank in STAGE_RANK.items()}
 
 
 def clean_text(value: str | None) -> str | None:
@@ -123,6 +125,10 @@ def is_scientific_notation(value: str) -> bool:
     return bool(_SCIENTIFIC.match(value))
 
 
+KEY_CACHE_SIZE = 16_384
+"""Recent inputs whose comparison forms (name keys, NIP checks) each process keeps: a few MiB."""
+
+
 @dataclass(frozen=True, slots=True)
 class NameKey:
     key: str | None
@@ -148,10 +154,13 @@ def _respell(token: str) -> str:
     return _DOUBLED.sub(r"\1", token)
 
 
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def name_key(raw: str | None) -> NameKey:
     """Comparison key of a person's name: no titles, case, punctuation, old spellings or odd whitespace.
 
     A name that is nothing but a title ("H.") keeps that token: an empty key would compare equal to nothing.
+    Pure, and the costliest form to compute: the keys of recently seen names are kept (a case's records mostly
+    spell its name the same way, and a sweep meets the cases still flagged since the last one again).
     """
     if raw is None:
         return NameKey(None, ())
@@ -214,9 +223,7 @@ def canonical_stage(raw: str | None) -> str | None:
 
 
 def stage_rank(stage: str | None) -> int | None:
-    if stage is None or stage not in Stage.__members__:
-        return None
-    return STAGE_RANK[Stage(stage)]
+    return None if stage is None else _RANK_BY_CODE.get(stage)
 
 
 def fingerprint(values: Sequence[str | int | None]) -> int:

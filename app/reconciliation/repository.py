@@ -9,17 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from dataclasses import field as dc_field
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Exists,
+    Row,
     Select,
     and_,
     bindparam,
     case,
     exists,
     func,
+    insert,
     or_,
     select,
     text,
@@ -28,9 +32,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.cases.models import AgencyRecord, Case
-from app.core.db import where_equal
+from app.core.db import Base, where_equal
 from app.reconciliation.models import (
     ACTIVE_STATES,
     CaseState,
@@ -52,29 +57,43 @@ WATCHED_STATES = (*ACTIVE_STATES, FindingState.SUPPRESSED.value)
 
 @dataclass(slots=True)
 class LoadedCase:
-    case: Case
-    state: CaseState | None
-    records: list[AgencyRecord]
+    """A case's row, its stored comparison state and its agency records, as plain values (attribute names, and the
+    state's keys, are those of ``Case``, ``AgencyRecord`` and ``CaseState``): a re-check reads them, it never
+    changes them as objects."""
+
+    case: Row[Any]
+    state: dict[str, Any] | None
+    records: list[Row[Any]]
     """In agency order."""
 
 
+_STATE_PREFIX = "state_"
+
+
 def load_cases_for_check(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LoadedCase]:
-    """The cases with their stored comparison state and agency records, in one round trip. On PostgreSQL the
-    case rows are locked to serialise re-checks of the same case (SQLite already has a single writer)."""
+    """The cases with their stored comparison state, then their agency records: two statements, rows rather than
+    ORM objects. On PostgreSQL the case rows are locked, in id order, to serialise re-checks of the same case
+    (SQLite already has a single writer)."""
+    wanted = sorted(case_ids)
+    cases, states, records = Case.__table__, CaseState.__table__, AgencyRecord.__table__
     statement = (
-        select(Case, CaseState, AgencyRecord)
-        .outerjoin(CaseState, CaseState.case_id == Case.id)
-        .outerjoin(AgencyRecord, AgencyRecord.case_id == Case.id)
-        .where(Case.id.in_(sorted(case_ids)))
-        .order_by(Case.id, AgencyRecord.agency)
+        select(cases, *(column.label(f"{_STATE_PREFIX}{column.name}") for column in states.c))
+        .outerjoin(states, states.c.case_id == cases.c.id)
+        .where(cases.c.id.in_(wanted))
+        .order_by(cases.c.id)
     )
     if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(of=Case)
+        statement = statement.with_for_update(of=cases)
     loaded: dict[uuid.UUID, LoadedCase] = {}
-    for row_case, state, record in session.execute(statement):
-        item = loaded.setdefault(row_case.id, LoadedCase(row_case, state, []))
-        if record is not None:
-            item.records.append(record)
+    for row in session.execute(statement):
+        stored = row._mapping
+        state = None
+        if stored[f"{_STATE_PREFIX}case_id"] is not None:
+            state = {column.name: stored[f"{_STATE_PREFIX}{column.name}"] for column in states.c}
+        loaded[row.id] = LoadedCase(row, state, [])
+    by_agency = select(records).where(records.c.case_id.in_(wanted)).order_by(records.c.case_id, records.c.agency)
+    for row in session.execute(by_agency):
+        loaded[row.case_id].records.append(row)
     return loaded
 
 
@@ -86,10 +105,10 @@ def cases_by_id(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.
     return {case.id: case for case in session.scalars(select(Case).where(Case.id.in_(list(case_ids))))}
 
 
-def update_record_columns(session: Session, changes: Sequence[tuple[AgencyRecord, dict[str, object]]]) -> None:
-    """Write derived columns of many records in one executemany, without touching the records' version or
-    updated_at: those describe the agency's own data (its ETag and last change), not the comparison forms.
-    Every change must carry the same columns."""
+def update_record_columns(session: Session, changes: Sequence[tuple[uuid.UUID, dict[str, object]]]) -> None:
+    """Write derived columns of many records (by id) in one executemany, without touching the records' version
+    or updated_at: those describe the agency's own data (its ETag and last change), not the comparison forms.
+    Every change must carry the same columns. Records the session holds as objects are kept in step."""
     if not changes:
         return
     columns = list(changes[0][1])
@@ -99,13 +118,35 @@ def update_record_columns(session: Session, changes: Sequence[tuple[AgencyRecord
         .values({**{name: bindparam(f"new_{name}") for name in columns}, "updated_at": AgencyRecord.updated_at})
     )
     parameters = [
-        {"record_id": record.id, **{f"new_{name}": value for name, value in values.items()}}
-        for record, values in changes
+        {"record_id": record_id, **{f"new_{name}": value for name, value in values.items()}}
+        for record_id, values in changes
     ]
     session.connection().execute(statement, parameters)
-    for record, values in changes:  # the rows now hold these values: keep the loaded objects in step, unflagged
-        for name, value in values.items():
-            set_committed_value(record, name, value)
+    for record_id, values in changes:  # the rows now hold these values: keep loaded objects in step, unflagged
+        record = session.identity_map.get(identity_key(AgencyRecord, record_id))
+        if record is not None:
+            for name, value in values.items():
+                set_committed_value(record, name, value)
+
+
+def write_case_states(session: Session, new: Sequence[dict[str, Any]], changed: Sequence[dict[str, Any]]) -> None:
+    """Insert the new case states and update the changed ones (every change carries the same columns), one
+    executemany each; ``updated_at`` is set by the column's default. Loaded objects of changed states expire."""
+    if new:
+        session.connection().execute(insert(CaseState), list(new))
+    if changed:
+        columns = [name for name in changed[0] if name != "case_id"]
+        statement = (
+            update(CaseState)
+            .where(CaseState.case_id == bindparam("state_case_id"))
+            .values({name: bindparam(f"new_{name}") for name in columns})
+        )
+        parameters = [
+            {"state_case_id": values["case_id"], **{f"new_{name}": values[name] for name in columns}}
+            for values in changed
+        ]
+        session.connection().execute(statement, parameters)
+        expire_loaded(session, CaseState, [values["case_id"] for values in changed])
 
 
 def mark_seen(session: Session, finding_ids: Sequence[uuid.UUID], now: dt.datetime, run_id: uuid.UUID | None) -> None:
@@ -153,17 +194,105 @@ def live_cases_of_nips(session: Session, nips: Iterable[str]) -> list[DuplicateR
     return _duplicate_rows(session, statement)
 
 
+def _findings_condition(case_ids: Collection[uuid.UUID], keys: Collection[str]) -> ColumnElement[bool]:
+    """Watched findings of the cases, plus any finding (e.g. resolved) whose key is produced again."""
+    condition = and_(Finding.case_id.in_(list(case_ids)), Finding.state.in_(WATCHED_STATES))
+    return or_(condition, Finding.finding_key.in_(list(keys))) if keys else condition
+
+
 def findings_for_cases(
     session: Session, case_ids: Collection[uuid.UUID], keys: Collection[str]
 ) -> dict[uuid.UUID, list[Finding]]:
     """Watched findings of the cases, plus any finding (e.g. resolved) whose key is produced again."""
     grouped: dict[uuid.UUID, list[Finding]] = {case_id: [] for case_id in case_ids}
-    condition = and_(Finding.case_id.in_(list(case_ids)), Finding.state.in_(WATCHED_STATES))
-    if keys:
-        condition = or_(condition, Finding.finding_key.in_(list(keys)))
-    for finding in session.scalars(select(Finding).where(condition)):
+    for finding in session.scalars(select(Finding).where(_findings_condition(case_ids, keys))):
         grouped.setdefault(finding.case_id, []).append(finding)
     return grouped
+
+
+@dataclass(slots=True)
+class StoredFinding:
+    """The columns of a finding a re-check reads and may change, as plain values (no ORM object: a sweep reads
+    and writes findings in multi-row statements). Attribute names are those of ``Finding``."""
+
+    id: uuid.UUID
+    finding_key: str
+    case_id: uuid.UUID
+    rule: str
+    fields: str
+    severity: str
+    severity_rank: int
+    state: str
+    resolution: str | None
+    suppressed_until: dt.date | None
+    note: str | None
+    evidence: dict[str, Any]
+    message_en: str
+    message_indonesian: str
+    deadline_date: dt.date | None
+    state_changed_at: dt.datetime
+    state_changed_by: str
+    version: int
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in STORED_FINDING_FIELDS}
+
+
+STORED_FINDING_FIELDS = tuple(item.name for item in fields(StoredFinding))
+
+
+def stored_findings(
+    session: Session, case_ids: Collection[uuid.UUID], keys: Collection[str]
+) -> dict[uuid.UUID, list[StoredFinding]]:
+    """``findings_for_cases`` as plain values, in one statement (no ORM objects, no agency links)."""
+    columns = [getattr(Finding, name) for name in STORED_FINDING_FIELDS]
+    grouped: dict[uuid.UUID, list[StoredFinding]] = {case_id: [] for case_id in case_ids}
+    for row in session.execute(select(*columns).where(_findings_condition(case_ids, keys))):
+        finding = StoredFinding(*row)
+        grouped.setdefault(finding.case_id, []).append(finding)
+    return grouped
+
+
+@dataclass(slots=True)
+class FindingWrites:
+    """What bringing a batch's findings in line writes, collected for a few multi-row statements."""
+
+    new: list[dict[str, Any]] = dc_field(default_factory=list)
+    """Finding rows to insert (``Finding`` attribute names)."""
+    agencies: list[dict[str, Any]] = dc_field(default_factory=list)
+    changed: list[StoredFinding] = dc_field(default_factory=list)
+    """Existing findings whose details or state changed."""
+    events: list[dict[str, Any]] = dc_field(default_factory=list)
+    seen: list[uuid.UUID] = dc_field(default_factory=list)
+    """Existing findings produced again."""
+
+
+def write_findings(session: Session, writes: FindingWrites, now: dt.datetime, run_id: uuid.UUID | None) -> None:
+    """Insert the new findings, their agencies and every event, update the changed findings by primary key, and
+    mark the re-seen ones: one executemany each. ORM objects of the changed findings loaded in the session are
+    expired (their rows changed underneath)."""
+    if writes.new:
+        session.execute(insert(Finding).execution_options(render_nulls=True), writes.new)
+    if writes.agencies:
+        session.execute(insert(FindingAgency), writes.agencies)
+    if writes.changed:
+        session.execute(update(Finding), [finding.values() for finding in writes.changed])
+        expire_loaded(session, Finding, [finding.id for finding in writes.changed])
+    insert_finding_events(session, writes.events)
+    mark_seen(session, writes.seen, now, run_id)
+
+
+def insert_finding_events(session: Session, events: Sequence[dict[str, Any]]) -> None:
+    if events:  # render_nulls: one batch, not one per pattern of absent values
+        session.execute(insert(FindingEvent).execution_options(render_nulls=True), events)
+
+
+def expire_loaded(session: Session, model: type[Base], ids: Iterable[uuid.UUID]) -> None:
+    """Expire the session's objects of these rows, if it holds any, after a statement wrote their rows."""
+    for ident in ids:
+        loaded = session.identity_map.get(identity_key(model, ident))
+        if loaded is not None:
+            session.expire(loaded)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -253,11 +382,13 @@ def deadline_case_ids(session: Session, due_by: dt.date) -> set[uuid.UUID]:
 
 
 def live_cases_sharing_a_nip(session: Session) -> list[DuplicateRow]:
-    """Live cases whose canonical NIP another live case has too (index on nip_canonical, incident_date): the only
-    ones that can be duplicates; the full run's screen checks the window on these few."""
+    """Live cases whose canonical NIP another case has too: the only ones that can be duplicates; the full run's
+    screen checks liveness of the pair and the window on these few. The NIPs of more than one case, live or not,
+    come from the index on (nip_canonical, incident_date) alone, without reading a row; a live case whose only
+    namesake is not live then has no other case among the rows returned."""
     shared = (
         select(CaseState.nip_canonical)
-        .where(CaseState.live, CaseState.nip_canonical.is_not(None))
+        .where(CaseState.nip_canonical.is_not(None))
         .group_by(CaseState.nip_canonical)
         .having(func.count() > 1)
     )
@@ -266,7 +397,19 @@ def live_cases_sharing_a_nip(session: Session) -> list[DuplicateRow]:
 
 
 def unnormalized_case_ids(session: Session) -> set[uuid.UUID]:
-    """Cases written before reconciliation existed (or by an older normaliser): no usable state row."""
+    """Cases written before reconciliation existed (or by an older normaliser): no usable state row.
+
+    A state row belongs to one case (its primary and foreign key): as many current states as cases means none is
+    missing or stale, which two counts in one statement (one snapshot) tell without joining every case."""
+    cases = select(func.count()).select_from(Case).scalar_subquery()
+    current = (
+        select(func.count())
+        .select_from(CaseState)
+        .where(CaseState.normalizer_version == NORMALIZER_VERSION)
+        .scalar_subquery()
+    )
+    if session.execute(select(cases == current)).scalar_one():
+        return set()
     statement = (
         select(Case.id)
         .outerjoin(CaseState, CaseState.case_id == Case.id)

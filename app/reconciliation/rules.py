@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import hashlib
 import itertools
 import json
@@ -27,6 +28,7 @@ from app.cases.workflow import HANDED_ON_AT, TERMINAL_STAGES, Stage
 from app.core.actor import Agency
 from app.core.i18n import N_, Language, Message, translate
 from app.reconciliation.normalize import (
+    KEY_CACHE_SIZE,
     MAIN_PATH_LAST_RANK,
     STAGE_RANK,
     NameKey,
@@ -411,20 +413,22 @@ def agency_mask(agencies: Iterable[str]) -> int:
 # Per-source checks (also used at write time to set the stored "local issue" flag of a row)
 
 
-def nip_issues(nip: str | None, as_of: dt.date) -> tuple[list[Message], bool]:
-    """Problems with one NIP and whether it is a legacy (pre-2009, 9-digit) number."""
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def nip_issues(nip: str | None, as_of: dt.date) -> tuple[tuple[Message, ...], bool]:
+    """Problems with one NIP and whether it is a legacy (pre-2009, 9-digit) number. Pure: recent answers are kept
+    (every source of a case is checked, and they mostly record the same NIP)."""
     if nip is None:
-        return [], False
+        return (), False
     if nip.isdigit() and len(nip) == LEGACY_NIP_LENGTH:
-        return [Message("legacy 9-digit NIP (before 2009); needs mapping to the 18-digit NIP")], True
+        return (Message("legacy 9-digit NIP (before 2009); needs mapping to the 18-digit NIP"),), True
     if is_scientific_notation(nip):
-        return [Message("{nip} is a number in scientific notation (a spreadsheet artefact); the digits are lost",
-                        nip=nip)], False  # fmt: skip
+        return (Message("{nip} is a number in scientific notation (a spreadsheet artefact); the digits are lost",
+                        nip=nip),), False  # fmt: skip
     try:
         parsed = parse_nip(nip, today=as_of)
     except InvalidNip as exc:
-        return [exc.message], False
-    return parsed.warnings, False
+        return (exc.message,), False
+    return tuple(parsed.warnings), False
 
 
 def in_english(issues: Iterable[Message]) -> list[str]:
@@ -809,7 +813,7 @@ def nip_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDraft]:
                     "NIP {nip} recorded by {source} is not valid: {issues}.",
                     nip=item.nip,
                     source=source,
-                    issues=tuple(issues),
+                    issues=issues,
                 ),
             )
         )
@@ -1476,7 +1480,7 @@ def stage_inconsistent(context: CaseContext, config: RuleConfig) -> list[Finding
                     "Case {case_number}, {source}: {issues}.",
                     case_number=case.case_number,
                     source=source,
-                    issues=tuple(issues),
+                    issues=issues,
                 ),
             )
         )
@@ -1570,7 +1574,7 @@ def timeline_invalid(context: CaseContext, config: RuleConfig) -> list[FindingDr
                     "Dates in impossible order for case {case_number} at {source}: {issues}.",
                     case_number=case.case_number,
                     source=source,
-                    issues=tuple(issues),
+                    issues=issues,
                 ),
             )
         )
@@ -1821,7 +1825,7 @@ def retired_agency_data(context: CaseContext, config: RuleConfig) -> list[Findin
                     ),
                     case_number=case.case_number,
                     agency=agency,
-                    issues=tuple(issues),
+                    issues=issues,
                     successor=successor,
                 ),
             )
