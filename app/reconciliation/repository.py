@@ -7,17 +7,22 @@ nested scan), plus three small index-backed selections for deadlines, duplicates
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from dataclasses import field as dc_field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Exists,
+    Insert,
     Row,
     Select,
+    Table,
+    Update,
     and_,
     bindparam,
     case,
@@ -106,22 +111,14 @@ def cases_by_id(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.
 
 
 def update_record_columns(session: Session, changes: Sequence[tuple[uuid.UUID, dict[str, object]]]) -> None:
-    """Write derived columns of many records (by id) in one executemany, without touching the records' version
-    or updated_at: those describe the agency's own data (its ETag and last change), not the comparison forms.
-    Every change must carry the same columns. Records the session holds as objects are kept in step."""
+    """Write derived columns of many records (by id) in one statement (``update_rows``), without touching the
+    records' version or updated_at: those describe the agency's own data (its ETag and last change), not the
+    comparison forms. Every change must carry the same columns. Records the session holds as objects are kept in
+    step."""
     if not changes:
         return
-    columns = list(changes[0][1])
-    statement = (
-        update(AgencyRecord)
-        .where(AgencyRecord.id == bindparam("record_id"))
-        .values({**{name: bindparam(f"new_{name}") for name in columns}, "updated_at": AgencyRecord.updated_at})
-    )
-    parameters = [
-        {"record_id": record_id, **{f"new_{name}": value for name, value in values.items()}}
-        for record_id, values in changes
-    ]
-    session.connection().execute(statement, parameters)
+    rows = [{"id": record_id, **values} for record_id, values in changes]
+    update_rows(session, _RECORDS, "id", rows, unchanged=("updated_at",))
     for record_id, values in changes:  # the rows now hold these values: keep loaded objects in step, unflagged
         record = session.identity_map.get(identity_key(AgencyRecord, record_id))
         if record is not None:
@@ -131,22 +128,71 @@ def update_record_columns(session: Session, changes: Sequence[tuple[uuid.UUID, d
 
 def write_case_states(session: Session, new: Sequence[dict[str, Any]], changed: Sequence[dict[str, Any]]) -> None:
     """Insert the new case states and update the changed ones (every change carries the same columns), one
-    executemany each; ``updated_at`` is set by the column's default. Loaded objects of changed states expire."""
+    statement each; ``updated_at`` is set by the column's default. Loaded objects of changed states expire."""
     if new:
-        session.connection().execute(insert(CaseState), list(new))
+        insert_rows(session, _STATES, new)
     if changed:
-        columns = [name for name in changed[0] if name != "case_id"]
-        statement = (
-            update(CaseState)
-            .where(CaseState.case_id == bindparam("state_case_id"))
-            .values({name: bindparam(f"new_{name}") for name in columns})
-        )
-        parameters = [
-            {"state_case_id": values["case_id"], **{f"new_{name}": values[name] for name in columns}}
-            for values in changed
-        ]
-        session.connection().execute(statement, parameters)
+        update_rows(session, _STATES, "case_id", changed)
         expire_loaded(session, CaseState, [values["case_id"] for values in changed])
+
+
+_RECORDS = cast(Table, AgencyRecord.__table__)
+_STATES = cast(Table, CaseState.__table__)
+
+
+def update_rows(
+    session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]], *, unchanged: tuple[str, ...] = ()
+) -> None:
+    """Set columns of many rows, found by ``key``, to each row's own values (every row names the same columns);
+    the columns' update defaults apply, except to the ``unchanged`` ones.
+
+    PostgreSQL: one ``UPDATE ... FROM unnest(arrays)`` (psycopg pipelines an executemany as one statement per
+    row, each planned and run apart); SQLite, in process: one executemany."""
+    columns = [name for name in rows[0] if name != key]
+    if session.get_bind().dialect.name == "postgresql":
+        arrays = {f"v_{name}": [row[name] for row in rows] for name in (key, *columns)}
+        session.connection().execute(_unnest_update(table, key, tuple(columns), unchanged), arrays)
+        return
+    statement = (
+        update(table)
+        .where(table.c[key] == bindparam(f"old_{key}"))
+        .values({name: bindparam(f"new_{name}") for name in columns} | {name: table.c[name] for name in unchanged})
+    )
+    parameters = [{f"old_{key}": row[key], **{f"new_{name}": row[name] for name in columns}} for row in rows]
+    session.connection().execute(statement, parameters)
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows (every row names the same columns): on PostgreSQL one ``INSERT ... SELECT unnest(arrays)``
+    (no bound parameter per value to parse), elsewhere one executemany."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(insert(table), list(rows))
+        return
+    columns = tuple(rows[0])
+    arrays = {f"v_{name}": [row[name] for row in rows] for name in columns}
+    session.connection().execute(_unnest_insert(table, columns), arrays)
+
+
+def _unnested(table: Table, columns: tuple[str, ...]) -> Select[Any]:
+    """One array parameter per column (of the column's type), unnested side by side into rows."""
+    arrays = (bindparam(f"v_{name}", type_=ARRAY(table.c[name].type)) for name in columns)
+    return select(*(func.unnest(array).label(name) for array, name in zip(arrays, columns, strict=True)))
+
+
+@functools.cache
+def _unnest_insert(table: Table, columns: tuple[str, ...]) -> Insert:
+    """``insert_rows``' statement on PostgreSQL, built once per table and set of columns (a column left out gets
+    its default, one value for the statement)."""
+    return insert(table).from_select(columns, _unnested(table, columns))
+
+
+@functools.cache
+def _unnest_update(table: Table, key: str, columns: tuple[str, ...], unchanged: tuple[str, ...]) -> Update:
+    """``update_rows``' statement on PostgreSQL, built once per table and set of columns: one array per column (of
+    the column's type), unnested side by side into rows joined on the key."""
+    rows = _unnested(table, (key, *columns)).subquery("v")
+    kept = {name: table.c[name] for name in unchanged}
+    return update(table).where(table.c[key] == rows.c[key]).values({name: rows.c[name] for name in columns} | kept)
 
 
 def mark_seen(session: Session, finding_ids: Sequence[uuid.UUID], now: dt.datetime, run_id: uuid.UUID | None) -> None:
