@@ -72,32 +72,38 @@ class LoadedCase:
     """In agency order."""
 
 
-_STATE_PREFIX = "state_"
+_CASES, _RECORDS, _STATES = (cast(Table, model.__table__) for model in (Case, AgencyRecord, CaseState))
+_STATE_LABELS = tuple((column.name, f"state_{column.name}") for column in _STATES.c)
+_CASES_WITH_STATE = (
+    select(_CASES, *(_STATES.c[name].label(label) for name, label in _STATE_LABELS))
+    .outerjoin(_STATES, _STATES.c.case_id == _CASES.c.id)
+    .where(_CASES.c.id.in_(bindparam("case_ids", expanding=True)))
+    .order_by(_CASES.c.id)
+)
+_CASES_WITH_STATE_LOCKED = _CASES_WITH_STATE.with_for_update(of=_CASES)
+_RECORDS_OF_CASES = (
+    select(_RECORDS)
+    .where(_RECORDS.c.case_id.in_(bindparam("case_ids", expanding=True)))
+    .order_by(_RECORDS.c.case_id, _RECORDS.c.agency)
+)
+"""A re-check's two reads, built once (composing them cost a one-case round more than running them)."""
 
 
 def load_cases_for_check(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LoadedCase]:
     """The cases with their stored comparison state, then their agency records: two statements, rows rather than
     ORM objects. On PostgreSQL the case rows are locked, in id order, to serialise re-checks of the same case
     (SQLite already has a single writer)."""
-    wanted = sorted(case_ids)
-    cases, states, records = Case.__table__, CaseState.__table__, AgencyRecord.__table__
-    statement = (
-        select(cases, *(column.label(f"{_STATE_PREFIX}{column.name}") for column in states.c))
-        .outerjoin(states, states.c.case_id == cases.c.id)
-        .where(cases.c.id.in_(wanted))
-        .order_by(cases.c.id)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(of=cases)
+    wanted = {"case_ids": sorted(case_ids)}
+    locked = session.get_bind().dialect.name == "postgresql"
+    statement = _CASES_WITH_STATE_LOCKED if locked else _CASES_WITH_STATE
     loaded: dict[uuid.UUID, LoadedCase] = {}
-    for row in session.execute(statement):
+    for row in session.execute(statement, wanted):
         stored = row._mapping
         state = None
-        if stored[f"{_STATE_PREFIX}case_id"] is not None:
-            state = {column.name: stored[f"{_STATE_PREFIX}{column.name}"] for column in states.c}
+        if stored["state_case_id"] is not None:
+            state = {name: stored[label] for name, label in _STATE_LABELS}
         loaded[row.id] = LoadedCase(row, state, [])
-    by_agency = select(records).where(records.c.case_id.in_(wanted)).order_by(records.c.case_id, records.c.agency)
-    for row in session.execute(by_agency):
+    for row in session.execute(_RECORDS_OF_CASES, wanted):
         loaded[row.case_id].records.append(row)
     return loaded
 
@@ -136,10 +142,6 @@ def write_case_states(session: Session, new: Sequence[dict[str, Any]], changed: 
         expire_loaded(session, CaseState, [values["case_id"] for values in changed])
 
 
-_RECORDS = cast(Table, AgencyRecord.__table__)
-_STATES = cast(Table, CaseState.__table__)
-
-
 def update_rows(
     session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]], *, unchanged: tuple[str, ...] = ()
 ) -> None:
@@ -153,13 +155,16 @@ def update_rows(
         arrays = {f"v_{name}": [row[name] for row in rows] for name in (key, *columns)}
         session.connection().execute(_unnest_update(table, key, tuple(columns), unchanged), arrays)
         return
-    statement = (
-        update(table)
-        .where(table.c[key] == bindparam(f"old_{key}"))
-        .values({name: bindparam(f"new_{name}") for name in columns} | {name: table.c[name] for name in unchanged})
-    )
     parameters = [{f"old_{key}": row[key], **{f"new_{name}": row[name] for name in columns}} for row in rows]
-    session.connection().execute(statement, parameters)
+    session.connection().execute(_keyed_update(table, key, tuple(columns), unchanged), parameters)
+
+
+@functools.cache
+def _keyed_update(table: Table, key: str, columns: tuple[str, ...], unchanged: tuple[str, ...]) -> Update:
+    """``update_rows``' statement elsewhere, built once per table and set of columns: the executemany's."""
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in columns}
+    values |= {name: table.c[name] for name in unchanged}
+    return update(table).where(table.c[key] == bindparam(f"old_{key}")).values(values)
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -222,13 +227,20 @@ def _duplicate_select() -> Select[uuid.UUID, str, str | None, dt.date, str]:
 
 
 def _duplicate_rows(
-    session: Session, statement: Select[uuid.UUID, str, str | None, dt.date, str]
+    session: Session,
+    statement: Select[uuid.UUID, str, str | None, dt.date, str],
+    parameters: Mapping[str, Any] | None = None,
 ) -> list[DuplicateRow]:
     return [
         DuplicateRow(case_id, number, nip, day, violation)
-        for case_id, number, nip, day, violation in session.execute(statement)
+        for case_id, number, nip, day, violation in session.execute(statement, parameters)
         if nip is not None
     ]
+
+
+_LIVE_CASES_OF_NIPS = _duplicate_select().where(
+    CaseState.live, CaseState.nip_canonical.in_(bindparam("nips", expanding=True))
+)
 
 
 def live_cases_of_nips(session: Session, nips: Iterable[str]) -> list[DuplicateRow]:
@@ -236,8 +248,7 @@ def live_cases_of_nips(session: Session, nips: Iterable[str]) -> list[DuplicateR
     wanted = sorted(set(nips))
     if not wanted:
         return []
-    statement = _duplicate_select().where(CaseState.live, CaseState.nip_canonical.in_(wanted))
-    return _duplicate_rows(session, statement)
+    return _duplicate_rows(session, _LIVE_CASES_OF_NIPS, {"nips": wanted})
 
 
 def _findings_condition(case_ids: Collection[uuid.UUID], keys: Collection[str]) -> ColumnElement[bool]:
