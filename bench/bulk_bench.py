@@ -7,7 +7,7 @@ The flow figure is everything `POST /api/v1/cases:batch` and `sbt import` do per
 checks and rows, the outbox note, the ledger's pending write, the commit, the wait for the entries' positions),
 without HTTP; the second line adds the outbox's reconciliation of those cases after the batches, which `sbt import`
 drains before it ends (issue 14's target counts it), and the drain's own line gives its CPU time in this process
-(wall clock on a shared machine swings with the waits for a core) per re-checked case. Its raw limit is the same
+(wall clock on a shared machine swings with the waits for a core) per re-checked case. The flow's raw limit is the same
 cases and their creator's records written with multi-row inserts (SQLAlchemy Core executemany), one transaction per
 batch, into a fresh database of the same kind: what the database does with the rows alone. Issue 14's target is
 5,000 cases/s through the flow. The phase lines say where the flow's time goes (wall-clock time inside each step;
