@@ -9,6 +9,7 @@ drafts only: findings.py turns drafts into findings.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from app.cases.workflow import Stage
 from app.core.config import JAKARTA, Settings
 from app.reconciliation import repository
 from app.reconciliation.normalize import (
+    KEY_CACHE_SIZE,
     NORMALIZER_VERSION,
     canonical_nip,
     canonical_stage,
@@ -203,12 +205,14 @@ def record_facts(record: RecordRow, reference: ReferenceData, high_water: int | 
     )
 
 
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def place_key(raw: str | None) -> str | None:
     """A kabupaten/kota compared by its words ("Kab. Bone" = "KABUPATEN BONE")."""
     text = clean_text(raw)
     return None if text is None else " ".join(place_words(text)) or None
 
 
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def compared_fingerprint(nip: str | None, name: str | None, violation: str | None, stage: str | None) -> int:
     """The fields every record must share with its case; equal fingerprints mean no cross-source rule fires
     on them."""

@@ -49,6 +49,8 @@ OLD_SPELLINGS: Sequence[tuple[str, str]] = (
     ("oe", "u"), ("dj", "j"), ("tj", "c"), ("nj", "ny"), ("sj", "sy"), ("ch", "kh"), ("j", "y"),
 )  # fmt: skip
 _DOUBLED = re.compile(r"([a-z])\1+")
+_NAME_SEPARATORS = re.compile(r"[-_/]")
+_NOT_ALPHANUMERIC = re.compile(r"[^a-z0-9]")
 
 # Agency vocabulary for stages, mapped to the workflow's codes.
 STAGE_ALIASES: Mapping[str, Stage] = {
@@ -91,6 +93,11 @@ MAIN_PATH_LAST_RANK = 10
 _RANK_BY_CODE = {stage.value: rank for stage, rank in STAGE_RANK.items()}
 
 
+KEY_CACHE_SIZE = 16_384
+"""Recent inputs whose comparison forms each process keeps (names, NIPs, codes, stages, places: pure functions of
+one raw value; a case and its records mostly repeat the same values): a few MiB."""
+
+
 def clean_text(value: str | None) -> str | None:
     """Remove invisible characters, fold every kind of whitespace to one space; empty means absent."""
     if value is None:
@@ -100,12 +107,14 @@ def clean_text(value: str | None) -> str | None:
     return text or None
 
 
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def reference_key(raw: str | None) -> str | None:
     """A letter or decision number compared without its spacing and letter case ("800/ 12 /bkd" = "800/12/BKD")."""
     text = clean_text(raw)
     return None if text is None else text.replace(" ", "").upper()
 
 
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def canonical_nip(raw: str | None) -> str | None:
     """Digits only when the value is a NIP written with separators ("19860926 201505 1 001").
 
@@ -123,10 +132,6 @@ def canonical_nip(raw: str | None) -> str | None:
 
 def is_scientific_notation(value: str) -> bool:
     return bool(_SCIENTIFIC.match(value))
-
-
-KEY_CACHE_SIZE = 16_384
-"""Recent inputs whose comparison forms (name keys, NIP checks) each process keeps: a few MiB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,14 +191,17 @@ def name_key(raw: str | None) -> NameKey:
     else:
         lowered = lowered.replace(",", " ")
 
-    spaced = re.sub(r"[-_/]", " ", lowered)
+    spaced = _NAME_SEPARATORS.sub(" ", lowered)
     tokens = _strip_titles(spaced.split(), applied)
-    cleaned = [re.sub(r"[^a-z0-9]", "", token) for token in tokens]
+    cleaned = [_NOT_ALPHANUMERIC.sub("", token) for token in tokens]
     if any(c != _dotless(t) for c, t in zip(cleaned, tokens, strict=True)):
         applied.append("punctuation")
     result: list[str] = []
     for token in filter(None, cleaned):
-        canonical = NAME_VARIANTS.get(token) or NAME_VARIANTS.get(_respell(token)) or _respell(token)
+        canonical = NAME_VARIANTS.get(token)
+        if canonical is None:
+            respelled = _respell(token)
+            canonical = NAME_VARIANTS.get(respelled) or respelled
         canonical = NAME_VARIANTS.get(canonical, canonical)
         if canonical != token:
             applied.append(f"spelling:{token}->{canonical}")
@@ -202,6 +210,7 @@ def name_key(raw: str | None) -> NameKey:
     return NameKey(key or None, tuple(applied))
 
 
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def canonical_violation(raw: str | None) -> str | None:
     text = clean_text(raw)
     if text is None:
@@ -211,6 +220,7 @@ def canonical_violation(raw: str | None) -> str | None:
     return f"{match.group(1)}-{int(match.group(2))}" if match else upper
 
 
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def canonical_stage(raw: str | None) -> str | None:
     text = clean_text(raw)
     if text is None:

@@ -21,7 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
@@ -69,6 +69,12 @@ def has_backlog(session: Session) -> bool:
     return session.scalar(select(TouchedCase.id).limit(1)) is not None
 
 
+_OLDEST = select(TouchedCase.id, TouchedCase.case_id).order_by(TouchedCase.id).limit(bindparam("limit"))
+_HANDLED = delete(TouchedCase).where(TouchedCase.id.in_(bindparam("ids", expanding=True)))
+"""A round's read and delete of its outbox rows, built once (a one-case round spent more composing than running
+its statements)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Round:
     """One round's work: the touched cases it re-checked (0: nothing waited) and what their findings did."""
@@ -83,11 +89,7 @@ def run_round(factory: sessionmaker[Session], settings: Settings, *, as_of: dt.d
     with transaction(factory) as session:
         if not try_round_lock(session, ROUND_LOCK_KEY):
             return None
-        rows = session.execute(
-            select(TouchedCase.id, TouchedCase.case_id)
-            .order_by(TouchedCase.id)
-            .limit(settings.reconciliation_batch_size)
-        ).all()
+        rows = session.execute(_OLDEST, {"limit": settings.reconciliation_batch_size}).all()
         if not rows:
             return Round(0, SyncOutcome())
         case_ids = {case_id for _, case_id in rows}
@@ -97,7 +99,7 @@ def run_round(factory: sessionmaker[Session], settings: Settings, *, as_of: dt.d
         )
         outcome = on_cases_written(session, settings, ctx, case_ids, as_of=as_of)
         pending = sequencer.record_changes(session, settings, ctx, outcome.ledger_changes)
-        session.execute(delete(TouchedCase).where(TouchedCase.id.in_([row_id for row_id, _ in rows])))
+        session.execute(_HANDLED, {"ids": [row_id for row_id, _ in rows]})
     sequencer.receipt(factory, settings, pending)  # the round is done once its findings' entries are in the log
     return Round(len(case_ids), outcome)
 

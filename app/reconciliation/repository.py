@@ -7,17 +7,22 @@ nested scan), plus three small index-backed selections for deadlines, duplicates
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from dataclasses import field as dc_field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Exists,
+    Insert,
     Row,
     Select,
+    Table,
+    Update,
     and_,
     bindparam,
     case,
@@ -67,32 +72,38 @@ class LoadedCase:
     """In agency order."""
 
 
-_STATE_PREFIX = "state_"
+_CASES, _RECORDS, _STATES = (cast(Table, model.__table__) for model in (Case, AgencyRecord, CaseState))
+_STATE_LABELS = tuple((column.name, f"state_{column.name}") for column in _STATES.c)
+_CASES_WITH_STATE = (
+    select(_CASES, *(_STATES.c[name].label(label) for name, label in _STATE_LABELS))
+    .outerjoin(_STATES, _STATES.c.case_id == _CASES.c.id)
+    .where(_CASES.c.id.in_(bindparam("case_ids", expanding=True)))
+    .order_by(_CASES.c.id)
+)
+_CASES_WITH_STATE_LOCKED = _CASES_WITH_STATE.with_for_update(of=_CASES)
+_RECORDS_OF_CASES = (
+    select(_RECORDS)
+    .where(_RECORDS.c.case_id.in_(bindparam("case_ids", expanding=True)))
+    .order_by(_RECORDS.c.case_id, _RECORDS.c.agency)
+)
+"""A re-check's two reads, built once (composing them cost a one-case round more than running them)."""
 
 
 def load_cases_for_check(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LoadedCase]:
     """The cases with their stored comparison state, then their agency records: two statements, rows rather than
     ORM objects. On PostgreSQL the case rows are locked, in id order, to serialise re-checks of the same case
     (SQLite already has a single writer)."""
-    wanted = sorted(case_ids)
-    cases, states, records = Case.__table__, CaseState.__table__, AgencyRecord.__table__
-    statement = (
-        select(cases, *(column.label(f"{_STATE_PREFIX}{column.name}") for column in states.c))
-        .outerjoin(states, states.c.case_id == cases.c.id)
-        .where(cases.c.id.in_(wanted))
-        .order_by(cases.c.id)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(of=cases)
+    wanted = {"case_ids": sorted(case_ids)}
+    locked = session.get_bind().dialect.name == "postgresql"
+    statement = _CASES_WITH_STATE_LOCKED if locked else _CASES_WITH_STATE
     loaded: dict[uuid.UUID, LoadedCase] = {}
-    for row in session.execute(statement):
+    for row in session.execute(statement, wanted):
         stored = row._mapping
         state = None
-        if stored[f"{_STATE_PREFIX}case_id"] is not None:
-            state = {column.name: stored[f"{_STATE_PREFIX}{column.name}"] for column in states.c}
+        if stored["state_case_id"] is not None:
+            state = {name: stored[label] for name, label in _STATE_LABELS}
         loaded[row.id] = LoadedCase(row, state, [])
-    by_agency = select(records).where(records.c.case_id.in_(wanted)).order_by(records.c.case_id, records.c.agency)
-    for row in session.execute(by_agency):
+    for row in session.execute(_RECORDS_OF_CASES, wanted):
         loaded[row.case_id].records.append(row)
     return loaded
 
@@ -106,22 +117,14 @@ def cases_by_id(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.
 
 
 def update_record_columns(session: Session, changes: Sequence[tuple[uuid.UUID, dict[str, object]]]) -> None:
-    """Write derived columns of many records (by id) in one executemany, without touching the records' version
-    or updated_at: those describe the agency's own data (its ETag and last change), not the comparison forms.
-    Every change must carry the same columns. Records the session holds as objects are kept in step."""
+    """Write derived columns of many records (by id) in one statement (``update_rows``), without touching the
+    records' version or updated_at: those describe the agency's own data (its ETag and last change), not the
+    comparison forms. Every change must carry the same columns. Records the session holds as objects are kept in
+    step."""
     if not changes:
         return
-    columns = list(changes[0][1])
-    statement = (
-        update(AgencyRecord)
-        .where(AgencyRecord.id == bindparam("record_id"))
-        .values({**{name: bindparam(f"new_{name}") for name in columns}, "updated_at": AgencyRecord.updated_at})
-    )
-    parameters = [
-        {"record_id": record_id, **{f"new_{name}": value for name, value in values.items()}}
-        for record_id, values in changes
-    ]
-    session.connection().execute(statement, parameters)
+    rows = [{"id": record_id, **values} for record_id, values in changes]
+    update_rows(session, _RECORDS, "id", rows, unchanged=("updated_at",))
     for record_id, values in changes:  # the rows now hold these values: keep loaded objects in step, unflagged
         record = session.identity_map.get(identity_key(AgencyRecord, record_id))
         if record is not None:
@@ -131,22 +134,70 @@ def update_record_columns(session: Session, changes: Sequence[tuple[uuid.UUID, d
 
 def write_case_states(session: Session, new: Sequence[dict[str, Any]], changed: Sequence[dict[str, Any]]) -> None:
     """Insert the new case states and update the changed ones (every change carries the same columns), one
-    executemany each; ``updated_at`` is set by the column's default. Loaded objects of changed states expire."""
+    statement each; ``updated_at`` is set by the column's default. Loaded objects of changed states expire."""
     if new:
-        session.connection().execute(insert(CaseState), list(new))
+        insert_rows(session, _STATES, new)
     if changed:
-        columns = [name for name in changed[0] if name != "case_id"]
-        statement = (
-            update(CaseState)
-            .where(CaseState.case_id == bindparam("state_case_id"))
-            .values({name: bindparam(f"new_{name}") for name in columns})
-        )
-        parameters = [
-            {"state_case_id": values["case_id"], **{f"new_{name}": values[name] for name in columns}}
-            for values in changed
-        ]
-        session.connection().execute(statement, parameters)
+        update_rows(session, _STATES, "case_id", changed)
         expire_loaded(session, CaseState, [values["case_id"] for values in changed])
+
+
+def update_rows(
+    session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]], *, unchanged: tuple[str, ...] = ()
+) -> None:
+    """Set columns of many rows, found by ``key``, to each row's own values (every row names the same columns);
+    the columns' update defaults apply, except to the ``unchanged`` ones.
+
+    PostgreSQL: one ``UPDATE ... FROM unnest(arrays)`` (psycopg pipelines an executemany as one statement per
+    row, each planned and run apart); SQLite, in process: one executemany."""
+    columns = [name for name in rows[0] if name != key]
+    if session.get_bind().dialect.name == "postgresql":
+        arrays = {f"v_{name}": [row[name] for row in rows] for name in (key, *columns)}
+        session.connection().execute(_unnest_update(table, key, tuple(columns), unchanged), arrays)
+        return
+    parameters = [{f"old_{key}": row[key], **{f"new_{name}": row[name] for name in columns}} for row in rows]
+    session.connection().execute(_keyed_update(table, key, tuple(columns), unchanged), parameters)
+
+
+@functools.cache
+def _keyed_update(table: Table, key: str, columns: tuple[str, ...], unchanged: tuple[str, ...]) -> Update:
+    """``update_rows``' statement elsewhere, built once per table and set of columns: the executemany's."""
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in columns}
+    values |= {name: table.c[name] for name in unchanged}
+    return update(table).where(table.c[key] == bindparam(f"old_{key}")).values(values)
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows (every row names the same columns): on PostgreSQL one ``INSERT ... SELECT unnest(arrays)``
+    (no bound parameter per value to parse), elsewhere one executemany."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(insert(table), list(rows))
+        return
+    columns = tuple(rows[0])
+    arrays = {f"v_{name}": [row[name] for row in rows] for name in columns}
+    session.connection().execute(_unnest_insert(table, columns), arrays)
+
+
+def _unnested(table: Table, columns: tuple[str, ...]) -> Select[Any]:
+    """One array parameter per column (of the column's type), unnested side by side into rows."""
+    arrays = (bindparam(f"v_{name}", type_=ARRAY(table.c[name].type)) for name in columns)
+    return select(*(func.unnest(array).label(name) for array, name in zip(arrays, columns, strict=True)))
+
+
+@functools.cache
+def _unnest_insert(table: Table, columns: tuple[str, ...]) -> Insert:
+    """``insert_rows``' statement on PostgreSQL, built once per table and set of columns (a column left out gets
+    its default, one value for the statement)."""
+    return insert(table).from_select(columns, _unnested(table, columns))
+
+
+@functools.cache
+def _unnest_update(table: Table, key: str, columns: tuple[str, ...], unchanged: tuple[str, ...]) -> Update:
+    """``update_rows``' statement on PostgreSQL, built once per table and set of columns: one array per column (of
+    the column's type), unnested side by side into rows joined on the key."""
+    rows = _unnested(table, (key, *columns)).subquery("v")
+    kept = {name: table.c[name] for name in unchanged}
+    return update(table).where(table.c[key] == rows.c[key]).values({name: rows.c[name] for name in columns} | kept)
 
 
 def mark_seen(session: Session, finding_ids: Sequence[uuid.UUID], now: dt.datetime, run_id: uuid.UUID | None) -> None:
@@ -176,13 +227,20 @@ def _duplicate_select() -> Select[uuid.UUID, str, str | None, dt.date, str]:
 
 
 def _duplicate_rows(
-    session: Session, statement: Select[uuid.UUID, str, str | None, dt.date, str]
+    session: Session,
+    statement: Select[uuid.UUID, str, str | None, dt.date, str],
+    parameters: Mapping[str, Any] | None = None,
 ) -> list[DuplicateRow]:
     return [
         DuplicateRow(case_id, number, nip, day, violation)
-        for case_id, number, nip, day, violation in session.execute(statement)
+        for case_id, number, nip, day, violation in session.execute(statement, parameters)
         if nip is not None
     ]
+
+
+_LIVE_CASES_OF_NIPS = _duplicate_select().where(
+    CaseState.live, CaseState.nip_canonical.in_(bindparam("nips", expanding=True))
+)
 
 
 def live_cases_of_nips(session: Session, nips: Iterable[str]) -> list[DuplicateRow]:
@@ -190,8 +248,7 @@ def live_cases_of_nips(session: Session, nips: Iterable[str]) -> list[DuplicateR
     wanted = sorted(set(nips))
     if not wanted:
         return []
-    statement = _duplicate_select().where(CaseState.live, CaseState.nip_canonical.in_(wanted))
-    return _duplicate_rows(session, statement)
+    return _duplicate_rows(session, _LIVE_CASES_OF_NIPS, {"nips": wanted})
 
 
 def _findings_condition(case_ids: Collection[uuid.UUID], keys: Collection[str]) -> ColumnElement[bool]:
