@@ -7,10 +7,13 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 
 from app.api.dependencies.auth import auth_runtime
+from app.auth import service
 from app.auth.hashing import hash_secret, new_client_secret
 from app.auth.models import OAuthClient
+from app.auth.service import IssuedCredentials
 from app.auth.verifier import GRANTABLE_SCOPES
 from app.core.actor import Agency, Role, Scope
 from app.core.db import utcnow
@@ -73,3 +76,19 @@ def make_auth_headers(app: FastAPI) -> AuthHeaders:
         return {"Authorization": f"Bearer {token.access_token}"}
 
     return headers
+
+
+def issue_agency_client(
+    session: Session, app: FastAPI, agency: Agency, client_id: str, name: str, scopes: list[Scope] | None = None
+) -> IssuedCredentials:
+    """An agency's client registered through the service, as an operator's ``sbt clients create`` would."""
+    return service.create_client(
+        session,
+        app.state.settings,
+        service.operator_context("test", {}),
+        name=name,
+        role=Role.AGENCY,
+        agency=agency,
+        scopes=scopes,
+        client_id=client_id,
+    )

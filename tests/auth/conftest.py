@@ -8,10 +8,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from app.auth import service
 from app.auth.service import IssuedCredentials
-from app.core.actor import Agency, Role, Scope
+from app.core.actor import Agency, Scope
 from app.core.db import transaction
+from tests.auth_helpers import issue_agency_client
 from tests.conftest import rolls_back
 
 
@@ -20,15 +20,8 @@ def bkn(app: FastAPI, session: Session, request: pytest.FixtureRequest) -> Issue
     """On SQLite written in a writing transaction: the read-only ``session`` fails to upgrade to a write ("database
     is locked") when one of the app's background threads has committed since its first read."""
     with nullcontext(session) if rolls_back(request) else transaction(app.state.sessionmaker) as writer:
-        credentials = service.create_client(
-            writer,
-            app.state.settings,
-            service.operator_context("test", {}),
-            name="BKN case system",
-            role=Role.AGENCY,
-            agency=Agency.BKN,
-            scopes=[Scope.CASES_READ, Scope.CASES_WRITE],
-            client_id="bkn-sapk",
+        credentials = issue_agency_client(
+            writer, app, Agency.BKN, "bkn-sapk", "BKN case system", [Scope.CASES_READ, Scope.CASES_WRITE]
         )
         writer.commit()
     return credentials

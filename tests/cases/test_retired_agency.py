@@ -20,7 +20,7 @@ from app.core.etag import etag_of
 from app.core.problems import AgencyNotPermitted
 from app.flows import cases as flows
 from app.ledger.models import LedgerEntry
-from tests.auth_helpers import AuthHeaders
+from tests.auth_helpers import AuthHeaders, issue_agency_client
 from tests.conftest import drain_outbox
 from tests.factories import case_payload, create_case, transition
 from tests.problems import assert_problem
@@ -175,18 +175,8 @@ def test_the_attack_of_a_kasn_client_writes_nothing_today_whatever_its_dates(
 
 
 def test_the_embedded_issuer_gives_a_kasn_client_no_token(app: FastAPI, client: TestClient) -> None:
-    from app.auth import service
-
     with app.state.sessionmaker() as session, session.begin():
-        credentials = service.create_client(
-            session,
-            app.state.settings,
-            service.operator_context("test", {}),
-            name="KASN archive",
-            role=Role.AGENCY,
-            agency=Agency.KASN,
-            client_id="kasn-archive",
-        )
+        credentials = issue_agency_client(session, app, Agency.KASN, "kasn-archive", "KASN archive")
     response = client.post(
         "/oauth/token",
         data={"grant_type": "client_credentials"},
