@@ -11,9 +11,12 @@
      case numbers taken in one statement, one multi-row INSERT for the cases and one for their creator's records);
      the single create is that function's batch of one;
    - records, archived records, transitions: locked first (the cases they change, in id order, as a reconciliation
-     round locks), then each item through its single service function (``submit_record``,
-     ``import_archived_record``, ``transition_case``) in request order: a later item sees what the earlier ones
-     wrote (a transition may follow the step before it).
+     round locks; the locked cases are handed to the writer), then
+   - records and archived records: all at once, ``cases.submit_records``, set-based (each item checked in request
+     order as a single submit or import checks it, against the records already there and the earlier accepted
+     items, one multi-row INSERT); the single submit and import are that function's batch of one;
+   - transitions: each item through its single service function (``transition_case``) in request order: a later
+     item sees what the earlier ones wrote (a transition may follow the step before it).
 
    Either way every refused item is noted with its index and problem, so that one answer lists them all;
 4. if any item was refused: raise ``BatchRejected``, which rolls the whole batch back;
@@ -25,7 +28,8 @@
 7. store the reply under the key; 8. commit through ``transaction``; 9. wait for the positions and answer.
 
 Items after a refused one are checked against the state the earlier accepted items left, which is what they
-would meet had the refused item been fixed (new cases depend on no other item). The item count is bounded by the
+would meet had the refused item been fixed (new cases depend on no other item; a record, on the earlier records of
+its agency and case). The item count is bounded by the
 web layer (``MAX_BATCH_ITEMS``); the ``sbt import`` command sends a whole file through this flow, so that a file
 is imported all or nothing too.
 """
