@@ -787,8 +787,14 @@ class _RecordChecks(_Checks):
         return row
 
 
-_ARCHIVE_DATED = ("agency", "recorded_on", "reported_date", "recommendation_date", "sanction_date", "decision_date")
-_ARCHIVE_DATES = (*_ARCHIVE_DATED[2:], "blocked_on", "block_lifted_on")
+_ARCHIVE_DATES = (
+    "reported_date",
+    "recommendation_date",
+    "sanction_date",
+    "decision_date",
+    "blocked_on",
+    "block_lifted_on",
+)
 """The dates an archived record holds, none after the day it was recorded."""
 
 
@@ -864,9 +870,8 @@ def update_record(
     if record.imported_by is not None:  # a correction of an archived record stays within the archive's dates
         ended = reference.retirement(session, record.agency, today_in_jakarta())
         assert ended is not None  # only a retired agency's records are imported
-        _check_archive_dates(
-            {name: getattr(record, name) for name in _ARCHIVE_DATED + _ARCHIVE_DATES[4:]}, ended.ended_on
-        )
+        dated = {name: getattr(record, name) for name in ("agency", "recorded_on", *_ARCHIVE_DATES)}
+        _check_archive_dates(dated, ended.ended_on)
     record.submitted_by_client = ctx.principal.client_id
     session.flush()
     return record, LedgerChange(
