@@ -70,7 +70,21 @@ def insert_cases(session: Session, cases: Sequence[dict[str, Any]], records: Seq
     """New cases and their records, one multi-row INSERT per table (Core: no ORM unit of work). The cases go
     first: a record's insert trigger copies its case's province (migration 0020)."""
     session.execute(insert(cast(Table, Case.__table__)), cases)
+    insert_records(session, records)
+
+
+def insert_records(session: Session, records: Sequence[dict[str, Any]]) -> None:
+    """New agency records (every row with the same columns), one multi-row INSERT (Core: no ORM unit of work);
+    their insert trigger copies their case's province (migration 0020)."""
     session.execute(insert(cast(Table, AgencyRecord.__table__)), records)
+
+
+def agencies_with_records(session: Session, case_ids: Collection[uuid.UUID]) -> set[tuple[uuid.UUID, str]]:
+    """(case id, agency) of every record these cases have: one record per agency and case."""
+    rows = session.execute(
+        select(AgencyRecord.case_id, AgencyRecord.agency).where(AgencyRecord.case_id.in_(sorted(case_ids)))
+    )
+    return {(case_id, agency) for case_id, agency in rows}
 
 
 def overdue_by_stage(session: Session, today: dt.date) -> dict[str, int]:
@@ -85,12 +99,13 @@ def get_case(session: Session, case_id: uuid.UUID) -> Case | None:
     return session.get(Case, case_id)
 
 
-def lock_cases(session: Session, case_ids: Collection[uuid.UUID]) -> None:
+def lock_cases(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Case]:
     """Lock the cases' rows in id order before writing to them or their records, as a reconciliation round does
     (``load_cases_for_check``): a write that changed a record first and then met a round holding the case,
-    while the round waited for that record, would deadlock. The cases stay loaded: ``get_case`` then costs no
-    statement. SQLite has a single writer and no FOR UPDATE."""
-    session.scalars(select(Case).where(Case.id.in_(sorted(case_ids))).order_by(Case.id).with_for_update()).all()
+    while the round waited for that record, would deadlock. Returns the cases found, by id: while they are held,
+    ``get_case`` costs no statement. SQLite has a single writer and no FOR UPDATE."""
+    locked = select(Case).where(Case.id.in_(sorted(case_ids))).order_by(Case.id).with_for_update()
+    return {case.id: case for case in session.scalars(locked)}
 
 
 def list_cases(

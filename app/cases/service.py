@@ -293,12 +293,12 @@ _NEW_CASE = dict.fromkeys(_CASE_COLUMNS)
 _NEW_RECORD = dict.fromkeys(AgencyRecordRead.state_fields())
 
 
-class _CreateChecks:
-    """The checks of a new case, each run once per write for each value it meets (a batch holds many cases of one
-    instansi, day or election), and the columns they derive."""
+class _Checks:
+    """A write's checks, each run once per write for each value it meets (a batch holds many items of one instansi,
+    day, election or agency)."""
 
-    def __init__(self, session: Session, settings: Settings, principal: Principal, today: dt.date) -> None:
-        self._session, self._settings, self._principal, self._today = session, settings, principal, today
+    def __init__(self, session: Session, principal: Principal, today: dt.date) -> None:
+        self._session, self._principal, self._today = session, principal, today
         self._outcomes: dict[Hashable, Any] = {}
 
     def _once(self, key: Hashable, check: Callable[[], _T]) -> _T:
@@ -313,6 +313,17 @@ class _CreateChecks:
             raise outcome
         return cast(_T, outcome)
 
+    def _acting_agency(self, on: dt.date) -> str:
+        return self._once(("agency", on), lambda: _acting_agency(self._session, self._principal, on))
+
+
+class _CreateChecks(_Checks):
+    """The checks of a new case and the columns they derive."""
+
+    def __init__(self, session: Session, settings: Settings, principal: Principal, today: dt.date) -> None:
+        super().__init__(session, principal, today)
+        self._settings = settings
+
     def derived(self, data: CaseCreate) -> dict[str, Any]:
         """The columns the service adds to a report (raising the problem a single create would answer)."""
         session, on = self._session, data.reported_date
@@ -325,7 +336,7 @@ class _CreateChecks:
         instansi = self._once(("instansi", *place), lambda: _check_instansi(session, *place))
         if on > self._today:
             raise _invalid("reported_date", "reported_date cannot be in the future (Asia/Jakarta)")
-        agency = self._once(("agency", on), lambda: _acting_agency(session, self._principal, on))
+        agency = self._acting_agency(on)
         election = data.election_type.value
         deadline = self._once(
             ("deadline", on, election), lambda: deadline_for(Stage.DITERIMA, on, self._settings, election)
@@ -373,16 +384,20 @@ def update_case(
     return case, updated
 
 
-def lock_cases(session: Session, case_ids: Collection[uuid.UUID]) -> None:
-    """Every write to cases or their records starts here (``repository.lock_cases``)."""
-    repository.lock_cases(session, case_ids)
+def lock_cases(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Case]:
+    """Every write to cases or their records starts here (``repository.lock_cases``); the cases found, by id."""
+    return repository.lock_cases(session, case_ids)
 
 
 def require_case(session: Session, case_id: uuid.UUID) -> Case:
     case = repository.get_case(session, case_id)
     if case is None:
-        raise NotFound(f"No case with id {case_id}.")
+        raise _no_case(case_id)
     return case
+
+
+def _no_case(case_id: uuid.UUID) -> NotFound:
+    return NotFound(f"No case with id {case_id}.")
 
 
 def require_report(session: Session, register_number: str) -> Sequence[Case]:
@@ -662,69 +677,140 @@ def _apply_sanction_fields(case: Case, transition: Transition, data: TransitionC
         case.imposed_sanction_reason = data.sanction_reason
 
 
-def submit_record(
-    session: Session, ctx: WriteContext, case: Case, data: AgencyRecordCreate
-) -> tuple[AgencyRecord, LedgerChange]:
-    agency = _acting_agency(session, ctx.principal, today_in_jakarta())  # a record is written as of today
-    if repository.get_record_of_agency(session, case.id, agency) is not None:
-        raise Conflict(f"{agency} already has a record of case {case.case_number}; update it with PATCH and If-Match.")
-    _check_record_codes(session, data)
-    record = AgencyRecord(case_id=case.id, agency=agency, submitted_by_client=ctx.principal.client_id, **data.columns())
-    session.add(record)
-    session.flush()
-    return record, LedgerChange("agency_record.submitted", _record_payload(record), case.id)
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record a write created: as read back (the single submit's reply) and its ``agency_record.submitted``
+    change."""
+
+    read: AgencyRecordRead
+    submitted: LedgerChange
 
 
-def import_archived_record(
-    session: Session, ctx: WriteContext, case: Case, data: ArchivedRecordCreate
-) -> tuple[AgencyRecord, LedgerChange]:
-    """A retired agency's record from its archive, imported by its successor: attributed to the retired agency
-    and dated as it was recorded (``recorded_on``), so its dates say what they said before the agency ended."""
-    importer = _acting_agency(session, ctx.principal, today_in_jakarta())  # the import itself happens today
-    original = data.archive_of.value
-    ended = reference.retirement(session, original, today_in_jakarta())
-    if ended is None:
-        raise _invalid("archive_of", f"{original} has not ended: its own clients record its view of a case")
-    if ended.successor != importer:
-        raise AgencyNotPermitted(
-            f"{ended.describe()}. Only {ended.successor or 'its successor'} imports {original}'s archive, not "
-            f"{importer}."
-        )
-    if repository.get_record_of_agency(session, case.id, original) is not None:
-        raise Conflict(f"{original} already has a record of case {case.case_number}; correct it with PATCH.")
-    _check_record_codes(session, data)
-    record = AgencyRecord(
-        case_id=case.id,
-        agency=original,
-        imported_by=importer,
-        submitted_by_client=ctx.principal.client_id,
-        **{name: value for name, value in data.columns().items() if name != "archive_of"},
-    )
-    _check_archive_dates(record, ended.ended_on)
-    session.add(record)
-    session.flush()
-    return record, LedgerChange("agency_record.submitted", _record_payload(record), case.id)
+RecordItem = tuple[uuid.UUID, AgencyRecordCreate | ArchivedRecordCreate]
+"""A new record and the case it is of: the calling agency's own (``AgencyRecordCreate``) or, imported by its
+successor, a retired agency's from its archive (``ArchivedRecordCreate``)."""
 
 
-def _check_archive_dates(record: AgencyRecord, ended_on: dt.date) -> None:
-    """An archive holds what the agency recorded before it ended, and nothing it recorded before it happened."""
-    recorded_on = record.recorded_on
+def submit_record(session: Session, ctx: WriteContext, cases: Mapping[uuid.UUID, Case], item: RecordItem) -> NewRecord:
+    """One new record: the batch of one (``submit_records``), its refusal raised."""
+    created, refused = submit_records(session, ctx, cases, [item])
+    for _, problem in refused:
+        raise problem
+    return created[0]
+
+
+def submit_records(
+    session: Session, ctx: WriteContext, cases: Mapping[uuid.UUID, Case], items: Sequence[RecordItem]
+) -> tuple[list[NewRecord], list[tuple[int, ProblemError]]]:
+    """New agency records, each with one ``agency_record.submitted`` change, written set-based.
+
+    ``cases``: the items' cases as locked (``lock_cases``); an item of another case is not found. Every item is
+    checked as a single submit checks it, in request order, so that a later item sees the earlier accepted ones
+    (a second record of one agency on one case is a conflict): the acting agency on the day of the write; for an
+    archived record, that its agency has ended and the acting agency succeeds it; one record per agency and case;
+    the reference codes; an archived record's dates against the day it was recorded and the agency's end. Each
+    refused item comes back with its index and its problem, and then nothing is written. Otherwise the records are
+    written with one multi-row INSERT (``repository.insert_records``; the case's province is copied by the trigger
+    of migration 0020), each change carrying the row exactly as written, as the ledger's replay and the state audit
+    read it.
+    """
+    checks = _RecordChecks(session, ctx.principal, today_in_jakarta())
+    taken = repository.agencies_with_records(session, {case_id for case_id, _ in items})
+    rows: list[dict[str, Any]] = []
+    refused: list[tuple[int, ProblemError]] = []
+    for index, (case_id, data) in enumerate(items):
+        try:
+            row = checks.row(cases.get(case_id), case_id, data, taken)
+        except ProblemError as problem:
+            refused.append((index, problem))
+            continue
+        taken.add((case_id, row["agency"]))
+        rows.append(row)
+    if refused or not rows:
+        return [], refused
+    created: list[NewRecord] = []
+    for row in rows:
+        read = AgencyRecordRead.model_validate(_NEW_RECORD | row)
+        payload = read.model_dump(mode="json", exclude=_RECORD_PAYLOAD_EXCLUDED)
+        created.append(NewRecord(read, LedgerChange("agency_record.submitted", payload, row["case_id"])))
+    repository.insert_records(session, rows)
+    return created, []
+
+
+class _RecordChecks(_Checks):
+    """The checks of a new record, in the order a single submit makes them, and the row it becomes."""
+
+    def row(
+        self,
+        case: Case | None,
+        case_id: uuid.UUID,
+        data: AgencyRecordFields,
+        taken: Collection[tuple[uuid.UUID, str]],
+    ) -> dict[str, Any]:
+        """The record's row (raising the problem a single submit would answer)."""
+        if case is None:
+            raise _no_case(case_id)
+        acting = self._acting_agency(self._today)  # a record is written (an archive imported) as of today
+        columns = data.columns()
+        if isinstance(data, ArchivedRecordCreate):
+            original = columns.pop("archive_of").value
+            ended = self._once(("ended", original), lambda: reference.retirement(self._session, original, self._today))
+            if ended is None:
+                raise _invalid("archive_of", f"{original} has not ended: its own clients record its view of a case")
+            if ended.successor != acting:
+                raise AgencyNotPermitted(
+                    f"{ended.describe()}. Only {ended.successor or 'its successor'} imports {original}'s archive, "
+                    f"not {acting}."
+                )
+            agency, imported_by, fix = original, acting, "correct it with PATCH"
+        else:
+            agency, imported_by, fix, ended = acting, None, "update it with PATCH and If-Match", None
+        if (case_id, agency) in taken:
+            raise Conflict(f"{agency} already has a record of case {case.case_number}; {fix}.")
+        for field, code in _record_codes(data).items():
+            self._once(("code", field, code), functools.partial(_check_codes, self._session, **{field: code}))
+        now = utcnow()
+        row = {
+            "id": uuid.uuid4(),
+            "case_id": case_id,
+            "agency": agency,
+            "recorded_on": None,
+            **columns,
+            "imported_by": imported_by,
+            "submitted_by_client": self._principal.client_id,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        }
+        if ended is not None:
+            _check_archive_dates(row, ended.ended_on)
+        return row
+
+
+_ARCHIVE_DATES = (
+    "reported_date",
+    "recommendation_date",
+    "sanction_date",
+    "decision_date",
+    "blocked_on",
+    "block_lifted_on",
+)
+"""The dates an archived record holds, none after the day it was recorded."""
+
+
+def _check_archive_dates(record: Mapping[str, Any], ended_on: dt.date) -> None:
+    """An archive holds what the agency recorded before it ended, and nothing it recorded before it happened
+    (``record``: its columns)."""
+    recorded_on = record["recorded_on"]
     assert recorded_on is not None  # every archived record has one (ArchivedRecordCreate requires it)
     if recorded_on >= ended_on:
         raise _invalid(
             "recorded_on",
-            f"{record.agency} ended on {ended_on.isoformat()}: its archive holds only records made before, "
+            f"{record['agency']} ended on {ended_on.isoformat()}: its archive holds only records made before, "
             f"not on {recorded_on.isoformat()}",
         )
-    for field in (
-        "reported_date",
-        "recommendation_date",
-        "sanction_date",
-        "decision_date",
-        "blocked_on",
-        "block_lifted_on",
-    ):
-        value: dt.date | None = getattr(record, field)
+    for field in _ARCHIVE_DATES:
+        value: dt.date | None = record[field]
         if value is not None and value > recorded_on:
             raise _invalid(
                 field,
@@ -732,16 +818,20 @@ def _check_archive_dates(record: AgencyRecord, ended_on: dt.date) -> None:
             )
 
 
+def _record_codes(data: AgencyRecordFields) -> dict[str, str | None]:
+    """A record's reference codes, in the order they are checked."""
+    return {
+        "position_category": data.position_category,
+        "violation_code": data.violation_code,
+        "recommended_sanction_code": data.recommended_sanction_code,
+        "imposed_sanction_code": data.imposed_sanction_code,
+        "instansi_code": data.instansi_code,
+        "province_code": data.province_code,
+    }
+
+
 def _check_record_codes(session: Session, data: AgencyRecordFields) -> None:
-    _check_codes(
-        session,
-        position_category=data.position_category,
-        violation_code=data.violation_code,
-        recommended_sanction_code=data.recommended_sanction_code,
-        imposed_sanction_code=data.imposed_sanction_code,
-        instansi_code=data.instansi_code,
-        province_code=data.province_code,
-    )
+    _check_codes(session, **_record_codes(data))
 
 
 def require_own_record(
@@ -780,7 +870,8 @@ def update_record(
     if record.imported_by is not None:  # a correction of an archived record stays within the archive's dates
         ended = reference.retirement(session, record.agency, today_in_jakarta())
         assert ended is not None  # only a retired agency's records are imported
-        _check_archive_dates(record, ended.ended_on)
+        dated = {name: getattr(record, name) for name in ("agency", "recorded_on", *_ARCHIVE_DATES)}
+        _check_archive_dates(dated, ended.ended_on)
     record.submitted_by_client = ctx.principal.client_id
     session.flush()
     return record, LedgerChange(

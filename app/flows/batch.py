@@ -11,9 +11,12 @@
      case numbers taken in one statement, one multi-row INSERT for the cases and one for their creator's records);
      the single create is that function's batch of one;
    - records, archived records, transitions: locked first (the cases they change, in id order, as a reconciliation
-     round locks), then each item through its single service function (``submit_record``,
-     ``import_archived_record``, ``transition_case``) in request order: a later item sees what the earlier ones
-     wrote (a transition may follow the step before it).
+     round locks; the locked cases are handed to the writer), then
+   - records and archived records: all at once, ``cases.submit_records``, set-based (each item checked in request
+     order as a single submit or import checks it, against the records already there and the earlier accepted
+     items, one multi-row INSERT); the single submit and import are that function's batch of one;
+   - transitions: each item through its single service function (``transition_case``) in request order: a later
+     item sees what the earlier ones wrote (a transition may follow the step before it).
 
    Either way every refused item is noted with its index and problem, so that one answer lists them all;
 4. if any item was refused: raise ``BatchRejected``, which rolls the whole batch back;
@@ -25,7 +28,8 @@
 7. store the reply under the key; 8. commit through ``transaction``; 9. wait for the positions and answer.
 
 Items after a refused one are checked against the state the earlier accepted items left, which is what they
-would meet had the refused item been fixed (new cases depend on no other item). The item count is bounded by the
+would meet had the refused item been fixed (new cases depend on no other item; a record, on the earlier records of
+its agency and case). The item count is bounded by the
 web layer (``MAX_BATCH_ITEMS``); the ``sbt import`` command sends a whole file through this flow, so that a file
 is imported all or nothing too.
 """
@@ -34,7 +38,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +47,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.cases import service as cases
 from app.cases.batch import ArchivedRecordBatchItem, BatchItemResult, BatchResult, RecordBatchItem, TransitionBatchItem
-from app.cases.schemas import ArchivedRecordCreate, CaseCreate
+from app.cases.models import Case
+from app.cases.schemas import CaseCreate
 from app.core.actor import WriteContext
 from app.core.config import Settings
 from app.core.db import transaction
@@ -72,7 +77,11 @@ class _Written:
 
 
 _Refused = list[BatchItemProblem]
-_Writer = Callable[[Session, Settings, WriteContext, list[BaseModel], Progress | None], tuple[list[_Written], _Refused]]
+_Locked = Mapping[uuid.UUID, Case]
+"""The cases a batch changes, locked (``cases.lock_cases``) before its items are written; none for new cases."""
+_Writer = Callable[
+    [Session, Settings, WriteContext, _Locked, list[BaseModel], Progress | None], tuple[list[_Written], _Refused]
+]
 
 
 def _refused(index: int, error: ProblemError) -> BatchItemProblem:
@@ -80,7 +89,12 @@ def _refused(index: int, error: ProblemError) -> BatchItemProblem:
 
 
 def _create_cases(
-    session: Session, settings: Settings, ctx: WriteContext, items: list[BaseModel], progress: Progress | None
+    session: Session,
+    settings: Settings,
+    ctx: WriteContext,
+    _locked: _Locked,
+    items: list[BaseModel],
+    progress: Progress | None,
 ) -> tuple[list[_Written], _Refused]:
     """All the cases at once (``cases.create_cases``: set-based, the single create is its batch of one)."""
     reports = [item for item in items if isinstance(item, CaseCreate)]
@@ -95,13 +109,48 @@ def _create_cases(
     return written, [_refused(index, error) for index, error in refused]
 
 
+def _submit_records(
+    session: Session,
+    _settings: Settings,
+    ctx: WriteContext,
+    locked: _Locked,
+    items: list[BaseModel],
+    progress: Progress | None,
+) -> tuple[list[_Written], _Refused]:
+    """All the records at once (``cases.submit_records``: set-based, in request order; the single submit is its
+    batch of one)."""
+    records = [
+        (item.case_id, item.record) for item in items if isinstance(item, RecordBatchItem | ArchivedRecordBatchItem)
+    ]
+    assert len(records) == len(items)  # validated with RecordBatchItem or ArchivedRecordBatchItem
+    created, refused = cases.submit_records(session, ctx, locked, records)
+    if progress is not None:
+        progress(len(items))
+    written = [
+        _Written(
+            new.read.id,
+            new.read.version,
+            new.read.case_id,
+            f"{CASES_PATH}/{new.read.case_id}/records/{new.read.id}",
+            [new.submitted],
+        )
+        for new in created
+    ]
+    return written, [_refused(index, error) for index, error in refused]
+
+
 def _one_by_one(write: Callable[[Session, Settings, WriteContext, BaseModel], _Written]) -> _Writer:
     """Each item through the single operation's service, in request order: a later item sees what the earlier
     ones wrote (a transition may follow the step before it). A refused item is noted with its problem and the
     next item is still tried, so that one answer lists every refused item."""
 
     def write_each(
-        session: Session, settings: Settings, ctx: WriteContext, items: list[BaseModel], progress: Progress | None
+        session: Session,
+        settings: Settings,
+        ctx: WriteContext,
+        _locked: _Locked,
+        items: list[BaseModel],
+        progress: Progress | None,
     ) -> tuple[list[_Written], _Refused]:
         written: list[_Written] = []
         refused: _Refused = []
@@ -115,17 +164,6 @@ def _one_by_one(write: Callable[[Session, Settings, WriteContext, BaseModel], _W
         return written, refused
 
     return write_each
-
-
-def _submit_record(session: Session, _settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
-    assert isinstance(item, RecordBatchItem | ArchivedRecordBatchItem)
-    case = cases.require_case(session, item.case_id)
-    if isinstance(item.record, ArchivedRecordCreate):
-        record, submitted = cases.import_archived_record(session, ctx, case, item.record)
-    else:
-        record, submitted = cases.submit_record(session, ctx, case, item.record)
-    location = f"{CASES_PATH}/{case.id}/records/{record.id}"
-    return _Written(record.id, record.version, case.id, location, [submitted])
 
 
 def _transition(session: Session, settings: Settings, ctx: WriteContext, item: BaseModel) -> _Written:
@@ -142,8 +180,8 @@ class BatchKind(enum.Enum):
     """What a batch holds: the item schema and how its items are written."""
 
     CASES = (CaseCreate, _create_cases)
-    RECORDS = (RecordBatchItem, _one_by_one(_submit_record))
-    ARCHIVED_RECORDS = (ArchivedRecordBatchItem, _one_by_one(_submit_record))
+    RECORDS = (RecordBatchItem, _submit_records)
+    ARCHIVED_RECORDS = (ArchivedRecordBatchItem, _submit_records)
     TRANSITIONS = (TransitionBatchItem, _one_by_one(_transition))
 
     def __init__(self, schema: type[BaseModel], write: _Writer) -> None:
@@ -186,9 +224,10 @@ def write_batch(
     parsed = validate_items(kind, items)  # 1. validate every item
     # 2. claim, 8. commit
     with idempotency.claimed(factory, settings, key, proof=ctx.ledger_proof), transaction(factory) as session:
+        locked: _Locked = {}
         if kind is not BatchKind.CASES:  # the cases its items change, locked in one go and in id order
-            cases.lock_cases(session, {item.case_id for item in parsed if isinstance(item, _CaseItem)})
-        written, refused = kind.write(session, settings, ctx, parsed, progress)  # 3. the items' domain changes
+            locked = cases.lock_cases(session, {item.case_id for item in parsed if isinstance(item, _CaseItem)})
+        written, refused = kind.write(session, settings, ctx, locked, parsed, progress)  # 3. the items' changes
         if refused:
             raise BatchRejected(len(parsed), refused)  # 4. nothing is written
         touched = {w.case_id for w in written}

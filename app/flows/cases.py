@@ -161,19 +161,15 @@ def submit_record(
 ) -> Reply[AgencyRecordRead]:
     """The calling agency's own record, or (``ArchivedRecordCreate``) a retired agency's from its archive."""
     with idempotency.claimed(factory, settings, key, proof=ctx.ledger_proof), transaction(factory) as session:
-        cases.lock_cases(session, [case_id])
-        case = cases.require_case(session, case_id)
-        if isinstance(data, ArchivedRecordCreate):
-            record, submitted = cases.import_archived_record(session, ctx, case, data)
-        else:
-            record, submitted = cases.submit_record(session, ctx, case, data)
-        reconciliation.note_stages_reached(session, [case.id])
-        outbox.record_touched(session, [case.id])
-        pending = sequencer.record_changes(session, settings, ctx, [submitted])
+        locked = cases.lock_cases(session, [case_id])
+        record = cases.submit_record(session, ctx, locked, (case_id, data))
+        reconciliation.note_stages_reached(session, [case_id])
+        outbox.record_touched(session, [case_id])
+        pending = sequencer.record_changes(session, settings, ctx, [record.submitted])
         reply = Reply(
             201,
-            AgencyRecordRead.model_validate(record),
-            {"Location": f"{CASES_PATH}/{case.id}/records/{record.id}", "ETag": etag_of(record.version)},
+            record.read,
+            {"Location": f"{CASES_PATH}/{case_id}/records/{record.read.id}", "ETag": etag_of(record.read.version)},
         )
         idempotency.store(session, key, reply, pending)
     return reply.receipted(sequencer.receipt(factory, settings, pending, proof=ctx.ledger_proof))

@@ -30,7 +30,7 @@ EVERY_TYPE = ("case.", "agency_record.", "finding.", "client.")
 
 def _history(client: TestClient, auth_headers: AuthHeaders) -> None:
     """One write of every kind: a case, its steps, a batch of cases, another agency's record and its correction,
-    a finding triaged, a client created, rotated and disabled."""
+    a batch of records and one of an archive, a finding triaged, a client created, rotated and disabled."""
     bawaslu, bkn, admin = auth_headers("BAWASLU"), auth_headers("BKN"), auth_headers("admin")
     case = transition(client, bawaslu, create_case(client, bawaslu, name="Budi Santoso"), "verify")
     items = [case_payload(nip=make_nip(seq=5)), case_payload(nip=make_nip(seq=6), register_number="001/Reg/TM/73")]
@@ -51,6 +51,12 @@ def _history(client: TestClient, auth_headers: AuthHeaders) -> None:
         headers=bkn | {"If-Match": f'"{finding["version"]}"'},
     )
     assert triaged.status_code == 200, triaged.text
+    records = [{"case_id": item["case_id"], "record": {"stage": "DITERIMA"}} for item in batch.json()["items"]]
+    batched = client.post("/api/v1/cases/-/records:batch", json={"items": records}, headers=auth_headers("KEMENDAGRI"))
+    assert batched.status_code == 200, batched.text
+    archive = [{"case_id": case["id"], "record": {"archive_of": "KASN", "recorded_on": "2024-08-12"}}]
+    imported = client.post("/api/v1/cases/-/archived-records:batch", json={"items": archive}, headers=bkn)
+    assert imported.status_code == 200, imported.text
     created = client.post("/api/v1/clients", json={"name": "SIMPEG", "role": "agency", "agency": "BKN"}, headers=admin)
     assert created.status_code == 201, created.text
     client_id = created.json()["client_id"]

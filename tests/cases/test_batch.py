@@ -20,6 +20,7 @@ from app.core.problems import AgencyNotPermitted, BatchRejected
 from app.flows import cases as flows
 from app.flows.batch import BatchKind, write_batch
 from app.ledger.models import LedgerEntry
+from app.ledger.schemas import CASE_LINK
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload, create_case, make_nip, transition
 from tests.problems import assert_problem
@@ -297,3 +298,149 @@ class TestRecordAndTransitionBatches:
         findings = client.get(f"/api/v1/reconciliation/findings?case_id={case['id']}", headers=bawaslu).json()
         assert not [f for f in findings["items"] if f["rule"] == "RETIRED_AGENCY_DATA"]
         assert _count(session, AgencyRecord, AgencyRecord.agency == "KASN") == 1
+
+
+def _single_problem(response: Any) -> dict[str, Any]:
+    """A single operation's problem as a batch lists it (the batch's own request is its instance)."""
+    return {key: value for key, value in response.json().items() if key != "instance"}
+
+
+class TestRecordBatchesAsSingleSubmits:
+    """A records batch is checked item by item as single submits in request order would be, and writes the rows
+    and ledger entries those single submits would."""
+
+    def test_refused_items_at_several_indexes_each_get_the_single_submit_problem(
+        self, client: TestClient, auth_headers: AuthHeaders, session: Session
+    ) -> None:
+        bawaslu, kemendagri = auth_headers("BAWASLU"), auth_headers("KEMENDAGRI")
+        first, second, third = (create_case(client, bawaslu, nip=make_nip(seq=seq)) for seq in (11, 12, 13))
+        record = {"nip": first["nip"], "stage": "DITERIMA"}
+        items = [
+            {"case_id": first["id"], "record": record},
+            {"case_id": first["id"], "record": record | {"notes": "again"}},  # the earlier item's agency and case
+            {"case_id": second["id"], "record": record | {"violation_code": "D-99"}},
+            {"case_id": str(uuid.uuid4()), "record": record},
+            {"case_id": second["id"], "record": record},
+            {"case_id": third["id"], "record": record | {"position_category": "ASTRONAUT"}},
+            {"case_id": third["id"], "record": record | {"imposed_sanction_code": "X-1"}},
+            {"case_id": third["id"], "record": record},
+        ]
+        before = _count(session, LedgerEntry)
+        response = client.post(f"{CASES}/-/records:batch", json={"items": items}, headers=kemendagri)
+        problem = _refused(response, 422, "batch-rejected")
+        errors = {error["index"]: error["problem"] for error in problem["errors"]}
+        assert [(index, p["status"]) for index, p in errors.items()] == [
+            (1, 409),
+            (2, 422),
+            (3, 404),
+            (5, 422),
+            (6, 422),
+        ]
+        assert _count(session, AgencyRecord, AgencyRecord.agency == "KEMENDAGRI") == 0
+        assert _count(session, LedgerEntry) == before
+        for index, item in enumerate(items):  # the same items one by one, in order
+            single = client.post(f"{CASES}/{item['case_id']}/records", json=item["record"], headers=kemendagri)
+            if index in errors:
+                assert _single_problem(single) == errors[index], index
+            else:
+                assert single.status_code == 201, single.text
+
+    def test_an_archive_batch_is_refused_as_single_imports_would_be(
+        self, app: FastAPI, client: TestClient, auth_headers: AuthHeaders, session: Session
+    ) -> None:
+        bawaslu, bkn = auth_headers("BAWASLU"), auth_headers("BKN")
+        cases = [
+            create_case(client, bawaslu, nip=make_nip(seq=seq), incident_date="2024-07-29", reported_date="2024-08-01")
+            for seq in (21, 22)
+        ]
+        archived = {"archive_of": "KASN", "recorded_on": "2024-08-12", "reported_date": "2024-08-01"}
+        items = [
+            {"case_id": cases[0]["id"], "record": archived},
+            {"case_id": cases[1]["id"], "record": archived | {"recorded_on": "2024-08-24"}},  # KASN's end
+            {"case_id": cases[1]["id"], "record": archived | {"sanction_date": "2024-08-13"}},  # after recorded_on
+            {"case_id": cases[0]["id"], "record": archived},  # KASN's record of it is the first item
+            {"case_id": cases[1]["id"], "record": archived | {"violation_code": "D-99"}},
+            {"case_id": cases[1]["id"], "record": archived},
+        ]
+        response = client.post(f"{CASES}/-/archived-records:batch", json={"items": items}, headers=bkn)
+        problem = _refused(response, 422, "batch-rejected")
+        errors = {error["index"]: error["problem"] for error in problem["errors"]}
+        assert [(index, p["status"]) for index, p in errors.items()] == [(1, 422), (2, 422), (3, 409), (4, 422)]
+        for index, item in enumerate(items):
+            single = client.post(f"{CASES}/{item['case_id']}/archived-records", json=item["record"], headers=bkn)
+            if index in errors:
+                assert _single_problem(single) == errors[index], index
+            else:
+                assert single.status_code == 201, single.text
+
+        # only KASN's successor imports its archive: every item is refused, as each single import is
+        refused = [{"case_id": case["id"], "record": archived | {"notes": "x"}} for case in cases]
+        kemendagri = auth_headers("KEMENDAGRI")
+        response = client.post(f"{CASES}/-/archived-records:batch", json={"items": refused}, headers=kemendagri)
+        problem = _refused(response, 422, "batch-rejected")
+        single = client.post(
+            f"{CASES}/{cases[0]['id']}/archived-records", json=refused[0]["record"], headers=kemendagri
+        )
+        assert [(e["index"], e["problem"]) for e in problem["errors"]] == [
+            (0, _single_problem(single)),
+            (1, _single_problem(single)),
+        ]
+        assert _count(session, AgencyRecord, AgencyRecord.agency == "KASN") == 2
+
+    def test_each_entry_holds_the_record_as_stored_as_a_single_submit_entry_does(
+        self, client: TestClient, auth_headers: AuthHeaders
+    ) -> None:
+        bawaslu, bkn = auth_headers("BAWASLU"), auth_headers("BKN")
+        cases = [
+            create_case(client, bawaslu, nip=make_nip(seq=seq), incident_date="2024-07-29", reported_date="2024-08-01")
+            for seq in (31, 32, 33, 34)
+        ]
+        record = {
+            "nip": cases[0]["nip"],
+            "name": "Budi Santoso",
+            "stage": "DITERIMA",
+            "violation_code": "D-6",
+            "recommended_sanction_code": None,
+            "reported_date": "2024-08-01",
+            "reference_number": "12/BKN/2024",
+            "external_id": "SIASN-1",
+            "notes": "berkas lengkap",
+        }
+        archived = record | {"archive_of": "KASN", "recorded_on": "2024-08-12"}
+        own = client.post(
+            f"{CASES}/-/records:batch",
+            json={"items": [{"case_id": case["id"], "record": record} for case in cases[:2]]},
+            headers=bkn,
+        )
+        assert own.status_code == 200, own.text
+        archive = client.post(
+            f"{CASES}/-/archived-records:batch",
+            json={"items": [{"case_id": cases[0]["id"], "record": archived}]},
+            headers=bkn,
+        )
+        assert archive.status_code == 200, archive.text
+        single = client.post(f"{CASES}/{cases[2]['id']}/records", json=record, headers=bkn)
+        single_archive = client.post(f"{CASES}/{cases[3]['id']}/archived-records", json=archived, headers=bkn)
+        assert (single.status_code, single_archive.status_code) == (201, 201)
+
+        def entry_of(seq: int) -> dict[str, Any]:
+            entry = client.get(f"/api/v1/ledger/entries/{seq}", headers=bkn).json()
+            assert entry["entry_type"] == "agency_record.submitted"
+            payload = {k: v for k, v in entry["payload"].items() if k != CASE_LINK}  # the case's previous entry
+            return payload
+
+        legacy = {"updated_at", "sanction_code", "sanction_level", "sanction_status", "sanction_reason"}
+        batched = [*own.json()["items"], *archive.json()["items"]]
+        for result in batched:
+            stored = client.get(result["location"], headers=bkn)
+            assert stored.headers["etag"] == result["etag"]
+            assert entry_of(result["ledger_seq"]) == {k: v for k, v in stored.json().items() if k not in legacy}
+        for alone, result in ((single, batched[0]), (single_archive, batched[2])):
+            mine, theirs = entry_of(alone.json()["receipt"]["entries"][0]["seq"]), entry_of(result["ledger_seq"])
+            assert list(mine) == list(theirs)
+            assert {k for k in mine if mine[k] != theirs[k]} == {"id", "case_id", "created_at"}
+            assert {k: v for k, v in alone.json().items() if k not in legacy | {"receipt"}} == mine
+        assert (entry_of(batched[2]["ledger_seq"])["agency"], entry_of(batched[2]["ledger_seq"])["imported_by"]) == (
+            "KASN",
+            "BKN",
+        )
