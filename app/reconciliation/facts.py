@@ -15,7 +15,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case
@@ -54,9 +53,10 @@ from app.reconciliation.rules import (
 from app.reference.instansi import InstansiKind, place_words
 from app.reference.models import AgencyRef, Instansi, Sanction, ViolationForm
 
-CaseRow = Case | Row[Any]
-"""A case as an object (a write's) or as a row (``repository.load_cases_for_check``): same attribute names."""
-RecordRow = AgencyRecord | Row[Any]
+CaseRow = Case | repository.CheckedCase
+"""A case as an object or as the columns a re-check loads (``repository.load_cases_for_check``): same attribute
+names."""
+RecordRow = AgencyRecord | repository.CheckedRecord
 LIVE_EXCLUDED_STAGES = frozenset({Stage.DIBATALKAN.value, Stage.DITOLAK.value})
 _REFERENCE_CACHE: dict[str, ReferenceData] = {}
 

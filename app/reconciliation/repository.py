@@ -12,14 +12,13 @@ import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from dataclasses import field as dc_field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Exists,
     Insert,
-    Row,
     Select,
     Table,
     Update,
@@ -29,6 +28,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    inspect,
     or_,
     select,
     text,
@@ -60,29 +60,110 @@ WATCHED_STATES = (*ACTIVE_STATES, FindingState.SUPPRESSED.value)
 """States a run must revisit even when the screen no longer flags the case (to clear or reopen them)."""
 
 
+class CheckedCase(NamedTuple):
+    """The columns of a case a re-check reads (``facts.case_facts``), with their names in ``Case``."""
+
+    id: uuid.UUID
+    case_number: str
+    nip: str
+    name: str
+    instansi_code: str | None
+    province_code: str
+    regency: str | None
+    election_type: str
+    election_year: int
+    violation_code: str
+    phase: str
+    source: str
+    incident_date: dt.date
+    reported_date: dt.date
+    known_date: dt.date | None
+    stage: str
+    stage_entered_on: dt.date
+    deadline_date: dt.date | None
+    recommended_by: str | None
+    recommendation_date: dt.date | None
+    recommended_sanction_code: str | None
+    recommended_sanction_level: str | None
+    imposed_sanction_code: str | None
+    imposed_sanction_reason: str | None
+    sanction_date: dt.date | None
+    decision_number: str | None
+    decision_date: dt.date | None
+    blocked_on: dt.date | None
+    block_lifted_on: dt.date | None
+    created_by_agency: str
+
+
+class CheckedRecord(NamedTuple):
+    """The columns of an agency record a re-check reads (``facts.record_facts``, and the stored comparison forms
+    ``facts.normalize_case`` compares), with their names in ``AgencyRecord``."""
+
+    id: uuid.UUID
+    case_id: uuid.UUID
+    agency: str
+    nip: str | None
+    name: str | None
+    instansi_code: str | None
+    province_code: str | None
+    regency: str | None
+    election_type: str | None
+    election_year: int | None
+    phase: str | None
+    violation_code: str | None
+    stage: str | None
+    recommended_sanction_code: str | None
+    recommended_sanction_level: str | None
+    imposed_sanction_code: str | None
+    imposed_sanction_reason: str | None
+    reported_date: dt.date | None
+    recommendation_date: dt.date | None
+    sanction_date: dt.date | None
+    decision_number: str | None
+    decision_date: dt.date | None
+    blocked_on: dt.date | None
+    block_lifted_on: dt.date | None
+    recorded_on: dt.date | None
+    created_at: dt.datetime
+    nip_canonical: str | None
+    name_key: str | None
+    violation_canonical: str | None
+    stage_canonical: str | None
+    stage_high_water: int | None
+    recommended_canonical: str | None
+    imposed_canonical: str | None
+    fingerprint: int | None
+    local_issue: bool
+    normalizer_version: int | None
+
+
 @dataclass(slots=True)
 class LoadedCase:
     """A case's row, its stored comparison state and its agency records, as plain values (attribute names, and the
     state's keys, are those of ``Case``, ``AgencyRecord`` and ``CaseState``): a re-check reads them, it never
     changes them as objects."""
 
-    case: Row[Any]
+    case: CheckedCase
     state: dict[str, Any] | None
-    records: list[Row[Any]]
+    records: list[CheckedRecord]
     """In agency order."""
 
 
 _CASES, _RECORDS, _STATES = (cast(Table, model.__table__) for model in (Case, AgencyRecord, CaseState))
-_STATE_LABELS = tuple((column.name, f"state_{column.name}") for column in _STATES.c)
+_FINDINGS, _FINDING_AGENCIES, _FINDING_EVENTS = (
+    cast(Table, model.__table__) for model in (Finding, FindingAgency, FindingEvent)
+)
+STATE_COLUMNS = tuple(column.name for column in _STATES.c if column.name != "updated_at")
+"""The case state a re-check computes and compares (``updated_at`` is the database's)."""
 _CASES_WITH_STATE = (
-    select(_CASES, *(_STATES.c[name].label(label) for name, label in _STATE_LABELS))
+    select(*(_CASES.c[name] for name in CheckedCase._fields), *(_STATES.c[name] for name in STATE_COLUMNS))
     .outerjoin(_STATES, _STATES.c.case_id == _CASES.c.id)
     .where(_CASES.c.id.in_(bindparam("case_ids", expanding=True)))
     .order_by(_CASES.c.id)
 )
 _CASES_WITH_STATE_LOCKED = _CASES_WITH_STATE.with_for_update(of=_CASES)
 _RECORDS_OF_CASES = (
-    select(_RECORDS)
+    select(*(_RECORDS.c[name] for name in CheckedRecord._fields))
     .where(_RECORDS.c.case_id.in_(bindparam("case_ids", expanding=True)))
     .order_by(_RECORDS.c.case_id, _RECORDS.c.agency)
 )
@@ -90,21 +171,22 @@ _RECORDS_OF_CASES = (
 
 
 def load_cases_for_check(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LoadedCase]:
-    """The cases with their stored comparison state, then their agency records: two statements, rows rather than
-    ORM objects. On PostgreSQL the case rows are locked, in id order, to serialise re-checks of the same case
-    (SQLite already has a single writer)."""
+    """The cases with their stored comparison state, then their agency records: two statements of only the
+    columns a re-check reads, as named tuples (a ``Row``'s attribute access costs more than the rules' work on
+    it). On PostgreSQL the case rows are locked, in id order, to serialise re-checks of the same case (SQLite
+    already has a single writer)."""
     wanted = {"case_ids": sorted(case_ids)}
     locked = session.get_bind().dialect.name == "postgresql"
     statement = _CASES_WITH_STATE_LOCKED if locked else _CASES_WITH_STATE
+    split = len(CheckedCase._fields)
     loaded: dict[uuid.UUID, LoadedCase] = {}
     for row in session.execute(statement, wanted):
-        stored = row._mapping
-        state = None
-        if stored["state_case_id"] is not None:
-            state = {name: stored[label] for name, label in _STATE_LABELS}
-        loaded[row.id] = LoadedCase(row, state, [])
-    for row in session.execute(_RECORDS_OF_CASES, wanted):
-        loaded[row.case_id].records.append(row)
+        case = CheckedCase._make(row[:split])
+        stored = row[split:]
+        state = None if stored[0] is None else dict(zip(STATE_COLUMNS, stored, strict=True))
+        loaded[case.id] = LoadedCase(case, state, [])
+    for record in map(CheckedRecord._make, session.execute(_RECORDS_OF_CASES, wanted)):
+        loaded[record.case_id].records.append(record)
     return loaded
 
 
@@ -324,14 +406,20 @@ class FindingWrites:
     """Existing findings produced again."""
 
 
+_FINDING_COLUMN = {prop.key: prop.columns[0].key for prop in inspect(Finding).column_attrs}
+"""A finding's attribute name -> its column's (``message_indonesian`` is stored as ``message_id``)."""
+
+
 def write_findings(session: Session, writes: FindingWrites, now: dt.datetime, run_id: uuid.UUID | None) -> None:
     """Insert the new findings, their agencies and every event, update the changed findings by primary key, and
-    mark the re-seen ones: one executemany each. ORM objects of the changed findings loaded in the session are
-    expired (their rows changed underneath)."""
+    mark the re-seen ones: one executemany each (the inserts through Core: the ORM's bulk insert cost more per
+    row than the statement). ORM objects of the changed findings loaded in the session are expired (their rows
+    changed underneath)."""
     if writes.new:
-        session.execute(insert(Finding).execution_options(render_nulls=True), writes.new)
+        rows = [{_FINDING_COLUMN[name]: value for name, value in row.items()} for row in writes.new]
+        session.connection().execute(insert(_FINDINGS), rows)
     if writes.agencies:
-        session.execute(insert(FindingAgency), writes.agencies)
+        session.connection().execute(insert(_FINDING_AGENCIES), writes.agencies)
     if writes.changed:
         session.execute(update(Finding), [finding.values() for finding in writes.changed])
         expire_loaded(session, Finding, [finding.id for finding in writes.changed])
@@ -340,8 +428,8 @@ def write_findings(session: Session, writes: FindingWrites, now: dt.datetime, ru
 
 
 def insert_finding_events(session: Session, events: Sequence[dict[str, Any]]) -> None:
-    if events:  # render_nulls: one batch, not one per pattern of absent values
-        session.execute(insert(FindingEvent).execution_options(render_nulls=True), events)
+    if events:
+        session.connection().execute(insert(_FINDING_EVENTS), list(events))
 
 
 def expire_loaded(session: Session, model: type[Base], ids: Iterable[uuid.UUID]) -> None:

@@ -307,6 +307,12 @@ def rule(
 class Ruleset:
     rules: tuple[Rule, ...]
     configs: Mapping[str, RuleConfig] = field(default_factory=dict)
+    enabled: tuple[tuple[Check, RuleConfig], ...] = field(init=False, repr=False, compare=False)
+    """The enabled rules' checks with their configuration, in order: resolved once, not per evaluated case."""
+
+    def __post_init__(self) -> None:
+        configured = ((rule.check, self.config(rule)) for rule in self.rules)
+        object.__setattr__(self, "enabled", tuple((check, config) for check, config in configured if config.enabled))
 
     def config(self, rule: Rule) -> RuleConfig:
         return self.configs.get(rule.code) or RuleConfig(rule.code, True, rule.severity, rule.params)
@@ -334,10 +340,8 @@ class Ruleset:
 
 def evaluate(context: CaseContext, ruleset: Ruleset) -> list[FindingDraft]:
     findings: list[FindingDraft] = []
-    for rule in ruleset.rules:
-        config = ruleset.config(rule)
-        if config.enabled:
-            findings.extend(rule.check(context, config))
+    for check, config in ruleset.enabled:
+        findings.extend(check(context, config))
     return findings
 
 
