@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -120,11 +121,15 @@ def reference_data(session: Session) -> ReferenceData:
 
 
 def canonical_sanction(raw: str | None, reference: ReferenceData) -> str | None:
+    code = sanction_code(raw)
+    return None if code is None else reference.canonical_sanction.get(code, code)
+
+
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def sanction_code(raw: str | None) -> str | None:
+    """A sanction code as written, cleaned and upper-cased (the reference data then name its current code)."""
     code = clean_text(raw)
-    if code is None:
-        return None
-    code = code.upper()
-    return reference.canonical_sanction.get(code, code)
+    return None if code is None else code.upper()
 
 
 def case_facts(case: CaseRow, reference: ReferenceData) -> CaseFacts:
@@ -303,6 +308,24 @@ class Normalized:
         return duplicate_key(self.state["nip_canonical"], self.state["incident_date"])
 
 
+RECORD_FORMS = (
+    "nip_canonical",
+    "name_key",
+    "violation_canonical",
+    "stage_canonical",
+    "stage_high_water",
+    "recommended_canonical",
+    "imposed_canonical",
+    "fingerprint",
+    "local_issue",
+    "normalizer_version",
+)
+"""A record's stored comparison forms, in the order ``normalize_case`` computes them."""
+_stored_record_forms = operator.attrgetter(*RECORD_FORMS)
+_stored_state = operator.itemgetter(*repository.STATE_COLUMNS)
+"""Stored forms are read in one C call each, not a lookup per column: a sweep compares every flagged case."""
+
+
 def normalize_case(
     case: CaseRow,
     records: Sequence[RecordRow],
@@ -320,38 +343,39 @@ def normalize_case(
         stage = canonical_stage(record.stage)
         item = record_facts(record, reference, _high_water(record, stage))
         record_list.append(item)
-        derived: dict[str, object] = {
-            "nip_canonical": item.nip,
-            "name_key": item.name.key,
-            "violation_canonical": item.violation_code,
-            "stage_canonical": item.stage,
-            "stage_high_water": item.stage_high_water,
-            "recommended_canonical": item.recommended,
-            "imposed_canonical": item.imposed,
-            "fingerprint": compared_fingerprint(item.nip, item.name.key, item.violation_code, item.stage),
-            "local_issue": record_has_local_issue(item, facts, reference, as_of),
-            "normalizer_version": NORMALIZER_VERSION,
-        }
-        if any(getattr(record, name) != value for name, value in derived.items()):
-            record_changes.append((record.id, derived))
-    values: dict[str, Any] = {
-        "case_id": case.id,
-        "nip_canonical": facts.nip,
-        "name_key": facts.name.key,
-        "incident_date": facts.incident_date,
-        "live": facts.stage not in LIVE_EXCLUDED_STAGES,
-        "deadline_date": live_deadline(facts),
-        "recommended_canonical": facts.recommended_sanction,
-        "imposed_canonical": facts.imposed_sanction,
-        "fingerprint": compared_fingerprint(facts.nip, facts.name.key, facts.violation_code, facts.stage),
-        "expected_mask": agency_mask(expected_agencies(facts, reference)),
-        "local_issue": case_has_local_issue(facts, reference, as_of),
-        "normalizer_version": NORMALIZER_VERSION,
-    }
+        derived = (
+            item.nip,
+            item.name.key,
+            item.violation_code,
+            item.stage,
+            item.stage_high_water,
+            item.recommended,
+            item.imposed,
+            compared_fingerprint(item.nip, item.name.key, item.violation_code, item.stage),
+            record_has_local_issue(item, facts, reference, as_of),
+            NORMALIZER_VERSION,
+        )
+        if _stored_record_forms(record) != derived:
+            record_changes.append((record.id, dict(zip(RECORD_FORMS, derived, strict=True))))
+    forms = (
+        case.id,
+        facts.nip,
+        facts.name.key,
+        facts.incident_date,
+        facts.stage not in LIVE_EXCLUDED_STAGES,
+        live_deadline(facts),
+        facts.recommended_sanction,
+        facts.imposed_sanction,
+        compared_fingerprint(facts.nip, facts.name.key, facts.violation_code, facts.stage),
+        agency_mask(expected_agencies(facts, reference)),
+        case_has_local_issue(facts, reference, as_of),
+        NORMALIZER_VERSION,
+    )
+    values = dict(zip(repository.STATE_COLUMNS, forms, strict=True))
     if state is None:
         stored: Literal["new", "changed", "same"] = "new"
     else:
-        stored = "changed" if any(state[name] != value for name, value in values.items()) else "same"
+        stored = "changed" if _stored_state(state) != forms else "same"
     return Normalized(facts, tuple(record_list), values, stored, previous_key, state is not None, record_changes)
 
 

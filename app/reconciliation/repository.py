@@ -153,8 +153,22 @@ _CASES, _RECORDS, _STATES = (cast(Table, model.__table__) for model in (Case, Ag
 _FINDINGS, _FINDING_AGENCIES, _FINDING_EVENTS = (
     cast(Table, model.__table__) for model in (Finding, FindingAgency, FindingEvent)
 )
-STATE_COLUMNS = tuple(column.name for column in _STATES.c if column.name != "updated_at")
-"""The case state a re-check computes and compares (``updated_at`` is the database's)."""
+STATE_COLUMNS = (
+    "case_id",
+    "nip_canonical",
+    "name_key",
+    "incident_date",
+    "live",
+    "deadline_date",
+    "recommended_canonical",
+    "imposed_canonical",
+    "fingerprint",
+    "expected_mask",
+    "local_issue",
+    "normalizer_version",
+)
+"""The case state a re-check computes and compares, in the order ``facts.normalize_case`` computes it (every
+column but ``updated_at``, the database's)."""
 _CASES_WITH_STATE = (
     select(*(_CASES.c[name] for name in CheckedCase._fields), *(_STATES.c[name] for name in STATE_COLUMNS))
     .outerjoin(_STATES, _STATES.c.case_id == _CASES.c.id)
