@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Update,
     and_,
+    any_,
     bindparam,
     case,
     exists,
@@ -153,6 +154,8 @@ _CASES, _RECORDS, _STATES = (cast(Table, model.__table__) for model in (Case, Ag
 _FINDINGS, _FINDING_AGENCIES, _FINDING_EVENTS = (
     cast(Table, model.__table__) for model in (Finding, FindingAgency, FindingEvent)
 )
+_FINDING_COLUMN = {prop.key: prop.columns[0].key for prop in inspect(Finding).column_attrs}
+"""A finding's attribute name -> its column's (``message_indonesian`` is stored as ``message_id``)."""
 STATE_COLUMNS = (
     "case_id",
     "nip_canonical",
@@ -169,37 +172,59 @@ STATE_COLUMNS = (
 )
 """The case state a re-check computes and compares, in the order ``facts.normalize_case`` computes it (every
 column but ``updated_at``, the database's)."""
-_CASES_WITH_STATE = (
-    select(*(_CASES.c[name] for name in CheckedCase._fields), *(_STATES.c[name] for name in STATE_COLUMNS))
-    .outerjoin(_STATES, _STATES.c.case_id == _CASES.c.id)
-    .where(_CASES.c.id.in_(bindparam("case_ids", expanding=True)))
-    .order_by(_CASES.c.id)
-)
-_CASES_WITH_STATE_LOCKED = _CASES_WITH_STATE.with_for_update(of=_CASES)
-_RECORDS_OF_CASES = (
-    select(*(_RECORDS.c[name] for name in CheckedRecord._fields))
-    .where(_RECORDS.c.case_id.in_(bindparam("case_ids", expanding=True)))
-    .order_by(_RECORDS.c.case_id, _RECORDS.c.agency)
-)
-"""A re-check's two reads, built once (composing them cost a one-case round more than running them)."""
+
+
+def _among(column: ColumnElement[Any], name: str, postgresql: bool) -> ColumnElement[bool]:
+    """``column IN`` the list bound as ``name``. On PostgreSQL ``= ANY(array)``: one parameter, so the statement's
+    text is the same whatever the list's length, and psycopg keeps it prepared (an expanded IN is new text for
+    every length, converted, parsed and planned anew; a sweep's batches and duplicates vary)."""
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckReads:
+    cases: Select[Any]
+    records: Select[Any]
+    live_of_nips: Select[uuid.UUID, str, str | None, dt.date, str]
+
+
+@functools.cache
+def _check_reads(dialect: str) -> _CheckReads:
+    """A re-check's reads, built once per dialect (composing them cost a one-case round more than running them).
+    On PostgreSQL the case rows are locked, in id order, to serialise re-checks of the same case (SQLite already
+    has a single writer)."""
+    postgresql = dialect == "postgresql"
+    cases = (
+        select(*(_CASES.c[name] for name in CheckedCase._fields), *(_STATES.c[name] for name in STATE_COLUMNS))
+        .outerjoin(_STATES, _STATES.c.case_id == _CASES.c.id)
+        .where(_among(_CASES.c.id, "case_ids", postgresql))
+        .order_by(_CASES.c.id)
+    )
+    records = (
+        select(*(_RECORDS.c[name] for name in CheckedRecord._fields))
+        .where(_among(_RECORDS.c.case_id, "case_ids", postgresql))
+        .order_by(_RECORDS.c.case_id, _RECORDS.c.agency)
+    )
+    live_of_nips = _duplicate_select().where(CaseState.live, _among(_STATES.c.nip_canonical, "nips", postgresql))
+    return _CheckReads(cases.with_for_update(of=_CASES) if postgresql else cases, records, live_of_nips)
 
 
 def load_cases_for_check(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LoadedCase]:
     """The cases with their stored comparison state, then their agency records: two statements of only the
     columns a re-check reads, as named tuples (a ``Row``'s attribute access costs more than the rules' work on
-    it). On PostgreSQL the case rows are locked, in id order, to serialise re-checks of the same case (SQLite
-    already has a single writer)."""
+    it); the cases locked on PostgreSQL (``_check_reads``)."""
     wanted = {"case_ids": sorted(case_ids)}
-    locked = session.get_bind().dialect.name == "postgresql"
-    statement = _CASES_WITH_STATE_LOCKED if locked else _CASES_WITH_STATE
+    reads = _check_reads(session.get_bind().dialect.name)
     split = len(CheckedCase._fields)
     loaded: dict[uuid.UUID, LoadedCase] = {}
-    for row in session.execute(statement, wanted):
+    for row in session.execute(reads.cases, wanted):
         case = CheckedCase._make(row[:split])
         stored = row[split:]
         state = None if stored[0] is None else dict(zip(STATE_COLUMNS, stored, strict=True))
         loaded[case.id] = LoadedCase(case, state, [])
-    for record in map(CheckedRecord._make, session.execute(_RECORDS_OF_CASES, wanted)):
+    for record in map(CheckedRecord._make, session.execute(reads.records, wanted)):
         loaded[record.case_id].records.append(record)
     return loaded
 
@@ -334,17 +359,12 @@ def _duplicate_rows(
     ]
 
 
-_LIVE_CASES_OF_NIPS = _duplicate_select().where(
-    CaseState.live, CaseState.nip_canonical.in_(bindparam("nips", expanding=True))
-)
-
-
 def live_cases_of_nips(session: Session, nips: Iterable[str]) -> list[DuplicateRow]:
     """Live cases of any of these canonical NIPs: the candidates for their duplicate findings."""
     wanted = sorted(set(nips))
     if not wanted:
         return []
-    return _duplicate_rows(session, _LIVE_CASES_OF_NIPS, {"nips": wanted})
+    return _duplicate_rows(session, _check_reads(session.get_bind().dialect.name).live_of_nips, {"nips": wanted})
 
 
 def _findings_condition(case_ids: Collection[uuid.UUID], keys: Collection[str]) -> ColumnElement[bool]:
@@ -397,13 +417,22 @@ STORED_FINDING_FIELDS = tuple(item.name for item in fields(StoredFinding))
 def stored_findings(
     session: Session, case_ids: Collection[uuid.UUID], keys: Collection[str]
 ) -> dict[uuid.UUID, list[StoredFinding]]:
-    """``findings_for_cases`` as plain values, in one statement (no ORM objects, no agency links)."""
-    columns = [getattr(Finding, name) for name in STORED_FINDING_FIELDS]
+    """``findings_for_cases`` as plain values, in one statement built once per dialect (no ORM objects, no agency
+    links)."""
     grouped: dict[uuid.UUID, list[StoredFinding]] = {case_id: [] for case_id in case_ids}
-    for row in session.execute(select(*columns).where(_findings_condition(case_ids, keys))):
+    statement = _stored_findings_select(session.get_bind().dialect.name)
+    for row in session.execute(statement, {"case_ids": list(case_ids), "keys": list(keys)}):
         finding = StoredFinding(*row)
         grouped.setdefault(finding.case_id, []).append(finding)
     return grouped
+
+
+@functools.cache
+def _stored_findings_select(dialect: str) -> Select[Any]:
+    postgresql = dialect == "postgresql"
+    columns = [_FINDINGS.c[_FINDING_COLUMN[name]] for name in STORED_FINDING_FIELDS]
+    watched = and_(_among(_FINDINGS.c.case_id, "case_ids", postgresql), _FINDINGS.c.state.in_(WATCHED_STATES))
+    return select(*columns).where(or_(watched, _among(_FINDINGS.c.finding_key, "keys", postgresql)))
 
 
 @dataclass(slots=True)
@@ -418,10 +447,6 @@ class FindingWrites:
     events: list[dict[str, Any]] = dc_field(default_factory=list)
     seen: list[uuid.UUID] = dc_field(default_factory=list)
     """Existing findings produced again."""
-
-
-_FINDING_COLUMN = {prop.key: prop.columns[0].key for prop in inspect(Finding).column_attrs}
-"""A finding's attribute name -> its column's (``message_indonesian`` is stored as ``message_id``)."""
 
 
 def write_findings(session: Session, writes: FindingWrites, now: dt.datetime, run_id: uuid.UUID | None) -> None:
