@@ -279,12 +279,17 @@ def pending_subjects(session: Session) -> tuple[set[uuid.UUID], bool]:
 
 def written_receipt(session: Session, pending_id: int) -> LedgerReceipt | None:
     """The receipt of a write a round has integrated (in any process); None while it is pending."""
-    entries = repository.written_entries(session, pending_id)
-    if entries is None:
-        return None
-    return LedgerReceipt(
-        entries=[ReceiptEntry(seq=seq, entry_type=kind, leaf_hash=b64(leaf)) for seq, kind, leaf in entries]
-    )
+    return written_receipts(session, [pending_id]).get(pending_id)
+
+
+def written_receipts(session: Session, pending_ids: Collection[int]) -> dict[int, LedgerReceipt]:
+    """The receipts of those writes rounds have integrated (in any process), by pending id."""
+    return {
+        pending_id: LedgerReceipt(
+            entries=[ReceiptEntry(seq=seq, entry_type=kind, leaf_hash=b64(leaf)) for seq, kind, leaf in entries]
+        )
+        for pending_id, entries in repository.written_entries(session, pending_ids).items()
+    }
 
 
 def _pending_templates(row: repository.PendingRow) -> tuple[int, list[dict[str, Any]]]:

@@ -187,6 +187,32 @@ def test_a_process_hands_its_own_rounds_receipts_out_and_reads_back_only_other_p
         engine.dispose()
 
 
+@pytest.mark.real_commits  # two sequencers (processes) on one database
+def test_a_round_hands_its_waiters_the_receipts_of_writes_another_process_integrated(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite sends no notification of another process's round: the next round of the waiter's own process
+    finds the write in the log and hands its receipt over, instead of the waiter reading it after a whole quiet
+    poll (the LISTEN thread is left out here, so both databases take that path)."""
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    own, other = Sequencer(factory, settings), Sequencer(factory, settings)
+    read_back: list[int] = []
+    monkeypatch.setattr(own, "_stored_receipt", _counting(own._stored_receipt, read_back))
+    monkeypatch.setattr(own, "_listen_loop", lambda _url: None)
+    pending = _recorded(factory, settings, 0)
+    integrated = other.run_round()
+    assert integrated is not None
+    assert list(integrated.receipts) == [pending.id]
+    own.start()
+    try:
+        assert own.receipt(pending) == integrated.receipts[pending.id]
+        assert read_back == []
+    finally:
+        own.stop()
+        engine.dispose()
+
+
 def _counting(
     stored_receipt: Callable[[int], LedgerReceipt | None], calls: list[int]
 ) -> Callable[[int], LedgerReceipt | None]:
