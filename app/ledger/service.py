@@ -223,17 +223,19 @@ def integrate_pending(
     recorded_at = utcnow()
     stamp = format_timestamp(recorded_at)  # one for the round: every entry of it is recorded at that moment
     entry_rows: list[dict[str, Any]] = []
-    node_rows: list[tuple[int, int, bytes]] = []
-    write_rows: list[tuple[int, int, int]] = []
+    node_rows: list[dict[str, Any]] = []
+    write_rows: list[dict[str, Any]] = []
     receipts: dict[int, LedgerReceipt] = {}
     for pending_id, templates in writes:
-        write_rows.append((pending_id, tree.size, len(templates)))
+        write_rows.append({"pending_id": pending_id, "first_seq": tree.size, "entry_count": len(templates)})
         receipt: list[ReceiptEntry] = []
         for template in templates:
             row = _entry_row(tree, template, cases.get(template["case_id"]), latest, recorded_at, stamp)
             entry_rows.append(row)
             created = tree.append(row["leaf_hash"])
-            node_rows.extend((level, position, node) for (level, position), node in created[1:])  # [0]: the leaf
+            node_rows.extend(
+                {"level": level, "position": position, "hash": node} for (level, position), node in created[1:]
+            )  # created[0] is the leaf
             receipt.append(ReceiptEntry(seq=row["seq"], entry_type=row["entry_type"], leaf_hash=b64(row["leaf_hash"])))
         receipts[pending_id] = LedgerReceipt(entries=receipt)
     try:
@@ -277,12 +279,17 @@ def pending_subjects(session: Session) -> tuple[set[uuid.UUID], bool]:
 
 def written_receipt(session: Session, pending_id: int) -> LedgerReceipt | None:
     """The receipt of a write a round has integrated (in any process); None while it is pending."""
-    entries = repository.written_entries(session, pending_id)
-    if entries is None:
-        return None
-    return LedgerReceipt(
-        entries=[ReceiptEntry(seq=seq, entry_type=kind, leaf_hash=b64(leaf)) for seq, kind, leaf in entries]
-    )
+    return written_receipts(session, [pending_id]).get(pending_id)
+
+
+def written_receipts(session: Session, pending_ids: Collection[int]) -> dict[int, LedgerReceipt]:
+    """The receipts of those writes rounds have integrated (in any process), by pending id."""
+    return {
+        pending_id: LedgerReceipt(
+            entries=[ReceiptEntry(seq=seq, entry_type=kind, leaf_hash=b64(leaf)) for seq, kind, leaf in entries]
+        )
+        for pending_id, entries in repository.written_entries(session, pending_ids).items()
+    }
 
 
 def _pending_templates(row: repository.PendingRow) -> tuple[int, list[dict[str, Any]]]:
