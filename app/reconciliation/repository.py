@@ -26,7 +26,6 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    insert,
     inspect,
     or_,
     select,
@@ -391,14 +390,15 @@ class FindingWrites:
 
 def write_findings(session: Session, writes: FindingWrites, now: dt.datetime, run_id: uuid.UUID | None) -> None:
     """Insert the new findings, their agencies and every event, update the changed findings by primary key, and
-    mark the re-seen ones: one executemany each (the inserts through Core: the ORM's bulk insert cost more per
-    row than the statement). ORM objects of the changed findings loaded in the session are expired (their rows
-    changed underneath)."""
+    mark the re-seen ones: one statement each (the inserts through ``insert_rows``: the ORM's bulk insert cost
+    more per row than the statement, and on PostgreSQL an executemany is a statement per row). ORM objects of the
+    changed findings loaded in the session are expired (their rows changed underneath)."""
     if writes.new:
-        rows = [{_FINDING_COLUMN[name]: value for name, value in row.items()} for row in writes.new]
-        session.connection().execute(insert(_FINDINGS), rows)
+        insert_rows(
+            session, _FINDINGS, [{_FINDING_COLUMN[name]: value for name, value in row.items()} for row in writes.new]
+        )
     if writes.agencies:
-        session.connection().execute(insert(_FINDING_AGENCIES), writes.agencies)
+        insert_rows(session, _FINDING_AGENCIES, writes.agencies)
     if writes.changed:
         session.execute(update(Finding), [finding.values() for finding in writes.changed])
         expire_loaded(session, Finding, [finding.id for finding in writes.changed])
@@ -408,7 +408,7 @@ def write_findings(session: Session, writes: FindingWrites, now: dt.datetime, ru
 
 def insert_finding_events(session: Session, events: Sequence[dict[str, Any]]) -> None:
     if events:
-        session.connection().execute(insert(_FINDING_EVENTS), list(events))
+        insert_rows(session, _FINDING_EVENTS, events)
 
 
 def expire_loaded(session: Session, model: type[Base], ids: Iterable[uuid.UUID]) -> None:
