@@ -18,6 +18,7 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Exists,
+    Row,
     Select,
     Table,
     and_,
