@@ -1,19 +1,41 @@
-"""Database plumbing: declarative base with one naming convention, engines, the request unit of work."""
+"""Database plumbing: declarative base with one naming convention, engines, the request unit of work, and many
+rows written in one statement."""
 
 from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import os
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, Select, String, TypeDecorator, create_engine, event, text
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    DateTime,
+    Engine,
+    Insert,
+    MetaData,
+    Select,
+    String,
+    Table,
+    TypeDecorator,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.session import JoinTransactionMode
@@ -236,3 +258,61 @@ def where_equal(statement: S, equalities: Mapping[Any, object]) -> S:
         if value is not None:
             statement = statement.where(column == value)
     return statement
+
+
+def update_rows(
+    session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]], *, unchanged: tuple[str, ...] = ()
+) -> None:
+    """Set columns of many rows, found by ``key``, to each row's own values (every row names the same columns);
+    the columns' update defaults apply, except to the ``unchanged`` ones.
+
+    PostgreSQL: one ``UPDATE ... FROM unnest(arrays)`` (psycopg pipelines an executemany as one statement per
+    row, each planned and run apart); SQLite, in process: one executemany."""
+    columns = [name for name in rows[0] if name != key]
+    if session.get_bind().dialect.name == "postgresql":
+        arrays = {f"v_{name}": [row[name] for row in rows] for name in (key, *columns)}
+        session.connection().execute(_unnest_update(table, key, tuple(columns), unchanged), arrays)
+        return
+    parameters = [{f"old_{key}": row[key], **{f"new_{name}": row[name] for name in columns}} for row in rows]
+    session.connection().execute(_keyed_update(table, key, tuple(columns), unchanged), parameters)
+
+
+@functools.cache
+def _keyed_update(table: Table, key: str, columns: tuple[str, ...], unchanged: tuple[str, ...]) -> Update:
+    """``update_rows``' statement elsewhere, built once per table and set of columns: the executemany's."""
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in columns}
+    values |= {name: table.c[name] for name in unchanged}
+    return update(table).where(table.c[key] == bindparam(f"old_{key}")).values(values)
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows (every row names the same columns): on PostgreSQL one ``INSERT ... SELECT unnest(arrays)``
+    (no bound parameter per value to parse), elsewhere one executemany."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.connection().execute(insert(table), list(rows))
+        return
+    columns = tuple(rows[0])
+    arrays = {f"v_{name}": [row[name] for row in rows] for name in columns}
+    session.connection().execute(_unnest_insert(table, columns), arrays)
+
+
+def _unnested(table: Table, columns: tuple[str, ...]) -> Select[Any]:
+    """One array parameter per column (of the column's type), unnested side by side into rows."""
+    arrays = (bindparam(f"v_{name}", type_=ARRAY(table.c[name].type)) for name in columns)
+    return select(*(func.unnest(array).label(name) for array, name in zip(arrays, columns, strict=True)))
+
+
+@functools.cache
+def _unnest_insert(table: Table, columns: tuple[str, ...]) -> Insert:
+    """``insert_rows``' statement on PostgreSQL, built once per table and set of columns (a column left out gets
+    its default, one value for the statement)."""
+    return insert(table).from_select(columns, _unnested(table, columns))
+
+
+@functools.cache
+def _unnest_update(table: Table, key: str, columns: tuple[str, ...], unchanged: tuple[str, ...]) -> Update:
+    """``update_rows``' statement on PostgreSQL, built once per table and set of columns: one array per column (of
+    the column's type), unnested side by side into rows joined on the key."""
+    rows = _unnested(table, (key, *columns)).subquery("v")
+    kept = {name: table.c[name] for name in unchanged}
+    return update(table).where(table.c[key] == rows.c[key]).values({name: rows.c[name] for name in columns} | kept)

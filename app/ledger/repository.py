@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Select, Table, and_, bindparam, delete, exists, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
-from app.core.db import utcnow
+from app.core.db import insert_rows, utcnow
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger.merkle import NodeId
 from app.ledger.models import (
@@ -55,14 +55,6 @@ _ENTRIES = cast(Table, LedgerEntry.__table__)
 _NODES = cast(Table, LedgerNode.__table__)
 _WRITES = cast(Table, LedgerWrite.__table__)
 _INSERT_PENDING = insert(_PENDING).returning(_PENDING.c.id)
-_UNNEST_NODES = text(
-    "INSERT INTO ledger_node (level, position, hash) "
-    "SELECT * FROM unnest(CAST(:levels AS integer[]), CAST(:positions AS bigint[]), CAST(:hashes AS bytea[]))"
-)
-_UNNEST_WRITES = text(
-    "INSERT INTO ledger_write (pending_id, first_seq, entry_count) "
-    "SELECT * FROM unnest(CAST(:pending_ids AS bigint[]), CAST(:first_seqs AS bigint[]), CAST(:counts AS integer[]))"
-)
 _DELETE_PENDING_ANY = text("DELETE FROM ledger_pending WHERE id = ANY(CAST(:ids AS bigint[]))")
 _PENDING_BATCH = (
     select(LedgerPending.id, LedgerPending.changes, LedgerPending.changes_hash)
@@ -92,34 +84,24 @@ def pending_changes(session: Session) -> Sequence[bytes]:
 def insert_integrated(
     session: Session,
     entries: list[dict[str, Any]],
-    nodes: list[tuple[int, int, bytes]],
-    writes: list[tuple[int, int, int]],
+    nodes: list[dict[str, Any]],
+    writes: list[dict[str, Any]],
 ) -> None:
     """One round's rows without the ORM's unit of work, and its pending rows (the writes') deleted.
 
-    Entries are a Core multi-row insert. Nodes ``(level, position, hash)`` and writes ``(pending id, first seq,
-    entry count)`` are small rows, one of each per entry or write: on PostgreSQL one ``INSERT ... SELECT FROM
-    unnest(arrays)`` each (a pipelined statement per row cost half a round), elsewhere Core executemany.
+    Entries are a Core multi-row insert. Nodes and writes are small rows, one of each per entry or write:
+    ``insert_rows`` (on PostgreSQL one ``INSERT ... SELECT FROM unnest(arrays)`` each: a pipelined statement per
+    row cost half a round).
     """
     session.execute(insert(_ENTRIES), entries)
-    pending_ids = [pending_id for pending_id, _, _ in writes]
-    if session.get_bind().dialect.name == "postgresql":
-        if nodes:
-            session.execute(_UNNEST_NODES, _columns(("levels", "positions", "hashes"), nodes))
-        session.execute(_UNNEST_WRITES, _columns(("pending_ids", "first_seqs", "counts"), writes))
-        session.execute(_DELETE_PENDING_ANY, {"ids": pending_ids})
-        return
     if nodes:
-        session.execute(insert(_NODES), [{"level": lv, "position": at, "hash": node} for lv, at, node in nodes])
-    session.execute(
-        insert(_WRITES), [{"pending_id": i, "first_seq": first, "entry_count": count} for i, first, count in writes]
-    )
-    session.execute(delete(LedgerPending).where(LedgerPending.id.in_(pending_ids)))
-
-
-def _columns(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
-    """Rows as one list per column (PostgreSQL arrays for ``unnest``)."""
-    return {name: list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)}
+        insert_rows(session, _NODES, nodes)
+    insert_rows(session, _WRITES, writes)
+    pending_ids = [write["pending_id"] for write in writes]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_DELETE_PENDING_ANY, {"ids": pending_ids})
+    else:
+        session.execute(delete(LedgerPending).where(LedgerPending.id.in_(pending_ids)))
 
 
 def last_integrated_pending_id(session: Session) -> int:

@@ -225,17 +225,19 @@ def integrate_pending(
     recorded_at = utcnow()
     stamp = format_timestamp(recorded_at)  # one for the round: every entry of it is recorded at that moment
     entry_rows: list[dict[str, Any]] = []
-    node_rows: list[tuple[int, int, bytes]] = []
-    write_rows: list[tuple[int, int, int]] = []
+    node_rows: list[dict[str, Any]] = []
+    write_rows: list[dict[str, Any]] = []
     receipts: dict[int, LedgerReceipt] = {}
     for pending_id, templates, ascii_only in writes:
-        write_rows.append((pending_id, tree.size, len(templates)))
+        write_rows.append({"pending_id": pending_id, "first_seq": tree.size, "entry_count": len(templates)})
         receipt: list[ReceiptEntry] = []
         for template in templates:
             row = _entry_row(tree, template, cases.get(template["case_id"]), latest, recorded_at, stamp, ascii_only)
             entry_rows.append(row)
             created = tree.append(row["leaf_hash"])
-            node_rows.extend((level, position, node) for (level, position), node in created[1:])  # [0]: the leaf
+            node_rows.extend(
+                {"level": level, "position": position, "hash": node} for (level, position), node in created[1:]
+            )  # created[0] is the leaf
             receipt.append(ReceiptEntry(seq=row["seq"], entry_type=row["entry_type"], leaf_hash=b64(row["leaf_hash"])))
         receipts[pending_id] = LedgerReceipt(entries=receipt)
     try:

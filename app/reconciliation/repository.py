@@ -7,7 +7,6 @@ nested scan), plus three small index-backed selections for deadlines, duplicates
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -15,14 +14,11 @@ from dataclasses import field as dc_field
 from typing import Any, cast
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     Exists,
-    Insert,
     Row,
     Select,
     Table,
-    Update,
     and_,
     bindparam,
     case,
@@ -40,7 +36,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from app.cases.models import AgencyRecord, Case
-from app.core.db import Base, where_equal
+from app.core.db import Base, insert_rows, update_rows, where_equal
 from app.reconciliation.models import (
     ACTIVE_STATES,
     CaseState,
@@ -140,64 +136,6 @@ def write_case_states(session: Session, new: Sequence[dict[str, Any]], changed: 
     if changed:
         update_rows(session, _STATES, "case_id", changed)
         expire_loaded(session, CaseState, [values["case_id"] for values in changed])
-
-
-def update_rows(
-    session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]], *, unchanged: tuple[str, ...] = ()
-) -> None:
-    """Set columns of many rows, found by ``key``, to each row's own values (every row names the same columns);
-    the columns' update defaults apply, except to the ``unchanged`` ones.
-
-    PostgreSQL: one ``UPDATE ... FROM unnest(arrays)`` (psycopg pipelines an executemany as one statement per
-    row, each planned and run apart); SQLite, in process: one executemany."""
-    columns = [name for name in rows[0] if name != key]
-    if session.get_bind().dialect.name == "postgresql":
-        arrays = {f"v_{name}": [row[name] for row in rows] for name in (key, *columns)}
-        session.connection().execute(_unnest_update(table, key, tuple(columns), unchanged), arrays)
-        return
-    parameters = [{f"old_{key}": row[key], **{f"new_{name}": row[name] for name in columns}} for row in rows]
-    session.connection().execute(_keyed_update(table, key, tuple(columns), unchanged), parameters)
-
-
-@functools.cache
-def _keyed_update(table: Table, key: str, columns: tuple[str, ...], unchanged: tuple[str, ...]) -> Update:
-    """``update_rows``' statement elsewhere, built once per table and set of columns: the executemany's."""
-    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in columns}
-    values |= {name: table.c[name] for name in unchanged}
-    return update(table).where(table.c[key] == bindparam(f"old_{key}")).values(values)
-
-
-def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many rows (every row names the same columns): on PostgreSQL one ``INSERT ... SELECT unnest(arrays)``
-    (no bound parameter per value to parse), elsewhere one executemany."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.connection().execute(insert(table), list(rows))
-        return
-    columns = tuple(rows[0])
-    arrays = {f"v_{name}": [row[name] for row in rows] for name in columns}
-    session.connection().execute(_unnest_insert(table, columns), arrays)
-
-
-def _unnested(table: Table, columns: tuple[str, ...]) -> Select[Any]:
-    """One array parameter per column (of the column's type), unnested side by side into rows."""
-    arrays = (bindparam(f"v_{name}", type_=ARRAY(table.c[name].type)) for name in columns)
-    return select(*(func.unnest(array).label(name) for array, name in zip(arrays, columns, strict=True)))
-
-
-@functools.cache
-def _unnest_insert(table: Table, columns: tuple[str, ...]) -> Insert:
-    """``insert_rows``' statement on PostgreSQL, built once per table and set of columns (a column left out gets
-    its default, one value for the statement)."""
-    return insert(table).from_select(columns, _unnested(table, columns))
-
-
-@functools.cache
-def _unnest_update(table: Table, key: str, columns: tuple[str, ...], unchanged: tuple[str, ...]) -> Update:
-    """``update_rows``' statement on PostgreSQL, built once per table and set of columns: one array per column (of
-    the column's type), unnested side by side into rows joined on the key."""
-    rows = _unnested(table, (key, *columns)).subquery("v")
-    kept = {name: table.c[name] for name in unchanged}
-    return update(table).where(table.c[key] == rows.c[key]).values({name: rows.c[name] for name in columns} | kept)
 
 
 def mark_seen(session: Session, finding_ids: Sequence[uuid.UUID], now: dt.datetime, run_id: uuid.UUID | None) -> None:
