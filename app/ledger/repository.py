@@ -8,10 +8,25 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, delete, exists, func, insert, or_, select, text
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    LargeBinary,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
-from app.core.db import insert_rows, utcnow
+from app.core.db import GUID, insert_rows, utcnow
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger.merkle import NodeId
 from app.ledger.models import (
@@ -93,7 +108,7 @@ def insert_integrated(
     ``insert_rows`` (on PostgreSQL one ``INSERT ... SELECT FROM unnest(arrays)`` each: a pipelined statement per
     row cost half a round).
     """
-    session.execute(insert(_ENTRIES), entries)
+    insert_rows(session, _ENTRIES, entries)
     if nodes:
         insert_rows(session, _NODES, nodes)
     insert_rows(session, _WRITES, writes)
@@ -187,9 +202,22 @@ CASES_PER_QUERY = 5000
 """Bound parameters per query stay far below SQLite's and PostgreSQL's limits (32,766 and 65,535)."""
 
 
+_LATEST_OF_CASES_SQLITE = text(
+    "SELECT case_id, max(seq) AS seq, leaf_hash FROM ledger_entry "
+    "WHERE case_id IN (SELECT value FROM json_each(:case_ids)) GROUP BY case_id"
+).columns(case_id=GUID, seq=BigInteger, leaf_hash=LargeBinary)
+"""SQLite: one pass over the case index, the ids as one JSON array (an expanded IN list of a round's cases cost
+more to render than to run); SQLite takes a bare column from the row whose ``max()`` it returns."""
+
+
 def latest_case_entries(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, tuple[int, bytes]]:
     """``case id -> (seq, leaf hash)`` of the newest entry about each of these cases that has one."""
     wanted = list(case_ids)
+    if not wanted:
+        return {}
+    if session.get_bind().dialect.name == "sqlite":
+        rows = session.execute(_LATEST_OF_CASES_SQLITE, {"case_ids": orjson.dumps([str(case) for case in wanted])})
+        return {case_id: (seq, leaf_hash) for case_id, seq, leaf_hash in rows}
     latest: dict[uuid.UUID, tuple[int, bytes]] = {}
     for start in range(0, len(wanted), CASES_PER_QUERY):  # a round of batch imports can name very many cases
         by_case = LedgerEntry.case_id.in_(wanted[start : start + CASES_PER_QUERY])

@@ -185,10 +185,10 @@ class Sequencer:
                 done = service.integrate_pending(
                     session, self.settings, self.settings.ledger_batch_max_writes, proofs_wanted=proofs_wanted
                 )
-                if done.receipts and session.get_bind().dialect.name == "postgresql":
+                if done.written and session.get_bind().dialect.name == "postgresql":
                     session.execute(
                         text("SELECT pg_notify(:channel, :payload)"),
-                        {"channel": SEQUENCED_CHANNEL, "payload": str(max(done.receipts))},
+                        {"channel": SEQUENCED_CHANNEL, "payload": str(max(done.written))},
                     )
         except LedgerIntegrityFailure as failure:
             with self._changed:
@@ -197,14 +197,12 @@ class Sequencer:
             raise
         with self._changed:
             self._failure = None
-            if done.receipts:
-                self._integrated(max(done.receipts))
-                for pending_id, receipt in done.receipts.items():
-                    signal = self._waiting.get(pending_id)
-                    if signal is not None:
-                        self._receipts[pending_id] = receipt
-                        signal.set()
-        if done.receipts and self.round_observer is not None:
+            if done.written:
+                self._integrated(max(done.written))
+                for pending_id in done.written.keys() & self._waiting.keys():
+                    self._receipts[pending_id] = done.receipt(pending_id)
+                    self._waiting[pending_id].set()
+        if done.written and self.round_observer is not None:
             self.round_observer(time.perf_counter() - started, done)
         return done
 
@@ -219,7 +217,7 @@ class Sequencer:
         """Rounds until nothing is pending, or until another process's round holds the lock."""
         while True:
             done = self.run_round()
-            if done is None or len(done.receipts) < self.settings.ledger_batch_max_writes:
+            if done is None or len(done.written) < self.settings.ledger_batch_max_writes:
                 return
 
     def _integrate_loop(self) -> None:
@@ -251,7 +249,7 @@ class Sequencer:
                         return
                 self._stop.wait(LOCK_RETRY_SECONDS)
                 continue
-            if not done.receipts:
+            if not done.written:
                 return
 
     def _listen_loop(self, url: str) -> None:

@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 import orjson
-
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -195,12 +194,20 @@ def record_pending(session: Session, ctx: WriteContext, changes: Sequence[Ledger
     return PendingWrite(pending_id, len(templates))
 
 
+WrittenEntry = tuple[int, str, bytes]
+"""``(seq, entry type, leaf hash)`` of an entry a write appended: what its receipt says."""
+
+
 @dataclass(frozen=True, slots=True)
 class IntegratedRound:
-    """What one sequencer round wrote: each pending write's receipt, by pending id."""
+    """What one sequencer round wrote: each pending write's entries, by pending id, in log order."""
 
-    receipts: dict[int, LedgerReceipt]
+    written: dict[int, list[WrittenEntry]]
     tree_size: int
+
+    def receipt(self, pending_id: int) -> LedgerReceipt:
+        """Built for the writes someone waits for only (a round of other processes' writes builds none)."""
+        return _receipt(self.written[pending_id])
 
 
 def integrate_pending(
@@ -227,10 +234,10 @@ def integrate_pending(
     entry_rows: list[dict[str, Any]] = []
     node_rows: list[dict[str, Any]] = []
     write_rows: list[dict[str, Any]] = []
-    receipts: dict[int, LedgerReceipt] = {}
+    written: dict[int, list[WrittenEntry]] = {}
     for pending_id, templates, ascii_only in writes:
         write_rows.append({"pending_id": pending_id, "first_seq": tree.size, "entry_count": len(templates)})
-        receipt: list[ReceiptEntry] = []
+        entries = written[pending_id] = []
         for template in templates:
             row = _entry_row(tree, template, cases.get(template["case_id"]), latest, recorded_at, stamp, ascii_only)
             entry_rows.append(row)
@@ -238,8 +245,7 @@ def integrate_pending(
             node_rows.extend(
                 {"level": level, "position": position, "hash": node} for (level, position), node in created[1:]
             )  # created[0] is the leaf
-            receipt.append(ReceiptEntry(seq=row["seq"], entry_type=row["entry_type"], leaf_hash=b64(row["leaf_hash"])))
-        receipts[pending_id] = LedgerReceipt(entries=receipt)
+            entries.append((row["seq"], row["entry_type"], row["leaf_hash"]))
     try:
         repository.insert_integrated(session, entry_rows, node_rows, write_rows)
     except IntegrityError as exc:
@@ -247,9 +253,9 @@ def integrate_pending(
         raise LedgerIntegrityFailure(
             f"ledger positions {appended_from}..{tree.size - 1} or their tree nodes already exist"
         ) from exc
-    wanted = not receipts.keys().isdisjoint(proofs_wanted)
+    wanted = not written.keys().isdisjoint(proofs_wanted)
     _checkpoint_if_due(session, settings, tree, recorded_at, appended_from=appended_from, force=rotates or wanted)
-    return IntegratedRound(receipts, tree.size)
+    return IntegratedRound(written, tree.size)
 
 
 def _through_first_rotation(writes: list[_Templates]) -> tuple[list[_Templates], bool]:
@@ -280,8 +286,10 @@ def pending_subjects(session: Session) -> tuple[set[uuid.UUID], bool]:
 def written_receipt(session: Session, pending_id: int) -> LedgerReceipt | None:
     """The receipt of a write a round has integrated (in any process); None while it is pending."""
     entries = repository.written_entries(session, pending_id)
-    if entries is None:
-        return None
+    return None if entries is None else _receipt(entries)
+
+
+def _receipt(entries: Sequence[WrittenEntry]) -> LedgerReceipt:
     return LedgerReceipt(
         entries=[ReceiptEntry(seq=seq, entry_type=kind, leaf_hash=b64(leaf)) for seq, kind, leaf in entries]
     )
