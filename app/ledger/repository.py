@@ -16,7 +16,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    delete,
     exists,
     func,
     insert,
@@ -71,6 +70,9 @@ _NODES = cast(Table, LedgerNode.__table__)
 _WRITES = cast(Table, LedgerWrite.__table__)
 _INSERT_PENDING = insert(_PENDING).returning(_PENDING.c.id)
 _DELETE_PENDING_ANY = text("DELETE FROM ledger_pending WHERE id = ANY(CAST(:ids AS bigint[]))")
+_DELETE_PENDING_JSON = text("DELETE FROM ledger_pending WHERE id IN (SELECT value FROM json_each(:ids))")
+"""SQLite: the ids as one JSON array, bound as text (SQLite 3.45+ reads a BLOB as JSONB): an expanded IN list of a
+round's writes cost more to render than to run."""
 _PENDING_BATCH = (
     select(LedgerPending.id, LedgerPending.changes, LedgerPending.changes_hash)
     .order_by(LedgerPending.id)
@@ -116,7 +118,7 @@ def insert_integrated(
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_DELETE_PENDING_ANY, {"ids": pending_ids})
     else:
-        session.execute(delete(LedgerPending).where(LedgerPending.id.in_(pending_ids)))
+        session.execute(_DELETE_PENDING_JSON, {"ids": orjson.dumps(pending_ids).decode()})
 
 
 def last_integrated_pending_id(session: Session) -> int:
@@ -206,8 +208,8 @@ _LATEST_OF_CASES_SQLITE = text(
     "SELECT case_id, max(seq) AS seq, leaf_hash FROM ledger_entry "
     "WHERE case_id IN (SELECT value FROM json_each(:case_ids)) GROUP BY case_id"
 ).columns(case_id=GUID, seq=BigInteger, leaf_hash=LargeBinary)
-"""SQLite: one pass over the case index, the ids as one JSON array (an expanded IN list of a round's cases cost
-more to render than to run); SQLite takes a bare column from the row whose ``max()`` it returns."""
+"""SQLite: one pass over the case index, the ids as one JSON array (as ``_DELETE_PENDING_JSON``); SQLite takes a
+bare column from the row whose ``max()`` it returns."""
 
 
 def latest_case_entries(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, tuple[int, bytes]]:
@@ -216,7 +218,9 @@ def latest_case_entries(session: Session, case_ids: Collection[uuid.UUID]) -> di
     if not wanted:
         return {}
     if session.get_bind().dialect.name == "sqlite":
-        rows = session.execute(_LATEST_OF_CASES_SQLITE, {"case_ids": orjson.dumps([str(case) for case in wanted])})
+        rows = session.execute(
+            _LATEST_OF_CASES_SQLITE, {"case_ids": orjson.dumps([str(case) for case in wanted]).decode()}
+        )
         return {case_id: (seq, leaf_hash) for case_id, seq, leaf_hash in rows}
     latest: dict[uuid.UUID, tuple[int, bytes]] = {}
     for start in range(0, len(wanted), CASES_PER_QUERY):  # a round of batch imports can name very many cases
