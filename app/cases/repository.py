@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, insert, select, tuple_
+from sqlalchemy import Integer, Select, Table, bindparam, func, insert, select, tuple_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,21 @@ class CaseFilters:
 CASE_NUMBER_SEQUENCE = "case_number_seq"
 
 
+# Built once (a statement built per call computes its cache key each time).
+_NEXT_CASE_NUMBERS = select(func.nextval(CASE_NUMBER_SEQUENCE)).select_from(
+    func.generate_series(1, bindparam("count", type_=Integer))
+)
+_COUNT_CASE_NUMBERS = (
+    sqlite.insert(CaseNumberCounter)
+    .values(year=bindparam("year"), last_value=bindparam("count"))
+    .on_conflict_do_update(
+        index_elements=[CaseNumberCounter.year],
+        set_={"last_value": CaseNumberCounter.last_value + bindparam("count")},
+    )
+    .returning(CaseNumberCounter.last_value)
+)
+
+
 def next_case_numbers(session: Session, year: int, count: int) -> list[str]:
     """The next ``count`` case numbers in order, e.g. SBT-2024-000123, taken in one statement.
 
@@ -49,19 +64,9 @@ def next_case_numbers(session: Session, year: int, count: int) -> list[str]:
     time anyway and keeps a per-year counter row, so its numbers restart at 1 each year and have no gaps.
     """
     if session.get_bind().dialect.name == "postgresql":
-        taken = select(func.nextval(CASE_NUMBER_SEQUENCE)).select_from(func.generate_series(1, count))
-        values: Sequence[int] = sorted(session.scalars(taken))
+        values: Sequence[int] = sorted(session.scalars(_NEXT_CASE_NUMBERS, {"count": count}))
     else:
-        statement = (
-            sqlite.insert(CaseNumberCounter)
-            .values(year=year, last_value=count)
-            .on_conflict_do_update(
-                index_elements=[CaseNumberCounter.year],
-                set_={"last_value": CaseNumberCounter.last_value + count},
-            )
-            .returning(CaseNumberCounter.last_value)
-        )
-        last = session.execute(statement).scalar_one()
+        last = session.execute(_COUNT_CASE_NUMBERS, {"year": year, "count": count}).scalar_one()
         values = range(last - count + 1, last + 1)
     return [f"SBT-{year}-{value:06d}" for value in values]
 

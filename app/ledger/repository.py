@@ -130,15 +130,27 @@ def last_integrated_pending_id(session: Session) -> int:
     return session.scalar(select(func.max(LedgerWrite.pending_id))) or 0
 
 
-def written_entries(session: Session, pending_id: int) -> Sequence[tuple[int, str, bytes]] | None:
-    """``(seq, entry type, leaf hash)`` of a sequenced write's entries in log order; None while it is pending."""
-    write = session.get(LedgerWrite, pending_id)
-    if write is None:
-        return None
-    query = select(LedgerEntry.seq, LedgerEntry.entry_type, LedgerEntry.leaf_hash).where(
-        LedgerEntry.seq >= write.first_seq, LedgerEntry.seq < write.first_seq + write.entry_count
+_WRITTEN_ENTRIES = (
+    select(LedgerWrite.pending_id, LedgerEntry.seq, LedgerEntry.entry_type, LedgerEntry.leaf_hash)
+    .join(
+        LedgerEntry,
+        and_(
+            LedgerEntry.seq >= LedgerWrite.first_seq,
+            LedgerEntry.seq < LedgerWrite.first_seq + LedgerWrite.entry_count,
+        ),
     )
-    return [(seq, entry_type, leaf) for seq, entry_type, leaf in session.execute(query.order_by(LedgerEntry.seq))]
+    .where(LedgerWrite.pending_id.in_(bindparam("pending_ids", expanding=True)))
+    .order_by(LedgerEntry.seq)
+)
+
+
+def written_entries(session: Session, pending_ids: Collection[int]) -> dict[int, list[tuple[int, str, bytes]]]:
+    """``(seq, entry type, leaf hash)`` of each sequenced write's entries in log order, by pending id; writes
+    still pending are absent."""
+    written: dict[int, list[tuple[int, str, bytes]]] = {}
+    for pending_id, seq, entry_type, leaf in session.execute(_WRITTEN_ENTRIES, {"pending_ids": list(pending_ids)}):
+        written.setdefault(pending_id, []).append((seq, entry_type, leaf))
+    return written
 
 
 def tree_size(session: Session) -> int:

@@ -24,7 +24,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Collection, Sequence
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, text
@@ -78,6 +79,10 @@ class Sequencer:
         self._threads: list[threading.Thread] = []
         self.round_observer: RoundObserver | None = None
         """The serving app's metrics (``app.api.metrics``); None in the CLI."""
+        self._origin = uuid.uuid4().hex
+        """Names this process's rounds in their notifications, which its LISTEN thread then skips: the round
+        itself hands its waiters their receipts, and a notification arriving first sent each of them to read
+        its receipt from the database (a seventh of a create's handler time)."""
 
     @property
     def running(self) -> bool:
@@ -178,6 +183,7 @@ class Sequencer:
         started = time.perf_counter()
         with self._changed:
             proofs_wanted = frozenset(self._proofs_wanted)
+            unanswered = self._waiting.keys() - self._receipts.keys()
         try:
             with transaction(self.factory) as session:
                 if not try_round_lock(session, repository.ADVISORY_LOCK_KEY):
@@ -185,10 +191,12 @@ class Sequencer:
                 done = service.integrate_pending(
                     session, self.settings, self.settings.ledger_batch_max_writes, proofs_wanted=proofs_wanted
                 )
+                elsewhere = _integrated_elsewhere(unanswered, done)
+                stored = service.written_receipts(session, elsewhere) if elsewhere else {}
                 if done.written and session.get_bind().dialect.name == "postgresql":
                     session.execute(
                         text("SELECT pg_notify(:channel, :payload)"),
-                        {"channel": SEQUENCED_CHANNEL, "payload": str(max(done.written))},
+                        {"channel": SEQUENCED_CHANNEL, "payload": f"{max(done.written)} {self._origin}"},
                     )
         except LedgerIntegrityFailure as failure:
             with self._changed:
@@ -197,10 +205,12 @@ class Sequencer:
             raise
         with self._changed:
             self._failure = None
-            if done.written:
-                self._integrated(max(done.written))
-                for pending_id in done.written.keys() & self._waiting.keys():
-                    self._receipts[pending_id] = done.receipt(pending_id)
+            integrated = done.written.keys() | stored.keys()
+            if integrated:
+                self._integrated(max(integrated))
+                for pending_id in integrated & self._waiting.keys():
+                    found = stored.get(pending_id)
+                    self._receipts[pending_id] = done.receipt(pending_id) if found is None else found
                     self._waiting[pending_id].set()
         if done.written and self.round_observer is not None:
             self.round_observer(time.perf_counter() - started, done)
@@ -262,7 +272,10 @@ class Sequencer:
                     connection.execute(f"LISTEN {SEQUENCED_CHANNEL}")
                     while not self._stop.is_set():
                         for notification in connection.notifies(timeout=POLL_SECONDS):
-                            through = int(notification.payload)
+                            sequenced, _, origin = notification.payload.partition(" ")
+                            if origin == self._origin:
+                                continue
+                            through = int(sequenced)
                             with self._changed:
                                 self._integrated(through)
                                 for pending_id, signal in self._waiting.items():
@@ -299,6 +312,21 @@ class Sequencer:
 
 _sequencers: WeakKeyDictionary[Engine | Connection, Sequencer] = WeakKeyDictionary()
 _registry_lock = threading.Lock()
+
+
+def _integrated_elsewhere(unanswered: Collection[int], done: IntegratedRound) -> list[int]:
+    """The writes this process waited for before the round began that another process's round integrated.
+
+    A waiter waits only after its write committed, so the round read each of them: pending (and then the round
+    integrated it, unless it lay past the round's limit) or already in the log. On SQLite no notification
+    tells a process of another's rounds: its waiters would otherwise sit out a whole poll (0.5 s) after its
+    own round came back empty-handed, the tail of a create's latency with two workers."""
+    last = max(done.written, default=None)
+    return [
+        pending_id
+        for pending_id in unanswered
+        if pending_id not in done.written and (last is None or pending_id < last)
+    ]
 
 
 def sequencer_for(factory: sessionmaker[Session], settings: Settings) -> Sequencer:

@@ -285,8 +285,15 @@ def pending_subjects(session: Session) -> tuple[set[uuid.UUID], bool]:
 
 def written_receipt(session: Session, pending_id: int) -> LedgerReceipt | None:
     """The receipt of a write a round has integrated (in any process); None while it is pending."""
-    entries = repository.written_entries(session, pending_id)
-    return None if entries is None else _receipt(entries)
+    return written_receipts(session, [pending_id]).get(pending_id)
+
+
+def written_receipts(session: Session, pending_ids: Collection[int]) -> dict[int, LedgerReceipt]:
+    """The receipts of those writes rounds have integrated (in any process), by pending id."""
+    return {
+        pending_id: _receipt(entries)
+        for pending_id, entries in repository.written_entries(session, pending_ids).items()
+    }
 
 
 def _receipt(entries: Sequence[WrittenEntry]) -> LedgerReceipt:

@@ -219,8 +219,8 @@ def compared_fingerprint(nip: str | None, name: str | None, violation: str | Non
     return fingerprint([nip, name, violation, stage])
 
 
-def _high_water(record: RecordRow, stage: str | None) -> int | None:
-    ranks = [rank for rank in (record.stage_high_water, stage_rank(stage)) if rank is not None]
+def _high_water(stored: int | None, stage: str | None) -> int | None:
+    ranks = [rank for rank in (stored, stage_rank(stage)) if rank is not None]
     return max(ranks) if ranks else None
 
 
@@ -235,8 +235,8 @@ def note_stages_reached(session: Session, case_ids: Collection[uuid.UUID]) -> No
     """
     session.flush()
     changes: list[RecordChange] = []
-    for record in repository.records_of(session, case_ids):
-        reached = _high_water(record, canonical_stage(record.stage))
+    for record in repository.record_stages(session, case_ids):
+        reached = _high_water(record.stage_high_water, canonical_stage(record.stage))
         if reached != record.stage_high_water:
             changes.append((record.id, {"stage_high_water": reached}))
     repository.update_record_columns(session, changes)
@@ -318,7 +318,7 @@ def normalize_case(
     record_changes: list[RecordChange] = []
     for record in records:
         stage = canonical_stage(record.stage)
-        item = record_facts(record, reference, _high_water(record, stage))
+        item = record_facts(record, reference, _high_water(record.stage_high_water, stage))
         record_list.append(item)
         derived: dict[str, object] = {
             "nip_canonical": item.nip,

@@ -188,12 +188,15 @@ class TouchedCase(Base):
     """The reconciliation outbox: one row per write that touched a case, written in the write's transaction and
     deleted by the worker round that re-checked the case (``app.reconciliation.outbox``).
 
-    A row per write, not per case: a round deletes the rows it read, so a write committed while the round ran
-    leaves its own row behind for the next round instead of being absorbed by an older one.
+    A row per write, not per case (one INSERT, no conflict to resolve). A round deletes every row of the cases it
+    re-checked: each write to an existing case locks the case row first (``cases.lock_cases``) and so does the
+    round (``load_cases_for_check``), so a row the round's DELETE sees belongs to a write committed before the
+    round read the case; a write still running holds its row back for the next round (SQLite: the round holds
+    the only write lock). A case touched by several waiting writes (a bulk import's batches) is re-checked once.
     """
 
     __tablename__ = "reconciliation_outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    case_id: Mapped[uuid.UUID] = mapped_column(GUID(), ForeignKey("case.id", ondelete="CASCADE"))
+    case_id: Mapped[uuid.UUID] = mapped_column(GUID(), ForeignKey("case.id", ondelete="CASCADE"), index=True)
     touched_at: Mapped[dt.datetime] = mapped_column(TZDateTime())

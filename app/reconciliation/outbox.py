@@ -4,7 +4,7 @@ A write records which cases it touched (``record_touched``) in its own transacti
 re-checking them; ``run_round`` — a background thread of each serving process (``app.api.reconciliation_worker``),
 ``sbt import`` and ``sbt demo-data`` at their end, a test's drain — takes the oldest touched cases, re-checks them
 with the same ``on_cases_written`` the write used to call (their duplicates included), appends the findings'
-ledger changes and deletes the rows it handled, all in one transaction. On PostgreSQL a round holds a
+ledger changes and deletes the outbox rows of those cases, all in one transaction. On PostgreSQL a round holds a
 transaction-scoped advisory lock, so one replica at a time runs one (the others skip that round); on SQLite the
 round's writing transaction holds the database's write lock.
 
@@ -69,8 +69,8 @@ def has_backlog(session: Session) -> bool:
     return session.scalar(select(TouchedCase.id).limit(1)) is not None
 
 
-_OLDEST = select(TouchedCase.id, TouchedCase.case_id).order_by(TouchedCase.id).limit(bindparam("limit"))
-_HANDLED = delete(TouchedCase).where(TouchedCase.id.in_(bindparam("ids", expanding=True)))
+_OLDEST = select(TouchedCase.case_id).order_by(TouchedCase.id).limit(bindparam("limit"))
+_HANDLED = delete(TouchedCase).where(TouchedCase.case_id.in_(bindparam("case_ids", expanding=True)))
 """A round's read and delete of its outbox rows, built once (a one-case round spent more composing than running
 its statements)."""
 
@@ -89,17 +89,16 @@ def run_round(factory: sessionmaker[Session], settings: Settings, *, as_of: dt.d
     with transaction(factory) as session:
         if not try_round_lock(session, ROUND_LOCK_KEY):
             return None
-        rows = session.execute(_OLDEST, {"limit": settings.reconciliation_batch_size}).all()
-        if not rows:
+        case_ids = set(session.scalars(_OLDEST, {"limit": settings.reconciliation_batch_size}))
+        if not case_ids:
             return Round(0, SyncOutcome())
-        case_ids = {case_id for _, case_id in rows}
         round_id = uuid.uuid4()
         ctx = system_context(
             round_id, {"outbox": sorted(str(case_id) for case_id in case_ids)}, "reconciliation-outbox"
         )
         outcome = on_cases_written(session, settings, ctx, case_ids, as_of=as_of)
         pending = sequencer.record_changes(session, settings, ctx, outcome.ledger_changes)
-        session.execute(_HANDLED, {"ids": [row_id for row_id, _ in rows]})
+        session.execute(_HANDLED, {"case_ids": sorted(case_ids)})  # every row of them (``TouchedCase``)
     sequencer.receipt(factory, settings, pending)  # the round is done once its findings' entries are in the log
     return Round(len(case_ids), outcome)
 

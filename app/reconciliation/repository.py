@@ -104,8 +104,16 @@ def load_cases_for_check(session: Session, case_ids: Collection[uuid.UUID]) -> d
     return loaded
 
 
-def records_of(session: Session, case_ids: Collection[uuid.UUID]) -> Sequence[AgencyRecord]:
-    return session.scalars(select(AgencyRecord).where(AgencyRecord.case_id.in_(sorted(case_ids)))).all()
+_RECORD_STAGES = select(AgencyRecord.id, AgencyRecord.stage, AgencyRecord.stage_high_water).where(
+    AgencyRecord.case_id.in_(bindparam("case_ids", expanding=True))
+)
+
+
+def record_stages(
+    session: Session, case_ids: Collection[uuid.UUID]
+) -> Sequence[Row[uuid.UUID, str | None, int | None]]:
+    """``(id, stage, stage_high_water)`` of the cases' records, as plain rows (a batch's records are many)."""
+    return session.execute(_RECORD_STAGES, {"case_ids": sorted(case_ids)}).all()
 
 
 def cases_by_id(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Case]:

@@ -6,21 +6,24 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.cases.models import Case
-from app.core.db import transaction
+from app.core.config import Settings
+from app.core.db import make_engine, make_sessionmaker, transaction
 from app.ledger import sequencer
 from app.ledger.canonical import canonical_json
 from app.ledger.merkle import MemoryTree, leaf_hash
 from app.ledger.models import LedgerEntry, LedgerPending
-from app.ledger.schemas import CASE_LINK, LedgerChange, b64
+from app.ledger.schemas import CASE_LINK, LedgerChange, LedgerReceipt, b64
+from app.ledger.sequencer import Sequencer
 from app.ledger.service import PendingWrite, entry_envelope
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
@@ -151,6 +154,87 @@ def test_concurrent_writers_in_one_process_share_rounds_and_each_gets_its_own_re
     assert session.scalar(select(func.count()).select_from(LedgerEntry)) == len(every) + len(others), "no gap"
     created = session.scalars(select(LedgerEntry).where(LedgerEntry.entry_type == "case.created")).all()
     assert {entry.seq for entry in created} == {seqs[0] for seqs in receipts}
+
+
+@pytest.mark.real_commits  # the rounds commit, and the LISTEN thread has a connection of its own
+@pytest.mark.postgres_only
+def test_a_process_hands_its_own_rounds_receipts_out_and_reads_back_only_other_processes(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each round's NOTIFY reaches the LISTEN thread of the process that sent it too; that one is skipped, so
+    the waiters take the receipts their round handed them, and only another process's round sends a waiter to
+    the write index."""
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    own, listener, other = (Sequencer(factory, settings) for _ in range(3))
+    read_back: list[int] = []
+    for waiting in (own, listener):
+        monkeypatch.setattr(waiting, "_stored_receipt", _counting(waiting._stored_receipt, read_back))
+    monkeypatch.setattr(listener, "_integrate_loop", lambda: None)  # its LISTEN thread only: rounds run elsewhere
+    own.start()
+    listener.start()
+    try:
+        receipts = [own.receipt(_recorded(factory, settings, number)) for number in range(20)]
+        assert [len(receipt.entries) for receipt in receipts] == [1] * 20
+        assert read_back == [], "a receipt of this process's own round was read back from the database"
+        own.stop()
+
+        elsewhere = _recorded(factory, settings, 20)
+        waiter = threading.Thread(target=lambda: receipts.append(listener.receipt(elsewhere)))
+        waiter.start()
+        assert other.run_round() is not None
+        waiter.join(timeout=30)
+        assert [entry.seq for entry in receipts[-1].entries] == [receipts[-2].entries[0].seq + 1]
+        assert read_back == [elsewhere.id]
+    finally:
+        own.stop()
+        listener.stop()
+        engine.dispose()
+
+
+@pytest.mark.real_commits  # two sequencers (processes) on one database
+def test_a_round_hands_its_waiters_the_receipts_of_writes_another_process_integrated(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite sends no notification of another process's round: the next round of the waiter's own process
+    finds the write in the log and hands its receipt over, instead of the waiter reading it after a whole quiet
+    poll (the LISTEN thread is left out here, so both databases take that path)."""
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    own, other = Sequencer(factory, settings), Sequencer(factory, settings)
+    read_back: list[int] = []
+    monkeypatch.setattr(own, "_stored_receipt", _counting(own._stored_receipt, read_back))
+    monkeypatch.setattr(own, "_listen_loop", lambda _url: None)
+    pending = _recorded(factory, settings, 0)
+    integrated = other.run_round()
+    assert integrated is not None
+    assert list(integrated.written) == [pending.id]
+    own.start()
+    try:
+        assert own.receipt(pending) == integrated.receipt(pending.id)
+        assert read_back == []
+    finally:
+        own.stop()
+        engine.dispose()
+
+
+def _counting(
+    stored_receipt: Callable[[int], LedgerReceipt | None], calls: list[int]
+) -> Callable[[int], LedgerReceipt | None]:
+    def counted(pending_id: int) -> LedgerReceipt | None:
+        calls.append(pending_id)
+        return stored_receipt(pending_id)
+
+    return counted
+
+
+def _recorded(factory: sessionmaker[Session], settings: Settings, number: int) -> PendingWrite:
+    with transaction(factory) as session:
+        pending = sequencer.record_changes(
+            session, settings, write_context(), [LedgerChange("case.created", {"number": number})]
+        )
+    assert pending is not None
+    return pending
 
 
 def test_each_leaf_is_its_requests_template_with_the_position_fields_in_canonical_json(app: FastAPI) -> None:

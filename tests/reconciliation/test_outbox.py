@@ -6,8 +6,10 @@ import uuid
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.cases.models import AgencyRecord
 from app.reconciliation import outbox, repository
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
@@ -34,3 +36,31 @@ def test_a_write_leaves_its_case_for_the_outbox_worker_and_the_lag_shows_until_i
     rules = {finding.rule for finding in repository.findings_for_cases(session, [case_id], [])[case_id]}
     assert "DEADLINE_EXCEEDED" in rules  # reported in January 2024: long past its deadline
     assert undrained_client.get("/ready").json() == {"status": "ready"}
+
+
+def test_a_case_touched_by_several_waiting_writes_is_re_checked_once(
+    app: FastAPI, undrained_client: TestClient, auth_headers: AuthHeaders, session: Session
+) -> None:
+    created = undrained_client.post("/api/v1/cases", json=case_payload(), headers=auth_headers("BAWASLU"))
+    assert created.status_code == 201, created.text
+    case_id = uuid.UUID(created.json()["id"])
+    for agency in ("BKN", "KEMENDAGRI"):
+        record = {"notes": f"Dicatat oleh {agency}"}
+        submitted = undrained_client.post(f"/api/v1/cases/{case_id}/records", json=record, headers=auth_headers(agency))
+        assert submitted.status_code == 201, submitted.text
+    other = undrained_client.post("/api/v1/cases", json=case_payload(), headers=auth_headers("BAWASLU"))
+    assert other.status_code == 201, other.text
+    assert outbox.backlog(session).cases == 2
+    session.rollback()
+
+    one_at_a_time = app.state.settings.model_copy(update={"reconciliation_batch_size": 1})
+    first = outbox.run_round(app.state.sessionmaker, one_at_a_time)
+    assert first is not None
+    assert first.cases == 1
+    assert outbox.backlog(session).cases == 1, "the case's three outbox rows went with its one re-check"
+    session.rollback()
+    assert outbox.drain(app.state.sessionmaker, one_at_a_time).evaluated == 1  # the other case, and nothing more
+    assert outbox.backlog(session).cases == 0
+    fingerprints = session.scalars(select(AgencyRecord.fingerprint).where(AgencyRecord.case_id == case_id)).all()
+    assert len(fingerprints) == 3
+    assert None not in fingerprints, "the one re-check compared all three records"
