@@ -33,6 +33,9 @@ def subject_hash(secret: str, nip: str) -> str:
     return hmac.new(secret.encode(), nip.strip().encode(), hashlib.sha256).hexdigest()
 
 
+_INSERT_READ_AUDIT = insert(cast(Table, ReadAuditEntry.__table__))
+
+
 @dataclass
 class ReadAudit:
     session: Session
@@ -69,7 +72,7 @@ class ReadAudit:
         now = utcnow()
         rows = [row for subject in subjects if (row := self._row(*subject, now)) is not None]
         if rows:
-            self.session.execute(insert(cast(Table, ReadAuditEntry.__table__)), rows)
+            self.session.execute(_INSERT_READ_AUDIT, rows)
 
     def cases(self, cases: Iterable[Case]) -> None:
         self._record((case.id, None, case.nip) for case in cases)

@@ -71,17 +71,21 @@ def next_case_numbers(session: Session, year: int, count: int) -> list[str]:
     return [f"SBT-{year}-{value:06d}" for value in values]
 
 
+_INSERT_CASES = insert(cast(Table, Case.__table__))
+_INSERT_RECORDS = insert(cast(Table, AgencyRecord.__table__))
+
+
 def insert_cases(session: Session, cases: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]]) -> None:
     """New cases and their records, one multi-row INSERT per table (Core: no ORM unit of work). The cases go
     first: a record's insert trigger copies its case's province (migration 0020)."""
-    session.execute(insert(cast(Table, Case.__table__)), cases)
+    session.execute(_INSERT_CASES, cases)
     insert_records(session, records)
 
 
 def insert_records(session: Session, records: Sequence[dict[str, Any]]) -> None:
     """New agency records (every row with the same columns), one multi-row INSERT (Core: no ORM unit of work);
     their insert trigger copies their case's province (migration 0020)."""
-    session.execute(insert(cast(Table, AgencyRecord.__table__)), records)
+    session.execute(_INSERT_RECORDS, records)
 
 
 def agencies_with_records(session: Session, case_ids: Collection[uuid.UUID]) -> set[tuple[uuid.UUID, str]]:

@@ -35,13 +35,16 @@ ROUND_LOCK_KEY = 0x5B7_0B0C
 """Advisory lock key of an outbox round (one holder per database at a time)."""
 
 
+_INSERT_TOUCHED = insert(cast(Table, TouchedCase.__table__))
+
+
 def record_touched(session: Session, case_ids: Collection[uuid.UUID]) -> None:
     """Note, in the write's transaction, that these cases need a re-check (one INSERT for all of them)."""
     if not case_ids:
         return
     now = utcnow()
     session.execute(
-        insert(cast(Table, TouchedCase.__table__)),
+        _INSERT_TOUCHED,
         [{"case_id": case_id, "touched_at": now} for case_id in sorted(case_ids)],
     )
 
