@@ -238,8 +238,8 @@ class Metrics:
 
     def observe_round(self, seconds: float, done: IntegratedRound) -> None:
         self.round_duration.observe(seconds)
-        self.round_writes.observe(len(done.receipts))
-        self.round_entries.observe(sum(len(receipt.entries) for receipt in done.receipts.values()))
+        self.round_writes.observe(len(done.written))
+        self.round_entries.observe(sum(len(entries) for entries in done.written.values()))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import functools
+import operator
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Insert,
+    LargeBinary,
     MetaData,
     Select,
     String,
@@ -39,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.session import JoinTransactionMode
+from sqlalchemy.types import TypeEngine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -288,12 +291,74 @@ def _keyed_update(table: Table, key: str, columns: tuple[str, ...], unchanged: t
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert many rows (every row names the same columns): on PostgreSQL one ``INSERT ... SELECT unnest(arrays)``
     (no bound parameter per value to parse), elsewhere one executemany."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.connection().execute(insert(table), list(rows))
-        return
     columns = tuple(rows[0])
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        driver = _driver_insert(table, columns, dialect)
+        if driver is None:
+            session.connection().execute(insert(table), list(rows))
+        else:
+            session.connection().exec_driver_sql(driver.statement, driver.parameters(rows))
+        return
     arrays = {f"v_{name}": [row[name] for row in rows] for name in columns}
     session.connection().execute(_unnest_insert(table, columns), arrays)
+
+
+_UNSET = object()
+
+
+class _DriverInsert:
+    """``insert_rows``' executemany handed to the driver as it stands: Core's executemany built and processed a
+    parameter dictionary per row (in the ledger round on SQLite, more than the driver's insert itself)."""
+
+    def __init__(self, statement: str, columns: tuple[str, ...], processors: Sequence[Callable[[Any], Any] | None]):
+        self.statement = statement
+        self._values = operator.itemgetter(*columns)
+        self._processed = [(index, process) for index, process in enumerate(processors) if process is not None]
+        self._single = len(columns) == 1
+
+    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        values = self._values
+        if self._single:
+            return [(values(row),) for row in rows]
+        if not self._processed:
+            return [values(row) for row in rows]
+        processed = []
+        last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(self._processed)
+        for row in rows:
+            row_values = list(values(row))
+            for at, (index, process) in enumerate(self._processed):
+                value = row_values[index]
+                given, bound = last[at]
+                if value is not given:  # a value shared by consecutive rows (a round's timestamp) is bound once
+                    bound = process(value)
+                    last[at] = (value, bound)
+                row_values[index] = bound
+            processed.append(tuple(row_values))
+        return processed
+
+
+@functools.lru_cache(maxsize=128)  # per engine's dialect: bounded, tests make many engines
+def _driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _DriverInsert | None:
+    """The driver's form of ``insert_rows``' statement (positional parameters, each value through its column type's
+    bind processor, as Core would); None when a column left out has a default computed in Python (Core applies
+    it per row) or the driver takes named parameters."""
+    if any(column.default is not None for column in table.columns if column.name not in columns):
+        return None
+    compiled = insert(table).values({name: bindparam(name) for name in columns}).compile(dialect=dialect)
+    if not compiled.positional or compiled.positiontup != list(columns):
+        return None
+    processors = [_bind_processor(table.c[name].type, dialect) for name in columns]
+    return _DriverInsert(compiled.string, columns, processors)
+
+
+def _bind_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What Core does to a value of the type before the driver sees it; nothing for binary values on SQLite, whose
+    driver binds any bytes-like value as a BLOB itself (Core wraps each in a memoryview, which was a tenth of a
+    ledger round's inserts)."""
+    if dialect.name == "sqlite" and isinstance(column_type, LargeBinary):
+        return None
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _unnested(table: Table, columns: tuple[str, ...]) -> Select[Any]:

@@ -192,11 +192,11 @@ class Sequencer:
                     session, self.settings, self.settings.ledger_batch_max_writes, proofs_wanted=proofs_wanted
                 )
                 elsewhere = _integrated_elsewhere(unanswered, done)
-                receipts = (service.written_receipts(session, elsewhere) if elsewhere else {}) | done.receipts
-                if done.receipts and session.get_bind().dialect.name == "postgresql":
+                stored = service.written_receipts(session, elsewhere) if elsewhere else {}
+                if done.written and session.get_bind().dialect.name == "postgresql":
                     session.execute(
                         text("SELECT pg_notify(:channel, :payload)"),
-                        {"channel": SEQUENCED_CHANNEL, "payload": f"{max(done.receipts)} {self._origin}"},
+                        {"channel": SEQUENCED_CHANNEL, "payload": f"{max(done.written)} {self._origin}"},
                     )
         except LedgerIntegrityFailure as failure:
             with self._changed:
@@ -205,14 +205,14 @@ class Sequencer:
             raise
         with self._changed:
             self._failure = None
-            if receipts:
-                self._integrated(max(receipts))
-                for pending_id, receipt in receipts.items():
-                    signal = self._waiting.get(pending_id)
-                    if signal is not None:
-                        self._receipts[pending_id] = receipt
-                        signal.set()
-        if done.receipts and self.round_observer is not None:
+            integrated = done.written.keys() | stored.keys()
+            if integrated:
+                self._integrated(max(integrated))
+                for pending_id in integrated & self._waiting.keys():
+                    found = stored.get(pending_id)
+                    self._receipts[pending_id] = done.receipt(pending_id) if found is None else found
+                    self._waiting[pending_id].set()
+        if done.written and self.round_observer is not None:
             self.round_observer(time.perf_counter() - started, done)
         return done
 
@@ -227,7 +227,7 @@ class Sequencer:
         """Rounds until nothing is pending, or until another process's round holds the lock."""
         while True:
             done = self.run_round()
-            if done is None or len(done.receipts) < self.settings.ledger_batch_max_writes:
+            if done is None or len(done.written) < self.settings.ledger_batch_max_writes:
                 return
 
     def _integrate_loop(self) -> None:
@@ -259,7 +259,7 @@ class Sequencer:
                         return
                 self._stop.wait(LOCK_RETRY_SECONDS)
                 continue
-            if not done.receipts:
+            if not done.written:
                 return
 
     def _listen_loop(self, url: str) -> None:
@@ -321,11 +321,11 @@ def _integrated_elsewhere(unanswered: Collection[int], done: IntegratedRound) ->
     integrated it, unless it lay past the round's limit) or already in the log. On SQLite no notification
     tells a process of another's rounds: its waiters would otherwise sit out a whole poll (0.5 s) after its
     own round came back empty-handed, the tail of a create's latency with two workers."""
-    last = max(done.receipts, default=None)
+    last = max(done.written, default=None)
     return [
         pending_id
         for pending_id in unanswered
-        if pending_id not in done.receipts and (last is None or pending_id < last)
+        if pending_id not in done.written and (last is None or pending_id < last)
     ]
 
 

@@ -14,9 +14,10 @@ import json
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
+import orjson
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -26,7 +27,7 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.problems import LedgerIntegrityFailure
 from app.ledger import repository
-from app.ledger.canonical import canonical_json, encode_normalised, sorted_members
+from app.ledger.canonical import canonical_json, encode_ascii_keyed, encode_normalised, sorted_members
 from app.ledger.key_rotation import KEY_ROTATION, KeyRotation, parse_rotation, rotation_payload
 from app.ledger.merkle import (
     CompactRange,
@@ -193,12 +194,20 @@ def record_pending(session: Session, ctx: WriteContext, changes: Sequence[Ledger
     return PendingWrite(pending_id, len(templates))
 
 
+WrittenEntry = tuple[int, str, bytes]
+"""``(seq, entry type, leaf hash)`` of an entry a write appended: what its receipt says."""
+
+
 @dataclass(frozen=True, slots=True)
 class IntegratedRound:
-    """What one sequencer round wrote: each pending write's receipt, by pending id."""
+    """What one sequencer round wrote: each pending write's entries, by pending id, in log order."""
 
-    receipts: dict[int, LedgerReceipt]
+    written: dict[int, list[WrittenEntry]]
     tree_size: int
+
+    def receipt(self, pending_id: int) -> LedgerReceipt:
+        """Built for the writes someone waits for only (a round of other processes' writes builds none)."""
+        return _receipt(self.written[pending_id])
 
 
 def integrate_pending(
@@ -218,26 +227,25 @@ def integrate_pending(
     writes, rotates = _through_first_rotation([_pending_templates(row) for row in rows])
     tree = _stored_frontier(session)
     appended_from = tree.size
-    cases = {t["case_id"]: uuid.UUID(t["case_id"]) for _, templates in writes for t in templates if t["case_id"]}
+    cases = {t["case_id"]: uuid.UUID(t["case_id"]) for _, templates, _ in writes for t in templates if t["case_id"]}
     latest = repository.latest_case_entries(session, cases.values())
     recorded_at = utcnow()
     stamp = format_timestamp(recorded_at)  # one for the round: every entry of it is recorded at that moment
     entry_rows: list[dict[str, Any]] = []
     node_rows: list[dict[str, Any]] = []
     write_rows: list[dict[str, Any]] = []
-    receipts: dict[int, LedgerReceipt] = {}
-    for pending_id, templates in writes:
+    written: dict[int, list[WrittenEntry]] = {}
+    for pending_id, templates, ascii_only in writes:
         write_rows.append({"pending_id": pending_id, "first_seq": tree.size, "entry_count": len(templates)})
-        receipt: list[ReceiptEntry] = []
+        entries = written[pending_id] = []
         for template in templates:
-            row = _entry_row(tree, template, cases.get(template["case_id"]), latest, recorded_at, stamp)
+            row = _entry_row(tree, template, cases.get(template["case_id"]), latest, recorded_at, stamp, ascii_only)
             entry_rows.append(row)
             created = tree.append(row["leaf_hash"])
             node_rows.extend(
                 {"level": level, "position": position, "hash": node} for (level, position), node in created[1:]
             )  # created[0] is the leaf
-            receipt.append(ReceiptEntry(seq=row["seq"], entry_type=row["entry_type"], leaf_hash=b64(row["leaf_hash"])))
-        receipts[pending_id] = LedgerReceipt(entries=receipt)
+            entries.append((row["seq"], row["entry_type"], row["leaf_hash"]))
     try:
         repository.insert_integrated(session, entry_rows, node_rows, write_rows)
     except IntegrityError as exc:
@@ -245,17 +253,15 @@ def integrate_pending(
         raise LedgerIntegrityFailure(
             f"ledger positions {appended_from}..{tree.size - 1} or their tree nodes already exist"
         ) from exc
-    wanted = not receipts.keys().isdisjoint(proofs_wanted)
+    wanted = not written.keys().isdisjoint(proofs_wanted)
     _checkpoint_if_due(session, settings, tree, recorded_at, appended_from=appended_from, force=rotates or wanted)
-    return IntegratedRound(receipts, tree.size)
+    return IntegratedRound(written, tree.size)
 
 
-def _through_first_rotation(
-    writes: list[tuple[int, list[dict[str, Any]]]],
-) -> tuple[list[tuple[int, list[dict[str, Any]]]], bool]:
+def _through_first_rotation(writes: list[_Templates]) -> tuple[list[_Templates], bool]:
     """The writes up to the first key rotation, and whether it is among them: a rotation ends its round, whose
     checkpoint then ends with the rotation entry and is signed by the previous key (``verifier_at``)."""
-    for index, (pending_id, templates) in enumerate(writes):
+    for index, (pending_id, templates, _) in enumerate(writes):
         kinds = [template["type"] for template in templates]
         if KEY_ROTATION in kinds:
             if kinds[-1] != KEY_ROTATION or kinds.count(KEY_ROTATION) > 1:
@@ -285,17 +291,30 @@ def written_receipt(session: Session, pending_id: int) -> LedgerReceipt | None:
 def written_receipts(session: Session, pending_ids: Collection[int]) -> dict[int, LedgerReceipt]:
     """The receipts of those writes rounds have integrated (in any process), by pending id."""
     return {
-        pending_id: LedgerReceipt(
-            entries=[ReceiptEntry(seq=seq, entry_type=kind, leaf_hash=b64(leaf)) for seq, kind, leaf in entries]
-        )
+        pending_id: _receipt(entries)
         for pending_id, entries in repository.written_entries(session, pending_ids).items()
     }
 
 
-def _pending_templates(row: repository.PendingRow) -> tuple[int, list[dict[str, Any]]]:
+def _receipt(entries: Sequence[WrittenEntry]) -> LedgerReceipt:
+    return LedgerReceipt(
+        entries=[ReceiptEntry(seq=seq, entry_type=kind, leaf_hash=b64(leaf)) for seq, kind, leaf in entries]
+    )
+
+
+class _Templates(NamedTuple):
+    """A pending write's leaves as parsed (each becomes its entry's leaf: the round adds its position fields)."""
+
+    pending_id: int
+    templates: list[dict[str, Any]]
+    ascii_only: bool
+    """Its canonical JSON is ASCII: every object key is, so orjson's key order is the canonical one."""
+
+
+def _pending_templates(row: repository.PendingRow) -> _Templates:
     if hashlib.sha256(row.changes).digest() != row.changes_hash:
         raise LedgerIntegrityFailure(f"pending ledger write {row.id} does not match its hash")
-    return row.id, json.loads(row.changes)
+    return _Templates(row.id, orjson.loads(row.changes), row.changes.isascii())
 
 
 def _entry_row(
@@ -305,21 +324,23 @@ def _entry_row(
     latest: dict[uuid.UUID, tuple[int, bytes]],
     recorded_at: dt.datetime,
     stamp: str,
+    ascii_only: bool,
 ) -> dict[str, Any]:
     """The next entry's row: the template at position ``tree.size``, linked to its case's previous entry;
-    ``stamp`` is ``recorded_at`` as the leaf writes it."""
+    ``stamp`` is ``recorded_at`` as the leaf writes it. The template becomes the leaf (it is the round's own copy)."""
     seq = tree.size
     payload = template["payload"]
     if case_id is not None:
-        payload = _linked(payload, latest.get(case_id))
-    leaf = {
-        **template,
-        "seq": seq,
-        "recorded_at": stamp,
-        "payload": sorted_members(payload),
-        "prev_root": b64(tree.root()),
-    }
-    data = encode_normalised(sorted_members(leaf))  # the template was checked and made canonical by the request
+        payload[CASE_LINK] = _case_link(latest.get(case_id))
+    template["seq"] = seq
+    template["recorded_at"] = stamp
+    template["prev_root"] = b64(tree.root())
+    # The template was checked and made canonical by the request: only the members added here need ordering.
+    if ascii_only:
+        data = encode_ascii_keyed(template)
+    else:
+        template["payload"] = sorted_members(payload)
+        data = encode_normalised(sorted_members(template))
     hashed = leaf_hash(data)
     if case_id is not None:
         latest[case_id] = (seq, hashed)
@@ -351,11 +372,10 @@ def _stored_frontier(session: Session) -> CompactRange:
     return CompactRange(size, [stored[node] for node in frontier_ids])
 
 
-def _linked(payload: Mapping[str, Any], previous: tuple[int, bytes] | None) -> dict[str, Any]:
+def _case_link(previous: tuple[int, bytes] | None) -> dict[str, Any] | None:
     """A change about a case names the previous entry about the same case (null for its first), so that an
     auditor holding a case's entries proves none is missing (``app.ledger.evidence``)."""
-    link = None if previous is None else {"seq": previous[0], "leaf_hash": b64(previous[1])}
-    return {**payload, CASE_LINK: link}
+    return None if previous is None else {"leaf_hash": b64(previous[1]), "seq": previous[0]}
 
 
 def _checkpoint_due(settings: Settings, size: int, latest: LedgerCheckpoint | _SignedMark, now: dt.datetime) -> bool:

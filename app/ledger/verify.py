@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import itertools
 import json
 import mmap
@@ -49,8 +48,8 @@ from app.ledger.key_rotation import KEY_ROTATION, parse_rotation
 from app.ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
-    LEAF_PREFIX,
-    NODE_PREFIX,
+    LEAF_HASHER,
+    NODE_HASHER,
     CompactRange,
     MemoryTree,
     NodeId,
@@ -487,8 +486,6 @@ def _inspect_leaf(data: bytes) -> list[str]:
 _SEQ_KEY = b',"seq":'
 _SEQ_CLAIM = _SEQ_KEY + b"%d,"
 _ROTATION_TYPE = b'"type":"' + KEY_ROTATION.encode() + b'"'
-_LEAF_HASHER = hashlib.sha256(LEAF_PREFIX)
-_NODE_HASHER = hashlib.sha256(NODE_PREFIX)
 
 
 def _claimed_seq(data: bytes) -> int | None:
@@ -686,7 +683,7 @@ class _Verifier:
         unpack, frontier = _ENTRY_HEAD.unpack_from, self.frontier
         pop, push = frontier.pop, frontier.append
         # Copying a hash primed with the RFC 9162 prefix is cheaper than hashing prefix + bytes afresh.
-        leaf_hasher, node_hasher = _LEAF_HASHER.copy, _NODE_HASHER.copy
+        leaf_hasher, node_hasher = LEAF_HASHER.copy, NODE_HASHER.copy
         # Constants as locals: a global's look-up in this loop costs as much as a check.
         head_size, hash_size = _ENTRY_HEAD_SIZE, HASH_SIZE
         seq_key, seq_claim, rotation_type = _SEQ_KEY, _SEQ_CLAIM, _ROTATION_TYPE

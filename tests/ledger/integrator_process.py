@@ -21,7 +21,7 @@ def main() -> None:
         assert try_round_lock(session, repository.ADVISORY_LOCK_KEY)
         done = service.integrate_pending(session, settings, settings.ledger_batch_max_writes)
         session.flush()
-        sys.stdout.write(f"mid-batch {len(done.receipts)}\n")
+        sys.stdout.write(f"mid-batch {len(done.written)}\n")
         sys.stdout.flush()
         time.sleep(600)  # killed here, before the commit
     sys.exit("not killed")

@@ -3,8 +3,11 @@ and readers that never see pending writes as entries (decision 0028)."""
 
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -16,10 +19,12 @@ from app.cases.models import Case
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker, transaction
 from app.ledger import sequencer
+from app.ledger.canonical import canonical_json
+from app.ledger.merkle import MemoryTree, leaf_hash
 from app.ledger.models import LedgerEntry, LedgerPending
-from app.ledger.schemas import LedgerChange, LedgerReceipt
+from app.ledger.schemas import CASE_LINK, LedgerChange, LedgerReceipt, b64
 from app.ledger.sequencer import Sequencer
-from app.ledger.service import PendingWrite
+from app.ledger.service import PendingWrite, entry_envelope
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
 from tests.ledger.factories import write_context
@@ -203,10 +208,10 @@ def test_a_round_hands_its_waiters_the_receipts_of_writes_another_process_integr
     pending = _recorded(factory, settings, 0)
     integrated = other.run_round()
     assert integrated is not None
-    assert list(integrated.receipts) == [pending.id]
+    assert list(integrated.written) == [pending.id]
     own.start()
     try:
-        assert own.receipt(pending) == integrated.receipts[pending.id]
+        assert own.receipt(pending) == integrated.receipt(pending.id)
         assert read_back == []
     finally:
         own.stop()
@@ -230,3 +235,37 @@ def _recorded(factory: sessionmaker[Session], settings: Settings, number: int) -
         )
     assert pending is not None
     return pending
+
+
+def test_each_leaf_is_its_requests_template_with_the_position_fields_in_canonical_json(app: FastAPI) -> None:
+    """The round adds ``seq``, ``recorded_at``, ``prev_root`` and the case link to the template the request made
+    canonical, without checking every value again: the leaf must still be exactly the canonical JSON of the whole
+    (the verifier re-encodes each leaf), for ASCII-only writes (sorted by orjson) and others (UTF-16 key order)."""
+    case = uuid.uuid4()
+    odd_keys = {"é": 1, "\U0001f600": {"z": 1, "\ue000": 2}, "\ue000": [{"b": 1, "a": 2}], "a": "x"}
+    writes = [
+        [LedgerChange("case.created", {"number": 1, "nested": {"b": 1, "a": [{"d": 1, "c": None}]}}, case)],
+        [LedgerChange("case.updated", {"number": 2, **odd_keys}, case), LedgerChange("x.noted", {"name": "Ñ"})],
+        [LedgerChange("case.updated", {"number": 3}, case)],
+    ]
+    contexts = [write_context() for _ in writes]
+    with transaction(app.state.sessionmaker) as session:
+        for ctx, changes in zip(contexts, writes, strict=True):
+            sequencer.record_changes(session, app.state.settings, ctx, changes)
+    app.state.sequencer.drain()
+
+    with transaction(app.state.sessionmaker) as session:
+        stored = [entry.leaf_data for entry in session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))]
+    tree = MemoryTree()
+    previous: dict[str, Any] | None = None
+    expected_changes = [(ctx, change) for ctx, changes in zip(contexts, writes, strict=True) for change in changes]
+    assert len(stored) == len(expected_changes)
+    for seq, (leaf, (ctx, change)) in enumerate(zip(stored, expected_changes, strict=True)):
+        envelope = entry_envelope(ctx=ctx, entry_type=change.entry_type, payload=change.payload, case_id=change.case_id)
+        if change.case_id is not None:
+            envelope["payload"] = {**change.payload, CASE_LINK: previous}
+        position = {"seq": seq, "recorded_at": json.loads(leaf)["recorded_at"], "prev_root": b64(tree.root())}
+        assert leaf == canonical_json(envelope | position)
+        tree.append(leaf_hash(leaf))
+        if change.case_id is not None:
+            previous = {"seq": seq, "leaf_hash": b64(leaf_hash(leaf))}
