@@ -43,23 +43,14 @@ from app.ledger.replay import (
 )
 from app.ledger.repository import tree_size
 from app.ledger.service import pending_subjects
+from app.reconciliation.facts import RECORD_FORMS
 from app.reconciliation.models import Finding, FindingAgency, FindingEvent
 
 AUDIT_BATCH = 500
 """Cases replayed and compared at a time (bounds memory, whatever the size of the log)."""
 
-DERIVED_BY_RECONCILIATION = (
-    "nip_canonical",
-    "name_key",
-    "violation_canonical",
-    "stage_canonical",
-    "stage_high_water",
-    "recommended_canonical",
-    "imposed_canonical",
-    "fingerprint",
-    "local_issue",
-    "normalizer_version",
-)
+DERIVED_BY_RECONCILIATION = RECORD_FORMS
+"""A record's columns reconciliation derives (its stored comparison forms), not the agency."""
 NOT_RECORDED: dict[str, dict[str, str]] = {
     CASE: {"updated_at": "bookkeeping time of the row's last flush"},
     RECORD: {
