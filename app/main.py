@@ -36,8 +36,10 @@ from app.ledger.sequencer import sequencer_for
 DESCRIPTION = """
 SBT (Sistem Berbagi Terintegrasi) is the shared record of ASN political-neutrality cases between Bawaslu, KASN,
 BKN, Kemendagri and KemenPANRB. Every error is `application/problem+json` (RFC 9457), its `title` and `detail` in
-Indonesian when `Accept-Language` prefers it (`id`), else in English; `Content-Language` says which. The public
-monitoring page (`/monitoring`, HTML, no login) shows the national aggregates.
+Indonesian when `Accept-Language` prefers it (`id`), else in English; `Content-Language` says which. Every
+`/api/v1` operation answers 400 to a query parameter it does not declare and to a query value with a NUL character,
+naming them in `invalid_params`. The public monitoring page (`/monitoring`, HTML, no login) shows the national
+aggregates.
 """
 LICENSE_INFO = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 """The repository's LICENSE, stated in the contract for partners (decision 0027)."""

@@ -2,7 +2,9 @@
 
 A misspelt filter (``?provinsi=73``, ``?asof=…``) would otherwise answer as if it were not there: the whole list, or
 today's numbers for a question about last year. Every ``/api/v1`` operation refuses query parameters it does not
-declare, naming them and the ones it takes.
+declare, naming them and the ones it takes. A value with a NUL character is refused too: PostgreSQL cannot hold one
+in a text value, so a filter with it failed in the database instead of answering (SQLite would have matched
+nothing), the same 400 on both.
 """
 
 from __future__ import annotations
@@ -32,4 +34,10 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
             invalid_params=[
                 InvalidParam(name=f"query.{name}", reason="not a parameter of this operation") for name in unknown
             ],
+        )
+    with_nul = sorted({name for name, value in request.query_params.multi_items() if "\x00" in value})
+    if with_nul:
+        raise BadRequest(
+            Message("Query parameter(s) with a NUL character: {names}.", names=", ".join(with_nul)),
+            invalid_params=[InvalidParam(name=f"query.{name}", reason="contains a NUL character") for name in with_nul],
         )
