@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from weakref import WeakKeyDictionary
 
@@ -49,6 +50,8 @@ POLL_SECONDS = 0.5
 LOCK_RETRY_SECONDS = 0.002
 """How soon an integrator whose waiters are still pending retries the lock another process's round holds."""
 RETRY_AFTER_SECONDS = 1
+RECENT_ROUNDS = 4
+"""How many of this process's last rounds keep their receipts for writers that begin waiting only after theirs."""
 RECORDED_IN_SESSION = "ledger_recorded_pending"
 """``session.info`` key: the pending writes a session recorded, for ``recorded_in``."""
 
@@ -70,6 +73,10 @@ class Sequencer:
         self._proofs_wanted: set[int] = set()
         """Pending ids whose waiters want inclusion proofs: the round integrating one signs a checkpoint."""
         self._receipts: dict[int, LedgerReceipt] = {}
+        self._recent: deque[IntegratedRound] = deque(maxlen=RECENT_ROUNDS)
+        """This process's last rounds: a round that began before a writer waited (woken by another arrival or by
+        the poll) may integrate its committed write, and the writer then takes its receipt from here instead of
+        reading it from the database."""
         self._integrated_through: int | None = None
         """Highest pending id this process knows integrated (its rounds, other processes' notifications)."""
         self._failure: LedgerIntegrityFailure | None = None
@@ -165,7 +172,12 @@ class Sequencer:
         with self._changed:
             if self._failure is not None:
                 raise self._failure
-            return self._receipts.pop(pending_id, None)
+            found = self._receipts.pop(pending_id, None)
+            if found is None:
+                for done in self._recent:
+                    if pending_id in done.written:
+                        return done.receipt(pending_id)
+            return found
 
     def _maybe_integrated(self, pending_id: int) -> bool:
         with self._changed:
@@ -205,6 +217,8 @@ class Sequencer:
             raise
         with self._changed:
             self._failure = None
+            if done.written:
+                self._recent.append(done)
             integrated = done.written.keys() | stored.keys()
             if integrated:
                 self._integrated(max(integrated))

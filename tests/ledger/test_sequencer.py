@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -162,8 +163,11 @@ def test_a_process_hands_its_own_rounds_receipts_out_and_reads_back_only_other_p
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each round's NOTIFY reaches the LISTEN thread of the process that sent it too; that one is skipped, so
-    the waiters take the receipts their round handed them, and only another process's round sends a waiter to
-    the write index."""
+    the waiters take the receipts their round handed them (a round that integrated a write before its writer
+    began to wait included), and only another process's round sends a waiter to the write index."""
+    # A waiter whose round outlasts a whole poll looks in the database (a lost LISTEN connection looks the same):
+    # a long poll keeps a slow round on a loaded machine from counting as a read-back.
+    monkeypatch.setattr(sequencer, "POLL_SECONDS", 5.0)
     engine = make_engine(settings.database_url)
     factory = make_sessionmaker(engine)
     own, listener, other = (Sequencer(factory, settings) for _ in range(3))
@@ -176,10 +180,16 @@ def test_a_process_hands_its_own_rounds_receipts_out_and_reads_back_only_other_p
     try:
         receipts = [own.receipt(_recorded(factory, settings, number)) for number in range(20)]
         assert [len(receipt.entries) for receipt in receipts] == [1] * 20
+        early = _recorded(factory, settings, 20)
+        while own.run_round() is None:  # the integrator thread's round holds the lock; then one after it
+            time.sleep(0.001)
+        # A round of this process that began after the commit has integrated the write before its writer waits.
+        receipts.append(own.receipt(early))
+        assert [entry.seq for entry in receipts[-1].entries] == [receipts[-2].entries[0].seq + 1]
         assert read_back == [], "a receipt of this process's own round was read back from the database"
         own.stop()
 
-        elsewhere = _recorded(factory, settings, 20)
+        elsewhere = _recorded(factory, settings, 21)
         waiter = threading.Thread(target=lambda: receipts.append(listener.receipt(elsewhere)))
         waiter.start()
         assert other.run_round() is not None
