@@ -8,12 +8,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from sqlalchemy import Integer, Select, Table, bindparam, func, insert, select, tuple_
+from sqlalchemy import Integer, Select, Table, bindparam, func, select, tuple_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from app.cases.models import AgencyRecord, Case, CaseNumberCounter, CaseTransition
-from app.core.db import where_equal
+from app.core.db import insert_rows, where_equal
 from app.reference.models import ViolationForm
 
 
@@ -71,21 +71,22 @@ def next_case_numbers(session: Session, year: int, count: int) -> list[str]:
     return [f"SBT-{year}-{value:06d}" for value in values]
 
 
-_INSERT_CASES = insert(cast(Table, Case.__table__))
-_INSERT_RECORDS = insert(cast(Table, AgencyRecord.__table__))
+_CASES = cast(Table, Case.__table__)
+_RECORDS = cast(Table, AgencyRecord.__table__)
 
 
 def insert_cases(session: Session, cases: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]]) -> None:
-    """New cases and their records, one multi-row INSERT per table (Core: no ORM unit of work). The cases go
-    first: a record's insert trigger copies its case's province (migration 0020)."""
-    session.execute(_INSERT_CASES, cases)
+    """New cases and their records, one multi-row INSERT per table (``insert_rows``: no ORM unit of work, on
+    PostgreSQL one ``INSERT ... SELECT unnest(arrays)``). The cases go first: a record's insert trigger copies its
+    case's province (migration 0020)."""
+    insert_rows(session, _CASES, cases)
     insert_records(session, records)
 
 
 def insert_records(session: Session, records: Sequence[dict[str, Any]]) -> None:
-    """New agency records (every row with the same columns), one multi-row INSERT (Core: no ORM unit of work);
-    their insert trigger copies their case's province (migration 0020)."""
-    session.execute(_INSERT_RECORDS, records)
+    """New agency records (every row with the same columns), one multi-row INSERT (``insert_rows``); their insert
+    trigger copies their case's province (migration 0020)."""
+    insert_rows(session, _RECORDS, records)
 
 
 def agencies_with_records(session: Session, case_ids: Collection[uuid.UUID]) -> set[tuple[uuid.UUID, str]]:
