@@ -61,7 +61,7 @@ CASE_PHASES: Phases = {
     **_LEDGER_AND_VALIDATION,
 }
 RECORD_PHASES: Phases = {
-    "locks": (cases_service, "lock_cases"),
+    "locks": (cases_service, "lock_case_numbers"),
     "domain rows": (cases_service, "submit_records"),
     "  of which inserts": (cases_repository, "insert_records"),
     "stages reached": (reconciliation, "note_stages_reached"),

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Integer, Select, Table, bindparam, func, select, tuple_
 from sqlalchemy.dialects import sqlite
@@ -114,8 +114,21 @@ def lock_cases(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.U
     (``load_cases_for_check``): a write that changed a record first and then met a round holding the case,
     while the round waited for that record, would deadlock. Returns the cases found, by id: while they are held,
     ``get_case`` costs no statement. SQLite has a single writer and no FOR UPDATE."""
-    locked = select(Case).where(Case.id.in_(sorted(case_ids))).order_by(Case.id).with_for_update()
-    return {case.id: case for case in session.scalars(locked)}
+    return {case.id: case for case in session.scalars(_locked(select(Case), case_ids))}
+
+
+def lock_case_numbers(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """``lock_cases`` for a write that adds records: the same locks, and only the cases' numbers (no ORM object:
+    loading a batch's thousand cases as objects was a tenth of a records batch)."""
+    return dict(session.execute(_locked(select(Case.id, Case.case_number), case_ids)).tuples().all())
+
+
+_Locked = TypeVar("_Locked", bound=Select[*tuple[Any, ...]])
+
+
+def _locked(statement: _Locked, case_ids: Collection[uuid.UUID]) -> _Locked:
+    """The cases' rows locked in id order (``lock_cases``)."""
+    return statement.where(Case.id.in_(sorted(case_ids))).order_by(Case.id).with_for_update()
 
 
 def list_cases(

@@ -389,6 +389,11 @@ def lock_cases(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.U
     return repository.lock_cases(session, case_ids)
 
 
+def lock_case_numbers(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """``lock_cases`` for a write that only adds records (``submit_records``): the numbers of the cases found."""
+    return repository.lock_case_numbers(session, case_ids)
+
+
 def require_case(session: Session, case_id: uuid.UUID) -> Case:
     case = repository.get_case(session, case_id)
     if case is None:
@@ -691,7 +696,7 @@ RecordItem = tuple[uuid.UUID, AgencyRecordCreate | ArchivedRecordCreate]
 successor, a retired agency's from its archive (``ArchivedRecordCreate``)."""
 
 
-def submit_record(session: Session, ctx: WriteContext, cases: Mapping[uuid.UUID, Case], item: RecordItem) -> NewRecord:
+def submit_record(session: Session, ctx: WriteContext, cases: Mapping[uuid.UUID, str], item: RecordItem) -> NewRecord:
     """One new record: the batch of one (``submit_records``), its refusal raised."""
     created, refused = submit_records(session, ctx, cases, [item])
     for _, problem in refused:
@@ -700,11 +705,12 @@ def submit_record(session: Session, ctx: WriteContext, cases: Mapping[uuid.UUID,
 
 
 def submit_records(
-    session: Session, ctx: WriteContext, cases: Mapping[uuid.UUID, Case], items: Sequence[RecordItem]
+    session: Session, ctx: WriteContext, cases: Mapping[uuid.UUID, str], items: Sequence[RecordItem]
 ) -> tuple[list[NewRecord], list[tuple[int, ProblemError]]]:
     """New agency records, each with one ``agency_record.submitted`` change, written set-based.
 
-    ``cases``: the items' cases as locked (``lock_cases``); an item of another case is not found. Every item is
+    ``cases``: the numbers of the items' cases as locked (``lock_case_numbers``); an item of another case is not
+    found. Every item is
     checked as a single submit checks it, in request order, so that a later item sees the earlier accepted ones
     (a second record of one agency on one case is a conflict): the acting agency on the day of the write; for an
     archived record, that its agency has ended and the acting agency succeeds it; one record per agency and case;
@@ -742,13 +748,14 @@ class _RecordChecks(_Checks):
 
     def row(
         self,
-        case: Case | None,
+        case_number: str | None,
         case_id: uuid.UUID,
         data: AgencyRecordFields,
         taken: Collection[tuple[uuid.UUID, str]],
     ) -> dict[str, Any]:
-        """The record's row (raising the problem a single submit would answer)."""
-        if case is None:
+        """The record's row (raising the problem a single submit would answer); ``case_number`` None: no such
+        case."""
+        if case_number is None:
             raise _no_case(case_id)
         acting = self._acting_agency(self._today)  # a record is written (an archive imported) as of today
         columns = data.columns()
@@ -766,7 +773,7 @@ class _RecordChecks(_Checks):
         else:
             agency, imported_by, fix, ended = acting, None, "update it with PATCH and If-Match", None
         if (case_id, agency) in taken:
-            raise Conflict(f"{agency} already has a record of case {case.case_number}; {fix}.")
+            raise Conflict(f"{agency} already has a record of case {case_number}; {fix}.")
         for field, code in _record_codes(data).items():
             self._once(("code", field, code), functools.partial(_check_codes, self._session, **{field: code}))
         now = utcnow()

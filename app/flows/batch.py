@@ -11,12 +11,14 @@
      case numbers taken in one statement, one multi-row INSERT for the cases and one for their creator's records);
      the single create is that function's batch of one;
    - records, archived records, transitions: locked first (the cases they change, in id order, as a reconciliation
-     round locks; the locked cases are handed to the writer), then
-   - records and archived records: all at once, ``cases.submit_records``, set-based (each item checked in request
+     round locks), then
+   - records and archived records: all at once, ``cases.submit_records``, set-based (the locked cases' numbers
+     handed to it, ``cases.lock_case_numbers``; each item checked in request
      order as a single submit or import checks it, against the records already there and the earlier accepted
      items, one multi-row INSERT); the single submit and import are that function's batch of one;
-   - transitions: each item through its single service function (``transition_case``) in request order: a later
-     item sees what the earlier ones wrote (a transition may follow the step before it).
+   - transitions: each item through its single service function (``transition_case``) in request order (the
+     cases locked as objects, ``cases.lock_cases``, which the session then holds): a later item sees what the
+     earlier ones wrote (a transition may follow the step before it).
 
    Either way every refused item is noted with its index and problem, so that one answer lists them all;
 4. if any item was refused: raise ``BatchRejected``, which rolls the whole batch back;
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +49,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.cases import service as cases
 from app.cases.batch import ArchivedRecordBatchItem, BatchItemResult, BatchResult, RecordBatchItem, TransitionBatchItem
-from app.cases.models import Case
 from app.cases.schemas import CaseCreate
 from app.core.actor import WriteContext
 from app.core.config import Settings
@@ -77,11 +78,8 @@ class _Written:
 
 
 _Refused = list[BatchItemProblem]
-_Locked = Mapping[uuid.UUID, Case]
-"""The cases a batch changes, locked (``cases.lock_cases``) before its items are written; none for new cases."""
-_Writer = Callable[
-    [Session, Settings, WriteContext, _Locked, list[BaseModel], Progress | None], tuple[list[_Written], _Refused]
-]
+_Writer = Callable[[Session, Settings, WriteContext, list[BaseModel], Progress | None], tuple[list[_Written], _Refused]]
+"""Writes a batch's items; a writer of items that change existing cases locks those cases first."""
 
 
 def _refused(index: int, error: ProblemError) -> BatchItemProblem:
@@ -92,7 +90,6 @@ def _create_cases(
     session: Session,
     settings: Settings,
     ctx: WriteContext,
-    _locked: _Locked,
     items: list[BaseModel],
     progress: Progress | None,
 ) -> tuple[list[_Written], _Refused]:
@@ -113,16 +110,16 @@ def _submit_records(
     session: Session,
     _settings: Settings,
     ctx: WriteContext,
-    locked: _Locked,
     items: list[BaseModel],
     progress: Progress | None,
 ) -> tuple[list[_Written], _Refused]:
     """All the records at once (``cases.submit_records``: set-based, in request order; the single submit is its
-    batch of one)."""
+    batch of one), their cases locked first and only their numbers read."""
     records = [
         (item.case_id, item.record) for item in items if isinstance(item, RecordBatchItem | ArchivedRecordBatchItem)
     ]
     assert len(records) == len(items)  # validated with RecordBatchItem or ArchivedRecordBatchItem
+    locked = cases.lock_case_numbers(session, {case_id for case_id, _ in records})
     created, refused = cases.submit_records(session, ctx, locked, records)
     if progress is not None:
         progress(len(items))
@@ -140,18 +137,19 @@ def _submit_records(
 
 
 def _one_by_one(write: Callable[[Session, Settings, WriteContext, BaseModel], _Written]) -> _Writer:
-    """Each item through the single operation's service, in request order: a later item sees what the earlier
-    ones wrote (a transition may follow the step before it). A refused item is noted with its problem and the
-    next item is still tried, so that one answer lists every refused item."""
+    """Each item through the single operation's service, in request order, the cases locked first (as objects,
+    which the session then holds): a later item sees what the earlier ones wrote (a transition may follow the step
+    before it). A refused item is noted with its problem and the next item is still tried, so that one answer
+    lists every refused item."""
 
     def write_each(
         session: Session,
         settings: Settings,
         ctx: WriteContext,
-        _locked: _Locked,
         items: list[BaseModel],
         progress: Progress | None,
     ) -> tuple[list[_Written], _Refused]:
+        cases.lock_cases(session, {item.case_id for item in items if isinstance(item, TransitionBatchItem)})
         written: list[_Written] = []
         refused: _Refused = []
         for index, item in enumerate(items):
@@ -171,9 +169,6 @@ def _transition(session: Session, settings: Settings, ctx: WriteContext, item: B
     case = cases.require_case(session, item.case_id)
     case, changes = cases.transition_case(session, settings, ctx, case, item.transition, item.if_match)
     return _Written(case.id, case.version, case.id, f"{CASES_PATH}/{case.id}", changes)
-
-
-_CaseItem = RecordBatchItem | ArchivedRecordBatchItem | TransitionBatchItem
 
 
 class BatchKind(enum.Enum):
@@ -224,10 +219,7 @@ def write_batch(
     parsed = validate_items(kind, items)  # 1. validate every item
     # 2. claim, 8. commit
     with idempotency.claimed(factory, settings, key, proof=ctx.ledger_proof), transaction(factory) as session:
-        locked: _Locked = {}
-        if kind is not BatchKind.CASES:  # the cases its items change, locked in one go and in id order
-            locked = cases.lock_cases(session, {item.case_id for item in parsed if isinstance(item, _CaseItem)})
-        written, refused = kind.write(session, settings, ctx, locked, parsed, progress)  # 3. the items' changes
+        written, refused = kind.write(session, settings, ctx, parsed, progress)  # 3. the items' changes
         if refused:
             raise BatchRejected(len(parsed), refused)  # 4. nothing is written
         touched = {w.case_id for w in written}

@@ -161,7 +161,7 @@ def submit_record(
 ) -> Reply[AgencyRecordRead]:
     """The calling agency's own record, or (``ArchivedRecordCreate``) a retired agency's from its archive."""
     with idempotency.claimed(factory, settings, key, proof=ctx.ledger_proof), transaction(factory) as session:
-        locked = cases.lock_cases(session, [case_id])
+        locked = cases.lock_case_numbers(session, [case_id])
         record = cases.submit_record(session, ctx, locked, (case_id, data))
         reconciliation.note_stages_reached(session, [case_id])
         outbox.record_touched(session, [case_id])
