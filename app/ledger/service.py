@@ -297,12 +297,8 @@ def written_receipts(session: Session, pending_ids: Collection[int]) -> dict[int
 
 
 def _receipt(entries: Sequence[WrittenEntry]) -> LedgerReceipt:
-    """Built without validation: the values are the round's own (a thousand validated entries were a tenth of a
-    batch's wait for its positions)."""
-    return LedgerReceipt.model_construct(
-        entries=[
-            ReceiptEntry.model_construct(seq=seq, entry_type=kind, leaf_hash=b64(leaf)) for seq, kind, leaf in entries
-        ]
+    return LedgerReceipt(
+        entries=[ReceiptEntry(seq=seq, entry_type=kind, leaf_hash=b64(leaf)) for seq, kind, leaf in entries]
     )
 
 
