@@ -120,7 +120,8 @@ def lock_cases(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.U
 def lock_case_numbers(session: Session, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
     """``lock_cases`` for a write that adds records: the same locks, and only the cases' numbers (no ORM object:
     loading a batch's thousand cases as objects was a tenth of a records batch)."""
-    return dict(session.execute(_locked(select(Case.id, Case.case_number), case_ids)).tuples().all())
+    rows = session.execute(_locked(select(Case.id, Case.case_number), case_ids))
+    return {case_id: number for case_id, number in rows}  # noqa: C416 (a Row is not typed as a pair)
 
 
 _Locked = TypeVar("_Locked", bound=Select[*tuple[Any, ...]])
