@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.core.config import Environment, Settings, get_settings
-from app.core.db import make_engine, make_sessionmaker
+from app.core.db import make_engine, make_sessionmaker, transaction
 from app.core.migrations import upgrade_to_head
 from app.core.problems import LedgerIntegrityFailure
 from app.main import create_app
@@ -327,6 +327,29 @@ def session(app: FastAPI, request: pytest.FixtureRequest) -> Iterator[Session]:
     with make_sessionmaker(connection, join_transaction_mode="create_savepoint")() as db_session:
         connection.info.setdefault(TEST_SESSIONS, []).append(db_session)
         yield db_session
+
+
+Writing = Callable[[], contextlib.AbstractContextManager[Session]]
+
+
+@pytest.fixture
+def writing(app: FastAPI, session: Session, request: pytest.FixtureRequest) -> Writing:
+    """``with writing() as writer:`` for the writes a test makes itself, committed at the end of the block.
+
+    On SQLite in a writing transaction of its own: the read-only ``session`` fails to upgrade to a write ("database
+    is locked", without waiting) when one of the app's background threads (the sequencer, the reconciliation
+    outbox) committed since its first read. In a rolled-back PostgreSQL test, the test's own session."""
+
+    @contextlib.contextmanager
+    def writes() -> Iterator[Session]:
+        if rolls_back(request):
+            yield session
+            session.commit()
+        else:
+            with transaction(app.state.sessionmaker) as writer:
+                yield writer
+
+    return writes
 
 
 @pytest.fixture

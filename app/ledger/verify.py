@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from app.ledger.canonical import NotCanonicalizable, canonical_json
 from app.ledger.key_rotation import KEY_ROTATION, parse_rotation
 from app.ledger.merkle import (
@@ -287,8 +289,8 @@ def _b64text(value: bytes) -> str:
 
 
 def _b64(value: Any, what: str) -> bytes:
-    try:
-        return base64.b64decode(str(value), validate=True)
+    try:  # strict mode refuses what ``b64decode(validate=True)`` refuses, in half its time (no regex first)
+        return binascii.a2b_base64(str(value), strict_mode=True)
     except binascii.Error as exc:
         raise ExportFormatError(f"{what} is not base64") from exc
 
@@ -318,8 +320,8 @@ def _ndjson_records(path: Path, *, with_nodes: bool) -> Iterator[_Read]:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
                     raise ExportFormatError(f"line {number} is not JSON: {exc.msg}") from exc
                 if not isinstance(record, dict) or "kind" not in record:
                     raise ExportFormatError(f"line {number} is not an export record")
@@ -462,8 +464,17 @@ def _refuse_float(text: str) -> Any:
     raise NotCanonicalizable(f"float {text} in leaf")
 
 
-def _inspect_leaf(data: bytes) -> list[str]:
+def leaf_json_problems(data: bytes) -> list[str]:
     """Problems with one leaf's JSON form (``sbt-ledger-export/1`` only: JSON is parsed there anyway)."""
+    try:
+        # The usual leaf, parsed and re-encoded in C. Bytes that are the canonical form of what orjson read are
+        # what any parser reads; anything else (a float, an integer past 64 bits that orjson reads as one, a
+        # lone surrogate) is named by the standard library's parse below.
+        decoded = orjson.loads(data)
+        if type(decoded) is dict and canonical_json(decoded) == data:
+            return []
+    except (orjson.JSONDecodeError, NotCanonicalizable):
+        pass
     try:
         decoded = json.loads(data.decode("utf-8"), parse_float=_refuse_float)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -472,14 +483,11 @@ def _inspect_leaf(data: bytes) -> list[str]:
         return [f"leaf is not canonical ledger JSON ({exc})"]
     if not isinstance(decoded, dict):
         return ["leaf is not a JSON object"]
-    # Fast path (C encoder); it differs from RFC 8785 only for unusual keys, which take the exact path.
-    fast = json.dumps(decoded, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
-    if fast != data:
-        try:
-            if canonical_json(decoded) != data:
-                return ["leaf bytes are not canonical JSON (re-encoded or hand-edited)"]
-        except NotCanonicalizable as exc:
-            return [f"leaf is not canonical ledger JSON ({exc})"]
+    try:
+        if canonical_json(decoded) != data:
+            return ["leaf bytes are not canonical JSON (re-encoded or hand-edited)"]
+    except NotCanonicalizable as exc:
+        return [f"leaf is not canonical ledger JSON ({exc})"]
     return []
 
 
@@ -717,7 +725,7 @@ class _Verifier:
                 if at >= 0 and data.find(rotation_type, at) >= 0:
                     self.rotations.append((size, data))
                 if inspect_json:
-                    for problem in _inspect_leaf(data):
+                    for problem in leaf_json_problems(data):
                         self.finding(size, problem)
                 if collect is not None:
                     collect.add(data, blob[start - hash_size : start], leaf)

@@ -23,6 +23,7 @@ from app.auth.service import IssuedCredentials
 from app.core.actor import Scope
 from app.core.config import Settings
 from app.core.shared_state import SharedState
+from tests.conftest import Writing
 
 TOKEN = "/oauth/token"
 
@@ -124,10 +125,10 @@ def test_repeated_parameters_are_invalid_request(client: TestClient, bkn: Issued
 
 
 def test_disabled_client_gets_no_token(
-    client: TestClient, bkn: IssuedCredentials, session: Session, settings: Settings
+    client: TestClient, bkn: IssuedCredentials, writing: Writing, settings: Settings
 ) -> None:
-    service.disable_client(session, settings, service.operator_context("test", {}), "bkn-sapk")
-    session.commit()
+    with writing() as writer:
+        service.disable_client(writer, settings, service.operator_context("test", {}), "bkn-sapk")
     response = client.post(
         TOKEN, data={"grant_type": "client_credentials"}, headers=basic("bkn-sapk", bkn.client_secret)
     )
@@ -136,10 +137,10 @@ def test_disabled_client_gets_no_token(
 
 
 def test_rotated_secret_replaces_the_old_one(
-    client: TestClient, bkn: IssuedCredentials, session: Session, settings: Settings
+    client: TestClient, bkn: IssuedCredentials, writing: Writing, settings: Settings
 ) -> None:
-    rotated = service.rotate_secret(session, settings, service.operator_context("test", {}), "bkn-sapk")
-    session.commit()
+    with writing() as writer:
+        rotated = service.rotate_secret(writer, settings, service.operator_context("test", {}), "bkn-sapk")
     old = client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=basic("bkn-sapk", bkn.client_secret))
     new = client.post(
         TOKEN, data={"grant_type": "client_credentials"}, headers=basic("bkn-sapk", rotated.client_secret)

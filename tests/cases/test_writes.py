@@ -15,6 +15,7 @@ from app.cases.models import Case
 from app.core.db import utcnow
 from app.idempotency.models import IdempotencyRecord
 from tests.auth_helpers import AuthHeaders
+from tests.conftest import Writing
 from tests.factories import case_payload, create_case, make_nip, make_pppk_nip
 
 PROBLEM = "application/problem+json"
@@ -143,17 +144,17 @@ class TestIdempotency:
         assert _case_count(session) == 1
 
     def test_request_still_in_flight_is_409(
-        self, client: TestClient, auth_headers: AuthHeaders, session: Session
+        self, client: TestClient, auth_headers: AuthHeaders, writing: Writing
     ) -> None:
         headers = auth_headers("BAWASLU") | {"Idempotency-Key": "key-in-flight"}
         payload = case_payload()
         body = json.dumps(payload).encode()
         # Claim the key as a first request that has not finished would (same client, same request).
         first = client.post("/api/v1/cases", content=body, headers=headers | {"Content-Type": "application/json"})
-        claimed = session.scalars(select(IdempotencyRecord)).one()
-        claimed.response_status = None
-        claimed.created_at = utcnow()
-        session.commit()
+        with writing() as writer:
+            claimed = writer.scalars(select(IdempotencyRecord)).one()
+            claimed.response_status = None
+            claimed.created_at = utcnow()
         response = client.post("/api/v1/cases", content=body, headers=headers | {"Content-Type": "application/json"})
         assert first.status_code == 201
         assert response.status_code == 409

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.idempotency.models import IdempotencyRecord
 from tests.auth_helpers import AuthHeaders
+from tests.conftest import Writing
 from tests.factories import case_payload
 from tests.problems import assert_problem
 
@@ -73,7 +74,7 @@ def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
 
 
 def test_every_named_series_is_exposed_and_agrees_with_the_api(
-    client: TestClient, auth_headers: AuthHeaders, session: Session
+    client: TestClient, auth_headers: AuthHeaders, session: Session, writing: Writing
 ) -> None:
     # A case reported in 2024 is long past its verification deadline; BKN's other spelling opens a finding.
     case = client.post("/api/v1/cases", json=case_payload(name="Budi Santoso"), headers=auth_headers("BAWASLU"))
@@ -81,15 +82,15 @@ def test_every_named_series_is_exposed_and_agrees_with_the_api(
     record = {"nip": case.json()["nip"], "name": "Budi Susanto", "stage": "DITERIMA"}
     recorded = client.post(f"/api/v1/cases/{case.json()['id']}/records", json=record, headers=auth_headers("BKN"))
     assert recorded.status_code == 201, recorded.text
-    session.add(
-        IdempotencyRecord(
-            client_id="demo-bkn",
-            key="in-flight",
-            fingerprint="0" * 64,
-            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+    with writing() as writer:
+        writer.add(
+            IdempotencyRecord(
+                client_id="demo-bkn",
+                key="in-flight",
+                fingerprint="0" * 64,
+                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+            )
         )
-    )
-    session.commit()
 
     samples = scrape(client)
     names = {name for name, _ in samples}

@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.ledger.models import LedgerEntry
 from app.reconciliation.service import on_case_written
 from tests.auth_helpers import AuthHeaders
+from tests.conftest import Writing
 from tests.factories import create_case
 from tests.reconciliation.builders import insert_case, insert_record, system_ctx
 
@@ -184,13 +185,13 @@ def test_state_changes_are_in_the_ledger(client: TestClient, auth_headers: AuthH
 
 
 def test_deadline_crossed_without_any_write_is_found_by_the_sweep(
-    client: TestClient, auth_headers: AuthHeaders, session: Session, settings: Settings
+    client: TestClient, auth_headers: AuthHeaders, writing: Writing, settings: Settings
 ) -> None:
-    case = insert_case(session)
-    for agency in ("BAWASLU", "BKN"):
-        insert_record(session, case, agency)
-    on_case_written(session, settings, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 5, 12, tzinfo=dt.UTC))
-    session.commit()
+    with writing() as writer:
+        case = insert_case(writer)
+        for agency in ("BAWASLU", "BKN"):
+            insert_record(writer, case, agency)
+        on_case_written(writer, settings, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 5, 12, tzinfo=dt.UTC))
     bkn = auth_headers("BKN")
     assert _findings(client, bkn, case_id=str(case.id)) == []
     started = client.post(f"{API}/runs", json={"mode": "DEADLINES", "as_of": "2024-10-11T17:30:00Z"}, headers=bkn)
@@ -203,13 +204,13 @@ def test_deadline_crossed_without_any_write_is_found_by_the_sweep(
 
 
 def test_resolve_succeeds_once_the_condition_is_gone(
-    client: TestClient, auth_headers: AuthHeaders, session: Session, settings: Settings
+    client: TestClient, auth_headers: AuthHeaders, writing: Writing, settings: Settings
 ) -> None:
-    case = insert_case(session)
-    for agency in ("BAWASLU", "BKN"):
-        insert_record(session, case, agency)
-    on_case_written(session, settings, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 9, 12, tzinfo=dt.UTC))
-    session.commit()
+    with writing() as writer:
+        case = insert_case(writer)
+        for agency in ("BAWASLU", "BKN"):
+            insert_record(writer, case, agency)
+        on_case_written(writer, settings, system_ctx(), case.id, as_of=dt.datetime(2024, 10, 9, 12, tzinfo=dt.UTC))
     bkn = auth_headers("BKN")
     (approaching,) = _findings(client, bkn, rule="DEADLINE_APPROACHING")
     resolved = _transition(client, bkn, approaching, '"1"', action="resolve", note="PPK acted")
