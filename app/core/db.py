@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     ARRAY,
+    JSON,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -362,9 +364,17 @@ def _bind_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[
 
 
 def _unnested(table: Table, columns: tuple[str, ...]) -> Select[Any]:
-    """One array parameter per column (of the column's type), unnested side by side into rows."""
-    arrays = (bindparam(f"v_{name}", type_=ARRAY(table.c[name].type)) for name in columns)
-    return select(*(func.unnest(array).label(name) for array, name in zip(arrays, columns, strict=True)))
+    """One parameter per column, unnested side by side into rows (PostgreSQL runs set-returning functions of a
+    select list in lockstep): an array of the column's type, or for a JSON column one JSON array of the values.
+    psycopg writes a text array in Python, escaping every double quote of every element with a regular
+    expression: a JSON array parameter is one serialisation (findings' evidence: 33 ms per 310 rows as json[])."""
+    return select(*(_rows_of(table.c[name].type, f"v_{name}").label(name) for name in columns))
+
+
+def _rows_of(column_type: TypeEngine[Any], parameter: str) -> ColumnElement[Any]:
+    if type(column_type) is JSON:
+        return func.json_array_elements(bindparam(parameter, type_=JSON))
+    return func.unnest(bindparam(parameter, type_=ARRAY(column_type)))
 
 
 @functools.cache

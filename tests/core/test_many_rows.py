@@ -1,0 +1,38 @@
+"""``insert_rows`` and ``update_rows`` keep JSON values as given (on PostgreSQL a JSON column's values travel as one
+JSON array, not as a text array of documents)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from app.core.db import insert_rows, update_rows
+from app.reconciliation.models import Run
+
+RUNS = cast(Table, Run.__table__)
+AWKWARD: list[Any] = [
+    {"quote": 'say "hi"', "backslash": "C:\\temp\\", "braces": "{a,b}", "nested": {"list": [1, None, "x, y"]}},
+    {"unicode": "Śri Dewi — 王", "empty": "", "null": None},
+    {},
+]
+
+
+def _run(index: int, stats: Any, case_ids: list[str] | None) -> dict[str, Any]:
+    moment = dt.datetime(2024, 12, 16, 3, 0, tzinfo=dt.UTC)
+    return {"id": uuid.uuid4(), "mode": "FULL", "status": "QUEUED", "as_of": moment, "use_screen": True,
+            "case_ids": case_ids, "requested_by": f"test-{index}", "requested_at": moment, "stats": stats}  # fmt: skip
+
+
+def test_json_values_round_trip(session: Session) -> None:
+    rows = [_run(index, stats, None if index else ["a", 'b"c']) for index, stats in enumerate(AWKWARD)]
+    insert_rows(session, RUNS, rows)
+    update_rows(session, RUNS, "id", [{"id": rows[2]["id"], "stats": AWKWARD[0]}])
+    ids = [row["id"] for row in rows]
+    stored = {run_id: (stats, case_ids) for run_id, stats, case_ids in session.execute(
+        select(Run.id, Run.stats, Run.case_ids).where(Run.id.in_(ids))
+    )}  # fmt: skip
+    assert [stored[run_id] for run_id in ids] == [(AWKWARD[0], ["a", 'b"c']), (AWKWARD[1], None), (AWKWARD[0], None)]
