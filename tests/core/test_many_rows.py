@@ -7,10 +7,11 @@ import datetime as dt
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+import pytest
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from app.core.db import insert_rows, update_rows
+from app.core.db import UNNEST_FROM_ROWS, insert_rows, update_rows
 from app.reconciliation.models import Run
 
 RUNS = cast(Table, Run.__table__)
@@ -27,12 +28,16 @@ def _run(index: int, stats: Any, case_ids: list[str] | None) -> dict[str, Any]:
             "case_ids": case_ids, "requested_by": f"test-{index}", "requested_at": moment, "stats": stats}  # fmt: skip
 
 
-def test_json_values_round_trip(session: Session) -> None:
-    rows = [_run(index, stats, None if index else ["a", 'b"c']) for index, stats in enumerate(AWKWARD)]
+@pytest.mark.parametrize("copies", [1, UNNEST_FROM_ROWS], ids=["few rows", "arrays"])
+def test_json_values_round_trip(session: Session, copies: int) -> None:
+    """Both of PostgreSQL's forms: an executemany below ``UNNEST_FROM_ROWS`` rows, arrays from it on."""
+    rows = [_run(index, stats, None if index else ["a", 'b"c']) for index, stats in enumerate(AWKWARD * copies)]
     insert_rows(session, RUNS, rows)
     update_rows(session, RUNS, "id", [{"id": rows[2]["id"], "stats": AWKWARD[0]}])
-    ids = [row["id"] for row in rows]
+    ids = [row["id"] for row in rows[:3]]
     stored = {run_id: (stats, case_ids) for run_id, stats, case_ids in session.execute(
         select(Run.id, Run.stats, Run.case_ids).where(Run.id.in_(ids))
     )}  # fmt: skip
     assert [stored[run_id] for run_id in ids] == [(AWKWARD[0], ["a", 'b"c']), (AWKWARD[1], None), (AWKWARD[0], None)]
+    everything = [row["id"] for row in rows]
+    assert session.scalar(select(func.count()).where(Run.id.in_(everything))) == len(rows)
