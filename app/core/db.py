@@ -265,16 +265,21 @@ def where_equal(statement: S, equalities: Mapping[Any, object]) -> S:
     return statement
 
 
+UNNEST_UPDATE_FROM_ROWS = 4
+"""``update_rows``' ``UNNEST_FROM_ROWS``: one row's UPDATE costs psycopg 0.16 against 0.24 ms of client CPU (0.34
+against 0.54 ms of wall time), two rows as much CPU and less wall time, four as much of both."""
+
+
 def update_rows(
     session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]], *, unchanged: tuple[str, ...] = ()
 ) -> None:
     """Set columns of many rows, found by ``key``, to each row's own values (every row names the same columns);
     the columns' update defaults apply, except to the ``unchanged`` ones.
 
-    PostgreSQL: one ``UPDATE ... FROM unnest(arrays)`` (psycopg pipelines an executemany as one statement per
-    row, each planned and run apart); SQLite, in process: one executemany."""
+    PostgreSQL, from ``UNNEST_UPDATE_FROM_ROWS`` rows: one ``UPDATE ... FROM unnest(arrays)`` (psycopg pipelines
+    an executemany as one statement per row, each planned and run apart); else one executemany."""
     columns = [name for name in rows[0] if name != key]
-    if session.get_bind().dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql" and len(rows) >= UNNEST_UPDATE_FROM_ROWS:
         arrays = {f"v_{name}": [row[name] for row in rows] for name in (key, *columns)}
         session.connection().execute(_unnest_update(table, key, tuple(columns), unchanged), arrays)
         return

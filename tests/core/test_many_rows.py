@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from app.core.db import UNNEST_FROM_ROWS, insert_rows, update_rows
+from app.core.db import UNNEST_FROM_ROWS, UNNEST_UPDATE_FROM_ROWS, insert_rows, update_rows
 from app.reconciliation.models import Run
 
 RUNS = cast(Table, Run.__table__)
@@ -28,12 +28,14 @@ def _run(index: int, stats: Any, case_ids: list[str] | None) -> dict[str, Any]:
             "case_ids": case_ids, "requested_by": f"test-{index}", "requested_at": moment, "stats": stats}  # fmt: skip
 
 
-@pytest.mark.parametrize("copies", [1, UNNEST_FROM_ROWS], ids=["few rows", "arrays"])
+@pytest.mark.parametrize("copies", [1, max(UNNEST_FROM_ROWS, UNNEST_UPDATE_FROM_ROWS)], ids=["few rows", "arrays"])
 def test_json_values_round_trip(session: Session, copies: int) -> None:
-    """Both of PostgreSQL's forms: an executemany below ``UNNEST_FROM_ROWS`` rows, arrays from it on."""
+    """Both of PostgreSQL's forms: an executemany below ``UNNEST_FROM_ROWS`` (``UNNEST_UPDATE_FROM_ROWS``) rows,
+    arrays from it on."""
     rows = [_run(index, stats, None if index else ["a", 'b"c']) for index, stats in enumerate(AWKWARD * copies)]
     insert_rows(session, RUNS, rows)
-    update_rows(session, RUNS, "id", [{"id": rows[2]["id"], "stats": AWKWARD[0]}])
+    changed = rows[2::3][:copies]  # as many rows as the inserts' copies: one, or the update's arrays
+    update_rows(session, RUNS, "id", [{"id": row["id"], "stats": AWKWARD[0]} for row in changed])
     ids = [row["id"] for row in rows[:3]]
     stored = {run_id: (stats, case_ids) for run_id, stats, case_ids in session.execute(
         select(Run.id, Run.stats, Run.case_ids).where(Run.id.in_(ids))
@@ -41,3 +43,5 @@ def test_json_values_round_trip(session: Session, copies: int) -> None:
     assert [stored[run_id] for run_id in ids] == [(AWKWARD[0], ["a", 'b"c']), (AWKWARD[1], None), (AWKWARD[0], None)]
     everything = [row["id"] for row in rows]
     assert session.scalar(select(func.count()).where(Run.id.in_(everything))) == len(rows)
+    updated = session.scalars(select(Run.stats).where(Run.id.in_([row["id"] for row in changed]))).all()
+    assert updated == [AWKWARD[0]] * copies
