@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from app.core.clock import today_in_jakarta
 from app.core.i18n import Message
 
 NIP_LENGTH = 18
@@ -64,7 +65,7 @@ def parse_nip(value: str, *, today: dt.date | None = None) -> ParsedNip:
         raise InvalidNip(
             Message("a NIP is exactly {length} digits (got {got} characters)", length=NIP_LENGTH, got=len(value))
         )
-    today = today or dt.date.today()
+    today = today or today_in_jakarta()  # the day in Indonesia, not the server's
     try:
         birth = dt.date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
     except ValueError as exc:

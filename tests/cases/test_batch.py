@@ -16,6 +16,7 @@ from app.cases.batch import MAX_BATCH_ITEMS
 from app.cases.models import AgencyRecord, Case, CaseTransition
 from app.cases.schemas import CaseCreate
 from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role, WriteContext
+from app.core.clock import today_in_jakarta
 from app.core.problems import AgencyNotPermitted, BatchRejected
 from app.flows import cases as flows
 from app.flows.batch import BatchKind, write_batch
@@ -115,7 +116,7 @@ class TestCaseBatch:
     def test_every_refused_item_is_listed(self, client: TestClient, auth_headers: AuthHeaders) -> None:
         items = distinct_cases(4)
         items[0]["province_code"] = "99"
-        items[2]["reported_date"] = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+        items[2]["reported_date"] = (today_in_jakarta() + dt.timedelta(days=3)).isoformat()
         response = client.post(f"{CASES}:batch", json={"items": items}, headers=auth_headers("BAWASLU"))
         problem = _refused(response, 422, "batch-rejected")
         assert [(e["index"], e["problem"]["invalid_params"][0]["name"]) for e in problem["errors"]] == [
@@ -133,7 +134,7 @@ class TestCaseBatch:
         items[0]["position_category"] = "ASTRONAUT"
         items[2]["instansi_code"] = "31"  # DKI Jakarta's government: not a case of province 73
         items[4]["position_category"] = "ASTRONAUT"
-        items[5]["reported_date"] = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+        items[5]["reported_date"] = (today_in_jakarta() + dt.timedelta(days=1)).isoformat()
         items[7]["instansi_code"] = "99.99"
         response = client.post(f"{CASES}:batch", json={"items": items}, headers=bawaslu)
         problem = _refused(response, 422, "batch-rejected")

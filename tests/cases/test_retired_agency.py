@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.cases.schemas import AgencyRecordCreate, AgencyRecordUpdate, CaseCreate, CaseRead, TransitionCreate
 from app.cases.workflow import Action
 from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role, WriteContext
+from app.core.clock import today_in_jakarta
 from app.core.etag import etag_of
 from app.core.problems import AgencyNotPermitted
 from app.flows import cases as flows
@@ -144,7 +145,7 @@ def test_the_attack_of_a_kasn_client_writes_nothing_today_whatever_its_dates(
     recommended = _kasn_recommends(app, recommended, "2024-08-20").model_dump(mode="json")  # KASN's own history
     drain_outbox(app)  # the findings of that history, before counting what the attack writes
     ledger_before = session.scalar(select(func.count()).select_from(LedgerEntry))
-    today = dt.date.today().isoformat()
+    today = today_in_jakarta().isoformat()
     attempts = [
         ("/api/v1/cases", case_payload(reported_date=today), {}),
         (
@@ -190,4 +191,4 @@ def test_the_embedded_issuer_gives_a_kasn_client_no_token(app: FastAPI, client: 
 
 
 def test_today_is_after_the_end() -> None:
-    assert dt.date.fromisoformat(END) < dt.date.today()
+    assert dt.date.fromisoformat(END) < today_in_jakarta()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
@@ -12,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.cases.models import Case
+from app.core.clock import today_in_jakarta
 from app.core.db import utcnow
 from app.idempotency.models import IdempotencyRecord
 from tests.auth_helpers import AuthHeaders
@@ -33,7 +33,7 @@ class TestCreateCase:
         body = response.json()
         assert response.headers["location"] == f"/api/v1/cases/{body['id']}"
         assert response.headers["etag"] == f'"{body["version"]}"'
-        assert body["case_number"].startswith(f"SBT-{dt.date.today().year}-")
+        assert body["case_number"].startswith(f"SBT-{today_in_jakarta().year}-")
         assert body["stage"] == "DITERIMA"
         assert body["employee_kind"] == "PNS"
         assert body["created_by_agency"] == "BAWASLU"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import os
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.core.clock import today_in_jakarta
 from tests.auth_helpers import AuthHeaders
 from tests.factories import case_payload
 
@@ -95,7 +95,7 @@ def test_case_lifecycle_through_the_generated_client(
     assert case.stage == models.Stage.DITERIMA
     assert created.headers["ETag"] == f'"{case.version}"'
 
-    today = dt.date.today().isoformat()
+    today = today_in_jakarta().isoformat()
     steps = [
         (bawaslu, {"action": "verify"}),
         (bawaslu, {"action": "start_study"}),
