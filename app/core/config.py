@@ -168,6 +168,8 @@ class Settings(BaseSettings):
     incident reported twice (0: the same day only)."""
     reconciliation_batch_size: int = Field(default=500, ge=1)
     """Cases evaluated (and committed) per transaction in a sweep."""
+    reconciliation_batch_workers: int = Field(default=2, ge=1, le=16)
+    """PostgreSQL: batches a sweep re-checks at once, each in a thread and a transaction of its own (SQLite: one)."""
     reconciliation_run_stale_seconds: int = Field(default=3600, ge=1)
     """A queued or running FULL run that began longer ago than this (its worker died) no longer blocks a new one."""
     reconciliation_outbox_interval_seconds: float = Field(default=0.1, ge=0)

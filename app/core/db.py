@@ -283,8 +283,29 @@ def update_rows(
         arrays = {f"v_{name}": [row[name] for row in rows] for name in (key, *columns)}
         session.connection().execute(_unnest_update(table, key, tuple(columns), unchanged), arrays)
         return
+    driver = _driver_update(table, key, tuple(columns), unchanged, session.get_bind().dialect)
+    if driver is not None:
+        session.connection().exec_driver_sql(driver.statement, driver.parameters(rows))
+        return
     parameters = [{f"old_{key}": row[key], **{f"new_{name}": row[name] for name in columns}} for row in rows]
     session.connection().execute(_keyed_update(table, key, tuple(columns), unchanged), parameters)
+
+
+@functools.lru_cache(maxsize=128)  # per engine's dialect, as ``_driver_insert``
+def _driver_update(
+    table: Table, key: str, columns: tuple[str, ...], unchanged: tuple[str, ...], dialect: Dialect
+) -> _DriverExecutemany | None:
+    """The driver's form of ``update_rows``' executemany elsewhere than PostgreSQL (an outbox round's record columns
+    on SQLite: Core built and processed a parameter dictionary per row, a tenth of the round); None where a column
+    left alone has an update default computed in Python, or the driver takes named parameters."""
+    if any(c.onupdate is not None for c in table.columns if c.name not in columns and c.name not in unchanged):
+        return None
+    compiled = _keyed_update(table, key, columns, unchanged).compile(dialect=dialect)
+    names = {f"new_{name}": name for name in columns} | {f"old_{key}": key}
+    if not compiled.positional or sorted(compiled.positiontup or ()) != sorted(names):
+        return None
+    order = tuple(names[bound] for bound in compiled.positiontup or ())
+    return _DriverExecutemany(compiled.string, order, [_bind_processor(table.c[name].type, dialect) for name in order])
 
 
 @functools.cache
@@ -326,9 +347,10 @@ def _insert(table: Table) -> Insert:
 _UNSET = object()
 
 
-class _DriverInsert:
-    """``insert_rows``' executemany handed to the driver as it stands: Core's executemany built and processed a
-    parameter dictionary per row (in the ledger round on SQLite, more than the driver's insert itself)."""
+class _DriverExecutemany:
+    """An executemany of ``insert_rows`` or ``update_rows`` handed to the driver as it stands, each row's values
+    in the statement's order: Core's executemany built and processed a parameter dictionary per row (in the ledger
+    round on SQLite, more than the driver's insert itself)."""
 
     def __init__(self, statement: str, columns: tuple[str, ...], processors: Sequence[Callable[[Any], Any] | None]):
         self.statement = statement
@@ -358,7 +380,7 @@ class _DriverInsert:
 
 
 @functools.lru_cache(maxsize=128)  # per engine's dialect: bounded, tests make many engines
-def _driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _DriverInsert | None:
+def _driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _DriverExecutemany | None:
     """The driver's form of ``insert_rows``' statement (positional parameters, each value through its column type's
     bind processor, as Core would); None when a column left out has a default computed in Python (Core applies
     it per row) or the driver takes named parameters."""
@@ -368,7 +390,7 @@ def _driver_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> 
     if not compiled.positional or compiled.positiontup != list(columns):
         return None
     processors = [_bind_processor(table.c[name].type, dialect) for name in columns]
-    return _DriverInsert(compiled.string, columns, processors)
+    return _DriverExecutemany(compiled.string, columns, processors)
 
 
 def _bind_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:

@@ -253,6 +253,8 @@ def update_record_columns(session: Session, changes: Sequence[tuple[uuid.UUID, d
         return
     rows = [{"id": record_id, **values} for record_id, values in changes]
     update_rows(session, _RECORDS, "id", rows, unchanged=("updated_at",))
+    if not session.identity_map:  # a round's own session holds no objects: nothing to look up per record
+        return
     for record_id, values in changes:  # the rows now hold these values: keep loaded objects in step, unflagged
         record = session.identity_map.get(identity_key(AgencyRecord, record_id))
         if record is not None:

@@ -10,12 +10,17 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.core.actor import WriteContext
 from app.core.config import Settings
-from app.core.db import transaction, utcnow
+from app.core.db import make_sessionmaker, transaction, utcnow
 from app.core.problems import Conflict
 from app.ledger import sequencer
 from app.reconciliation import repository
@@ -83,8 +88,14 @@ class Selection:
     stats: dict[str, int]
 
 
-def select_cases(session: Session, run: Run, ruleset: Ruleset) -> Selection:
-    """Which cases a run must evaluate. The full-run screen never skips a case on which a rule would fire."""
+def select_cases(
+    session: Session, run: Run, ruleset: Ruleset, *, apart: sessionmaker[Session] | None = None
+) -> Selection:
+    """Which cases a run must evaluate. The full-run screen never skips a case on which a rule would fire.
+
+    With ``apart`` (read-only sessions of another connection), a full run's screen runs there, in a thread, while
+    this session reads the four small selections: the screen is one statement on one server process, and the
+    selections beside it had added a quarter to its time (PostgreSQL, 200k cases)."""
     started = time.perf_counter()
     day = jakarta_day(run.as_of)
     approaching = ruleset.config(deadline_approaching)
@@ -99,17 +110,104 @@ def select_cases(session: Session, run: Run, ruleset: Ruleset) -> Selection:
     elif not run.use_screen:
         chosen = repository.all_case_ids(session)
     else:
-        repository.allow_large_sorts(session)
-        parts = {
-            "fingerprint_screen": repository.screened_case_ids(session),
+        parts = _full_run_selections(session, ruleset, due_by, apart)
+        counts = {f"flagged_{name}": len(ids) for name, ids in parts.items()}
+        chosen = set().union(*parts.values())
+    return Selection(sorted(chosen, key=str), time.perf_counter() - started, counts)
+
+
+def _full_run_selections(
+    session: Session, ruleset: Ruleset, due_by: dt.date, apart: sessionmaker[Session] | None
+) -> dict[str, set[uuid.UUID]]:
+    repository.allow_large_sorts(session)
+
+    def beside_the_screen() -> dict[str, set[uuid.UUID]]:
+        return {
             "deadline": repository.deadline_case_ids(session, due_by),
             "duplicate": duplicate_case_ids(session, duplicate_window_days(ruleset)),
             "not_normalized": repository.unnormalized_case_ids(session),
             "watched_findings": repository.watched_finding_case_ids(session),
         }
-        counts = {f"flagged_{name}": len(ids) for name, ids in parts.items()}
-        chosen = set().union(*parts.values())
-    return Selection(sorted(chosen, key=str), time.perf_counter() - started, counts)
+
+    if apart is None:
+        return {"fingerprint_screen": repository.screened_case_ids(session), **beside_the_screen()}
+    with ThreadPoolExecutor(1, thread_name_prefix="sbt-reconciliation-screen") as pool:
+        screened = pool.submit(_screened_apart, apart)
+        beside = beside_the_screen()
+        return {"fingerprint_screen": screened.result(), **beside}
+
+
+def _screened_apart(factory: sessionmaker[Session]) -> set[uuid.UUID]:
+    with transaction(factory) as session:
+        repository.allow_large_sorts(session)
+        return repository.screened_case_ids(session)
+
+
+def other_connections(factory: sessionmaker[Session]) -> sessionmaker[Session] | None:
+    """Read-only sessions of the factory's engine, for work beside a session of the factory; None when the factory
+    is bound to one connection (tests), which one thread at a time uses."""
+    bind = factory.kw["bind"]
+    return make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else None
+
+
+def refresh_in_batches(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    ctx: WriteContext,
+    case_ids: Sequence[uuid.UUID],
+    as_of: dt.datetime,
+    ruleset: Ruleset,
+    run_id: uuid.UUID,
+    stats: SyncOutcome,
+) -> None:
+    """Re-check the cases in batches of ``SBT_RECONCILIATION_BATCH_SIZE``, a transaction each, adding each finished
+    batch's outcome to ``stats``; the first failure stops the batches not begun and is raised once those under way
+    end.
+
+    On PostgreSQL ``SBT_RECONCILIATION_BATCH_WORKERS`` batches are under way at once, each in a thread and a
+    transaction of its own: one batch's rules run in Python while the server reads, locks and writes another's
+    (a batch waited on the server for about half its time). Batches are disjoint sets of cases, so they lock no row
+    in common. SQLite has one writer at a time, and a batch's transaction writes from its start: one batch there.
+    """
+    size = settings.reconciliation_batch_size
+    chunks = [case_ids[offset : offset + size] for offset in range(0, len(case_ids), size)]
+
+    def refresh(chunk: Sequence[uuid.UUID]) -> SyncOutcome:
+        with transaction(factory) as session:
+            outcome = refresh_cases(session, ctx, chunk, as_of, ruleset, run_id=run_id)
+            pending = sequencer.record_changes(session, settings, ctx, outcome.ledger_changes)
+        sequencer.receipt(factory, settings, pending)  # the batch counts as done once its entries are in the log
+        return outcome
+
+    bind = factory.kw["bind"]  # one batch at a time on one connection (tests)
+    parallel = isinstance(bind, Engine) and bind.dialect.name == "postgresql"
+    workers = settings.reconciliation_batch_workers if parallel else 1
+    if workers == 1 or len(chunks) == 1:
+        for chunk in chunks:
+            stats.add(refresh(chunk))
+        return
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(workers, thread_name_prefix="sbt-reconciliation-batch") as pool:
+        under_way: deque[Future[SyncOutcome]] = deque()
+        for chunk in chunks:
+            under_way.append(pool.submit(refresh, chunk))
+            if len(under_way) == workers:
+                failure = _finished(under_way.popleft(), stats)
+                if failure is not None:
+                    break
+        for batch in under_way:
+            later = _finished(batch, stats)
+            failure = failure or later
+    if failure is not None:
+        raise failure
+
+
+def _finished(batch: Future[SyncOutcome], stats: SyncOutcome) -> BaseException | None:
+    """Wait for the batch; add its outcome to ``stats``, or return its failure."""
+    failure = batch.exception()
+    if failure is None:
+        stats.add(batch.result())
+    return failure
 
 
 def execute_run(factory: sessionmaker[Session], settings: Settings, run_id: uuid.UUID) -> Run:
@@ -129,15 +227,8 @@ def execute_run(factory: sessionmaker[Session], settings: Settings, run_id: uuid
         with transaction(factory) as session:
             run = repository.get_run(session, run_id)
             assert run is not None
-            selection = select_cases(session, run, ruleset)
-        batch = settings.reconciliation_batch_size
-        for offset in range(0, len(selection.case_ids), batch):
-            with transaction(factory) as session:
-                chunk = selection.case_ids[offset : offset + batch]
-                batch_outcome = refresh_cases(session, ctx, chunk, as_of, ruleset, run_id=run_id)
-                pending = sequencer.record_changes(session, settings, ctx, batch_outcome.ledger_changes)
-            sequencer.receipt(factory, settings, pending)  # the batch counts as done once its entries are in the log
-            stats.add(batch_outcome)
+            selection = select_cases(session, run, ruleset, apart=other_connections(factory))
+        refresh_in_batches(factory, settings, ctx, selection.case_ids, as_of, ruleset, run_id, stats)
     except Exception as exc:
         logger.exception("reconciliation run %s failed", run_id)
         with transaction(factory) as session:

@@ -1,5 +1,6 @@
-"""``insert_rows`` and ``update_rows`` keep JSON values as given (on PostgreSQL a JSON column's values travel as one
-JSON array, not as a text array of documents)."""
+"""``insert_rows`` and ``update_rows`` keep JSON values and timestamps as given (on PostgreSQL a JSON column's
+values travel as one JSON array, not as a text array of documents; on SQLite the driver gets each row's values as
+Core would have bound them)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def test_json_values_round_trip(session: Session, copies: int) -> None:
     rows = [_run(index, stats, None if index else ["a", 'b"c']) for index, stats in enumerate(AWKWARD * copies)]
     insert_rows(session, RUNS, rows)
     changed = rows[2::3][:copies]  # as many rows as the inserts' copies: one, or the update's arrays
-    update_rows(session, RUNS, "id", [{"id": row["id"], "stats": AWKWARD[0]} for row in changed])
+    later = dt.datetime(2024, 12, 17, 4, 5, 6, 789, tzinfo=dt.UTC)
+    update_rows(session, RUNS, "id", [{"id": row["id"], "stats": AWKWARD[0], "requested_at": later} for row in changed])
     ids = [row["id"] for row in rows[:3]]
     stored = {run_id: (stats, case_ids) for run_id, stats, case_ids in session.execute(
         select(Run.id, Run.stats, Run.case_ids).where(Run.id.in_(ids))
@@ -43,5 +45,5 @@ def test_json_values_round_trip(session: Session, copies: int) -> None:
     assert [stored[run_id] for run_id in ids] == [(AWKWARD[0], ["a", 'b"c']), (AWKWARD[1], None), (AWKWARD[0], None)]
     everything = [row["id"] for row in rows]
     assert session.scalar(select(func.count()).where(Run.id.in_(everything))) == len(rows)
-    updated = session.scalars(select(Run.stats).where(Run.id.in_([row["id"] for row in changed]))).all()
-    assert updated == [AWKWARD[0]] * copies
+    updated = session.execute(select(Run.stats, Run.requested_at).where(Run.id.in_([row["id"] for row in changed])))
+    assert [tuple(row) for row in updated] == [(AWKWARD[0], later)] * copies
