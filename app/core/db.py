@@ -341,20 +341,19 @@ class _DriverInsert:
         if self._single:
             return [(values(row),) for row in rows]
         if not self._processed:
-            return [values(row) for row in rows]
-        processed = []
-        last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(self._processed)
-        for row in rows:
-            row_values = list(values(row))
-            for at, (index, process) in enumerate(self._processed):
-                value = row_values[index]
-                given, bound = last[at]
+            return list(map(values, rows))
+        # Column by column: the rows' tuples taken apart and put back together in C, only the processed columns'
+        # values touched in Python (a third less than rebuilding each row).
+        columns: list[Sequence[Any]] = list(zip(*map(values, rows), strict=True))
+        for index, process in self._processed:
+            bound_values = []
+            given, bound = _UNSET, None
+            for value in columns[index]:
                 if value is not given:  # a value shared by consecutive rows (a round's timestamp) is bound once
-                    bound = process(value)
-                    last[at] = (value, bound)
-                row_values[index] = bound
-            processed.append(tuple(row_values))
-        return processed
+                    given, bound = value, process(value)
+                bound_values.append(bound)
+            columns[index] = bound_values
+        return list(zip(*columns, strict=True))
 
 
 @functools.lru_cache(maxsize=128)  # per engine's dialect: bounded, tests make many engines
