@@ -82,7 +82,10 @@ class TZDateTime(TypeDecorator[dt.datetime]):
 
 
 class GUID(TypeDecorator[uuid.UUID]):
-    """UUID stored natively on PostgreSQL and as 36-character text on SQLite."""
+    """UUID stored natively on PostgreSQL and as 36-character text on SQLite.
+
+    A bound value may also be the UUID's text as ``str()`` writes it (the ledger round's case ids, read from the
+    leaves it writes): SQLite stores it as it is, PostgreSQL parses it."""
 
     impl = String(36)
     cache_ok = True
@@ -94,10 +97,12 @@ class GUID(TypeDecorator[uuid.UUID]):
             return dialect.type_descriptor(UUID(as_uuid=True))
         return dialect.type_descriptor(String(36))
 
-    def process_bind_param(self, value: uuid.UUID | None, dialect: Dialect) -> Any:
+    def process_bind_param(self, value: uuid.UUID | str | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return value if dialect.name == "postgresql" else str(value)
+        if dialect.name == "postgresql":
+            return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+        return str(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> uuid.UUID | None:
         if value is None or isinstance(value, uuid.UUID):
