@@ -38,7 +38,7 @@ from app.ledger.verify import (
     ExportNode,
     ExportRecord,
     binary_chunks,
-    ndjson_line,
+    ndjson_chunks,
     verify_export,
 )
 from bench.cases_bench import _drive
@@ -202,7 +202,7 @@ def verification_speed(entries: int, repeats: int) -> None:
     )
     with tempfile.TemporaryDirectory() as folder:
         files = {"ndjson": Path(folder) / "ledger.ndjson", "binary": Path(folder) / "ledger.sbtlog"}
-        files["ndjson"].write_text("".join(ndjson_line(record) for record in records), encoding="utf-8")
+        files["ndjson"].write_bytes(b"".join(ndjson_chunks(records)))
         files["binary"].write_bytes(b"".join(binary_chunks(records)))
         for path in files.values():
             report = verify_export(path, verifier_key=signer.verifier())

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from app.ledger.cosignature import CosignatureVerifier
 from app.ledger.merkle import ProofError, verify_consistency
 from app.ledger.note import NoteError, NoteVerifier
-from app.ledger.verify import ExportFormatError, VerificationReport, binary_chunks, ndjson_line, verify_export
+from app.ledger.verify import ExportFormatError, VerificationReport, binary_chunks, ndjson_chunks, verify_export
 from app.ledger.verify_evidence import EvidenceError, verify_evidence
 from app.ledger.witness_policy import PolicyError, WitnessPolicy
 
@@ -283,7 +283,7 @@ def export(
                 if export_format is ExportFormat.binary:
                     handle.writelines(binary_chunks(records))
                 else:
-                    handle.writelines(ndjson_line(record).encode() for record in records)
+                    handle.writelines(ndjson_chunks(records))
         finally:
             engine.dispose()
     print(f"wrote {output}")

@@ -303,7 +303,7 @@ def _keyed_update(table: Table, key: str, columns: tuple[str, ...], unchanged: t
 UNNEST_FROM_ROWS = 8
 """From this many rows, ``insert_rows`` on PostgreSQL sends one array per column. Below it SQLAlchemy's executemany
 (one ``INSERT ... VALUES`` of the rows) costs psycopg less: for one row of 16 columns 0.10 against 0.26 ms of client
-CPU, even at about 8 (a single create inserts one case and one record; a quiet sequencer round a few nodes)."""
+CPU, and as much at about 8 (a single create inserts one case and one record; a quiet sequencer round a few nodes)."""
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -208,8 +208,24 @@ def _header_object(header: ExportHeader, export_format: str) -> dict[str, Any]:
     }
 
 
-def ndjson_line(record: ExportRecord) -> str:
-    """One ``sbt-ledger-export/1`` line."""
+def ndjson_chunks(records: Iterable[ExportRecord]) -> Iterator[bytes]:
+    """The ``sbt-ledger-export/1`` lines of ``records``, in ~64 KiB chunks (a response sent a line at a time made
+    one ASGI message per entry)."""
+    lines: list[bytes] = []
+    buffered = 0
+    for record in records:
+        lines.append(_ndjson_line(record))
+        buffered += len(lines[-1])
+        if buffered >= CHUNK_BYTES:
+            yield b"".join(lines)
+            lines, buffered = [], 0
+    if lines:
+        yield b"".join(lines)
+
+
+def _ndjson_line(record: ExportRecord) -> bytes:
+    """One ``sbt-ledger-export/1`` line: compact JSON in UTF-8, written by orjson (the bytes ``json.dumps`` with
+    compact separators and ``ensure_ascii=False`` writes, in a fifth of its time)."""
     value: dict[str, Any]
     match record:
         case ExportHeader():
@@ -220,7 +236,7 @@ def ndjson_line(record: ExportRecord) -> str:
             value = {"kind": "entry", "seq": seq, "leaf": _b64text(leaf), "leaf_hash": _b64text(stored)}
         case ExportNode(level, position, node):
             value = {"kind": "node", "level": level, "position": position, "hash": _b64text(node)}
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False) + "\n"
+    return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
 
 
 _ENTRY_HEAD = struct.Struct(">QI")

@@ -24,7 +24,7 @@ from app.ledger.verify import (
     ExportHeader,
     ExportRecord,
     leaf_json_problems,
-    ndjson_line,
+    ndjson_chunks,
     verify_export,
 )
 from tests.ledger.test_canonical import json_values
@@ -108,6 +108,6 @@ def test_a_forged_leaf_with_its_hash_recomputed_is_named_at_its_entry(tmp_path: 
         *(ExportEntry(seq, data, leaf_hash(data)) for seq, data in enumerate(leaves)),
     ]
     path = tmp_path / "forged.ndjson"
-    path.write_text("".join(ndjson_line(record) for record in records), encoding="utf-8")
+    path.write_bytes(b"".join(ndjson_chunks(records)))
     report = verify_export(path, verifier_key=signer.verifier())
     assert [(finding.seq, finding.reason) for finding in report.findings] == [(1, f"leaf bytes are {RE_ENCODED}")]

@@ -205,3 +205,22 @@ def test_the_operator_exports_from_the_database_in_either_format_and_it_verifies
     result = CliRunner().invoke(ledger_cli, ["verify", str(output), "--key", key])
     assert result.exit_code == 0, result.output
     assert "entries:     7" in result.output
+
+
+def test_ndjson_chunks_hold_whole_compact_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each chunk ends at a line's end, and each line is the compact UTF-8 JSON of its record: what the standard
+    library writes, a non-ASCII origin included."""
+    monkeypatch.setattr(verify, "CHUNK_BYTES", 200)
+    records: list[verify.ExportRecord] = [
+        verify.ExportHeader("sbt.example.go.id/ledger-ü", "key+abc", 3),
+        verify.ExportCheckpoint("sbt.example.go.id/ledger-ü\n3\nroot\n\n— sig\n"),
+        *(verify.ExportEntry(seq, b'{"seq":%d}' % seq, bytes([seq]) * 32) for seq in range(3)),
+        verify.ExportNode(1, 0, b"\x07" * 32),
+    ]
+    chunks = list(verify.ndjson_chunks(records))
+    assert len(chunks) > 1
+    assert all(chunk.endswith(b"\n") for chunk in chunks)
+    lines = b"".join(chunks).decode().splitlines()
+    assert [json.loads(line)["kind"] for line in lines] == ["header", "checkpoint", "entry", "entry", "entry", "node"]
+    assert lines == [json.dumps(json.loads(line), separators=(",", ":"), ensure_ascii=False) for line in lines]
+    assert json.loads(lines[2]) == {"kind": "entry", "seq": 0, "leaf": "eyJzZXEiOjB9", "leaf_hash": "A" * 43 + "="}

@@ -84,10 +84,10 @@ def policy_options(witnesses: list[WitnessProcess], quorum: int = 2) -> list[str
 def verify(app: FastAPI, tmp_path: Path, options: list[str]) -> Any:
     export = tmp_path / "ledger.ndjson"
     from app.ledger.export import export_records
-    from app.ledger.verify import ndjson_line
+    from app.ledger.verify import ndjson_chunks
 
     records = export_records(app.state.sessionmaker, app.state.settings)
-    export.write_text("".join(ndjson_line(record) for record in records))
+    export.write_bytes(b"".join(ndjson_chunks(records)))
     return CliRunner().invoke(ledger_cli, ["verify", str(export), *options])
 
 

@@ -34,7 +34,7 @@ from app.ledger.schemas import (
     VerifierKeyRead,
     b64,
 )
-from app.ledger.verify import ExportRecord, binary_chunks, ndjson_line
+from app.ledger.verify import ExportRecord, binary_chunks, ndjson_chunks
 from app.ledger.witnessing import cosigned_note
 from app.reconciliation.visibility import require_visible_case
 
@@ -264,7 +264,7 @@ def export_ledger(
 ) -> StreamingResponse:
     records = _export_stream(request, settings, audit)
     return StreamingResponse(
-        gate.stream(ndjson_line(record) for record in records),
+        gate.stream(ndjson_chunks(records)),
         media_type=NDJSON,
         headers={"Content-Disposition": 'attachment; filename="ledger.ndjson"'},
     )
