@@ -82,7 +82,10 @@ class TZDateTime(TypeDecorator[dt.datetime]):
 
 
 class GUID(TypeDecorator[uuid.UUID]):
-    """UUID stored natively on PostgreSQL and as 36-character text on SQLite."""
+    """UUID stored natively on PostgreSQL and as 36-character text on SQLite.
+
+    A bound value may also be the UUID's text as ``str()`` writes it (the ledger round's case ids, read from the
+    leaves it writes): SQLite stores it as it is, PostgreSQL parses it."""
 
     impl = String(36)
     cache_ok = True
@@ -94,10 +97,12 @@ class GUID(TypeDecorator[uuid.UUID]):
             return dialect.type_descriptor(UUID(as_uuid=True))
         return dialect.type_descriptor(String(36))
 
-    def process_bind_param(self, value: uuid.UUID | None, dialect: Dialect) -> Any:
+    def process_bind_param(self, value: uuid.UUID | str | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return value if dialect.name == "postgresql" else str(value)
+        if dialect.name == "postgresql":
+            return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+        return str(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> uuid.UUID | None:
         if value is None or isinstance(value, uuid.UUID):
@@ -363,20 +368,19 @@ class _DriverExecutemany:
         if self._single:
             return [(values(row),) for row in rows]
         if not self._processed:
-            return [values(row) for row in rows]
-        processed = []
-        last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(self._processed)
-        for row in rows:
-            row_values = list(values(row))
-            for at, (index, process) in enumerate(self._processed):
-                value = row_values[index]
-                given, bound = last[at]
+            return list(map(values, rows))
+        # Column by column: the rows' tuples taken apart and put back together in C, only the processed columns'
+        # values touched in Python (a third less than rebuilding each row).
+        columns: list[Sequence[Any]] = list(zip(*map(values, rows), strict=True))
+        for index, process in self._processed:
+            bound_values = []
+            given, bound = _UNSET, None
+            for value in columns[index]:
                 if value is not given:  # a value shared by consecutive rows (a round's timestamp) is bound once
-                    bound = process(value)
-                    last[at] = (value, bound)
-                row_values[index] = bound
-            processed.append(tuple(row_values))
-        return processed
+                    given, bound = value, process(value)
+                bound_values.append(bound)
+            columns[index] = bound_values
+        return list(zip(*columns, strict=True))
 
 
 @functools.lru_cache(maxsize=128)  # per engine's dialect: bounded, tests make many engines

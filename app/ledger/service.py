@@ -224,11 +224,12 @@ def integrate_pending(
     rows = repository.pending_batch(session, limit)
     if not rows:
         return IntegratedRound({}, 0)
-    writes, rotates = _through_first_rotation([_pending_templates(row) for row in rows])
+    writes, rotates = _through_first_rotation([_pending_templates(*row) for row in rows])
     tree = _stored_frontier(session)
     appended_from = tree.size
-    cases = {t["case_id"]: uuid.UUID(t["case_id"]) for _, templates, _ in writes for t in templates if t["case_id"]}
-    latest = repository.latest_case_entries(session, cases.values())
+    # The cases as their leaves name them: SQLite stores that text, PostgreSQL parses it where it binds it.
+    cases = {t["case_id"] for _, templates, _ in writes for t in templates if t["case_id"]}
+    latest = repository.latest_case_entries(session, cases)
     recorded_at = utcnow()
     stamp = format_timestamp(recorded_at)  # one for the round: every entry of it is recorded at that moment
     entry_rows: list[dict[str, Any]] = []
@@ -239,7 +240,7 @@ def integrate_pending(
         write_rows.append({"pending_id": pending_id, "first_seq": tree.size, "entry_count": len(templates)})
         entries = written[pending_id] = []
         for template in templates:
-            row = _entry_row(tree, template, cases.get(template["case_id"]), latest, recorded_at, stamp, ascii_only)
+            row = _entry_row(tree, template, latest, recorded_at, stamp, ascii_only)
             entry_rows.append(row)
             created = tree.append(row["leaf_hash"])
             node_rows.extend(
@@ -311,17 +312,16 @@ class _Templates(NamedTuple):
     """Its canonical JSON is ASCII: every object key is, so orjson's key order is the canonical one."""
 
 
-def _pending_templates(row: repository.PendingRow) -> _Templates:
-    if hashlib.sha256(row.changes).digest() != row.changes_hash:
-        raise LedgerIntegrityFailure(f"pending ledger write {row.id} does not match its hash")
-    return _Templates(row.id, orjson.loads(row.changes), row.changes.isascii())
+def _pending_templates(pending_id: int, changes: bytes, changes_hash: bytes) -> _Templates:
+    if hashlib.sha256(changes).digest() != changes_hash:
+        raise LedgerIntegrityFailure(f"pending ledger write {pending_id} does not match its hash")
+    return _Templates(pending_id, orjson.loads(changes), changes.isascii())
 
 
 def _entry_row(
     tree: CompactRange,
     template: dict[str, Any],
-    case_id: uuid.UUID | None,
-    latest: dict[uuid.UUID, tuple[int, bytes]],
+    latest: dict[str, tuple[int, bytes]],
     recorded_at: dt.datetime,
     stamp: str,
     ascii_only: bool,
@@ -330,6 +330,7 @@ def _entry_row(
     ``stamp`` is ``recorded_at`` as the leaf writes it. The template becomes the leaf (it is the round's own copy)."""
     seq = tree.size
     payload = template["payload"]
+    case_id: str | None = template["case_id"]
     if case_id is not None:
         payload[CASE_LINK] = _case_link(latest.get(case_id))
     template["seq"] = seq
