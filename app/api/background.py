@@ -6,10 +6,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.db import make_sessionmaker
+from app.core.db import engine_of, make_sessionmaker
 
 
 class RepeatingThread:
@@ -31,10 +30,10 @@ class RepeatingThread:
         enabled: bool = True,
         wait_first: bool = False,
     ) -> None:
-        bind = writer.kw.get("bind")
-        self.threaded = isinstance(bind, Engine) and enabled and interval > 0
+        engine = engine_of(writer)
+        self.threaded = engine is not None and enabled and interval > 0
         self.writer = writer
-        self.reader = make_sessionmaker(bind, read_only=True) if isinstance(bind, Engine) else writer
+        self.reader = writer if engine is None else make_sessionmaker(engine, read_only=True)
         self._name = name
         self._interval = interval
         self._logger = logger

@@ -51,7 +51,7 @@ from app.audit import state as state_audit
 from app.cases import repository as cases
 from app.core.clock import today_in_jakarta
 from app.core.config import Settings
-from app.core.db import make_sessionmaker, utcnow
+from app.core.db import engine_of, make_sessionmaker, utcnow
 from app.core.problems import NotFound, Unauthorized
 from app.idempotency import repository as idempotency
 from app.ledger import repository as ledger
@@ -296,10 +296,10 @@ class MetricsMiddleware:
 
 def install_metrics(app: FastAPI, settings: Settings) -> None:
     """Outermost middleware: installed last, so it sees every answer, including the other middlewares' refusals."""
-    bind = app.state.sessionmaker.kw.get("bind")
-    if isinstance(bind, Engine):
-        metrics = Metrics(settings, make_sessionmaker(bind, read_only=True))  # SQLite: no write lock for a scrape
-        metrics.watch_pool(bind)
+    engine = engine_of(app.state.sessionmaker)
+    if engine is not None:
+        metrics = Metrics(settings, make_sessionmaker(engine, read_only=True))  # SQLite: no write lock for a scrape
+        metrics.watch_pool(engine)
     else:  # a test's shared connection: no pool to watch
         metrics = Metrics(settings, app.state.sessionmaker)
     app.state.metrics = metrics

@@ -223,6 +223,13 @@ def make_sessionmaker(
     return sessionmaker(bind=bind, expire_on_commit=False, autoflush=True, join_transaction_mode=join_transaction_mode)
 
 
+def engine_of(factory: sessionmaker[Session]) -> Engine | None:
+    """The engine the factory's sessions take their connections from; None when the factory is bound to one
+    connection (tests), which only one thread at a time may use: no background thread, no second connection."""
+    bind = factory.kw.get("bind")
+    return bind if isinstance(bind, Engine) else None
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: a session that commits if the block succeeds and rolls back if it raises.

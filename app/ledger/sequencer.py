@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.actor import WriteContext
 from app.core.config import Settings
-from app.core.db import transaction, try_round_lock
+from app.core.db import engine_of, transaction, try_round_lock
 from app.core.problems import LedgerBusy, LedgerIntegrityFailure
 from app.ledger import repository, service
 from app.ledger.evidence import prove_receipt
@@ -301,13 +301,13 @@ class Sequencer:
 
     def start(self) -> None:
         """The integrator (and LISTEN) threads; none for a factory bound to one connection (tests)."""
-        if self.running or not isinstance(self.factory.kw.get("bind"), Engine):
+        engine = engine_of(self.factory)
+        if self.running or engine is None:
             return
         self._stop.clear()
         self._threads = [threading.Thread(target=self._integrate_loop, name="sbt-ledger-sequencer", daemon=True)]
-        bind = self.factory.kw.get("bind")
-        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
-            url = bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        if engine.dialect.name == "postgresql":
+            url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             self._threads.append(
                 threading.Thread(target=self._listen_loop, args=(url,), name="sbt-ledger-listen", daemon=True)
             )
