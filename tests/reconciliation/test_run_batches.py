@@ -1,4 +1,5 @@
-"""A full run's concurrency: its screen beside the other selections, and (PostgreSQL) several batches at once.
+"""A full run's concurrency: its screen beside the other selections and their batches, and (PostgreSQL) several
+batches at once.
 
 Each works only on a factory of its own engine (``real_commits``): a factory bound to one connection (the rolled-
 back tests) keeps the run to one thread.
@@ -13,8 +14,9 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from app.cases.models import AgencyRecord
 from app.core.db import transaction
 from app.reconciliation import repository, runner
 from app.reconciliation.models import ACTIVE_STATES, Finding, Run, RunMode, RunStatus
@@ -117,3 +119,43 @@ def test_a_failing_batch_fails_the_run_and_counts_only_the_batches_that_finished
     assert run.error == "RuntimeError: batch lost its connection"
     assert run.stats["evaluated_cases"] == sum(finished)
     assert 2 * BATCH <= sum(finished) < CASES  # the batches before it; none begun after it was seen
+
+
+def test_the_watched_cases_are_rechecked_while_the_screen_runs_and_the_screen_adds_only_its_own(
+    app: FastAPI, disagreeing_cases: list[uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = app.state.settings
+    monkeypatch.setattr(settings, "reconciliation_batch_size", BATCH)
+    with transaction(app.state.sessionmaker) as session:
+        agreeing = insert_case(session, nip="198005172005031999")
+        insert_record(session, agreeing, "BAWASLU")
+        bkn_record = insert_record(session, agreeing, "BKN").id
+    first = _run(app).stats  # no case has a state yet: all are re-checked beside the screen
+    assert first["evaluated_beside_the_screen"] == first["flagged_not_normalized"] == CASES + 1
+    with transaction(app.state.sessionmaker) as session:  # a stored fingerprint that only the screen sees
+        session.execute(update(AgencyRecord).where(AgencyRecord.id == bkn_record).values(fingerprint=1))
+    batch_began = threading.Event()
+    screen_saw_a_batch: list[bool] = []
+    screen = repository.screened_case_ids
+
+    def slow_screen(session: Any) -> set[uuid.UUID]:
+        screen_saw_a_batch.append(batch_began.wait(timeout=30))  # it ends only once a batch has begun
+        return screen(session)
+
+    def marked_refresh(*args: Any, **kwargs: Any) -> Any:
+        batch_began.set()
+        return refresh_cases(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "screened_case_ids", slow_screen)
+    monkeypatch.setattr(runner, "refresh_cases", marked_refresh)
+
+    steady = _run(app)
+
+    assert steady.status == RunStatus.SUCCEEDED, steady.error
+    assert screen_saw_a_batch == [True]
+    assert steady.stats["evaluated_beside_the_screen"] == steady.stats["flagged_watched_findings"] == CASES
+    assert steady.stats["flagged_fingerprint_screen"] == CASES + 1
+    assert (steady.stats["evaluated_cases"], steady.stats["selected_cases"]) == (CASES + 1, CASES + 1)
+    assert (steady.stats["opened"], steady.stats["unchanged"]) == (0, CASES)
+    with app.state.sessionmaker() as session:  # the screen's own case was re-checked: its fingerprint is mended
+        assert session.scalar(select(AgencyRecord.fingerprint).where(AgencyRecord.id == bkn_record)) != 1
