@@ -156,10 +156,10 @@ def refresh_screened_run(
             small = _small_selections(session, _due_by(ruleset, as_of))
         early = sorted(set().union(*small.values()), key=str)
         refresh_in_batches(factory, settings, ctx, early, as_of, ruleset, run_id, stats)
-        screened, selection_seconds = wide.result()
-    later = sorted(set().union(*screened.values()).difference(early), key=str)
+        wide_parts, selection_seconds = wide.result()
+    later = sorted(set().union(*wide_parts.values()).difference(early), key=str)
     refresh_in_batches(factory, settings, ctx, later, as_of, ruleset, run_id, stats)
-    counts = {f"flagged_{name}": len(ids) for name, ids in {**screened, **small}.items()}
+    counts = {f"flagged_{name}": len(ids) for name, ids in {**wide_parts, **small}.items()}
     return Selection(early + later, selection_seconds, {**counts, "evaluated_beside_the_screen": len(early)})
 
 
