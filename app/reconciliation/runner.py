@@ -103,9 +103,14 @@ def select_cases(session: Session, run: Run, ruleset: Ruleset) -> Selection:
         chosen = repository.all_case_ids(session)
     else:
         parts = {**_wide_selections(session, ruleset), **_small_selections(session, due_by)}
-        counts = {f"flagged_{name}": len(ids) for name, ids in parts.items()}
+        counts = _flagged_counts(parts)
         chosen = set().union(*parts.values())
     return Selection(sorted(chosen, key=str), time.perf_counter() - started, counts)
+
+
+def _flagged_counts(parts: dict[str, set[uuid.UUID]]) -> dict[str, int]:
+    """The run stats' count of the cases each full-run selection flagged."""
+    return {f"flagged_{name}": len(ids) for name, ids in parts.items()}
 
 
 def _due_by(ruleset: Ruleset, as_of: dt.datetime) -> dt.date:
@@ -159,7 +164,7 @@ def refresh_screened_run(
         wide_parts, selection_seconds = wide.result()
     later = sorted(set().union(*wide_parts.values()).difference(early), key=str)
     refresh_in_batches(factory, settings, ctx, later, as_of, ruleset, run_id, stats)
-    counts = {f"flagged_{name}": len(ids) for name, ids in {**wide_parts, **small}.items()}
+    counts = _flagged_counts({**wide_parts, **small})
     return Selection(early + later, selection_seconds, {**counts, "evaluated_beside_the_screen": len(early)})
 
 
