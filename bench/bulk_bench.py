@@ -78,12 +78,14 @@ TARGET = 5000
 
 
 def case_items(count: int) -> list[dict[str, Any]]:
-    """Distinct ASN (NIP from the index: no repeats, unlike a 3-digit serial), dates within the deadlines."""
+    """Distinct ASN (NIP from the index: no repeats, unlike a 3-digit serial) appointed at 20-29 years old, so that
+    NIP_INVALID has nothing to say of them; dates within the deadlines."""
     today = dt.date.today()
     items = []
     for i in range(count):
         birth = dt.date(1965, 1, 1) + dt.timedelta(days=i % 9000)
-        nip = f"{birth:%Y%m%d}{1990 + i % 30}{1 + i % 12:02d}{1 + i % 2}{1 + i // 9000 % 999:03d}"
+        appointed = birth.year + 20 + i % 10
+        nip = f"{birth:%Y%m%d}{appointed}{1 + i % 12:02d}{1 + i % 2}{1 + i // 9000 % 999:03d}"
         items.append(
             {
                 "nip": nip,
