@@ -1,7 +1,7 @@
 """ASGI entry point for uvicorn: ``uvicorn app.asgi:app``."""
 
 from app.core.config import ConfigurationError
-from app.core.heap import freeze_startup_heap
+from app.core.heap import tune_collector
 from app.main import create_app
 
 try:
@@ -10,4 +10,4 @@ except ConfigurationError as error:
     # One line per problem, each naming its SBT_* variable, instead of an import traceback from the server.
     raise SystemExit(str(error)) from None
 
-freeze_startup_heap()
+tune_collector()

@@ -41,7 +41,7 @@ from app.cases.models import AgencyRecord, Case
 from app.core.actor import AGENCY_SCOPES, Agency, Principal, Role, WriteContext
 from app.core.config import Environment, Settings
 from app.core.db import make_engine, make_sessionmaker, utcnow
-from app.core.heap import freeze_startup_heap
+from app.core.heap import tune_collector
 from app.flows import batch
 from app.flows.bootstrap import prepare
 from app.ledger import sequencer
@@ -332,7 +332,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=1000)
     args = parser.parse_args()
-    freeze_startup_heap()  # as `sbt import` does
+    tune_collector()  # as `sbt import` does
     items = case_items(args.cases)
     print(f"bulk import of {args.cases:,} cases in batches of {args.batch:,}; load average {os.getloadavg()}")
     for kind in args.databases:

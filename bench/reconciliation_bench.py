@@ -41,7 +41,7 @@ from app.cases.models import AgencyRecord, Case
 from app.core.actor import Agency, Principal, Role, WriteContext
 from app.core.config import JAKARTA, Environment, Settings
 from app.core.db import make_engine, make_sessionmaker, transaction
-from app.core.heap import freeze_startup_heap
+from app.core.heap import tune_collector
 from app.core.migrations import upgrade_to_head
 from app.reconciliation import repository
 from app.reconciliation.models import RunMode
@@ -364,7 +364,7 @@ def main() -> None:
     parser.add_argument("--measure-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_url:
-        freeze_startup_heap()  # as `sbt reconciliation run` and the serving process do
+        tune_collector()  # as `sbt reconciliation run` and the serving process do
         with tempfile.TemporaryDirectory() as folder:
             print(json.dumps(measure(args.measure_url, args.samples, Path(folder))))
         return

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.actor import Agency, Principal, Role, WriteContext
 from app.core.config import Environment, Settings
 from app.core.db import make_engine, make_sessionmaker, transaction, utcnow
-from app.core.heap import freeze_startup_heap
+from app.core.heap import tune_collector
 from app.core.migrations import upgrade_to_head
 from app.ledger import service
 from app.ledger.canonical import canonical_json
@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000, help="entries per round, and per raw insert batch")
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
     args = parser.parse_args()
-    freeze_startup_heap()  # as the serving process does
+    tune_collector()  # as the serving process does
     print(f"ledger appends: {args.writes} pending writes, {args.batch} per round / per raw batch")
     for kind in args.databases:
         sequencer_rates(kind, args.writes, args.batch)

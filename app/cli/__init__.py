@@ -16,7 +16,7 @@ from app.cli.keys import keys_cli
 from app.cli.ledger import ledger_cli
 from app.cli.reconciliation import reconciliation_cli
 from app.core.config import ConfigurationError, get_settings
-from app.core.heap import freeze_startup_heap
+from app.core.heap import tune_collector
 from app.flows.bootstrap import prepare
 from app.witness.cli import witness_cli
 
@@ -66,7 +66,7 @@ def demo_data(cases: int = 300, seed: int = 2024, disagreements: bool = True) ->
 
 
 def main() -> None:
-    freeze_startup_heap()
+    tune_collector()
     try:
         cli()
     except ConfigurationError as error:

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import itertools
 import json
+import operator
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1011,28 +1012,19 @@ def instansi_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingD
     ]
 
 
-Sourced = tuple[Any, Any]
-"""A field's (raw, normalised) value in one source."""
-
-
 @dataclass(frozen=True, slots=True)
 class Compared:
-    """A field an agency record holds beside the case: compared only where both hold a value."""
+    """A field an agency record holds beside the case, under the same attribute names on both facts: compared, by
+    its normalised value, only where both hold a value."""
 
     name: str
-    of_case: Callable[[CaseFacts], Sourced]
-    of_record: Callable[[RecordFacts], Sourced]
+    """The field, and the attribute of its normalised value."""
+    raw: str | None = None
+    """The attribute of its raw value, where normalising changes it."""
 
-
-def differing_fields(record: RecordFacts, case: CaseFacts, compared: Sequence[Compared]) -> list[str]:
-    """The fields the record holds otherwise than the case; a field either side does not hold (yet) differs from
-    nothing."""
-    differing = []
-    for item in compared:
-        mine, shared = item.of_record(record)[1], item.of_case(case)[1]
-        if mine is not None and shared is not None and mine != shared:
-            differing.append(item.name)
-    return differing
+    def observed(self, facts: CaseFacts | RecordFacts) -> dict[str, Any]:
+        """The field's raw and normalised value in one source, as a finding keeps them."""
+        return _value(getattr(facts, self.raw or self.name), getattr(facts, self.name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1042,24 +1034,42 @@ class RecordVsCase:
     compared: tuple[Compared, ...]
     what: str
     """What the compared fields are ("Region"), in the finding's message."""
+    _normalized: Callable[[CaseFacts | RecordFacts], tuple[Any, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # every normalised value in one C call: each write screens every record, and most agree with their case
+        getter = operator.attrgetter(*(item.name for item in self.compared))
+        object.__setattr__(self, "_normalized", getter if len(self.compared) > 1 else lambda facts: (getter(facts),))
+
+    def differing(self, record: RecordFacts, case: CaseFacts) -> list[str]:
+        """The fields the record holds otherwise than the case; a field either side does not hold (yet) differs from
+        nothing."""
+        mine, shared = self._normalized(record), self._normalized(case)
+        if mine == shared:
+            return []
+        return [
+            item.name
+            for item, own, theirs in zip(self.compared, mine, shared, strict=True)
+            if own is not None and theirs is not None and own != theirs
+        ]
 
     def screen(self, record: RecordFacts, case: CaseFacts, _reference: ReferenceData, _as_of: dt.date) -> bool:
-        return bool(differing_fields(record, case, self.compared))
+        return bool(self.differing(record, case))
 
     def drafts(
         self, context: CaseContext, config: RuleConfig, severity: Callable[[set[str]], Severity]
     ) -> list[FindingDraft]:
         case = context.case
-        per_agency = {record.agency: differing_fields(record, case, self.compared) for record in context.records}
+        per_agency = {record.agency: self.differing(record, case) for record in context.records}
         per_agency = {agency: fields for agency, fields in per_agency.items() if fields}
         if not per_agency:
             return []
         named = {name for fields in per_agency.values() for name in fields}
         fields = [item for item in self.compared if item.name in named]
-        observed = {CASE_SOURCE: {item.name: _value(*item.of_case(case)) for item in fields}}
+        observed = {CASE_SOURCE: {item.name: item.observed(case) for item in fields}}
         for record in context.records:
             if record.agency in per_agency:
-                observed[record.agency] = {item.name: _value(*item.of_record(record)) for item in fields}
+                observed[record.agency] = {item.name: item.observed(record) for item in fields}
         agencies = ", ".join(sorted(per_agency))
         names = ", ".join(item.name for item in fields)
         return [
@@ -1083,8 +1093,8 @@ class RecordVsCase:
 
 REGION = RecordVsCase(
     (
-        Compared("province_code", lambda c: (c.province_code, c.province_code), lambda r: (r.province_code,) * 2),
-        Compared("regency", lambda c: (c.regency_raw, c.regency), lambda r: (r.regency_raw, r.regency)),
+        Compared("province_code"),
+        Compared("regency", raw="regency_raw"),
     ),
     "Region",
 )
@@ -1110,9 +1120,9 @@ def region_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingDra
 
 ELECTION = RecordVsCase(
     (
-        Compared("election_type", lambda c: (c.election_type,) * 2, lambda r: (r.election_type,) * 2),
-        Compared("election_year", lambda c: (c.election_year,) * 2, lambda r: (r.election_year,) * 2),
-        Compared("phase", lambda c: (c.phase,) * 2, lambda r: (r.phase,) * 2),
+        Compared("election_type"),
+        Compared("election_year"),
+        Compared("phase"),
     ),
     "Election",
 )
@@ -1138,14 +1148,10 @@ def election_mismatch(context: CaseContext, config: RuleConfig) -> list[FindingD
 
 ENFORCEMENT = RecordVsCase(
     (
-        Compared(
-            "decision_number",
-            lambda c: (c.decision_number_raw, c.decision_number),
-            lambda r: (r.decision_number_raw, r.decision_number),
-        ),
-        Compared("decision_date", lambda c: (c.decision_date,) * 2, lambda r: (r.decision_date,) * 2),
-        Compared("blocked_on", lambda c: (c.blocked_on,) * 2, lambda r: (r.blocked_on,) * 2),
-        Compared("block_lifted_on", lambda c: (c.block_lifted_on,) * 2, lambda r: (r.block_lifted_on,) * 2),
+        Compared("decision_number", raw="decision_number_raw"),
+        Compared("decision_date"),
+        Compared("blocked_on"),
+        Compared("block_lifted_on"),
     ),
     "Enforcement",
 )
