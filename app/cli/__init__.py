@@ -35,15 +35,24 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Migrate the database (once, under a lock, when replicas start together), prepare first-start data, serve."""
     from app.api.metrics import MULTIPROCESS_DIR_VARIABLE  # the web layer, only for the command that serves it
 
-    typer.echo(prepare(get_settings()).describe(), err=True)
+    settings = get_settings()
+    typer.echo(prepare(settings).describe(), err=True)
     with contextlib.ExitStack() as stack:
         if workers > 1 and not os.environ.get(MULTIPROCESS_DIR_VARIABLE):
             # Each worker counts its own requests in files here; a scrape of any worker sums them all.
             os.environ[MULTIPROCESS_DIR_VARIABLE] = stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="sbt-metrics-")
             )
-        # No Server banner: what runs behind SBT is nobody's business but its operators'.
-        uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, log_level="info", server_header=False)
+        # No Server banner: what runs behind SBT is nobody's business but its operators'. SBT_LOG_LEVEL applies to
+        # uvicorn's own lines too (its access log is INFO).
+        uvicorn.run(
+            "app.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            server_header=False,
+        )
 
 
 @cli.command()
