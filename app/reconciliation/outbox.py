@@ -84,6 +84,9 @@ class Round:
 
     cases: int
     outcome: SyncOutcome
+    emptied: bool
+    """It read fewer outbox rows than a round takes: every case touched before its read is re-checked now (a round
+    touches none itself), so a drain needs no further round to look."""
 
 
 def run_round(factory: sessionmaker[Session], settings: Settings, *, as_of: dt.datetime | None = None) -> Round | None:
@@ -92,9 +95,10 @@ def run_round(factory: sessionmaker[Session], settings: Settings, *, as_of: dt.d
     with transaction(factory) as session:
         if not try_round_lock(session, ROUND_LOCK_KEY):
             return None
-        case_ids = set(session.scalars(_OLDEST, {"limit": settings.reconciliation_batch_size}))
+        rows = session.scalars(_OLDEST, {"limit": settings.reconciliation_batch_size}).all()
+        case_ids = set(rows)
         if not case_ids:
-            return Round(0, SyncOutcome())
+            return Round(0, SyncOutcome(), emptied=True)
         round_id = uuid.uuid4()
         ctx = system_context(
             round_id, {"outbox": sorted(str(case_id) for case_id in case_ids)}, "reconciliation-outbox"
@@ -103,12 +107,16 @@ def run_round(factory: sessionmaker[Session], settings: Settings, *, as_of: dt.d
         pending = sequencer.record_changes(session, settings, ctx, outcome.ledger_changes)
         session.execute(_HANDLED, {"case_ids": sorted(case_ids)})  # every row of them (``TouchedCase``)
     sequencer.receipt(factory, settings, pending)  # the round is done once its findings' entries are in the log
-    return Round(len(case_ids), outcome)
+    return Round(len(case_ids), outcome, emptied=len(rows) < settings.reconciliation_batch_size)
 
 
 def drain(factory: sessionmaker[Session], settings: Settings, *, as_of: dt.datetime | None = None) -> SyncOutcome:
-    """Rounds until nothing waits (or another replica holds the round): the CLI's end, and tests."""
+    """Rounds until every case touched before the drain began is re-checked (or another replica holds the round):
+    the worker's look, the CLI's end, and tests. A round that emptied the outbox ends it: a serving process's
+    worker then looked with one round, not two, and a write arriving meanwhile waits for the next look."""
     total = SyncOutcome()
     while (done := run_round(factory, settings, as_of=as_of)) is not None and done.cases:
         total.add(done.outcome)
+        if done.emptied:
+            break
     return total

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -64,3 +66,38 @@ def test_a_case_touched_by_several_waiting_writes_is_re_checked_once(
     fingerprints = session.scalars(select(AgencyRecord.fingerprint).where(AgencyRecord.case_id == case_id)).all()
     assert len(fingerprints) == 3
     assert None not in fingerprints, "the one re-check compared all three records"
+
+
+def test_a_drain_ends_with_the_round_that_read_fewer_rows_than_a_round_takes(
+    app: FastAPI,
+    undrained_client: TestClient,
+    auth_headers: AuthHeaders,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    created = undrained_client.post("/api/v1/cases", json=case_payload(), headers=auth_headers("BAWASLU"))
+    assert created.status_code == 201, created.text
+    case_id = created.json()["id"]
+    for agency in ("BKN", "KEMENDAGRI"):
+        submitted = undrained_client.post(f"/api/v1/cases/{case_id}/records", json={}, headers=auth_headers(agency))
+        assert submitted.status_code == 201, submitted.text
+    later = undrained_client.post("/api/v1/cases", json=case_payload(), headers=auth_headers("BAWASLU"))
+    assert later.status_code == 201, later.text
+    session.rollback()
+    rounds: list[outbox.Round | None] = []
+
+    def counted(*args: Any, **kwargs: Any) -> outbox.Round | None:
+        rounds.append(done := run_round(*args, **kwargs))
+        return done
+
+    run_round = outbox.run_round
+    monkeypatch.setattr(outbox, "run_round", counted)
+    three_rows = app.state.settings.model_copy(update={"reconciliation_batch_size": 3})
+
+    assert outbox.drain(app.state.sessionmaker, three_rows).evaluated == 2
+
+    # the first case's three rows fill the first round, which cannot know that nothing else waits; the second
+    # round reads the other case's one row and ends the drain, without a third round that would find nothing
+    assert [(done.cases, done.emptied) for done in rounds if done is not None] == [(1, False), (1, True)]
+    assert len(rounds) == 2
+    assert outbox.backlog(session).cases == 0
