@@ -13,7 +13,6 @@ import enum
 import functools
 import hashlib
 import itertools
-import json
 import operator
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,6 +32,7 @@ from app.reconciliation.normalize import (
     MAIN_PATH_LAST_RANK,
     STAGE_RANK,
     NameKey,
+    compact_json,
     is_scientific_notation,
     stage_rank,
 )
@@ -218,9 +218,7 @@ class FindingDraft:
             source: {name: value.get("normalized") for name, value in values.items()}
             for source, values in self.observed.items()
         }
-        identity = [str(case_id), self.rule, list(self.fields), normalized]
-        encoded = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(encoded.encode()).hexdigest()
+        return hashlib.sha256(compact_json([str(case_id), self.rule, list(self.fields), normalized])).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------------
