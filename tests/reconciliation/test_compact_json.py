@@ -34,11 +34,11 @@ def _standard(value: Any) -> bytes:
 
 
 @given(VALUES)
-def test_the_bytes_are_the_standard_librarys(value: Any) -> None:
+def test_the_bytes_are_those_of_the_standard_library(value: Any) -> None:
     assert compact_json(value) == _standard(value)
 
 
-def test_text_the_two_libraries_write_otherwise_is_the_standard_librarys() -> None:
+def test_text_the_two_libraries_write_otherwise_is_written_as_the_standard_library_does() -> None:
     identity = [str(uuid.UUID(int=1)), "NAME_MISMATCH", ["name"], {"BKN": {"name": "siti"}, "CASE": {"name": "síti"}}]
     for value in (identity, ["a\x7fb", None], ["\u2028", 1], [{"é": 1, "e": 2}], [2**65], {1: "integer key"}):
         assert compact_json(value) == _standard(value)
