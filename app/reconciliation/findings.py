@@ -201,14 +201,14 @@ def _new_finding(
     return _record_event(ctx, finding, "opened", None, now, writes.events, run_id=run_id, note=None, opened=opened)
 
 
-_PLAIN_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_STORED_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def stored_json(value: Any) -> Any:
     """JSON round trip: stored JSON equals what the API and the ledger show. As the standard library's with
     ``default=str`` (dates and times as ``str()`` writes them), in a sixth of its time: every re-seen finding's
     evidence goes through it."""
-    return orjson.loads(orjson.dumps(value, default=str, option=_PLAIN_OPTIONS))
+    return orjson.loads(orjson.dumps(value, default=str, option=_STORED_JSON_OPTIONS))
 
 
 def _change_state(

@@ -85,12 +85,12 @@ def test_a_drain_ends_with_the_round_that_read_fewer_rows_than_a_round_takes(
     assert later.status_code == 201, later.text
     session.rollback()
     rounds: list[outbox.Round | None] = []
+    original_round = outbox.run_round
 
     def counted(*args: Any, **kwargs: Any) -> outbox.Round | None:
-        rounds.append(done := run_round(*args, **kwargs))
+        rounds.append(done := original_round(*args, **kwargs))
         return done
 
-    run_round = outbox.run_round
     monkeypatch.setattr(outbox, "run_round", counted)
     three_rows = app.state.settings.model_copy(update={"reconciliation_batch_size": 3})
 
