@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine
 
 from app.api.auth_throttle import install_token_throttle
 from app.api.body_limit import install_body_limit
+from app.api.dependencies.context import refuse_writes
 from app.api.dependencies.idempotency import install_replay_handler
 from app.api.json_body import install_json_body
 from app.api.metrics import install_metrics
@@ -96,9 +97,12 @@ def create_app(
     if isinstance(bind, Connection):
         app.state.engine = bind.engine
         app.state.sessionmaker = make_sessionmaker(bind, join_transaction_mode="create_savepoint")
+        app.state.read_sessionmaker = app.state.sessionmaker
     else:
         app.state.engine = bind or make_engine(settings.sqlalchemy_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        app.state.read_sessionmaker = make_sessionmaker(app.state.engine, read_only=True)  # GET requests'
+        refuse_writes(app.state.read_sessionmaker)
     app.state.shared_state = SharedState(settings)  # rate limits and client status: Redis, or this process
     # the ledger sequencer's integrator thread (none when bound to a test's connection: writers do the rounds)
     app.state.sequencer = sequencer_for(app.state.sessionmaker, settings)

@@ -1,9 +1,11 @@
 """Recording who read whose personal data (UU PDP No. 27/2022: every processing activity is recorded).
 
 Routes that return a NIP or a name take a ``ReadAudit`` (``app.api.dependencies.read_audit``) and call
-``cases``/``records``/``entries``/``findings`` with what they return; the rows go into the request's own
-transaction (or, for streamed exports and write flows, the transaction that read the data), so a read that cannot
-be audited does not happen.
+``cases``/``records``/``entries``/``findings`` with what they return. The rows go into the transaction that read
+the data (write flows, the batches of streamed exports, a write request's own), except in a read request's
+session (``defer_read_audit``): it reads in a read-only transaction, and its rows are written just after it, in a
+short transaction of their own (``write_deferred_read_audit``), before the answer is sent. Either way a read
+whose audit cannot be stored is answered with an error, never with the data.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.models import ReadAuditEntry
 from app.cases.models import AgencyRecord, Case
 from app.core.actor import Principal
-from app.core.db import utcnow
+from app.core.db import transaction, utcnow
 from app.ledger.schemas import LedgerEntryRead
 from app.reconciliation.models import Finding
 
@@ -34,6 +36,24 @@ def subject_hash(secret: str, nip: str) -> str:
 
 
 _INSERT_READ_AUDIT = insert(cast(Table, ReadAuditEntry.__table__))
+_DEFERRED_ROWS = "sbt_deferred_read_audit"
+"""The key in a read session's ``info`` of the audit rows its reads produced, waiting for their own transaction."""
+
+
+def defer_read_audit(session: Session) -> None:
+    """Audit rows of reads in this (read-only) session wait for ``write_deferred_read_audit``. On SQLite a read
+    transaction takes no write lock, and an INSERT inside it would have to take one late (failing when another
+    writer committed since the read began): so the read never writes, and readers of both processes run side by
+    side instead of queueing on the one write lock for the whole request."""
+    session.info[_DEFERRED_ROWS] = []
+
+
+def write_deferred_read_audit(factory: sessionmaker[Session], read_session: Session) -> None:
+    """Write the audit rows ``read_session`` deferred (one INSERT, one short transaction) once it has ended."""
+    rows: list[dict[str, Any]] = read_session.info.pop(_DEFERRED_ROWS, None) or []
+    if rows:
+        with transaction(factory) as session:
+            session.execute(_INSERT_READ_AUDIT, rows)
 
 
 @dataclass
@@ -71,8 +91,13 @@ class ReadAudit:
         an executemany, one short statement, with no ORM object per row."""
         now = utcnow()
         rows = [row for subject in subjects if (row := self._row(*subject, now)) is not None]
-        if rows:
+        if not rows:
+            return
+        deferred: list[dict[str, Any]] | None = self.session.info.get(_DEFERRED_ROWS)
+        if deferred is None:
             self.session.execute(_INSERT_READ_AUDIT, rows)
+        else:
+            deferred.extend(rows)
 
     def cases(self, cases: Iterable[Case]) -> None:
         self._record((case.id, None, case.nip) for case in cases)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.dependencies.auth import current_principal
+from app.audit.service import defer_read_audit, write_deferred_read_audit
 from app.core.actor import Principal, WriteContext
 from app.core.config import Settings
 from app.core.db import transaction
@@ -24,14 +26,49 @@ async def get_settings_from_app(request: Request) -> Settings:
     return settings
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+_WRITES_WHEN_READING = "sbt_writes_when_reading"
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def writes_when_reading(endpoint: Endpoint) -> Endpoint:
+    """Mark a GET route whose handler may write (signing a checkpoint on demand): it gets a writing session."""
+    setattr(endpoint, _WRITES_WHEN_READING, True)
+    return endpoint
+
+
+def _reads_only(request: Request) -> bool:
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    return request.method in READ_METHODS and not getattr(endpoint, _WRITES_WHEN_READING, False)
+
+
+def _refuse_writes(_session: Session, _context: object, _instances: object) -> None:
+    raise RuntimeError("a GET route wrote in its read-only session: mark it with writes_when_reading")
+
+
+def refuse_writes(read_sessionmaker: sessionmaker[Session]) -> None:
+    """The read requests' sessions flush no object (a listener on their factory: nothing to do per request)."""
+    event.listen(read_sessionmaker, "before_flush", _refuse_writes)
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """The request's session; after its commit, the ledger changes it recorded (the client registry's) are
-    waited for, so that the answer follows their entries (decision 0028)."""
-    factory = request.app.state.sessionmaker
-    with transaction(factory) as session:
+    waited for, so that the answer follows their entries (decision 0028).
+
+    A read (GET) runs in a read-only transaction (on SQLite no write lock, so readers of every process run side by
+    side), and the personal data it returned is audited just after it, in a short transaction of its own
+    (``defer_read_audit``, decision 0038); the answer is sent after both."""
+    state = request.app.state
+    factory: sessionmaker[Session] = state.sessionmaker
+    reading = _reads_only(request)
+    with transaction(state.read_sessionmaker if reading else factory) as session:
+        if reading:
+            defer_read_audit(session)
         yield session
         recorded = sequencer.recorded_in(session)
-    sequencer.wait_for_all(factory, request.app.state.settings, recorded)
+    write_deferred_read_audit(factory, session)
+    sequencer.wait_for_all(factory, state.settings, recorded)
 
 
 # scope="function": the commit runs when the handler returns, before the response is sent, so a failed commit

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.api.dependencies.auth import require
-from app.api.dependencies.context import SessionDep, SettingsDep
+from app.api.dependencies.context import SessionDep, SettingsDep, writes_when_reading
 from app.api.dependencies.read_audit import ReadAuditDep
 from app.api.export_limit import ExportGateDep
 from app.api.parameters import CursorParam, PageSizeParam
@@ -117,6 +117,7 @@ def list_case_ledger_entries(
     "KEY`. Auditors read every case; an agency the cases it holds a record of (else 404).",
     responses=problem_responses(404, 503),
 )
+@writes_when_reading  # a checkpoint covering every entry may be signed now
 def get_case_evidence(
     case_id: uuid.UUID, session: SessionDep, settings: SettingsDep, audit: ReadAuditDep, principal: Reader
 ) -> CaseEvidenceRead:
@@ -143,6 +144,7 @@ def _checkpoint_read(session: SessionDep, checkpoint: LedgerCheckpoint, settings
     summary="Latest signed checkpoint (C2SP signed note) and the log's verifier key",
     responses=problem_responses(503),
 )
+@writes_when_reading  # a checkpoint covering every entry may be signed now
 def get_latest_checkpoint(
     session: SessionDep,
     settings: SettingsDep,
