@@ -97,12 +97,16 @@ def create_app(
     if isinstance(bind, Connection):
         app.state.engine = bind.engine
         app.state.sessionmaker = make_sessionmaker(bind, join_transaction_mode="create_savepoint")
-        app.state.read_sessionmaker = app.state.sessionmaker
+        app.state.read_sessionmaker = None
     else:
         app.state.engine = bind or make_engine(settings.sqlalchemy_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
-        app.state.read_sessionmaker = make_sessionmaker(app.state.engine, read_only=True)  # GET requests'
-        refuse_writes(app.state.read_sessionmaker)
+        # GET requests' sessions where the database has one writer (SQLite: decision 0038); PostgreSQL reads in the
+        # request's one transaction, its audit rows with it
+        app.state.read_sessionmaker = None
+        if app.state.engine.dialect.name == "sqlite":
+            app.state.read_sessionmaker = make_sessionmaker(app.state.engine, read_only=True)
+            refuse_writes(app.state.read_sessionmaker)
     app.state.shared_state = SharedState(settings)  # rate limits and client status: Redis, or this process
     # the ledger sequencer's integrator thread (none when bound to a test's connection: writers do the rounds)
     app.state.sequencer = sequencer_for(app.state.sessionmaker, settings)

@@ -56,14 +56,16 @@ def get_session(request: Request) -> Iterator[Session]:
     """The request's session; after its commit, the ledger changes it recorded (the client registry's) are
     waited for, so that the answer follows their entries (decision 0028).
 
-    A read (GET) runs in a read-only transaction (on SQLite no write lock, so readers of every process run side by
-    side), and the personal data it returned is audited just after it, in a short transaction of its own
-    (``defer_read_audit``, decision 0038); the answer is sent after both."""
+    On SQLite a read (GET) runs in a read-only transaction, which takes no write lock, so that readers of every
+    process run side by side; the personal data it returned is audited just after it, in a short transaction of
+    its own (``defer_read_audit``, decision 0038), and the answer is sent after both. PostgreSQL's readers take no
+    write lock anyway: there a read and its audit stay one transaction (a second would cost round trips for
+    nothing)."""
     state = request.app.state
     factory: sessionmaker[Session] = state.sessionmaker
-    reading = _reads_only(request)
-    with transaction(state.read_sessionmaker if reading else factory) as session:
-        if reading:
+    reader: sessionmaker[Session] | None = state.read_sessionmaker if _reads_only(request) else None
+    with transaction(reader or factory) as session:
+        if reader is not None:
             defer_read_audit(session)
         yield session
         recorded = sequencer.recorded_in(session)
