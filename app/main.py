@@ -94,16 +94,15 @@ def create_app(
         lifespan=background_work,
     )
     app.state.settings = settings
+    # GET requests' own sessions where the database has one writer (SQLite: decision 0038); PostgreSQL and a test's
+    # connection read in the request's one transaction, its audit rows with it
+    app.state.read_sessionmaker = None
     if isinstance(bind, Connection):
         app.state.engine = bind.engine
         app.state.sessionmaker = make_sessionmaker(bind, join_transaction_mode="create_savepoint")
-        app.state.read_sessionmaker = None
     else:
         app.state.engine = bind or make_engine(settings.sqlalchemy_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
-        # GET requests' sessions where the database has one writer (SQLite: decision 0038); PostgreSQL reads in the
-        # request's one transaction, its audit rows with it
-        app.state.read_sessionmaker = None
         if app.state.engine.dialect.name == "sqlite":
             app.state.read_sessionmaker = make_sessionmaker(app.state.engine, read_only=True)
             refuse_writes(app.state.read_sessionmaker)

@@ -3,10 +3,10 @@
 Per database: ``POST /api/v1/cases`` (creates), then authenticated ``GET /api/v1/cases/{id}`` (get-one, read-audited)
 and ``GET /api/v1/cases?limit=50`` (a list of 50, 50 read-audit rows) at the same concurrency, each ratio printed
 beside the get-one rate measured in the same run (targets, issue 14: creates >= 0.5x, list of 50 >= 0.3x), and the
-creates' p99 beside the rate a 100 ms p99 needs at that concurrency: with N clients each waiting for its answer
-before it sends again, the mean latency is N / rate (Little's law): below N / 0.1 s creates a second the mean is
-over 100 ms, and a p99 under it would need the slowest 1 % to carry the whole excess (here the p99 runs at about
-twice the mean). The get-one figure of the same run says whether this machine serves that rate at all.
+creates' p99 beside the rate below which their mean latency alone is over 100 ms. With N clients each waiting for
+its answer before it sends again, the mean latency is N / rate (Little's law): below N / 0.1 s creates a second
+the mean is over 100 ms, and a p99 under it would need the slowest 1 % to carry the whole excess (here the p99
+runs at about twice the mean). The get-one figure of the same run says whether this machine serves that rate.
 
 .venv/bin/python -m bench.cases_bench --seconds 30 --concurrency 16
 .venv/bin/python -m bench.cases_bench --load-generator httpx --requests 2000   # where wrk is not installed
